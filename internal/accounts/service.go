@@ -1,0 +1,298 @@
+package accounts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Service implements account operations over a Store.
+type Service struct {
+	store          Store
+	serverName     string
+	hasher         *PasswordHasher
+	minPasswordLen int
+	now            func() time.Time
+}
+
+// NewService builds the accounts service.
+func NewService(store Store, serverName string, hasher *PasswordHasher, minPasswordLen int) *Service {
+	return &Service{store: store, serverName: serverName, hasher: hasher, minPasswordLen: minPasswordLen, now: time.Now}
+}
+
+// ServerName is the domain of local user IDs.
+func (s *Service) ServerName() string { return s.serverName }
+
+// Store exposes the underlying store to sibling services.
+func (s *Service) Store() Store { return s.store }
+
+func (s *Service) nowMS() int64 { return s.now().UnixMilli() }
+
+// RegisterGuest creates an anonymous guest with a numeric localpart taken
+// from a database sequence, a device of its own and an access token
+// (G-4..G-8). deviceDisplayName is the one client field honoured.
+func (s *Service) RegisterGuest(ctx context.Context, deviceDisplayName string) (Credentials, error) {
+	n, err := s.store.NextGuestNumber(ctx)
+	if err != nil {
+		return Credentials{}, err
+	}
+	lp := strconv.FormatInt(n, 10)
+	now := s.nowMS()
+	token, hash := NewAccessToken()
+	dev := &Device{UserID: UserID(lp, s.serverName), DeviceID: NewDeviceID(), DisplayName: deviceDisplayName, LastSeenTS: now}
+	err = s.store.CreateAccount(ctx, NewAccount{
+		User:      User{UserID: dev.UserID, Localpart: lp, Kind: KindGuest, CreatedTS: now, LastSeenTS: now},
+		Device:    dev,
+		TokenHash: hash,
+	})
+	if err != nil {
+		return Credentials{}, err
+	}
+	return Credentials{UserID: dev.UserID, DeviceID: dev.DeviceID, AccessToken: token}, nil
+}
+
+// RegisterRequest is a full or named-guest registration, or a guest
+// upgrade when Guest is set.
+type RegisterRequest struct {
+	Username          string // empty: the server picks one
+	Password          string // empty: a named guest (no password)
+	DeviceID          string
+	DeviceDisplayName string
+	InhibitLogin      bool
+	RegistrationToken string
+	// Guest is the session of guest_access_token, for an upgrade.
+	Guest *Session
+	Admin bool
+}
+
+// CheckUsername validates a requested username and, unless it belongs to
+// the upgrading guest, that it is free. It returns the normalised
+// localpart. It runs before user-interactive auth so the client learns of
+// a bad name first.
+func (s *Service) CheckUsername(ctx context.Context, username string, guest *Session) (string, error) {
+	if guest != nil {
+		lp, _, _ := SplitUserID(guest.UserID)
+		if username == lp {
+			return lp, nil
+		}
+		return "", ErrUpgradeMismatch
+	}
+	lp, err := NormaliseLocalpart(username, s.serverName)
+	if err != nil {
+		return "", err
+	}
+	_, err = s.store.GetUser(ctx, UserID(lp, s.serverName))
+	switch {
+	case err == nil:
+		return "", ErrUserInUse
+	case errors.Is(err, ErrNotFound):
+		return lp, nil
+	default:
+		return "", err
+	}
+}
+
+// ErrUpgradeMismatch: the username of an upgrade is not the guest's own.
+var ErrUpgradeMismatch = errors.New("username does not match the guest account being upgraded")
+
+// CheckPasswordPolicy validates a new password.
+func (s *Service) CheckPasswordPolicy(password string) error {
+	if len(password) < s.minPasswordLen {
+		return fmt.Errorf("%w: use at least %d characters", ErrWeakPassword, s.minPasswordLen)
+	}
+	if len(password) > 512 {
+		return fmt.Errorf("%w: use at most 512 characters", ErrWeakPassword)
+	}
+	return nil
+}
+
+// Register creates a full user (with a password) or a named guest
+// (without), or upgrades req.Guest in place keeping its user ID.
+func (s *Service) Register(ctx context.Context, req RegisterRequest) (Credentials, error) {
+	var lp string
+	var err error
+	if req.Username == "" && req.Guest == nil {
+		lp = "user-" + NewDeviceIDLower()
+	} else if lp, err = s.CheckUsername(ctx, req.Username, req.Guest); err != nil {
+		return Credentials{}, err
+	}
+	kind, hash := KindNamedGuest, ""
+	if req.Password != "" {
+		if err := s.CheckPasswordPolicy(req.Password); err != nil {
+			return Credentials{}, err
+		}
+		if hash, err = s.hasher.Hash(ctx, req.Password); err != nil {
+			return Credentials{}, err
+		}
+		kind = KindUser
+	}
+	userID := UserID(lp, s.serverName)
+	now := s.nowMS()
+	var dev *Device
+	var token, tokenHash string
+	if !req.InhibitLogin {
+		deviceID := req.DeviceID
+		if deviceID == "" && req.Guest != nil {
+			// Keep the guest's device so its encryption keys survive (G-39).
+			deviceID = req.Guest.DeviceID
+		}
+		if deviceID == "" {
+			deviceID = NewDeviceID()
+		}
+		token, tokenHash = NewAccessToken()
+		dev = &Device{UserID: userID, DeviceID: deviceID, DisplayName: req.DeviceDisplayName, LastSeenTS: now}
+	}
+	if req.Guest != nil {
+		err = s.store.UpgradeGuest(ctx, Upgrade{
+			UserID: userID, Kind: kind, PasswordHash: hash,
+			Device: dev, TokenHash: tokenHash, RegistrationToken: req.RegistrationToken,
+		})
+	} else {
+		err = s.store.CreateAccount(ctx, NewAccount{
+			User: User{
+				UserID: userID, Localpart: lp, Kind: kind, PasswordHash: hash,
+				IsAdmin: req.Admin, CreatedTS: now, LastSeenTS: now,
+			},
+			DisplayName:       lp,
+			Device:            dev,
+			TokenHash:         tokenHash,
+			RegistrationToken: req.RegistrationToken,
+		})
+	}
+	if err != nil {
+		return Credentials{}, err
+	}
+	c := Credentials{UserID: userID}
+	if dev != nil {
+		c.DeviceID, c.AccessToken = dev.DeviceID, token
+	}
+	return c, nil
+}
+
+// NewDeviceIDLower is a random lower-case name suffix.
+func NewDeviceIDLower() string {
+	id := []byte(NewDeviceID())
+	for i := range id {
+		id[i] += 'a' - 'A'
+	}
+	return string(id)
+}
+
+// ResolveUser turns what a client typed at login (a localpart or a full
+// user ID) into a local user ID.
+func (s *Service) ResolveUser(user string) (string, bool) {
+	if lp, server, ok := SplitUserID(user); ok {
+		return UserID(lp, server), server == s.serverName
+	}
+	return UserID(user, s.serverName), user != ""
+}
+
+// CheckPassword verifies a local user's password. Guests, named guests
+// without a password and deactivated users always fail (G-40).
+func (s *Service) CheckPassword(ctx context.Context, userID, password string) (User, error) {
+	u, err := s.store.GetUser(ctx, userID)
+	if errors.Is(err, ErrNotFound) {
+		return User{}, ErrBadCredentials
+	}
+	if err != nil {
+		return User{}, err
+	}
+	if u.Deactivated {
+		return User{}, ErrDeactivated
+	}
+	if u.PasswordHash == "" || password == "" {
+		return User{}, ErrBadCredentials
+	}
+	ok, err := s.hasher.Verify(ctx, u.PasswordHash, password)
+	if err != nil {
+		return User{}, err
+	}
+	if !ok {
+		return User{}, ErrBadCredentials
+	}
+	return u, nil
+}
+
+// Login checks a password and issues a token bound to a device.
+func (s *Service) Login(ctx context.Context, user, password, deviceID, deviceDisplayName string) (Credentials, error) {
+	userID, local := s.ResolveUser(user)
+	if !local {
+		return Credentials{}, ErrBadCredentials
+	}
+	u, err := s.CheckPassword(ctx, userID, password)
+	if err != nil {
+		return Credentials{}, err
+	}
+	if deviceID == "" {
+		deviceID = NewDeviceID()
+	}
+	token, hash := NewAccessToken()
+	err = s.store.AddLogin(ctx, Device{UserID: u.UserID, DeviceID: deviceID, DisplayName: deviceDisplayName, LastSeenTS: s.nowMS()}, hash)
+	if err != nil {
+		return Credentials{}, err
+	}
+	return Credentials{UserID: u.UserID, DeviceID: deviceID, AccessToken: token}, nil
+}
+
+// Authenticate resolves an access token.
+func (s *Service) Authenticate(ctx context.Context, token string) (Session, error) {
+	return s.store.SessionByTokenHash(ctx, HashToken(token))
+}
+
+// ChangePassword sets a new password; a named guest thereby becomes a full
+// user. With logoutDevices every other device is logged out.
+func (s *Service) ChangePassword(ctx context.Context, sess Session, newPassword string, logoutDevices bool) error {
+	if err := s.CheckPasswordPolicy(newPassword); err != nil {
+		return err
+	}
+	hash, err := s.hasher.Hash(ctx, newPassword)
+	if err != nil {
+		return err
+	}
+	if err := s.store.SetPassword(ctx, sess.UserID, hash, KindUser); err != nil {
+		return err
+	}
+	if logoutDevices {
+		return s.store.DeleteOtherDevices(ctx, sess.UserID, sess.DeviceID)
+	}
+	return nil
+}
+
+// Logout ends one session: its token and its device go.
+func (s *Service) Logout(ctx context.Context, sess Session) error {
+	return s.store.DeleteDevices(ctx, sess.UserID, []string{sess.DeviceID})
+}
+
+// LogoutAll ends every session of the user.
+func (s *Service) LogoutAll(ctx context.Context, userID string) error {
+	return s.store.DeleteOtherDevices(ctx, userID, "")
+}
+
+// Deactivate locks the account for good and ends its sessions.
+func (s *Service) Deactivate(ctx context.Context, userID string) error {
+	return s.store.Deactivate(ctx, userID)
+}
+
+// CreateRegistrationToken makes a token for token-mode registration.
+// uses <= 0 means unlimited; expires <= 0 means never.
+func (s *Service) CreateRegistrationToken(ctx context.Context, uses int64, expires time.Duration) (RegistrationToken, error) {
+	t := RegistrationToken{Token: RandomString(16), CreatedTS: s.nowMS()}
+	if uses > 0 {
+		t.UsesAllowed = &uses
+	}
+	if expires > 0 {
+		exp := s.now().Add(expires).UnixMilli()
+		t.ExpiryTS = &exp
+	}
+	return t, s.store.CreateRegistrationToken(ctx, t)
+}
+
+// RegistrationTokenUsable checks a token without consuming it.
+func (s *Service) RegistrationTokenUsable(ctx context.Context, token string) (bool, error) {
+	if token == "" {
+		return false, nil
+	}
+	return s.store.RegistrationTokenUsable(ctx, token, s.nowMS())
+}

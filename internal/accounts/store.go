@@ -1,0 +1,72 @@
+package accounts
+
+import "context"
+
+// NewAccount is everything created together when an account registers.
+type NewAccount struct {
+	User User
+	// DisplayName is the initial profile name.
+	DisplayName string
+	// Device and TokenHash are empty when no login is wanted.
+	Device    *Device
+	TokenHash string
+	// RegistrationToken, when set, is consumed in the same transaction;
+	// the registration fails with ErrTokenExhausted if it has no use left.
+	RegistrationToken string
+}
+
+// Upgrade turns a guest into a full user or named guest in place.
+type Upgrade struct {
+	UserID       string
+	Kind         Kind
+	PasswordHash string
+	// Device and TokenHash: the login issued by the upgrade. Device may
+	// name the guest's existing device, which is then kept with its keys.
+	Device            *Device
+	TokenHash         string
+	RegistrationToken string
+}
+
+// Store is the persistence the accounts service needs. Implementations
+// live in internal/storage and are tested on SQLite and PostgreSQL.
+type Store interface {
+	// NextGuestNumber returns a fresh number for a guest localpart.
+	NextGuestNumber(ctx context.Context) (int64, error)
+	// CreateAccount fails with ErrUserInUse if the user ID is taken.
+	CreateAccount(ctx context.Context, a NewAccount) error
+	// UpgradeGuest fails with ErrNotGuest unless the account is a guest.
+	UpgradeGuest(ctx context.Context, u Upgrade) error
+	GetUser(ctx context.Context, userID string) (User, error)
+	// SessionByTokenHash returns ErrNotFound for unknown tokens and for
+	// tokens of deactivated accounts.
+	SessionByTokenHash(ctx context.Context, hash string) (Session, error)
+
+	// AddLogin creates the device if new (or keeps it) and stores a new
+	// token for it; tokens previously issued to that device are revoked.
+	AddLogin(ctx context.Context, d Device, tokenHash string) error
+	ListDevices(ctx context.Context, userID string) ([]Device, error)
+	GetDevice(ctx context.Context, userID, deviceID string) (Device, error)
+	RenameDevice(ctx context.Context, userID, deviceID, displayName string) error
+	// DeleteDevices removes the devices and their tokens.
+	DeleteDevices(ctx context.Context, userID string, deviceIDs []string) error
+	// DeleteOtherDevices removes every device but keep (keep may be "").
+	DeleteOtherDevices(ctx context.Context, userID, keep string) error
+	TouchDevice(ctx context.Context, userID, deviceID, ip string, ts int64) error
+
+	SetPassword(ctx context.Context, userID, hash string, kind Kind) error
+	Deactivate(ctx context.Context, userID string) error
+
+	CreateRegistrationToken(ctx context.Context, t RegistrationToken) error
+	// RegistrationTokenUsable reports whether the token exists, has not
+	// expired and has uses left.
+	RegistrationTokenUsable(ctx context.Context, token string, now int64) (bool, error)
+}
+
+// RegistrationToken gates registration in token mode.
+type RegistrationToken struct {
+	Token       string
+	UsesAllowed *int64 // nil: unlimited
+	ExpiryTS    *int64 // nil: never
+	Completed   int64
+	CreatedTS   int64
+}

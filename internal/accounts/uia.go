@@ -1,0 +1,164 @@
+package accounts
+
+import (
+	"encoding/json"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Stage names of user-interactive authentication.
+const (
+	StageDummy             = "m.login.dummy"
+	StagePassword          = "m.login.password"
+	StageRegistrationToken = "m.login.registration_token"
+)
+
+// Flow is one accepted sequence of stages.
+type Flow struct {
+	Stages []string `json:"stages"`
+}
+
+// Challenge is the body of a 401 asking for (more) authentication.
+type Challenge struct {
+	Flows     []Flow         `json:"flows"`
+	Params    map[string]any `json:"params"`
+	Session   string         `json:"session"`
+	Completed []string       `json:"completed,omitempty"`
+	Errcode   string         `json:"errcode,omitempty"`
+	Error     string         `json:"error,omitempty"`
+}
+
+// StageError is a failed stage: the client gets the challenge again with
+// this errcode and message.
+type StageError struct {
+	Errcode string
+	Message string
+}
+
+func (e *StageError) Error() string { return e.Message }
+
+// ErrUnknownUIASession: the client named a session we do not have.
+var ErrUnknownUIASession = errors.New("unknown or expired authentication session")
+
+// UIASession is the state of one user-interactive authentication.
+type UIASession struct {
+	ID        string
+	purpose   string
+	completed []string
+	created   time.Time
+	// Values carries what stages learned, e.g. the registration token.
+	Values map[string]string
+}
+
+// UIA keeps user-interactive auth sessions in memory: they live for
+// minutes, and a restart only means the client starts the flow again.
+type UIA struct {
+	mu       sync.Mutex
+	sessions map[string]*UIASession
+	ttl      time.Duration
+}
+
+// NewUIA returns an empty session table.
+func NewUIA() *UIA { return &UIA{sessions: map[string]*UIASession{}, ttl: 30 * time.Minute} }
+
+// authDict is the `auth` object of a request.
+type authDict struct {
+	Type    string `json:"type"`
+	Session string `json:"session"`
+}
+
+// StageVerifier checks the credentials of one stage.
+type StageVerifier func(stage string, auth json.RawMessage, s *UIASession) error
+
+// Run advances a flow. purpose binds a session to one operation (e.g.
+// "register", "delete_devices:@u:hs"). It returns the session when some
+// flow is complete, else a challenge to send with 401, or an error
+// (ErrUnknownUIASession, or a *StageError already folded into the
+// challenge).
+func (u *UIA) Run(purpose string, flows [][]string, params map[string]any, auth json.RawMessage, verify StageVerifier) (*UIASession, *Challenge, error) {
+	var ad authDict
+	if len(auth) > 0 && string(auth) != "null" {
+		if err := json.Unmarshal(auth, &ad); err != nil {
+			return nil, nil, &StageError{Errcode: "M_BAD_JSON", Message: "auth must be an object"}
+		}
+	}
+	u.mu.Lock()
+	u.expireLocked()
+	var s *UIASession
+	if ad.Session != "" {
+		s = u.sessions[ad.Session]
+		if s == nil || s.purpose != purpose {
+			u.mu.Unlock()
+			return nil, nil, ErrUnknownUIASession
+		}
+	} else {
+		s = &UIASession{ID: RandomString(24), purpose: purpose, created: time.Now(), Values: map[string]string{}}
+		u.sessions[s.ID] = s
+	}
+	u.mu.Unlock()
+
+	challenge := func(stageErr *StageError) *Challenge {
+		c := &Challenge{Params: params, Session: s.ID, Completed: slices.Clone(s.completed)}
+		if c.Params == nil {
+			c.Params = map[string]any{}
+		}
+		for _, f := range flows {
+			c.Flows = append(c.Flows, Flow{Stages: f})
+		}
+		if stageErr != nil {
+			c.Errcode, c.Error = stageErr.Errcode, stageErr.Message
+		}
+		return c
+	}
+
+	if ad.Type != "" {
+		allowed := false
+		for _, f := range flows {
+			if slices.Contains(f, ad.Type) {
+				allowed = true
+			}
+		}
+		if !allowed {
+			return nil, challenge(&StageError{Errcode: "M_UNRECOGNIZED", Message: "authentication type " + ad.Type + " is not offered here"}), nil
+		}
+		if err := verify(ad.Type, auth, s); err != nil {
+			var se *StageError
+			if errors.As(err, &se) {
+				return nil, challenge(se), nil
+			}
+			return nil, nil, err
+		}
+		u.mu.Lock()
+		if !slices.Contains(s.completed, ad.Type) {
+			s.completed = append(s.completed, ad.Type)
+		}
+		u.mu.Unlock()
+	}
+	for _, f := range flows {
+		done := true
+		for _, st := range f {
+			if !slices.Contains(s.completed, st) {
+				done = false
+				break
+			}
+		}
+		if done {
+			u.mu.Lock()
+			delete(u.sessions, s.ID)
+			u.mu.Unlock()
+			return s, nil, nil
+		}
+	}
+	return nil, challenge(nil), nil
+}
+
+func (u *UIA) expireLocked() {
+	cutoff := time.Now().Add(-u.ttl)
+	for id, s := range u.sessions {
+		if s.created.Before(cutoff) {
+			delete(u.sessions, id)
+		}
+	}
+}

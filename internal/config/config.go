@@ -1,0 +1,110 @@
+// Package config holds Foyer's one configuration struct: its defaults, the
+// YAML file, FOYER_* environment variables and command-line flags, in that
+// order of increasing precedence, and the checks that refuse a bad setup.
+package config
+
+import (
+	"time"
+)
+
+// Registration modes.
+const (
+	RegistrationOpen   = "open"
+	RegistrationToken  = "token"
+	RegistrationClosed = "closed"
+)
+
+// Config is every setting of a Foyer server. The yaml tag is the config-file
+// key; the env tag is the FOYER_ variable; flags are declared in flags.go.
+type Config struct {
+	ServerName  string `yaml:"server_name" env:"SERVER_NAME"`
+	Listen      string `yaml:"listen" env:"LISTEN"`
+	TLSListen   string `yaml:"tls_listen" env:"TLS_LISTEN"`
+	TLSCert     string `yaml:"tls_cert" env:"TLS_CERT"`
+	TLSKey      string `yaml:"tls_key" env:"TLS_KEY"`
+	DataDir     string `yaml:"data_dir" env:"DATA_DIR"`
+	DatabaseURL string `yaml:"database_url" env:"DATABASE_URL"`
+	// PublicBaseURL is what /.well-known/matrix/client advertises; empty
+	// means derived from the request's host.
+	PublicBaseURL string `yaml:"public_base_url" env:"PUBLIC_BASE_URL"`
+
+	Registration string `yaml:"registration" env:"REGISTRATION"`
+	Guests       bool   `yaml:"guests" env:"GUESTS"`
+
+	// RegistrationExplicit records that the registration mode was given by
+	// the operator rather than defaulted; open registration on a public
+	// address needs that.
+	RegistrationExplicit bool `yaml:"-"`
+
+	LogLevel  string `yaml:"log_level" env:"LOG_LEVEL"`
+	LogFormat string `yaml:"log_format" env:"LOG_FORMAT"`
+
+	// ShutdownTimeout bounds how long in-flight requests may run on SIGTERM.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" env:"SHUTDOWN_TIMEOUT"`
+
+	Limits    Limits    `yaml:"limits"`
+	RateLimit RateLimit `yaml:"rate_limits"`
+	Passwords Passwords `yaml:"passwords"`
+}
+
+// Limits are request-size caps.
+type Limits struct {
+	// MaxRequestBytes caps any JSON request body other than an event.
+	MaxRequestBytes int64 `yaml:"max_request_bytes" env:"MAX_REQUEST_BYTES"`
+}
+
+// Rate is a token bucket: PerSecond tokens refill each second up to Burst.
+// PerSecond 0 switches the limit off.
+type Rate struct {
+	PerSecond float64 `yaml:"per_second"`
+	Burst     int     `yaml:"burst"`
+}
+
+// RateLimit holds the per-client-IP limits.
+type RateLimit struct {
+	GuestRegistration Rate `yaml:"guest_registration" env:"RATE_GUEST_REGISTRATION"`
+	Registration      Rate `yaml:"registration" env:"RATE_REGISTRATION"`
+	Login             Rate `yaml:"login" env:"RATE_LOGIN"`
+}
+
+// Passwords tunes argon2id. The defaults follow OWASP's guidance for
+// argon2id (19 MiB, two passes); MaxConcurrent bounds memory use.
+type Passwords struct {
+	MemoryKiB     uint32 `yaml:"memory_kib" env:"PASSWORD_MEMORY_KIB"`
+	Iterations    uint32 `yaml:"iterations" env:"PASSWORD_ITERATIONS"`
+	MaxConcurrent int    `yaml:"max_concurrent" env:"PASSWORD_MAX_CONCURRENT"`
+	MinLength     int    `yaml:"min_length" env:"PASSWORD_MIN_LENGTH"`
+}
+
+// Default is the configuration of `go run ./cmd/foyer` with no arguments: a
+// loopback homeserver for localhost, open registration, guests on.
+func Default() Config {
+	return Config{
+		ServerName:      "localhost",
+		Listen:          "127.0.0.1:8008",
+		DataDir:         "./foyer-data",
+		Registration:    RegistrationOpen,
+		Guests:          true,
+		LogLevel:        "info",
+		LogFormat:       "text",
+		ShutdownTimeout: 10 * time.Second,
+		Limits: Limits{
+			MaxRequestBytes: 1 << 20,
+		},
+		RateLimit: RateLimit{
+			GuestRegistration: Rate{PerSecond: 0.5, Burst: 20},
+			Registration:      Rate{PerSecond: 0.5, Burst: 20},
+			Login:             Rate{PerSecond: 1, Burst: 20},
+		},
+		Passwords: Passwords{
+			MemoryKiB:     19 * 1024,
+			Iterations:    2,
+			MaxConcurrent: 4,
+			MinLength:     0,
+		},
+	}
+}
+
+// MaxEventBytes is the spec's cap on a whole event; bodies of event-sending
+// routes are capped at it.
+const MaxEventBytes = 65536

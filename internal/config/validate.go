@@ -1,0 +1,109 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"strings"
+)
+
+// serverNameRE is the spec's server name grammar: a DNS name or IP
+// literal with an optional port.
+var serverNameRE = regexp.MustCompile(`^(\[[0-9A-Fa-f:.]+\]|[0-9A-Za-z.-]+)(:[0-9]{1,5})?$`)
+
+// Validate returns every problem with the configuration, each phrased as
+// what the operator should do.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	if c.ServerName == "" || !serverNameRE.MatchString(c.ServerName) {
+		add("server_name %q is not a valid server name: use a DNS name such as example.org, optionally with :port", c.ServerName)
+	}
+	if c.Listen == "" && c.TLSListen == "" {
+		add("nothing to listen on: set --listen HOST:PORT and/or --tls-listen HOST:PORT")
+	}
+	for _, l := range []struct{ name, addr string }{{"listen", c.Listen}, {"tls-listen", c.TLSListen}} {
+		if l.addr == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(l.addr); err != nil {
+			add("--%s %q is not HOST:PORT (for example 127.0.0.1:8008)", l.name, l.addr)
+		}
+	}
+	if c.TLSListen != "" && (c.TLSCert == "" || c.TLSKey == "") {
+		add("--tls-listen needs both --tls-cert FILE and --tls-key FILE")
+	}
+	if c.TLSListen == "" && (c.TLSCert != "" || c.TLSKey != "") {
+		add("--tls-cert/--tls-key are given but --tls-listen is not: add --tls-listen HOST:PORT")
+	}
+	switch c.Registration {
+	case RegistrationOpen, RegistrationToken, RegistrationClosed:
+	default:
+		add("registration %q is not one of open, token, closed", c.Registration)
+	}
+	if c.DatabaseURL == "" && c.DataDir == "" {
+		add("set --data-dir DIR (where the SQLite database and signing key live) or --database-url postgres://...")
+	}
+	if c.DataDir == "" {
+		add("set --data-dir DIR: the server's signing key is kept there")
+	}
+	if c.DatabaseURL != "" {
+		u, err := url.Parse(c.DatabaseURL)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			add("database_url must be a postgres://user:password@host/dbname URL; leave it empty for SQLite in the data dir")
+		}
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log_level %q is not one of debug, info, warn, error", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		add("log_format %q is not text or json", c.LogFormat)
+	}
+	if c.ShutdownTimeout <= 0 {
+		add("shutdown_timeout must be positive, e.g. 10s")
+	}
+	if c.Limits.MaxRequestBytes < MaxEventBytes {
+		add("limits.max_request_bytes must be at least %d", MaxEventBytes)
+	}
+	for name, r := range map[string]Rate{
+		"guest_registration": c.RateLimit.GuestRegistration,
+		"registration":       c.RateLimit.Registration,
+		"login":              c.RateLimit.Login,
+	} {
+		if r.PerSecond < 0 || (r.PerSecond > 0 && r.Burst < 1) {
+			add("rate_limits.%s: per_second must be >= 0 and burst >= 1 when the limit is on", name)
+		}
+	}
+	if c.Passwords.MemoryKiB < 8 || c.Passwords.Iterations < 1 || c.Passwords.MaxConcurrent < 1 {
+		add("passwords: memory_kib >= 8, iterations >= 1 and max_concurrent >= 1 are required")
+	}
+	if c.Registration == RegistrationOpen && !c.RegistrationExplicit {
+		for _, addr := range []string{c.Listen, c.TLSListen} {
+			if addr != "" && !IsLoopback(addr) {
+				add("registration would be open to anyone who can reach %s; pass --registration open (or registration: open in the config file) to mean it, or --registration token / closed", addr)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// IsLoopback reports whether a listen address only accepts local
+// connections. An empty host means every interface.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

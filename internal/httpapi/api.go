@@ -1,0 +1,94 @@
+// Package httpapi is Foyer's client-server HTTP surface: the route table,
+// the middleware every request passes, and one file of handlers per area
+// of the spec. Handlers parse and validate, call a service, and write JSON;
+// they hold no SQL.
+package httpapi
+
+import (
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"foyer/internal/accounts"
+	"foyer/internal/config"
+	"foyer/internal/metrics"
+	"foyer/internal/ratelimit"
+)
+
+// RoomVersions is what /capabilities advertises.
+type RoomVersions struct {
+	Default   string
+	Available map[string]string // version -> "stable" | "unstable"
+}
+
+// Deps are the services the API calls.
+type Deps struct {
+	Config       config.Config
+	Log          *slog.Logger
+	Accounts     *accounts.Service
+	Metrics      *metrics.Metrics
+	RoomVersions RoomVersions
+	// Ready reports whether the server can serve requests (for /health).
+	Ready func() error
+}
+
+// API is the HTTP handler of the client-server API.
+type API struct {
+	Deps
+	uia    *accounts.UIA
+	mux    *http.ServeMux
+	routes []route
+
+	guestRegLimit *ratelimit.Limiter
+	regLimit      *ratelimit.Limiter
+	loginLimit    *ratelimit.Limiter
+
+	// lastTouch throttles last-seen writes to one a minute per device.
+	lastTouch sync.Map // userID|deviceID -> time.Time
+}
+
+// New builds the API and its route table.
+func New(d Deps) *API {
+	rl := d.Config.RateLimit
+	a := &API{
+		Deps:          d,
+		uia:           accounts.NewUIA(),
+		mux:           http.NewServeMux(),
+		guestRegLimit: ratelimit.New(rl.GuestRegistration.PerSecond, rl.GuestRegistration.Burst),
+		regLimit:      ratelimit.New(rl.Registration.PerSecond, rl.Registration.Burst),
+		loginLimit:    ratelimit.New(rl.Login.PerSecond, rl.Login.Burst),
+	}
+	if a.Ready == nil {
+		a.Ready = func() error { return nil }
+	}
+	a.routes = a.routeTable()
+	for _, rt := range a.routes {
+		h := a.wrap(rt)
+		for _, p := range rt.patterns() {
+			a.mux.Handle(rt.Method+" "+p, h)
+		}
+	}
+	return a
+}
+
+// rateLimit answers 429 when the caller's IP has used up lim.
+func (a *API) rateLimit(r *http.Request, lim *ratelimit.Limiter) error {
+	if ok, retry := lim.Allow(clientIP(r)); !ok {
+		return errLimitExceeded(retry)
+	}
+	return nil
+}
+
+// touch records a device's last use at most once a minute.
+func (a *API) touch(r *http.Request, s *accounts.Session) {
+	key := s.UserID + "|" + s.DeviceID
+	now := time.Now()
+	if v, ok := a.lastTouch.Load(key); ok && now.Sub(v.(time.Time)) < time.Minute {
+		return
+	}
+	a.lastTouch.Store(key, now)
+	if err := a.Accounts.Store().TouchDevice(r.Context(), s.UserID, s.DeviceID, clientIP(r), now.UnixMilli()); err != nil {
+		a.Log.Warn("recording device last-seen failed", "err", err)
+	}
+}

@@ -1,0 +1,113 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Error is a Matrix error: an HTTP status, an errcode and a message a
+// person can act on. Extra fields go into the JSON body beside them.
+type Error struct {
+	Status  int
+	Code    string
+	Message string
+	Extra   map[string]any
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+func newError(status int, code, format string, args ...any) *Error {
+	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Constructors for the errors handlers return, one per errcode.
+func errForbidden(format string, args ...any) *Error {
+	return newError(http.StatusForbidden, "M_FORBIDDEN", format, args...)
+}
+func errGuestForbidden(format string, args ...any) *Error {
+	return newError(http.StatusForbidden, "M_GUEST_ACCESS_FORBIDDEN", format, args...)
+}
+func errBadJSON(format string, args ...any) *Error {
+	return newError(http.StatusBadRequest, "M_BAD_JSON", format, args...)
+}
+func errNotJSON(format string, args ...any) *Error {
+	return newError(http.StatusBadRequest, "M_NOT_JSON", format, args...)
+}
+func errMissingParam(format string, args ...any) *Error {
+	return newError(http.StatusBadRequest, "M_MISSING_PARAM", format, args...)
+}
+func errInvalidParam(format string, args ...any) *Error {
+	return newError(http.StatusBadRequest, "M_INVALID_PARAM", format, args...)
+}
+func errNotFound(format string, args ...any) *Error {
+	return newError(http.StatusNotFound, "M_NOT_FOUND", format, args...)
+}
+func errUnrecognized(status int, format string, args ...any) *Error {
+	return newError(status, "M_UNRECOGNIZED", format, args...)
+}
+func errTooLarge(format string, args ...any) *Error {
+	return newError(http.StatusRequestEntityTooLarge, "M_TOO_LARGE", format, args...)
+}
+func errUnknownToken(format string, args ...any) *Error {
+	e := newError(http.StatusUnauthorized, "M_UNKNOWN_TOKEN", format, args...)
+	e.Extra = map[string]any{"soft_logout": false}
+	return e
+}
+func errMissingToken() *Error {
+	return newError(http.StatusUnauthorized, "M_MISSING_TOKEN", "this endpoint needs an access token")
+}
+
+// errLimitExceeded carries both the Retry-After header (set when written)
+// and the older retry_after_ms field that clients still read.
+func errLimitExceeded(retryAfter time.Duration) *Error {
+	ms := retryAfter.Milliseconds()
+	if ms < 1 {
+		ms = 1
+	}
+	e := newError(http.StatusTooManyRequests, "M_LIMIT_EXCEEDED", "too many requests; retry in %d ms", ms)
+	e.Extra = map[string]any{"retry_after_ms": ms}
+	return e
+}
+
+// writeError renders err as Matrix error JSON. An error that is not an
+// *Error is an internal fault: it is logged and answered 500 M_UNKNOWN
+// without leaking its text.
+func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	var me *Error
+	if !errors.As(err, &me) {
+		if errors.Is(err, r.Context().Err()) && r.Context().Err() != nil {
+			// The client went away or the server is shutting down.
+			me = newError(http.StatusServiceUnavailable, "M_UNKNOWN", "request cancelled")
+		} else {
+			log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+			me = newError(http.StatusInternalServerError, "M_UNKNOWN", "internal server error")
+		}
+	}
+	body := map[string]any{"errcode": me.Code, "error": me.Message}
+	for k, v := range me.Extra {
+		body[k] = v
+	}
+	if me.Status == http.StatusTooManyRequests {
+		if ms, ok := me.Extra["retry_after_ms"].(int64); ok {
+			w.Header().Set("Retry-After", strconv.FormatInt((ms+999)/1000, 10))
+		}
+	}
+	writeJSON(w, me.Status, body)
+}
+
+// writeJSON writes v with the given status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, `{"errcode":"M_UNKNOWN","error":"could not encode response"}`, http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}

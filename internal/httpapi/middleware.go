@@ -1,0 +1,167 @@
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"foyer/internal/accounts"
+)
+
+// statusRecorder remembers the status a handler wrote, for metrics, logs
+// and the panic handler.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// Flush lets long-polls and streamed downloads flush.
+func (s *statusRecorder) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// ServeHTTP is the entry point of every request: panic recovery, CORS,
+// routing with Matrix-shaped 404 and 405 answers, and metrics.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rec := &statusRecorder{ResponseWriter: w}
+	routeLabel := "unmatched"
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			a.Log.Error("handler panicked", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			if rec.status == 0 {
+				writeError(rec, r, a.Log, newError(http.StatusInternalServerError, "M_UNKNOWN", "internal server error"))
+			}
+		}
+		status := rec.status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		a.Metrics.Requests.WithLabelValues(routeLabel, r.Method, strconv.Itoa(status)).Inc()
+		a.Metrics.Latency.WithLabelValues(routeLabel).Observe(time.Since(start).Seconds())
+	}()
+
+	setCORSHeaders(rec.Header())
+	if r.Method == http.MethodOptions {
+		// Browsers' preflight: every path answers, known or not (spec:
+		// Web Browser Clients).
+		routeLabel = "OPTIONS"
+		rec.WriteHeader(http.StatusOK)
+		return
+	}
+	h, pattern := a.mux.Handler(r)
+	if pattern == "" {
+		probe := &headerProbe{header: http.Header{}}
+		h.ServeHTTP(probe, r)
+		if probe.status == http.StatusMethodNotAllowed {
+			rec.Header().Set("Allow", probe.header.Get("Allow"))
+			writeError(rec, r, a.Log, errUnrecognized(http.StatusMethodNotAllowed, "method %s is not allowed on %s", r.Method, r.URL.Path))
+			return
+		}
+		writeError(rec, r, a.Log, errUnrecognized(http.StatusNotFound, "unrecognised request: %s %s", r.Method, r.URL.Path))
+		return
+	}
+	routeLabel = pattern
+	a.mux.ServeHTTP(rec, r)
+}
+
+// headerProbe captures what ServeMux's own 404/405 handler would write,
+// so we can answer in Matrix JSON instead.
+type headerProbe struct {
+	header http.Header
+	status int
+}
+
+func (p *headerProbe) Header() http.Header         { return p.header }
+func (p *headerProbe) Write(b []byte) (int, error) { return len(b), nil }
+func (p *headerProbe) WriteHeader(code int)        { p.status = code }
+
+func setCORSHeaders(h http.Header) {
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS")
+	h.Set("Access-Control-Allow-Headers", "X-Requested-With, Content-Type, Authorization")
+}
+
+// wrap applies a route's access rule and body cap around its handler.
+func (a *API) wrap(rt route) http.Handler {
+	maxBody := rt.MaxBody
+	if maxBody == 0 {
+		maxBody = a.Config.Limits.MaxRequestBytes
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := a.authorise(r, rt.Access); err != nil {
+			writeError(w, r, a.Log, err)
+			return
+		}
+		if r.ContentLength > maxBody {
+			writeError(w, r, a.Log, errTooLarge("request body is larger than %d bytes", maxBody))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		if err := rt.Handle(w, r); err != nil {
+			writeError(w, r, a.Log, err)
+		}
+	})
+}
+
+// authorise resolves the access token into the request's principal and
+// applies the route's access rule. The guest gate is here, in one place.
+func (a *API) authorise(r *http.Request, access Access) error {
+	token := accessToken(r)
+	if token == "" {
+		if access == Open {
+			return nil
+		}
+		return errMissingToken()
+	}
+	sess, err := a.Accounts.Authenticate(r.Context(), token)
+	if err != nil {
+		if access == Open {
+			return nil // an open route ignores a bad token
+		}
+		if errors.Is(err, accounts.ErrNotFound) {
+			return errUnknownToken("unrecognised access token")
+		}
+		return err
+	}
+	switch access {
+	case UserOnly:
+		if sess.IsGuest() {
+			return errGuestForbidden("guest accounts cannot use this endpoint; register an account to use it")
+		}
+	case AdminOnly:
+		if sess.IsGuest() {
+			return errGuestForbidden("guest accounts cannot use this endpoint")
+		}
+		if !sess.IsAdmin {
+			return errForbidden("you are not a server admin")
+		}
+	}
+	*r = *r.WithContext(withPrincipal(r.Context(), &sess))
+	a.touch(r, &sess)
+	return nil
+}

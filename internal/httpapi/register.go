@@ -1,0 +1,238 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"foyer/internal/accounts"
+	"foyer/internal/config"
+)
+
+type registerRequest struct {
+	Username                 string          `json:"username"`
+	Password                 string          `json:"password"`
+	DeviceID                 string          `json:"device_id"`
+	InitialDeviceDisplayName string          `json:"initial_device_display_name"`
+	InhibitLogin             bool            `json:"inhibit_login"`
+	Auth                     json.RawMessage `json:"auth"`
+	// GuestAccessToken upgrades a guest; it is in the guest module's
+	// prose, not the OpenAPI schema (G-37).
+	GuestAccessToken string `json:"guest_access_token"`
+}
+
+type registerResponse struct {
+	UserID      string `json:"user_id"`
+	AccessToken string `json:"access_token,omitempty"`
+	DeviceID    string `json:"device_id,omitempty"`
+	HomeServer  string `json:"home_server"`
+}
+
+// register is POST /register: guests without UIA (G-5), users, named
+// guests and guest upgrades through UIA.
+func (a *API) register(w http.ResponseWriter, r *http.Request) error {
+	switch kind := r.URL.Query().Get("kind"); kind {
+	case "guest":
+		return a.registerGuest(w, r)
+	case "", "user":
+		return a.registerUser(w, r)
+	default:
+		return errInvalidParam("kind must be user or guest, not %q", kind)
+	}
+}
+
+func (a *API) registerGuest(w http.ResponseWriter, r *http.Request) error {
+	if !a.Config.Guests {
+		return errForbidden("guest access is disabled on this server")
+	}
+	if err := a.rateLimit(r, a.guestRegLimit); err != nil {
+		return err
+	}
+	// Every field but initial_device_display_name is ignored (G-6), so
+	// their types do not matter either.
+	var body map[string]json.RawMessage
+	if err := readJSON(r, &body); err != nil {
+		return err
+	}
+	var displayName string
+	_ = json.Unmarshal(body["initial_device_display_name"], &displayName)
+	creds, err := a.Accounts.RegisterGuest(r.Context(), displayName)
+	if err != nil {
+		return err
+	}
+	a.Metrics.Registrations.WithLabelValues(string(accounts.KindGuest)).Inc()
+	a.Log.Info("guest registered", "user_id", creds.UserID, "ip", clientIP(r))
+	writeJSON(w, http.StatusOK, registerResponse{
+		UserID: creds.UserID, AccessToken: creds.AccessToken, DeviceID: creds.DeviceID, HomeServer: a.Config.ServerName,
+	})
+	return nil
+}
+
+// registrationFlows are the UIA flows for the configured mode.
+func (a *API) registrationFlows() [][]string {
+	if a.Config.Registration == config.RegistrationToken {
+		return [][]string{{accounts.StageRegistrationToken}}
+	}
+	return [][]string{{accounts.StageDummy}}
+}
+
+func (a *API) registerUser(w http.ResponseWriter, r *http.Request) error {
+	if err := a.rateLimit(r, a.regLimit); err != nil {
+		return err
+	}
+	var req registerRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	if a.Config.Registration == config.RegistrationClosed {
+		return errForbidden("registration is disabled on this server; ask its administrator for an account")
+	}
+	ctx := r.Context()
+
+	var guest *accounts.Session
+	if req.GuestAccessToken != "" {
+		s, err := a.Accounts.Authenticate(ctx, req.GuestAccessToken)
+		if err != nil || !s.IsGuest() {
+			return errForbidden("guest_access_token is not the access token of a guest account")
+		}
+		if req.Username == "" {
+			return errMissingParam("username is required to upgrade a guest account, and must be the guest's own localpart")
+		}
+		guest = &s
+	}
+	// Check the name and password before asking for authentication, so a
+	// client learns of a taken name first.
+	if req.Username != "" {
+		if _, err := a.Accounts.CheckUsername(ctx, req.Username, guest); err != nil {
+			return usernameError(err)
+		}
+	}
+	if req.Password != "" {
+		if err := a.Accounts.CheckPasswordPolicy(req.Password); err != nil {
+			return newError(http.StatusBadRequest, "M_WEAK_PASSWORD", "%s", err.Error())
+		}
+	}
+
+	sess, challenge, err := a.uia.Run("register", a.registrationFlows(), nil, req.Auth,
+		func(stage string, auth json.RawMessage, s *accounts.UIASession) error {
+			switch stage {
+			case accounts.StageDummy:
+				return nil
+			case accounts.StageRegistrationToken:
+				var body struct {
+					Token string `json:"token"`
+				}
+				_ = json.Unmarshal(auth, &body)
+				ok, err := a.Accounts.RegistrationTokenUsable(ctx, body.Token)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					return &accounts.StageError{Errcode: "M_FORBIDDEN", Message: "this registration token is not valid"}
+				}
+				s.Values["registration_token"] = body.Token
+				return nil
+			}
+			return &accounts.StageError{Errcode: "M_UNRECOGNIZED", Message: "unsupported stage " + stage}
+		})
+	if err != nil {
+		return uiaError(err)
+	}
+	if challenge != nil {
+		writeJSON(w, http.StatusUnauthorized, challenge)
+		return nil
+	}
+
+	creds, err := a.Accounts.Register(ctx, accounts.RegisterRequest{
+		Username:          req.Username,
+		Password:          req.Password,
+		DeviceID:          req.DeviceID,
+		DeviceDisplayName: req.InitialDeviceDisplayName,
+		InhibitLogin:      req.InhibitLogin,
+		RegistrationToken: sess.Values["registration_token"],
+		Guest:             guest,
+	})
+	if err != nil {
+		return usernameError(err)
+	}
+	kind := accounts.KindUser
+	if req.Password == "" {
+		kind = accounts.KindNamedGuest
+	}
+	label := string(kind)
+	if guest != nil {
+		label = "upgrade"
+	}
+	a.Metrics.Registrations.WithLabelValues(label).Inc()
+	a.Log.Info("account registered", "user_id", creds.UserID, "kind", kind, "upgrade", guest != nil, "ip", clientIP(r))
+	writeJSON(w, http.StatusOK, registerResponse{
+		UserID: creds.UserID, AccessToken: creds.AccessToken, DeviceID: creds.DeviceID, HomeServer: a.Config.ServerName,
+	})
+	return nil
+}
+
+// usernameError maps account errors of registration to Matrix errors.
+func usernameError(err error) error {
+	var ue *accounts.UsernameError
+	switch {
+	case errors.As(err, &ue):
+		return newError(http.StatusBadRequest, "M_INVALID_USERNAME", "%s", ue.Reason)
+	case errors.Is(err, accounts.ErrUserInUse):
+		return newError(http.StatusBadRequest, "M_USER_IN_USE", "that user ID is already taken")
+	case errors.Is(err, accounts.ErrUpgradeMismatch):
+		return errForbidden("to upgrade a guest, username must be the guest's own localpart")
+	case errors.Is(err, accounts.ErrNotGuest):
+		return errForbidden("guest_access_token is not the access token of a guest account")
+	case errors.Is(err, accounts.ErrTokenExhausted):
+		return newError(http.StatusUnauthorized, "M_FORBIDDEN", "the registration token has no uses left or has expired")
+	case errors.Is(err, accounts.ErrWeakPassword):
+		return newError(http.StatusBadRequest, "M_WEAK_PASSWORD", "%s", err.Error())
+	}
+	return err
+}
+
+// uiaError maps UIA failures that are not challenges.
+func uiaError(err error) error {
+	var se *accounts.StageError
+	switch {
+	case errors.Is(err, accounts.ErrUnknownUIASession):
+		return newError(http.StatusBadRequest, "M_UNKNOWN", "%s", err.Error())
+	case errors.As(err, &se):
+		return newError(http.StatusBadRequest, se.Errcode, "%s", se.Message)
+	}
+	return err
+}
+
+func (a *API) registerAvailable(w http.ResponseWriter, r *http.Request) error {
+	if err := a.rateLimit(r, a.regLimit); err != nil {
+		return err
+	}
+	username := r.URL.Query().Get("username")
+	if username == "" {
+		return errMissingParam("the username query parameter is required")
+	}
+	if _, err := a.Accounts.CheckUsername(r.Context(), username, nil); err != nil {
+		return usernameError(err)
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"available": true})
+	return nil
+}
+
+func (a *API) registrationTokenValidity(w http.ResponseWriter, r *http.Request) error {
+	if a.Config.Registration != config.RegistrationToken {
+		return errForbidden("this server does not use registration tokens")
+	}
+	if err := a.rateLimit(r, a.regLimit); err != nil {
+		return err
+	}
+	token := r.URL.Query().Get("token")
+	if token == "" {
+		return errMissingParam("the token query parameter is required")
+	}
+	ok, err := a.Accounts.RegistrationTokenUsable(r.Context(), token)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"valid": ok})
+	return nil
+}

@@ -1,0 +1,122 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+
+	"foyer/internal/accounts"
+)
+
+type ctxKey int
+
+const principalKey ctxKey = iota
+
+// principal returns the authenticated caller, or nil on an open route
+// called without a token.
+func principal(r *http.Request) *accounts.Session {
+	s, _ := r.Context().Value(principalKey).(*accounts.Session)
+	return s
+}
+
+func withPrincipal(ctx context.Context, s *accounts.Session) context.Context {
+	return context.WithValue(ctx, principalKey, s)
+}
+
+// accessToken finds the token in the Authorization header or, as the spec
+// still allows, the access_token query parameter.
+func accessToken(r *http.Request) string {
+	if h := r.Header.Get("Authorization"); h != "" {
+		if t, ok := strings.CutPrefix(h, "Bearer "); ok {
+			return strings.TrimSpace(t)
+		}
+	}
+	return r.URL.Query().Get("access_token")
+}
+
+// clientIP is the remote address without its port.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// readJSON decodes the (already size-capped) body into v, which must be a
+// pointer to a struct or map. It tells malformed JSON (M_NOT_JSON) from
+// JSON of the wrong shape (M_BAD_JSON).
+func readJSON(r *http.Request, v any) error {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return errTooLarge("request body is larger than %d bytes", mbe.Limit)
+		}
+		return errNotJSON("could not read the request body")
+	}
+	return decodeJSON(body, v)
+}
+
+func decodeJSON(body []byte, v any) error {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
+		return errNotJSON("the request body must be a JSON object")
+	}
+	if !json.Valid(trimmed) {
+		return errNotJSON("the request body is not valid JSON")
+	}
+	if trimmed[0] != '{' {
+		return errBadJSON("the request body must be a JSON object")
+	}
+	if err := json.Unmarshal(trimmed, v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			field := te.Field
+			if field == "" {
+				field = "the body"
+			}
+			return errBadJSON("%s must be of type %s", field, jsonTypeName(te.Type.Kind().String()))
+		}
+		return errBadJSON("%v", err)
+	}
+	return nil
+}
+
+func jsonTypeName(goKind string) string {
+	switch goKind {
+	case "string":
+		return "string"
+	case "bool":
+		return "boolean"
+	case "map", "struct":
+		return "object"
+	case "slice", "array":
+		return "array"
+	case "ptr":
+		return "object"
+	default:
+		return "number"
+	}
+}
+
+// readOptionalJSON is readJSON for endpoints whose body may be empty.
+func readOptionalJSON(r *http.Request, v any) error {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return errTooLarge("request body is larger than %d bytes", mbe.Limit)
+		}
+		return errNotJSON("could not read the request body")
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	return decodeJSON(body, v)
+}

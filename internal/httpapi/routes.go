@@ -1,0 +1,104 @@
+package httpapi
+
+import (
+	"net/http"
+	"strings"
+)
+
+// Access says who may call a route.
+type Access int
+
+const (
+	// Open routes need no access token (one given is still read).
+	Open Access = iota
+	// UserOnly routes need a token of a full user or named guest; a guest
+	// token gets 403 M_GUEST_ACCESS_FORBIDDEN (G-13).
+	UserOnly
+	// GuestOK routes accept any valid token, guests' included. The set
+	// of GuestOK routes is checked against internal/guest's list.
+	GuestOK
+	// AdminOnly routes need a server admin's token.
+	AdminOnly
+)
+
+func (a Access) String() string {
+	return [...]string{"open", "user", "guest-ok", "admin"}[a]
+}
+
+// apiFunc handles a request; a returned error is written as Matrix JSON.
+type apiFunc func(w http.ResponseWriter, r *http.Request) error
+
+// route is one row of the route table.
+type route struct {
+	Method string
+	// Path is a net/http pattern path. Client-API paths are written with
+	// the v3 prefix; they are also served under r0 for older clients.
+	Path   string
+	Access Access
+	// MaxBody caps the request body; 0 means limits.max_request_bytes.
+	MaxBody int64
+	Handle  apiFunc
+}
+
+const (
+	clientV3 = "/_matrix/client/v3"
+	clientR0 = "/_matrix/client/r0"
+	clientV1 = "/_matrix/client/v1"
+)
+
+// patterns are the paths a route is served under.
+func (rt route) patterns() []string {
+	if rest, ok := strings.CutPrefix(rt.Path, clientV3); ok {
+		return []string{rt.Path, clientR0 + rest}
+	}
+	return []string{rt.Path}
+}
+
+// routeTable is every route Foyer serves, with who may call it. A route
+// that is not GuestOK does not exist for guests (deny by default).
+func (a *API) routeTable() []route {
+	return []route{
+		// Discovery and operations.
+		{Method: "GET", Path: "/_matrix/client/versions", Access: Open, Handle: a.versions},
+		{Method: "GET", Path: "/.well-known/matrix/client", Access: Open, Handle: a.wellKnownClient},
+		{Method: "GET", Path: clientV3 + "/capabilities", Access: GuestOK, Handle: a.capabilities},
+		{Method: "GET", Path: "/health", Access: Open, Handle: a.health},
+		{Method: "GET", Path: "/metrics", Access: Open, Handle: a.metricsHandler},
+
+		// Registration and login.
+		{Method: "POST", Path: clientV3 + "/register", Access: Open, Handle: a.register},
+		{Method: "GET", Path: clientV3 + "/register/available", Access: Open, Handle: a.registerAvailable},
+		{Method: "GET", Path: clientV1 + "/register/m.login.registration_token/validity", Access: Open, Handle: a.registrationTokenValidity},
+		{Method: "GET", Path: clientV3 + "/login", Access: Open, Handle: a.loginFlows},
+		{Method: "POST", Path: clientV3 + "/login", Access: Open, Handle: a.login},
+		{Method: "POST", Path: clientV3 + "/logout", Access: GuestOK, Handle: a.logout},
+		{Method: "POST", Path: clientV3 + "/logout/all", Access: UserOnly, Handle: a.logoutAll},
+
+		// Account.
+		{Method: "GET", Path: clientV3 + "/account/whoami", Access: GuestOK, Handle: a.whoami},
+		{Method: "POST", Path: clientV3 + "/account/password", Access: UserOnly, Handle: a.changePassword},
+		{Method: "POST", Path: clientV3 + "/account/deactivate", Access: UserOnly, Handle: a.deactivate},
+
+		// Devices.
+		{Method: "GET", Path: clientV3 + "/devices", Access: GuestOK, Handle: a.listDevices},
+		{Method: "GET", Path: clientV3 + "/devices/{deviceId}", Access: GuestOK, Handle: a.getDevice},
+		{Method: "PUT", Path: clientV3 + "/devices/{deviceId}", Access: GuestOK, Handle: a.renameDevice},
+		{Method: "DELETE", Path: clientV3 + "/devices/{deviceId}", Access: UserOnly, Handle: a.deleteDevice},
+		{Method: "POST", Path: clientV3 + "/delete_devices", Access: UserOnly, Handle: a.deleteDevices},
+	}
+}
+
+// RouteInfo describes a route for tests and documentation.
+type RouteInfo struct {
+	Method, Path string
+	Access       Access
+}
+
+// Routes lists the route table.
+func (a *API) Routes() []RouteInfo {
+	out := make([]RouteInfo, 0, len(a.routes))
+	for _, rt := range a.routes {
+		out = append(out, RouteInfo{Method: rt.Method, Path: rt.Path, Access: rt.Access})
+	}
+	return out
+}

@@ -1,0 +1,184 @@
+package matrixevents
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// SigningKeyFile is the name of the key file inside the directory given to
+// LoadOrCreateSigningKey.
+const SigningKeyFile = "signing.key"
+
+// SigningKey is the server's ed25519 event and request signing key. The
+// private half stays inside this package; callers sign through SignJSON or
+// BuildEvent.
+type SigningKey struct {
+	id   string // "ed25519:a_XXXX"
+	priv ed25519.PrivateKey
+}
+
+// KeyID returns the full key ID, e.g. "ed25519:a_AbCd".
+func (k *SigningKey) KeyID() string { return k.id }
+
+// PublicKey returns the public half, for /_matrix/key/v2/server.
+func (k *SigningKey) PublicKey() ed25519.PublicKey {
+	return k.priv.Public().(ed25519.PublicKey)
+}
+
+// PublicKeyBase64 returns the public key in Matrix's unpadded base64.
+func (k *SigningKey) PublicKeyBase64() string {
+	return base64.RawStdEncoding.EncodeToString(k.PublicKey())
+}
+
+// LoadOrCreateSigningKey reads dir/signing.key, creating it with a fresh
+// key the first time. The file uses Synapse's format, one line
+// "ed25519 <version> <unpadded base64 seed>", so keys can be moved between
+// implementations.
+func LoadOrCreateSigningKey(dir string) (*SigningKey, error) {
+	path := filepath.Join(dir, SigningKeyFile)
+	data, err := os.ReadFile(path)
+	if err == nil {
+		return parseSigningKey(data, path)
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read signing key: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create signing key directory: %w", err)
+	}
+	key, err := generateSigningKey()
+	if err != nil {
+		return nil, err
+	}
+	created, err := writeKeyFileOnce(dir, path, formatSigningKey(key))
+	if err != nil {
+		return nil, err
+	}
+	if !created {
+		// Another process won the race: use its key, not ours.
+		return LoadOrCreateSigningKey(dir)
+	}
+	return key, nil
+}
+
+func generateSigningKey() (*SigningKey, error) {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("generate signing key: %w", err)
+	}
+	suffix, err := randomAlphanumeric(4)
+	if err != nil {
+		return nil, err
+	}
+	return &SigningKey{id: "ed25519:a_" + suffix, priv: priv}, nil
+}
+
+func randomAlphanumeric(n int) (string, error) {
+	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("generate key id: %w", err)
+	}
+	for i := range b {
+		// 256 % 62 bias is irrelevant for a key label.
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b), nil
+}
+
+func formatSigningKey(k *SigningKey) []byte {
+	version := strings.TrimPrefix(k.id, "ed25519:")
+	seed := base64.RawStdEncoding.EncodeToString(k.priv.Seed())
+	return []byte("ed25519 " + version + " " + seed + "\n")
+}
+
+// parseSigningKey uses the first non-empty line; Synapse files may list
+// more keys but the first is the one in use.
+func parseSigningKey(data []byte, path string) (*SigningKey, error) {
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) == 0 {
+			continue
+		}
+		if len(fields) != 3 || fields[0] != "ed25519" {
+			return nil, fmt.Errorf("signing key %s: expected \"ed25519 <key id> <seed>\"", path)
+		}
+		// Accept both "a_XXXX" (Synapse) and "ed25519:a_XXXX".
+		version := strings.TrimPrefix(fields[1], "ed25519:")
+		if version == "" {
+			return nil, fmt.Errorf("signing key %s: empty key id", path)
+		}
+		seed, err := base64.RawStdEncoding.DecodeString(strings.TrimRight(fields[2], "="))
+		if err != nil {
+			return nil, fmt.Errorf("signing key %s: bad base64 seed: %w", path, err)
+		}
+		if len(seed) != ed25519.SeedSize {
+			return nil, fmt.Errorf("signing key %s: seed is %d bytes, want %d", path, len(seed), ed25519.SeedSize)
+		}
+		return &SigningKey{id: "ed25519:" + version, priv: ed25519.NewKeyFromSeed(seed)}, nil
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("signing key %s: %w", path, err)
+	}
+	return nil, fmt.Errorf("signing key %s: file is empty", path)
+}
+
+// writeKeyFileOnce writes content to a temporary file, fsyncs it and links
+// it into place only if path does not exist yet, so a concurrent creator
+// never overwrites a key that is already in use. created is false when
+// path already existed.
+func writeKeyFileOnce(dir, path string, content []byte) (created bool, err error) {
+	tmp, err := os.CreateTemp(dir, ".signing.key.tmp-*")
+	if err != nil {
+		return false, fmt.Errorf("write signing key: %w", err)
+	}
+	tmpName := tmp.Name()
+	defer os.Remove(tmpName)
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return false, fmt.Errorf("write signing key: %w", err)
+	}
+	if _, err := tmp.Write(content); err != nil {
+		tmp.Close()
+		return false, fmt.Errorf("write signing key: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return false, fmt.Errorf("write signing key: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return false, fmt.Errorf("write signing key: %w", err)
+	}
+	if err := os.Link(tmpName, path); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return false, nil
+		}
+		// Filesystems without hard links: fall back to rename, which is
+		// still atomic but may replace a key created at the same instant.
+		if err := os.Rename(tmpName, path); err != nil {
+			return false, fmt.Errorf("write signing key: %w", err)
+		}
+	}
+	syncDir(dir)
+	return true, nil
+}
+
+// syncDir makes the new directory entry durable; failure only weakens
+// crash safety, so it is not reported.
+func syncDir(dir string) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return
+	}
+	_ = d.Sync()
+	_ = d.Close()
+}

@@ -1,0 +1,184 @@
+// Package server assembles a Foyer homeserver from its configuration and
+// runs its listeners: it is what `foyer serve` and the test harness start.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"foyer/internal/accounts"
+	"foyer/internal/config"
+	"foyer/internal/httpapi"
+	"foyer/internal/metrics"
+	"foyer/internal/rooms/matrixevents"
+	"foyer/internal/storage"
+)
+
+// Server is a running homeserver. Start opens the listeners; Stop closes
+// them gracefully and then the database. Stop is safe after a failed Start.
+type Server struct {
+	cfg config.Config
+	log *slog.Logger
+	DB  *storage.DB
+	API *httpapi.API
+
+	mu        sync.Mutex
+	servers   []*http.Server
+	listeners []net.Listener
+	done      chan error
+	// stopCtx is cancelled when Stop begins, ending long-polls early.
+	stopCtx    context.Context
+	stopCancel context.CancelFunc
+}
+
+// Services are the parts built from the configuration, shared by the
+// server and the operator subcommands.
+type Services struct {
+	DB         *storage.DB
+	Accounts   *accounts.Service
+	SigningKey *matrixevents.SigningKey
+}
+
+// OpenServices opens the database and builds the services over it.
+func OpenServices(ctx context.Context, cfg config.Config) (*Services, error) {
+	db, err := storage.Open(ctx, cfg.DatabaseURL, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	key, err := matrixevents.LoadOrCreateSigningKey(cfg.DataDir)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("loading the server signing key: %w", err)
+	}
+	hasher := accounts.NewPasswordHasher(cfg.Passwords.MemoryKiB, cfg.Passwords.Iterations, cfg.Passwords.MaxConcurrent)
+	return &Services{
+		DB:         db,
+		Accounts:   accounts.NewService(storage.NewAccountStore(db), cfg.ServerName, hasher, cfg.Passwords.MinLength),
+		SigningKey: key,
+	}, nil
+}
+
+// New validates cfg and builds the server without listening yet.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	svc, err := OpenServices(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	stopCtx, cancel := context.WithCancel(context.Background())
+	s := &Server{cfg: cfg, log: log, DB: svc.DB, stopCtx: stopCtx, stopCancel: cancel}
+	s.API = httpapi.New(httpapi.Deps{
+		Config:       cfg,
+		Log:          log,
+		Accounts:     svc.Accounts,
+		Metrics:      metrics.New(),
+		RoomVersions: roomVersions(),
+		Ready: func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			return svc.DB.Read.PingContext(ctx)
+		},
+	})
+	return s, nil
+}
+
+// Start opens the configured listeners and serves in the background.
+func (s *Server) Start() error {
+	s.done = make(chan error, 2)
+	if s.cfg.Listen != "" {
+		if err := s.listen(s.cfg.Listen, nil); err != nil {
+			return err
+		}
+	}
+	if s.cfg.TLSListen != "" {
+		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
+		if err != nil {
+			return fmt.Errorf("loading TLS certificate and key: %w", err)
+		}
+		if err := s.listen(s.cfg.TLSListen, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Server) listen(addr string, tlsCfg *tls.Config) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", addr, err)
+	}
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+	srv := &http.Server{
+		Handler:           s.API,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return s.stopCtx },
+	}
+	s.mu.Lock()
+	s.servers = append(s.servers, srv)
+	s.listeners = append(s.listeners, ln)
+	s.mu.Unlock()
+	go func() {
+		err := srv.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		s.done <- err
+	}()
+	return nil
+}
+
+// Addrs are the bound addresses, plain HTTP first then TLS, in the order
+// configured (useful with port 0).
+func (s *Server) Addrs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, len(s.listeners))
+	for i, ln := range s.listeners {
+		out[i] = ln.Addr().String()
+	}
+	return out
+}
+
+// Done reports a listener that stopped on its own with an error.
+func (s *Server) Done() <-chan error { return s.done }
+
+// Stop stops accepting, lets in-flight requests finish within ctx, then
+// closes the database.
+func (s *Server) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	servers := s.servers
+	s.mu.Unlock()
+	var errs []error
+	var wg sync.WaitGroup
+	// Long-polls watch stopCtx and return at once; other requests finish.
+	s.stopCancel()
+	for _, srv := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Shutdown(ctx); err != nil {
+				errs = append(errs, err)
+				srv.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	if s.DB != nil {
+		errs = append(errs, s.DB.Close())
+	}
+	return errors.Join(errs...)
+}

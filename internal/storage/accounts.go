@@ -1,0 +1,314 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"foyer/internal/accounts"
+)
+
+// AccountStore implements accounts.Store.
+type AccountStore struct{ db *DB }
+
+// NewAccountStore returns the accounts store over db.
+func NewAccountStore(db *DB) *AccountStore { return &AccountStore{db: db} }
+
+var _ accounts.Store = (*AccountStore)(nil)
+
+func (s *AccountStore) NextGuestNumber(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.db.Write.QueryRowContext(ctx,
+		`UPDATE counters SET value = value + 1 WHERE name = 'guest_localpart' RETURNING value`).Scan(&n)
+	return n, err
+}
+
+func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
+
+func (s *AccountStore) CreateAccount(ctx context.Context, a accounts.NewAccount) error {
+	return s.db.WithTx(ctx, func(tx *sql.Tx) error {
+		if a.RegistrationToken != "" {
+			if err := consumeRegistrationToken(ctx, tx, a.RegistrationToken, a.User.CreatedTS); err != nil {
+				return err
+			}
+		}
+		u := a.User
+		_, err := tx.ExecContext(ctx, `INSERT INTO users
+			(user_id, localpart, kind, password_hash, is_admin, deactivated, created_ts, last_seen_ts)
+			VALUES ($1, $2, $3, $4, $5, FALSE, $6, $7)`,
+			u.UserID, u.Localpart, string(u.Kind), nullString(u.PasswordHash), u.IsAdmin, u.CreatedTS, u.LastSeenTS)
+		if IsUniqueViolation(err) {
+			return accounts.ErrUserInUse
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO profiles (user_id, displayname) VALUES ($1, $2)`,
+			u.UserID, nullString(a.DisplayName)); err != nil {
+			return err
+		}
+		if a.Device != nil {
+			return addLogin(ctx, tx, *a.Device, a.TokenHash)
+		}
+		return nil
+	})
+}
+
+func consumeRegistrationToken(ctx context.Context, tx *sql.Tx, token string, now int64) error {
+	res, err := tx.ExecContext(ctx, `UPDATE registration_tokens SET completed = completed + 1
+		WHERE token = $1 AND (uses_allowed IS NULL OR completed < uses_allowed)
+		AND (expiry_ts IS NULL OR expiry_ts > $2)`, token, now)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return accounts.ErrTokenExhausted
+	}
+	return nil
+}
+
+func (s *AccountStore) UpgradeGuest(ctx context.Context, u accounts.Upgrade) error {
+	return s.db.WithTx(ctx, func(tx *sql.Tx) error {
+		var kind string
+		err := tx.QueryRowContext(ctx, `SELECT kind FROM users WHERE user_id = $1 AND NOT deactivated`, u.UserID).Scan(&kind)
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && kind != string(accounts.KindGuest)) {
+			return accounts.ErrNotGuest
+		}
+		if err != nil {
+			return err
+		}
+		if u.RegistrationToken != "" {
+			var now int64
+			if u.Device != nil {
+				now = u.Device.LastSeenTS
+			}
+			if err := consumeRegistrationToken(ctx, tx, u.RegistrationToken, now); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET kind = $1, password_hash = $2, upgraded_ts = last_seen_ts
+			WHERE user_id = $3`, string(u.Kind), nullString(u.PasswordHash), u.UserID); err != nil {
+			return err
+		}
+		if u.Device != nil {
+			return addLogin(ctx, tx, *u.Device, u.TokenHash)
+		}
+		return nil
+	})
+}
+
+// addLogin creates or keeps the device and adds a token. A token issued
+// for a new login on an existing device replaces the device's old tokens,
+// except during a guest upgrade, whose old guest token stays valid until
+// the client switches (it is the same device and the same person).
+func addLogin(ctx context.Context, tx *sql.Tx, d accounts.Device, tokenHash string) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO devices (user_id, device_id, display_name, created_ts, last_seen_ts)
+		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, device_id) DO NOTHING`,
+		d.UserID, d.DeviceID, nullString(d.DisplayName), d.LastSeenTS, d.LastSeenTS)
+	if err != nil {
+		return err
+	}
+	if d.DisplayName != "" {
+		if _, err := tx.ExecContext(ctx, `UPDATE devices SET display_name = $1 WHERE user_id = $2 AND device_id = $3`,
+			d.DisplayName, d.UserID, d.DeviceID); err != nil {
+			return err
+		}
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO access_tokens (token_hash, user_id, device_id, created_ts) VALUES ($1, $2, $3, $4)`,
+		tokenHash, d.UserID, d.DeviceID, d.LastSeenTS)
+	return err
+}
+
+func (s *AccountStore) AddLogin(ctx context.Context, d accounts.Device, tokenHash string) error {
+	return s.db.WithTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM access_tokens WHERE user_id = $1 AND device_id = $2`, d.UserID, d.DeviceID); err != nil {
+			return err
+		}
+		return addLogin(ctx, tx, d, tokenHash)
+	})
+}
+
+const userColumns = `user_id, localpart, kind, COALESCE(password_hash, ''), is_admin, deactivated, created_ts, last_seen_ts`
+
+func scanUser(row interface{ Scan(...any) error }) (accounts.User, error) {
+	var u accounts.User
+	var kind string
+	err := row.Scan(&u.UserID, &u.Localpart, &kind, &u.PasswordHash, &u.IsAdmin, &u.Deactivated, &u.CreatedTS, &u.LastSeenTS)
+	if errors.Is(err, sql.ErrNoRows) {
+		return u, accounts.ErrNotFound
+	}
+	u.Kind = accounts.Kind(kind)
+	return u, err
+}
+
+func (s *AccountStore) GetUser(ctx context.Context, userID string) (accounts.User, error) {
+	return scanUser(s.db.Read.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE user_id = $1`, userID))
+}
+
+func (s *AccountStore) SessionByTokenHash(ctx context.Context, hash string) (accounts.Session, error) {
+	var sess accounts.Session
+	var kind string
+	err := s.db.Read.QueryRowContext(ctx, `SELECT t.user_id, t.device_id, u.kind, u.is_admin
+		FROM access_tokens t JOIN users u ON u.user_id = t.user_id
+		WHERE t.token_hash = $1 AND NOT u.deactivated`, hash).Scan(&sess.UserID, &sess.DeviceID, &kind, &sess.IsAdmin)
+	if errors.Is(err, sql.ErrNoRows) {
+		return sess, accounts.ErrNotFound
+	}
+	sess.Kind = accounts.Kind(kind)
+	return sess, err
+}
+
+const deviceColumns = `user_id, device_id, COALESCE(display_name, ''), COALESCE(last_seen_ts, 0), COALESCE(last_seen_ip, '')`
+
+func scanDevice(row interface{ Scan(...any) error }) (accounts.Device, error) {
+	var d accounts.Device
+	err := row.Scan(&d.UserID, &d.DeviceID, &d.DisplayName, &d.LastSeenTS, &d.LastSeenIP)
+	if errors.Is(err, sql.ErrNoRows) {
+		return d, accounts.ErrNotFound
+	}
+	return d, err
+}
+
+func (s *AccountStore) ListDevices(ctx context.Context, userID string) ([]accounts.Device, error) {
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT `+deviceColumns+` FROM devices WHERE user_id = $1 ORDER BY device_id`, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []accounts.Device
+	for rows.Next() {
+		d, err := scanDevice(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+func (s *AccountStore) GetDevice(ctx context.Context, userID, deviceID string) (accounts.Device, error) {
+	return scanDevice(s.db.Read.QueryRowContext(ctx, `SELECT `+deviceColumns+` FROM devices WHERE user_id = $1 AND device_id = $2`, userID, deviceID))
+}
+
+func (s *AccountStore) RenameDevice(ctx context.Context, userID, deviceID, displayName string) error {
+	res, err := s.db.Write.ExecContext(ctx, `UPDATE devices SET display_name = $1 WHERE user_id = $2 AND device_id = $3`,
+		nullString(displayName), userID, deviceID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return accounts.ErrNotFound
+	}
+	return nil
+}
+
+func (s *AccountStore) DeleteDevices(ctx context.Context, userID string, deviceIDs []string) error {
+	return s.db.WithTx(ctx, func(tx *sql.Tx) error {
+		for _, id := range deviceIDs {
+			if err := deleteDevice(ctx, tx, userID, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// deleteDevice removes one device and everything bound to it. Later
+// areas (keys, to-device) add their tables here.
+func deleteDevice(ctx context.Context, tx *sql.Tx, userID, deviceID string) error {
+	for _, q := range []string{
+		`DELETE FROM access_tokens WHERE user_id = $1 AND device_id = $2`,
+		`DELETE FROM devices WHERE user_id = $1 AND device_id = $2`,
+	} {
+		if _, err := tx.ExecContext(ctx, q, userID, deviceID); err != nil {
+			return fmt.Errorf("deleting device: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *AccountStore) DeleteOtherDevices(ctx context.Context, userID, keep string) error {
+	return s.db.WithTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT device_id FROM devices WHERE user_id = $1`, userID)
+		if err != nil {
+			return err
+		}
+		var ids []string
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			if id != keep {
+				ids = append(ids, id)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if err := deleteDevice(ctx, tx, userID, id); err != nil {
+				return err
+			}
+		}
+		// Tokens whose device row is gone (none should exist) go too.
+		_, err = tx.ExecContext(ctx, `DELETE FROM access_tokens WHERE user_id = $1 AND device_id <> $2`, userID, keep)
+		return err
+	})
+}
+
+func (s *AccountStore) TouchDevice(ctx context.Context, userID, deviceID, ip string, ts int64) error {
+	return s.db.WithTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE devices SET last_seen_ts = $1, last_seen_ip = $2 WHERE user_id = $3 AND device_id = $4`,
+			ts, ip, userID, deviceID); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE users SET last_seen_ts = $1 WHERE user_id = $2 AND last_seen_ts < $3`, ts, userID, ts)
+		return err
+	})
+}
+
+func (s *AccountStore) SetPassword(ctx context.Context, userID, hash string, kind accounts.Kind) error {
+	res, err := s.db.Write.ExecContext(ctx, `UPDATE users SET password_hash = $1, kind = $2 WHERE user_id = $3 AND kind <> 'guest'`,
+		hash, string(kind), userID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return accounts.ErrNotFound
+	}
+	return nil
+}
+
+func (s *AccountStore) Deactivate(ctx context.Context, userID string) error {
+	return s.db.WithTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET deactivated = TRUE, password_hash = NULL WHERE user_id = $1`, userID); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE profiles SET displayname = NULL, avatar_url = NULL WHERE user_id = $1`, userID); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM access_tokens WHERE user_id = $1`, userID); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM devices WHERE user_id = $1`, userID)
+		return err
+	})
+}
+
+func (s *AccountStore) CreateRegistrationToken(ctx context.Context, t accounts.RegistrationToken) error {
+	_, err := s.db.Write.ExecContext(ctx, `INSERT INTO registration_tokens (token, uses_allowed, completed, expiry_ts, created_ts)
+		VALUES ($1, $2, 0, $3, $4)`, t.Token, t.UsesAllowed, t.ExpiryTS, t.CreatedTS)
+	return err
+}
+
+func (s *AccountStore) RegistrationTokenUsable(ctx context.Context, token string, now int64) (bool, error) {
+	var n int
+	err := s.db.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM registration_tokens
+		WHERE token = $1 AND (uses_allowed IS NULL OR completed < uses_allowed)
+		AND (expiry_ts IS NULL OR expiry_ts > $2)`, token, now).Scan(&n)
+	return n > 0, err
+}
