@@ -99,11 +99,11 @@ func (a *API) capabilities(w http.ResponseWriter, r *http.Request) error {
 			"default":   a.RoomVersions.Default,
 			"available": a.RoomVersions.Available,
 		},
-		"m.set_displayname":         map[string]bool{"enabled": true},
-		"m.set_avatar_url":          map[string]bool{"enabled": !isGuest},
-		"m.3pid_changes":            map[string]bool{"enabled": false},
-		"m.get_login_token":         map[string]bool{"enabled": false},
-		"m.profile_fields":          profileFields,
+		"m.set_displayname":          map[string]bool{"enabled": true},
+		"m.set_avatar_url":           map[string]bool{"enabled": !isGuest},
+		"m.3pid_changes":             map[string]bool{"enabled": false},
+		"m.get_login_token":          map[string]bool{"enabled": false},
+		"m.profile_fields":           profileFields,
 		"m.forget_forced_upon_leave": map[string]bool{"enabled": false},
 	}})
 	return nil
