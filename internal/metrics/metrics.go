@@ -39,6 +39,10 @@ func New() *Metrics {
 	}
 	reg.MustRegister(m.Requests, m.Latency, m.Registrations,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// Zero series from the start, so dashboards see every kind.
+	for _, kind := range []string{"user", "guest", "named_guest", "upgrade"} {
+		m.Registrations.WithLabelValues(kind)
+	}
 	return m
 }
 
