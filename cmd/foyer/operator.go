@@ -27,7 +27,7 @@ func userCommand(args []string, stdout, stderr io.Writer) error {
 		return errors.New("usage: foyer user create NAME [--password P] [--admin]")
 	}
 	ctx := context.Background()
-	svc, err := server.OpenServices(ctx, cfg)
+	svc, err := server.OpenServices(ctx, cfg, newLogger(cfg, stderr))
 	if err != nil {
 		return err
 	}
@@ -77,7 +77,7 @@ func registrationTokenCommand(args []string, stdout, stderr io.Writer) error {
 		return errors.New("--uses and --expires must not be negative")
 	}
 	ctx := context.Background()
-	svc, err := server.OpenServices(ctx, cfg)
+	svc, err := server.OpenServices(ctx, cfg, newLogger(cfg, stderr))
 	if err != nil {
 		return err
 	}

@@ -56,6 +56,11 @@ type Store interface {
 	SetPassword(ctx context.Context, userID, hash string, kind Kind) error
 	Deactivate(ctx context.Context, userID string) error
 
+	// GetProfile returns ErrNotFound for unknown users.
+	GetProfile(ctx context.Context, userID string) (Profile, error)
+	SetDisplayName(ctx context.Context, userID, name string) error
+	SetAvatarURL(ctx context.Context, userID, url string) error
+
 	CreateRegistrationToken(ctx context.Context, t RegistrationToken) error
 	// RegistrationTokenUsable reports whether the token exists, has not
 	// expired and has uses left.
@@ -69,4 +74,10 @@ type RegistrationToken struct {
 	ExpiryTS    *int64 // nil: never
 	Completed   int64
 	CreatedTS   int64
+}
+
+// Profile is a user's public profile; empty strings mean unset.
+type Profile struct {
+	DisplayName string
+	AvatarURL   string
 }

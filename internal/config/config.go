@@ -45,6 +45,7 @@ type Config struct {
 	Limits    Limits    `yaml:"limits"`
 	RateLimit RateLimit `yaml:"rate_limits"`
 	Passwords Passwords `yaml:"passwords"`
+	Media     Media     `yaml:"media"`
 }
 
 // Limits are request-size caps.
@@ -76,6 +77,36 @@ type Passwords struct {
 	MinLength     int    `yaml:"min_length" env:"PASSWORD_MIN_LENGTH"`
 }
 
+// Media configures the content repository.
+type Media struct {
+	// MaxUploadBytes caps one upload; larger ones get 413 M_TOO_LARGE.
+	MaxUploadBytes int64 `yaml:"max_upload_bytes" env:"MEDIA_MAX_UPLOAD_BYTES"`
+	// LegacyUnauthenticated serves the deprecated unauthenticated
+	// /_matrix/media/{v3,r0}/download and /thumbnail endpoints. false
+	// answers them 404 M_NOT_FOUND for all media; only the authenticated
+	// /_matrix/client/v1/media/... endpoints then serve it.
+	LegacyUnauthenticated bool `yaml:"legacy_unauthenticated" env:"MEDIA_LEGACY_UNAUTHENTICATED"`
+	// FreezeLegacyAfter is the spec's "freeze" of those endpoints: an
+	// RFC 3339 time (e.g. 2024-09-01T00:00:00Z) from which newly uploaded
+	// media is served only by the authenticated endpoints (404 M_NOT_FOUND
+	// on the legacy ones) while older media keeps working there. Empty:
+	// no freeze. Only consulted while LegacyUnauthenticated is true.
+	FreezeLegacyAfter string `yaml:"freeze_legacy_after" env:"MEDIA_FREEZE_LEGACY_AFTER"`
+}
+
+// FreezeLegacyAfterTime parses FreezeLegacyAfter; zero when empty or
+// invalid (Validate reports invalid values).
+func (m Media) FreezeLegacyAfterTime() time.Time {
+	if m.FreezeLegacyAfter == "" {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339, m.FreezeLegacyAfter)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
+}
+
 // Default is the configuration of `go run ./cmd/foyer` with no arguments: a
 // loopback homeserver for localhost, open registration, guests on.
 func Default() Config {
@@ -101,6 +132,10 @@ func Default() Config {
 			Iterations:    2,
 			MaxConcurrent: 4,
 			MinLength:     0,
+		},
+		Media: Media{
+			MaxUploadBytes:        50 << 20,
+			LegacyUnauthenticated: true,
 		},
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 )
 
 // serverNameRE is the spec's server name grammar: a DNS name or IP
@@ -44,11 +45,8 @@ func (c *Config) Validate() error {
 	default:
 		add("registration %q is not one of open, token, closed", c.Registration)
 	}
-	if c.DatabaseURL == "" && c.DataDir == "" {
-		add("set --data-dir DIR (where the SQLite database and signing key live) or --database-url postgres://...")
-	}
 	if c.DataDir == "" {
-		add("set --data-dir DIR: the server's signing key is kept there")
+		add("set --data-dir DIR: the server's signing key (and, without --database-url, its SQLite database) is kept there")
 	}
 	if c.DatabaseURL != "" {
 		u, err := url.Parse(c.DatabaseURL)
@@ -83,6 +81,14 @@ func (c *Config) Validate() error {
 	}
 	if c.Passwords.MemoryKiB < 8 || c.Passwords.Iterations < 1 || c.Passwords.MaxConcurrent < 1 {
 		add("passwords: memory_kib >= 8, iterations >= 1 and max_concurrent >= 1 are required")
+	}
+	if c.Media.MaxUploadBytes < 1 {
+		add("media.max_upload_bytes must be at least 1 (the default is 52428800, 50 MiB)")
+	}
+	if c.Media.FreezeLegacyAfter != "" {
+		if _, err := time.Parse(time.RFC3339, c.Media.FreezeLegacyAfter); err != nil {
+			add("media.freeze_legacy_after %q is not an RFC 3339 time such as 2024-09-01T00:00:00Z; leave it empty for no freeze", c.Media.FreezeLegacyAfter)
+		}
 	}
 	if c.Registration == RegistrationOpen && !c.RegistrationExplicit {
 		for _, addr := range []string{c.Listen, c.TLSListen} {

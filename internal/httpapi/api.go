@@ -5,6 +5,7 @@
 package httpapi
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -12,8 +13,10 @@ import (
 
 	"foyer/internal/accounts"
 	"foyer/internal/config"
+	"foyer/internal/media"
 	"foyer/internal/metrics"
 	"foyer/internal/ratelimit"
+	"foyer/internal/rooms"
 )
 
 // RoomVersions is what /capabilities advertises.
@@ -27,10 +30,15 @@ type Deps struct {
 	Config       config.Config
 	Log          *slog.Logger
 	Accounts     *accounts.Service
+	Media        *media.Service
+	Rooms        *rooms.Service
 	Metrics      *metrics.Metrics
 	RoomVersions RoomVersions
 	// Ready reports whether the server can serve requests (for /health).
 	Ready func() error
+	// Stopping is cancelled when the server begins to shut down; long-polls
+	// answer at once then.
+	Stopping context.Context
 }
 
 // API is the HTTP handler of the client-server API.
@@ -61,6 +69,9 @@ func New(d Deps) *API {
 	}
 	if a.Ready == nil {
 		a.Ready = func() error { return nil }
+	}
+	if a.Stopping == nil {
+		a.Stopping = context.Background()
 	}
 	a.routes = a.routeTable()
 	for _, rt := range a.routes {

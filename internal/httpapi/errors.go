@@ -58,6 +58,19 @@ func errUnknownToken(format string, args ...any) *Error {
 	e.Extra = map[string]any{"soft_logout": false}
 	return e
 }
+func errNotYetUploaded(format string, args ...any) *Error {
+	return newError(http.StatusGatewayTimeout, "M_NOT_YET_UPLOADED", format, args...)
+}
+func errCannotOverwriteMedia(format string, args ...any) *Error {
+	return newError(http.StatusConflict, "M_CANNOT_OVERWRITE_MEDIA", format, args...)
+}
+
+// errUnknown is M_UNKNOWN with a status of the caller's choosing, for
+// answers the spec gives no errcode of their own (e.g. 400 "cannot
+// thumbnail this content").
+func errUnknown(status int, format string, args ...any) *Error {
+	return newError(status, "M_UNKNOWN", format, args...)
+}
 func errMissingToken() *Error {
 	return newError(http.StatusUnauthorized, "M_MISSING_TOKEN", "this endpoint needs an access token")
 }

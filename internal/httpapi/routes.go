@@ -3,6 +3,8 @@ package httpapi
 import (
 	"net/http"
 	"strings"
+
+	"foyer/internal/config"
 )
 
 // Access says who may call a route.
@@ -46,18 +48,29 @@ const (
 	clientV1 = "/_matrix/client/v1"
 )
 
-// patterns are the paths a route is served under.
+// patterns are the paths a route is served under. A trailing
+// {stateKey} also matches an empty or slash-containing state key, and the
+// path without it (the spec's form for an empty state key).
 func (rt route) patterns() []string {
+	paths := []string{rt.Path}
 	if rest, ok := strings.CutPrefix(rt.Path, clientV3); ok {
-		return []string{rt.Path, clientR0 + rest}
+		paths = append(paths, clientR0+rest)
 	}
-	return []string{rt.Path}
+	var out []string
+	for _, p := range paths {
+		if base, ok := strings.CutSuffix(p, "/{stateKey}"); ok {
+			out = append(out, base+"/{stateKey...}", base)
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // routeTable is every route Foyer serves, with who may call it. A route
 // that is not GuestOK does not exist for guests (deny by default).
 func (a *API) routeTable() []route {
-	return []route{
+	routes := []route{
 		// Discovery and operations.
 		{Method: "GET", Path: "/_matrix/client/versions", Access: Open, Handle: a.versions},
 		{Method: "GET", Path: "/.well-known/matrix/client", Access: Open, Handle: a.wellKnownClient},
@@ -86,6 +99,9 @@ func (a *API) routeTable() []route {
 		{Method: "DELETE", Path: clientV3 + "/devices/{deviceId}", Access: UserOnly, Handle: a.deleteDevice},
 		{Method: "POST", Path: clientV3 + "/delete_devices", Access: UserOnly, Handle: a.deleteDevices},
 	}
+	routes = append(routes, a.roomRoutes()...)
+	routes = append(routes, a.mediaRoutes()...)
+	return routes
 }
 
 // RouteInfo describes a route for tests and documentation.
@@ -101,4 +117,33 @@ func (a *API) Routes() []RouteInfo {
 		out = append(out, RouteInfo{Method: rt.Method, Path: rt.Path, Access: rt.Access})
 	}
 	return out
+}
+
+// roomRoutes are rooms, events and membership.
+func (a *API) roomRoutes() []route {
+	const room = clientV3 + "/rooms/{roomId}"
+	return []route{
+		{Method: "POST", Path: clientV3 + "/createRoom", Access: UserOnly, Handle: a.createRoom},
+		{Method: "PUT", Path: room + "/send/{eventType}/{txnId}", Access: GuestOK, MaxBody: config.MaxEventBytes, Handle: a.sendEvent},
+		{Method: "PUT", Path: room + "/state/{eventType}/{stateKey}", Access: GuestOK, MaxBody: config.MaxEventBytes, Handle: a.putState},
+		{Method: "GET", Path: room + "/state", Access: GuestOK, Handle: a.getState},
+		{Method: "GET", Path: room + "/state/{eventType}/{stateKey}", Access: GuestOK, Handle: a.getStateEvent},
+		{Method: "GET", Path: room + "/event/{eventId}", Access: GuestOK, Handle: a.getEvent},
+		{Method: "GET", Path: room + "/members", Access: GuestOK, Handle: a.getMembers},
+		{Method: "GET", Path: room + "/joined_members", Access: UserOnly, Handle: a.getJoinedMembers},
+		{Method: "GET", Path: room + "/messages", Access: GuestOK, Handle: a.getMessages},
+		{Method: "GET", Path: room + "/context/{eventId}", Access: GuestOK, Handle: a.getContext},
+		{Method: "PUT", Path: room + "/redact/{eventId}/{txnId}", Access: UserOnly, MaxBody: config.MaxEventBytes, Handle: a.redactEvent},
+
+		{Method: "POST", Path: clientV3 + "/join/{roomIdOrAlias}", Access: GuestOK, Handle: a.joinRoomIDOrAlias},
+		{Method: "POST", Path: room + "/join", Access: GuestOK, Handle: a.joinRoom},
+		{Method: "POST", Path: room + "/leave", Access: GuestOK, Handle: a.leaveRoom},
+		{Method: "POST", Path: room + "/forget", Access: UserOnly, Handle: a.forgetRoom},
+		{Method: "POST", Path: room + "/invite", Access: UserOnly, Handle: a.targetedMembership(a.Rooms.Invite)},
+		{Method: "POST", Path: room + "/kick", Access: UserOnly, Handle: a.targetedMembership(a.Rooms.Kick)},
+		{Method: "POST", Path: room + "/ban", Access: UserOnly, Handle: a.targetedMembership(a.Rooms.Ban)},
+		{Method: "POST", Path: room + "/unban", Access: UserOnly, Handle: a.targetedMembership(a.Rooms.Unban)},
+		{Method: "POST", Path: clientV3 + "/knock/{roomIdOrAlias}", Access: UserOnly, Handle: a.knockRoom},
+		{Method: "GET", Path: clientV3 + "/joined_rooms", Access: GuestOK, Handle: a.joinedRooms},
+	}
 }

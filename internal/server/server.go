@@ -10,13 +10,16 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"time"
 
 	"foyer/internal/accounts"
 	"foyer/internal/config"
 	"foyer/internal/httpapi"
+	"foyer/internal/media"
 	"foyer/internal/metrics"
+	"foyer/internal/rooms"
 	"foyer/internal/rooms/matrixevents"
 	"foyer/internal/storage"
 )
@@ -33,7 +36,8 @@ type Server struct {
 	servers   []*http.Server
 	listeners []net.Listener
 	done      chan error
-	// stopCtx is cancelled when Stop begins, ending long-polls early.
+	// stopCtx is cancelled when Stop begins; long-polls watch it (through
+	// the API's Stopping) and answer early, other requests run to the end.
 	stopCtx    context.Context
 	stopCancel context.CancelFunc
 }
@@ -44,10 +48,13 @@ type Services struct {
 	DB         *storage.DB
 	Accounts   *accounts.Service
 	SigningKey *matrixevents.SigningKey
+	Media      *media.Service
+	Stream     *storage.Stream
+	Rooms      *rooms.Service
 }
 
 // OpenServices opens the database and builds the services over it.
-func OpenServices(ctx context.Context, cfg config.Config) (*Services, error) {
+func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Services, error) {
 	db, err := storage.Open(ctx, cfg.DatabaseURL, cfg.DataDir)
 	if err != nil {
 		return nil, err
@@ -58,10 +65,29 @@ func OpenServices(ctx context.Context, cfg config.Config) (*Services, error) {
 		return nil, fmt.Errorf("loading the server signing key: %w", err)
 	}
 	hasher := accounts.NewPasswordHasher(cfg.Passwords.MemoryKiB, cfg.Passwords.Iterations, cfg.Passwords.MaxConcurrent)
+	blobs, err := media.NewFileStore(filepath.Join(cfg.DataDir, "media"))
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	stream, err := storage.OpenStream(ctx, db)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	accountStore := storage.NewAccountStore(db)
 	return &Services{
 		DB:         db,
-		Accounts:   accounts.NewService(storage.NewAccountStore(db), cfg.ServerName, hasher, cfg.Passwords.MinLength),
+		Accounts:   accounts.NewService(accountStore, cfg.ServerName, hasher, cfg.Passwords.MinLength),
 		SigningKey: key,
+		Stream:     stream,
+		Rooms:      rooms.NewService(storage.NewRoomStore(db), accountStore, key, cfg.ServerName, stream, log),
+		Media: media.NewService(storage.NewMediaStore(db), blobs, media.Options{
+			ServerName:            cfg.ServerName,
+			MaxUploadBytes:        cfg.Media.MaxUploadBytes,
+			LegacyUnauthenticated: cfg.Media.LegacyUnauthenticated,
+			FreezeLegacyAfter:     cfg.Media.FreezeLegacyAfterTime(),
+		}),
 	}, nil
 }
 
@@ -70,7 +96,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	svc, err := OpenServices(ctx, cfg)
+	svc, err := OpenServices(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -80,8 +106,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		Config:       cfg,
 		Log:          log,
 		Accounts:     svc.Accounts,
+		Media:        svc.Media,
+		Rooms:        svc.Rooms,
 		Metrics:      metrics.New(),
 		RoomVersions: roomVersions(),
+		Stopping:     stopCtx,
 		Ready: func() error {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
@@ -125,7 +154,6 @@ func (s *Server) listen(addr string, tlsCfg *tls.Config) error {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return s.stopCtx },
 	}
 	s.mu.Lock()
 	s.servers = append(s.servers, srv)
@@ -163,15 +191,19 @@ func (s *Server) Stop(ctx context.Context) error {
 	servers := s.servers
 	s.mu.Unlock()
 	var errs []error
+	var errsMu sync.Mutex
 	var wg sync.WaitGroup
-	// Long-polls watch stopCtx and return at once; other requests finish.
+	// Long-polls watch Stopping and return at once; other requests finish
+	// within ctx.
 	s.stopCancel()
 	for _, srv := range servers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			if err := srv.Shutdown(ctx); err != nil {
+				errsMu.Lock()
 				errs = append(errs, err)
+				errsMu.Unlock()
 				srv.Close()
 			}
 		}()

@@ -312,3 +312,23 @@ func (s *AccountStore) RegistrationTokenUsable(ctx context.Context, token string
 		AND (expiry_ts IS NULL OR expiry_ts > $2)`, token, now).Scan(&n)
 	return n > 0, err
 }
+
+func (s *AccountStore) GetProfile(ctx context.Context, userID string) (accounts.Profile, error) {
+	var p accounts.Profile
+	err := s.db.Read.QueryRowContext(ctx, `SELECT COALESCE(displayname, ''), COALESCE(avatar_url, '') FROM profiles WHERE user_id = $1`,
+		userID).Scan(&p.DisplayName, &p.AvatarURL)
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, accounts.ErrNotFound
+	}
+	return p, err
+}
+
+func (s *AccountStore) SetDisplayName(ctx context.Context, userID, name string) error {
+	_, err := s.db.Write.ExecContext(ctx, `UPDATE profiles SET displayname = $1 WHERE user_id = $2`, nullString(name), userID)
+	return err
+}
+
+func (s *AccountStore) SetAvatarURL(ctx context.Context, userID, url string) error {
+	_, err := s.db.Write.ExecContext(ctx, `UPDATE profiles SET avatar_url = $1 WHERE user_id = $2`, nullString(url), userID)
+	return err
+}

@@ -1,0 +1,149 @@
+package clientdata
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+)
+
+// ValidThreadID reports whether a receipt's thread_id is acceptable: ""
+// (unthreaded), "main", or an event ID. Whether the event belongs to that
+// thread is not checked (relations are not indexed yet).
+func ValidThreadID(threadID string) bool {
+	return threadID == "" || threadID == "main" || (strings.HasPrefix(threadID, "$") && len(threadID) > 1)
+}
+
+// SendReceipt is POST /rooms/{roomId}/receipt/{receiptType}/{eventId}.
+// threadID is "" for an unthreaded receipt. m.fully_read sets the read
+// marker (as /read_markers does) and takes no thread.
+func (s *Service) SendReceipt(ctx context.Context, userID, roomID, receiptType, eventID, threadID string) error {
+	switch receiptType {
+	case ReceiptRead, ReceiptReadPrivate:
+	case ReceiptFullyRead:
+		if threadID != "" {
+			return newErr(KindInvalidParam, "thread_id cannot be given with an m.fully_read receipt")
+		}
+	default:
+		return newErr(KindInvalidParam, "receipt type must be m.read, m.read.private or m.fully_read, not %q", receiptType)
+	}
+	if !ValidThreadID(threadID) {
+		return newErr(KindInvalidParam, "thread_id must be \"main\" or a thread root's event ID")
+	}
+	if err := s.requireJoined(ctx, userID, roomID); err != nil {
+		return err
+	}
+	if err := s.requireEvent(ctx, userID, roomID, eventID); err != nil {
+		return err
+	}
+	if receiptType == ReceiptFullyRead {
+		return s.setFullyRead(ctx, userID, roomID, eventID)
+	}
+	return s.putReceipt(ctx, userID, roomID, receiptType, eventID, threadID)
+}
+
+func (s *Service) putReceipt(ctx context.Context, userID, roomID, receiptType, eventID, threadID string) error {
+	pos, done := s.positions.Reserve()
+	defer done()
+	return s.store.PutReceipt(ctx, Receipt{
+		RoomID: roomID, Type: receiptType, UserID: userID, ThreadID: threadID,
+		EventID: eventID, TS: s.now().UnixMilli(), StreamPos: pos,
+	})
+}
+
+func (s *Service) setFullyRead(ctx context.Context, userID, roomID, eventID string) error {
+	content, _ := json.Marshal(map[string]string{"event_id": eventID})
+	return s.putAccountData(ctx, userID, roomID, TypeFullyRead, content)
+}
+
+// ReadMarkers is POST /rooms/{roomId}/read_markers: any of the fully read
+// marker, the public and the private read receipt (unthreaded). Every
+// given event is checked before anything is written.
+func (s *Service) ReadMarkers(ctx context.Context, userID, roomID, fullyRead, read, readPrivate string) error {
+	if err := s.requireJoined(ctx, userID, roomID); err != nil {
+		return err
+	}
+	checked := map[string]bool{}
+	for _, id := range []string{fullyRead, read, readPrivate} {
+		if id == "" || checked[id] {
+			continue
+		}
+		if err := s.requireEvent(ctx, userID, roomID, id); err != nil {
+			return err
+		}
+		checked[id] = true
+	}
+	if fullyRead != "" {
+		if err := s.setFullyRead(ctx, userID, roomID, fullyRead); err != nil {
+			return err
+		}
+	}
+	if read != "" {
+		if err := s.putReceipt(ctx, userID, roomID, ReceiptRead, read, ""); err != nil {
+			return err
+		}
+	}
+	if readPrivate != "" {
+		if err := s.putReceipt(ctx, userID, roomID, ReceiptReadPrivate, readPrivate, ""); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ReceiptInfo is one user's receipt in an m.receipt event.
+type ReceiptInfo struct {
+	TS       int64  `json:"ts"`
+	ThreadID string `json:"thread_id,omitempty"`
+}
+
+// ReceiptContent is the content of an m.receipt event:
+// event ID → receipt type → user ID → receipt.
+type ReceiptContent map[string]map[string]map[string]ReceiptInfo
+
+// ReceiptsSince is for /sync: the receipts in roomIDs written at stream
+// positions in (sincePos, toPos], as m.receipt content per room ID.
+// Rooms with nothing new are absent. m.read.private receipts appear only
+// when they are forUser's own. A receipt replaced since sincePos shows
+// only its latest value (receipts are deltas that replace, per (user,
+// type, thread)). sincePos 0 gives every room's current receipts (initial
+// sync). The caller decides which rooms forUser may see receipts of
+// (joined rooms; never peeked ones, G-34) and uses Stream.Current() as
+// toPos.
+func (s *Service) ReceiptsSince(ctx context.Context, roomIDs []string, sincePos, toPos int64, forUser string) (map[string]ReceiptContent, error) {
+	out := map[string]ReceiptContent{}
+	if len(roomIDs) == 0 || toPos <= sincePos {
+		return out, nil
+	}
+	list, err := s.store.ReceiptsBetween(ctx, roomIDs, sincePos, toPos)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range list {
+		if r.Type == ReceiptReadPrivate && r.UserID != forUser {
+			continue
+		}
+		room := out[r.RoomID]
+		if room == nil {
+			room = ReceiptContent{}
+			out[r.RoomID] = room
+		}
+		byType := room[r.EventID]
+		if byType == nil {
+			byType = map[string]map[string]ReceiptInfo{}
+			room[r.EventID] = byType
+		}
+		byUser := byType[r.Type]
+		if byUser == nil {
+			byUser = map[string]ReceiptInfo{}
+			byType[r.Type] = byUser
+		}
+		// One user may hold receipts of one type on one event in several
+		// threads; the content shape has room for one. Prefer the
+		// unthreaded one, then the latest.
+		if prev, ok := byUser[r.UserID]; ok && prev.ThreadID == "" {
+			continue
+		}
+		byUser[r.UserID] = ReceiptInfo{TS: r.TS, ThreadID: r.ThreadID}
+	}
+	return out, nil
+}

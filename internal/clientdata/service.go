@@ -1,0 +1,142 @@
+// Package clientdata keeps the per-user data clients store on the server
+// and /sync delivers beside the timeline: read receipts, the fully read
+// marker, account data (global and per room) and room tags (room account
+// data of type m.tag).
+//
+// Every write takes a position in the shared stream (storage.Stream) and
+// stores it with the row, replacing the previous row of the same key, so
+// /sync asks "what changed in (since, to]" — see ReceiptsSince and
+// AccountDataSince. Stream.OnAdvance tells long-polls a write is visible.
+package clientdata
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"sync"
+	"time"
+
+	"foyer/internal/rooms"
+)
+
+// Receipt types.
+const (
+	ReceiptRead        = "m.read"
+	ReceiptReadPrivate = "m.read.private"
+	// ReceiptFullyRead is accepted by the receipt endpoint and stored as
+	// the m.fully_read room account data, not as a receipt.
+	ReceiptFullyRead = "m.fully_read"
+)
+
+// Account data types the server manages: clients may read them but not
+// set them through the account data API (spec: Client Config, Server
+// Behaviour).
+const (
+	TypeFullyRead = "m.fully_read"
+	TypePushRules = "m.push_rules"
+	TypeTag       = "m.tag"
+)
+
+// ErrorKind classifies a refusal for the HTTP layer.
+type ErrorKind int
+
+const (
+	KindNotFound ErrorKind = iota + 1
+	KindForbidden
+	KindInvalidParam
+	KindBadJSON
+	// KindServerManaged is 405 M_BAD_JSON: a type only the server sets.
+	KindServerManaged
+)
+
+// Error is a refusal with a message a person understands.
+type Error struct {
+	Kind ErrorKind
+	Msg  string
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+func newErr(kind ErrorKind, format string, args ...any) *Error {
+	return &Error{Kind: kind, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Positions hands out stream positions (storage.Stream).
+type Positions interface {
+	Reserve() (pos int64, done func())
+}
+
+// Rooms is what this package needs of the room service (rooms.Service):
+// membership, and events as the user may see them.
+type Rooms interface {
+	Current(ctx context.Context, roomID string) (rooms.RoomSnapshot, error)
+	Event(ctx context.Context, userID, roomID, eventID string) (rooms.StoredEvent, error)
+}
+
+// Service is receipts, read markers, account data and tags.
+type Service struct {
+	store     Store
+	rooms     Rooms
+	positions Positions
+	now       func() time.Time
+
+	// userLocks serialise account data writes per user (hashed), so a
+	// read-modify-write (tags) never loses a concurrent update and
+	// positions are stored in the order they were taken.
+	userLocks [64]sync.Mutex
+}
+
+// NewService builds the service.
+func NewService(store Store, r Rooms, positions Positions) *Service {
+	return &Service{store: store, rooms: r, positions: positions, now: time.Now}
+}
+
+// SetClock replaces the clock receipts are stamped with (tests).
+func (s *Service) SetClock(now func() time.Time) { s.now = now }
+
+func (s *Service) lockUser(userID string) func() {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(userID))
+	m := &s.userLocks[h.Sum32()%uint32(len(s.userLocks))]
+	m.Lock()
+	return m.Unlock
+}
+
+// requireJoined refuses users not joined to the room (and rooms that do
+// not exist, without saying which).
+func (s *Service) requireJoined(ctx context.Context, userID, roomID string) error {
+	snap, err := s.rooms.Current(ctx, roomID)
+	if err != nil {
+		var re *rooms.Error
+		if errors.As(err, &re) && re.Kind == rooms.KindNotFound {
+			return newErr(KindForbidden, "you are not joined to room %s", roomID)
+		}
+		return err
+	}
+	if snap.Membership(userID) != "join" {
+		return newErr(KindForbidden, "you are not joined to room %s", roomID)
+	}
+	return nil
+}
+
+// requireEvent checks the event is in the room and visible to the user.
+func (s *Service) requireEvent(ctx context.Context, userID, roomID, eventID string) error {
+	if eventID == "" {
+		return newErr(KindInvalidParam, "an event ID is required")
+	}
+	_, err := s.rooms.Event(ctx, userID, roomID, eventID)
+	if err == nil {
+		return nil
+	}
+	var re *rooms.Error
+	if errors.As(err, &re) {
+		switch re.Kind {
+		case rooms.KindNotFound:
+			return newErr(KindNotFound, "there is no event %s in room %s", eventID, roomID)
+		case rooms.KindForbidden, rooms.KindGuestForbidden:
+			return newErr(KindForbidden, "%s", re.Msg)
+		}
+	}
+	return err
+}

@@ -1,0 +1,148 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"foyer/internal/rooms"
+	"foyer/internal/rooms/matrixevents"
+)
+
+type membershipRequest struct {
+	UserID string `json:"user_id"`
+	Reason string `json:"reason"`
+}
+
+// resolveRoom turns a room ID or a local alias into a room ID.
+func (a *API) resolveRoom(r *http.Request, idOrAlias string) (string, error) {
+	switch {
+	case strings.HasPrefix(idOrAlias, "!"):
+		if !matrixevents.ValidRoomID(idOrAlias) {
+			return "", errInvalidParam("%q is not a room ID", idOrAlias)
+		}
+		return idOrAlias, nil
+	case strings.HasPrefix(idOrAlias, "#"):
+		roomID, err := a.Rooms.ResolveAlias(r.Context(), idOrAlias)
+		if err != nil {
+			return "", roomError(err)
+		}
+		return roomID, nil
+	}
+	return "", errInvalidParam("%q is neither a room ID nor an alias", idOrAlias)
+}
+
+func (a *API) joinRoomIDOrAlias(w http.ResponseWriter, r *http.Request) error {
+	roomID, err := a.resolveRoom(r, r.PathValue("roomIdOrAlias"))
+	if err != nil {
+		return err
+	}
+	return a.doJoin(w, r, roomID)
+}
+
+func (a *API) joinRoom(w http.ResponseWriter, r *http.Request) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	return a.doJoin(w, r, roomID)
+}
+
+func (a *API) doJoin(w http.ResponseWriter, r *http.Request, roomID string) error {
+	var req membershipRequest
+	if err := readOptionalJSON(r, &req); err != nil {
+		return err
+	}
+	if err := a.Rooms.Join(r.Context(), roomID, principal(r).UserID, req.Reason); err != nil {
+		return roomError(err)
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"room_id": roomID})
+	return nil
+}
+
+func (a *API) knockRoom(w http.ResponseWriter, r *http.Request) error {
+	roomID, err := a.resolveRoom(r, r.PathValue("roomIdOrAlias"))
+	if err != nil {
+		return err
+	}
+	var req membershipRequest
+	if err := readOptionalJSON(r, &req); err != nil {
+		return err
+	}
+	if err := a.Rooms.Knock(r.Context(), roomID, principal(r).UserID, req.Reason); err != nil {
+		return roomError(err)
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"room_id": roomID})
+	return nil
+}
+
+func (a *API) leaveRoom(w http.ResponseWriter, r *http.Request) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	var req membershipRequest
+	if err := readOptionalJSON(r, &req); err != nil {
+		return err
+	}
+	if err := a.Rooms.Leave(r.Context(), roomID, principal(r).UserID, req.Reason); err != nil {
+		return roomError(err)
+	}
+	writeJSON(w, http.StatusOK, struct{}{})
+	return nil
+}
+
+func (a *API) forgetRoom(w http.ResponseWriter, r *http.Request) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	if err := a.Rooms.Forget(r.Context(), roomID, principal(r).UserID); err != nil {
+		var re *rooms.Error
+		if errors.As(err, &re) && re.Kind == rooms.KindInvalidParam {
+			return newError(http.StatusBadRequest, "M_UNKNOWN", "%s", re.Msg)
+		}
+		return roomError(err)
+	}
+	writeJSON(w, http.StatusOK, struct{}{})
+	return nil
+}
+
+// targetedMembership handles invite, kick, ban and unban: do is the room
+// service's method for the change.
+func (a *API) targetedMembership(do func(ctx context.Context, roomID, sender, target, reason string) error) apiFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		roomID, err := roomIDParam(r)
+		if err != nil {
+			return err
+		}
+		var req membershipRequest
+		if err := readJSON(r, &req); err != nil {
+			return err
+		}
+		if req.UserID == "" {
+			return errMissingParam("user_id is required")
+		}
+		if !matrixevents.ValidUserID(req.UserID) {
+			return errInvalidParam("%q is not a user ID", req.UserID)
+		}
+		if err := do(r.Context(), roomID, principal(r).UserID, req.UserID, req.Reason); err != nil {
+			return roomError(err)
+		}
+		writeJSON(w, http.StatusOK, struct{}{})
+		return nil
+	}
+}
+
+func (a *API) joinedRooms(w http.ResponseWriter, r *http.Request) error {
+	ids, err := a.Rooms.JoinedRooms(r.Context(), principal(r).UserID)
+	if err != nil {
+		return err
+	}
+	if ids == nil {
+		ids = []string{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"joined_rooms": ids})
+	return nil
+}

@@ -1,0 +1,375 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"foyer/internal/rooms"
+	"foyer/internal/rooms/matrixevents"
+)
+
+// roomError maps the room service's refusals to Matrix errors.
+func roomError(err error) error {
+	var re *rooms.Error
+	if !errors.As(err, &re) {
+		return err
+	}
+	switch re.Kind {
+	case rooms.KindNotFound:
+		return errNotFound("%s", re.Msg)
+	case rooms.KindForbidden:
+		return errForbidden("%s", re.Msg)
+	case rooms.KindGuestForbidden:
+		return errGuestForbidden("%s", re.Msg)
+	case rooms.KindInvalidParam, rooms.KindBadAlias:
+		return errInvalidParam("%s", re.Msg)
+	case rooms.KindBadJSON:
+		return errBadJSON("%s", re.Msg)
+	case rooms.KindRoomInUse:
+		return newError(http.StatusBadRequest, "M_ROOM_IN_USE", "%s", re.Msg)
+	case rooms.KindUnsupportedRoomVersion:
+		return newError(http.StatusBadRequest, "M_UNSUPPORTED_ROOM_VERSION", "%s", re.Msg)
+	case rooms.KindBadState:
+		return newError(http.StatusBadRequest, "M_INVALID_ROOM_STATE", "%s", re.Msg)
+	case rooms.KindTooLarge:
+		return errTooLarge("%s", re.Msg)
+	case rooms.KindLimitExceeded:
+		return errLimitExceeded(0)
+	}
+	return errForbidden("%s", re.Msg)
+}
+
+// roomIDParam reads and checks the {roomId} path value.
+func roomIDParam(r *http.Request) (string, error) {
+	id := r.PathValue("roomId")
+	if !matrixevents.ValidRoomID(id) {
+		return "", errInvalidParam("%q is not a room ID", id)
+	}
+	return id, nil
+}
+
+type createRoomRequest struct {
+	Visibility                string                     `json:"visibility"`
+	RoomAliasName             string                     `json:"room_alias_name"`
+	Name                      *string                    `json:"name"`
+	Topic                     *string                    `json:"topic"`
+	Invite                    []string                   `json:"invite"`
+	RoomVersion               string                     `json:"room_version"`
+	CreationContent           map[string]json.RawMessage `json:"creation_content"`
+	InitialState              []rooms.StateInput         `json:"initial_state"`
+	Preset                    string                     `json:"preset"`
+	IsDirect                  bool                       `json:"is_direct"`
+	PowerLevelContentOverride map[string]json.RawMessage `json:"power_level_content_override"`
+}
+
+func (a *API) createRoom(w http.ResponseWriter, r *http.Request) error {
+	var req createRoomRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	roomID, err := a.Rooms.CreateRoom(r.Context(), rooms.CreateRequest{
+		Creator:            principal(r).UserID,
+		Preset:             req.Preset,
+		Visibility:         req.Visibility,
+		Name:               req.Name,
+		Topic:              req.Topic,
+		RoomAliasName:      req.RoomAliasName,
+		Invite:             req.Invite,
+		IsDirect:           req.IsDirect,
+		InitialState:       req.InitialState,
+		CreationContent:    req.CreationContent,
+		PowerLevelOverride: req.PowerLevelContentOverride,
+		RoomVersion:        req.RoomVersion,
+	})
+	if err != nil {
+		return roomError(err)
+	}
+	resp := map[string]string{"room_id": roomID}
+	if req.RoomAliasName != "" {
+		resp["room_alias"] = "#" + req.RoomAliasName + ":" + a.Config.ServerName
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// readEventContent reads a body that must be a JSON object: an event's
+// content.
+func readEventContent(r *http.Request) (json.RawMessage, error) {
+	var content map[string]json.RawMessage
+	if err := readJSON(r, &content); err != nil {
+		return nil, err
+	}
+	raw, _ := json.Marshal(content)
+	return raw, nil
+}
+
+func (a *API) sendEvent(w http.ResponseWriter, r *http.Request) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	content, err := readEventContent(r)
+	if err != nil {
+		return err
+	}
+	p := principal(r)
+	id, err := a.Rooms.Send(r.Context(), roomID, rooms.SendRequest{
+		Sender: p.UserID, DeviceID: p.DeviceID, Type: r.PathValue("eventType"), Content: content, TxnID: r.PathValue("txnId"),
+	})
+	if err != nil {
+		return roomError(err)
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"event_id": id})
+	return nil
+}
+
+func (a *API) putState(w http.ResponseWriter, r *http.Request) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	content, err := readEventContent(r)
+	if err != nil {
+		return err
+	}
+	p := principal(r)
+	stateKey := r.PathValue("stateKey")
+	id, err := a.Rooms.Send(r.Context(), roomID, rooms.SendRequest{
+		Sender: p.UserID, DeviceID: p.DeviceID, Type: r.PathValue("eventType"), StateKey: &stateKey, Content: content,
+	})
+	if err != nil {
+		return roomError(err)
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"event_id": id})
+	return nil
+}
+
+func (a *API) getState(w http.ResponseWriter, r *http.Request) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	state, err := a.Rooms.State(r.Context(), principal(r).UserID, roomID)
+	if err != nil {
+		return roomError(err)
+	}
+	writeJSON(w, http.StatusOK, a.Rooms.ClientEvents(r.Context(), state, true))
+	return nil
+}
+
+func (a *API) getStateEvent(w http.ResponseWriter, r *http.Request) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	se, err := a.Rooms.StateEvent(r.Context(), principal(r).UserID, roomID, r.PathValue("eventType"), r.PathValue("stateKey"))
+	if err != nil {
+		return roomError(err)
+	}
+	switch format := r.URL.Query().Get("format"); format {
+	case "", "content":
+		w.Header().Set("Content-Type", "application/json")
+		writeJSON(w, http.StatusOK, json.RawMessage(se.Event.Content()))
+	case "event":
+		writeJSON(w, http.StatusOK, a.Rooms.ClientEvents(r.Context(), []rooms.StoredEvent{se}, true)[0])
+	default:
+		return errInvalidParam("format must be content or event")
+	}
+	return nil
+}
+
+func (a *API) getEvent(w http.ResponseWriter, r *http.Request) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	se, err := a.Rooms.Event(r.Context(), principal(r).UserID, roomID, r.PathValue("eventId"))
+	if err != nil {
+		return roomError(err)
+	}
+	writeJSON(w, http.StatusOK, a.Rooms.ClientEvents(r.Context(), []rooms.StoredEvent{se}, true)[0])
+	return nil
+}
+
+// parseTokenParam reads an optional pagination token query parameter.
+func parseTokenParam(r *http.Request, name string) (*int64, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return nil, nil
+	}
+	pos, ok := rooms.ParseToken(v)
+	if !ok {
+		return nil, errInvalidParam("%s is not a valid token", name)
+	}
+	return &pos, nil
+}
+
+func (a *API) getMembers(w http.ResponseWriter, r *http.Request) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	at, err := parseTokenParam(r, "at")
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	members, err := a.Rooms.Members(r.Context(), principal(r).UserID, roomID, rooms.MembersQuery{
+		At: at, Membership: q.Get("membership"), NotMembership: q.Get("not_membership"),
+	})
+	if err != nil {
+		return roomError(err)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"chunk": a.Rooms.ClientEvents(r.Context(), members, true)})
+	return nil
+}
+
+func (a *API) getJoinedMembers(w http.ResponseWriter, r *http.Request) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	joined, err := a.Rooms.JoinedMembers(r.Context(), principal(r).UserID, roomID)
+	if err != nil {
+		return roomError(err)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"joined": joined})
+	return nil
+}
+
+// roomEventFilter is the RoomEventFilter of /messages and /context.
+type roomEventFilter struct {
+	Limit           *int     `json:"limit"`
+	Types           []string `json:"types"`
+	NotTypes        []string `json:"not_types"`
+	Senders         []string `json:"senders"`
+	NotSenders      []string `json:"not_senders"`
+	ContainsURL     *bool    `json:"contains_url"`
+	LazyLoadMembers bool     `json:"lazy_load_members"`
+}
+
+func parseRoomFilter(r *http.Request) (roomEventFilter, error) {
+	var f roomEventFilter
+	raw := r.URL.Query().Get("filter")
+	if raw == "" {
+		return f, nil
+	}
+	if err := json.Unmarshal([]byte(raw), &f); err != nil {
+		return f, errInvalidParam("filter is not a valid RoomEventFilter: %v", err)
+	}
+	return f, nil
+}
+
+func (f roomEventFilter) events() rooms.EventFilter {
+	return rooms.EventFilter{Types: f.Types, NotTypes: f.NotTypes, Senders: f.Senders, NotSenders: f.NotSenders, ContainsURL: f.ContainsURL}
+}
+
+func parseLimit(r *http.Request, def int) (int, error) {
+	v := r.URL.Query().Get("limit")
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, errInvalidParam("limit must be a non-negative integer")
+	}
+	return n, nil
+}
+
+func (a *API) getMessages(w http.ResponseWriter, r *http.Request) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	q := rooms.MessagesQuery{}
+	switch r.URL.Query().Get("dir") {
+	case "b":
+		q.Backwards = true
+	case "f":
+	case "":
+		return errMissingParam("dir is required: b or f")
+	default:
+		return errInvalidParam("dir must be b or f")
+	}
+	if q.From, err = parseTokenParam(r, "from"); err != nil {
+		return err
+	}
+	if q.To, err = parseTokenParam(r, "to"); err != nil {
+		return err
+	}
+	if q.Limit, err = parseLimit(r, 10); err != nil {
+		return err
+	}
+	f, err := parseRoomFilter(r)
+	if err != nil {
+		return err
+	}
+	q.Filter, q.LazyLoadMember = f.events(), f.LazyLoadMembers
+	page, err := a.Rooms.Messages(r.Context(), principal(r).UserID, roomID, q)
+	if err != nil {
+		return roomError(err)
+	}
+	resp := map[string]any{
+		"chunk": a.Rooms.ClientEvents(r.Context(), page.Events, true),
+		"start": rooms.FormatToken(page.Start),
+	}
+	if page.HasEnd {
+		resp["end"] = rooms.FormatToken(page.End)
+	}
+	if len(page.State) > 0 {
+		resp["state"] = a.Rooms.ClientEvents(r.Context(), page.State, true)
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+func (a *API) getContext(w http.ResponseWriter, r *http.Request) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	limit, err := parseLimit(r, 10)
+	if err != nil {
+		return err
+	}
+	f, err := parseRoomFilter(r)
+	if err != nil {
+		return err
+	}
+	ev, before, after, state, err := a.Rooms.Context(r.Context(), principal(r).UserID, roomID, r.PathValue("eventId"), limit, f.events())
+	if err != nil {
+		return roomError(err)
+	}
+	ctx := r.Context()
+	writeJSON(w, http.StatusOK, map[string]any{
+		"event":         a.Rooms.ClientEvents(ctx, []rooms.StoredEvent{ev}, true)[0],
+		"events_before": a.Rooms.ClientEvents(ctx, before.Events, true),
+		"events_after":  a.Rooms.ClientEvents(ctx, after.Events, true),
+		"start":         rooms.FormatToken(before.End),
+		"end":           rooms.FormatToken(after.End),
+		"state":         a.Rooms.ClientEvents(ctx, state, true),
+	})
+	return nil
+}
+
+func (a *API) redactEvent(w http.ResponseWriter, r *http.Request) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Reason *string `json:"reason"`
+	}
+	if err := readOptionalJSON(r, &req); err != nil {
+		return err
+	}
+	p := principal(r)
+	id, err := a.Rooms.Redact(r.Context(), roomID, p.UserID, p.DeviceID, r.PathValue("eventId"), r.PathValue("txnId"), req.Reason)
+	if err != nil {
+		return roomError(err)
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"event_id": id})
+	return nil
+}

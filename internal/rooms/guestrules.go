@@ -1,0 +1,92 @@
+package rooms
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+
+	"foyer/internal/guest"
+	"foyer/internal/rooms/matrixevents"
+)
+
+// guestCanJoin reports whether the snapshot's m.room.guest_access lets
+// guests join (G-19).
+func guestCanJoin(snap RoomSnapshot) bool {
+	se, ok := snap.Get("m.room.guest_access", "")
+	if !ok {
+		return false
+	}
+	return guest.GuestAccessAllowsJoin(se.Event.Content())
+}
+
+// checkMembershipPolicy applies the server's own rules to a membership
+// change before the auth rules run: guests join only rooms that allow
+// guests (an invite does not exempt them), and guests cannot invite,
+// kick or ban.
+func (s *Service) checkMembershipPolicy(ctx context.Context, snap RoomSnapshot, sender, target string, content json.RawMessage) error {
+	var c struct {
+		Membership string `json:"membership"`
+	}
+	_ = json.Unmarshal(content, &c)
+	senderIsGuest, err := s.isGuest(ctx, sender)
+	if err != nil {
+		return err
+	}
+	if senderIsGuest && target != sender && (c.Membership == "invite" || c.Membership == "ban" || c.Membership == "leave") {
+		return newErr(KindGuestForbidden, "guests cannot invite, kick or ban; register an account to do that")
+	}
+	if senderIsGuest && target == sender && (c.Membership == "join" || c.Membership == "knock") && !guestCanJoin(snap) {
+		return newErr(KindGuestForbidden, "this room does not allow guests to join; register an account to join it")
+	}
+	return nil
+}
+
+// afterStateChange applies G-20: when a room stops allowing guests —
+// by a new m.room.guest_access event or the redaction of one — every
+// local guest who is joined, invited or knocking is made to leave, each
+// by its own leave event, in the same write path. changed holds the
+// events just stored; redacted is the ID of a redacted event, if any.
+func (s *Service) afterStateChange(ctx context.Context, e *roomEntry, changed []matrixevents.Event, redacted string) error {
+	touched := redacted != ""
+	for _, ev := range changed {
+		if ev.Type() == "m.room.guest_access" {
+			touched = true
+		}
+	}
+	if !touched {
+		return nil
+	}
+	snap := RoomSnapshot{Info: e.info, State: e.state}
+	if guestCanJoin(snap) {
+		return nil
+	}
+	for tuple, se := range e.state {
+		if tuple.Type != "m.room.member" || !slices.Contains(guest.MembershipsRemovedOnRevoke, se.Event.Membership()) {
+			continue
+		}
+		userID := tuple.StateKey
+		if _, server, ok := matrixevents.SplitUserID(userID); !ok || server != s.serverName {
+			continue
+		}
+		isGuest, err := s.isGuest(ctx, userID)
+		if err != nil {
+			return err
+		}
+		if !isGuest {
+			continue
+		}
+		d := newDraft(e)
+		sk := userID
+		if _, err := s.add(d, eventRequest{Sender: userID, Type: "m.room.member", StateKey: &sk,
+			Content: map[string]any{"membership": "leave", "reason": "guest access was turned off in this room"}}); err != nil {
+			// An invited or knocking guest's own leave is always allowed;
+			// log and continue with the others.
+			s.log.Warn("could not remove guest", "room_id", e.info.RoomID, "user_id", userID, "err", err)
+			continue
+		}
+		if _, err := s.commit(ctx, e, d, false, nil, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}

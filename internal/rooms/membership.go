@@ -1,0 +1,144 @@
+package rooms
+
+import (
+	"context"
+	"encoding/json"
+)
+
+// setMembership sends a member event for target with sender's authority,
+// after the server's own policy checks; the auth rules decide the rest.
+func (s *Service) setMembership(ctx context.Context, roomID, sender, target, membership string, extra map[string]any) (string, error) {
+	e, err := s.lockRoom(ctx, roomID)
+	if err != nil {
+		return "", err
+	}
+	defer e.mu.Unlock()
+	snap := RoomSnapshot{Info: e.info, State: e.state}
+	current := snap.Membership(target)
+	if membership == "join" && current == "join" && target == sender && len(extra) == 0 {
+		// Already joined: nothing to do.
+		se, _ := snap.Get("m.room.member", target)
+		return se.Event.EventID(), nil
+	}
+	var content map[string]any
+	if membership == "join" || membership == "invite" || membership == "knock" {
+		content = s.memberContent(ctx, target, membership)
+	} else {
+		content = map[string]any{"membership": membership}
+	}
+	for k, v := range extra {
+		content[k] = v
+	}
+	raw, _ := json.Marshal(content)
+	if err := s.checkMembershipPolicy(ctx, snap, sender, target, raw); err != nil {
+		return "", err
+	}
+	if membership == "invite" {
+		if err := s.checkInvitee(ctx, target); err != nil {
+			return "", err
+		}
+	}
+	d := newDraft(e)
+	key := target
+	ev, err := s.add(d, eventRequest{Sender: sender, Type: "m.room.member", StateKey: &key, Content: raw})
+	if err != nil {
+		return "", err
+	}
+	if _, err := s.commit(ctx, e, d, false, nil, nil); err != nil {
+		return "", err
+	}
+	return ev.EventID(), nil
+}
+
+func reasonExtra(reason string) map[string]any {
+	if reason == "" {
+		return nil
+	}
+	return map[string]any{"reason": reason}
+}
+
+// Join joins userID to a local room. Guests need can_join (G-19).
+func (s *Service) Join(ctx context.Context, roomID, userID, reason string) error {
+	_, err := s.setMembership(ctx, roomID, userID, userID, "join", reasonExtra(reason))
+	return err
+}
+
+// Leave leaves a room or rejects an invite.
+func (s *Service) Leave(ctx context.Context, roomID, userID, reason string) error {
+	snap, err := s.Current(ctx, roomID)
+	if err != nil {
+		return err
+	}
+	if m := snap.Membership(userID); m == "" || m == "leave" {
+		// Leaving a room one is not in succeeds quietly only if one was
+		// ever there; otherwise it is an error.
+		if m == "" {
+			return newErr(KindForbidden, "you are not a member of this room")
+		}
+		return nil
+	}
+	_, err = s.setMembership(ctx, roomID, userID, userID, "leave", reasonExtra(reason))
+	return err
+}
+
+// Invite invites target on behalf of sender.
+func (s *Service) Invite(ctx context.Context, roomID, sender, target, reason string) error {
+	_, err := s.setMembership(ctx, roomID, sender, target, "invite", reasonExtra(reason))
+	return err
+}
+
+// Kick removes target from the room.
+func (s *Service) Kick(ctx context.Context, roomID, sender, target, reason string) error {
+	snap, err := s.Current(ctx, roomID)
+	if err != nil {
+		return err
+	}
+	if m := snap.Membership(target); m != "join" && m != "invite" && m != "knock" {
+		return newErr(KindForbidden, "%s is not in this room", target)
+	}
+	_, err = s.setMembership(ctx, roomID, sender, target, "leave", reasonExtra(reason))
+	return err
+}
+
+// Ban bans target.
+func (s *Service) Ban(ctx context.Context, roomID, sender, target, reason string) error {
+	_, err := s.setMembership(ctx, roomID, sender, target, "ban", reasonExtra(reason))
+	return err
+}
+
+// Unban lifts a ban (membership becomes leave).
+func (s *Service) Unban(ctx context.Context, roomID, sender, target, reason string) error {
+	snap, err := s.Current(ctx, roomID)
+	if err != nil {
+		return err
+	}
+	if snap.Membership(target) != "ban" {
+		return newErr(KindForbidden, "%s is not banned", target)
+	}
+	_, err = s.setMembership(ctx, roomID, sender, target, "leave", reasonExtra(reason))
+	return err
+}
+
+// Knock asks to join a room whose join rule is knock.
+func (s *Service) Knock(ctx context.Context, roomID, userID, reason string) error {
+	_, err := s.setMembership(ctx, roomID, userID, userID, "knock", reasonExtra(reason))
+	return err
+}
+
+// Forget hides a left room from the user for good.
+func (s *Service) Forget(ctx context.Context, roomID, userID string) error {
+	snap, err := s.Current(ctx, roomID)
+	if err != nil {
+		return err
+	}
+	switch snap.Membership(userID) {
+	case "join", "invite", "knock":
+		return newErr(KindInvalidParam, "leave the room before forgetting it")
+	}
+	return s.store.Forget(ctx, userID, roomID)
+}
+
+// JoinedRooms lists the rooms userID has joined.
+func (s *Service) JoinedRooms(ctx context.Context, userID string) ([]string, error) {
+	return s.store.RoomsWithMembership(ctx, userID, "join")
+}

@@ -1,0 +1,432 @@
+package rooms
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
+	"foyer/internal/rooms/matrixevents"
+)
+
+// Pagination tokens are stream positions: "t123" from /messages and
+// /context; sync's "s123..." tokens are accepted too. Events at or before
+// position P are "before" token P.
+func FormatToken(pos int64) string { return "t" + strconv.FormatInt(pos, 10) }
+
+// ParseToken reads a pagination or sync token.
+func ParseToken(tok string) (int64, bool) {
+	if len(tok) < 2 || (tok[0] != 't' && tok[0] != 's') {
+		return 0, false
+	}
+	digits := tok[1:]
+	if i := strings.IndexAny(digits, "_."); i >= 0 {
+		digits = digits[:i]
+	}
+	n, err := strconv.ParseInt(digits, 10, 64)
+	return n, err == nil && n >= 0
+}
+
+// reader is what a viewer may read of a room.
+type reader struct {
+	snap          RoomSnapshot
+	vh            viewerHistory
+	worldReadable bool
+}
+
+func (r reader) joined() bool { return r.snap.Membership(r.vh.userID) == "join" }
+
+// lastLeavePos is the position of the viewer's latest departure.
+func (r reader) lastLeavePos() int64 {
+	for i := len(r.vh.changes) - 1; i >= 0; i-- {
+		c := r.vh.changes[i]
+		if c.Membership == "leave" || c.Membership == "ban" {
+			return c.StreamPos
+		}
+	}
+	return 0
+}
+
+func (s *Service) openReader(ctx context.Context, userID, roomID string) (reader, error) {
+	snap, err := s.Current(ctx, roomID)
+	if err != nil {
+		if e, ok := err.(*Error); ok && e.Kind == KindNotFound {
+			return reader{}, newErr(KindForbidden, "you cannot read this room: it does not exist or you are not a member")
+		}
+		return reader{}, err
+	}
+	vh, err := s.loadViewer(ctx, roomID, userID)
+	if err != nil {
+		return reader{}, err
+	}
+	r := reader{snap: snap, vh: vh}
+	if se, ok := snap.Get("m.room.history_visibility", ""); ok {
+		var c struct {
+			HistoryVisibility string `json:"history_visibility"`
+		}
+		_ = json.Unmarshal(se.Event.Content(), &c)
+		r.worldReadable = c.HistoryVisibility == "world_readable"
+	}
+	return r, nil
+}
+
+// mayRead is the gate in front of the per-event filter: members, former
+// members and, for world_readable rooms, anyone (G-31, G-32).
+func (r reader) mayRead() bool {
+	if r.worldReadable || r.joined() || r.vh.everJoined() {
+		return true
+	}
+	return r.vh.current() == "invite" && r.historyNow() == "invited"
+}
+
+func (r reader) historyNow() string {
+	if se, ok := r.snap.Get("m.room.history_visibility", ""); ok {
+		var c struct {
+			HistoryVisibility string `json:"history_visibility"`
+		}
+		_ = json.Unmarshal(se.Event.Content(), &c)
+		return normaliseHistory(c.HistoryVisibility)
+	}
+	return "shared"
+}
+
+func forbiddenRead() error {
+	return newErr(KindForbidden, "you cannot read this room: join it first (its history is not world-readable)")
+}
+
+// State is the state a viewer may see: current state for members and
+// world_readable rooms, the state at departure for former members.
+func (s *Service) State(ctx context.Context, userID, roomID string) ([]StoredEvent, error) {
+	r, err := s.openReader(ctx, userID, roomID)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case r.joined() || r.worldReadable:
+		return sortedState(r.snap), nil
+	case r.vh.everJoined() || r.mayRead():
+		if pos := r.lastLeavePos(); pos > 0 {
+			return s.store.StateAt(ctx, roomID, pos)
+		}
+		return sortedState(r.snap), nil
+	}
+	return nil, forbiddenRead()
+}
+
+func sortedState(snap RoomSnapshot) []StoredEvent {
+	out := make([]StoredEvent, 0, len(snap.State))
+	for _, se := range snap.State {
+		out = append(out, se)
+	}
+	slices.SortFunc(out, func(a, b StoredEvent) int { return int(a.StreamPos - b.StreamPos) })
+	return out
+}
+
+// StateEvent is one piece of the state State would return.
+func (s *Service) StateEvent(ctx context.Context, userID, roomID, typ, stateKey string) (StoredEvent, error) {
+	state, err := s.State(ctx, userID, roomID)
+	if err != nil {
+		return StoredEvent{}, err
+	}
+	for _, se := range state {
+		if se.Event.Type() == typ && se.Event.StateKey() != nil && *se.Event.StateKey() == stateKey {
+			return se, nil
+		}
+	}
+	return StoredEvent{}, newErr(KindNotFound, "the room has no %s state with key %q", typ, stateKey)
+}
+
+// Event returns one event if the viewer may see it (404 otherwise).
+func (s *Service) Event(ctx context.Context, userID, roomID, eventID string) (StoredEvent, error) {
+	r, err := s.openReader(ctx, userID, roomID)
+	if err != nil {
+		return StoredEvent{}, err
+	}
+	if !r.mayRead() {
+		return StoredEvent{}, forbiddenRead()
+	}
+	se, err := s.store.GetEvent(ctx, eventID)
+	if err == ErrNotFound || (err == nil && se.Event.RoomID() != roomID) {
+		return StoredEvent{}, newErr(KindNotFound, "event not found")
+	}
+	if err != nil {
+		return StoredEvent{}, err
+	}
+	if !CanSee(r.vh.visibilityOf(se)) {
+		return StoredEvent{}, newErr(KindNotFound, "event not found")
+	}
+	return se, nil
+}
+
+// MembersQuery filters GET /members.
+type MembersQuery struct {
+	At            *int64
+	Membership    string
+	NotMembership string
+}
+
+// Members lists member events per the viewer's view of the state.
+func (s *Service) Members(ctx context.Context, userID, roomID string, q MembersQuery) ([]StoredEvent, error) {
+	r, err := s.openReader(ctx, userID, roomID)
+	if err != nil {
+		return nil, err
+	}
+	var state []StoredEvent
+	switch {
+	case !r.mayRead():
+		return nil, forbiddenRead()
+	case q.At != nil:
+		at := *q.At
+		if !r.joined() && !r.worldReadable {
+			if lp := r.lastLeavePos(); lp > 0 && lp < at {
+				at = lp
+			}
+		}
+		state, err = s.store.StateAt(ctx, roomID, at)
+	default:
+		state, err = s.State(ctx, userID, roomID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []StoredEvent
+	for _, se := range state {
+		if se.Event.Type() != "m.room.member" {
+			continue
+		}
+		m := se.Event.Membership()
+		if q.Membership != "" && m != q.Membership {
+			continue
+		}
+		if q.NotMembership != "" && m == q.NotMembership {
+			continue
+		}
+		out = append(out, se)
+	}
+	return out, nil
+}
+
+// JoinedMember is an entry of /joined_members.
+type JoinedMember struct {
+	DisplayName *string `json:"display_name,omitempty"`
+	AvatarURL   *string `json:"avatar_url,omitempty"`
+}
+
+// JoinedMembers is for members only.
+func (s *Service) JoinedMembers(ctx context.Context, userID, roomID string) (map[string]JoinedMember, error) {
+	r, err := s.openReader(ctx, userID, roomID)
+	if err != nil {
+		return nil, err
+	}
+	if !r.joined() && !r.worldReadable {
+		return nil, newErr(KindForbidden, "you are not a member of this room")
+	}
+	out := map[string]JoinedMember{}
+	for k, se := range r.snap.State {
+		if k.Type != "m.room.member" || se.Event.Membership() != "join" {
+			continue
+		}
+		var c struct {
+			DisplayName *string `json:"displayname"`
+			AvatarURL   *string `json:"avatar_url"`
+		}
+		_ = json.Unmarshal(se.Event.Content(), &c)
+		out[k.StateKey] = JoinedMember{DisplayName: c.DisplayName, AvatarURL: c.AvatarURL}
+	}
+	return out, nil
+}
+
+// MessagesQuery is GET /messages, parsed.
+type MessagesQuery struct {
+	From, To       *int64
+	Backwards      bool
+	Limit          int
+	Filter         EventFilter
+	LazyLoadMember bool
+}
+
+// Page is a /messages or /context answer before formatting.
+type Page struct {
+	Events     []StoredEvent
+	Start, End int64
+	HasEnd     bool
+	State      []StoredEvent
+}
+
+// Messages paginates a room's timeline as the viewer may see it.
+func (s *Service) Messages(ctx context.Context, userID, roomID string, q MessagesQuery) (Page, error) {
+	r, err := s.openReader(ctx, userID, roomID)
+	if err != nil {
+		return Page{}, err
+	}
+	if !r.mayRead() {
+		return Page{}, forbiddenRead()
+	}
+	return s.paginate(ctx, r, roomID, q)
+}
+
+func (s *Service) paginate(ctx context.Context, r reader, roomID string, q MessagesQuery) (Page, error) {
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 10
+	}
+	if limit > 1000 {
+		limit = 1000
+	}
+	var from int64
+	switch {
+	case q.From != nil:
+		from = *q.From
+	case q.Backwards:
+		from = math.MaxInt64 - 1
+	}
+	page := Page{Start: from}
+	cursor := from
+	// Visibility can hide events; fetch in rounds until the page is full.
+	for round := 0; round < 20 && len(page.Events) < limit; round++ {
+		var batch []StoredEvent
+		var err error
+		if q.Backwards {
+			to := int64(0)
+			if q.To != nil {
+				to = *q.To + 1
+			}
+			batch, err = s.store.Events(ctx, roomID, cursor+1, to, true, limit, q.Filter)
+		} else {
+			to := int64(math.MaxInt64)
+			if q.To != nil {
+				to = *q.To
+			}
+			batch, err = s.store.Events(ctx, roomID, cursor, to, false, limit, q.Filter)
+		}
+		if err != nil {
+			return Page{}, err
+		}
+		if len(batch) == 0 {
+			break
+		}
+		for _, se := range r.vh.filterVisible(batch) {
+			if len(page.Events) < limit {
+				page.Events = append(page.Events, se)
+			}
+		}
+		last := batch[len(batch)-1].StreamPos
+		if len(page.Events) == limit {
+			// Resume right after the last event returned.
+			last = page.Events[len(page.Events)-1].StreamPos
+		}
+		if q.Backwards {
+			cursor = last - 1
+		} else {
+			cursor = last
+		}
+		page.End, page.HasEnd = cursor, true
+		if len(batch) < limit {
+			if len(page.Events) < limit {
+				// Reached the end of the room.
+				page.HasEnd = len(page.Events) > 0
+			}
+			break
+		}
+	}
+	if q.Backwards && page.Start == math.MaxInt64-1 {
+		page.Start = 0
+		if len(page.Events) > 0 {
+			page.Start = page.Events[0].StreamPos
+		}
+	}
+	if q.LazyLoadMember {
+		senders := map[string]bool{}
+		for _, se := range page.Events {
+			senders[se.Event.Sender()] = true
+		}
+		for k, se := range r.snap.State {
+			if k.Type == "m.room.member" && senders[k.StateKey] {
+				page.State = append(page.State, se)
+			}
+		}
+	}
+	return page, nil
+}
+
+// Context returns an event with events around it.
+func (s *Service) Context(ctx context.Context, userID, roomID, eventID string, limit int, filter EventFilter) (StoredEvent, Page, Page, []StoredEvent, error) {
+	r, err := s.openReader(ctx, userID, roomID)
+	if err != nil {
+		return StoredEvent{}, Page{}, Page{}, nil, err
+	}
+	if !r.mayRead() {
+		return StoredEvent{}, Page{}, Page{}, nil, forbiddenRead()
+	}
+	se, err := s.Event(ctx, userID, roomID, eventID)
+	if err != nil {
+		return StoredEvent{}, Page{}, Page{}, nil, err
+	}
+	if limit < 0 {
+		limit = 0
+	}
+	before, after := limit/2, limit-limit/2
+	from := se.StreamPos - 1
+	bp, err := s.paginate(ctx, r, roomID, MessagesQuery{From: &from, Backwards: true, Limit: max(before, 1), Filter: filter})
+	if err != nil {
+		return StoredEvent{}, Page{}, Page{}, nil, err
+	}
+	if before == 0 {
+		bp.Events = nil
+		bp.End = from
+	}
+	at := se.StreamPos
+	ap, err := s.paginate(ctx, r, roomID, MessagesQuery{From: &at, Limit: max(after, 1), Filter: filter})
+	if err != nil {
+		return StoredEvent{}, Page{}, Page{}, nil, err
+	}
+	if after == 0 {
+		ap.Events = nil
+		ap.End = at
+	}
+	if !bp.HasEnd {
+		bp.End = 0
+	}
+	if !ap.HasEnd {
+		ap.End = at
+		if n := len(ap.Events); n > 0 {
+			ap.End = ap.Events[n-1].StreamPos
+		}
+	}
+	state, err := s.store.StateAt(ctx, roomID, se.StreamPos)
+	if err != nil {
+		return StoredEvent{}, Page{}, Page{}, nil, err
+	}
+	return se, bp, ap, state, nil
+}
+
+// ClientEvents formats events for clients, adding unsigned data: age,
+// redacted_because, replaces_state and prev_content.
+func (s *Service) ClientEvents(ctx context.Context, events []StoredEvent, withRoomID bool) []matrixevents.ClientEvent {
+	out := make([]matrixevents.ClientEvent, 0, len(events))
+	now := s.now().UnixMilli()
+	for _, se := range events {
+		unsigned := map[string]any{"age": now - se.Event.OriginServerTS()}
+		if se.RedactedBy != "" {
+			if red, err := s.store.GetEvent(ctx, se.RedactedBy); err == nil {
+				unsigned["redacted_because"] = matrixevents.ToClientEvent(red.Event, nil)
+			}
+		}
+		if se.ReplacesState != "" {
+			unsigned["replaces_state"] = se.ReplacesState
+			if prev, err := s.store.GetEvent(ctx, se.ReplacesState); err == nil {
+				unsigned["prev_content"] = prev.Event.Content()
+				unsigned["prev_sender"] = prev.Event.Sender()
+			}
+		}
+		raw, _ := json.Marshal(unsigned)
+		ce := matrixevents.ToClientEvent(se.Event, raw)
+		if !withRoomID {
+			ce.RoomID = ""
+		}
+		out = append(out, ce)
+	}
+	return out
+}

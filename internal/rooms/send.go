@@ -1,0 +1,283 @@
+package rooms
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"maps"
+	"strings"
+
+	"foyer/internal/rooms/matrixevents"
+)
+
+// eventRequest is one event to add to a room.
+type eventRequest struct {
+	Sender   string
+	Type     string
+	StateKey *string
+	Content  any
+	Redacts  string
+}
+
+// draft is a room's state while a batch of events is built on top of it.
+type draft struct {
+	info   RoomInfo
+	state  map[matrixevents.StateTuple]StoredEvent
+	events []PersistEvent
+}
+
+func (d *draft) historyVisibility() string {
+	if se, ok := d.state[matrixevents.StateTuple{Type: "m.room.history_visibility"}]; ok {
+		var c struct {
+			HistoryVisibility string `json:"history_visibility"`
+		}
+		_ = json.Unmarshal(se.Event.Content(), &c)
+		switch c.HistoryVisibility {
+		case "world_readable", "shared", "invited", "joined":
+			return c.HistoryVisibility
+		}
+	}
+	return "shared"
+}
+
+// add builds, signs and authorises one event on top of the draft.
+func (s *Service) add(d *draft, req eventRequest) (matrixevents.Event, error) {
+	proto := matrixevents.ProtoEvent{
+		RoomVersion: d.info.Version,
+		RoomID:      d.info.RoomID,
+		Sender:      req.Sender,
+		Type:        req.Type,
+		StateKey:    req.StateKey,
+		Content:     req.Content,
+		Redacts:     req.Redacts,
+		Origin:      s.serverName,
+		Timestamp:   s.now(),
+		Depth:       d.info.Depth + 1,
+	}
+	if d.info.LatestEventID != "" {
+		proto.PrevEventIDs = []string{d.info.LatestEventID}
+	}
+	needed, err := matrixevents.StateNeededForAuth(proto)
+	if err != nil {
+		return matrixevents.Event{}, newErr(KindBadJSON, "%v", err)
+	}
+	var authEvents []matrixevents.Event
+	for _, t := range needed {
+		if se, ok := d.state[t]; ok {
+			proto.AuthEventIDs = append(proto.AuthEventIDs, se.Event.EventID())
+			authEvents = append(authEvents, se.Event)
+		}
+	}
+	ev, err := matrixevents.BuildEvent(proto, s.key)
+	if err != nil {
+		if strings.Contains(err.Error(), "too long") {
+			return matrixevents.Event{}, newErr(KindTooLarge, "the event would be larger than the 65536 bytes an event may have")
+		}
+		return matrixevents.Event{}, newErr(KindBadJSON, "cannot build the event: %v", err)
+	}
+	if len(ev.JSON()) > 65536 {
+		return matrixevents.Event{}, newErr(KindTooLarge, "the event would be larger than the 65536 bytes an event may have")
+	}
+	if err := matrixevents.Authorise(ev, authEvents); err != nil {
+		return matrixevents.Event{}, AsError(err)
+	}
+	pe := PersistEvent{Event: ev, HistoryVisibility: d.historyVisibility()}
+	if prev, ok := d.state[tupleOf(ev)]; ok && ev.IsState() {
+		pe.ReplacesState = prev.Event.EventID()
+	}
+	d.events = append(d.events, pe)
+	if ev.IsState() {
+		d.state[tupleOf(ev)] = StoredEvent{Event: ev}
+	}
+	d.info.LatestEventID = ev.EventID()
+	d.info.Depth = ev.Depth()
+	return ev, nil
+}
+
+func newDraft(e *roomEntry) *draft {
+	return &draft{info: e.info, state: maps.Clone(e.state)}
+}
+
+// commit stores the draft's events atomically with stream positions,
+// then updates the cache and tells listeners.
+func (s *Service) commit(ctx context.Context, e *roomEntry, d *draft, newRoom bool, txn *Txn, redacts map[string]string) ([]StoredEvent, error) {
+	if len(d.events) == 0 {
+		return nil, nil
+	}
+	dones := make([]func(), 0, len(d.events))
+	defer func() {
+		for _, done := range dones {
+			done()
+		}
+	}()
+	for i := range d.events {
+		pos, done := s.positions.Reserve()
+		d.events[i].StreamPos = pos
+		dones = append(dones, done)
+	}
+	a := Append{RoomID: d.info.RoomID, Events: d.events, Txn: txn, Redacts: redacts}
+	if newRoom {
+		info := d.info
+		a.NewRoom = &info
+	}
+	if err := s.store.Append(ctx, a); err != nil {
+		return nil, err
+	}
+	stored := make([]StoredEvent, len(d.events))
+	for i, pe := range d.events {
+		stored[i] = StoredEvent{Event: pe.Event, StreamPos: pe.StreamPos, HistoryVisibility: pe.HistoryVisibility, ReplacesState: pe.ReplacesState}
+		if pe.Event.IsState() {
+			d.state[tupleOf(pe.Event)] = stored[i]
+		}
+	}
+	// Redacted state must be served (and used for auth) redacted.
+	for target := range redacts {
+		for k, se := range d.state {
+			if se.Event.EventID() == target {
+				fresh, err := s.store.GetEvent(ctx, target)
+				if err != nil {
+					return nil, err
+				}
+				d.state[k] = fresh
+			}
+		}
+	}
+	e.info, e.state, e.loaded = d.info, d.state, true
+	// Release positions before telling listeners, so readers can see them.
+	for _, done := range dones {
+		done()
+	}
+	dones = nil
+	s.listenersMu.RLock()
+	for _, f := range s.listeners {
+		for _, se := range stored {
+			f(se)
+		}
+	}
+	s.listenersMu.RUnlock()
+	return stored, nil
+}
+
+// SendRequest is an event a client asks to send.
+type SendRequest struct {
+	Sender   string
+	DeviceID string
+	Type     string
+	StateKey *string
+	Content  json.RawMessage
+	TxnID    string
+}
+
+// Send adds a message or state event to a room for a client. With a
+// transaction ID it is idempotent per device.
+func (s *Service) Send(ctx context.Context, roomID string, req SendRequest) (string, error) {
+	e, err := s.lockRoom(ctx, roomID)
+	if err != nil {
+		return "", err
+	}
+	defer e.mu.Unlock()
+	var txn *Txn
+	if req.TxnID != "" {
+		scope := "send:" + roomID + ":" + req.Type
+		if req.StateKey != nil {
+			scope = "state:" + roomID + ":" + req.Type + ":" + *req.StateKey
+		}
+		txn = &Txn{UserID: req.Sender, DeviceID: req.DeviceID, Scope: scope, TxnID: req.TxnID}
+		if id, err := s.store.LookupTxn(ctx, *txn); err == nil {
+			return id, nil
+		} else if !errors.Is(err, ErrNotFound) {
+			return "", err
+		}
+	}
+	if req.Type == "m.room.create" {
+		return "", newErr(KindForbidden, "a room's create event cannot be sent again")
+	}
+	if req.Type == "m.room.member" && req.StateKey != nil {
+		if err := s.checkMembershipPolicy(ctx, RoomSnapshot{Info: e.info, State: e.state}, req.Sender, *req.StateKey, req.Content); err != nil {
+			return "", err
+		}
+	}
+	d := newDraft(e)
+	var redacts map[string]string
+	content := any(req.Content)
+	if req.Type == "m.room.redaction" {
+		var c struct {
+			Redacts string `json:"redacts"`
+		}
+		_ = json.Unmarshal(req.Content, &c)
+		if c.Redacts == "" {
+			return "", newErr(KindBadJSON, "a redaction sent this way needs content.redacts")
+		}
+		return s.redactLocked(ctx, e, req.Sender, c.Redacts, req.Content, txn)
+	}
+	ev, err := s.add(d, eventRequest{Sender: req.Sender, Type: req.Type, StateKey: req.StateKey, Content: content})
+	if err != nil {
+		return "", err
+	}
+	if _, err := s.commit(ctx, e, d, false, txn, redacts); err != nil {
+		return "", err
+	}
+	if err := s.afterStateChange(ctx, e, []matrixevents.Event{ev}, ""); err != nil {
+		s.log.Error("applying guest access change", "room_id", roomID, "err", err)
+	}
+	return ev.EventID(), nil
+}
+
+// Redact redacts an event in a room.
+func (s *Service) Redact(ctx context.Context, roomID, sender, deviceID, targetID, txnID string, reason *string) (string, error) {
+	e, err := s.lockRoom(ctx, roomID)
+	if err != nil {
+		return "", err
+	}
+	defer e.mu.Unlock()
+	var txn *Txn
+	if txnID != "" {
+		txn = &Txn{UserID: sender, DeviceID: deviceID, Scope: "redact:" + roomID, TxnID: txnID}
+		if id, err := s.store.LookupTxn(ctx, *txn); err == nil {
+			return id, nil
+		} else if !errors.Is(err, ErrNotFound) {
+			return "", err
+		}
+	}
+	content := map[string]any{}
+	if reason != nil {
+		content["reason"] = *reason
+	}
+	raw, _ := json.Marshal(content)
+	return s.redactLocked(ctx, e, sender, targetID, raw, txn)
+}
+
+func (s *Service) redactLocked(ctx context.Context, e *roomEntry, sender, targetID string, content json.RawMessage, txn *Txn) (string, error) {
+	target, err := s.store.GetEvent(ctx, targetID)
+	if errors.Is(err, ErrNotFound) || (err == nil && target.Event.RoomID() != e.info.RoomID) {
+		return "", newErr(KindNotFound, "there is no event %s in this room", targetID)
+	}
+	if err != nil {
+		return "", err
+	}
+	d := newDraft(e)
+	snap := RoomSnapshot{Info: e.info, State: e.state}
+	if target.Event.Sender() != sender {
+		pl := parsePowerLevels(snap)
+		if pl.userLevel(sender) < pl.Redact {
+			return "", newErr(KindForbidden, "you may only redact your own events: your power level %d is below the %d needed to redact others'", pl.userLevel(sender), pl.Redact)
+		}
+	}
+	ev, err := s.add(d, eventRequest{Sender: sender, Type: "m.room.redaction", Content: content, Redacts: targetID})
+	if err != nil {
+		return "", err
+	}
+	redacts := map[string]string{}
+	if target.RedactedBy == "" {
+		redacts[targetID] = ev.EventID()
+	}
+	if _, err := s.commit(ctx, e, d, false, txn, redacts); err != nil {
+		return "", err
+	}
+	if target.Event.Type() == "m.room.guest_access" {
+		if err := s.afterStateChange(ctx, e, nil, targetID); err != nil {
+			s.log.Error("applying guest access redaction", "room_id", e.info.RoomID, "err", err)
+		}
+	}
+	return ev.EventID(), nil
+}

@@ -1,0 +1,170 @@
+package rooms
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"foyer/internal/accounts"
+	"foyer/internal/rooms/matrixevents"
+)
+
+// Positions hands out stream positions (storage.Stream).
+type Positions interface {
+	Reserve() (pos int64, done func())
+}
+
+// Accounts is what rooms need to know about users: their kind (guest
+// rules key off it) and profile (member events carry it; profile changes
+// go through the room service so they reach every joined room, G-50).
+type Accounts interface {
+	GetUser(ctx context.Context, userID string) (accounts.User, error)
+	GetProfile(ctx context.Context, userID string) (accounts.Profile, error)
+	SetDisplayName(ctx context.Context, userID, name string) error
+	SetAvatarURL(ctx context.Context, userID, url string) error
+}
+
+// Service is the room core. Sends to one room are serialised by that
+// room's lock; different rooms proceed in parallel.
+type Service struct {
+	store      Store
+	accounts   Accounts
+	key        *matrixevents.SigningKey
+	serverName string
+	positions  Positions
+	log        *slog.Logger
+	now        func() time.Time
+
+	mu    sync.Mutex
+	rooms map[string]*roomEntry
+
+	// listeners hear about every stored event, after it is durable.
+	listenersMu sync.RWMutex
+	listeners   []func(ev StoredEvent)
+}
+
+// roomEntry caches a room's current state. mu serialises writes to the
+// room and guards the cache.
+type roomEntry struct {
+	mu     sync.Mutex
+	loaded bool
+	info   RoomInfo
+	state  map[matrixevents.StateTuple]StoredEvent
+}
+
+// NewService builds the room service.
+func NewService(store Store, accts Accounts, key *matrixevents.SigningKey, serverName string, positions Positions, log *slog.Logger) *Service {
+	return &Service{
+		store: store, accounts: accts, key: key, serverName: serverName, positions: positions, log: log,
+		now: time.Now, rooms: map[string]*roomEntry{},
+	}
+}
+
+// ServerName is the domain of this server.
+func (s *Service) ServerName() string { return s.serverName }
+
+// Store exposes the store to sibling packages (sync).
+func (s *Service) Store() Store { return s.store }
+
+// OnEvent registers f to hear of each event once it is stored.
+func (s *Service) OnEvent(f func(ev StoredEvent)) {
+	s.listenersMu.Lock()
+	s.listeners = append(s.listeners, f)
+	s.listenersMu.Unlock()
+}
+
+func (s *Service) entry(roomID string) *roomEntry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.rooms[roomID]
+	if e == nil {
+		e = &roomEntry{}
+		s.rooms[roomID] = e
+	}
+	return e
+}
+
+// lockRoom locks a room and loads its state; the caller must unlock.
+func (s *Service) lockRoom(ctx context.Context, roomID string) (*roomEntry, error) {
+	e := s.entry(roomID)
+	e.mu.Lock()
+	if e.loaded {
+		return e, nil
+	}
+	info, err := s.store.GetRoom(ctx, roomID)
+	if errors.Is(err, ErrNotFound) {
+		e.mu.Unlock()
+		return nil, newErr(KindNotFound, "there is no room %s on this server", roomID)
+	}
+	if err != nil {
+		e.mu.Unlock()
+		return nil, err
+	}
+	state, err := s.store.CurrentState(ctx, roomID)
+	if err != nil {
+		e.mu.Unlock()
+		return nil, err
+	}
+	e.info = info
+	e.state = map[matrixevents.StateTuple]StoredEvent{}
+	for _, se := range state {
+		e.state[tupleOf(se.Event)] = se
+	}
+	e.loaded = true
+	return e, nil
+}
+
+func tupleOf(ev matrixevents.Event) matrixevents.StateTuple {
+	sk := ev.StateKey()
+	if sk == nil {
+		return matrixevents.StateTuple{Type: ev.Type()}
+	}
+	return matrixevents.StateTuple{Type: ev.Type(), StateKey: *sk}
+}
+
+// RoomSnapshot is a copy of a room's current state.
+type RoomSnapshot struct {
+	Info  RoomInfo
+	State map[matrixevents.StateTuple]StoredEvent
+}
+
+// Current returns a copy of a room's current state.
+func (s *Service) Current(ctx context.Context, roomID string) (RoomSnapshot, error) {
+	e, err := s.lockRoom(ctx, roomID)
+	if err != nil {
+		return RoomSnapshot{}, err
+	}
+	defer e.mu.Unlock()
+	snap := RoomSnapshot{Info: e.info, State: make(map[matrixevents.StateTuple]StoredEvent, len(e.state))}
+	for k, v := range e.state {
+		snap.State[k] = v
+	}
+	return snap, nil
+}
+
+// Get returns one state event's content from a snapshot.
+func (r RoomSnapshot) Get(typ, stateKey string) (StoredEvent, bool) {
+	se, ok := r.State[matrixevents.StateTuple{Type: typ, StateKey: stateKey}]
+	return se, ok
+}
+
+// Membership of a user in the snapshot ("" when none).
+func (r RoomSnapshot) Membership(userID string) string {
+	if se, ok := r.Get("m.room.member", userID); ok {
+		return se.Event.Membership()
+	}
+	return ""
+}
+
+func (s *Service) isGuest(ctx context.Context, userID string) (bool, error) {
+	u, err := s.accounts.GetUser(ctx, userID)
+	if errors.Is(err, accounts.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return u.Kind == accounts.KindGuest, nil
+}

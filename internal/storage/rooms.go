@@ -1,0 +1,338 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"foyer/internal/rooms"
+	"foyer/internal/rooms/matrixevents"
+)
+
+// RoomStore implements rooms.Store.
+type RoomStore struct{ db *DB }
+
+// NewRoomStore returns the rooms store over db.
+func NewRoomStore(db *DB) *RoomStore { return &RoomStore{db: db} }
+
+var _ rooms.Store = (*RoomStore)(nil)
+
+func containsURL(content json.RawMessage) bool {
+	var c struct {
+		URL any `json:"url"`
+	}
+	_ = json.Unmarshal(content, &c)
+	s, ok := c.URL.(string)
+	return ok && s != ""
+}
+
+func (s *RoomStore) Append(ctx context.Context, a rooms.Append) error {
+	return s.db.WithTx(ctx, func(tx *sql.Tx) error {
+		if r := a.NewRoom; r != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO rooms (room_id, room_version, creator, created_ts, is_public, latest_event_id, depth)
+				VALUES ($1, $2, $3, $4, $5, $6, $7)`, r.RoomID, r.Version, r.Creator, r.CreatedTS, r.IsPublic, r.LatestEventID, r.Depth); err != nil {
+				return fmt.Errorf("inserting room: %w", err)
+			}
+		}
+		var last matrixevents.Event
+		for _, pe := range a.Events {
+			ev := pe.Event
+			var membership sql.NullString
+			if ev.Type() == "m.room.member" {
+				membership = sql.NullString{String: ev.Membership(), Valid: true}
+			}
+			var stateKey sql.NullString
+			if sk := ev.StateKey(); sk != nil {
+				stateKey = sql.NullString{String: *sk, Valid: true}
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO events (stream_pos, event_id, room_id, type, state_key, sender, membership,
+				history_visibility, depth, origin_server_ts, json, contains_url, replaces_state)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+				pe.StreamPos, ev.EventID(), a.RoomID, ev.Type(), stateKey, ev.Sender(), membership,
+				pe.HistoryVisibility, ev.Depth(), ev.OriginServerTS(), string(ev.JSON()), containsURL(ev.Content()),
+				nullString(pe.ReplacesState)); err != nil {
+				return fmt.Errorf("inserting event: %w", err)
+			}
+			if stateKey.Valid {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO current_state (room_id, type, state_key, event_id, stream_pos, membership)
+					VALUES ($1, $2, $3, $4, $5, $6)
+					ON CONFLICT (room_id, type, state_key) DO UPDATE SET event_id = excluded.event_id,
+						stream_pos = excluded.stream_pos, membership = excluded.membership`,
+					a.RoomID, ev.Type(), stateKey.String, ev.EventID(), pe.StreamPos, membership); err != nil {
+					return fmt.Errorf("updating current state: %w", err)
+				}
+			}
+			last = ev
+		}
+		if !last.IsZero() && a.NewRoom == nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE rooms SET latest_event_id = $1, depth = $2 WHERE room_id = $3`,
+				last.EventID(), last.Depth(), a.RoomID); err != nil {
+				return err
+			}
+		}
+		for target, by := range a.Redacts {
+			if _, err := tx.ExecContext(ctx, `UPDATE events SET redacted_by = $1 WHERE event_id = $2 AND redacted_by IS NULL`, by, target); err != nil {
+				return err
+			}
+		}
+		if t := a.Txn; t != nil && !last.IsZero() {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO txn_ids (user_id, device_id, scope, txn_id, event_id) VALUES ($1, $2, $3, $4, $5)`,
+				t.UserID, t.DeviceID, t.Scope, t.TxnID, last.EventID()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (s *RoomStore) GetRoom(ctx context.Context, roomID string) (rooms.RoomInfo, error) {
+	var r rooms.RoomInfo
+	err := s.db.Read.QueryRowContext(ctx, `SELECT room_id, room_version, creator, created_ts, is_public, latest_event_id, depth
+		FROM rooms WHERE room_id = $1`, roomID).Scan(&r.RoomID, &r.Version, &r.Creator, &r.CreatedTS, &r.IsPublic, &r.LatestEventID, &r.Depth)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, rooms.ErrNotFound
+	}
+	return r, err
+}
+
+// eventColumns are read by scanEvent; the query must join rooms as r.
+const eventColumns = `e.stream_pos, e.json, COALESCE(e.redacted_by, ''), e.history_visibility, COALESCE(e.replaces_state, ''), r.room_version`
+
+func scanEvent(row interface{ Scan(...any) error }) (rooms.StoredEvent, error) {
+	var se rooms.StoredEvent
+	var raw, version string
+	if err := row.Scan(&se.StreamPos, &raw, &se.RedactedBy, &se.HistoryVisibility, &se.ReplacesState, &version); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return se, rooms.ErrNotFound
+		}
+		return se, err
+	}
+	data := []byte(raw)
+	if se.RedactedBy != "" {
+		red, err := matrixevents.Redact(version, data)
+		if err != nil {
+			return se, err
+		}
+		data = red
+	}
+	ev, err := matrixevents.ParseTrusted(version, data)
+	if err != nil {
+		return se, err
+	}
+	se.Event = ev
+	return se, nil
+}
+
+func collectEvents(rows *sql.Rows, err error) ([]rooms.StoredEvent, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []rooms.StoredEvent
+	for rows.Next() {
+		se, err := scanEvent(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, se)
+	}
+	return out, rows.Err()
+}
+
+func (s *RoomStore) CurrentState(ctx context.Context, roomID string) ([]rooms.StoredEvent, error) {
+	return collectEvents(s.db.Read.QueryContext(ctx, `SELECT `+eventColumns+`
+		FROM current_state c JOIN events e ON e.event_id = c.event_id JOIN rooms r ON r.room_id = e.room_id
+		WHERE c.room_id = $1 ORDER BY e.stream_pos`, roomID))
+}
+
+func (s *RoomStore) StateAt(ctx context.Context, roomID string, pos int64) ([]rooms.StoredEvent, error) {
+	return collectEvents(s.db.Read.QueryContext(ctx, `SELECT `+eventColumns+`
+		FROM events e JOIN rooms r ON r.room_id = e.room_id
+		WHERE e.room_id = $1 AND e.state_key IS NOT NULL AND e.stream_pos = (
+			SELECT MAX(e2.stream_pos) FROM events e2
+			WHERE e2.room_id = e.room_id AND e2.type = e.type AND e2.state_key = e.state_key AND e2.stream_pos <= $2)
+		ORDER BY e.stream_pos`, roomID, pos))
+}
+
+func (s *RoomStore) GetEvent(ctx context.Context, eventID string) (rooms.StoredEvent, error) {
+	return scanEvent(s.db.Read.QueryRowContext(ctx, `SELECT `+eventColumns+`
+		FROM events e JOIN rooms r ON r.room_id = e.room_id WHERE e.event_id = $1`, eventID))
+}
+
+func (s *RoomStore) LookupTxn(ctx context.Context, t rooms.Txn) (string, error) {
+	var id string
+	err := s.db.Read.QueryRowContext(ctx, `SELECT event_id FROM txn_ids WHERE user_id = $1 AND device_id = $2 AND scope = $3 AND txn_id = $4`,
+		t.UserID, t.DeviceID, t.Scope, t.TxnID).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", rooms.ErrNotFound
+	}
+	return id, err
+}
+
+func (s *RoomStore) MembershipHistory(ctx context.Context, roomID, userID string) ([]rooms.MembershipChange, error) {
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT stream_pos, membership FROM events
+		WHERE room_id = $1 AND type = 'm.room.member' AND state_key = $2 ORDER BY stream_pos`, roomID, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []rooms.MembershipChange
+	for rows.Next() {
+		var c rooms.MembershipChange
+		if err := rows.Scan(&c.StreamPos, &c.Membership); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+func (s *RoomStore) RoomsWithMembership(ctx context.Context, userID string, memberships ...string) ([]string, error) {
+	if len(memberships) == 0 {
+		return nil, nil
+	}
+	args := []any{userID}
+	ph := make([]string, len(memberships))
+	for i, m := range memberships {
+		args = append(args, m)
+		ph[i] = fmt.Sprintf("$%d", i+2)
+	}
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT room_id FROM current_state
+		WHERE type = 'm.room.member' AND state_key = $1 AND membership IN (`+strings.Join(ph, ", ")+`) ORDER BY room_id`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
+func (s *RoomStore) Events(ctx context.Context, roomID string, from, to int64, backwards bool, limit int, f rooms.EventFilter) ([]rooms.StoredEvent, error) {
+	q := &strings.Builder{}
+	args := []any{roomID}
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	q.WriteString(`SELECT ` + eventColumns + ` FROM events e JOIN rooms r ON r.room_id = e.room_id WHERE e.room_id = $1`)
+	if backwards {
+		fmt.Fprintf(q, " AND e.stream_pos < %s AND e.stream_pos >= %s", arg(from), arg(to))
+	} else {
+		fmt.Fprintf(q, " AND e.stream_pos > %s AND e.stream_pos <= %s", arg(from), arg(to))
+	}
+	in := func(col string, vals []string, not bool) {
+		if len(vals) == 0 {
+			return
+		}
+		var parts []string
+		for _, v := range vals {
+			if strings.HasSuffix(v, "*") && col == "e.type" {
+				parts = append(parts, "e.type LIKE "+arg(strings.TrimSuffix(v, "*")+"%"))
+			} else {
+				parts = append(parts, col+" = "+arg(v))
+			}
+		}
+		if not {
+			fmt.Fprintf(q, " AND NOT (%s)", strings.Join(parts, " OR "))
+		} else {
+			fmt.Fprintf(q, " AND (%s)", strings.Join(parts, " OR "))
+		}
+	}
+	in("e.type", f.Types, false)
+	in("e.type", f.NotTypes, true)
+	in("e.sender", f.Senders, false)
+	in("e.sender", f.NotSenders, true)
+	if f.ContainsURL != nil {
+		fmt.Fprintf(q, " AND e.contains_url = %s", arg(*f.ContainsURL))
+	}
+	if backwards {
+		q.WriteString(" ORDER BY e.stream_pos DESC")
+	} else {
+		q.WriteString(" ORDER BY e.stream_pos ASC")
+	}
+	fmt.Fprintf(q, " LIMIT %s", arg(limit))
+	return collectEvents(s.db.Read.QueryContext(ctx, q.String(), args...))
+}
+
+func (s *RoomStore) SetPublic(ctx context.Context, roomID string, public bool) error {
+	_, err := s.db.Write.ExecContext(ctx, `UPDATE rooms SET is_public = $1 WHERE room_id = $2`, public, roomID)
+	return err
+}
+
+func (s *RoomStore) PublicRooms(ctx context.Context) ([]string, error) {
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT room_id FROM rooms WHERE is_public ORDER BY created_ts, room_id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
+func (s *RoomStore) CreateAlias(ctx context.Context, alias, roomID, creator string, ts int64) error {
+	_, err := s.db.Write.ExecContext(ctx, `INSERT INTO room_aliases (alias, room_id, creator, created_ts) VALUES ($1, $2, $3, $4)`,
+		alias, roomID, creator, ts)
+	if IsUniqueViolation(err) {
+		return &rooms.Error{Kind: rooms.KindRoomInUse, Msg: "the room alias " + alias + " is already in use"}
+	}
+	return err
+}
+
+func (s *RoomStore) GetAlias(ctx context.Context, alias string) (string, string, error) {
+	var roomID, creator string
+	err := s.db.Read.QueryRowContext(ctx, `SELECT room_id, creator FROM room_aliases WHERE alias = $1`, alias).Scan(&roomID, &creator)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", "", rooms.ErrNotFound
+	}
+	return roomID, creator, err
+}
+
+func (s *RoomStore) DeleteAlias(ctx context.Context, alias string) error {
+	res, err := s.db.Write.ExecContext(ctx, `DELETE FROM room_aliases WHERE alias = $1`, alias)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return rooms.ErrNotFound
+	}
+	return nil
+}
+
+func (s *RoomStore) AliasesForRoom(ctx context.Context, roomID string) ([]string, error) {
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT alias FROM room_aliases WHERE room_id = $1 ORDER BY alias`, roomID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []string{}
+	for rows.Next() {
+		var a string
+		if err := rows.Scan(&a); err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+func (s *RoomStore) Forget(ctx context.Context, userID, roomID string) error {
+	_, err := s.db.Write.ExecContext(ctx, `INSERT INTO forgotten_rooms (user_id, room_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, userID, roomID)
+	return err
+}
