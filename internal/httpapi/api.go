@@ -12,11 +12,15 @@ import (
 	"time"
 
 	"foyer/internal/accounts"
+	"foyer/internal/clientdata"
+	"foyer/internal/clientsync"
 	"foyer/internal/config"
 	"foyer/internal/media"
 	"foyer/internal/metrics"
+	"foyer/internal/presence"
 	"foyer/internal/ratelimit"
 	"foyer/internal/rooms"
+	"foyer/internal/typing"
 )
 
 // RoomVersions is what /capabilities advertises.
@@ -32,6 +36,11 @@ type Deps struct {
 	Accounts     *accounts.Service
 	Media        *media.Service
 	Rooms        *rooms.Service
+	Sync         *clientsync.Service
+	Filters      clientsync.FilterStore
+	Presence     *presence.Service
+	Typing       *typing.Service
+	ClientData   *clientdata.Service // receipts, read markers, account data, tags
 	Metrics      *metrics.Metrics
 	RoomVersions RoomVersions
 	// Ready reports whether the server can serve requests (for /health).

@@ -133,7 +133,7 @@ func (a *API) wrap(rt route) http.Handler {
 func (a *API) authorise(r *http.Request, access Access) error {
 	token := accessToken(r)
 	if token == "" {
-		if access == Open {
+		if access == Open || access == OptionalAuth {
 			return nil
 		}
 		return errMissingToken()

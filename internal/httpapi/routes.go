@@ -21,10 +21,15 @@ const (
 	GuestOK
 	// AdminOnly routes need a server admin's token.
 	AdminOnly
+	// OptionalAuth routes work without a token; a token given must be
+	// valid (guests' included), and the handler then knows the caller.
+	// Like GuestOK routes they must be on internal/guest's list, since
+	// guests may call them (e.g. room_summary, G-24).
+	OptionalAuth
 )
 
 func (a Access) String() string {
-	return [...]string{"open", "user", "guest-ok", "admin"}[a]
+	return [...]string{"open", "user", "guest-ok", "admin", "optional-auth"}[a]
 }
 
 // apiFunc handles a request; a returned error is written as Matrix JSON.
@@ -100,7 +105,12 @@ func (a *API) routeTable() []route {
 		{Method: "POST", Path: clientV3 + "/delete_devices", Access: UserOnly, Handle: a.deleteDevices},
 	}
 	routes = append(routes, a.roomRoutes()...)
+	routes = append(routes, a.syncRoutes()...)
+	routes = append(routes, a.presenceRoutes()...)
 	routes = append(routes, a.mediaRoutes()...)
+	routes = append(routes, a.clientDataRoutes()...)
+	routes = append(routes, a.profileRoutes()...)
+	routes = append(routes, a.directoryRoutes()...)
 	return routes
 }
 

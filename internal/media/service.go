@@ -45,8 +45,8 @@ type ThumbnailLimits struct {
 	// MaxDecodeBytes bounds the decoded image's memory, which depends on
 	// its colour model (1 byte a pixel for grey, 8 for 16-bit RGBA).
 	MaxDecodeBytes int64
-	DecodeTimeout time.Duration // reading and decoding the original
-	Concurrency   int           // decodes at once
+	DecodeTimeout  time.Duration // reading and decoding the original
+	Concurrency    int           // decodes at once
 }
 
 // Defaults for the zero Options fields.
@@ -133,7 +133,10 @@ func NormalizeContentType(ct string) string {
 	if err != nil {
 		return "application/octet-stream"
 	}
-	return mime.FormatMediaType(mt, params)
+	if out := mime.FormatMediaType(mt, params); out != "" {
+		return out
+	}
+	return "application/octet-stream"
 }
 
 // capReader fails with ErrTooLarge once more than left bytes are read.

@@ -142,3 +142,44 @@ func (s *Service) Forget(ctx context.Context, roomID, userID string) error {
 func (s *Service) JoinedRooms(ctx context.Context, userID string) ([]string, error) {
 	return s.store.RoomsWithMembership(ctx, userID, "join")
 }
+
+// RoomMates lists the users joined to any room userID has joined,
+// userID included.
+func (s *Service) RoomMates(ctx context.Context, userID string) ([]string, error) {
+	joined, err := s.JoinedRooms(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{userID: true}
+	out := []string{userID}
+	for _, roomID := range joined {
+		snap, err := s.Current(ctx, roomID)
+		if err != nil {
+			return nil, err
+		}
+		for k, se := range snap.State {
+			if k.Type == "m.room.member" && se.Event.Membership() == "join" && !seen[k.StateKey] {
+				seen[k.StateKey] = true
+				out = append(out, k.StateKey)
+			}
+		}
+	}
+	return out, nil
+}
+
+// SharesRoom reports whether a and b are both joined to some room.
+func (s *Service) SharesRoom(ctx context.Context, a, b string) (bool, error) {
+	if a == b {
+		return true, nil
+	}
+	mates, err := s.RoomMates(ctx, a)
+	if err != nil {
+		return false, err
+	}
+	for _, m := range mates {
+		if m == b {
+			return true, nil
+		}
+	}
+	return false, nil
+}

@@ -430,3 +430,15 @@ func (s *Service) ClientEvents(ctx context.Context, events []StoredEvent, withRo
 	}
 	return out
 }
+
+// FilterVisible keeps the events of one room that userID may see.
+func (s *Service) FilterVisible(ctx context.Context, userID, roomID string, events []StoredEvent) ([]StoredEvent, error) {
+	if len(events) == 0 {
+		return events, nil
+	}
+	vh, err := s.loadViewer(ctx, roomID, userID)
+	if err != nil {
+		return nil, err
+	}
+	return vh.filterVisible(events), nil
+}

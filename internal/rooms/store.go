@@ -65,6 +65,15 @@ type EventFilter struct {
 	Types, NotTypes     []string
 	Senders, NotSenders []string
 	ContainsURL         *bool
+	// StateOnly keeps state events only.
+	StateOnly bool
+}
+
+// RoomMembership is a user's current membership in one room.
+type RoomMembership struct {
+	RoomID     string
+	Membership string
+	StreamPos  int64
 }
 
 // Store is the persistence of rooms, implemented in internal/storage and
@@ -84,6 +93,9 @@ type Store interface {
 	// Events lists a room's events with from < pos <= to (forwards) or
 	// from > pos >= to (backwards), at most limit, filtered.
 	Events(ctx context.Context, roomID string, from, to int64, backwards bool, limit int, f EventFilter) ([]StoredEvent, error)
+	// UserMemberships lists every room where the user has a membership
+	// event in current state, forgotten rooms excepted.
+	UserMemberships(ctx context.Context, userID string) ([]RoomMembership, error)
 	SetPublic(ctx context.Context, roomID string, public bool) error
 	PublicRooms(ctx context.Context) ([]string, error)
 

@@ -15,22 +15,27 @@ import (
 	"time"
 
 	"foyer/internal/accounts"
+	"foyer/internal/clientdata"
+	"foyer/internal/clientsync"
 	"foyer/internal/config"
 	"foyer/internal/httpapi"
 	"foyer/internal/media"
 	"foyer/internal/metrics"
+	"foyer/internal/presence"
 	"foyer/internal/rooms"
 	"foyer/internal/rooms/matrixevents"
 	"foyer/internal/storage"
+	"foyer/internal/typing"
 )
 
 // Server is a running homeserver. Start opens the listeners; Stop closes
 // them gracefully and then the database. Stop is safe after a failed Start.
 type Server struct {
-	cfg config.Config
-	log *slog.Logger
-	DB  *storage.DB
-	API *httpapi.API
+	cfg      config.Config
+	log      *slog.Logger
+	DB       *storage.DB
+	API      *httpapi.API
+	Services *Services
 
 	mu        sync.Mutex
 	servers   []*http.Server
@@ -51,6 +56,11 @@ type Services struct {
 	Media      *media.Service
 	Stream     *storage.Stream
 	Rooms      *rooms.Service
+	Typing     *typing.Service
+	ClientData *clientdata.Service
+	Sync       *clientsync.Service
+	Filters    *storage.FilterStore
+	Presence   *presence.Service
 }
 
 // OpenServices opens the database and builds the services over it.
@@ -76,7 +86,7 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 		return nil, err
 	}
 	accountStore := storage.NewAccountStore(db)
-	return &Services{
+	svc := &Services{
 		DB:         db,
 		Accounts:   accounts.NewService(accountStore, cfg.ServerName, hasher, cfg.Passwords.MinLength),
 		SigningKey: key,
@@ -88,7 +98,16 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 			LegacyUnauthenticated: cfg.Media.LegacyUnauthenticated,
 			FreezeLegacyAfter:     cfg.Media.FreezeLegacyAfterTime(),
 		}),
-	}, nil
+	}
+	svc.Typing = typing.New(svc.Rooms, nil)
+	svc.Rooms.OnEvent(svc.Typing.HandleEvent) // leaving a room ends typing there
+	svc.ClientData = clientdata.NewService(storage.NewClientDataStore(db), svc.Rooms, stream)
+	svc.Filters = storage.NewFilterStore(db)
+	svc.Sync = clientsync.NewService(svc.Rooms, svc.ClientData, svc.Typing, svc.Filters, stream, log)
+	svc.Presence = presence.New(storage.NewPresenceStore(db), stream, log)
+	svc.Sync.WatchPresence(svc.Presence)
+	svc.Sync.AddExtension(clientsync.PresenceExtension{Sync: svc.Sync, Presence: svc.Presence})
+	return svc, nil
 }
 
 // New validates cfg and builds the server without listening yet.
@@ -101,13 +120,18 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		return nil, err
 	}
 	stopCtx, cancel := context.WithCancel(context.Background())
-	s := &Server{cfg: cfg, log: log, DB: svc.DB, stopCtx: stopCtx, stopCancel: cancel}
+	s := &Server{cfg: cfg, log: log, DB: svc.DB, Services: svc, stopCtx: stopCtx, stopCancel: cancel}
 	s.API = httpapi.New(httpapi.Deps{
 		Config:       cfg,
 		Log:          log,
 		Accounts:     svc.Accounts,
 		Media:        svc.Media,
 		Rooms:        svc.Rooms,
+		Typing:       svc.Typing,
+		ClientData:   svc.ClientData,
+		Sync:         svc.Sync,
+		Filters:      svc.Filters,
+		Presence:     svc.Presence,
 		Metrics:      metrics.New(),
 		RoomVersions: roomVersions(),
 		Stopping:     stopCtx,
@@ -123,6 +147,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 // Start opens the configured listeners and serves in the background.
 func (s *Server) Start() error {
 	s.done = make(chan error, 2)
+	s.Services.Presence.Start()
 	if s.cfg.Listen != "" {
 		if err := s.listen(s.cfg.Listen, nil); err != nil {
 			return err
@@ -209,6 +234,7 @@ func (s *Server) Stop(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	s.Services.Presence.Stop()
 	if s.DB != nil {
 		errs = append(errs, s.DB.Close())
 	}

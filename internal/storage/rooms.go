@@ -56,6 +56,11 @@ func (s *RoomStore) Append(ctx context.Context, a rooms.Append) error {
 				nullString(pe.ReplacesState)); err != nil {
 				return fmt.Errorf("inserting event: %w", err)
 			}
+			if membership.Valid && (membership.String == "join" || membership.String == "invite" || membership.String == "knock") {
+				if _, err := tx.ExecContext(ctx, `DELETE FROM forgotten_rooms WHERE user_id = $1 AND room_id = $2`, stateKey.String, a.RoomID); err != nil {
+					return err
+				}
+			}
 			if stateKey.Valid {
 				if _, err := tx.ExecContext(ctx, `INSERT INTO current_state (room_id, type, state_key, event_id, stream_pos, membership)
 					VALUES ($1, $2, $3, $4, $5, $6)
@@ -255,6 +260,9 @@ func (s *RoomStore) Events(ctx context.Context, roomID string, from, to int64, b
 	if f.ContainsURL != nil {
 		fmt.Fprintf(q, " AND e.contains_url = %s", arg(*f.ContainsURL))
 	}
+	if f.StateOnly {
+		q.WriteString(" AND e.state_key IS NOT NULL")
+	}
 	if backwards {
 		q.WriteString(" ORDER BY e.stream_pos DESC")
 	} else {
@@ -335,4 +343,24 @@ func (s *RoomStore) AliasesForRoom(ctx context.Context, roomID string) ([]string
 func (s *RoomStore) Forget(ctx context.Context, userID, roomID string) error {
 	_, err := s.db.Write.ExecContext(ctx, `INSERT INTO forgotten_rooms (user_id, room_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, userID, roomID)
 	return err
+}
+
+func (s *RoomStore) UserMemberships(ctx context.Context, userID string) ([]rooms.RoomMembership, error) {
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT c.room_id, c.membership, c.stream_pos FROM current_state c
+		WHERE c.type = 'm.room.member' AND c.state_key = $1
+		AND NOT EXISTS (SELECT 1 FROM forgotten_rooms f WHERE f.user_id = $2 AND f.room_id = c.room_id)
+		ORDER BY c.room_id`, userID, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []rooms.RoomMembership
+	for rows.Next() {
+		var m rooms.RoomMembership
+		if err := rows.Scan(&m.RoomID, &m.Membership, &m.StreamPos); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
 }

@@ -677,12 +677,12 @@ func TestMediaConfig(t *testing.T) {
 	if def.Media.MaxUploadBytes != 50<<20 || !def.Media.LegacyUnauthenticated || def.Media.FreezeLegacyAfter != "" {
 		t.Fatalf("defaults: %+v", def.Media)
 	}
-	fs := flag.NewFlagSet("test", flag.ContinueOnError)
-	f := config.RegisterFlags(fs)
-	if err := fs.Parse(nil); err != nil {
+	flags := flag.NewFlagSet("test", flag.ContinueOnError)
+	f := config.RegisterFlags(flags)
+	if err := flags.Parse(nil); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := f.Resolve(fs, []string{
+	cfg, err := f.Resolve(flags, []string{
 		"FOYER_MEDIA_MAX_UPLOAD_BYTES=1000",
 		"FOYER_MEDIA_LEGACY_UNAUTHENTICATED=false",
 		"FOYER_MEDIA_FREEZE_LEGACY_AFTER=2024-09-01T00:00:00Z",
@@ -943,7 +943,7 @@ func gifBomb(w, h uint16) []byte {
 	out.WriteString("GIF89a")
 	_ = binary.Write(&out, binary.LittleEndian, w)
 	_ = binary.Write(&out, binary.LittleEndian, h)
-	out.Write([]byte{0x80, 0, 0})      // global colour table of 2 entries
+	out.Write([]byte{0x80, 0, 0}) // global colour table of 2 entries
 	out.Write([]byte{0, 0, 0, 255, 255, 255})
 	out.WriteByte(0x2c) // image descriptor covering the screen
 	_ = binary.Write(&out, binary.LittleEndian, [4]uint16{0, 0, w, h})

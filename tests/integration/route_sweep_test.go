@@ -84,7 +84,7 @@ func TestRouteAccessSweep_G13(t *testing.T) {
 			gr, gc := cell(guest, guest.Token)
 			nr, nc := cell(user, "")
 			switch rt.Access {
-			case httpapi.Open:
+			case httpapi.Open, httpapi.OptionalAuth:
 				if nr.Errcode() == "M_MISSING_TOKEN" {
 					t.Errorf("open route %s %s wants a token", rt.Method, rt.Path)
 				}

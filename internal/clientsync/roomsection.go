@@ -1,0 +1,251 @@
+package clientsync
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+
+	"foyer/internal/clientdata"
+	"foyer/internal/rooms"
+	"foyer/internal/rooms/matrixevents"
+)
+
+// defaultTimelineLimit is used when the filter sets none.
+const defaultTimelineLimit = 10
+
+// timelineSlice is a room's timeline between two positions.
+type timelineSlice struct {
+	events   []rooms.StoredEvent
+	limited  bool
+	firstPos int64 // position of the first event, or to+1 when empty
+}
+
+// timeline loads the newest visible events in (lower, upper].
+func (s *Service) timeline(ctx context.Context, req *Request, roomID string, lower, upper int64) (timelineSlice, error) {
+	tf := req.Filter.room().Timeline
+	limit := tf.event().limitOr(defaultTimelineLimit)
+	if limit > 200 {
+		limit = 200
+	}
+	out := timelineSlice{firstPos: upper + 1}
+	if !tf.AllowsRoom(roomID) || limit == 0 || upper <= lower {
+		return out, nil
+	}
+	batch, err := s.store.Events(ctx, roomID, upper+1, lower+1, true, limit+1, tf.storeFilter())
+	if err != nil {
+		return out, err
+	}
+	if len(batch) > limit {
+		out.limited = true
+		batch = batch[:limit]
+	}
+	slices.Reverse(batch)
+	if len(batch) > 0 {
+		out.firstPos = batch[0].StreamPos
+	}
+	out.events, err = s.rooms.FilterVisible(ctx, req.UserID, roomID, batch)
+	return out, err
+}
+
+// stateFor returns the state block for a room's timeline: everything at
+// the timeline's start when full, else the state that changed between
+// since and the start of a limited timeline.
+func (s *Service) stateFor(ctx context.Context, req *Request, roomID string, tl timelineSlice, since int64, full bool) ([]rooms.StoredEvent, error) {
+	if !full && !tl.limited {
+		return nil, nil
+	}
+	at := tl.firstPos - 1
+	state, err := s.store.StateAt(ctx, roomID, at)
+	if err != nil {
+		return nil, err
+	}
+	if !full {
+		changed, err := s.store.Events(ctx, roomID, since, at, false, 10000, rooms.EventFilter{StateOnly: true})
+		if err != nil {
+			return nil, err
+		}
+		keys := map[matrixevents.StateTuple]bool{}
+		for _, se := range changed {
+			keys[matrixevents.StateTuple{Type: se.Event.Type(), StateKey: *se.Event.StateKey()}] = true
+		}
+		state = slices.DeleteFunc(state, func(se rooms.StoredEvent) bool {
+			return !keys[matrixevents.StateTuple{Type: se.Event.Type(), StateKey: *se.Event.StateKey()}]
+		})
+	}
+	rf := req.Filter.room()
+	sf := rf.State
+	lazy := (sf != nil && sf.LazyLoadMembers) || (rf.Timeline != nil && rf.Timeline.LazyLoadMembers)
+	senders := map[string]bool{req.UserID: true}
+	for _, se := range tl.events {
+		senders[se.Event.Sender()] = true
+	}
+	state = slices.DeleteFunc(state, func(se rooms.StoredEvent) bool {
+		ev := se.Event
+		if !sf.AllowsRoom(roomID) || !sf.event().Allows(ev.Type(), ev.Sender()) {
+			return true
+		}
+		return lazy && ev.Type() == "m.room.member" && !senders[*ev.StateKey()]
+	})
+	return state, nil
+}
+
+// wasJoinedAt reports whether the user's membership at pos was join.
+func (s *Service) wasJoinedAt(ctx context.Context, roomID, userID string, pos int64) (bool, error) {
+	hist, err := s.store.MembershipHistory(ctx, roomID, userID)
+	if err != nil {
+		return false, err
+	}
+	m := ""
+	for _, c := range hist {
+		if c.StreamPos > pos {
+			break
+		}
+		m = c.Membership
+	}
+	return m == "join", nil
+}
+
+func (s *Service) joinedRoom(ctx context.Context, req *Request, m rooms.RoomMembership, since, to int64, initial bool,
+	typingChanged map[string]bool, accountData []clientdata.AccountDataEvent) (*JoinedRoom, error) {
+	roomID := m.RoomID
+	newlyJoined := false
+	if !initial && m.StreamPos > since {
+		was, err := s.wasJoinedAt(ctx, roomID, req.UserID, since)
+		if err != nil {
+			return nil, err
+		}
+		newlyJoined = !was
+	}
+	full := initial || newlyJoined || req.FullState
+	lower := since
+	if initial || newlyJoined {
+		lower = 0
+	}
+	tl, err := s.timeline(ctx, req, roomID, lower, to)
+	if err != nil {
+		return nil, err
+	}
+	state, err := s.stateFor(ctx, req, roomID, tl, since, full)
+	if err != nil {
+		return nil, err
+	}
+	jr := newJoinedRoom()
+	jr.Timeline.Events = s.rooms.ClientEvents(ctx, tl.events, false)
+	jr.Timeline.Limited = tl.limited
+	if tl.firstPos > 1 {
+		jr.Timeline.PrevBatch = rooms.FormatToken(tl.firstPos - 1)
+	}
+	jr.State.Events = s.rooms.ClientEvents(ctx, state, false)
+
+	rf := req.Filter.room()
+	if s.typing != nil && (initial || typingChanged[roomID]) && rf.Ephemeral.AllowsRoom(roomID) && rf.Ephemeral.event().Allows("m.typing", "") {
+		users := s.typing.Current(roomID)
+		if !initial || len(users) > 0 {
+			if users == nil {
+				users = []string{}
+			}
+			jr.Ephemeral.Events = append(jr.Ephemeral.Events, mustJSON(map[string]any{"type": "m.typing", "content": map[string]any{"user_ids": users}}))
+		}
+	}
+	for _, ev := range accountData {
+		if rf.AccountData.AllowsRoom(roomID) && rf.AccountData.event().Allows(ev.Type, "") {
+			jr.AccountData.Events = append(jr.AccountData.Events, mustJSON(ev))
+		}
+	}
+	if !full && len(jr.Timeline.Events) == 0 && len(jr.State.Events) == 0 && len(jr.Ephemeral.Events) == 0 && len(jr.AccountData.Events) == 0 {
+		return nil, nil
+	}
+	snap, err := s.rooms.Current(ctx, roomID)
+	if err != nil {
+		return nil, err
+	}
+	jr.Summary = summarise(snap, req.UserID)
+	return jr, nil
+}
+
+// summarise computes member counts and, for unnamed rooms, heroes.
+func summarise(snap rooms.RoomSnapshot, self string) *Summary {
+	sum := &Summary{}
+	var others []string
+	for k, se := range snap.State {
+		if k.Type != "m.room.member" {
+			continue
+		}
+		switch se.Event.Membership() {
+		case "join":
+			sum.JoinedMemberCount++
+		case "invite":
+			sum.InvitedMemberCount++
+		default:
+			continue
+		}
+		if k.StateKey != self {
+			others = append(others, k.StateKey)
+		}
+	}
+	_, named := snap.Get("m.room.name", "")
+	_, aliased := snap.Get("m.room.canonical_alias", "")
+	if !named && !aliased {
+		slices.Sort(others)
+		if len(others) > 5 {
+			others = others[:5]
+		}
+		sum.Heroes = others
+	}
+	return sum
+}
+
+func (s *Service) leftRoom(ctx context.Context, req *Request, m rooms.RoomMembership, since int64, initial bool) (*LeftRoom, error) {
+	lower := since
+	if initial {
+		lower = 0
+	}
+	tl, err := s.timeline(ctx, req, m.RoomID, lower, m.StreamPos)
+	if err != nil {
+		return nil, err
+	}
+	state, err := s.stateFor(ctx, req, m.RoomID, tl, since, initial)
+	if err != nil {
+		return nil, err
+	}
+	lr := &LeftRoom{
+		State:       StateList{Events: s.rooms.ClientEvents(ctx, state, false)},
+		Timeline:    Timeline{Events: s.rooms.ClientEvents(ctx, tl.events, false), Limited: tl.limited},
+		AccountData: EventList{Events: []json.RawMessage{}},
+	}
+	if tl.firstPos > 1 {
+		lr.Timeline.PrevBatch = rooms.FormatToken(tl.firstPos - 1)
+	}
+	return lr, nil
+}
+
+// strippedTypes is the state shown to invitees and knockers.
+var strippedTypes = []string{"m.room.create", "m.room.name", "m.room.avatar", "m.room.topic", "m.room.join_rules",
+	"m.room.canonical_alias", "m.room.encryption", "m.room.guest_access", "m.room.history_visibility"}
+
+func (s *Service) strippedState(ctx context.Context, roomID, userID string) ([]StrippedEvent, error) {
+	snap, err := s.rooms.Current(ctx, roomID)
+	if err != nil {
+		return nil, err
+	}
+	out := []StrippedEvent{}
+	add := func(se rooms.StoredEvent) {
+		ev := se.Event
+		out = append(out, StrippedEvent{Content: ev.Content(), Sender: ev.Sender(), StateKey: *ev.StateKey(), Type: ev.Type()})
+	}
+	for _, typ := range strippedTypes {
+		if se, ok := snap.Get(typ, ""); ok {
+			add(se)
+		}
+	}
+	if se, ok := snap.Get("m.room.member", userID); ok {
+		add(se)
+		// The inviter's own member event lets clients show who invited.
+		if inviter := se.Event.Sender(); inviter != userID {
+			if ise, ok := snap.Get("m.room.member", inviter); ok {
+				add(ise)
+			}
+		}
+	}
+	return out, nil
+}

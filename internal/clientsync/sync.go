@@ -1,0 +1,348 @@
+package clientsync
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"foyer/internal/clientdata"
+	"foyer/internal/rooms"
+	"foyer/internal/rooms/matrixevents"
+	"foyer/internal/typing"
+)
+
+// Stream is the ordering of stored writes (storage.Stream).
+type Stream interface {
+	Current() int64
+	OnAdvance(func(int64))
+}
+
+// Extension adds top-level sync data owned by another area (presence,
+// to-device messages, device lists, key counts).
+type Extension interface {
+	// Fill adds to resp what changed for the caller in (since, to]; since
+	// is 0 on an initial sync.
+	Fill(ctx context.Context, req *Request, since, to int64, resp *Response) error
+}
+
+// Service computes sync responses and parks long-polls on the notifier.
+type Service struct {
+	rooms      *rooms.Service
+	store      rooms.Store
+	clientData *clientdata.Service
+	typing     *typing.Service
+	filters    FilterStore
+	stream     Stream
+	notifier   *Notifier
+	log        *slog.Logger
+
+	extMu      sync.RWMutex
+	extensions []Extension
+
+	// pending wakes wait until the stream has advanced past them, so a
+	// woken sync never reads a position whose write is still in flight.
+	pendingMu sync.Mutex
+	pending   []pendingWake
+}
+
+type pendingWake struct {
+	pos          int64
+	users, rooms []string
+}
+
+// NewService builds the sync service and subscribes it to room events
+// and typing changes.
+func NewService(rs *rooms.Service, cd *clientdata.Service, ty *typing.Service, filters FilterStore, stream Stream, log *slog.Logger) *Service {
+	s := &Service{rooms: rs, store: rs.Store(), clientData: cd, typing: ty, filters: filters, stream: stream, notifier: NewNotifier(), log: log}
+	stream.OnAdvance(s.flushPending)
+	rs.OnEvent(func(se rooms.StoredEvent) {
+		var users []string
+		if se.Event.Type() == "m.room.member" && se.Event.StateKey() != nil {
+			// The target learns of invites and joins to rooms it is not
+			// yet listening to.
+			users = []string{*se.Event.StateKey()}
+		}
+		s.WakeAt(se.StreamPos, users, []string{se.Event.RoomID()})
+	})
+	if ty != nil {
+		ty.OnChange(func(roomID string) { s.notifier.Wake(nil, []string{roomID}) })
+	}
+	return s
+}
+
+// Notifier exposes the notifier, for metrics and tests.
+func (s *Service) Notifier() *Notifier { return s.notifier }
+
+// AddExtension registers a provider of top-level sync data.
+func (s *Service) AddExtension(e Extension) {
+	s.extMu.Lock()
+	s.extensions = append(s.extensions, e)
+	s.extMu.Unlock()
+}
+
+// WakeAt wakes the listeners of users and rooms once every write up to
+// pos is visible.
+func (s *Service) WakeAt(pos int64, users, rooms []string) {
+	s.pendingMu.Lock()
+	if pos <= s.stream.Current() {
+		s.pendingMu.Unlock()
+		s.notifier.Wake(users, rooms)
+		return
+	}
+	s.pending = append(s.pending, pendingWake{pos: pos, users: users, rooms: rooms})
+	s.pendingMu.Unlock()
+}
+
+func (s *Service) flushPending(current int64) {
+	s.pendingMu.Lock()
+	var due []pendingWake
+	kept := s.pending[:0]
+	for _, p := range s.pending {
+		if p.pos <= current {
+			due = append(due, p)
+		} else {
+			kept = append(kept, p)
+		}
+	}
+	s.pending = kept
+	s.pendingMu.Unlock()
+	for _, p := range due {
+		s.notifier.Wake(p.users, p.rooms)
+	}
+}
+
+// Request is one /sync call.
+type Request struct {
+	UserID    string
+	DeviceID  string
+	IsGuest   bool
+	Since     *Token
+	Timeout   time.Duration
+	FullState bool
+	Filter    Filter
+	// Stopping ends the long-poll early when the server shuts down.
+	Stopping context.Context
+}
+
+// Sync answers a /sync request, waiting up to req.Timeout for something
+// new on an incremental sync.
+func (s *Service) Sync(ctx context.Context, req *Request) (*Response, error) {
+	if req.Since == nil || req.FullState || req.Timeout <= 0 {
+		return s.compute(ctx, req)
+	}
+	deadline := time.NewTimer(req.Timeout)
+	defer deadline.Stop()
+	stopping := req.Stopping
+	if stopping == nil {
+		stopping = context.Background()
+	}
+	for {
+		// Listen before computing, so a change made meanwhile wakes us.
+		memberships, err := s.store.UserMemberships(ctx, req.UserID)
+		if err != nil {
+			return nil, err
+		}
+		var roomIDs []string
+		for _, m := range memberships {
+			roomIDs = append(roomIDs, m.RoomID)
+		}
+		w := s.notifier.Listen(req.UserID, roomIDs)
+		resp, err := s.compute(ctx, req)
+		if err != nil || !resp.empty() {
+			s.notifier.Stop(w)
+			return resp, err
+		}
+		select {
+		case <-w.C:
+			s.notifier.Stop(w)
+			// Something changed: go round and compute again.
+		case <-deadline.C:
+			s.notifier.Stop(w)
+			return resp, nil
+		case <-ctx.Done():
+			s.notifier.Stop(w)
+			return nil, ctx.Err()
+		case <-stopping.Done():
+			s.notifier.Stop(w)
+			return resp, nil
+		}
+	}
+}
+
+// membershipAt finds the user's membership in a room as of pos when the
+// current one is newer than pos.
+func (s *Service) membershipAt(ctx context.Context, m rooms.RoomMembership, userID string, pos int64) (rooms.RoomMembership, error) {
+	if m.StreamPos <= pos {
+		return m, nil
+	}
+	hist, err := s.store.MembershipHistory(ctx, m.RoomID, userID)
+	if err != nil {
+		return m, err
+	}
+	out := rooms.RoomMembership{RoomID: m.RoomID}
+	for _, c := range hist {
+		if c.StreamPos > pos {
+			break
+		}
+		out.Membership, out.StreamPos = c.Membership, c.StreamPos
+	}
+	return out, nil
+}
+
+// compute builds one response from since to the current position.
+func (s *Service) compute(ctx context.Context, req *Request) (*Response, error) {
+	to := s.stream.Current()
+	typingVersion := int64(0)
+	if s.typing != nil {
+		typingVersion = s.typing.Version()
+	}
+	var since int64
+	initial := req.Since == nil
+	if !initial {
+		since = req.Since.Pos
+		if since > to {
+			// A token from the future (e.g. a restored backup): start over.
+			since, initial = 0, true
+		}
+	}
+	resp := newResponse()
+	resp.NextBatch = Token{Pos: to, Typing: typingVersion}.String()
+
+	memberships, err := s.store.UserMemberships(ctx, req.UserID)
+	if err != nil {
+		return nil, err
+	}
+	var typingChanged map[string]bool
+	if s.typing != nil && !initial {
+		typingChanged = map[string]bool{}
+		if req.Since.Typing > typingVersion {
+			// The server restarted since the token: resend typing.
+			for _, m := range memberships {
+				typingChanged[m.RoomID] = true
+			}
+		} else {
+			for _, r := range s.typing.ChangedSince(req.Since.Typing) {
+				typingChanged[r] = true
+			}
+		}
+	}
+	var accountData clientdata.AccountDataChanges
+	if s.clientData != nil {
+		if accountData, err = s.clientData.AccountDataSince(ctx, req.UserID, since, to); err != nil {
+			return nil, err
+		}
+	}
+	rf := req.Filter.room()
+	var joined []string
+	for _, cur := range memberships {
+		m, err := s.membershipAt(ctx, cur, req.UserID, to)
+		if err != nil {
+			return nil, err
+		}
+		if m.Membership == "" || !rf.allowsRoom(m.RoomID) {
+			continue
+		}
+		changed := initial || m.StreamPos > since
+		switch m.Membership {
+		case "join":
+			joined = append(joined, m.RoomID)
+			jr, err := s.joinedRoom(ctx, req, m, since, to, initial, typingChanged, accountData.Rooms[m.RoomID])
+			if err != nil {
+				return nil, err
+			}
+			if jr != nil {
+				resp.Rooms.Join[m.RoomID] = jr
+			}
+		case "invite":
+			if changed {
+				ir := &InvitedRoom{}
+				ir.InviteState.Events, err = s.strippedState(ctx, m.RoomID, req.UserID)
+				if err != nil {
+					return nil, err
+				}
+				resp.Rooms.Invite[m.RoomID] = ir
+			}
+		case "knock":
+			if changed {
+				kr := &KnockedRoom{}
+				kr.KnockState.Events, err = s.strippedState(ctx, m.RoomID, req.UserID)
+				if err != nil {
+					return nil, err
+				}
+				resp.Rooms.Knock[m.RoomID] = kr
+			}
+		case "leave", "ban":
+			if (initial && rf.IncludeLeave) || (!initial && m.StreamPos > since) {
+				lr, err := s.leftRoom(ctx, req, m, since, initial)
+				if err != nil {
+					return nil, err
+				}
+				resp.Rooms.Leave[m.RoomID] = lr
+			}
+		}
+	}
+	if s.clientData != nil && len(joined) > 0 {
+		if err := s.addReceipts(ctx, req, resp, joined, since, to); err != nil {
+			return nil, err
+		}
+	}
+	for _, ev := range accountData.Global {
+		if req.Filter.AccountData.Allows(ev.Type, "") {
+			resp.AccountData.Events = append(resp.AccountData.Events, mustJSON(ev))
+		}
+	}
+	s.extMu.RLock()
+	exts := s.extensions
+	s.extMu.RUnlock()
+	for _, e := range exts {
+		if err := e.Fill(ctx, req, since, to, resp); err != nil {
+			return nil, err
+		}
+	}
+	return resp, nil
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, _ := json.Marshal(v)
+	return b
+}
+
+func (s *Service) addReceipts(ctx context.Context, req *Request, resp *Response, joined []string, since, to int64) error {
+	ef := req.Filter.room().Ephemeral
+	if !ef.event().Allows("m.receipt", "") {
+		return nil
+	}
+	receipts, err := s.clientData.ReceiptsSince(ctx, joined, since, to, req.UserID)
+	if err != nil {
+		return err
+	}
+	ids := make([]string, 0, len(receipts))
+	for id := range receipts {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, roomID := range ids {
+		if !ef.AllowsRoom(roomID) {
+			continue
+		}
+		jr := resp.Rooms.Join[roomID]
+		if jr == nil {
+			jr = newJoinedRoom()
+			resp.Rooms.Join[roomID] = jr
+		}
+		jr.Ephemeral.Events = append(jr.Ephemeral.Events, mustJSON(map[string]any{"type": "m.receipt", "content": receipts[roomID]}))
+	}
+	return nil
+}
+
+func newJoinedRoom() *JoinedRoom {
+	return &JoinedRoom{
+		State:       StateList{Events: []matrixevents.ClientEvent{}},
+		Timeline:    Timeline{Events: []matrixevents.ClientEvent{}},
+		Ephemeral:   EventList{Events: []json.RawMessage{}},
+		AccountData: EventList{Events: []json.RawMessage{}},
+	}
+}

@@ -1,0 +1,152 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"regexp"
+
+	"foyer/internal/accounts"
+)
+
+// profileRoutes are the profile endpoints. Lookups are open (G-49);
+// guests may change their display name and nothing else (G-15).
+func (a *API) profileRoutes() []route {
+	const profile = clientV3 + "/profile/{userId}"
+	return []route{
+		{Method: "GET", Path: profile, Access: Open, Handle: a.getProfile},
+		{Method: "GET", Path: profile + "/displayname", Access: Open, Handle: a.getProfileField("displayname")},
+		{Method: "PUT", Path: profile + "/displayname", Access: GuestOK, Handle: a.putProfileField("displayname")},
+		{Method: "DELETE", Path: profile + "/displayname", Access: GuestOK, Handle: a.deleteProfileField("displayname")},
+		{Method: "GET", Path: profile + "/avatar_url", Access: Open, Handle: a.getProfileField("avatar_url")},
+		{Method: "PUT", Path: profile + "/avatar_url", Access: UserOnly, Handle: a.putProfileField("avatar_url")},
+		{Method: "DELETE", Path: profile + "/avatar_url", Access: UserOnly, Handle: a.deleteProfileField("avatar_url")},
+		// Other fields (m.tz, custom keys) are not stored yet: none exist.
+		{Method: "GET", Path: profile + "/{keyName}", Access: Open, Handle: a.getProfileField("")},
+	}
+}
+
+// profileKeyPattern is the spec's grammar of profile field names.
+var profileKeyPattern = regexp.MustCompile(`^(avatar_url|displayname|m\.tz|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+)$`)
+
+// lookupProfile loads the {userId} profile for the caller.
+func (a *API) lookupProfile(r *http.Request) (accounts.Profile, error) {
+	requester := ""
+	if p := principal(r); p != nil {
+		requester = p.UserID
+	}
+	p, err := a.Rooms.LookupProfile(r.Context(), requester, r.PathValue("userId"))
+	if err != nil {
+		return p, roomError(err)
+	}
+	return p, nil
+}
+
+func (a *API) getProfile(w http.ResponseWriter, r *http.Request) error {
+	p, err := a.lookupProfile(r)
+	if err != nil {
+		return err
+	}
+	resp := map[string]string{}
+	if p.DisplayName != "" {
+		resp["displayname"] = p.DisplayName
+	}
+	if p.AvatarURL != "" {
+		resp["avatar_url"] = p.AvatarURL
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// getProfileField answers GET for one field; key "" takes it from the
+// {keyName} path value.
+func (a *API) getProfileField(key string) apiFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		k := key
+		if k == "" {
+			k = r.PathValue("keyName")
+			if !profileKeyPattern.MatchString(k) {
+				return errInvalidParam("%q is not a profile field name", k)
+			}
+		}
+		p, err := a.lookupProfile(r)
+		if err != nil {
+			return err
+		}
+		var v string
+		switch k {
+		case "displayname":
+			v = p.DisplayName
+		case "avatar_url":
+			v = p.AvatarURL
+		}
+		if v == "" {
+			return errNotFound("%s has no %s", r.PathValue("userId"), k)
+		}
+		writeJSON(w, http.StatusOK, map[string]string{k: v})
+		return nil
+	}
+}
+
+// ownProfile refuses changes to anyone's profile but the caller's.
+func ownProfile(r *http.Request) (string, error) {
+	p := principal(r)
+	if target := r.PathValue("userId"); target != p.UserID {
+		return "", errForbidden("you can only change your own profile, not %s's", target)
+	}
+	return p.UserID, nil
+}
+
+// setProfileField stores one field through the room service, which also
+// announces the change in every joined room (G-50).
+func (a *API) setProfileField(r *http.Request, userID, key, value string) error {
+	var err error
+	if key == "displayname" {
+		err = a.Rooms.SetDisplayName(r.Context(), userID, value)
+	} else {
+		err = a.Rooms.SetAvatarURL(r.Context(), userID, value)
+	}
+	if err != nil {
+		return roomError(err)
+	}
+	return nil
+}
+
+func (a *API) putProfileField(key string) apiFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		userID, err := ownProfile(r)
+		if err != nil {
+			return err
+		}
+		var body map[string]json.RawMessage
+		if err := readJSON(r, &body); err != nil {
+			return err
+		}
+		raw, ok := body[key]
+		if !ok {
+			return errMissingParam("the body must have a %q property", key)
+		}
+		var value string
+		if err := json.Unmarshal(raw, &value); err != nil || string(raw) == "null" {
+			return errBadJSON("%s must be a string; use DELETE to remove it", key)
+		}
+		if err := a.setProfileField(r, userID, key, value); err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, struct{}{})
+		return nil
+	}
+}
+
+func (a *API) deleteProfileField(key string) apiFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		userID, err := ownProfile(r)
+		if err != nil {
+			return err
+		}
+		if err := a.setProfileField(r, userID, key, ""); err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, struct{}{})
+		return nil
+	}
+}

@@ -1,0 +1,79 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"foyer/internal/clientdata"
+)
+
+// clientDataError maps the clientdata service's refusals to Matrix errors.
+func clientDataError(err error) error {
+	var ce *clientdata.Error
+	if !errors.As(err, &ce) {
+		return roomError(err)
+	}
+	switch ce.Kind {
+	case clientdata.KindNotFound:
+		return errNotFound("%s", ce.Msg)
+	case clientdata.KindForbidden:
+		return errForbidden("%s", ce.Msg)
+	case clientdata.KindInvalidParam:
+		return errInvalidParam("%s", ce.Msg)
+	case clientdata.KindBadJSON:
+		return errBadJSON("%s", ce.Msg)
+	case clientdata.KindServerManaged:
+		return newError(http.StatusMethodNotAllowed, "M_BAD_JSON", "%s", ce.Msg)
+	}
+	return errForbidden("%s", ce.Msg)
+}
+
+// postReceipt is POST /rooms/{roomId}/receipt/{receiptType}/{eventId}.
+// The body ({thread_id}) is optional in practice: older clients send none.
+func (a *API) postReceipt(w http.ResponseWriter, r *http.Request) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	var body map[string]json.RawMessage
+	if err := readOptionalJSON(r, &body); err != nil {
+		return err
+	}
+	var threadID string
+	if raw, ok := body["thread_id"]; ok {
+		if err := json.Unmarshal(raw, &threadID); err != nil || threadID == "" {
+			return errInvalidParam("thread_id must be a non-empty string")
+		}
+	}
+	err = a.ClientData.SendReceipt(r.Context(), principal(r).UserID, roomID,
+		r.PathValue("receiptType"), r.PathValue("eventId"), threadID)
+	if err != nil {
+		return clientDataError(err)
+	}
+	writeJSON(w, http.StatusOK, struct{}{})
+	return nil
+}
+
+type readMarkersRequest struct {
+	FullyRead   string `json:"m.fully_read"`
+	Read        string `json:"m.read"`
+	ReadPrivate string `json:"m.read.private"`
+}
+
+// postReadMarkers is POST /rooms/{roomId}/read_markers.
+func (a *API) postReadMarkers(w http.ResponseWriter, r *http.Request) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	var req readMarkersRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	if err := a.ClientData.ReadMarkers(r.Context(), principal(r).UserID, roomID, req.FullyRead, req.Read, req.ReadPrivate); err != nil {
+		return clientDataError(err)
+	}
+	writeJSON(w, http.StatusOK, struct{}{})
+	return nil
+}

@@ -1,0 +1,134 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"foyer/internal/clientsync"
+)
+
+// maxSyncTimeout caps how long one long-poll is held.
+const maxSyncTimeout = 5 * time.Minute
+
+func (a *API) syncHandler(w http.ResponseWriter, r *http.Request) error {
+	p := principal(r)
+	q := r.URL.Query()
+	req := &clientsync.Request{UserID: p.UserID, DeviceID: p.DeviceID, IsGuest: p.IsGuest(), Stopping: a.Stopping}
+	if since := q.Get("since"); since != "" {
+		tok, ok := clientsync.ParseToken(since)
+		if !ok {
+			return errInvalidParam("since is not a token this server issued")
+		}
+		req.Since = &tok
+	}
+	if t := q.Get("timeout"); t != "" {
+		ms, err := strconv.ParseInt(t, 10, 64)
+		if err != nil || ms < 0 {
+			return errInvalidParam("timeout must be a non-negative number of milliseconds")
+		}
+		req.Timeout = min(time.Duration(ms)*time.Millisecond, maxSyncTimeout)
+	}
+	switch q.Get("full_state") {
+	case "", "false":
+	case "true":
+		req.FullState = true
+	default:
+		return errInvalidParam("full_state must be true or false")
+	}
+	switch q.Get("set_presence") {
+	case "", "online", "offline", "unavailable":
+	default:
+		return errInvalidParam("set_presence must be online, offline or unavailable")
+	}
+	if f := q.Get("filter"); f != "" {
+		filter, err := a.loadFilter(r, p.UserID, f)
+		if err != nil {
+			return err
+		}
+		req.Filter = filter
+	}
+	if a.Presence != nil {
+		a.Presence.SyncStarted(r.Context(), p.UserID, q.Get("set_presence"))
+	}
+	resp, err := a.Sync.Sync(r.Context(), req)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// loadFilter reads a filter given inline (JSON) or by ID.
+func (a *API) loadFilter(r *http.Request, userID, f string) (clientsync.Filter, error) {
+	raw := []byte(f)
+	if !strings.HasPrefix(strings.TrimSpace(f), "{") {
+		stored, err := a.Filters.GetFilter(r.Context(), userID, f)
+		if errors.Is(err, clientsync.ErrFilterNotFound) {
+			return clientsync.Filter{}, errNotFound("no filter %q", f)
+		}
+		if err != nil {
+			return clientsync.Filter{}, err
+		}
+		raw = stored
+	}
+	filter, err := clientsync.ParseFilter(raw)
+	if err != nil {
+		return filter, errInvalidParam("%s", err.Error())
+	}
+	return filter, nil
+}
+
+// selfOnly refuses acting on another user's resources.
+func selfOnly(r *http.Request) error {
+	if r.PathValue("userId") != principal(r).UserID {
+		return errForbidden("you can only do this for your own user ID")
+	}
+	return nil
+}
+
+func (a *API) createFilter(w http.ResponseWriter, r *http.Request) error {
+	if err := selfOnly(r); err != nil {
+		return err
+	}
+	var body map[string]json.RawMessage
+	if err := readJSON(r, &body); err != nil {
+		return err
+	}
+	raw, _ := json.Marshal(body)
+	if _, err := clientsync.ParseFilter(raw); err != nil {
+		return errBadJSON("%s", err.Error())
+	}
+	id, err := a.Filters.CreateFilter(r.Context(), principal(r).UserID, raw)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"filter_id": id})
+	return nil
+}
+
+func (a *API) getFilter(w http.ResponseWriter, r *http.Request) error {
+	if err := selfOnly(r); err != nil {
+		return err
+	}
+	raw, err := a.Filters.GetFilter(r.Context(), principal(r).UserID, r.PathValue("filterId"))
+	if errors.Is(err, clientsync.ErrFilterNotFound) {
+		return errNotFound("no such filter")
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, json.RawMessage(raw))
+	return nil
+}
+
+func (a *API) syncRoutes() []route {
+	return []route{
+		{Method: "GET", Path: clientV3 + "/sync", Access: GuestOK, Handle: a.syncHandler},
+		{Method: "POST", Path: clientV3 + "/user/{userId}/filter", Access: GuestOK, Handle: a.createFilter},
+		{Method: "GET", Path: clientV3 + "/user/{userId}/filter/{filterId}", Access: GuestOK, Handle: a.getFilter},
+	}
+}

@@ -1,0 +1,209 @@
+// Package presence tracks whether users are online, unavailable or
+// offline, from their syncs and explicit settings, and shares it with the
+// people they share a room with.
+package presence
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// States a user can be in.
+const (
+	Online      = "online"
+	Unavailable = "unavailable"
+	Offline     = "offline"
+)
+
+// Status is one user's presence.
+type Status struct {
+	UserID       string
+	Presence     string
+	StatusMsg    *string
+	LastActiveTS int64
+	StreamPos    int64
+}
+
+// ErrNotFound: no presence stored for a user.
+var ErrNotFound = errors.New("no presence")
+
+// Store keeps presence rows.
+type Store interface {
+	Get(ctx context.Context, userID string) (Status, error)
+	// Put writes the status at its stream position.
+	Put(ctx context.Context, s Status) error
+	// ChangedBetween lists rows of users with positions in (since, to].
+	ChangedBetween(ctx context.Context, users []string, since, to int64) ([]Status, error)
+}
+
+// Positions hands out stream positions.
+type Positions interface {
+	Reserve() (int64, func())
+}
+
+// Service is presence.
+type Service struct {
+	store     Store
+	positions Positions
+	log       *slog.Logger
+	now       func() time.Time
+	// onChange hears of each stored change (sync wakes room-mates).
+	onChange func(s Status)
+
+	mu sync.Mutex
+	// lastSync is when each user last synced; an online user who stops
+	// syncing goes offline after IdleOffline.
+	lastSync map[string]time.Time
+	stop     chan struct{}
+	done     chan struct{}
+}
+
+// IdleOffline is how long without a sync before an online user is
+// marked offline.
+const IdleOffline = 2 * time.Minute
+
+// New builds the presence service.
+func New(store Store, positions Positions, log *slog.Logger) *Service {
+	return &Service{store: store, positions: positions, log: log, now: time.Now, lastSync: map[string]time.Time{}}
+}
+
+// OnChange registers the listener of stored changes.
+func (s *Service) OnChange(f func(Status)) { s.onChange = f }
+
+// Set stores a user's presence when it differs from what is stored (or
+// when the status message changes).
+func (s *Service) Set(ctx context.Context, userID, presence string, statusMsg *string, active bool) error {
+	cur, err := s.store.Get(ctx, userID)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	now := s.now().UnixMilli()
+	next := Status{UserID: userID, Presence: presence, StatusMsg: cur.StatusMsg, LastActiveTS: cur.LastActiveTS}
+	if statusMsg != nil {
+		next.StatusMsg = statusMsg
+	}
+	if active || next.LastActiveTS == 0 {
+		next.LastActiveTS = now
+	}
+	if err == nil && cur.Presence == presence && sameMsg(cur.StatusMsg, next.StatusMsg) {
+		// Only last-active moved: not worth a write or a wake-up unless
+		// it has been a while.
+		if now-cur.LastActiveTS < int64(time.Minute/time.Millisecond) {
+			return nil
+		}
+	}
+	pos, done := s.positions.Reserve()
+	next.StreamPos = pos
+	err = s.store.Put(ctx, next)
+	done()
+	if err != nil {
+		return err
+	}
+	if s.onChange != nil {
+		s.onChange(next)
+	}
+	return nil
+}
+
+func sameMsg(a, b *string) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+// SyncStarted records a sync: set_presence (or online by default) unless
+// the client asked to stay offline.
+func (s *Service) SyncStarted(ctx context.Context, userID, setPresence string) {
+	if setPresence == Offline {
+		return
+	}
+	s.mu.Lock()
+	s.lastSync[userID] = s.now()
+	s.mu.Unlock()
+	state := Online
+	if setPresence == Unavailable {
+		state = Unavailable
+	}
+	if err := s.Set(ctx, userID, state, nil, state == Online); err != nil {
+		s.log.Warn("recording presence", "user_id", userID, "err", err)
+	}
+}
+
+// Get returns a user's presence; users never seen are offline.
+func (s *Service) Get(ctx context.Context, userID string) (Status, error) {
+	st, err := s.store.Get(ctx, userID)
+	if errors.Is(err, ErrNotFound) {
+		return Status{UserID: userID, Presence: Offline}, nil
+	}
+	return st, err
+}
+
+// Start runs the sweep that marks idle users offline. Stop ends it.
+func (s *Service) Start() {
+	s.stop, s.done = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(s.done)
+		t := time.NewTicker(30 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.stop:
+				return
+			case <-t.C:
+				s.SweepIdle(context.Background())
+			}
+		}
+	}()
+}
+
+// Stop ends the sweep; safe when Start was never called.
+func (s *Service) Stop() {
+	if s.stop == nil {
+		return
+	}
+	close(s.stop)
+	<-s.done
+	s.stop = nil
+}
+
+// SweepIdle marks users offline who stopped syncing.
+func (s *Service) SweepIdle(ctx context.Context) {
+	cutoff := s.now().Add(-IdleOffline)
+	s.mu.Lock()
+	var idle []string
+	for u, t := range s.lastSync {
+		if t.Before(cutoff) {
+			idle = append(idle, u)
+			delete(s.lastSync, u)
+		}
+	}
+	s.mu.Unlock()
+	for _, u := range idle {
+		if err := s.Set(ctx, u, Offline, nil, false); err != nil {
+			s.log.Warn("marking idle user offline", "user_id", u, "err", err)
+		}
+	}
+}
+
+// Event renders a status as an m.presence event for a viewer.
+func (s *Service) Event(st Status) map[string]any {
+	content := map[string]any{"presence": st.Presence}
+	if st.LastActiveTS > 0 {
+		ago := s.now().UnixMilli() - st.LastActiveTS
+		content["last_active_ago"] = max(ago, 0)
+		content["currently_active"] = st.Presence == Online && ago < int64(time.Minute/time.Millisecond)
+	}
+	if st.StatusMsg != nil {
+		content["status_msg"] = *st.StatusMsg
+	}
+	return map[string]any{"type": "m.presence", "sender": st.UserID, "content": content}
+}
+
+// ChangedBetween is the presence of users changed in (since, to].
+func (s *Service) ChangedBetween(ctx context.Context, users []string, since, to int64) ([]Status, error) {
+	return s.store.ChangedBetween(ctx, users, since, to)
+}

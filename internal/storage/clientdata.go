@@ -1,0 +1,120 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"foyer/internal/clientdata"
+)
+
+// Receipts and account data rows carry stream positions; registering the
+// tables here (at package init) guarantees it happens before any
+// OpenStream.
+func init() {
+	RegisterStreamTable("receipts")
+	RegisterStreamTable("account_data")
+}
+
+// ClientDataStore implements clientdata.Store.
+type ClientDataStore struct{ db *DB }
+
+// NewClientDataStore returns the receipts and account data store over db.
+func NewClientDataStore(db *DB) *ClientDataStore { return &ClientDataStore{db: db} }
+
+var _ clientdata.Store = (*ClientDataStore)(nil)
+
+// The WHERE on each upsert keeps a row written at a later position when an
+// earlier-reserved write commits after it.
+
+func (s *ClientDataStore) PutReceipt(ctx context.Context, r clientdata.Receipt) error {
+	_, err := s.db.Write.ExecContext(ctx, `INSERT INTO receipts (room_id, receipt_type, user_id, thread_id, event_id, ts, stream_pos)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ON CONFLICT (room_id, receipt_type, user_id, thread_id) DO UPDATE SET
+			event_id = excluded.event_id, ts = excluded.ts, stream_pos = excluded.stream_pos
+		WHERE receipts.stream_pos < excluded.stream_pos`,
+		r.RoomID, r.Type, r.UserID, r.ThreadID, r.EventID, r.TS, r.StreamPos)
+	return err
+}
+
+// maxInArgs bounds the IN lists so queries stay within both databases'
+// parameter limits.
+const maxInArgs = 500
+
+func (s *ClientDataStore) ReceiptsBetween(ctx context.Context, roomIDs []string, from, to int64) ([]clientdata.Receipt, error) {
+	var out []clientdata.Receipt
+	for start := 0; start < len(roomIDs); start += maxInArgs {
+		chunk := roomIDs[start:min(start+maxInArgs, len(roomIDs))]
+		args := []any{from, to}
+		ph := make([]string, len(chunk))
+		for i, id := range chunk {
+			args = append(args, id)
+			ph[i] = fmt.Sprintf("$%d", i+3)
+		}
+		rows, err := s.db.Read.QueryContext(ctx, `SELECT room_id, receipt_type, user_id, thread_id, event_id, ts, stream_pos
+			FROM receipts WHERE stream_pos > $1 AND stream_pos <= $2 AND room_id IN (`+strings.Join(ph, ", ")+`)
+			ORDER BY stream_pos`, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var r clientdata.Receipt
+			if err := rows.Scan(&r.RoomID, &r.Type, &r.UserID, &r.ThreadID, &r.EventID, &r.TS, &r.StreamPos); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out = append(out, r)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (s *ClientDataStore) PutAccountData(ctx context.Context, d clientdata.AccountData) error {
+	_, err := s.db.Write.ExecContext(ctx, `INSERT INTO account_data (user_id, room_id, type, content, stream_pos)
+		VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (user_id, room_id, type) DO UPDATE SET
+			content = excluded.content, stream_pos = excluded.stream_pos
+		WHERE account_data.stream_pos < excluded.stream_pos`,
+		d.UserID, d.RoomID, d.Type, string(d.Content), d.StreamPos)
+	return err
+}
+
+func (s *ClientDataStore) GetAccountData(ctx context.Context, userID, roomID, typ string) (clientdata.AccountData, error) {
+	d := clientdata.AccountData{UserID: userID, RoomID: roomID, Type: typ}
+	var content string
+	err := s.db.Read.QueryRowContext(ctx, `SELECT content, stream_pos FROM account_data
+		WHERE user_id = $1 AND room_id = $2 AND type = $3`, userID, roomID, typ).Scan(&content, &d.StreamPos)
+	if errors.Is(err, sql.ErrNoRows) {
+		return d, clientdata.ErrNotFound
+	}
+	d.Content = json.RawMessage(content)
+	return d, err
+}
+
+func (s *ClientDataStore) AccountDataBetween(ctx context.Context, userID string, from, to int64) ([]clientdata.AccountData, error) {
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT room_id, type, content, stream_pos FROM account_data
+		WHERE user_id = $1 AND stream_pos > $2 AND stream_pos <= $3 ORDER BY stream_pos`, userID, from, to)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []clientdata.AccountData
+	for rows.Next() {
+		d := clientdata.AccountData{UserID: userID}
+		var content string
+		if err := rows.Scan(&d.RoomID, &d.Type, &content, &d.StreamPos); err != nil {
+			return nil, err
+		}
+		d.Content = json.RawMessage(content)
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}

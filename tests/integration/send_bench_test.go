@@ -1,0 +1,64 @@
+package integration
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"foyer/internal/testharness"
+)
+
+// BenchmarkSendEvents measures messages sent per second over HTTP into one
+// room and spread over 100 rooms, with the same number of concurrent
+// clients, per backend. Sends to one room are serialised by the room's
+// lock; many rooms show what parallel rooms gain.
+func BenchmarkSendEvents(b *testing.B) {
+	for _, backend := range testharness.Backends {
+		for _, nRooms := range []int{1, 100} {
+			b.Run(fmt.Sprintf("%s/rooms=%d", backend, nRooms), func(b *testing.B) {
+				hs := testharness.Start(b, testharness.Config(b, backend))
+				alice := hs.RegisterUser(b, "alice")
+				roomIDs := make([]string, nRooms)
+				for i := range roomIDs {
+					roomIDs[i] = createRoom(b, hs, alice.Token, nil)
+				}
+				client := &http.Client{
+					Timeout:   30 * time.Second,
+					Transport: &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true},
+				}
+				defer client.CloseIdleConnections()
+				body := []byte(`{"msgtype":"m.text","body":"benchmark message"}`)
+				var seq atomic.Int64
+				b.SetParallelism(8)
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						n := seq.Add(1)
+						room := roomIDs[int(n)%nRooms]
+						req, _ := http.NewRequest("PUT", hs.URL+roomPath(room, fmt.Sprintf("/send/m.room.message/b%d", n)), bytes.NewReader(body))
+						req.Header.Set("Authorization", "Bearer "+alice.Token)
+						resp, err := client.Do(req)
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						_, _ = io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+						if resp.StatusCode != http.StatusOK {
+							b.Errorf("send: %s", resp.Status)
+							return
+						}
+					}
+				})
+				b.StopTimer()
+				if s := b.Elapsed().Seconds(); s > 0 {
+					b.ReportMetric(float64(b.N)/s, "events/s")
+				}
+			})
+		}
+	}
+}
