@@ -106,11 +106,13 @@ func (a *API) routeTable() []route {
 	}
 	routes = append(routes, a.roomRoutes()...)
 	routes = append(routes, a.syncRoutes()...)
+	routes = append(routes, a.legacySyncRoutes()...)
 	routes = append(routes, a.presenceRoutes()...)
 	routes = append(routes, a.mediaRoutes()...)
 	routes = append(routes, a.clientDataRoutes()...)
 	routes = append(routes, a.profileRoutes()...)
 	routes = append(routes, a.directoryRoutes()...)
+	routes = append(routes, a.pushRoutes()...)
 	return routes
 }
 

@@ -1,0 +1,104 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"foyer/internal/clientsync"
+)
+
+// parseTimeout reads a timeout query parameter in milliseconds.
+func parseTimeout(r *http.Request, def time.Duration) (time.Duration, error) {
+	t := r.URL.Query().Get("timeout")
+	if t == "" {
+		return def, nil
+	}
+	ms, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || ms < 0 {
+		return 0, errInvalidParam("timeout must be a non-negative number of milliseconds")
+	}
+	return min(time.Duration(ms)*time.Millisecond, maxSyncTimeout), nil
+}
+
+func parseFromToken(r *http.Request) (*clientsync.Token, error) {
+	from := r.URL.Query().Get("from")
+	if from == "" {
+		return nil, nil
+	}
+	tok, ok := clientsync.ParseToken(from)
+	if !ok {
+		return nil, errInvalidParam("from is not a token this server issued")
+	}
+	return &tok, nil
+}
+
+// events is GET /events: with room_id, the room-preview long-poll open
+// to guests (G-33); without, the deprecated global stream, not for guests.
+func (a *API) events(w http.ResponseWriter, r *http.Request) error {
+	p := principal(r)
+	from, err := parseFromToken(r)
+	if err != nil {
+		return err
+	}
+	timeout, err := parseTimeout(r, 30*time.Second)
+	if err != nil {
+		return err
+	}
+	roomID := r.URL.Query().Get("room_id")
+	var page clientsync.EventsPage
+	if roomID != "" {
+		page, err = a.Sync.RoomEvents(r.Context(), p.UserID, roomID, from, timeout, a.Stopping)
+		if err != nil {
+			return roomError(err)
+		}
+	} else {
+		if p.IsGuest() {
+			return errGuestForbidden("guests may only use /events with a room_id, to preview a room")
+		}
+		page, err = a.Sync.UserEvents(r.Context(), p.UserID, from, timeout, a.Stopping)
+		if err != nil {
+			return err
+		}
+	}
+	writeJSON(w, http.StatusOK, page)
+	return nil
+}
+
+func (a *API) roomInitialSync(w http.ResponseWriter, r *http.Request) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	limit, err := parseLimit(r, 10)
+	if err != nil {
+		return err
+	}
+	out, err := a.Sync.RoomInitialSync(r.Context(), principal(r).UserID, roomID, limit)
+	if err != nil {
+		return roomError(err)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (a *API) initialSync(w http.ResponseWriter, r *http.Request) error {
+	limit, err := parseLimit(r, 10)
+	if err != nil {
+		return err
+	}
+	out, err := a.Sync.InitialSync(r.Context(), principal(r).UserID, limit, r.URL.Query().Get("archived") == "true")
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (a *API) legacySyncRoutes() []route {
+	return []route{
+		{Method: "GET", Path: clientV3 + "/events", Access: GuestOK, Handle: a.events},
+		{Method: "GET", Path: clientV3 + "/initialSync", Access: UserOnly, Handle: a.initialSync},
+		{Method: "GET", Path: clientV3 + "/rooms/{roomId}/initialSync", Access: GuestOK, Handle: a.roomInitialSync},
+	}
+}
