@@ -23,6 +23,7 @@ Usage:
   foyer [serve] [flags]                          run the homeserver (default)
   foyer user create NAME [--password P] [--admin] [flags]
   foyer registration-token create [--uses N] [--expires DURATION] [flags]
+  foyer guests expire [flags]                    expire guests idle for guest_access.expire_after
 
 Shared flags (every one is also a config-file key and a FOYER_* variable):
 `
@@ -44,6 +45,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = userCommand(args, stdout, stderr)
 	case "registration-token":
 		err = registrationTokenCommand(args, stdout, stderr)
+	case "guests":
+		err = guestsCommand(args, stdout, stderr)
 	case "help":
 		printUsage(stdout)
 		return 0

@@ -52,8 +52,12 @@ func (s *Service) putAccountData(ctx context.Context, userID, roomID, typ string
 
 func (s *Service) putAccountDataLocked(ctx context.Context, userID, roomID, typ string, content json.RawMessage) error {
 	pos, done := s.positions.Reserve()
-	defer done()
-	return s.store.PutAccountData(ctx, AccountData{UserID: userID, RoomID: roomID, Type: typ, Content: content, StreamPos: pos})
+	err := s.store.PutAccountData(ctx, AccountData{UserID: userID, RoomID: roomID, Type: typ, Content: content, StreamPos: pos})
+	if err == nil {
+		s.written(Write{Pos: pos, UserID: userID, RoomID: roomID})
+	}
+	done()
+	return err
 }
 
 // GetAccountData is GET of one global (roomID "") or room account data

@@ -43,11 +43,18 @@ func (s *Service) SendReceipt(ctx context.Context, userID, roomID, receiptType, 
 
 func (s *Service) putReceipt(ctx context.Context, userID, roomID, receiptType, eventID, threadID string) error {
 	pos, done := s.positions.Reserve()
-	defer done()
-	return s.store.PutReceipt(ctx, Receipt{
+	err := s.store.PutReceipt(ctx, Receipt{
 		RoomID: roomID, Type: receiptType, UserID: userID, ThreadID: threadID,
 		EventID: eventID, TS: s.now().UnixMilli(), StreamPos: pos,
 	})
+	if err == nil {
+		// Before releasing the position: listeners index the write, and a
+		// sync must never see the position without the index knowing it.
+		// A private receipt concerns its owner only; a public one the room.
+		s.written(Write{Pos: pos, UserID: userID, RoomID: roomID, RoomWide: receiptType != ReceiptReadPrivate})
+	}
+	done()
+	return err
 }
 
 func (s *Service) setFullyRead(ctx context.Context, userID, roomID, eventID string) error {

@@ -80,6 +80,7 @@ type Service struct {
 	rooms     Rooms
 	positions Positions
 	now       func() time.Time
+	onWrite   []func(Write)
 
 	// userLocks serialise account data writes per user (hashed), so a
 	// read-modify-write (tags) never loses a concurrent update and

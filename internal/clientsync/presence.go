@@ -2,6 +2,7 @@ package clientsync
 
 import (
 	"context"
+	"slices"
 
 	"foyer/internal/presence"
 )
@@ -19,15 +20,37 @@ func (p PresenceExtension) Fill(ctx context.Context, req *Request, since, to int
 	if req.Filter.Presence != nil && req.Filter.Presence.Limit != nil && *req.Filter.Presence.Limit == 0 {
 		return nil
 	}
-	mates, err := p.Sync.rooms.RoomMates(ctx, req.UserID)
+	// Changes are few; room-mates of a big room are many. Look at the
+	// changes first and check each changed user for a shared room.
+	changes, err := p.Presence.ChangedBetween(ctx, nil, since, to)
+	if err != nil || len(changes) == 0 {
+		return err
+	}
+	mine, err := p.Sync.store.RoomsWithMembership(ctx, req.UserID, "join")
 	if err != nil {
 		return err
 	}
-	changes, err := p.Presence.ChangedBetween(ctx, mates, since, to)
-	if err != nil {
-		return err
+	shared := func(userID string) (bool, error) {
+		if userID == req.UserID {
+			return true, nil
+		}
+		theirs, err := p.Sync.store.RoomsWithMembership(ctx, userID, "join")
+		if err != nil {
+			return false, err
+		}
+		for _, r := range theirs {
+			if slices.Contains(mine, r) {
+				return true, nil
+			}
+		}
+		return false, nil
 	}
 	for _, st := range changes {
+		if ok, err := shared(st.UserID); err != nil {
+			return err
+		} else if !ok {
+			continue
+		}
 		if !req.Filter.Presence.Allows("m.presence", st.UserID) {
 			continue
 		}

@@ -21,7 +21,10 @@ type timelineSlice struct {
 }
 
 // timeline loads the newest visible events in (lower, upper].
-func (s *Service) timeline(ctx context.Context, req *Request, roomID string, lower, upper int64) (timelineSlice, error) {
+// joinedAt is the position of the caller's current join event when it is
+// joined (0 otherwise): events after it are all visible, with no need to
+// consult history visibility.
+func (s *Service) timeline(ctx context.Context, req *Request, roomID string, lower, upper, joinedAt int64) (timelineSlice, error) {
 	tf := req.Filter.room().Timeline
 	limit := tf.event().limitOr(defaultTimelineLimit)
 	if limit > 200 {
@@ -42,6 +45,10 @@ func (s *Service) timeline(ctx context.Context, req *Request, roomID string, low
 	slices.Reverse(batch)
 	if len(batch) > 0 {
 		out.firstPos = batch[0].StreamPos
+	}
+	if joinedAt > 0 && joinedAt < out.firstPos {
+		out.events = batch
+		return out, nil
 	}
 	out.events, err = s.rooms.FilterVisible(ctx, req.UserID, roomID, batch)
 	return out, err
@@ -121,7 +128,7 @@ func (s *Service) joinedRoom(ctx context.Context, req *Request, m rooms.RoomMemb
 	if initial || newlyJoined {
 		lower = 0
 	}
-	tl, err := s.timeline(ctx, req, roomID, lower, to)
+	tl, err := s.timeline(ctx, req, roomID, lower, to, m.StreamPos)
 	if err != nil {
 		return nil, err
 	}
@@ -155,42 +162,24 @@ func (s *Service) joinedRoom(ctx context.Context, req *Request, m rooms.RoomMemb
 	if !full && len(jr.Timeline.Events) == 0 && len(jr.State.Events) == 0 && len(jr.Ephemeral.Events) == 0 && len(jr.AccountData.Events) == 0 {
 		return nil, nil
 	}
-	snap, err := s.rooms.Current(ctx, roomID)
+	ms, err := s.rooms.MemberCounts(ctx, roomID)
 	if err != nil {
 		return nil, err
 	}
-	jr.Summary = summarise(snap, req.UserID)
+	jr.Summary = summarise(ms, req.UserID)
 	return jr, nil
 }
 
-// summarise computes member counts and, for unnamed rooms, heroes.
-func summarise(snap rooms.RoomSnapshot, self string) *Summary {
-	sum := &Summary{}
-	var others []string
-	for k, se := range snap.State {
-		if k.Type != "m.room.member" {
-			continue
+// summarise turns a member summary into sync's room summary; heroes are
+// given for rooms without a name or alias.
+func summarise(ms rooms.MemberSummary, self string) *Summary {
+	sum := &Summary{JoinedMemberCount: ms.Joined, InvitedMemberCount: ms.Invited}
+	if !ms.Named {
+		for _, m := range ms.FirstMembers {
+			if m != self && len(sum.Heroes) < 5 {
+				sum.Heroes = append(sum.Heroes, m)
+			}
 		}
-		switch se.Event.Membership() {
-		case "join":
-			sum.JoinedMemberCount++
-		case "invite":
-			sum.InvitedMemberCount++
-		default:
-			continue
-		}
-		if k.StateKey != self {
-			others = append(others, k.StateKey)
-		}
-	}
-	_, named := snap.Get("m.room.name", "")
-	_, aliased := snap.Get("m.room.canonical_alias", "")
-	if !named && !aliased {
-		slices.Sort(others)
-		if len(others) > 5 {
-			others = others[:5]
-		}
-		sum.Heroes = others
 	}
 	return sum
 }
@@ -200,7 +189,7 @@ func (s *Service) leftRoom(ctx context.Context, req *Request, m rooms.RoomMember
 	if initial {
 		lower = 0
 	}
-	tl, err := s.timeline(ctx, req, m.RoomID, lower, m.StreamPos)
+	tl, err := s.timeline(ctx, req, m.RoomID, lower, m.StreamPos, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -46,6 +46,10 @@ type Service struct {
 	// woken sync never reads a position whose write is still in flight.
 	pendingMu sync.Mutex
 	pending   []pendingWake
+
+	// changes remembers where recent writes happened, so most syncs can
+	// skip queries that would find nothing.
+	changes *changeIndex
 }
 
 type pendingWake struct {
@@ -56,7 +60,8 @@ type pendingWake struct {
 // NewService builds the sync service and subscribes it to room events
 // and typing changes.
 func NewService(rs *rooms.Service, cd *clientdata.Service, ty *typing.Service, filters FilterStore, stream Stream, log *slog.Logger) *Service {
-	s := &Service{rooms: rs, store: rs.Store(), clientData: cd, typing: ty, filters: filters, stream: stream, notifier: NewNotifier(), log: log}
+	s := &Service{rooms: rs, store: rs.Store(), clientData: cd, typing: ty, filters: filters, stream: stream, notifier: NewNotifier(), log: log,
+		changes: newChangeIndex(stream.Current())}
 	stream.OnAdvance(s.flushPending)
 	rs.OnEvent(func(se rooms.StoredEvent) {
 		var users []string
@@ -69,6 +74,16 @@ func NewService(rs *rooms.Service, cd *clientdata.Service, ty *typing.Service, f
 	})
 	if ty != nil {
 		ty.OnChange(func(roomID string) { s.notifier.Wake(nil, []string{roomID}) })
+	}
+	if cd != nil {
+		cd.OnWrite(func(w clientdata.Write) {
+			s.changes.record(w)
+			if w.RoomWide {
+				s.WakeAt(w.Pos, nil, []string{w.RoomID})
+			} else {
+				s.WakeAt(w.Pos, []string{w.UserID}, nil)
+			}
+		})
 	}
 	return s
 }
@@ -131,7 +146,7 @@ type Request struct {
 // new on an incremental sync.
 func (s *Service) Sync(ctx context.Context, req *Request) (*Response, error) {
 	if req.Since == nil || req.FullState || req.Timeout <= 0 {
-		return s.compute(ctx, req)
+		return s.compute(ctx, req, nil)
 	}
 	deadline := time.NewTimer(req.Timeout)
 	defer deadline.Stop()
@@ -150,7 +165,7 @@ func (s *Service) Sync(ctx context.Context, req *Request) (*Response, error) {
 			roomIDs = append(roomIDs, m.RoomID)
 		}
 		w := s.notifier.Listen(req.UserID, roomIDs)
-		resp, err := s.compute(ctx, req)
+		resp, err := s.compute(ctx, req, memberships)
 		if err != nil || !resp.empty() {
 			s.notifier.Stop(w)
 			return resp, err
@@ -193,7 +208,8 @@ func (s *Service) membershipAt(ctx context.Context, m rooms.RoomMembership, user
 }
 
 // compute builds one response from since to the current position.
-func (s *Service) compute(ctx context.Context, req *Request) (*Response, error) {
+// memberships may be passed in when the caller has just read them.
+func (s *Service) compute(ctx context.Context, req *Request, memberships []rooms.RoomMembership) (*Response, error) {
 	to := s.stream.Current()
 	typingVersion := int64(0)
 	if s.typing != nil {
@@ -211,9 +227,11 @@ func (s *Service) compute(ctx context.Context, req *Request) (*Response, error) 
 	resp := newResponse()
 	resp.NextBatch = Token{Pos: to, Typing: typingVersion}.String()
 
-	memberships, err := s.store.UserMemberships(ctx, req.UserID)
-	if err != nil {
-		return nil, err
+	var err error
+	if memberships == nil {
+		if memberships, err = s.store.UserMemberships(ctx, req.UserID); err != nil {
+			return nil, err
+		}
 	}
 	var typingChanged map[string]bool
 	if s.typing != nil && !initial {
@@ -230,7 +248,7 @@ func (s *Service) compute(ctx context.Context, req *Request) (*Response, error) 
 		}
 	}
 	var accountData clientdata.AccountDataChanges
-	if s.clientData != nil {
+	if s.clientData != nil && s.changes.accountDataMaybeSince(req.UserID, since) {
 		if accountData, err = s.clientData.AccountDataSince(ctx, req.UserID, since, to); err != nil {
 			return nil, err
 		}
@@ -284,7 +302,7 @@ func (s *Service) compute(ctx context.Context, req *Request) (*Response, error) 
 			}
 		}
 	}
-	if s.clientData != nil && len(joined) > 0 {
+	if s.clientData != nil && len(joined) > 0 && s.changes.receiptsMaybeSince(req.UserID, joined, since) {
 		if err := s.addReceipts(ctx, req, resp, joined, since, to); err != nil {
 			return nil, err
 		}

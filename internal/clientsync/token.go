@@ -14,9 +14,19 @@ import (
 type Token struct {
 	Pos    int64
 	Typing int64
+	// ToDevice, when set, is the position up to which the device has been
+	// sent its to-device messages: a response capped at 100 of them
+	// (internal/e2ee) leaves the rest pending, so acknowledging this token
+	// deletes only those up to ToDevice, not up to Pos.
+	ToDevice int64
 }
 
-func (t Token) String() string { return fmt.Sprintf("s%d_%d", t.Pos, t.Typing) }
+func (t Token) String() string {
+	if t.ToDevice > 0 {
+		return fmt.Sprintf("s%d_%d_%d", t.Pos, t.Typing, t.ToDevice)
+	}
+	return fmt.Sprintf("s%d_%d", t.Pos, t.Typing)
+}
 
 // ParseToken reads a sync token ("s12_3"); "t12" pagination tokens are
 // accepted as positions too.
@@ -31,13 +41,22 @@ func ParseToken(s string) (Token, bool) {
 	}
 	t := Token{Pos: pos}
 	if hasTyping {
-		// Further parts, if any, are ignored: room for future streams.
-		typingPart, _, _ = strings.Cut(typingPart, "_")
+		typingPart, rest, hasRest := strings.Cut(typingPart, "_")
 		n, err := strconv.ParseInt(typingPart, 10, 64)
 		if err != nil || n < 0 {
 			return Token{}, false
 		}
 		t.Typing = n
+		if hasRest {
+			// The to-device part; further parts, if any, are ignored:
+			// room for future streams.
+			tdPart, _, _ := strings.Cut(rest, "_")
+			td, err := strconv.ParseInt(tdPart, 10, 64)
+			if err != nil || td < 0 {
+				return Token{}, false
+			}
+			t.ToDevice = td
+		}
 	}
 	return t, true
 }

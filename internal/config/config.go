@@ -46,6 +46,9 @@ type Config struct {
 	RateLimit RateLimit `yaml:"rate_limits"`
 	Passwords Passwords `yaml:"passwords"`
 	Media     Media     `yaml:"media"`
+	// GuestAccess tunes guests (guestaccess.go); `guests` above still
+	// switches them on or off.
+	GuestAccess GuestAccess `yaml:"guest_access"`
 }
 
 // Limits are request-size caps.
@@ -61,11 +64,17 @@ type Rate struct {
 	Burst     int     `yaml:"burst"`
 }
 
-// RateLimit holds the per-client-IP limits.
+// RateLimit holds the per-client-IP limits, and the per-guest send limits.
 type RateLimit struct {
 	GuestRegistration Rate `yaml:"guest_registration" env:"RATE_GUEST_REGISTRATION"`
 	Registration      Rate `yaml:"registration" env:"RATE_REGISTRATION"`
 	Login             Rate `yaml:"login" env:"RATE_LOGIN"`
+	// GuestLinkRedemption: guest-link redemptions per IP.
+	GuestLinkRedemption Rate `yaml:"guest_link_redemption" env:"RATE_GUEST_LINK_REDEMPTION"`
+	// GuestEvents and GuestStateEvents: events and state events each
+	// guest may send (per guest account, not per IP).
+	GuestEvents      Rate `yaml:"guest_events" env:"RATE_GUEST_EVENTS"`
+	GuestStateEvents Rate `yaml:"guest_state_events" env:"RATE_GUEST_STATE_EVENTS"`
 }
 
 // Passwords tunes argon2id. The defaults follow OWASP's guidance for
@@ -126,7 +135,12 @@ func Default() Config {
 			GuestRegistration: Rate{PerSecond: 0.5, Burst: 20},
 			Registration:      Rate{PerSecond: 0.5, Burst: 20},
 			Login:             Rate{PerSecond: 1, Burst: 20},
+
+			GuestLinkRedemption: Rate{PerSecond: 0.5, Burst: 20},
+			GuestEvents:         Rate{PerSecond: 2, Burst: 30},
+			GuestStateEvents:    Rate{PerSecond: 0.2, Burst: 10},
 		},
+		GuestAccess: defaultGuestAccess(),
 		Passwords: Passwords{
 			MemoryKiB:     19 * 1024,
 			Iterations:    2,

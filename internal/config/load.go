@@ -153,6 +153,15 @@ func setFromString(fv reflect.Value, raw string) error {
 			return err
 		}
 		fv.SetInt(n)
+	case fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.String:
+		// A comma-separated list; empty means an empty list.
+		var list []string
+		for _, item := range strings.Split(raw, ",") {
+			if item = strings.TrimSpace(item); item != "" {
+				list = append(list, item)
+			}
+		}
+		fv.Set(reflect.ValueOf(list))
 	case fv.Kind() == reflect.Uint32:
 		n, err := strconv.ParseUint(raw, 10, 32)
 		if err != nil {

@@ -71,9 +71,12 @@ func (c *Config) Validate() error {
 		add("limits.max_request_bytes must be at least %d", MaxEventBytes)
 	}
 	for name, r := range map[string]Rate{
-		"guest_registration": c.RateLimit.GuestRegistration,
-		"registration":       c.RateLimit.Registration,
-		"login":              c.RateLimit.Login,
+		"guest_registration":    c.RateLimit.GuestRegistration,
+		"registration":          c.RateLimit.Registration,
+		"login":                 c.RateLimit.Login,
+		"guest_link_redemption": c.RateLimit.GuestLinkRedemption,
+		"guest_events":          c.RateLimit.GuestEvents,
+		"guest_state_events":    c.RateLimit.GuestStateEvents,
 	} {
 		if r.PerSecond < 0 || (r.PerSecond > 0 && r.Burst < 1) {
 			add("rate_limits.%s: per_second must be >= 0 and burst >= 1 when the limit is on", name)
@@ -90,6 +93,7 @@ func (c *Config) Validate() error {
 			add("media.freeze_legacy_after %q is not an RFC 3339 time such as 2024-09-01T00:00:00Z; leave it empty for no freeze", c.Media.FreezeLegacyAfter)
 		}
 	}
+	errs = append(errs, c.GuestAccess.validate()...)
 	if c.Registration == RegistrationOpen && !c.RegistrationExplicit {
 		for _, addr := range []string{c.Listen, c.TLSListen} {
 			if addr != "" && !IsLoopback(addr) {

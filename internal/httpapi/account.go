@@ -46,7 +46,7 @@ func (a *API) changePassword(w http.ResponseWriter, r *http.Request) error {
 	if err := a.Accounts.CheckPasswordPolicy(*req.NewPassword); err != nil {
 		return newError(http.StatusBadRequest, "M_WEAK_PASSWORD", "%s", err.Error())
 	}
-	done, err := a.requirePassword(w, r, "password", req.Auth)
+	done, err := a.requirePasswordOrOwnToken(w, r, "password", req.Auth)
 	if err != nil || !done {
 		return err
 	}

@@ -15,9 +15,12 @@ import (
 	"foyer/internal/clientdata"
 	"foyer/internal/clientsync"
 	"foyer/internal/config"
+	"foyer/internal/e2ee"
+	"foyer/internal/guest"
 	"foyer/internal/media"
 	"foyer/internal/metrics"
 	"foyer/internal/presence"
+	"foyer/internal/push"
 	"foyer/internal/ratelimit"
 	"foyer/internal/rooms"
 	"foyer/internal/typing"
@@ -41,6 +44,9 @@ type Deps struct {
 	Presence     *presence.Service
 	Typing       *typing.Service
 	ClientData   *clientdata.Service // receipts, read markers, account data, tags
+	Push         *push.Service       // push rules and pushers
+	Guests       *guest.Service      // guest links, throttles, expiry, admin
+	E2EE         *e2ee.Service       // keys, cross-signing, to-device, key backup
 	Metrics      *metrics.Metrics
 	RoomVersions RoomVersions
 	// Ready reports whether the server can serve requests (for /health).

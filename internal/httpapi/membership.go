@@ -54,6 +54,9 @@ func (a *API) doJoin(w http.ResponseWriter, r *http.Request, roomID string) erro
 	if err := readOptionalJSON(r, &req); err != nil {
 		return err
 	}
+	if err := a.guestJoinPolicy(r, roomID); err != nil {
+		return err
+	}
 	if err := a.Rooms.Join(r.Context(), roomID, principal(r).UserID, req.Reason); err != nil {
 		return roomError(err)
 	}

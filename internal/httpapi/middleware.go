@@ -117,6 +117,10 @@ func (a *API) wrap(rt route) http.Handler {
 			writeError(w, r, a.Log, err)
 			return
 		}
+		if err := a.guestExtensionGate(r, rt); err != nil {
+			writeError(w, r, a.Log, err)
+			return
+		}
 		if r.ContentLength > maxBody {
 			writeError(w, r, a.Log, errTooLarge("request body is larger than %d bytes", maxBody))
 			return

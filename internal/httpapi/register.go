@@ -45,6 +45,10 @@ func (a *API) registerGuest(w http.ResponseWriter, r *http.Request) error {
 	if !a.Config.Guests {
 		return errForbidden("guest access is disabled on this server")
 	}
+	if err := a.Guests.OpenRegistration(); err != nil {
+		// guest_access.open_registration: false — guest links only.
+		return guestError(err)
+	}
 	if err := a.rateLimit(r, a.guestRegLimit); err != nil {
 		return err
 	}
@@ -56,9 +60,10 @@ func (a *API) registerGuest(w http.ResponseWriter, r *http.Request) error {
 	}
 	var displayName string
 	_ = json.Unmarshal(body["initial_device_display_name"], &displayName)
-	creds, err := a.Accounts.RegisterGuest(r.Context(), displayName)
+	// Under the live-guest cap, then into the auto-join rooms.
+	creds, err := a.Guests.Register(r.Context(), displayName)
 	if err != nil {
-		return err
+		return guestError(err)
 	}
 	a.Metrics.Registrations.WithLabelValues(string(accounts.KindGuest)).Inc()
 	a.Log.Info("guest registered", "user_id", creds.UserID, "ip", clientIP(r))
@@ -162,6 +167,7 @@ func (a *API) registerUser(w http.ResponseWriter, r *http.Request) error {
 	label := string(kind)
 	if guest != nil {
 		label = "upgrade"
+		a.Metrics.GuestsUpgraded.Inc()
 	}
 	a.Metrics.Registrations.WithLabelValues(label).Inc()
 	a.Log.Info("account registered", "user_id", creds.UserID, "kind", kind, "upgrade", guest != nil, "ip", clientIP(r))

@@ -110,6 +110,9 @@ func (a *API) sendEvent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := a.throttleGuestSend(r, false); err != nil {
+		return err
+	}
 	content, err := readEventContent(r)
 	if err != nil {
 		return err
@@ -130,12 +133,18 @@ func (a *API) putState(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := a.throttleGuestSend(r, true); err != nil {
+		return err
+	}
 	content, err := readEventContent(r)
 	if err != nil {
 		return err
 	}
 	p := principal(r)
 	stateKey := r.PathValue("stateKey")
+	if err := a.guestStateJoinPolicy(r, roomID, r.PathValue("eventType"), stateKey, content); err != nil {
+		return err
+	}
 	id, err := a.Rooms.Send(r.Context(), roomID, rooms.SendRequest{
 		Sender: p.UserID, DeviceID: p.DeviceID, Type: r.PathValue("eventType"), StateKey: &stateKey, Content: content,
 	})

@@ -16,6 +16,10 @@ type Metrics struct {
 	Requests      *prometheus.CounterVec
 	Latency       *prometheus.HistogramVec
 	Registrations *prometheus.CounterVec
+	// Guest lifecycle (guests.go): upgraded and expired guests; the live
+	// gauge is added by WatchLiveGuests.
+	GuestsUpgraded prometheus.Counter
+	GuestsExpired  prometheus.Counter
 }
 
 // New registers the collectors, plus Go runtime and process metrics.
@@ -37,7 +41,8 @@ func New() *Metrics {
 			Help: "Accounts registered, by kind (user, guest, named_guest, upgrade).",
 		}, []string{"kind"}),
 	}
-	reg.MustRegister(m.Requests, m.Latency, m.Registrations,
+	m.GuestsUpgraded, m.GuestsExpired = newGuestCounters()
+	reg.MustRegister(m.Requests, m.Latency, m.Registrations, m.GuestsUpgraded, m.GuestsExpired,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Zero series from the start, so dashboards see every kind.
 	for _, kind := range []string{"user", "guest", "named_guest", "upgrade"} {

@@ -57,8 +57,11 @@ type Service struct {
 	// lastSync is when each user last synced; an online user who stops
 	// syncing goes offline after IdleOffline.
 	lastSync map[string]time.Time
-	stop     chan struct{}
-	done     chan struct{}
+	// lastActive is the newest activity per user, fresher than the
+	// stored row, which is only rewritten when the state changes.
+	lastActive map[string]int64
+	stop       chan struct{}
+	done       chan struct{}
 }
 
 // IdleOffline is how long without a sync before an online user is
@@ -67,7 +70,7 @@ const IdleOffline = 2 * time.Minute
 
 // New builds the presence service.
 func New(store Store, positions Positions, log *slog.Logger) *Service {
-	return &Service{store: store, positions: positions, log: log, now: time.Now, lastSync: map[string]time.Time{}}
+	return &Service{store: store, positions: positions, log: log, now: time.Now, lastSync: map[string]time.Time{}, lastActive: map[string]int64{}}
 }
 
 // OnChange registers the listener of stored changes.
@@ -88,12 +91,15 @@ func (s *Service) Set(ctx context.Context, userID, presence string, statusMsg *s
 	if active || next.LastActiveTS == 0 {
 		next.LastActiveTS = now
 	}
+	if active {
+		s.mu.Lock()
+		s.lastActive[userID] = now
+		s.mu.Unlock()
+	}
 	if err == nil && cur.Presence == presence && sameMsg(cur.StatusMsg, next.StatusMsg) {
-		// Only last-active moved: not worth a write or a wake-up unless
-		// it has been a while.
-		if now-cur.LastActiveTS < int64(time.Minute/time.Millisecond) {
-			return nil
-		}
+		// Only activity moved: it is kept in memory and shown as
+		// last_active_ago, without a write or waking anyone's sync.
+		return nil
 	}
 	pos, done := s.positions.Reserve()
 	next.StreamPos = pos
@@ -192,6 +198,11 @@ func (s *Service) SweepIdle(ctx context.Context) {
 // Event renders a status as an m.presence event for a viewer.
 func (s *Service) Event(st Status) map[string]any {
 	content := map[string]any{"presence": st.Presence}
+	s.mu.Lock()
+	if ts, ok := s.lastActive[st.UserID]; ok && ts > st.LastActiveTS {
+		st.LastActiveTS = ts
+	}
+	s.mu.Unlock()
 	if st.LastActiveTS > 0 {
 		ago := s.now().UnixMilli() - st.LastActiveTS
 		content["last_active_ago"] = max(ago, 0)
@@ -203,7 +214,8 @@ func (s *Service) Event(st Status) map[string]any {
 	return map[string]any{"type": "m.presence", "sender": st.UserID, "content": content}
 }
 
-// ChangedBetween is the presence of users changed in (since, to].
+// ChangedBetween is the presence of users changed in (since, to]; nil
+// users means everyone.
 func (s *Service) ChangedBetween(ctx context.Context, users []string, since, to int64) ([]Status, error) {
 	return s.store.ChangedBetween(ctx, users, since, to)
 }

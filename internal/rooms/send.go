@@ -143,6 +143,7 @@ func (s *Service) commit(ctx context.Context, e *roomEntry, d *draft, newRoom bo
 		}
 	}
 	e.info, e.state, e.loaded = d.info, d.state, true
+	e.summary = nil
 	// Release positions before telling listeners, so readers can see them.
 	for _, done := range dones {
 		done()

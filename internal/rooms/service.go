@@ -52,6 +52,8 @@ type roomEntry struct {
 	loaded bool
 	info   RoomInfo
 	state  map[matrixevents.StateTuple]StoredEvent
+	// summary caches MemberCounts; a state change clears it.
+	summary *MemberSummary
 }
 
 // NewService builds the room service.

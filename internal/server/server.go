@@ -18,10 +18,13 @@ import (
 	"foyer/internal/clientdata"
 	"foyer/internal/clientsync"
 	"foyer/internal/config"
+	"foyer/internal/e2ee"
+	"foyer/internal/guest"
 	"foyer/internal/httpapi"
 	"foyer/internal/media"
 	"foyer/internal/metrics"
 	"foyer/internal/presence"
+	"foyer/internal/push"
 	"foyer/internal/rooms"
 	"foyer/internal/rooms/matrixevents"
 	"foyer/internal/storage"
@@ -61,6 +64,9 @@ type Services struct {
 	Sync       *clientsync.Service
 	Filters    *storage.FilterStore
 	Presence   *presence.Service
+	Push       *push.Service
+	Guests     *guest.Service
+	E2EE       *e2ee.Service
 }
 
 // OpenServices opens the database and builds the services over it.
@@ -105,8 +111,13 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 	svc.Filters = storage.NewFilterStore(db)
 	svc.Sync = clientsync.NewService(svc.Rooms, svc.ClientData, svc.Typing, svc.Filters, stream, log)
 	svc.Presence = presence.New(storage.NewPresenceStore(db), stream, log)
+	svc.Push = push.NewService(storage.NewPushStore(db), stream)
 	svc.Sync.WatchPresence(svc.Presence)
 	svc.Sync.AddExtension(clientsync.PresenceExtension{Sync: svc.Sync, Presence: svc.Presence})
+	svc.E2EE = e2ee.NewService(storage.NewE2EEStore(db), stream, svc.Rooms, accountStore, svc.Sync, cfg.ServerName, log)
+	accountStore.TrackDeviceLists(stream, svc.E2EE.DeviceListChanged)
+	svc.Sync.AddExtension(e2ee.SyncExtension{E2EE: svc.E2EE})
+	svc.Guests = guest.NewService(storage.NewGuestStore(db), svc.Accounts, svc.Rooms, guest.OptionsFrom(cfg), log)
 	return svc, nil
 }
 
@@ -132,6 +143,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		Sync:         svc.Sync,
 		Filters:      svc.Filters,
 		Presence:     svc.Presence,
+		Push:         svc.Push,
+		Guests:       svc.Guests,
+		E2EE:         svc.E2EE,
 		Metrics:      metrics.New(),
 		RoomVersions: roomVersions(),
 		Stopping:     stopCtx,
@@ -141,6 +155,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 			return svc.DB.Read.PingContext(ctx)
 		},
 	})
+	watchGuests(s.API.Metrics, svc.Guests)
 	return s, nil
 }
 
@@ -148,6 +163,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 func (s *Server) Start() error {
 	s.done = make(chan error, 2)
 	s.Services.Presence.Start()
+	s.Services.Guests.Start()
 	if s.cfg.Listen != "" {
 		if err := s.listen(s.cfg.Listen, nil); err != nil {
 			return err
@@ -235,6 +251,7 @@ func (s *Server) Stop(ctx context.Context) error {
 	}
 	wg.Wait()
 	s.Services.Presence.Stop()
+	s.Services.Guests.Stop()
 	if s.DB != nil {
 		errs = append(errs, s.DB.Close())
 	}

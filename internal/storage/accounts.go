@@ -10,7 +10,12 @@ import (
 )
 
 // AccountStore implements accounts.Store.
-type AccountStore struct{ db *DB }
+type AccountStore struct {
+	db *DB
+	// deviceLists, when set (TrackDeviceLists, e2ee.go), records a
+	// device-list change whenever devices are deleted.
+	deviceLists *deviceListTracker
+}
 
 // NewAccountStore returns the accounts store over db.
 func NewAccountStore(db *DB) *AccountStore { return &AccountStore{db: db} }
@@ -204,7 +209,7 @@ func (s *AccountStore) RenameDevice(ctx context.Context, userID, deviceID, displ
 }
 
 func (s *AccountStore) DeleteDevices(ctx context.Context, userID string, deviceIDs []string) error {
-	return s.db.WithTx(ctx, func(tx *sql.Tx) error {
+	return s.withDeviceListChange(ctx, userID, func(tx *sql.Tx) error {
 		for _, id := range deviceIDs {
 			if err := deleteDevice(ctx, tx, userID, id); err != nil {
 				return err
@@ -220,6 +225,14 @@ func deleteDevice(ctx context.Context, tx *sql.Tx, userID, deviceID string) erro
 	for _, q := range []string{
 		`DELETE FROM access_tokens WHERE user_id = $1 AND device_id = $2`,
 		`DELETE FROM devices WHERE user_id = $1 AND device_id = $2`,
+		// End-to-end encryption (e2ee.go): the device's keys and the
+		// to-device messages waiting for it.
+		`DELETE FROM e2e_device_keys WHERE user_id = $1 AND device_id = $2`,
+		`DELETE FROM e2e_one_time_keys WHERE user_id = $1 AND device_id = $2`,
+		`DELETE FROM e2e_fallback_keys WHERE user_id = $1 AND device_id = $2`,
+		`DELETE FROM e2e_signatures WHERE target_user_id = $1 AND target_key_id = $2`,
+		`DELETE FROM to_device_messages WHERE user_id = $1 AND device_id = $2`,
+		`DELETE FROM to_device_txns WHERE user_id = $1 AND device_id = $2`,
 	} {
 		if _, err := tx.ExecContext(ctx, q, userID, deviceID); err != nil {
 			return fmt.Errorf("deleting device: %w", err)
@@ -229,7 +242,7 @@ func deleteDevice(ctx context.Context, tx *sql.Tx, userID, deviceID string) erro
 }
 
 func (s *AccountStore) DeleteOtherDevices(ctx context.Context, userID, keep string) error {
-	return s.db.WithTx(ctx, func(tx *sql.Tx) error {
+	return s.withDeviceListChange(ctx, userID, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT device_id FROM devices WHERE user_id = $1`, userID)
 		if err != nil {
 			return err
@@ -284,7 +297,10 @@ func (s *AccountStore) SetPassword(ctx context.Context, userID, hash string, kin
 }
 
 func (s *AccountStore) Deactivate(ctx context.Context, userID string) error {
-	return s.db.WithTx(ctx, func(tx *sql.Tx) error {
+	return s.withDeviceListChange(ctx, userID, func(tx *sql.Tx) error {
+		if err := deleteUserE2EE(ctx, tx, userID); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `UPDATE users SET deactivated = TRUE, password_hash = NULL WHERE user_id = $1`, userID); err != nil {
 			return err
 		}

@@ -42,17 +42,25 @@ func (s *PresenceStore) Put(ctx context.Context, st presence.Status) error {
 }
 
 func (s *PresenceStore) ChangedBetween(ctx context.Context, users []string, since, to int64) ([]presence.Status, error) {
+	args := []any{since, to}
+	if users == nil {
+		return s.changed(ctx, `SELECT user_id, presence, status_msg, last_active_ts, stream_pos FROM presence
+			WHERE stream_pos > $1 AND stream_pos <= $2 ORDER BY stream_pos`, args)
+	}
 	if len(users) == 0 {
 		return nil, nil
 	}
-	args := []any{since, to}
 	ph := make([]string, len(users))
 	for i, u := range users {
 		args = append(args, u)
 		ph[i] = fmt.Sprintf("$%d", i+3)
 	}
-	rows, err := s.db.Read.QueryContext(ctx, `SELECT user_id, presence, status_msg, last_active_ts, stream_pos FROM presence
-		WHERE stream_pos > $1 AND stream_pos <= $2 AND user_id IN (`+strings.Join(ph, ", ")+`) ORDER BY stream_pos`, args...)
+	return s.changed(ctx, `SELECT user_id, presence, status_msg, last_active_ts, stream_pos FROM presence
+		WHERE stream_pos > $1 AND stream_pos <= $2 AND user_id IN (`+strings.Join(ph, ", ")+`) ORDER BY stream_pos`, args)
+}
+
+func (s *PresenceStore) changed(ctx context.Context, query string, args []any) ([]presence.Status, error) {
+	rows, err := s.db.Read.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}

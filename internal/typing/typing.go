@@ -100,6 +100,8 @@ func New(r Rooms, clock Clock) *Service {
 }
 
 // OnChange registers f to hear of each change to a room's typing list.
+// f must be quick and must not call the room service: it can run inside
+// a rooms.Service event listener (HandleEvent), under that room's lock.
 func (s *Service) OnChange(f func(roomID string)) {
 	s.listenersMu.Lock()
 	s.listeners = append(s.listeners, f)

@@ -443,3 +443,46 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// Receipts, typing and account data wake a long-poll, not just events.
+func TestSyncWokenByEphemeralAndAccountData(t *testing.T) {
+	hs := testharness.StartBackend(t, "sqlite")
+	alice := hs.RegisterUser(t, "alice")
+	bob := hs.RegisterUser(t, "bob")
+	room := createRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat"})
+	mustJoin(t, hs, bob.Token, room)
+	msg := sendMessage(t, hs, alice.Token, room, "read me")
+	s, _ := doSync(t, hs, bob.Token, "")
+	for _, step := range []struct {
+		name string
+		do   func()
+	}{
+		{"receipt", func() {
+			hs.Do(t, "POST", roomPath(room, "/receipt/m.read/"+url.PathEscape(msg)), alice.Token, map[string]any{})
+		}},
+		{"typing", func() {
+			hs.Do(t, "PUT", roomPath(room, "/typing/"+url.PathEscape(alice.UserID)), alice.Token, map[string]any{"typing": true, "timeout": 10000})
+		}},
+		{"account data", func() {
+			hs.Do(t, "PUT", cs+"/user/"+url.PathEscape(bob.UserID)+"/account_data/org.example.x", bob.Token, map[string]any{"n": 1})
+		}},
+	} {
+		got := make(chan syncResp, 1)
+		since := s.NextBatch
+		go func() {
+			r, _ := doSync(t, hs, bob.Token, "timeout=20000&since="+since)
+			got <- r
+		}()
+		time.Sleep(200 * time.Millisecond)
+		began := time.Now()
+		step.do()
+		select {
+		case s = <-got:
+			if time.Since(began) > 5*time.Second {
+				t.Fatalf("%s: woken late", step.name)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s did not wake the long-poll", step.name)
+		}
+	}
+}

@@ -1,0 +1,54 @@
+package clientsync
+
+import (
+	"sync"
+
+	"foyer/internal/clientdata"
+)
+
+// changeIndex remembers the newest position of receipt and account data
+// writes per room and per user since the server started. A sync whose
+// since is at or after the start and after every recorded write can skip
+// those queries: most long-poll wake-ups are for one new message.
+type changeIndex struct {
+	mu       sync.Mutex
+	startPos int64
+	users    map[string]int64 // user -> newest write for that user alone
+	receipts map[string]int64 // room -> newest public receipt
+}
+
+func newChangeIndex(startPos int64) *changeIndex {
+	return &changeIndex{startPos: startPos, users: map[string]int64{}, receipts: map[string]int64{}}
+}
+
+func (c *changeIndex) record(w clientdata.Write) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if w.RoomWide {
+		c.receipts[w.RoomID] = max(c.receipts[w.RoomID], w.Pos)
+	} else {
+		// Account data and private receipts concern one user.
+		c.users[w.UserID] = max(c.users[w.UserID], w.Pos)
+	}
+}
+
+// accountDataMaybeSince is false only when nothing can have changed.
+func (c *changeIndex) accountDataMaybeSince(userID string, since int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return since < c.startPos || c.users[userID] > since
+}
+
+func (c *changeIndex) receiptsMaybeSince(userID string, roomIDs []string, since int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if since < c.startPos || c.users[userID] > since {
+		return true
+	}
+	for _, r := range roomIDs {
+		if c.receipts[r] > since {
+			return true
+		}
+	}
+	return false
+}

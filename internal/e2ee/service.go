@@ -1,0 +1,109 @@
+// Package e2ee is the server's part of end-to-end encryption: device,
+// one-time and fallback keys (/keys/upload, /keys/query, /keys/claim),
+// cross-signing keys and signatures, device-list tracking (/keys/changes
+// and sync's device_lists), to-device messages, and server-side room key
+// backups. The server never sees plaintext: it checks that uploaded keys
+// are signed by the device that owns them, keeps signatures intact, hands
+// each one-time key out once, and delivers to-device messages in order
+// until the device acknowledges them.
+//
+// Device-list changes are a log in the shared stream (storage.Stream):
+// every change of a user's devices or keys takes a stream position, so a
+// sync asks "who changed in (since, to]" like every other sync section.
+package e2ee
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"foyer/internal/accounts"
+)
+
+// ErrorKind classifies a refusal for the HTTP layer.
+type ErrorKind int
+
+const (
+	KindInvalidParam ErrorKind = iota + 1
+	KindBadJSON
+	KindMissingParam
+	KindNotFound
+	KindForbidden
+	// KindWrongVersion is 403 M_WRONG_ROOM_KEYS_VERSION.
+	KindWrongVersion
+)
+
+// Error is a refusal with a message a person understands.
+type Error struct {
+	Kind ErrorKind
+	Msg  string
+	// CurrentVersion is set with KindWrongVersion.
+	CurrentVersion string
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+func newErr(kind ErrorKind, format string, args ...any) *Error {
+	return &Error{Kind: kind, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Positions hands out stream positions (storage.Stream).
+type Positions interface {
+	Reserve() (pos int64, done func())
+}
+
+// Waker wakes long-polls once a stream position is visible
+// (clientsync.Service.WakeAt).
+type Waker interface {
+	WakeAt(pos int64, users, rooms []string)
+}
+
+// Rooms is what this package needs of the room service.
+type Rooms interface {
+	// RoomMates lists the users joined to a room userID has joined,
+	// userID included.
+	RoomMates(ctx context.Context, userID string) ([]string, error)
+}
+
+// Devices lists a user's devices (accounts.Store).
+type Devices interface {
+	ListDevices(ctx context.Context, userID string) ([]accounts.Device, error)
+}
+
+// Service is the end-to-end encryption support.
+type Service struct {
+	store      Store
+	positions  Positions
+	rooms      Rooms
+	devices    Devices
+	waker      Waker
+	serverName string
+	log        *slog.Logger
+}
+
+// NewService builds the service. waker may be nil (no long-polls to wake).
+func NewService(store Store, positions Positions, rooms Rooms, devices Devices, waker Waker, serverName string, log *slog.Logger) *Service {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Service{store: store, positions: positions, rooms: rooms, devices: devices, waker: waker, serverName: serverName, log: log}
+}
+
+// DeviceListChanged wakes everyone who shares a room with userID (and
+// userID) once the change recorded at pos is visible. The account store
+// calls it after deleting devices.
+func (s *Service) DeviceListChanged(userID string, pos int64) {
+	s.wakeMates(context.Background(), userID, pos)
+}
+
+func (s *Service) wakeMates(ctx context.Context, userID string, pos int64) {
+	if s.waker == nil {
+		return
+	}
+	mates, err := s.rooms.RoomMates(ctx, userID)
+	if err != nil {
+		s.log.Warn("finding room-mates for a device-list change", "user_id", userID, "err", err)
+		mates = []string{userID}
+	}
+	s.waker.WakeAt(pos, mates, nil)
+}

@@ -1,0 +1,69 @@
+package e2ee
+
+import (
+	"context"
+	"sort"
+
+	"foyer/internal/clientsync"
+)
+
+// SyncExtension fills sync's to_device, device_lists,
+// device_one_time_keys_count and device_unused_fallback_key_types
+// (G-45..G-47). Register it with clientsync.Service.AddExtension.
+type SyncExtension struct{ E2EE *Service }
+
+var _ clientsync.Extension = SyncExtension{}
+
+// Fill implements clientsync.Extension.
+func (x SyncExtension) Fill(ctx context.Context, req *clientsync.Request, since, to int64, resp *clientsync.Response) error {
+	if req.DeviceID == "" {
+		// The legacy /events stream: no device, no device data.
+		return nil
+	}
+	s := x.E2EE
+	// The device acknowledges the to-device messages of the token it
+	// syncs from: those up to its position (or up to where a capped
+	// response stopped).
+	var ack int64
+	if req.Since != nil && since == req.Since.Pos {
+		ack = since
+		if td := req.Since.ToDevice; td > 0 && td < ack {
+			ack = td
+		}
+	}
+	events, limitedAt, err := s.pendingToDevice(ctx, req.UserID, req.DeviceID, ack, to)
+	if err != nil {
+		return err
+	}
+	resp.ToDevice.Events = append(resp.ToDevice.Events, events...)
+	if limitedAt > 0 {
+		if tok, ok := clientsync.ParseToken(resp.NextBatch); ok {
+			tok.ToDevice = limitedAt
+			resp.NextBatch = tok.String()
+		}
+	}
+
+	counts, err := s.OneTimeKeyCounts(ctx, req.UserID, req.DeviceID)
+	if err != nil {
+		return err
+	}
+	for alg, n := range counts {
+		resp.DeviceOneTimeKeysCount[alg] = n
+	}
+	fallback, err := s.store.UnusedFallbackKeyTypes(ctx, req.UserID, req.DeviceID)
+	if err != nil {
+		return err
+	}
+	sort.Strings(fallback)
+	resp.DeviceUnusedFallbackKeyTypes = append(resp.DeviceUnusedFallbackKeyTypes, fallback...)
+
+	if since > 0 {
+		changed, left, err := s.Changes(ctx, req.UserID, since, to)
+		if err != nil {
+			return err
+		}
+		resp.DeviceLists.Changed = append(resp.DeviceLists.Changed, changed...)
+		resp.DeviceLists.Left = append(resp.DeviceLists.Left, left...)
+	}
+	return nil
+}

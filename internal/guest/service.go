@@ -1,0 +1,126 @@
+package guest
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"foyer/internal/accounts"
+	"foyer/internal/config"
+	"foyer/internal/ratelimit"
+)
+
+// RoomFacts is what the guest policy needs to know about a room and one
+// user in it. The room service fills it in (this package cannot import
+// rooms, which imports it).
+type RoomFacts struct {
+	Exists bool
+	// GuestsCanJoin: m.room.guest_access is can_join (G-19).
+	GuestsCanJoin bool
+	// IsPublic: the room is published in the server's room directory.
+	IsPublic bool
+	// JoinRule is m.room.join_rules' join_rule ("invite" when absent).
+	JoinRule string
+	// Membership and CanInvite are about the user asked about.
+	Membership string
+	CanInvite  bool
+}
+
+// Rooms is the part of the room service guests need. Errors it returns
+// are the room service's own and reach the client as such.
+type Rooms interface {
+	GuestFacts(ctx context.Context, roomID, userID string) (RoomFacts, error)
+	// MemberRoomsToLeave lists the rooms where userID is joined, invited
+	// or knocking.
+	MemberRoomsToLeave(ctx context.Context, userID string) ([]string, error)
+	JoinedRooms(ctx context.Context, userID string) ([]string, error)
+	Join(ctx context.Context, roomID, userID, reason string) error
+	Invite(ctx context.Context, roomID, sender, target, reason string) error
+	Leave(ctx context.Context, roomID, userID, reason string) error
+	ResolveAlias(ctx context.Context, alias string) (string, error)
+}
+
+// Accounts is the part of the accounts service guests need.
+type Accounts interface {
+	RegisterGuest(ctx context.Context, deviceDisplayName string) (accounts.Credentials, error)
+	// LogoutAll removes every device (with its keys) and token.
+	LogoutAll(ctx context.Context, userID string) error
+	Deactivate(ctx context.Context, userID string) error
+}
+
+// Options are the settings the service follows.
+type Options struct {
+	// GuestsEnabled is the top-level `guests` switch.
+	GuestsEnabled bool
+	Access        config.GuestAccess
+	// Rates: link redemptions per IP; events and state events per guest.
+	LinkRedemption, Events, StateEvents config.Rate
+}
+
+// OptionsFrom picks the service's settings out of the configuration.
+func OptionsFrom(cfg config.Config) Options {
+	return Options{
+		GuestsEnabled:  cfg.Guests,
+		Access:         cfg.GuestAccess,
+		LinkRedemption: cfg.RateLimit.GuestLinkRedemption,
+		Events:         cfg.RateLimit.GuestEvents,
+		StateEvents:    cfg.RateLimit.GuestStateEvents,
+	}
+}
+
+// Service is Foyer's guest policy at run time: registration under the
+// live-guest cap and auto-join, guest links, join policy and send
+// throttles, expiry and the admin operations.
+type Service struct {
+	store    Store
+	accounts Accounts
+	rooms    Rooms
+	opts     Options
+	log      *slog.Logger
+	now      func() time.Time
+
+	// regMu makes "count live guests, then register one" atomic within
+	// this process when a cap is set.
+	regMu sync.Mutex
+
+	redeemLimit *ratelimit.Limiter
+	eventLimit  *ratelimit.Limiter
+	stateLimit  *ratelimit.Limiter
+
+	hooksMu   sync.Mutex
+	onExpired func(n int)
+
+	job *Job
+}
+
+// NewService builds the guest service. It does nothing in the
+// background until Start.
+func NewService(store Store, accts Accounts, rooms Rooms, opts Options, log *slog.Logger) *Service {
+	s := &Service{
+		store: store, accounts: accts, rooms: rooms, opts: opts, log: log, now: time.Now,
+		redeemLimit: ratelimit.New(opts.LinkRedemption.PerSecond, opts.LinkRedemption.Burst),
+		eventLimit:  ratelimit.New(opts.Events.PerSecond, opts.Events.Burst),
+		stateLimit:  ratelimit.New(opts.StateEvents.PerSecond, opts.StateEvents.Burst),
+	}
+	s.job = NewJob(opts.Access.ExpireInterval, s.runExpiry)
+	return s
+}
+
+// OnExpired registers f to hear how many guests each expiry run removed
+// (for the expired-guests counter).
+func (s *Service) OnExpired(f func(n int)) {
+	s.hooksMu.Lock()
+	s.onExpired = f
+	s.hooksMu.Unlock()
+}
+
+func (s *Service) nowMS() int64 { return s.now().UnixMilli() }
+
+// Start runs the expiry job in the background: once at once, then every
+// guest_access.expire_interval.
+func (s *Service) Start() { s.job.Start() }
+
+// Stop ends the background job and waits for it. It is safe to call
+// without Start, after a failed Start and more than once.
+func (s *Service) Stop() { s.job.Stop() }

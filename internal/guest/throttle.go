@@ -1,0 +1,51 @@
+package guest
+
+import (
+	"context"
+	"fmt"
+)
+
+// Throttles for guests (MSC3419's security note: "Homeservers may want to
+// put stricter rate limits on guest accounts, particularly for sending
+// state events", G-10). Every refusal is a *LimitError, answered 429
+// M_LIMIT_EXCEEDED with retry_after_ms. The live-guest cap is applied by
+// Register.
+
+// AllowSend takes one token of a guest's event budget, or of its
+// state-event budget for state events (rate_limits.guest_events,
+// rate_limits.guest_state_events). Callers apply it to guests only.
+func (s *Service) AllowSend(userID string, state bool) error {
+	lim, what := s.eventLimit, "events"
+	if state {
+		lim, what = s.stateLimit, "state events"
+	}
+	if ok, retry := lim.Allow(userID); !ok {
+		return &LimitError{Reason: "guests may send only so many " + what + "; slow down or register an account", RetryAfter: retry}
+	}
+	return nil
+}
+
+// CheckRoomCap refuses a guest joining one more room when it is already
+// in guest_access.max_rooms rooms. Rejoining a room it is in is fine.
+func (s *Service) CheckRoomCap(ctx context.Context, userID, roomID string) error {
+	max := s.opts.Access.MaxRooms
+	if max <= 0 {
+		return nil
+	}
+	joined, err := s.rooms.JoinedRooms(ctx, userID)
+	if err != nil {
+		return err
+	}
+	for _, id := range joined {
+		if id == roomID {
+			return nil
+		}
+	}
+	if len(joined) >= max {
+		return &LimitError{
+			Reason:     fmt.Sprintf("guests may be in at most %d rooms; leave one first or register an account", max),
+			RetryAfter: capRetryAfter,
+		}
+	}
+	return nil
+}

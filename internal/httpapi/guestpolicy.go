@@ -1,0 +1,66 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"foyer/internal/guest"
+)
+
+// Guest policy applied by handlers to guest principals only: send
+// throttles, the join policy (public rooms, room cap) and the
+// configurable extensions (G-14). Each is a no-op for everyone else.
+
+// throttleGuestSend applies the per-guest event or state-event rate.
+func (a *API) throttleGuestSend(r *http.Request, state bool) error {
+	p := principal(r)
+	if !isGuest(p) || a.Guests == nil {
+		return nil
+	}
+	if err := a.Guests.AllowSend(p.UserID, state); err != nil {
+		return guestError(err)
+	}
+	return nil
+}
+
+// guestJoinPolicy applies guest_access.forbid_public_rooms and
+// guest_access.max_rooms to a guest joining roomID by itself.
+func (a *API) guestJoinPolicy(r *http.Request, roomID string) error {
+	p := principal(r)
+	if !isGuest(p) || a.Guests == nil {
+		return nil
+	}
+	if err := a.Guests.CheckJoin(r.Context(), p.UserID, roomID); err != nil {
+		return guestError(err)
+	}
+	return nil
+}
+
+// guestStateJoinPolicy is guestJoinPolicy for a guest putting its own
+// m.room.member with membership join through the state endpoint.
+func (a *API) guestStateJoinPolicy(r *http.Request, roomID, eventType, stateKey string, content json.RawMessage) error {
+	p := principal(r)
+	if !isGuest(p) || eventType != "m.room.member" || stateKey != p.UserID {
+		return nil
+	}
+	var c struct {
+		Membership string `json:"membership"`
+	}
+	if json.Unmarshal(content, &c) != nil || c.Membership != "join" {
+		return nil
+	}
+	return a.guestJoinPolicy(r, roomID)
+}
+
+// guestExtensionGate refuses a guest a route of an extension group the
+// operator switched off (guest_access.disabled_extensions).
+func (a *API) guestExtensionGate(r *http.Request, rt route) error {
+	disabled := a.Config.GuestAccess.DisabledExtensions
+	if len(disabled) == 0 || !isGuest(principal(r)) {
+		return nil
+	}
+	if g := guest.ExtensionGroup(rt.Method, rt.Path); g != "" && a.Config.GuestAccess.GuestExtensionDisabled(g) {
+		return errGuestForbidden("guest accounts cannot use this endpoint on this server; register an account to use it")
+	}
+	return nil
+}

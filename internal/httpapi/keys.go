@@ -1,0 +1,179 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"foyer/internal/clientsync"
+	"foyer/internal/e2ee"
+)
+
+// e2eeError maps the e2ee service's refusals to Matrix errors.
+func e2eeError(err error) error {
+	var ee *e2ee.Error
+	if !errors.As(err, &ee) {
+		return err
+	}
+	switch ee.Kind {
+	case e2ee.KindInvalidParam:
+		return errInvalidParam("%s", ee.Msg)
+	case e2ee.KindBadJSON:
+		return errBadJSON("%s", ee.Msg)
+	case e2ee.KindMissingParam:
+		return errMissingParam("%s", ee.Msg)
+	case e2ee.KindNotFound:
+		return errNotFound("%s", ee.Msg)
+	case e2ee.KindWrongVersion:
+		e := newError(http.StatusForbidden, "M_WRONG_ROOM_KEYS_VERSION", "%s", ee.Msg)
+		e.Extra = map[string]any{"current_version": ee.CurrentVersion}
+		return e
+	}
+	return errForbidden("%s", ee.Msg)
+}
+
+// e2eeRoutes are keys, cross-signing, to-device messages and key backup
+// (G-45..G-48).
+func (a *API) e2eeRoutes() []route {
+	const keys = clientV3 + "/keys"
+	const rk = clientV3 + "/room_keys"
+	return []route{
+		{Method: "POST", Path: keys + "/upload", Access: GuestOK, Handle: a.uploadKeys},
+		{Method: "POST", Path: keys + "/query", Access: GuestOK, Handle: a.queryKeys},
+		{Method: "POST", Path: keys + "/claim", Access: GuestOK, Handle: a.claimKeys},
+		{Method: "GET", Path: keys + "/changes", Access: GuestOK, Handle: a.keyChanges},
+		{Method: "POST", Path: keys + "/device_signing/upload", Access: UserOnly, Handle: a.uploadSigningKeys},
+		{Method: "POST", Path: keys + "/signatures/upload", Access: UserOnly, Handle: a.uploadSignatures},
+
+		{Method: "PUT", Path: clientV3 + "/sendToDevice/{eventType}/{txnId}", Access: GuestOK, Handle: a.sendToDevice},
+
+		{Method: "POST", Path: rk + "/version", Access: UserOnly, Handle: a.createBackup},
+		{Method: "GET", Path: rk + "/version", Access: UserOnly, Handle: a.getBackup},
+		{Method: "GET", Path: rk + "/version/{version}", Access: UserOnly, Handle: a.getBackup},
+		{Method: "PUT", Path: rk + "/version/{version}", Access: UserOnly, Handle: a.updateBackup},
+		{Method: "DELETE", Path: rk + "/version/{version}", Access: UserOnly, Handle: a.deleteBackup},
+		{Method: "PUT", Path: rk + "/keys", Access: UserOnly, Handle: a.putRoomKeys},
+		{Method: "GET", Path: rk + "/keys", Access: UserOnly, Handle: a.getRoomKeys},
+		{Method: "DELETE", Path: rk + "/keys", Access: UserOnly, Handle: a.deleteRoomKeys},
+		{Method: "PUT", Path: rk + "/keys/{roomId}", Access: UserOnly, Handle: a.putRoomKeys},
+		{Method: "GET", Path: rk + "/keys/{roomId}", Access: UserOnly, Handle: a.getRoomKeys},
+		{Method: "DELETE", Path: rk + "/keys/{roomId}", Access: UserOnly, Handle: a.deleteRoomKeys},
+		{Method: "PUT", Path: rk + "/keys/{roomId}/{sessionId}", Access: UserOnly, Handle: a.putRoomKeys},
+		{Method: "GET", Path: rk + "/keys/{roomId}/{sessionId}", Access: UserOnly, Handle: a.getRoomKeys},
+		{Method: "DELETE", Path: rk + "/keys/{roomId}/{sessionId}", Access: UserOnly, Handle: a.deleteRoomKeys},
+	}
+}
+
+// uploadKeys is POST /keys/upload.
+func (a *API) uploadKeys(w http.ResponseWriter, r *http.Request) error {
+	var req e2ee.UploadRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	p := principal(r)
+	counts, err := a.E2EE.Upload(r.Context(), p.UserID, p.DeviceID, req)
+	if err != nil {
+		return e2eeError(err)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"one_time_key_counts": counts})
+	return nil
+}
+
+// queryKeys is POST /keys/query.
+func (a *API) queryKeys(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		DeviceKeys map[string][]string `json:"device_keys"`
+		Timeout    *int64              `json:"timeout"`
+	}
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	if len(req.DeviceKeys) > 10000 {
+		return errInvalidParam("too many users in one query")
+	}
+	res, err := a.E2EE.Query(r.Context(), principal(r).UserID, req.DeviceKeys)
+	if err != nil {
+		return e2eeError(err)
+	}
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+// claimKeys is POST /keys/claim.
+func (a *API) claimKeys(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		OneTimeKeys map[string]map[string]string `json:"one_time_keys"`
+		Timeout     *int64                       `json:"timeout"`
+	}
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	keys, err := a.E2EE.Claim(r.Context(), req.OneTimeKeys)
+	if err != nil {
+		return e2eeError(err)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"one_time_keys": keys, "failures": map[string]any{}})
+	return nil
+}
+
+// keyChanges is GET /keys/changes?from=&to= with sync tokens.
+func (a *API) keyChanges(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	if q.Get("from") == "" || q.Get("to") == "" {
+		return errMissingParam("from and to are required")
+	}
+	from, ok1 := clientsync.ParseToken(q.Get("from"))
+	to, ok2 := clientsync.ParseToken(q.Get("to"))
+	if !ok1 || !ok2 {
+		return errInvalidParam("from and to must be sync tokens this server issued")
+	}
+	changed, left, err := a.E2EE.Changes(r.Context(), principal(r).UserID, from.Pos, to.Pos)
+	if err != nil {
+		return e2eeError(err)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"changed": changed, "left": left})
+	return nil
+}
+
+// uploadSigningKeys is POST /keys/device_signing/upload. It needs
+// password authentication, except for the first upload (no master key
+// yet) and for re-uploading the stored keys, as Synapse does.
+func (a *API) uploadSigningKeys(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		e2ee.SigningKeysUpload
+		Auth json.RawMessage `json:"auth"`
+	}
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	userID := principal(r).UserID
+	needsAuth, err := a.E2EE.SigningUploadNeedsAuth(r.Context(), userID, req.SigningKeysUpload)
+	if err != nil {
+		return err
+	}
+	if needsAuth {
+		done, err := a.requirePassword(w, r, "device_signing_upload", req.Auth)
+		if err != nil || !done {
+			return err
+		}
+	}
+	if err := a.E2EE.UploadSigningKeys(r.Context(), userID, req.SigningKeysUpload); err != nil {
+		return e2eeError(err)
+	}
+	writeJSON(w, http.StatusOK, struct{}{})
+	return nil
+}
+
+// uploadSignatures is POST /keys/signatures/upload.
+func (a *API) uploadSignatures(w http.ResponseWriter, r *http.Request) error {
+	var req map[string]map[string]json.RawMessage
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	failures, err := a.E2EE.UploadSignatures(r.Context(), principal(r).UserID, req)
+	if err != nil {
+		return e2eeError(err)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"failures": failures})
+	return nil
+}

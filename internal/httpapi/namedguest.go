@@ -1,0 +1,61 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"foyer/internal/accounts"
+)
+
+// requirePasswordOrOwnToken is the user-interactive auth of
+// POST /account/password. An account with a password proves itself with
+// it (m.login.password, as everywhere). An account without one — a named
+// guest, which has nothing but its access tokens — has already proved
+// itself by the token this request carries, so it is offered the
+// m.login.dummy stage, and only it. The choice is made from the account
+// as stored, at every step: an account with a password is never offered
+// m.login.dummy (it is not in its flows, so the UIA answers
+// M_UNRECOGNIZED), and a session begun without a password cannot be
+// finished with dummy once one is set (the stage re-checks, and the two
+// kinds of session have different purposes).
+//
+// m.login.dummy rather than a stage of our own: clients complete it
+// without asking the user, so a named guest setting its first password
+// goes through unchanged clients.
+func (a *API) requirePasswordOrOwnToken(w http.ResponseWriter, r *http.Request, purpose string, auth json.RawMessage) (bool, error) {
+	sess := principal(r)
+	hasPassword, err := a.hasPassword(r, sess.UserID)
+	if err != nil {
+		return false, err
+	}
+	if hasPassword {
+		return a.requirePassword(w, r, purpose, auth)
+	}
+	_, challenge, err := a.uia.Run(purpose+":no-password:"+sess.UserID, [][]string{{accounts.StageDummy}}, nil, auth,
+		func(stage string, _ json.RawMessage, _ *accounts.UIASession) error {
+			has, err := a.hasPassword(r, sess.UserID)
+			if err != nil {
+				return err
+			}
+			if has {
+				return &accounts.StageError{Errcode: "M_FORBIDDEN", Message: "this account has a password now; authenticate with m.login.password"}
+			}
+			return nil
+		})
+	if err != nil {
+		return false, uiaError(err)
+	}
+	if challenge != nil {
+		writeJSON(w, http.StatusUnauthorized, challenge)
+		return false, nil
+	}
+	return true, nil
+}
+
+func (a *API) hasPassword(r *http.Request, userID string) (bool, error) {
+	u, err := a.Accounts.Store().GetUser(r.Context(), userID)
+	if err != nil {
+		return false, err
+	}
+	return u.PasswordHash != "", nil
+}

@@ -1,0 +1,28 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+)
+
+// sendToDevice is PUT /sendToDevice/{eventType}/{txnId}: messages
+// ({userId: {deviceId or "*": content}}) stored per target device until
+// it acknowledges them through /sync (G-47). The transaction ID makes a
+// retry harmless.
+func (a *API) sendToDevice(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Messages map[string]map[string]json.RawMessage `json:"messages"`
+	}
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	if req.Messages == nil {
+		return errMissingParam("messages is required")
+	}
+	p := principal(r)
+	if err := a.E2EE.SendToDevice(r.Context(), p.UserID, p.DeviceID, r.PathValue("eventType"), r.PathValue("txnId"), req.Messages); err != nil {
+		return e2eeError(err)
+	}
+	writeJSON(w, http.StatusOK, struct{}{})
+	return nil
+}

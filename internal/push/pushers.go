@@ -1,0 +1,175 @@
+package push
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+)
+
+// Pusher is a configured push target, as GET /pushers lists it.
+type Pusher struct {
+	UserID            string          `json:"-"`
+	DeviceID          string          `json:"-"`
+	PushKey           string          `json:"pushkey"`
+	Kind              string          `json:"kind"`
+	AppID             string          `json:"app_id"`
+	AppDisplayName    string          `json:"app_display_name"`
+	DeviceDisplayName string          `json:"device_display_name"`
+	ProfileTag        string          `json:"profile_tag,omitempty"`
+	Lang              string          `json:"lang"`
+	Data              json.RawMessage `json:"data"`
+	CreatedTS         int64           `json:"-"`
+}
+
+// PusherInput is the body of POST /pushers/set. Kind nil means the body's
+// kind was null: delete the pusher.
+type PusherInput struct {
+	PushKey           *string
+	AppID             *string
+	Kind              *string
+	AppDisplayName    *string
+	DeviceDisplayName *string
+	ProfileTag        *string
+	Lang              *string
+	Data              json.RawMessage
+	Append            bool
+}
+
+// Spec limits on pusher identifiers.
+const (
+	maxAppIDChars     = 64
+	maxPushKeyBytes   = 512
+	pushGatewayPath   = "/_matrix/push/v1/notify"
+	pusherKindHTTP    = "http"
+	pusherKindEmail   = "email"
+	formatEventIDOnly = "event_id_only"
+)
+
+// SetPusher creates, replaces or (kind null) deletes the caller's pusher
+// identified by app_id and pushkey. Only http pushers are supported; their
+// data.url must be an HTTPS URL (HTTP on a loopback host, for local
+// gateways) with the path /_matrix/push/v1/notify. Unless append is set,
+// other users' pushers with the same app_id and pushkey are removed.
+func (s *Service) SetPusher(ctx context.Context, userID, deviceID string, in PusherInput) error {
+	var missing []string
+	if in.AppID == nil || *in.AppID == "" {
+		missing = append(missing, "app_id")
+	}
+	if in.PushKey == nil || *in.PushKey == "" {
+		missing = append(missing, "pushkey")
+	}
+	if in.Kind != nil {
+		if in.AppDisplayName == nil {
+			missing = append(missing, "app_display_name")
+		}
+		if in.DeviceDisplayName == nil {
+			missing = append(missing, "device_display_name")
+		}
+		if in.Lang == nil {
+			missing = append(missing, "lang")
+		}
+		if in.Data == nil {
+			missing = append(missing, "data")
+		}
+	}
+	if len(missing) > 0 {
+		return newErr(KindMissingParam, "Missing parameters: %s", strings.Join(missing, ", "))
+	}
+	if utf8.RuneCountInString(*in.AppID) > maxAppIDChars {
+		return newErr(KindInvalidParam, "app_id is longer than %d characters", maxAppIDChars)
+	}
+	if len(*in.PushKey) > maxPushKeyBytes {
+		return newErr(KindInvalidParam, "pushkey is longer than %d bytes", maxPushKeyBytes)
+	}
+	if in.Kind == nil {
+		return s.store.DeletePusher(ctx, userID, *in.AppID, *in.PushKey)
+	}
+	switch *in.Kind {
+	case pusherKindHTTP:
+	case pusherKindEmail:
+		return newErr(KindInvalidParam, "email pushers are not supported by this server")
+	default:
+		return newErr(KindInvalidParam, "unknown pusher kind %q; use http", *in.Kind)
+	}
+	data, err := validateHTTPPusherData(in.Data)
+	if err != nil {
+		return err
+	}
+	p := Pusher{
+		UserID:            userID,
+		DeviceID:          deviceID,
+		PushKey:           *in.PushKey,
+		Kind:              *in.Kind,
+		AppID:             *in.AppID,
+		AppDisplayName:    *in.AppDisplayName,
+		DeviceDisplayName: *in.DeviceDisplayName,
+		Lang:              *in.Lang,
+		Data:              data,
+		CreatedTS:         s.now().UnixMilli(),
+	}
+	if in.ProfileTag != nil {
+		p.ProfileTag = *in.ProfileTag
+	}
+	return s.store.PutPusher(ctx, p, !in.Append)
+}
+
+func validateHTTPPusherData(raw json.RawMessage) (json.RawMessage, error) {
+	var data map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &data); err != nil || data == nil {
+		return nil, newErr(KindBadJSON, "data must be an object")
+	}
+	rawURL, ok := data["url"]
+	if !ok {
+		return nil, newErr(KindMissingParam, "data.url is required for http pushers")
+	}
+	var u string
+	if err := json.Unmarshal(rawURL, &u); err != nil {
+		return nil, newErr(KindBadJSON, "data.url must be a string")
+	}
+	parsed, err := url.Parse(u)
+	if err != nil || parsed.Host == "" || parsed.User != nil {
+		return nil, newErr(KindInvalidParam, "data.url %q is not a valid URL", u)
+	}
+	switch {
+	case parsed.Scheme == "https":
+	case parsed.Scheme == "http" && isLoopback(parsed.Hostname()):
+	default:
+		return nil, newErr(KindInvalidParam, "data.url must be an https URL")
+	}
+	if parsed.Path != pushGatewayPath {
+		return nil, newErr(KindInvalidParam, "data.url must have the path %s", pushGatewayPath)
+	}
+	if rawFormat, ok := data["format"]; ok {
+		var f string
+		if err := json.Unmarshal(rawFormat, &f); err != nil || f != formatEventIDOnly {
+			return nil, newErr(KindInvalidParam, "data.format must be %q when given", formatEventIDOnly)
+		}
+	}
+	return compactJSON(raw), nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Pushers lists the user's pushers.
+func (s *Service) Pushers(ctx context.Context, userID string) ([]Pusher, error) {
+	ps, err := s.store.Pushers(ctx, userID)
+	if ps == nil {
+		ps = []Pusher{}
+	}
+	return ps, err
+}
+
+// DeleteDevicePushers removes the pushers a device set, for when the
+// device logs out or is deleted.
+func (s *Service) DeleteDevicePushers(ctx context.Context, userID, deviceID string) error {
+	return s.store.DeleteDevicePushers(ctx, userID, deviceID)
+}

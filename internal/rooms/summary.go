@@ -1,0 +1,46 @@
+package rooms
+
+import (
+	"context"
+	"slices"
+)
+
+// MemberSummary is what sync's room summary needs: member counts and the
+// first few members by user ID (heroes are taken from them).
+type MemberSummary struct {
+	Joined, Invited int
+	// FirstMembers are up to six joined or invited users, sorted.
+	FirstMembers []string
+	Named        bool // the room has a name or canonical alias
+}
+
+// MemberCounts returns a room's member summary, cached until its state
+// changes, so syncs of a big room do not walk every member each time.
+func (s *Service) MemberCounts(ctx context.Context, roomID string) (MemberSummary, error) {
+	e, err := s.lockRoom(ctx, roomID)
+	if err != nil {
+		return MemberSummary{}, err
+	}
+	defer e.mu.Unlock()
+	if e.summary != nil {
+		return *e.summary, nil
+	}
+	var sum MemberSummary
+	var members []string
+	for k, se := range e.state {
+		switch {
+		case k.Type == "m.room.member" && se.Event.Membership() == "join":
+			sum.Joined++
+			members = append(members, k.StateKey)
+		case k.Type == "m.room.member" && se.Event.Membership() == "invite":
+			sum.Invited++
+			members = append(members, k.StateKey)
+		case k.Type == "m.room.name" || k.Type == "m.room.canonical_alias":
+			sum.Named = true
+		}
+	}
+	slices.Sort(members)
+	sum.FirstMembers = members[:min(6, len(members))]
+	e.summary = &sum
+	return sum, nil
+}

@@ -1,0 +1,653 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"foyer/internal/e2ee"
+)
+
+// The device-list log, to-device messages and their transactions carry
+// stream positions.
+func init() {
+	RegisterStreamTable("device_list_changes")
+	RegisterStreamTable("to_device_messages")
+	RegisterStreamTable("to_device_txns")
+}
+
+// E2EEStore implements e2ee.Store.
+type E2EEStore struct{ db *DB }
+
+// NewE2EEStore returns the end-to-end encryption store over db.
+func NewE2EEStore(db *DB) *E2EEStore { return &E2EEStore{db: db} }
+
+var _ e2ee.Store = (*E2EEStore)(nil)
+
+// placeholders returns "$n, $n+1, ..." for count arguments from n.
+func placeholders(n, count int) string {
+	ph := make([]string, count)
+	for i := range ph {
+		ph[i] = "$" + strconv.Itoa(n+i)
+	}
+	return strings.Join(ph, ", ")
+}
+
+func stringArgs(list []string) []any {
+	out := make([]any, len(list))
+	for i, s := range list {
+		out[i] = s
+	}
+	return out
+}
+
+// recordDeviceListChange moves a user's entry in the device-list log to
+// pos (never backwards).
+func recordDeviceListChange(ctx context.Context, tx *sql.Tx, userID, visibleTo string, pos int64) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO device_list_changes (user_id, visible_to, stream_pos) VALUES ($1, $2, $3)
+		ON CONFLICT (user_id, visible_to) DO UPDATE SET stream_pos = excluded.stream_pos
+		WHERE device_list_changes.stream_pos < excluded.stream_pos`, userID, visibleTo, pos)
+	if err != nil {
+		return fmt.Errorf("recording a device-list change: %w", err)
+	}
+	return nil
+}
+
+// deviceListTracker records a device-list change whenever the account
+// store deletes devices, and tells e2ee so room-mates' syncs wake.
+type deviceListTracker struct {
+	positions interface{ Reserve() (int64, func()) }
+	changed   func(userID string, pos int64)
+}
+
+// TrackDeviceLists makes device deletions (logout, DELETE /devices,
+// deactivation) record a device-list change for the user at a fresh
+// stream position, in the deleting transaction; changed hears of it once
+// committed. Call before serving.
+func (s *AccountStore) TrackDeviceLists(positions interface{ Reserve() (int64, func()) }, changed func(userID string, pos int64)) {
+	s.deviceLists = &deviceListTracker{positions: positions, changed: changed}
+}
+
+// withDeviceListChange runs fn in a write transaction that also records
+// a device-list change of userID.
+func (s *AccountStore) withDeviceListChange(ctx context.Context, userID string, fn func(tx *sql.Tx) error) error {
+	t := s.deviceLists
+	if t == nil {
+		return s.db.WithTx(ctx, fn)
+	}
+	pos, done := t.positions.Reserve()
+	err := s.db.WithTx(ctx, func(tx *sql.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return recordDeviceListChange(ctx, tx, userID, "", pos)
+	})
+	done()
+	if err == nil && t.changed != nil {
+		t.changed(userID, pos)
+	}
+	return err
+}
+
+// deleteUserE2EE removes every key, message and backup of a user (on
+// deactivation).
+func deleteUserE2EE(ctx context.Context, tx *sql.Tx, userID string) error {
+	for _, q := range []string{
+		`DELETE FROM e2e_device_keys WHERE user_id = $1`,
+		`DELETE FROM e2e_one_time_keys WHERE user_id = $1`,
+		`DELETE FROM e2e_fallback_keys WHERE user_id = $1`,
+		`DELETE FROM e2e_cross_signing_keys WHERE user_id = $1`,
+		`DELETE FROM e2e_signatures WHERE target_user_id = $1 OR signer_user_id = $1`,
+		`DELETE FROM to_device_messages WHERE user_id = $1`,
+		`DELETE FROM to_device_txns WHERE user_id = $1`,
+		`DELETE FROM e2e_room_keys WHERE user_id = $1`,
+		`UPDATE e2e_room_key_versions SET deleted = TRUE WHERE user_id = $1`,
+	} {
+		if _, err := tx.ExecContext(ctx, q, userID); err != nil {
+			return fmt.Errorf("deleting the user's keys: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *E2EEStore) UploadKeys(ctx context.Context, u e2ee.KeyUpload) (bool, error) {
+	changed := false
+	err := s.db.WithTx(ctx, func(tx *sql.Tx) error {
+		changed = false
+		if u.DeviceKeys != nil {
+			var old string
+			err := tx.QueryRowContext(ctx, `SELECT key_json FROM e2e_device_keys WHERE user_id = $1 AND device_id = $2`,
+				u.UserID, u.DeviceID).Scan(&old)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+			if old != string(u.DeviceKeys) {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO e2e_device_keys (user_id, device_id, key_json) VALUES ($1, $2, $3)
+					ON CONFLICT (user_id, device_id) DO UPDATE SET key_json = excluded.key_json`,
+					u.UserID, u.DeviceID, string(u.DeviceKeys)); err != nil {
+					return err
+				}
+				if err := recordDeviceListChange(ctx, tx, u.UserID, "", u.Pos); err != nil {
+					return err
+				}
+				changed = true
+			}
+		}
+		for _, k := range u.OneTime {
+			res, err := tx.ExecContext(ctx, `INSERT INTO e2e_one_time_keys (user_id, device_id, algorithm, key_id, key_json)
+				VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, device_id, algorithm, key_id) DO NOTHING`,
+				u.UserID, u.DeviceID, k.Algorithm, k.KeyID, string(k.Key))
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				var old string
+				if err := tx.QueryRowContext(ctx, `SELECT key_json FROM e2e_one_time_keys
+					WHERE user_id = $1 AND device_id = $2 AND algorithm = $3 AND key_id = $4`,
+					u.UserID, u.DeviceID, k.Algorithm, k.KeyID).Scan(&old); err != nil {
+					return err
+				}
+				if old != string(k.Key) {
+					return e2ee.ErrKeyConflict
+				}
+			}
+		}
+		for _, k := range u.Fallback {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO e2e_fallback_keys (user_id, device_id, algorithm, key_id, key_json, used)
+				VALUES ($1, $2, $3, $4, $5, FALSE)
+				ON CONFLICT (user_id, device_id, algorithm) DO UPDATE SET key_id = excluded.key_id, key_json = excluded.key_json,
+					used = CASE WHEN e2e_fallback_keys.key_id = excluded.key_id AND e2e_fallback_keys.key_json = excluded.key_json
+						THEN e2e_fallback_keys.used ELSE FALSE END`,
+				u.UserID, u.DeviceID, k.Algorithm, k.KeyID, string(k.Key)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return changed, err
+}
+
+func (s *E2EEStore) DeviceKeys(ctx context.Context, userID, deviceID string) (json.RawMessage, error) {
+	var raw string
+	err := s.db.Read.QueryRowContext(ctx, `SELECT key_json FROM e2e_device_keys WHERE user_id = $1 AND device_id = $2`,
+		userID, deviceID).Scan(&raw)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, e2ee.ErrNotFound
+	}
+	return json.RawMessage(raw), err
+}
+
+func (s *E2EEStore) OneTimeKeyCounts(ctx context.Context, userID, deviceID string) (map[string]int, error) {
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT algorithm, COUNT(*) FROM e2e_one_time_keys
+		WHERE user_id = $1 AND device_id = $2 GROUP BY algorithm`, userID, deviceID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var alg string
+		var n int
+		if err := rows.Scan(&alg, &n); err != nil {
+			return nil, err
+		}
+		out[alg] = n
+	}
+	return out, rows.Err()
+}
+
+func (s *E2EEStore) UnusedFallbackKeyTypes(ctx context.Context, userID, deviceID string) ([]string, error) {
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT algorithm FROM e2e_fallback_keys
+		WHERE user_id = $1 AND device_id = $2 AND NOT used ORDER BY algorithm`, userID, deviceID)
+	if err != nil {
+		return nil, err
+	}
+	return scanStrings(rows)
+}
+
+func scanStrings(rows *sql.Rows) ([]string, error) {
+	defer rows.Close()
+	out := []string{}
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+func (s *E2EEStore) QueryDeviceKeys(ctx context.Context, userIDs []string) ([]e2ee.StoredDeviceKeys, error) {
+	if len(userIDs) == 0 {
+		return nil, nil
+	}
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT k.user_id, k.device_id, k.key_json, COALESCE(d.display_name, '')
+		FROM e2e_device_keys k JOIN devices d ON d.user_id = k.user_id AND d.device_id = k.device_id
+		WHERE k.user_id IN (`+placeholders(1, len(userIDs))+`) ORDER BY k.user_id, k.device_id`, stringArgs(userIDs)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []e2ee.StoredDeviceKeys
+	for rows.Next() {
+		var d e2ee.StoredDeviceKeys
+		var raw string
+		if err := rows.Scan(&d.UserID, &d.DeviceID, &raw, &d.DisplayName); err != nil {
+			return nil, err
+		}
+		d.Keys = json.RawMessage(raw)
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// ClaimKey takes one one-time key with a single DELETE ... RETURNING on
+// the writer, so concurrent claims never get the same key: on SQLite the
+// one writer connection serialises them; on PostgreSQL SKIP LOCKED sends
+// a concurrent claim to the next free row instead of failing on a row
+// another claim is deleting.
+func (s *E2EEStore) ClaimKey(ctx context.Context, userID, deviceID, algorithm string) (e2ee.OneTimeKey, error) {
+	k := e2ee.OneTimeKey{Algorithm: algorithm}
+	var q string
+	if s.db.Dialect == Postgres {
+		q = `DELETE FROM e2e_one_time_keys WHERE (user_id, device_id, algorithm, key_id) IN (
+			SELECT user_id, device_id, algorithm, key_id FROM e2e_one_time_keys
+			WHERE user_id = $1 AND device_id = $2 AND algorithm = $3 ORDER BY key_id LIMIT 1 FOR UPDATE SKIP LOCKED)
+			RETURNING key_id, key_json`
+	} else {
+		q = `DELETE FROM e2e_one_time_keys WHERE rowid = (
+			SELECT rowid FROM e2e_one_time_keys WHERE user_id = $1 AND device_id = $2 AND algorithm = $3 ORDER BY key_id LIMIT 1)
+			RETURNING key_id, key_json`
+	}
+	var raw string
+	err := s.db.Write.QueryRowContext(ctx, q, userID, deviceID, algorithm).Scan(&k.KeyID, &raw)
+	if err == nil {
+		k.Key = json.RawMessage(raw)
+		return k, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return k, err
+	}
+	err = s.db.Write.QueryRowContext(ctx, `UPDATE e2e_fallback_keys SET used = TRUE
+		WHERE user_id = $1 AND device_id = $2 AND algorithm = $3 RETURNING key_id, key_json`,
+		userID, deviceID, algorithm).Scan(&k.KeyID, &raw)
+	if errors.Is(err, sql.ErrNoRows) {
+		return k, e2ee.ErrNoKey
+	}
+	k.Key = json.RawMessage(raw)
+	return k, err
+}
+
+func (s *E2EEStore) CrossSigningKeys(ctx context.Context, userIDs []string) ([]e2ee.CrossSigningKey, error) {
+	if len(userIDs) == 0 {
+		return nil, nil
+	}
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT user_id, key_type, public_key, key_json FROM e2e_cross_signing_keys
+		WHERE user_id IN (`+placeholders(1, len(userIDs))+`) ORDER BY user_id, key_type`, stringArgs(userIDs)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []e2ee.CrossSigningKey
+	for rows.Next() {
+		var k e2ee.CrossSigningKey
+		var raw string
+		if err := rows.Scan(&k.UserID, &k.Type, &k.PublicKey, &raw); err != nil {
+			return nil, err
+		}
+		k.Keys = json.RawMessage(raw)
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+func (s *E2EEStore) PutCrossSigningKeys(ctx context.Context, userID string, keys []e2ee.CrossSigningKey, pos int64) error {
+	return s.db.WithTx(ctx, func(tx *sql.Tx) error {
+		for _, k := range keys {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO e2e_cross_signing_keys (user_id, key_type, public_key, key_json)
+				VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, key_type) DO UPDATE SET public_key = excluded.public_key, key_json = excluded.key_json`,
+				userID, k.Type, k.PublicKey, string(k.Keys)); err != nil {
+				return err
+			}
+		}
+		return recordDeviceListChange(ctx, tx, userID, "", pos)
+	})
+}
+
+func (s *E2EEStore) Signatures(ctx context.Context, targetUserIDs []string) ([]e2ee.Signature, error) {
+	if len(targetUserIDs) == 0 {
+		return nil, nil
+	}
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT target_user_id, target_key_id, signer_user_id, signer_key_id, signature
+		FROM e2e_signatures WHERE target_user_id IN (`+placeholders(1, len(targetUserIDs))+`)
+		ORDER BY target_user_id, target_key_id, signer_user_id, signer_key_id`, stringArgs(targetUserIDs)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []e2ee.Signature
+	for rows.Next() {
+		var sg e2ee.Signature
+		if err := rows.Scan(&sg.TargetUserID, &sg.TargetKeyID, &sg.SignerUserID, &sg.SignerKeyID, &sg.Signature); err != nil {
+			return nil, err
+		}
+		out = append(out, sg)
+	}
+	return out, rows.Err()
+}
+
+func (s *E2EEStore) PutSignatures(ctx context.Context, sigs []e2ee.Signature, changes []e2ee.DeviceListChange) error {
+	return s.db.WithTx(ctx, func(tx *sql.Tx) error {
+		for _, sg := range sigs {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO e2e_signatures (target_user_id, target_key_id, signer_user_id, signer_key_id, signature)
+				VALUES ($1, $2, $3, $4, $5) ON CONFLICT (target_user_id, target_key_id, signer_user_id, signer_key_id)
+				DO UPDATE SET signature = excluded.signature`,
+				sg.TargetUserID, sg.TargetKeyID, sg.SignerUserID, sg.SignerKeyID, sg.Signature); err != nil {
+				return err
+			}
+		}
+		for _, c := range changes {
+			if err := recordDeviceListChange(ctx, tx, c.UserID, c.VisibleTo, c.Pos); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (s *E2EEStore) DeviceListChanges(ctx context.Context, users []string, viewer string, since, to int64) ([]string, error) {
+	args := []any{since, to, viewer}
+	q := `SELECT DISTINCT user_id FROM device_list_changes WHERE stream_pos > $1 AND stream_pos <= $2 AND (visible_to = $3`
+	if len(users) > 0 {
+		q += ` OR (visible_to = '' AND user_id IN (` + placeholders(4, len(users)) + `))`
+		args = append(args, stringArgs(users)...)
+	}
+	rows, err := s.db.Read.QueryContext(ctx, q+`) ORDER BY user_id`, args...)
+	if err != nil {
+		return nil, err
+	}
+	return scanStrings(rows)
+}
+
+func (s *E2EEStore) MemberChanges(ctx context.Context, userID string, since, to int64) ([]e2ee.MemberChange, error) {
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT e.room_id, e.state_key, COALESCE(e.membership, ''), COALESCE(p.membership, '')
+		FROM events e LEFT JOIN events p ON p.event_id = e.replaces_state
+		WHERE e.type = 'm.room.member' AND e.stream_pos > $1 AND e.stream_pos <= $2
+		AND e.room_id IN (SELECT c.room_id FROM current_state c
+			WHERE c.type = 'm.room.member' AND c.state_key = $3 AND (c.membership = 'join' OR c.stream_pos > $4))
+		ORDER BY e.stream_pos`, since, to, userID, since)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []e2ee.MemberChange
+	for rows.Next() {
+		var m e2ee.MemberChange
+		if err := rows.Scan(&m.RoomID, &m.UserID, &m.Membership, &m.PrevMembership); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+func (s *E2EEStore) JoinedMembers(ctx context.Context, roomID string) ([]string, error) {
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT state_key FROM current_state
+		WHERE room_id = $1 AND type = 'm.room.member' AND membership = 'join' ORDER BY state_key`, roomID)
+	if err != nil {
+		return nil, err
+	}
+	return scanStrings(rows)
+}
+
+func (s *E2EEStore) SendToDevice(ctx context.Context, txn e2ee.ToDeviceTxn, msgs []e2ee.ToDeviceMessage, pos int64) (bool, error) {
+	dup := false
+	err := s.db.WithTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO to_device_txns (user_id, device_id, txn_id, stream_pos) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (user_id, device_id, txn_id) DO NOTHING`, txn.UserID, txn.DeviceID, txn.TxnID, pos)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			dup = true
+			return nil
+		}
+		for _, m := range msgs {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO to_device_messages (user_id, device_id, stream_pos, sender, type, content)
+				VALUES ($1, $2, $3, $4, $5, $6)`, m.UserID, m.DeviceID, pos, m.Sender, m.Type, string(m.Content)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return dup, err
+}
+
+func (s *E2EEStore) AckToDevice(ctx context.Context, userID, deviceID string, upTo int64) error {
+	// Most syncs have nothing to acknowledge: look on the reader first
+	// rather than take the writer for nothing.
+	var n int
+	err := s.db.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM to_device_messages
+		WHERE user_id = $1 AND device_id = $2 AND stream_pos <= $3 LIMIT 1) t`, userID, deviceID, upTo).Scan(&n)
+	if err != nil || n == 0 {
+		return err
+	}
+	_, err = s.db.Write.ExecContext(ctx, `DELETE FROM to_device_messages WHERE user_id = $1 AND device_id = $2 AND stream_pos <= $3`,
+		userID, deviceID, upTo)
+	return err
+}
+
+func (s *E2EEStore) PendingToDevice(ctx context.Context, userID, deviceID string, to int64, limit int) ([]e2ee.ToDeviceMessage, error) {
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT sender, type, content, stream_pos FROM to_device_messages
+		WHERE user_id = $1 AND device_id = $2 AND stream_pos <= $3 ORDER BY stream_pos, id LIMIT $4`, userID, deviceID, to, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []e2ee.ToDeviceMessage
+	for rows.Next() {
+		m := e2ee.ToDeviceMessage{UserID: userID, DeviceID: deviceID}
+		var content string
+		if err := rows.Scan(&m.Sender, &m.Type, &content, &m.Pos); err != nil {
+			return nil, err
+		}
+		m.Content = json.RawMessage(content)
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+func (s *E2EEStore) CreateBackup(ctx context.Context, userID, algorithm string, authData json.RawMessage) (int64, error) {
+	var v int64
+	err := s.db.WithTx(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) + 1 FROM e2e_room_key_versions WHERE user_id = $1`,
+			userID).Scan(&v); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO e2e_room_key_versions (user_id, version, algorithm, auth_data) VALUES ($1, $2, $3, $4)`,
+			userID, v, algorithm, string(authData))
+		return err
+	})
+	return v, err
+}
+
+type queryRower interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// getBackup reads a live version (0: the newest) with its key count.
+func getBackup(ctx context.Context, q queryRower, userID string, version int64) (e2ee.BackupVersion, error) {
+	var b e2ee.BackupVersion
+	var auth string
+	query := `SELECT v.version, v.algorithm, v.auth_data, v.etag,
+		(SELECT COUNT(*) FROM e2e_room_keys k WHERE k.user_id = v.user_id AND k.version = v.version)
+		FROM e2e_room_key_versions v WHERE v.user_id = $1 AND NOT v.deleted`
+	args := []any{userID}
+	if version > 0 {
+		query += ` AND v.version = $2`
+		args = append(args, version)
+	} else {
+		query += ` ORDER BY v.version DESC LIMIT 1`
+	}
+	err := q.QueryRowContext(ctx, query, args...).Scan(&b.Version, &b.Algorithm, &auth, &b.ETag, &b.Count)
+	if errors.Is(err, sql.ErrNoRows) {
+		return b, e2ee.ErrNotFound
+	}
+	b.AuthData = json.RawMessage(auth)
+	return b, err
+}
+
+func (s *E2EEStore) GetBackup(ctx context.Context, userID string, version int64) (e2ee.BackupVersion, error) {
+	return getBackup(ctx, s.db.Read, userID, version)
+}
+
+func (s *E2EEStore) UpdateBackup(ctx context.Context, userID string, version int64, authData json.RawMessage) error {
+	res, err := s.db.Write.ExecContext(ctx, `UPDATE e2e_room_key_versions SET auth_data = $1
+		WHERE user_id = $2 AND version = $3 AND NOT deleted`, string(authData), userID, version)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return e2ee.ErrNotFound
+	}
+	return nil
+}
+
+func (s *E2EEStore) DeleteBackup(ctx context.Context, userID string, version int64) (bool, error) {
+	existed := false
+	err := s.db.WithTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE e2e_room_key_versions SET deleted = TRUE WHERE user_id = $1 AND version = $2`, userID, version)
+		if err != nil {
+			return err
+		}
+		n, _ := res.RowsAffected()
+		existed = n > 0
+		_, err = tx.ExecContext(ctx, `DELETE FROM e2e_room_keys WHERE user_id = $1 AND version = $2`, userID, version)
+		return err
+	})
+	return existed, err
+}
+
+func (s *E2EEStore) PutRoomKeys(ctx context.Context, userID string, version int64, keys []e2ee.RoomKey) (e2ee.BackupVersion, error) {
+	var out e2ee.BackupVersion
+	err := s.db.WithTx(ctx, func(tx *sql.Tx) error {
+		cur, err := getBackup(ctx, tx, userID, 0)
+		if errors.Is(err, e2ee.ErrNotFound) || (err == nil && cur.Version < version) {
+			return e2ee.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if cur.Version != version {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM e2e_room_key_versions WHERE user_id = $1 AND version = $2 AND NOT deleted`,
+				userID, version).Scan(&n); err != nil {
+				return err
+			}
+			if n == 0 {
+				return e2ee.ErrNotFound
+			}
+			return &e2ee.WrongVersionError{Current: strconv.FormatInt(cur.Version, 10)}
+		}
+		changed := false
+		for _, k := range keys {
+			var old e2ee.RoomKey
+			err := tx.QueryRowContext(ctx, `SELECT first_message_index, forwarded_count, is_verified FROM e2e_room_keys
+				WHERE user_id = $1 AND version = $2 AND room_id = $3 AND session_id = $4`,
+				userID, version, k.RoomID, k.SessionID).Scan(&old.FirstMessageIndex, &old.ForwardedCount, &old.IsVerified)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+				_, err = tx.ExecContext(ctx, `INSERT INTO e2e_room_keys (user_id, version, room_id, session_id,
+					first_message_index, forwarded_count, is_verified, session_data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+					userID, version, k.RoomID, k.SessionID, k.FirstMessageIndex, k.ForwardedCount, k.IsVerified, string(k.SessionData))
+			case err != nil:
+				return err
+			case e2ee.Better(old, k):
+				_, err = tx.ExecContext(ctx, `UPDATE e2e_room_keys SET first_message_index = $1, forwarded_count = $2,
+					is_verified = $3, session_data = $4 WHERE user_id = $5 AND version = $6 AND room_id = $7 AND session_id = $8`,
+					k.FirstMessageIndex, k.ForwardedCount, k.IsVerified, string(k.SessionData), userID, version, k.RoomID, k.SessionID)
+			default:
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			changed = true
+		}
+		if changed {
+			if _, err := tx.ExecContext(ctx, `UPDATE e2e_room_key_versions SET etag = etag + 1 WHERE user_id = $1 AND version = $2`,
+				userID, version); err != nil {
+				return err
+			}
+		}
+		out, err = getBackup(ctx, tx, userID, version)
+		return err
+	})
+	return out, err
+}
+
+// roomKeyScope narrows room key queries to a room and session.
+func roomKeyScope(roomID, sessionID string, args []any) (string, []any) {
+	q := ""
+	if roomID != "" {
+		args = append(args, roomID)
+		q += fmt.Sprintf(" AND room_id = $%d", len(args))
+	}
+	if sessionID != "" {
+		args = append(args, sessionID)
+		q += fmt.Sprintf(" AND session_id = $%d", len(args))
+	}
+	return q, args
+}
+
+func (s *E2EEStore) RoomKeys(ctx context.Context, userID string, version int64, roomID, sessionID string) ([]e2ee.RoomKey, error) {
+	if _, err := getBackup(ctx, s.db.Read, userID, version); err != nil {
+		return nil, err
+	}
+	scope, args := roomKeyScope(roomID, sessionID, []any{userID, version})
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT room_id, session_id, first_message_index, forwarded_count, is_verified, session_data
+		FROM e2e_room_keys WHERE user_id = $1 AND version = $2`+scope+` ORDER BY room_id, session_id`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []e2ee.RoomKey
+	for rows.Next() {
+		var k e2ee.RoomKey
+		var data string
+		if err := rows.Scan(&k.RoomID, &k.SessionID, &k.FirstMessageIndex, &k.ForwardedCount, &k.IsVerified, &data); err != nil {
+			return nil, err
+		}
+		k.SessionData = json.RawMessage(data)
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+func (s *E2EEStore) DeleteRoomKeys(ctx context.Context, userID string, version int64, roomID, sessionID string) (e2ee.BackupVersion, error) {
+	var out e2ee.BackupVersion
+	err := s.db.WithTx(ctx, func(tx *sql.Tx) error {
+		if _, err := getBackup(ctx, tx, userID, version); err != nil {
+			return err
+		}
+		scope, args := roomKeyScope(roomID, sessionID, []any{userID, version})
+		res, err := tx.ExecContext(ctx, `DELETE FROM e2e_room_keys WHERE user_id = $1 AND version = $2`+scope, args...)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			if _, err := tx.ExecContext(ctx, `UPDATE e2e_room_key_versions SET etag = etag + 1 WHERE user_id = $1 AND version = $2`,
+				userID, version); err != nil {
+				return err
+			}
+		}
+		out, err = getBackup(ctx, tx, userID, version)
+		return err
+	})
+	return out, err
+}
