@@ -154,3 +154,8 @@ func (s *Service) ReceiptsSince(ctx context.Context, roomIDs []string, sincePos,
 	}
 	return out, nil
 }
+
+// ReadUpTo is the stream position up to which userID has read roomID.
+func (s *Service) ReadUpTo(ctx context.Context, userID, roomID string) (int64, error) {
+	return s.store.ReadUpTo(ctx, userID, roomID)
+}

@@ -41,6 +41,10 @@ type Store interface {
 	// thread), unless the stored one has a higher stream position (a
 	// later write that committed first).
 	PutReceipt(ctx context.Context, r Receipt) error
+	// ReadUpTo is the stream position of the newest event the user's
+	// unthreaded or main-thread read receipts (public or private) point
+	// at in a room; 0 when there is none.
+	ReadUpTo(ctx context.Context, userID, roomID string) (int64, error)
 	// ReceiptsBetween lists the receipts in roomIDs with from < pos <= to.
 	ReceiptsBetween(ctx context.Context, roomIDs []string, from, to int64) ([]Receipt, error)
 

@@ -167,6 +167,9 @@ func (s *Service) joinedRoom(ctx context.Context, req *Request, m rooms.RoomMemb
 		return nil, err
 	}
 	jr.Summary = summarise(ms, req.UserID)
+	if jr.UnreadNotifications, err = s.unread(ctx, req.UserID, roomID, to); err != nil {
+		return nil, err
+	}
 	return jr, nil
 }
 

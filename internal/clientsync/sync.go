@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"foyer/internal/clientdata"
+	"foyer/internal/push"
 	"foyer/internal/rooms"
 	"foyer/internal/rooms/matrixevents"
 	"foyer/internal/typing"
@@ -50,6 +51,16 @@ type Service struct {
 	// changes remembers where recent writes happened, so most syncs can
 	// skip queries that would find nothing.
 	changes *changeIndex
+
+	push        *push.Service
+	unreadCache unreadCounts
+}
+
+// UsePush makes sync count unread notifications with the push rules and
+// deliver m.push_rules account data.
+func (s *Service) UsePush(p *push.Service) {
+	s.push = p
+	p.OnChange(func(userID string, pos int64) { s.WakeAt(pos, []string{userID}, nil) })
 }
 
 type pendingWake struct {
@@ -310,6 +321,21 @@ func (s *Service) compute(ctx context.Context, req *Request, memberships []rooms
 	for _, ev := range accountData.Global {
 		if req.Filter.AccountData.Allows(ev.Type, "") {
 			resp.AccountData.Events = append(resp.AccountData.Events, mustJSON(ev))
+		}
+	}
+	if s.push != nil && req.Filter.AccountData.Allows("m.push_rules", "") {
+		changed := initial
+		if !initial {
+			if changed, err = s.push.ChangedBetween(ctx, req.UserID, since, to); err != nil {
+				return nil, err
+			}
+		}
+		if changed {
+			content, err := s.push.AccountData(ctx, req.UserID)
+			if err != nil {
+				return nil, err
+			}
+			resp.AccountData.Events = append(resp.AccountData.Events, mustJSON(map[string]any{"type": "m.push_rules", "content": content}))
 		}
 	}
 	s.extMu.RLock()

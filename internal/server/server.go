@@ -112,6 +112,7 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 	svc.Sync = clientsync.NewService(svc.Rooms, svc.ClientData, svc.Typing, svc.Filters, stream, log)
 	svc.Presence = presence.New(storage.NewPresenceStore(db), stream, log)
 	svc.Push = push.NewService(storage.NewPushStore(db), stream)
+	svc.Sync.UsePush(svc.Push)
 	svc.Sync.WatchPresence(svc.Presence)
 	svc.Sync.AddExtension(clientsync.PresenceExtension{Sync: svc.Sync, Presence: svc.Presence})
 	svc.E2EE = e2ee.NewService(storage.NewE2EEStore(db), stream, svc.Rooms, accountStore, svc.Sync, cfg.ServerName, log)

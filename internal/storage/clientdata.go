@@ -77,6 +77,14 @@ func (s *ClientDataStore) ReceiptsBetween(ctx context.Context, roomIDs []string,
 	return out, nil
 }
 
+func (s *ClientDataStore) ReadUpTo(ctx context.Context, userID, roomID string) (int64, error) {
+	var pos sql.NullInt64
+	err := s.db.Read.QueryRowContext(ctx, `SELECT MAX(e.stream_pos) FROM receipts r JOIN events e ON e.event_id = r.event_id
+		WHERE r.user_id = $1 AND r.room_id = $2 AND r.receipt_type IN ('m.read', 'm.read.private') AND r.thread_id IN ('', 'main')`,
+		userID, roomID).Scan(&pos)
+	return pos.Int64, err
+}
+
 func (s *ClientDataStore) PutAccountData(ctx context.Context, d clientdata.AccountData) error {
 	_, err := s.db.Write.ExecContext(ctx, `INSERT INTO account_data (user_id, room_id, type, content, stream_pos)
 		VALUES ($1, $2, $3, $4, $5)

@@ -486,3 +486,56 @@ func TestSyncWokenByEphemeralAndAccountData(t *testing.T) {
 		}
 	}
 }
+
+// unread_notifications come from the push rules and reset on a receipt;
+// m.push_rules arrives as account data.
+func TestSyncUnreadCountsAndPushRules(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		hs := testharness.StartBackend(t, backend)
+		alice := hs.RegisterUser(t, "alice")
+		bob := hs.RegisterUser(t, "bob")
+		carol := hs.RegisterUser(t, "carol")
+		room := createRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat"})
+		mustJoin(t, hs, bob.Token, room)
+		mustJoin(t, hs, carol.Token, room)
+		s, raw := doSync(t, hs, bob.Token, "")
+		pushRules := false
+		for _, e := range s.AccountData.Events {
+			pushRules = pushRules || e.Type == "m.push_rules"
+		}
+		if !pushRules {
+			t.Fatalf("initial sync lacks m.push_rules: %s", raw)
+		}
+		sendMessage(t, hs, alice.Token, room, "one")
+		sendMessage(t, hs, alice.Token, room, "two")
+		last := hs.Do(t, "PUT", roomPath(room, "/send/m.room.message/mention1"), alice.Token, map[string]any{
+			"msgtype": "m.text", "body": "hey bob", "m.mentions": map[string]any{"user_ids": []string{bob.UserID}},
+		}).Str("event_id")
+		hs.Do(t, "PUT", roomPath(room, "/send/m.room.message/notice1"), alice.Token, map[string]any{"msgtype": "m.notice", "body": "bot says"})
+		counts := func(r *testharness.Response) (float64, float64) {
+			rooms := r.JSON["rooms"].(map[string]any)["join"].(map[string]any)
+			un := rooms[room].(map[string]any)["unread_notifications"].(map[string]any)
+			return un["notification_count"].(float64), un["highlight_count"].(float64)
+		}
+		_, r := doSync(t, hs, bob.Token, "since="+s.NextBatch)
+		if n, h := counts(r); n != 3 || h != 1 {
+			t.Fatalf("unread: notifications %v highlights %v, want 3 and 1: %s", n, h, r)
+		}
+		expect(t, hs.Do(t, "POST", roomPath(room, "/receipt/m.read/"+url.PathEscape(last)), bob.Token, map[string]any{}), 200, "")
+		_, r = doSync(t, hs, bob.Token, "")
+		if n, h := counts(r); n != 0 || h != 0 {
+			t.Fatalf("after the receipt: %v %v", n, h)
+		}
+		// Changing a rule reaches the client as m.push_rules.
+		s2, _ := doSync(t, hs, bob.Token, "")
+		expect(t, hs.Do(t, "PUT", cs+"/pushrules/global/room/"+url.PathEscape(room), bob.Token, map[string]any{"actions": []any{}}), 200, "")
+		s3, raw3 := doSync(t, hs, bob.Token, "timeout=5000&since="+s2.NextBatch)
+		changed := false
+		for _, e := range s3.AccountData.Events {
+			changed = changed || e.Type == "m.push_rules"
+		}
+		if !changed {
+			t.Fatalf("rule change not synced: %s", raw3)
+		}
+	})
+}
