@@ -2,7 +2,10 @@ package rooms
 
 import (
 	"encoding/json"
+	"math"
 	"strconv"
+
+	"foyer/internal/rooms/matrixevents"
 )
 
 // powerLevels is the parsed m.room.power_levels content, with the spec's
@@ -20,6 +23,9 @@ type powerLevels struct {
 	Invite        int64
 	creator       string
 	hasEvent      bool
+	// creators have unlimited power in room versions with privileged
+	// creators (v12): the create event's sender and additional_creators.
+	creators map[string]bool
 }
 
 // flexInt accepts the integers and numeric strings older rooms contain.
@@ -50,6 +56,16 @@ func parsePowerLevels(snap RoomSnapshot) powerLevels {
 	pl := powerLevels{StateDefault: 50, Ban: 50, Kick: 50, Redact: 50, Invite: 0, Users: map[string]int64{}, Events: map[string]int64{}}
 	if c, ok := snap.Get("m.room.create", ""); ok {
 		pl.creator = c.Event.Sender()
+		if f, ok := matrixevents.Features(snap.Info.Version); ok && f.PrivilegedCreators {
+			pl.creators = map[string]bool{pl.creator: true}
+			var cc struct {
+				AdditionalCreators []string `json:"additional_creators"`
+			}
+			_ = json.Unmarshal(c.Event.Content(), &cc)
+			for _, u := range cc.AdditionalCreators {
+				pl.creators[u] = true
+			}
+		}
 	}
 	se, ok := snap.Get("m.room.power_levels", "")
 	if !ok {
@@ -92,6 +108,9 @@ func parsePowerLevels(snap RoomSnapshot) powerLevels {
 }
 
 func (pl powerLevels) userLevel(userID string) int64 {
+	if pl.creators[userID] {
+		return math.MaxInt64
+	}
 	if !pl.hasEvent {
 		if userID == pl.creator {
 			return 100

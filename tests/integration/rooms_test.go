@@ -605,3 +605,20 @@ func TestConcurrentSendsOneRoom(t *testing.T) {
 		}
 	})
 }
+
+// In room version 12 creators hold unlimited power: the server's own
+// checks (redacting others' events) must agree with the auth rules.
+func TestRoomVersion12CreatorPower(t *testing.T) {
+	hs := testharness.StartBackend(t, "sqlite")
+	alice := hs.RegisterUser(t, "alice")
+	bob := hs.RegisterUser(t, "bob")
+	room := createRoom(t, hs, alice.Token, map[string]any{"room_version": "12", "preset": "public_chat"})
+	if !strings.HasPrefix(room, "!") || strings.Contains(room, ":") {
+		t.Fatalf("v12 room IDs carry no server name: %s", room)
+	}
+	mustJoin(t, hs, bob.Token, room)
+	msg := sendMessage(t, hs, bob.Token, room, "bob's")
+	expect(t, putState(t, hs, alice.Token, room, "m.room.name", "", map[string]any{"name": "v12"}), 200, "")
+	expect(t, hs.Do(t, "PUT", roomPath(room, "/redact/"+url.PathEscape(msg)+"/r1"), alice.Token, map[string]any{}), 200, "")
+	expect(t, putState(t, hs, bob.Token, room, "m.room.name", "", map[string]any{"name": "bob"}), 403, "M_FORBIDDEN")
+}
