@@ -74,7 +74,9 @@ func (s *Service) claimAndDeactivate(ctx context.Context, userID string, lastSee
 		return false, err
 	}
 	// Device by device, so whatever is bound to a device (keys, to-device
-	// messages, pushers) goes with it; then the profile.
+	// messages, pushers) goes with it; then the profile. A Stop does not
+	// interrupt one guest half-way.
+	ctx = context.WithoutCancel(ctx)
 	if err := s.accounts.LogoutAll(ctx, userID); err != nil {
 		return true, err
 	}
@@ -102,8 +104,16 @@ func (s *Service) LeavePending(ctx context.Context) error {
 
 // leaveAll leaves every room of one guest and takes it off the queue.
 // A room that refuses is logged and skipped, so one bad room cannot
-// keep a guest in the queue for ever.
+// keep a guest in the queue for ever. It first repeats step 1's clean-up
+// (idempotent), in case the process that claimed the guest stopped
+// before finishing it.
 func (s *Service) leaveAll(ctx context.Context, userID string) error {
+	if err := s.accounts.LogoutAll(ctx, userID); err != nil {
+		return err
+	}
+	if err := s.accounts.Deactivate(ctx, userID); err != nil {
+		return err
+	}
 	rooms, err := s.rooms.MemberRoomsToLeave(ctx, userID)
 	if err != nil {
 		return err

@@ -85,7 +85,7 @@ func TestDeactivateGuestOnlyForGuests(t *testing.T) {
 	}
 }
 
-func TestJobLifecycle(t *testing.T) {
+func TestExpireJobLifecycle(t *testing.T) {
 	var runs atomic.Int64
 	j := NewJob(time.Hour, func(ctx context.Context) { runs.Add(1) })
 	j.Stop() // without Start

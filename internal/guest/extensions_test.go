@@ -9,7 +9,7 @@ import (
 
 // G-14: every extension can be switched off by a group name the
 // configuration knows, and spec routes cannot.
-func TestExtensionGroupsCoverExtensions_G14(t *testing.T) {
+func TestGuestExtensionGroupsCoverExtensions_G14(t *testing.T) {
 	used := map[string]bool{}
 	for _, r := range Extensions {
 		g := ExtensionGroup(r.Method, r.Path)

@@ -34,7 +34,7 @@ func TestLinkStatus(t *testing.T) {
 	}
 }
 
-func TestTokenPrefixHidesTheToken(t *testing.T) {
+func TestLinkTokenPrefixHidesTheToken(t *testing.T) {
 	tok := "abcdefghijklmnopqrstuvwx"
 	if p := TokenPrefix(tok); p != "abcdef…" {
 		t.Fatalf("prefix %q", p)
@@ -83,7 +83,7 @@ func TestCreateLinkNeedsInvitePowerAndGuestAccess(t *testing.T) {
 	}
 }
 
-func TestRedeemJoinsThroughInviteUnlessPublic(t *testing.T) {
+func TestLinkRedeemJoinsThroughInviteUnlessPublic(t *testing.T) {
 	f := newFixture(nil)
 	ctx := context.Background()
 	for _, room := range []string{"!pub:hs", "!priv:hs"} {
@@ -182,7 +182,7 @@ func TestRedeemWorksWithOpenRegistrationOffButNotWithGuestsOff(t *testing.T) {
 	}
 }
 
-func TestAutoJoinSkipsRoomsThatRefuse(t *testing.T) {
+func TestGuestAutoJoinSkipsRoomsThatRefuse(t *testing.T) {
 	f := newFixture(func(o *Options) {
 		o.Access.AutoJoinRooms = []string{"#lobby:hs", "!closed:hs", "#missing:hs", "!pub:hs"}
 	})
@@ -221,7 +221,7 @@ func TestLiveGuestCap(t *testing.T) {
 
 // Each redemption is logged with the link's token prefix, the room, the
 // new user and the IP — never the whole token.
-func TestRedeemLogsTokenPrefixOnly(t *testing.T) {
+func TestLinkRedeemLogsTokenPrefixOnly(t *testing.T) {
 	f := newFixture(nil)
 	var buf strings.Builder
 	f.svc.log = slog.New(slog.NewTextHandler(&buf, nil))

@@ -102,7 +102,7 @@ func (a *API) revokeGuestLink(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if err := a.Guests.RevokeLink(r.Context(), roomID, principal(r).UserID, r.PathValue("token")); err != nil {
-		return guestError(err)
+		return a.keepTokenOutOfLogs(r, guestError(err))
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil
@@ -122,7 +122,7 @@ func (a *API) redeemGuestLink(w http.ResponseWriter, r *http.Request) error {
 	_ = json.Unmarshal(body["initial_device_display_name"], &displayName)
 	red, err := a.Guests.Redeem(r.Context(), r.PathValue("token"), displayName, clientIP(r))
 	if err != nil {
-		return guestError(err)
+		return a.keepTokenOutOfLogs(r, guestError(err))
 	}
 	a.Metrics.Registrations.WithLabelValues("guest").Inc()
 	writeJSON(w, http.StatusOK, map[string]string{
@@ -130,6 +130,18 @@ func (a *API) redeemGuestLink(w http.ResponseWriter, r *http.Request) error {
 		"home_server": a.Config.ServerName, "room_id": red.RoomID,
 	})
 	return nil
+}
+
+// keepTokenOutOfLogs logs an internal error of a route whose path holds
+// a link token itself, with the token's prefix only: writeError would
+// log the whole path.
+func (a *API) keepTokenOutOfLogs(r *http.Request, err error) error {
+	var me *Error
+	if errors.As(err, &me) || r.Context().Err() != nil {
+		return err
+	}
+	a.Log.Error("internal error", "method", r.Method, "route", "guest link", "link", guest.TokenPrefix(r.PathValue("token")), "err", err)
+	return newError(http.StatusInternalServerError, "M_UNKNOWN", "internal server error")
 }
 
 // guestError maps the guest policy's refusals to Matrix errors; the room
