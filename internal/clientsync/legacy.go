@@ -3,23 +3,57 @@ package clientsync
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"time"
 
 	"foyer/internal/rooms"
-	"foyer/internal/rooms/matrixevents"
 )
+
+// legacyPresence adds content.user_id, which the deprecated APIs carry.
+func legacyPresence(ev map[string]any) json.RawMessage {
+	if c, ok := ev["content"].(map[string]any); ok {
+		c["user_id"] = ev["sender"]
+		if _, has := c["status_msg"]; !has {
+			c["status_msg"] = nil
+		}
+	}
+	return mustJSON(ev)
+}
+
+// membersPresence is the presence of a room's joined members.
+func (s *Service) membersPresence(ctx context.Context, snap rooms.RoomSnapshot) ([]json.RawMessage, error) {
+	out := []json.RawMessage{}
+	if s.presence == nil {
+		return out, nil
+	}
+	for k, se := range snap.State {
+		if k.Type != "m.room.member" || se.Event.Membership() != "join" {
+			continue
+		}
+		st, err := s.presence.Get(ctx, k.StateKey)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, legacyPresence(s.presence.Event(st)))
+	}
+	return out, nil
+}
 
 // RoomInitialSync is a snapshot of one room: how clients preview a
 // world_readable room before (or without) joining it (G-33). The caller
 // need not be a member; history visibility decides what it sees, and
 // nothing records that it looked (G-34).
 func (s *Service) RoomInitialSync(ctx context.Context, userID, roomID string, limit int) (map[string]any, error) {
-	if limit <= 0 {
+	if limit < 0 {
 		limit = 10
 	}
-	page, err := s.rooms.Messages(ctx, userID, roomID, rooms.MessagesQuery{Backwards: true, Limit: limit})
+	// Limit 0 still checks access, then returns no messages.
+	page, err := s.rooms.Messages(ctx, userID, roomID, rooms.MessagesQuery{Backwards: true, Limit: max(limit, 1)})
 	if err != nil {
 		return nil, err
+	}
+	if limit == 0 {
+		page.Events = nil
 	}
 	state, err := s.rooms.State(ctx, userID, roomID)
 	if err != nil {
@@ -45,29 +79,60 @@ func (s *Service) RoomInitialSync(ctx context.Context, userID, roomID string, li
 	if snap.Info.IsPublic {
 		visibility = "public"
 	}
+	membership := snap.Membership(userID)
 	out := map[string]any{
 		"room_id": roomID,
 		"messages": map[string]any{
-			"chunk": s.rooms.ClientEvents(ctx, chronological, true),
+			"chunk": s.legacyEvents(ctx, chronological),
 			"start": rooms.FormatToken(start),
 			"end":   Token{Pos: end}.String(),
 		},
-		"state":        s.rooms.ClientEvents(ctx, state, true),
+		"state":        s.legacyEvents(ctx, state),
 		"visibility":   visibility,
 		"account_data": []any{},
-		"presence":     []any{},
+		"presence":     []json.RawMessage{},
+		"receipts":     []any{},
 	}
-	if m := snap.Membership(userID); m != "" {
-		out["membership"] = m
+	if membership != "" {
+		out["membership"] = membership
+	}
+	// Members' presence, for members only: a departed member or a
+	// previewer learns nothing more about who is there now.
+	if membership == "join" {
+		presence, err := s.membersPresence(ctx, snap)
+		if err != nil {
+			return nil, err
+		}
+		out["presence"] = presence
 	}
 	return out, nil
 }
 
 // EventsPage is an /events answer.
 type EventsPage struct {
-	Start string                     `json:"start"`
-	End   string                     `json:"end"`
-	Chunk []matrixevents.ClientEvent `json:"chunk"`
+	Start string            `json:"start"`
+	End   string            `json:"end"`
+	Chunk []json.RawMessage `json:"chunk"`
+}
+
+// legacyEvent adds what the deprecated APIs (/events, initialSync) carried
+// beside the modern fields: user_id, a copy of sender.
+func legacyEvent(ev map[string]any) json.RawMessage {
+	if sender, ok := ev["sender"]; ok {
+		ev["user_id"] = sender
+	}
+	return mustJSON(ev)
+}
+
+// legacyEvents formats stored events for the deprecated APIs.
+func (s *Service) legacyEvents(ctx context.Context, events []rooms.StoredEvent) []json.RawMessage {
+	out := []json.RawMessage{}
+	for _, ce := range s.rooms.ClientEvents(ctx, events, true) {
+		var ev map[string]any
+		_ = json.Unmarshal(mustJSON(ce), &ev)
+		out = append(out, legacyEvent(ev))
+	}
+	return out
 }
 
 // maxEventsChunk bounds one /events answer.
@@ -82,10 +147,14 @@ func (s *Service) RoomEvents(ctx context.Context, userID, roomID string, from *T
 		return EventsPage{}, err
 	}
 	pos := s.stream.Current()
-	if from != nil {
-		pos = from.Pos
+	typingSeen := int64(-1)
+	if s.typing != nil {
+		typingSeen = s.typing.Version()
 	}
-	startTok := Token{Pos: pos}.String()
+	if from != nil {
+		pos, typingSeen = from.Pos, from.Typing
+	}
+	startTok := Token{Pos: pos, Typing: max(typingSeen, 0)}.String()
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	if stopping == nil {
@@ -94,7 +163,11 @@ func (s *Service) RoomEvents(ctx context.Context, userID, roomID string, from *T
 	for {
 		w := s.notifier.Listen("", []string{roomID})
 		to := s.stream.Current()
-		page := EventsPage{Start: startTok, End: Token{Pos: to}.String(), Chunk: []matrixevents.ClientEvent{}}
+		typingNow := int64(0)
+		if s.typing != nil {
+			typingNow = s.typing.Version()
+		}
+		page := EventsPage{Start: startTok, End: Token{Pos: to, Typing: typingNow}.String(), Chunk: []json.RawMessage{}}
 		if to > pos {
 			upper := to
 			got, err := s.rooms.Messages(ctx, userID, roomID, rooms.MessagesQuery{From: &pos, To: &upper, Limit: maxEventsChunk})
@@ -106,15 +179,28 @@ func (s *Service) RoomEvents(ctx context.Context, userID, roomID string, from *T
 				// More remain: resume right after the last one returned.
 				page.End = Token{Pos: got.Events[len(got.Events)-1].StreamPos}.String()
 			}
-			page.Chunk = s.rooms.ClientEvents(ctx, got.Events, true)
+			page.Chunk = s.legacyEvents(ctx, got.Events)
+			extra, err := s.previewExtras(ctx, roomID, pos, to)
+			if err != nil {
+				s.notifier.Stop(w)
+				return EventsPage{}, err
+			}
+			page.Chunk = append(page.Chunk, extra...)
 		}
+		if s.typing != nil && typingSeen >= 0 && (typingSeen > typingNow || slices.Contains(s.typing.ChangedSince(typingSeen), roomID)) {
+			users := s.typing.Current(roomID)
+			if users == nil {
+				users = []string{}
+			}
+			page.Chunk = append(page.Chunk, mustJSON(map[string]any{"type": "m.typing", "room_id": roomID, "content": map[string]any{"user_ids": users}}))
+		}
+		typingSeen = typingNow
 		if len(page.Chunk) > 0 || timeout <= 0 {
 			s.notifier.Stop(w)
 			return page, nil
 		}
 		// Nothing visible yet: move past what was read and wait.
 		pos = to
-		page.End = Token{Pos: to}.String()
 		select {
 		case <-w.C:
 			s.notifier.Stop(w)
@@ -129,6 +215,40 @@ func (s *Service) RoomEvents(ctx context.Context, userID, roomID string, from *T
 			return EventsPage{}, ctx.Err()
 		}
 	}
+}
+
+// previewExtras are what a room preview shows besides events, as a
+// member's client would: members' presence changes and public receipts
+// in (from, to]. Nothing about the previewer itself is ever recorded.
+func (s *Service) previewExtras(ctx context.Context, roomID string, from, to int64) ([]json.RawMessage, error) {
+	var out []json.RawMessage
+	if s.clientData != nil {
+		receipts, err := s.clientData.ReceiptsSince(ctx, []string{roomID}, from, to, "")
+		if err != nil {
+			return nil, err
+		}
+		if c, ok := receipts[roomID]; ok {
+			out = append(out, mustJSON(map[string]any{"type": "m.receipt", "room_id": roomID, "content": c}))
+		}
+	}
+	if s.presence != nil {
+		changes, err := s.presence.ChangedBetween(ctx, nil, from, to)
+		if err != nil {
+			return nil, err
+		}
+		if len(changes) > 0 {
+			snap, err := s.rooms.Current(ctx, roomID)
+			if err != nil {
+				return nil, err
+			}
+			for _, st := range changes {
+				if snap.Membership(st.UserID) == "join" {
+					out = append(out, legacyPresence(s.presence.Event(st)))
+				}
+			}
+		}
+	}
+	return out, nil
 }
 
 // UserEvents is the deprecated global /events stream: new events in every
@@ -146,11 +266,15 @@ func (s *Service) UserEvents(ctx context.Context, userID string, from *Token, ti
 		return EventsPage{}, err
 	}
 	tok, _ := ParseToken(resp.NextBatch)
-	page := EventsPage{Start: Token{Pos: since}.String(), End: Token{Pos: tok.Pos}.String(), Chunk: []matrixevents.ClientEvent{}}
+	page := EventsPage{Start: Token{Pos: since}.String(), End: Token{Pos: tok.Pos}.String(), Chunk: []json.RawMessage{}}
 	for roomID, jr := range resp.Rooms.Join {
-		for _, ev := range jr.Timeline.Events {
-			ev.RoomID = roomID
-			page.Chunk = append(page.Chunk, ev)
+		for _, raw := range jr.Timeline.Events {
+			var ev map[string]any
+			if json.Unmarshal(raw, &ev) != nil {
+				continue
+			}
+			ev["room_id"] = roomID
+			page.Chunk = append(page.Chunk, legacyEvent(ev))
 		}
 	}
 	return page, nil
@@ -197,10 +321,24 @@ func (s *Service) InitialSync(ctx context.Context, userID string, limit int, arc
 	if accountData == nil {
 		accountData = []json.RawMessage{}
 	}
+	presence := []json.RawMessage{}
+	if s.presence != nil {
+		mates, err := s.rooms.RoomMates(ctx, userID)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range mates {
+			st, err := s.presence.Get(ctx, u)
+			if err != nil {
+				return nil, err
+			}
+			presence = append(presence, legacyPresence(s.presence.Event(st)))
+		}
+	}
 	return map[string]any{
 		"end":          Token{Pos: s.stream.Current()}.String(),
 		"rooms":        roomsOut,
-		"presence":     []any{},
+		"presence":     presence,
 		"account_data": accountData,
 	}, nil
 }

@@ -2,6 +2,7 @@ package clientsync
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 
 	"foyer/internal/presence"
@@ -23,8 +24,41 @@ func (p PresenceExtension) Fill(ctx context.Context, req *Request, since, to int
 	// Changes are few; room-mates of a big room are many. Look at the
 	// changes first and check each changed user for a shared room.
 	changes, err := p.Presence.ChangedBetween(ctx, nil, since, to)
-	if err != nil || len(changes) == 0 {
+	if err != nil {
 		return err
+	}
+	if since > 0 {
+		// People who newly share a room with the caller (it joined, or
+		// they did) come with their current presence, changed or not.
+		seen := map[string]bool{}
+		for _, st := range changes {
+			seen[st.UserID] = true
+		}
+		for _, jr := range resp.Rooms.Join {
+			for _, raw := range append(append([]json.RawMessage{}, jr.State.Events...), jr.Timeline.Events...) {
+				var ev struct {
+					Type     string `json:"type"`
+					StateKey string `json:"state_key"`
+					Content  struct {
+						Membership string `json:"membership"`
+					} `json:"content"`
+				}
+				if json.Unmarshal(raw, &ev) != nil || ev.Type != "m.room.member" || ev.Content.Membership != "join" || seen[ev.StateKey] {
+					continue
+				}
+				seen[ev.StateKey] = true
+				st, err := p.Presence.Get(ctx, ev.StateKey)
+				if err != nil {
+					return err
+				}
+				if st.StreamPos > 0 {
+					changes = append(changes, st)
+				}
+			}
+		}
+	}
+	if len(changes) == 0 {
+		return nil
 	}
 	mine, err := p.Sync.store.RoomsWithMembership(ctx, req.UserID, "join")
 	if err != nil {
@@ -61,12 +95,18 @@ func (p PresenceExtension) Fill(ctx context.Context, req *Request, since, to int
 
 // WatchPresence wakes room-mates' syncs when someone's presence changes.
 func (s *Service) WatchPresence(p *presence.Service) {
+	s.presence = p
 	p.OnChange(func(st presence.Status) {
 		mates, err := s.rooms.RoomMates(context.Background(), st.UserID)
 		if err != nil {
 			s.log.Warn("finding room-mates for presence", "err", err)
 			return
 		}
-		s.WakeAt(st.StreamPos, mates, nil)
+		// Previews of the user's rooms show members' presence too.
+		joined, err := s.store.RoomsWithMembership(context.Background(), st.UserID, "join")
+		if err != nil {
+			s.log.Warn("finding rooms for presence", "err", err)
+		}
+		s.WakeAt(st.StreamPos, mates, joined)
 	})
 }

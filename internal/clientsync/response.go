@@ -2,8 +2,6 @@ package clientsync
 
 import (
 	"encoding/json"
-
-	"foyer/internal/rooms/matrixevents"
 )
 
 // Response is the body of GET /sync.
@@ -40,14 +38,14 @@ type RoomsSection struct {
 
 // Timeline is a room's new events.
 type Timeline struct {
-	Events    []matrixevents.ClientEvent `json:"events"`
-	Limited   bool                       `json:"limited"`
-	PrevBatch string                     `json:"prev_batch,omitempty"`
+	Events    []json.RawMessage `json:"events"`
+	Limited   bool              `json:"limited"`
+	PrevBatch string            `json:"prev_batch,omitempty"`
 }
 
-// StateList is {"events": [...]} of client events.
+// StateList is {"events": [...]} of events.
 type StateList struct {
-	Events []matrixevents.ClientEvent `json:"events"`
+	Events []json.RawMessage `json:"events"`
 }
 
 // Summary is a joined room's summary.

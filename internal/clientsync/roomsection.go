@@ -15,10 +15,18 @@ const defaultTimelineLimit = 10
 
 // timelineSlice is a room's timeline between two positions.
 type timelineSlice struct {
-	events   []rooms.StoredEvent
-	limited  bool
-	firstPos int64 // position of the first event, or to+1 when empty
+	events  []rooms.StoredEvent
+	limited bool
+	// firstPos is the position of the first event, or upper+1 when empty.
+	firstPos int64
+	// earlier is true when the room has events before firstPos, so a
+	// prev_batch token leads somewhere.
+	earlier bool
 }
+
+// emptyList reports a filter list given as [] (matches nothing), as
+// opposed to an absent one (matches everything).
+func emptyList(l []string) bool { return l != nil && len(l) == 0 }
 
 // timeline loads the newest visible events in (lower, upper].
 // joinedAt is the position of the caller's current join event when it is
@@ -31,7 +39,7 @@ func (s *Service) timeline(ctx context.Context, req *Request, roomID string, low
 		limit = 200
 	}
 	out := timelineSlice{firstPos: upper + 1}
-	if !tf.AllowsRoom(roomID) || limit == 0 || upper <= lower {
+	if !tf.AllowsRoom(roomID) || limit == 0 || upper <= lower || (tf != nil && (emptyList(tf.Types) || emptyList(tf.Senders))) {
 		return out, nil
 	}
 	batch, err := s.store.Events(ctx, roomID, upper+1, lower+1, true, limit+1, tf.storeFilter())
@@ -46,6 +54,13 @@ func (s *Service) timeline(ctx context.Context, req *Request, roomID string, low
 	if len(batch) > 0 {
 		out.firstPos = batch[0].StreamPos
 	}
+	if out.limited || lower > 0 {
+		out.earlier = true
+	} else if before, err := s.store.Events(ctx, roomID, out.firstPos, 0, true, 1, rooms.EventFilter{}); err != nil {
+		return out, err
+	} else {
+		out.earlier = len(before) > 0
+	}
 	if joinedAt > 0 && joinedAt < out.firstPos {
 		out.events = batch
 		return out, nil
@@ -56,44 +71,76 @@ func (s *Service) timeline(ctx context.Context, req *Request, roomID string, low
 
 // stateFor returns the state block for a room's timeline: everything at
 // the timeline's start when full, else the state that changed between
-// since and the start of a limited timeline.
+// since and the start of a limited timeline. With lazy-loaded members,
+// member events are limited to the timeline's senders (and the caller),
+// and those already sent to this device are not sent again unless the
+// filter asks for redundant members.
 func (s *Service) stateFor(ctx context.Context, req *Request, roomID string, tl timelineSlice, since int64, full bool) ([]rooms.StoredEvent, error) {
-	if !full && !tl.limited {
-		return nil, nil
-	}
-	at := tl.firstPos - 1
-	state, err := s.store.StateAt(ctx, roomID, at)
-	if err != nil {
-		return nil, err
-	}
-	if !full {
-		changed, err := s.store.Events(ctx, roomID, since, at, false, 10000, rooms.EventFilter{StateOnly: true})
-		if err != nil {
-			return nil, err
-		}
-		keys := map[matrixevents.StateTuple]bool{}
-		for _, se := range changed {
-			keys[matrixevents.StateTuple{Type: se.Event.Type(), StateKey: *se.Event.StateKey()}] = true
-		}
-		state = slices.DeleteFunc(state, func(se rooms.StoredEvent) bool {
-			return !keys[matrixevents.StateTuple{Type: se.Event.Type(), StateKey: *se.Event.StateKey()}]
-		})
-	}
 	rf := req.Filter.room()
 	sf := rf.State
 	lazy := (sf != nil && sf.LazyLoadMembers) || (rf.Timeline != nil && rf.Timeline.LazyLoadMembers)
-	senders := map[string]bool{req.UserID: true}
+	redundant := (sf != nil && sf.IncludeRedundantMembers) || (rf.Timeline != nil && rf.Timeline.IncludeRedundantMembers)
+	if !full && !tl.limited && !(lazy && len(tl.events) > 0) {
+		return nil, nil
+	}
+	at := tl.firstPos - 1
+	atStart, err := s.store.StateAt(ctx, roomID, at)
+	if err != nil {
+		return nil, err
+	}
+	senders := map[string]bool{req.UserID: full}
+	inTimeline := map[string]bool{}
 	for _, se := range tl.events {
 		senders[se.Event.Sender()] = true
+		inTimeline[se.Event.EventID()] = true
 	}
-	state = slices.DeleteFunc(state, func(se rooms.StoredEvent) bool {
-		ev := se.Event
-		if !sf.AllowsRoom(roomID) || !sf.event().Allows(ev.Type(), ev.Sender()) {
-			return true
+	var changed map[matrixevents.StateTuple]bool
+	if !full && tl.limited {
+		events, err := s.store.Events(ctx, roomID, since, at, false, 10000, rooms.EventFilter{StateOnly: true})
+		if err != nil {
+			return nil, err
 		}
-		return lazy && ev.Type() == "m.room.member" && !senders[*ev.StateKey()]
-	})
-	return state, nil
+		changed = map[matrixevents.StateTuple]bool{}
+		for _, se := range events {
+			changed[matrixevents.StateTuple{Type: se.Event.Type(), StateKey: *se.Event.StateKey()}] = true
+		}
+	}
+	out := atStart[:0:0]
+	for _, se := range atStart {
+		ev := se.Event
+		key := matrixevents.StateTuple{Type: ev.Type(), StateKey: *ev.StateKey()}
+		isMember := ev.Type() == "m.room.member"
+		keep := full || changed[key] || (lazy && isMember && senders[key.StateKey])
+		if full && lazy && isMember && !senders[key.StateKey] {
+			keep = false
+		}
+		if !keep || inTimeline[ev.EventID()] {
+			continue
+		}
+		if !sf.AllowsRoom(roomID) || !sf.event().Allows(ev.Type(), ev.Sender()) {
+			continue
+		}
+		if lazy && isMember && !changed[key] && !redundant && !full && s.lazy.alreadySent(req, roomID, key.StateKey, ev.EventID()) {
+			continue
+		}
+		out = append(out, se)
+	}
+	if lazy {
+		if full {
+			s.lazy.reset(req, roomID)
+		}
+		for _, se := range out {
+			if se.Event.Type() == "m.room.member" {
+				s.lazy.record(req, roomID, *se.Event.StateKey(), se.Event.EventID())
+			}
+		}
+		for _, se := range tl.events {
+			if se.Event.Type() == "m.room.member" {
+				s.lazy.record(req, roomID, *se.Event.StateKey(), se.Event.EventID())
+			}
+		}
+	}
+	return out, nil
 }
 
 // wasJoinedAt reports whether the user's membership at pos was join.
@@ -110,6 +157,42 @@ func (s *Service) wasJoinedAt(ctx context.Context, roomID, userID string, pos in
 		m = c.Membership
 	}
 	return m == "join", nil
+}
+
+// formatEvents renders events as the filter asks: the client format
+// with unsigned data (and the transaction ID for the caller's own device's
+// sends), or the federation format.
+func (s *Service) formatEvents(ctx context.Context, req *Request, events []rooms.StoredEvent) ([]json.RawMessage, error) {
+	out := make([]json.RawMessage, 0, len(events))
+	if req.Filter.EventFormat == "federation" {
+		for _, se := range events {
+			out = append(out, json.RawMessage(se.Event.JSON()))
+		}
+		return out, nil
+	}
+	var own []string
+	for _, se := range events {
+		if se.Event.Sender() == req.UserID {
+			own = append(own, se.Event.EventID())
+		}
+	}
+	txns, err := s.store.TxnIDs(ctx, req.UserID, req.DeviceID, own)
+	if err != nil {
+		return nil, err
+	}
+	for i, ce := range s.rooms.ClientEvents(ctx, events, false) {
+		if txn, ok := txns[events[i].Event.EventID()]; ok {
+			var u map[string]any
+			_ = json.Unmarshal(ce.Unsigned, &u)
+			if u == nil {
+				u = map[string]any{}
+			}
+			u["transaction_id"] = txn
+			ce.Unsigned = mustJSON(u)
+		}
+		out = append(out, mustJSON(ce))
+	}
+	return out, nil
 }
 
 func (s *Service) joinedRoom(ctx context.Context, req *Request, m rooms.RoomMembership, since, to int64, initial bool,
@@ -137,12 +220,16 @@ func (s *Service) joinedRoom(ctx context.Context, req *Request, m rooms.RoomMemb
 		return nil, err
 	}
 	jr := newJoinedRoom()
-	jr.Timeline.Events = s.rooms.ClientEvents(ctx, tl.events, false)
+	if jr.Timeline.Events, err = s.formatEvents(ctx, req, tl.events); err != nil {
+		return nil, err
+	}
 	jr.Timeline.Limited = tl.limited
-	if tl.firstPos > 1 {
+	if tl.earlier {
 		jr.Timeline.PrevBatch = rooms.FormatToken(tl.firstPos - 1)
 	}
-	jr.State.Events = s.rooms.ClientEvents(ctx, state, false)
+	if jr.State.Events, err = s.formatEvents(ctx, req, state); err != nil {
+		return nil, err
+	}
 
 	rf := req.Filter.room()
 	if s.typing != nil && (initial || typingChanged[roomID]) && rf.Ephemeral.AllowsRoom(roomID) && rf.Ephemeral.event().Allows("m.typing", "") {
@@ -188,24 +275,35 @@ func summarise(ms rooms.MemberSummary, self string) *Summary {
 }
 
 func (s *Service) leftRoom(ctx context.Context, req *Request, m rooms.RoomMembership, since int64, initial bool) (*LeftRoom, error) {
+	full := initial
+	if !initial {
+		// A room joined and left since the last sync is new to the client.
+		was, err := s.wasJoinedAt(ctx, m.RoomID, req.UserID, since)
+		if err != nil {
+			return nil, err
+		}
+		full = !was
+	}
 	lower := since
-	if initial {
+	if full {
 		lower = 0
 	}
 	tl, err := s.timeline(ctx, req, m.RoomID, lower, m.StreamPos, 0)
 	if err != nil {
 		return nil, err
 	}
-	state, err := s.stateFor(ctx, req, m.RoomID, tl, since, initial)
+	state, err := s.stateFor(ctx, req, m.RoomID, tl, since, full)
 	if err != nil {
 		return nil, err
 	}
-	lr := &LeftRoom{
-		State:       StateList{Events: s.rooms.ClientEvents(ctx, state, false)},
-		Timeline:    Timeline{Events: s.rooms.ClientEvents(ctx, tl.events, false), Limited: tl.limited},
-		AccountData: EventList{Events: []json.RawMessage{}},
+	lr := &LeftRoom{Timeline: Timeline{Limited: tl.limited}, AccountData: EventList{Events: []json.RawMessage{}}}
+	if lr.State.Events, err = s.formatEvents(ctx, req, state); err != nil {
+		return nil, err
 	}
-	if tl.firstPos > 1 {
+	if lr.Timeline.Events, err = s.formatEvents(ctx, req, tl.events); err != nil {
+		return nil, err
+	}
+	if tl.earlier {
 		lr.Timeline.PrevBatch = rooms.FormatToken(tl.firstPos - 1)
 	}
 	return lr, nil

@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"foyer/internal/clientdata"
+	"foyer/internal/presence"
 	"foyer/internal/push"
 	"foyer/internal/rooms"
-	"foyer/internal/rooms/matrixevents"
 	"foyer/internal/typing"
 )
 
@@ -54,6 +54,8 @@ type Service struct {
 
 	push        *push.Service
 	unreadCache unreadCounts
+	lazy        lazyMembers
+	presence    *presence.Service
 }
 
 // UsePush makes sync count unread notifications with the push rules and
@@ -384,8 +386,8 @@ func (s *Service) addReceipts(ctx context.Context, req *Request, resp *Response,
 
 func newJoinedRoom() *JoinedRoom {
 	return &JoinedRoom{
-		State:       StateList{Events: []matrixevents.ClientEvent{}},
-		Timeline:    Timeline{Events: []matrixevents.ClientEvent{}},
+		State:       StateList{Events: []json.RawMessage{}},
+		Timeline:    Timeline{Events: []json.RawMessage{}},
 		Ephemeral:   EventList{Events: []json.RawMessage{}},
 		AccountData: EventList{Events: []json.RawMessage{}},
 	}

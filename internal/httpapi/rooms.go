@@ -196,6 +196,12 @@ func (a *API) getEvent(w http.ResponseWriter, r *http.Request) error {
 	}
 	se, err := a.Rooms.Event(r.Context(), principal(r).UserID, roomID, r.PathValue("eventId"))
 	if err != nil {
+		// The spec (and G-31) answer 404 both for a missing event and for
+		// one the caller may not see, so a non-member learns nothing.
+		var re *rooms.Error
+		if errors.As(err, &re) && re.Kind == rooms.KindForbidden {
+			return errNotFound("event not found")
+		}
 		return roomError(err)
 	}
 	writeJSON(w, http.StatusOK, a.Rooms.ClientEvents(r.Context(), []rooms.StoredEvent{se}, true)[0])
@@ -352,6 +358,20 @@ func (a *API) getContext(w http.ResponseWriter, r *http.Request) error {
 		return roomError(err)
 	}
 	ctx := r.Context()
+	if f.LazyLoadMembers {
+		// Only the members who sent the events returned.
+		senders := map[string]bool{ev.Event.Sender(): true}
+		for _, se := range append(append([]rooms.StoredEvent{}, before.Events...), after.Events...) {
+			senders[se.Event.Sender()] = true
+		}
+		kept := state[:0:0]
+		for _, se := range state {
+			if se.Event.Type() != "m.room.member" || senders[*se.Event.StateKey()] {
+				kept = append(kept, se)
+			}
+		}
+		state = kept
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"event":         a.Rooms.ClientEvents(ctx, []rooms.StoredEvent{ev}, true)[0],
 		"events_before": a.Rooms.ClientEvents(ctx, before.Events, true),

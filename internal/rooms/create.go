@@ -187,9 +187,15 @@ func (s *Service) CreateRoom(ctx context.Context, req CreateRequest) (string, er
 		{"m.room.history_visibility", "history_visibility", p.history},
 		{"m.room.guest_access", "guest_access", p.guestAccess},
 	} {
-		if !given[matrixevents.StateTuple{Type: pe.typ}] {
-			steps = append(steps, eventRequest{Sender: req.Creator, Type: pe.typ, StateKey: &empty, Content: map[string]any{pe.key: pe.value}})
+		if given[matrixevents.StateTuple{Type: pe.typ}] {
+			continue
 		}
+		if pe.typ == "m.room.guest_access" && pe.value == "forbidden" {
+			// An absent guest_access already means forbidden (G-18); like
+			// Synapse, only an opening is written down.
+			continue
+		}
+		steps = append(steps, eventRequest{Sender: req.Creator, Type: pe.typ, StateKey: &empty, Content: map[string]any{pe.key: pe.value}})
 	}
 	for _, st := range req.InitialState {
 		sk := st.StateKey

@@ -210,8 +210,8 @@ func (s *Service) Members(ctx context.Context, userID, roomID string, q MembersQ
 
 // JoinedMember is an entry of /joined_members.
 type JoinedMember struct {
-	DisplayName *string `json:"display_name,omitempty"`
-	AvatarURL   *string `json:"avatar_url,omitempty"`
+	DisplayName *string `json:"display_name"`
+	AvatarURL   *string `json:"avatar_url"`
 }
 
 // JoinedMembers is for members only.
@@ -440,5 +440,31 @@ func (s *Service) FilterVisible(ctx context.Context, userID, roomID string, even
 	if err != nil {
 		return nil, err
 	}
-	return vh.filterVisible(events), nil
+	visible := vh.filterVisible(events)
+	if len(visible) == len(events) || vh.current() != "join" {
+		return visible, nil
+	}
+	// State that is still current is shown to members even if it was set
+	// while they could not see the room: they can read it from /state
+	// anyway, and clients need it in order (e.g. a join seen on rejoin).
+	e, err := s.lockRoom(ctx, roomID)
+	if err != nil {
+		return nil, err
+	}
+	current := map[string]bool{}
+	for _, se := range events {
+		if se.Event.IsState() {
+			if cur, ok := e.state[tupleOf(se.Event)]; ok && cur.Event.EventID() == se.Event.EventID() {
+				current[se.Event.EventID()] = true
+			}
+		}
+	}
+	e.mu.Unlock()
+	out := events[:0:0]
+	for _, se := range events {
+		if current[se.Event.EventID()] || CanSee(vh.visibilityOf(se)) {
+			out = append(out, se)
+		}
+	}
+	return out, nil
 }

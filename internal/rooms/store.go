@@ -86,6 +86,9 @@ type Store interface {
 	StateAt(ctx context.Context, roomID string, pos int64) ([]StoredEvent, error)
 	GetEvent(ctx context.Context, eventID string) (StoredEvent, error)
 	LookupTxn(ctx context.Context, t Txn) (string, error)
+	// TxnIDs maps those of eventIDs that userID's deviceID sent with a
+	// transaction ID to that ID.
+	TxnIDs(ctx context.Context, userID, deviceID string, eventIDs []string) (map[string]string, error)
 	MembershipHistory(ctx context.Context, roomID, userID string) ([]MembershipChange, error)
 	// RoomsWithMembership lists rooms where the user's current membership
 	// is one of memberships.

@@ -364,3 +364,30 @@ func (s *RoomStore) UserMemberships(ctx context.Context, userID string) ([]rooms
 	}
 	return out, rows.Err()
 }
+
+func (s *RoomStore) TxnIDs(ctx context.Context, userID, deviceID string, eventIDs []string) (map[string]string, error) {
+	out := map[string]string{}
+	if len(eventIDs) == 0 {
+		return out, nil
+	}
+	args := []any{userID, deviceID}
+	ph := make([]string, len(eventIDs))
+	for i, id := range eventIDs {
+		args = append(args, id)
+		ph[i] = fmt.Sprintf("$%d", i+3)
+	}
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT event_id, txn_id FROM txn_ids
+		WHERE user_id = $1 AND device_id = $2 AND event_id IN (`+strings.Join(ph, ", ")+`)`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var ev, txn string
+		if err := rows.Scan(&ev, &txn); err != nil {
+			return nil, err
+		}
+		out[ev] = txn
+	}
+	return out, rows.Err()
+}
