@@ -24,6 +24,16 @@ type timelineSlice struct {
 	earlier bool
 }
 
+// prevBatch is where backwards pagination continues: before the first
+// event, or, when nothing is earlier, at it — so the token still leads to
+// the start of the room rather than to an empty page.
+func (t timelineSlice) prevBatch() string {
+	if t.earlier {
+		return rooms.FormatToken(t.firstPos - 1)
+	}
+	return rooms.FormatToken(t.firstPos)
+}
+
 // emptyList reports a filter list given as [] (matches nothing), as
 // opposed to an absent one (matches everything).
 func emptyList(l []string) bool { return l != nil && len(l) == 0 }
@@ -42,17 +52,44 @@ func (s *Service) timeline(ctx context.Context, req *Request, roomID string, low
 	if !tf.AllowsRoom(roomID) || limit == 0 || upper <= lower || (tf != nil && (emptyList(tf.Types) || emptyList(tf.Senders))) {
 		return out, nil
 	}
-	batch, err := s.store.Events(ctx, roomID, upper+1, lower+1, true, limit+1, tf.storeFilter())
-	if err != nil {
-		return out, err
+	// Visibility can hide events (e.g. history from before a join): keep
+	// reading further back, a bounded number of rounds, to fill the limit.
+	var visible []rooms.StoredEvent
+	cursor := upper
+	for round := 0; round < 10 && len(visible) < limit; round++ {
+		batch, err := s.store.Events(ctx, roomID, cursor+1, lower+1, true, limit+1, tf.storeFilter())
+		if err != nil {
+			return out, err
+		}
+		more := len(batch) > limit
+		if more {
+			batch = batch[:limit]
+		}
+		if len(batch) == 0 {
+			break
+		}
+		cursor = batch[len(batch)-1].StreamPos - 1
+		if joinedAt == 0 || joinedAt >= batch[len(batch)-1].StreamPos {
+			if batch, err = s.rooms.FilterVisible(ctx, req.UserID, roomID, batch); err != nil {
+				return out, err
+			}
+		}
+		for _, se := range batch {
+			if len(visible) < limit {
+				visible = append(visible, se)
+			} else {
+				more = true
+			}
+		}
+		out.limited = more
+		if !more {
+			break
+		}
 	}
-	if len(batch) > limit {
-		out.limited = true
-		batch = batch[:limit]
-	}
-	slices.Reverse(batch)
-	if len(batch) > 0 {
-		out.firstPos = batch[0].StreamPos
+	slices.Reverse(visible)
+	out.events = visible
+	if len(visible) > 0 {
+		out.firstPos = visible[0].StreamPos
 	}
 	if out.limited || lower > 0 {
 		out.earlier = true
@@ -61,12 +98,7 @@ func (s *Service) timeline(ctx context.Context, req *Request, roomID string, low
 	} else {
 		out.earlier = len(before) > 0
 	}
-	if joinedAt > 0 && joinedAt < out.firstPos {
-		out.events = batch
-		return out, nil
-	}
-	out.events, err = s.rooms.FilterVisible(ctx, req.UserID, roomID, batch)
-	return out, err
+	return out, nil
 }
 
 // stateFor returns the state block for a room's timeline: everything at
@@ -166,7 +198,13 @@ func (s *Service) formatEvents(ctx context.Context, req *Request, events []rooms
 	out := make([]json.RawMessage, 0, len(events))
 	if req.Filter.EventFormat == "federation" {
 		for _, se := range events {
-			out = append(out, json.RawMessage(se.Event.JSON()))
+			var pdu map[string]any
+			if json.Unmarshal(se.Event.JSON(), &pdu) != nil {
+				continue
+			}
+			// Room versions 3+ derive the ID; clients still need it.
+			pdu["event_id"] = se.Event.EventID()
+			out = append(out, mustJSON(pdu))
 		}
 		return out, nil
 	}
@@ -224,9 +262,7 @@ func (s *Service) joinedRoom(ctx context.Context, req *Request, m rooms.RoomMemb
 		return nil, err
 	}
 	jr.Timeline.Limited = tl.limited
-	if tl.earlier {
-		jr.Timeline.PrevBatch = rooms.FormatToken(tl.firstPos - 1)
-	}
+	jr.Timeline.PrevBatch = tl.prevBatch()
 	if jr.State.Events, err = s.formatEvents(ctx, req, state); err != nil {
 		return nil, err
 	}
@@ -303,9 +339,7 @@ func (s *Service) leftRoom(ctx context.Context, req *Request, m rooms.RoomMember
 	if lr.Timeline.Events, err = s.formatEvents(ctx, req, tl.events); err != nil {
 		return nil, err
 	}
-	if tl.earlier {
-		lr.Timeline.PrevBatch = rooms.FormatToken(tl.firstPos - 1)
-	}
+	lr.Timeline.PrevBatch = tl.prevBatch()
 	return lr, nil
 }
 

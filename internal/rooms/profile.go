@@ -80,16 +80,14 @@ func (s *Service) SetDisplayName(ctx context.Context, userID, name string) error
 	return s.RefreshMemberProfiles(ctx, userID)
 }
 
-// SetAvatarURL sets (or with "" removes) userID's avatar, which must be
-// an mxc:// URI, and announces it like SetDisplayName. Guests may not
+// SetAvatarURL sets (or with "" removes) userID's avatar and announces it
+// like SetDisplayName. Clients mean an mxc:// URI, but older ones set
+// other URLs and other servers accept them, so any string is kept. Guests may not
 // (G-15): the route is closed to them.
 func (s *Service) SetAvatarURL(ctx context.Context, userID, url string) error {
 	if url != "" {
 		if len(url) > MaxAvatarURLBytes {
 			return newErr(KindInvalidParam, "avatar_url may be at most %d bytes long", MaxAvatarURLBytes)
-		}
-		if !ValidMXC(url) {
-			return newErr(KindInvalidParam, "avatar_url must be an mxc:// URI such as mxc://%s/abcdef, not %q", s.serverName, url)
 		}
 	}
 	if err := s.accounts.SetAvatarURL(ctx, userID, url); err != nil {
