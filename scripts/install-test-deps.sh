@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian machine: PostgreSQL's
-# server binaries (the tests start throwaway servers from them). Safe to run
+# server binaries (the tests start throwaway servers from them), and Node.js
+# with the packages of the real-client tests in tests/e2e. Safe to run
 # again; it installs only what is missing.
 set -euo pipefail
 
@@ -22,3 +23,23 @@ if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
   useradd --system --home /var/lib/postgresql --shell /bin/bash postgres
 fi
 command -v runuser >/dev/null 2>&1 || { echo "install-test-deps: runuser (util-linux) is missing" >&2; exit 1; }
+
+# The real-client end-to-end tests (tests/e2e) run matrix-js-sdk on
+# Node.js. Their packages are installed from the committed lock file, again
+# only when node_modules is missing or the lock file changed.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "install-test-deps: installing Node.js and npm" >&2
+  if [ "$(id -u)" -ne 0 ]; then
+    exec sudo "$0" "$@"
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+fi
+e2e_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/e2e"
+lock_sum="$(sha256sum "$e2e_dir/package-lock.json" | cut -d' ' -f1)"
+stamp="$e2e_dir/node_modules/.package-lock.sha256"
+if [ ! -d "$e2e_dir/node_modules" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$lock_sum" ]; then
+  echo "install-test-deps: npm ci --prefix tests/e2e" >&2
+  npm ci --prefix "$e2e_dir" --no-audit --no-fund
+  echo "$lock_sum" >"$stamp"
+fi

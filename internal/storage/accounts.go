@@ -196,16 +196,20 @@ func (s *AccountStore) GetDevice(ctx context.Context, userID, deviceID string) (
 	return scanDevice(s.db.Read.QueryRowContext(ctx, `SELECT `+deviceColumns+` FROM devices WHERE user_id = $1 AND device_id = $2`, userID, deviceID))
 }
 
+// RenameDevice is a device-list change too: others see the name in
+// /keys/query.
 func (s *AccountStore) RenameDevice(ctx context.Context, userID, deviceID, displayName string) error {
-	res, err := s.db.Write.ExecContext(ctx, `UPDATE devices SET display_name = $1 WHERE user_id = $2 AND device_id = $3`,
-		nullString(displayName), userID, deviceID)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return accounts.ErrNotFound
-	}
-	return nil
+	return s.withDeviceListChange(ctx, userID, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE devices SET display_name = $1 WHERE user_id = $2 AND device_id = $3`,
+			nullString(displayName), userID, deviceID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return accounts.ErrNotFound
+		}
+		return nil
+	})
 }
 
 func (s *AccountStore) DeleteDevices(ctx context.Context, userID string, deviceIDs []string) error {

@@ -28,8 +28,8 @@ func NewE2EEStore(db *DB) *E2EEStore { return &E2EEStore{db: db} }
 
 var _ e2ee.Store = (*E2EEStore)(nil)
 
-// placeholders returns "$n, $n+1, ..." for count arguments from n.
-func placeholders(n, count int) string {
+// e2eePlaceholders returns "$n, $n+1, ..." for count arguments from n.
+func e2eePlaceholders(n, count int) string {
 	ph := make([]string, count)
 	for i := range ph {
 		ph[i] = "$" + strconv.Itoa(n+i)
@@ -37,7 +37,7 @@ func placeholders(n, count int) string {
 	return strings.Join(ph, ", ")
 }
 
-func stringArgs(list []string) []any {
+func e2eeStringArgs(list []string) []any {
 	out := make([]any, len(list))
 	for i, s := range list {
 		out[i] = s
@@ -206,10 +206,10 @@ func (s *E2EEStore) UnusedFallbackKeyTypes(ctx context.Context, userID, deviceID
 	if err != nil {
 		return nil, err
 	}
-	return scanStrings(rows)
+	return e2eeScanStrings(rows)
 }
 
-func scanStrings(rows *sql.Rows) ([]string, error) {
+func e2eeScanStrings(rows *sql.Rows) ([]string, error) {
 	defer rows.Close()
 	out := []string{}
 	for rows.Next() {
@@ -228,7 +228,7 @@ func (s *E2EEStore) QueryDeviceKeys(ctx context.Context, userIDs []string) ([]e2
 	}
 	rows, err := s.db.Read.QueryContext(ctx, `SELECT k.user_id, k.device_id, k.key_json, COALESCE(d.display_name, '')
 		FROM e2e_device_keys k JOIN devices d ON d.user_id = k.user_id AND d.device_id = k.device_id
-		WHERE k.user_id IN (`+placeholders(1, len(userIDs))+`) ORDER BY k.user_id, k.device_id`, stringArgs(userIDs)...)
+		WHERE k.user_id IN (`+e2eePlaceholders(1, len(userIDs))+`) ORDER BY k.user_id, k.device_id`, e2eeStringArgs(userIDs)...)
 	if err != nil {
 		return nil, err
 	}
@@ -288,7 +288,7 @@ func (s *E2EEStore) CrossSigningKeys(ctx context.Context, userIDs []string) ([]e
 		return nil, nil
 	}
 	rows, err := s.db.Read.QueryContext(ctx, `SELECT user_id, key_type, public_key, key_json FROM e2e_cross_signing_keys
-		WHERE user_id IN (`+placeholders(1, len(userIDs))+`) ORDER BY user_id, key_type`, stringArgs(userIDs)...)
+		WHERE user_id IN (`+e2eePlaceholders(1, len(userIDs))+`) ORDER BY user_id, key_type`, e2eeStringArgs(userIDs)...)
 	if err != nil {
 		return nil, err
 	}
@@ -324,8 +324,8 @@ func (s *E2EEStore) Signatures(ctx context.Context, targetUserIDs []string) ([]e
 		return nil, nil
 	}
 	rows, err := s.db.Read.QueryContext(ctx, `SELECT target_user_id, target_key_id, signer_user_id, signer_key_id, signature
-		FROM e2e_signatures WHERE target_user_id IN (`+placeholders(1, len(targetUserIDs))+`)
-		ORDER BY target_user_id, target_key_id, signer_user_id, signer_key_id`, stringArgs(targetUserIDs)...)
+		FROM e2e_signatures WHERE target_user_id IN (`+e2eePlaceholders(1, len(targetUserIDs))+`)
+		ORDER BY target_user_id, target_key_id, signer_user_id, signer_key_id`, e2eeStringArgs(targetUserIDs)...)
 	if err != nil {
 		return nil, err
 	}
@@ -364,14 +364,14 @@ func (s *E2EEStore) DeviceListChanges(ctx context.Context, users []string, viewe
 	args := []any{since, to, viewer}
 	q := `SELECT DISTINCT user_id FROM device_list_changes WHERE stream_pos > $1 AND stream_pos <= $2 AND (visible_to = $3`
 	if len(users) > 0 {
-		q += ` OR (visible_to = '' AND user_id IN (` + placeholders(4, len(users)) + `))`
-		args = append(args, stringArgs(users)...)
+		q += ` OR (visible_to = '' AND user_id IN (` + e2eePlaceholders(4, len(users)) + `))`
+		args = append(args, e2eeStringArgs(users)...)
 	}
 	rows, err := s.db.Read.QueryContext(ctx, q+`) ORDER BY user_id`, args...)
 	if err != nil {
 		return nil, err
 	}
-	return scanStrings(rows)
+	return e2eeScanStrings(rows)
 }
 
 func (s *E2EEStore) MemberChanges(ctx context.Context, userID string, since, to int64) ([]e2ee.MemberChange, error) {
@@ -402,7 +402,7 @@ func (s *E2EEStore) JoinedMembers(ctx context.Context, roomID string) ([]string,
 	if err != nil {
 		return nil, err
 	}
-	return scanStrings(rows)
+	return e2eeScanStrings(rows)
 }
 
 func (s *E2EEStore) SendToDevice(ctx context.Context, txn e2ee.ToDeviceTxn, msgs []e2ee.ToDeviceMessage, pos int64) (bool, error) {
@@ -476,12 +476,12 @@ func (s *E2EEStore) CreateBackup(ctx context.Context, userID, algorithm string, 
 	return v, err
 }
 
-type queryRower interface {
+type e2eeQueryRower interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// getBackup reads a live version (0: the newest) with its key count.
-func getBackup(ctx context.Context, q queryRower, userID string, version int64) (e2ee.BackupVersion, error) {
+// getRoomKeyBackup reads a live version (0: the newest) with its key count.
+func getRoomKeyBackup(ctx context.Context, q e2eeQueryRower, userID string, version int64) (e2ee.BackupVersion, error) {
 	var b e2ee.BackupVersion
 	var auth string
 	query := `SELECT v.version, v.algorithm, v.auth_data, v.etag,
@@ -503,7 +503,7 @@ func getBackup(ctx context.Context, q queryRower, userID string, version int64) 
 }
 
 func (s *E2EEStore) GetBackup(ctx context.Context, userID string, version int64) (e2ee.BackupVersion, error) {
-	return getBackup(ctx, s.db.Read, userID, version)
+	return getRoomKeyBackup(ctx, s.db.Read, userID, version)
 }
 
 func (s *E2EEStore) UpdateBackup(ctx context.Context, userID string, version int64, authData json.RawMessage) error {
@@ -536,7 +536,7 @@ func (s *E2EEStore) DeleteBackup(ctx context.Context, userID string, version int
 func (s *E2EEStore) PutRoomKeys(ctx context.Context, userID string, version int64, keys []e2ee.RoomKey) (e2ee.BackupVersion, error) {
 	var out e2ee.BackupVersion
 	err := s.db.WithTx(ctx, func(tx *sql.Tx) error {
-		cur, err := getBackup(ctx, tx, userID, 0)
+		cur, err := getRoomKeyBackup(ctx, tx, userID, 0)
 		if errors.Is(err, e2ee.ErrNotFound) || (err == nil && cur.Version < version) {
 			return e2ee.ErrNotFound
 		}
@@ -585,7 +585,7 @@ func (s *E2EEStore) PutRoomKeys(ctx context.Context, userID string, version int6
 				return err
 			}
 		}
-		out, err = getBackup(ctx, tx, userID, version)
+		out, err = getRoomKeyBackup(ctx, tx, userID, version)
 		return err
 	})
 	return out, err
@@ -606,7 +606,7 @@ func roomKeyScope(roomID, sessionID string, args []any) (string, []any) {
 }
 
 func (s *E2EEStore) RoomKeys(ctx context.Context, userID string, version int64, roomID, sessionID string) ([]e2ee.RoomKey, error) {
-	if _, err := getBackup(ctx, s.db.Read, userID, version); err != nil {
+	if _, err := getRoomKeyBackup(ctx, s.db.Read, userID, version); err != nil {
 		return nil, err
 	}
 	scope, args := roomKeyScope(roomID, sessionID, []any{userID, version})
@@ -632,7 +632,7 @@ func (s *E2EEStore) RoomKeys(ctx context.Context, userID string, version int64, 
 func (s *E2EEStore) DeleteRoomKeys(ctx context.Context, userID string, version int64, roomID, sessionID string) (e2ee.BackupVersion, error) {
 	var out e2ee.BackupVersion
 	err := s.db.WithTx(ctx, func(tx *sql.Tx) error {
-		if _, err := getBackup(ctx, tx, userID, version); err != nil {
+		if _, err := getRoomKeyBackup(ctx, tx, userID, version); err != nil {
 			return err
 		}
 		scope, args := roomKeyScope(roomID, sessionID, []any{userID, version})
@@ -646,7 +646,7 @@ func (s *E2EEStore) DeleteRoomKeys(ctx context.Context, userID string, version i
 				return err
 			}
 		}
-		out, err = getBackup(ctx, tx, userID, version)
+		out, err = getRoomKeyBackup(ctx, tx, userID, version)
 		return err
 	})
 	return out, err

@@ -624,6 +624,12 @@ func TestDeviceListTracking_G46(t *testing.T) {
 		if !slices.Contains(s9.DeviceLists.Changed, alice.UserID) {
 			t.Fatalf("after alice logged a device out: %+v", s9.DeviceLists)
 		}
+		// Renaming a device is one as well (others see the name).
+		expect(t, hs.Do(t, "PUT", cs+"/devices/"+alice.DeviceID, alice.Token, map[string]any{"display_name": "laptop"}), 200, "")
+		s10 := syncE2EE(t, hs, guest.Token, "since="+s9.NextBatch)
+		if !slices.Contains(s10.DeviceLists.Changed, alice.UserID) {
+			t.Fatalf("after alice renamed a device: %+v", s10.DeviceLists)
+		}
 	})
 }
 

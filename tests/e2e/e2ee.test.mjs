@@ -1,0 +1,316 @@
+// Real-client proof of end-to-end encryption on Foyer: matrix-js-sdk
+// 37.5.0 with its Rust crypto (initRustCrypto, in memory) against a
+// running server (FOYER_URL, started by run.sh).
+//
+// 1. A guest and a registered user share an encrypted room; each decrypts
+//    the other's messages (G-45..G-47: keys, claims, device lists and
+//    to-device messages, all on the guest's side too).
+// 2. The user's second device, offline while messages are sent, receives
+//    the room keys over to-device when it next syncs (the server kept them)
+//    and decrypts that history.
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+
+import { createClient, ClientEvent, MatrixEventEvent } from "matrix-js-sdk";
+import { logger } from "matrix-js-sdk/lib/logger.js";
+
+const baseUrl = process.env.FOYER_URL;
+if (!baseUrl) {
+  throw new Error("FOYER_URL is not set; run tests/e2e/run.sh");
+}
+if (!process.env.E2E_DEBUG) {
+  // The SDK and its Rust crypto (tracing on console.debug/info) are
+  // chatty; E2E_DEBUG=1 shows everything.
+  logger.setLevel("error");
+  console.debug = () => {};
+  console.info = () => {};
+}
+
+const clients = [];
+after(() => {
+  for (const c of clients) {
+    c.stopClient();
+  }
+  // The SDK leaves request-timeout and capability-refresh timers behind
+  // (up to minutes) after stopClient; don't wait for them.
+  setTimeout(() => process.exit(), 1000).unref();
+});
+
+// withTimeout fails after ms with what was being waited for.
+function withTimeout(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+// waitFor polls check until it returns a truthy value.
+async function waitFor(check, ms, what) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v) {
+      return v;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function api(method, path, body, token) {
+  const res = await fetch(baseUrl + "/_matrix/client/v3" + path, {
+    method,
+    headers: { "Content-Type": "application/json", ...(token ? { Authorization: `Bearer ${token}` } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = await res.json();
+  if (!res.ok) {
+    throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+  }
+  return json;
+}
+
+let userCounter = 0;
+async function registerUser() {
+  userCounter++;
+  const username = `e2e${Date.now().toString(36)}${userCounter}`;
+  const password = `pw-${username}-secret`;
+  const r = await api("POST", "/register", { username, password, auth: { type: "m.login.dummy" } });
+  return { userId: r.user_id, deviceId: r.device_id, accessToken: r.access_token, password, username };
+}
+
+async function login(username, password) {
+  const r = await api("POST", "/login", {
+    type: "m.login.password",
+    identifier: { type: "m.id.user", user: username },
+    password,
+  });
+  return { userId: r.user_id, deviceId: r.device_id, accessToken: r.access_token };
+}
+
+async function registerGuest() {
+  const tmp = createClient({ baseUrl });
+  const r = await tmp.registerGuest();
+  return { userId: r.user_id, deviceId: r.device_id, accessToken: r.access_token };
+}
+
+// syncGate lets a client's /sync requests through only while open (after
+// an initial allowance), so a test can take a device offline.
+function syncGate(allowed) {
+  let open = null;
+  let release;
+  const gate = {
+    close() {
+      if (!open) {
+        open = new Promise((r) => (release = r));
+      }
+    },
+    open() {
+      if (open) {
+        release();
+        open = null;
+      }
+    },
+    async fetchFn(resource, init) {
+      const url = String(resource instanceof Request ? resource.url : resource);
+      if (url.includes("/sync")) {
+        if (allowed > 0) {
+          allowed--;
+          if (allowed === 0) {
+            gate.close();
+          }
+        } else {
+          while (open) {
+            await open;
+          }
+        }
+      }
+      const res = await fetch(resource, init);
+      if (url.includes("/sync") && res.ok) {
+        // Note what the server delivered to the device over to-device.
+        const body = await res.clone().json();
+        gate.toDevice.push(...(body.to_device?.events ?? []));
+      }
+      return res;
+    },
+    toDevice: [],
+  };
+  return gate;
+}
+
+// startCryptoClient logs a client in with the Rust crypto and waits for
+// its first sync.
+async function startCryptoClient(creds, { guest = false, fetchFn } = {}) {
+  const client = createClient({
+    baseUrl,
+    userId: creds.userId,
+    deviceId: creds.deviceId,
+    accessToken: creds.accessToken,
+    ...(fetchFn ? { fetchFn } : {}),
+  });
+  clients.push(client);
+  if (guest) {
+    client.setGuest(true);
+  }
+  await client.initRustCrypto({ useIndexedDB: false });
+  const synced = new Promise((resolve) => {
+    const onSync = (state) => {
+      if (state === "PREPARED" || state === "SYNCING") {
+        client.off(ClientEvent.Sync, onSync);
+        resolve();
+      }
+    };
+    client.on(ClientEvent.Sync, onSync);
+  });
+  await client.startClient({ initialSyncLimit: 20 });
+  await withTimeout(synced, 30000, `${creds.userId}'s first sync`);
+  return client;
+}
+
+// deviceKnown waits until client's crypto lists userId's deviceId,
+// fetching the user's devices (as a client does for a new room member).
+async function deviceKnown(client, userId, deviceId) {
+  await waitFor(
+    async () => {
+      const map = await client.getCrypto().getUserDeviceInfo([userId], true);
+      return map.get(userId)?.has(deviceId);
+    },
+    30000,
+    `${client.getUserId()} to know ${userId}'s device ${deviceId}`,
+  );
+}
+
+// decrypted waits until client has decrypted a message with body in the
+// room, and returns the event. Keys may arrive by to-device after the
+// message itself: decryption is retried, so watch for Decrypted too.
+async function decrypted(client, roomId, body, ms = 30000) {
+  const find = () => {
+    const room = client.getRoom(roomId);
+    if (!room) {
+      return null;
+    }
+    for (const ev of room.getLiveTimeline().getEvents()) {
+      if (ev.isEncrypted() && !ev.isDecryptionFailure() && ev.getType() === "m.room.message" && ev.getContent().body === body) {
+        return ev;
+      }
+    }
+    return null;
+  };
+  const ev = await waitFor(async () => find(), ms, `${client.getUserId()} (${client.getDeviceId()}) to decrypt "${body}"`);
+  return ev;
+}
+
+async function joinedMembers(client, roomId) {
+  const r = await client.getJoinedRoomMembers(roomId);
+  return Object.keys(r.joined);
+}
+
+test("a guest and a registered user decrypt each other's messages; a second device decrypts history from keys sent while it was offline", { timeout: 120000 }, async () => {
+  // Alice, a registered user, and a guest.
+  const aliceCreds = await registerUser();
+  const guestCreds = await registerGuest();
+  const alice = await startCryptoClient(aliceCreds);
+  const guest = await startCryptoClient(guestCreds, { guest: true });
+
+  // Alice creates an encrypted room guests may join; the guest joins.
+  const { room_id: roomId } = await alice.createRoom({
+    preset: "public_chat",
+    name: "encrypted with a guest",
+    initial_state: [
+      { type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } },
+      { type: "m.room.guest_access", state_key: "", content: { guest_access: "can_join" } },
+    ],
+  });
+  await guest.joinRoom(roomId);
+  await waitFor(async () => (await joinedMembers(alice, roomId)).includes(guestCreds.userId), 15000, "the guest's join");
+  await waitFor(() => alice.getRoom(roomId)?.getMember(guestCreds.userId)?.membership === "join", 15000, "alice to see the guest join");
+  await waitFor(() => guest.getRoom(roomId)?.hasEncryptionStateEvent(), 15000, "the guest to see the room's encryption");
+
+  // Each side fetches the other's devices (uploaded, signed, queried).
+  await deviceKnown(alice, guestCreds.userId, guestCreds.deviceId);
+  await deviceKnown(guest, aliceCreds.userId, aliceCreds.deviceId);
+
+  // Alice -> guest.
+  await alice.sendTextMessage(roomId, "hello guest, this is encrypted");
+  const atGuest = await decrypted(guest, roomId, "hello guest, this is encrypted");
+  assert.equal(atGuest.getSender(), aliceCreds.userId);
+  assert.equal(atGuest.getWireType(), "m.room.encrypted");
+
+  // Guest -> alice.
+  await guest.sendTextMessage(roomId, "hello alice, the guest writes back");
+  const atAlice = await decrypted(alice, roomId, "hello alice, the guest writes back");
+  assert.equal(atAlice.getSender(), guestCreds.userId);
+  assert.equal(atAlice.getWireType(), "m.room.encrypted");
+
+  // The server saw only ciphertext.
+  const raw = await api("GET", `/rooms/${encodeURIComponent(roomId)}/messages?dir=b&limit=50`, undefined, aliceCreds.accessToken);
+  const bodies = raw.chunk.filter((e) => e.type === "m.room.message");
+  assert.equal(bodies.length, 0, "plaintext messages stored on the server");
+  assert.ok(raw.chunk.filter((e) => e.type === "m.room.encrypted").length >= 2);
+
+  // Alice's second device logs in, syncs once (uploading its keys), then
+  // goes offline: its next /sync is held back.
+  const secondCreds = await login(aliceCreds.username, aliceCreds.password);
+  const gate = syncGate(1);
+  const second = await startCryptoClient(secondCreds, { fetchFn: gate.fetchFn });
+  await waitFor(
+    async () => {
+      const q = await api("POST", "/keys/query", { device_keys: { [aliceCreds.userId]: [secondCreds.deviceId] } }, guestCreds.accessToken);
+      return q.device_keys[aliceCreds.userId]?.[secondCreds.deviceId];
+    },
+    30000,
+    "the second device's keys on the server",
+  );
+
+  // Both senders learn of the new device (device_lists.changed) and
+  // encrypt to it while it is offline.
+  await deviceKnown(guest, aliceCreds.userId, secondCreds.deviceId);
+  await deviceKnown(alice, aliceCreds.userId, secondCreds.deviceId);
+  await guest.sendTextMessage(roomId, "sent by the guest while the second device was offline");
+  await alice.sendTextMessage(roomId, "sent by alice's first device while the second was offline");
+  // The first device decrypts its own session's and the guest's message.
+  await decrypted(alice, roomId, "sent by the guest while the second device was offline");
+
+  // Online again: the held sync goes out; the room keys arrive over
+  // to-device and the second device decrypts the history it missed.
+  gate.open();
+  const fromGuest = await decrypted(second, roomId, "sent by the guest while the second device was offline", 45000);
+  const fromAlice = await decrypted(second, roomId, "sent by alice's first device while the second was offline", 45000);
+  assert.equal(fromGuest.getSender(), guestCreds.userId);
+  assert.equal(fromAlice.getSender(), aliceCreds.userId);
+  // The keys came as olm-encrypted to-device messages the server kept
+  // for the offline device.
+  const olm = gate.toDevice.filter((e) => e.type === "m.room.encrypted" && e.content?.algorithm === "m.olm.v1.curve25519-aes-sha2");
+  const senders = new Set(olm.map((e) => e.sender));
+  assert.ok(senders.has(guestCreds.userId), `no olm to-device message from the guest (got ${[...senders]})`);
+  assert.ok(senders.has(aliceCreds.userId), `no olm to-device message from alice's first device (got ${[...senders]})`);
+
+  // And the second device's replies reach both others.
+  await deviceKnown(second, guestCreds.userId, guestCreds.deviceId);
+  await second.sendTextMessage(roomId, "alice's second device says hi");
+  await decrypted(guest, roomId, "alice's second device says hi");
+  await decrypted(alice, roomId, "alice's second device says hi");
+});
+
+// The guest and alice's first device were there for every message:
+// nothing they hold may stay undecryptable.
+test("no decryption failures remain for the guest and alice's first device", { timeout: 20000 }, async () => {
+  assert.ok(clients.length >= 2);
+  for (const c of clients.slice(0, 2)) {
+    for (const room of c.getRooms()) {
+      for (const ev of room.getLiveTimeline().getEvents()) {
+        if (ev.isEncrypted()) {
+          await withTimeout(
+            ev.isBeingDecrypted() ? new Promise((r) => ev.once(MatrixEventEvent.Decrypted, r)) : Promise.resolve(),
+            10000,
+            "a pending decryption",
+          );
+          assert.ok(!ev.isDecryptionFailure(), `${c.getUserId()}/${c.getDeviceId()} could not decrypt ${ev.getId()}: ${ev.decryptionFailureReason}`);
+        }
+      }
+    }
+  }
+});
