@@ -16,6 +16,7 @@ lint:
 test: deps lint
 	$(GO) test -count=1 -timeout 12m ./...
 	./tests/e2e/run.sh
+	./tests/browser/run.sh
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s -count 3 ./...

@@ -43,3 +43,23 @@ if [ ! -d "$e2e_dir/node_modules" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$lock
   npm ci --prefix "$e2e_dir" --no-audit --no-fund
   echo "$lock_sum" >"$stamp"
 fi
+
+# The browser tests of the join page (tests/browser) drive Debian's
+# Chromium with playwright-core, which cannot download a browser of its
+# own here; their packages come from their own committed lock file.
+if [ ! -x /usr/bin/chromium ]; then
+  echo "install-test-deps: installing Chromium" >&2
+  if [ "$(id -u)" -ne 0 ]; then
+    exec sudo "$0" "$@"
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+browser_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/browser"
+browser_lock_sum="$(sha256sum "$browser_dir/package-lock.json" | cut -d' ' -f1)"
+browser_stamp="$browser_dir/node_modules/.package-lock.sha256"
+if [ ! -d "$browser_dir/node_modules" ] || [ "$(cat "$browser_stamp" 2>/dev/null)" != "$browser_lock_sum" ]; then
+  echo "install-test-deps: npm ci --prefix tests/browser" >&2
+  npm ci --prefix "$browser_dir" --no-audit --no-fund
+  echo "$browser_lock_sum" >"$browser_stamp"
+fi

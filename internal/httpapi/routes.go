@@ -114,6 +114,7 @@ func (a *API) routeTable() []route {
 	routes = append(routes, a.directoryRoutes()...)
 	routes = append(routes, a.pushRoutes()...)
 	routes = append(routes, a.guestLinkRoutes()...)
+	routes = append(routes, a.joinPageRoutes()...)
 	routes = append(routes, a.adminRoutes()...)
 	routes = append(routes, a.e2eeRoutes()...)
 	return routes
