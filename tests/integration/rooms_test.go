@@ -629,3 +629,29 @@ func TestRoomVersion12CreatorPower(t *testing.T) {
 	expect(t, hs.Do(t, "PUT", roomPath(room, "/redact/"+url.PathEscape(msg)+"/r1"), alice.Token, map[string]any{}), 200, "")
 	expect(t, putState(t, hs, bob.Token, room, "m.room.name", "", map[string]any{"name": "bob"}), 403, "M_FORBIDDEN")
 }
+
+// G-2, G-54: being a guest is a local fact: nothing in a guest's events
+// says so (Synapse's "kind": "guest" in member content is not copied).
+func TestGuestEventsCarryNoKind_G2_G54(t *testing.T) {
+	hs := testharness.StartBackend(t, "sqlite")
+	alice := hs.RegisterUser(t, "alice")
+	g := hs.RegisterGuest(t)
+	room := createRoom(t, hs, alice.Token, map[string]any{"preset": "private_chat", "invite": []string{g.UserID}})
+	mustJoin(t, hs, g.Token, room)
+	sendMessage(t, hs, g.Token, room, "hi")
+	r := hs.Do(t, "GET", roomPath(room, "/messages?dir=b&limit=20"), alice.Token, nil)
+	if strings.Contains(string(r.Raw), `"kind"`) {
+		t.Fatalf("a guest's events reveal its kind: %s", r)
+	}
+}
+
+// G-11: the legacy authentication API is served, with no OAuth-aware
+// flag that would stop clients from registering guests.
+func TestLegacyAuthAPIServed_G11(t *testing.T) {
+	hs := testharness.StartBackend(t, "sqlite")
+	r := hs.Do(t, "GET", cs+"/login", "", nil)
+	if r.Status != 200 || strings.Contains(string(r.Raw), "oauth_aware_preferred") {
+		t.Fatalf("GET /login: %s", r)
+	}
+	hs.RegisterGuest(t)
+}
