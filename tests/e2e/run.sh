@@ -30,6 +30,7 @@ echo "e2e: building foyer"
 port="$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
 url="http://127.0.0.1:$port"
 FOYER_RATE_GUEST_REGISTRATION=off FOYER_RATE_REGISTRATION=off FOYER_RATE_LOGIN=off \
+  FOYER_RATE_GUEST_LINK_REDEMPTION=off FOYER_RATE_GUEST_EVENTS=off FOYER_RATE_GUEST_STATE_EVENTS=off \
   "$tmp/foyer" serve --listen "127.0.0.1:$port" --data-dir "$tmp/data" --server-name localhost --registration open \
   >"$tmp/server.log" 2>&1 &
 server_pid=$!
