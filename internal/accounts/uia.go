@@ -50,6 +50,10 @@ type UIASession struct {
 	created   time.Time
 	// Values carries what stages learned, e.g. the registration token.
 	Values map[string]string
+	// params are the request parameters remembered for the session (see
+	// RememberParams); result is the answer kept by Finish.
+	params map[string]json.RawMessage
+	result any
 }
 
 // UIA keeps user-interactive auth sessions in memory: they live for
@@ -89,7 +93,8 @@ func (u *UIA) Run(purpose string, flows [][]string, params map[string]any, auth 
 	var s *UIASession
 	if ad.Session != "" {
 		s = u.sessions[ad.Session]
-		if s == nil || s.purpose != purpose {
+		if s == nil || s.purpose != purpose || s.result != nil {
+			// A finished session is only answered through Result.
 			u.mu.Unlock()
 			return nil, nil, ErrUnknownUIASession
 		}
@@ -152,6 +157,61 @@ func (u *UIA) Run(purpose string, flows [][]string, params map[string]any, auth 
 		}
 	}
 	return nil, challenge(nil), nil
+}
+
+// AuthSession returns the session ID an auth dict names, or "".
+func AuthSession(auth json.RawMessage) string {
+	var ad authDict
+	if len(auth) == 0 || json.Unmarshal(auth, &ad) != nil {
+		return ""
+	}
+	return ad.Session
+}
+
+// RememberParams keeps a request's parameters in session id of purpose,
+// so that later requests of the session may leave them out, as Synapse
+// allows: params (the request's, without auth) are laid over those
+// remembered, the merge is remembered and returned. Without such a live
+// session, params come back unchanged.
+func (u *UIA) RememberParams(purpose, id string, params map[string]json.RawMessage) map[string]json.RawMessage {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	s := u.sessions[id]
+	if id == "" || s == nil || s.purpose != purpose || s.result != nil {
+		return params
+	}
+	merged := make(map[string]json.RawMessage, len(s.params)+len(params))
+	for k, v := range s.params {
+		merged[k] = v
+	}
+	for k, v := range params {
+		merged[k] = v
+	}
+	s.params = merged
+	return merged
+}
+
+// Finish keeps session s, whose flow Run completed, with the result of
+// its operation for the rest of its lifetime, so a client resubmitting the
+// session (say, after a lost response) gets the same answer from Result
+// instead of an error or a second operation.
+func (u *UIA) Finish(s *UIASession, result any) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	s.result = result
+	u.sessions[s.ID] = s
+}
+
+// Result returns the result Finish kept for session id of purpose.
+func (u *UIA) Result(purpose, id string) (any, bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.expireLocked()
+	s := u.sessions[id]
+	if id == "" || s == nil || s.purpose != purpose || s.result == nil {
+		return nil, false
+	}
+	return s.result, true
 }
 
 func (u *UIA) expireLocked() {

@@ -99,7 +99,10 @@ func (a *API) requirePassword(w http.ResponseWriter, r *http.Request, purpose st
 			}
 			userID, local := a.Accounts.ResolveUser(user)
 			if !local || userID != sess.UserID {
-				return &accounts.StageError{Errcode: "M_FORBIDDEN", Message: "you can only authenticate as yourself"}
+				// Not a failed stage but a refusal, as in Synapse: 403
+				// rather than another 401 challenge. The other user's
+				// password is not checked, so this cannot probe it.
+				return errForbidden("you can only authenticate as yourself")
 			}
 			if _, err := a.Accounts.CheckPassword(r.Context(), userID, body.Password); err != nil {
 				if errors.Is(err, accounts.ErrBadCredentials) || errors.Is(err, accounts.ErrDeactivated) {

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -50,14 +51,22 @@ func (a *API) joinRoom(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) doJoin(w http.ResponseWriter, r *http.Request, roomID string) error {
-	var req membershipRequest
-	if err := readOptionalJSON(r, &req); err != nil {
+	// The whole body is the caller's content for its member event, as in
+	// Synapse: reason and any custom keys go into the event.
+	var body map[string]json.RawMessage
+	if err := readOptionalJSON(r, &body); err != nil {
 		return err
+	}
+	if raw, ok := body["reason"]; ok {
+		var reason string
+		if err := json.Unmarshal(raw, &reason); err != nil {
+			return errBadJSON("reason must be of type string")
+		}
 	}
 	if err := a.guestJoinPolicy(r, roomID); err != nil {
 		return err
 	}
-	if err := a.Rooms.Join(r.Context(), roomID, principal(r).UserID, req.Reason); err != nil {
+	if err := a.Rooms.JoinWithContent(r.Context(), roomID, principal(r).UserID, body); err != nil {
 		return roomError(err)
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"room_id": roomID})

@@ -78,9 +78,19 @@ func (a *API) getProfileField(key string) apiFunc {
 			v = p.DisplayName
 		case "avatar_url":
 			v = p.AvatarURL
+		default:
+			// Other fields (m.tz, custom keys) are not stored: none exist.
+			return errNotFound("%s has no %s", r.PathValue("userId"), k)
 		}
 		if v == "" {
-			return errNotFound("%s has no %s", r.PathValue("userId"), k)
+			// The user exists but has not set this field. The spec's
+			// text allows a 404 here, but Synapse answers 200, and
+			// clients built against it (e.g. matrix-rust-sdk's
+			// get_avatar_url, whose field is optional) take a 404 for a
+			// failed request rather than "not set". As in GET
+			// /profile/{userId}, the unset field is left out.
+			writeJSON(w, http.StatusOK, struct{}{})
+			return nil
 		}
 		writeJSON(w, http.StatusOK, map[string]string{k: v})
 		return nil

@@ -85,14 +85,41 @@ func (a *API) registerUser(w http.ResponseWriter, r *http.Request) error {
 	if err := a.rateLimit(r, a.regLimit); err != nil {
 		return err
 	}
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	// Check the shape of this request's own parameters first.
 	var req registerRequest
-	if err := readJSON(r, &req); err != nil {
+	if err := decodeJSON(body, &req); err != nil {
 		return err
 	}
 	if a.Config.Registration == config.RegistrationClosed {
 		return errForbidden("registration is disabled on this server; ask its administrator for an account")
 	}
 	ctx := r.Context()
+
+	// A session whose registration is done answers as it did then, so a
+	// client that lost the response (or retries) gets the same account.
+	const purpose = "register"
+	sessionID := accounts.AuthSession(req.Auth)
+	if res, ok := a.uia.Result(purpose, sessionID); ok {
+		writeJSON(w, http.StatusOK, res)
+		return nil
+	}
+	// The session remembers the parameters of its requests, so later
+	// requests may carry only auth (as Synapse allows).
+	var params map[string]json.RawMessage
+	_ = json.Unmarshal(body, &params)
+	delete(params, "auth")
+	params = a.uia.RememberParams(purpose, sessionID, params)
+	auth := req.Auth
+	req = registerRequest{}
+	merged, _ := json.Marshal(params)
+	if err := decodeJSON(merged, &req); err != nil {
+		return err
+	}
+	req.Auth = auth
 
 	var guest *accounts.Session
 	if req.GuestAccessToken != "" {
@@ -118,7 +145,7 @@ func (a *API) registerUser(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 
-	sess, challenge, err := a.uia.Run("register", a.registrationFlows(), nil, req.Auth,
+	sess, challenge, err := a.uia.Run(purpose, a.registrationFlows(), nil, req.Auth,
 		func(stage string, auth json.RawMessage, s *accounts.UIASession) error {
 			switch stage {
 			case accounts.StageDummy:
@@ -144,6 +171,7 @@ func (a *API) registerUser(w http.ResponseWriter, r *http.Request) error {
 		return uiaError(err)
 	}
 	if challenge != nil {
+		a.uia.RememberParams(purpose, challenge.Session, params)
 		writeJSON(w, http.StatusUnauthorized, challenge)
 		return nil
 	}
@@ -171,9 +199,11 @@ func (a *API) registerUser(w http.ResponseWriter, r *http.Request) error {
 	}
 	a.Metrics.Registrations.WithLabelValues(label).Inc()
 	a.Log.Info("account registered", "user_id", creds.UserID, "kind", kind, "upgrade", guest != nil, "ip", clientIP(r))
-	writeJSON(w, http.StatusOK, registerResponse{
+	res := registerResponse{
 		UserID: creds.UserID, AccessToken: creds.AccessToken, DeviceID: creds.DeviceID, HomeServer: a.Config.ServerName,
-	})
+	}
+	a.uia.Finish(sess, res)
+	writeJSON(w, http.StatusOK, res)
 	return nil
 }
 

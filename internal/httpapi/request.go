@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"foyer/internal/accounts"
+	"foyer/internal/rooms"
 )
 
 type ctxKey int
@@ -25,6 +26,10 @@ func principal(r *http.Request) *accounts.Session {
 }
 
 func withPrincipal(ctx context.Context, s *accounts.Session) context.Context {
+	if s != nil {
+		// Events served to the caller carry the aggregations they may see.
+		ctx = rooms.WithViewer(ctx, s.UserID)
+	}
 	return context.WithValue(ctx, principalKey, s)
 }
 
@@ -52,15 +57,25 @@ func clientIP(r *http.Request) string {
 // pointer to a struct or map. It tells malformed JSON (M_NOT_JSON) from
 // JSON of the wrong shape (M_BAD_JSON).
 func readJSON(r *http.Request, v any) error {
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	return decodeJSON(body, v)
+}
+
+// readBody reads the (already size-capped) body, for a handler that
+// decodes it more than once.
+func readBody(r *http.Request) ([]byte, error) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return errTooLarge("request body is larger than %d bytes", mbe.Limit)
+			return nil, errTooLarge("request body is larger than %d bytes", mbe.Limit)
 		}
-		return errNotJSON("could not read the request body")
+		return nil, errNotJSON("could not read the request body")
 	}
-	return decodeJSON(body, v)
+	return body, nil
 }
 
 func decodeJSON(body []byte, v any) error {

@@ -117,6 +117,8 @@ func (a *API) routeTable() []route {
 	routes = append(routes, a.joinPageRoutes()...)
 	routes = append(routes, a.adminRoutes()...)
 	routes = append(routes, a.e2eeRoutes()...)
+	routes = append(routes, a.userDirectoryRoutes()...)
+	routes = append(routes, a.relationRoutes()...)
 	return routes
 }
 
@@ -141,6 +143,9 @@ func (a *API) roomRoutes() []route {
 	return []route{
 		{Method: "POST", Path: clientV3 + "/createRoom", Access: UserOnly, Handle: a.createRoom},
 		{Method: "PUT", Path: room + "/send/{eventType}/{txnId}", Access: GuestOK, MaxBody: config.MaxEventBytes, Handle: a.sendEvent},
+		// The older form without a transaction ID (no idempotency), which
+		// Synapse still serves.
+		{Method: "POST", Path: room + "/send/{eventType}", Access: UserOnly, MaxBody: config.MaxEventBytes, Handle: a.sendEvent},
 		{Method: "PUT", Path: room + "/state/{eventType}/{stateKey}", Access: GuestOK, MaxBody: config.MaxEventBytes, Handle: a.putState},
 		{Method: "GET", Path: room + "/state", Access: GuestOK, Handle: a.getState},
 		{Method: "GET", Path: room + "/state/{eventType}/{stateKey}", Access: GuestOK, Handle: a.getStateEvent},

@@ -29,6 +29,8 @@ func (s *Service) setMembership(ctx context.Context, roomID, sender, target, mem
 	for k, v := range extra {
 		content[k] = v
 	}
+	// Extra keys never change what the event is.
+	content["membership"] = membership
 	raw, _ := json.Marshal(content)
 	if err := s.checkMembershipPolicy(ctx, snap, sender, target, raw); err != nil {
 		return "", err
@@ -60,6 +62,28 @@ func reasonExtra(reason string) map[string]any {
 // Join joins userID to a local room. Guests need can_join (G-19).
 func (s *Service) Join(ctx context.Context, roomID, userID, reason string) error {
 	_, err := s.setMembership(ctx, roomID, userID, userID, "join", reasonExtra(reason))
+	return err
+}
+
+// serverSetMemberKeys are member-content keys a client cannot choose when
+// joining: membership is the action itself, and the others carry the
+// authority of a server or a third party (restricted-join authorisation,
+// 3PID invites), not of the joining user.
+var serverSetMemberKeys = []string{"membership", "join_authorised_via_users_server", "third_party_invite", "third_party_signed"}
+
+// JoinWithContent is Join with the client's own keys in the member event,
+// as Synapse does with the body of POST /join: content's keys (reason
+// among them) go into the event, and displayname and avatar_url come from
+// the profile unless content gives them.
+func (s *Service) JoinWithContent(ctx context.Context, roomID, userID string, content map[string]json.RawMessage) error {
+	extra := make(map[string]any, len(content))
+	for k, v := range content {
+		extra[k] = v
+	}
+	for _, k := range serverSetMemberKeys {
+		delete(extra, k)
+	}
+	_, err := s.setMembership(ctx, roomID, userID, userID, "join", extra)
 	return err
 }
 

@@ -403,12 +403,17 @@ func (s *Service) Context(ctx context.Context, userID, roomID, eventID string, l
 }
 
 // ClientEvents formats events for clients, adding unsigned data: age,
-// redacted_because, replaces_state and prev_content.
+// redacted_because, replaces_state and prev_content, and, when ctx names
+// a viewer (WithViewer), bundled aggregations (m.relations).
 func (s *Service) ClientEvents(ctx context.Context, events []StoredEvent, withRoomID bool) []matrixevents.ClientEvent {
 	out := make([]matrixevents.ClientEvent, 0, len(events))
 	now := s.now().UnixMilli()
+	bundles := s.bundledAggregations(ctx, events, withRoomID)
 	for _, se := range events {
 		unsigned := map[string]any{"age": now - se.Event.OriginServerTS()}
+		if agg, ok := bundles[se.Event.EventID()]; ok {
+			unsigned["m.relations"] = agg
+		}
 		if se.RedactedBy != "" {
 			if red, err := s.store.GetEvent(ctx, se.RedactedBy); err == nil {
 				unsigned["redacted_because"] = matrixevents.ToClientEvent(red.Event, nil)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"maps"
+	"reflect"
 	"strings"
 
 	"foyer/internal/rooms/matrixevents"
@@ -215,6 +216,13 @@ func (s *Service) Send(ctx context.Context, roomID string, req SendRequest) (str
 	if err != nil {
 		return "", err
 	}
+	if prev, ok := e.state[tupleOf(ev)]; ok && ev.IsState() && sameState(prev.Event, ev) {
+		// The same state again, by the same sender, changes nothing: as
+		// Synapse does, answer with the current event and send none. The
+		// new event was still built and authorised, so a sender who may
+		// no longer set this state is refused as before.
+		return prev.Event.EventID(), nil
+	}
 	if _, err := s.commit(ctx, e, d, false, txn, redacts); err != nil {
 		return "", err
 	}
@@ -222,6 +230,19 @@ func (s *Service) Send(ctx context.Context, roomID string, req SendRequest) (str
 		s.log.Error("applying guest access change", "room_id", roomID, "err", err)
 	}
 	return ev.EventID(), nil
+}
+
+// sameState reports whether b would repeat the state event a: same type,
+// state key, sender and content (compared as JSON values).
+func sameState(a, b matrixevents.Event) bool {
+	if a.Type() != b.Type() || a.Sender() != b.Sender() || a.StateKey() == nil || b.StateKey() == nil || *a.StateKey() != *b.StateKey() {
+		return false
+	}
+	var ca, cb any
+	if json.Unmarshal(a.Content(), &ca) != nil || json.Unmarshal(b.Content(), &cb) != nil {
+		return false
+	}
+	return reflect.DeepEqual(ca, cb)
 }
 
 // Redact redacts an event in a room.

@@ -102,10 +102,22 @@ type Store interface {
 	SetPublic(ctx context.Context, roomID string, public bool) error
 	PublicRooms(ctx context.Context) ([]string, error)
 
+	// CurrentStateOfType lists the current state event of type eventType
+	// and stateKey in every room that has one (user directory).
+	CurrentStateOfType(ctx context.Context, eventType, stateKey string) ([]StoredEvent, error)
+	// DirectoryCandidates lists, with their global profiles, the local
+	// users who are not deactivated and are joined to one of roomIDs or
+	// share a joined room with userID (userID itself only through
+	// roomIDs).
+	DirectoryCandidates(ctx context.Context, userID string, roomIDs []string) ([]DirectoryUser, error)
+
 	CreateAlias(ctx context.Context, alias, roomID, creator string, ts int64) error
 	GetAlias(ctx context.Context, alias string) (roomID, creator string, err error)
 	DeleteAlias(ctx context.Context, alias string) error
 	AliasesForRoom(ctx context.Context, roomID string) ([]string, error)
 
 	Forget(ctx context.Context, userID, roomID string) error
+
+	// RelationStore indexes relationships between events (relations.go).
+	RelationStore
 }

@@ -56,6 +56,9 @@ func (s *RoomStore) Append(ctx context.Context, a rooms.Append) error {
 				nullString(pe.ReplacesState)); err != nil {
 				return fmt.Errorf("inserting event: %w", err)
 			}
+			if err := indexRelation(ctx, tx, a.RoomID, pe); err != nil {
+				return err
+			}
 			if membership.Valid && (membership.String == "join" || membership.String == "invite" || membership.String == "knock") {
 				if _, err := tx.ExecContext(ctx, `DELETE FROM forgotten_rooms WHERE user_id = $1 AND room_id = $2`, stateKey.String, a.RoomID); err != nil {
 					return err

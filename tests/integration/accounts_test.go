@@ -254,11 +254,12 @@ func TestPasswordChangeAndDeactivation(t *testing.T) {
 		expect(t, hs.Do(t, "POST", "/_matrix/client/v3/login", "", map[string]any{"type": "m.login.password", "user": "alice", "password": "new-pw"}), 200, "")
 		expect(t, hs.Do(t, "POST", "/_matrix/client/v3/account/password", alice.Token, map[string]any{}), 400, "M_MISSING_PARAM")
 
-		// Authenticating as someone else is refused.
+		// Authenticating as someone else is refused outright (403, as in
+		// Synapse), not answered with another challenge.
 		bob := hs.RegisterUser(t, "bob")
 		expect(t, hs.Do(t, "POST", "/_matrix/client/v3/account/deactivate", alice.Token, map[string]any{
 			"auth": passwordAuth("bob", bob.Password, ""),
-		}), 401, "M_FORBIDDEN")
+		}), 403, "M_FORBIDDEN")
 
 		r = hs.Do(t, "POST", "/_matrix/client/v3/account/deactivate", alice.Token, map[string]any{
 			"auth": passwordAuth("alice", "new-pw", ""),
@@ -444,4 +445,131 @@ func TestPanicBecomes500(t *testing.T) {
 	if strings.Contains(string(r.Raw), "sql") {
 		t.Fatalf("internal error text leaked: %s", r)
 	}
+}
+
+// A completed registration session answers a resubmission with the same
+// result, with or without a username (as Synapse does), instead of an
+// unknown-session or user-in-use error.
+func TestRegistrationSessionIsIdempotent(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		hs := testharness.StartBackend(t, backend)
+		for _, body := range []map[string]any{{"password": "sUp3rs3kr1t"}, {"username": "alice", "password": "sUp3rs3kr1t"}} {
+			r := hs.Do(t, "POST", cs+"/register", "", body)
+			expect(t, r, 401, "")
+			session := r.Str("session")
+			withAuth := func() map[string]any {
+				b := map[string]any{"auth": map[string]any{"type": "m.login.dummy", "session": session}}
+				for k, v := range body {
+					b[k] = v
+				}
+				return b
+			}
+			first := hs.Do(t, "POST", cs+"/register", "", withAuth())
+			expect(t, first, 200, "")
+			again := hs.Do(t, "POST", cs+"/register", "", withAuth())
+			expect(t, again, 200, "")
+			if again.Str("user_id") != first.Str("user_id") || again.Str("access_token") != first.Str("access_token") ||
+				again.Str("device_id") != first.Str("device_id") {
+				t.Fatalf("resubmission changed the result: %s, then %s", first, again)
+			}
+			if body["username"] != nil && first.Str("user_id") != "@alice:localhost" {
+				t.Fatalf("registered %s", first)
+			}
+			expect(t, hs.Do(t, "GET", cs+"/account/whoami", again.Str("access_token"), nil), 200, "")
+			// Other parameters do not make a finished session register
+			// anyone else.
+			other := hs.Do(t, "POST", cs+"/register", "", map[string]any{
+				"username": "someone-else", "password": "pw", "auth": map[string]any{"type": "m.login.dummy", "session": session},
+			})
+			if other.Status != 200 || other.Str("user_id") != first.Str("user_id") {
+				t.Fatalf("finished session with new parameters: %s", other)
+			}
+			expect(t, hs.Do(t, "GET", cs+"/register/available?username=someone-else", "", nil), 200, "")
+			// A finished session is not a credential for anything else.
+			expect(t, hs.Do(t, "POST", cs+"/delete_devices", first.Str("access_token"), map[string]any{
+				"devices": []string{"X"}, "auth": map[string]any{"type": "m.login.password", "session": session},
+			}), 400, "M_UNKNOWN")
+		}
+	})
+}
+
+// The parameters of a session's first request are remembered, so later
+// requests of the session may carry only auth; what a later request gives
+// wins; inhibit_login is remembered too.
+func TestRegistrationRemembersParameters(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		hs := testharness.StartBackend(t, backend)
+		start := func(body map[string]any) string {
+			t.Helper()
+			r := hs.Do(t, "POST", cs+"/register", "", body)
+			expect(t, r, 401, "")
+			return r.Str("session")
+		}
+		dummy := func(session string) map[string]any {
+			return map[string]any{"type": "m.login.dummy", "session": session}
+		}
+
+		session := start(map[string]any{"username": "alice", "password": "sUp3rs3kr1t", "device_id": "xyzzy", "initial_device_display_name": "display_name"})
+		r := hs.Do(t, "POST", cs+"/register", "", map[string]any{"auth": dummy(session)})
+		expect(t, r, 200, "")
+		if r.Str("user_id") != "@alice:localhost" || r.Str("device_id") != "xyzzy" {
+			t.Fatalf("remembered registration: %s", r)
+		}
+		dev := hs.Do(t, "GET", cs+"/devices/xyzzy", r.Str("access_token"), nil)
+		if dev.Status != 200 || dev.Str("display_name") != "display_name" {
+			t.Fatalf("device: %s", dev)
+		}
+		// The remembered password is the account's.
+		expect(t, hs.Do(t, "POST", cs+"/login", "", map[string]any{"type": "m.login.password", "user": "alice", "password": "sUp3rs3kr1t"}), 200, "")
+
+		// inhibit_login from the first request holds for the last.
+		session = start(map[string]any{"username": "quiet", "password": "sUp3rs3kr1t", "inhibit_login": true})
+		r = hs.Do(t, "POST", cs+"/register", "", map[string]any{"auth": dummy(session)})
+		expect(t, r, 200, "")
+		_, hasToken := r.JSON["access_token"]
+		_, hasDevice := r.JSON["device_id"]
+		if hasToken || hasDevice || r.Str("user_id") != "@quiet:localhost" {
+			t.Fatalf("inhibit_login not remembered: %s", r)
+		}
+
+		// A later request's own parameters win; a malformed one is
+		// refused without spoiling what is remembered.
+		session = start(map[string]any{"username": "first", "password": "sUp3rs3kr1t"})
+		expect(t, hs.Do(t, "POST", cs+"/register", "", map[string]any{"username": 5, "auth": dummy(session)}), 400, "M_BAD_JSON")
+		r = hs.Do(t, "POST", cs+"/register", "", map[string]any{"username": "second", "auth": dummy(session)})
+		expect(t, r, 200, "")
+		if r.Str("user_id") != "@second:localhost" {
+			t.Fatalf("later username: %s", r)
+		}
+		expect(t, hs.Do(t, "GET", cs+"/register/available?username=first", "", nil), 200, "")
+		// Remembered parameters are checked like given ones: the name is
+		// taken by now.
+		session = start(map[string]any{"username": "third", "password": "sUp3rs3kr1t"})
+		hs.RegisterUser(t, "third")
+		expect(t, hs.Do(t, "POST", cs+"/register", "", map[string]any{"auth": dummy(session)}), 400, "M_USER_IN_USE")
+	})
+}
+
+// Authenticating as another user in user-interactive auth is refused
+// with 403 (as Synapse does), and nothing happens.
+func TestUIARefusesAnotherUsersCredentials(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		hs := testharness.StartBackend(t, backend)
+		alice := hs.RegisterUser(t, "alice")
+		eve := hs.RegisterUser(t, "eve")
+		second := hs.Do(t, "POST", cs+"/login", "", map[string]any{"type": "m.login.password", "user": "alice", "password": alice.Password, "device_id": "SECOND"})
+		expect(t, second, 200, "")
+		expect(t, hs.Do(t, "DELETE", cs+"/devices/SECOND", alice.Token, map[string]any{
+			"auth": passwordAuth(eve.UserID, eve.Password, ""),
+		}), 403, "M_FORBIDDEN")
+		// Even with a wrong password for the other user: no probing.
+		expect(t, hs.Do(t, "DELETE", cs+"/devices/SECOND", alice.Token, map[string]any{
+			"auth": passwordAuth("eve", "wrong", ""),
+		}), 403, "M_FORBIDDEN")
+		expect(t, hs.Do(t, "GET", cs+"/devices/SECOND", alice.Token, nil), 200, "")
+		expect(t, hs.Do(t, "DELETE", cs+"/devices/SECOND", alice.Token, map[string]any{
+			"auth": passwordAuth(alice.UserID, alice.Password, ""),
+		}), 200, "")
+		expect(t, hs.Do(t, "GET", cs+"/devices/SECOND", alice.Token, nil), 404, "M_NOT_FOUND")
+	})
 }

@@ -9,14 +9,13 @@ import (
 
 // DefaultRoomVersion is the version used for new rooms.
 //
-// Version 11 rather than 12: the pinned library knows v12, but v12 derives
-// the room ID from the create event, drops the create event from auth_events
-// and gives creators unlimited power that must not appear in power_levels.
-// Room creation, power-level editing and state storage elsewhere in Foyer
-// would all need to follow those rules, and not every federating server
-// speaks v12 yet. v11 is universally deployed and has the clearest
-// redaction rules (redacts in content, create content kept whole).
-const DefaultRoomVersion = "11"
+// Version 10, Synapse's default: its m.room.create content carries
+// `creator`, which clients and test suites still read (v11 dropped it in
+// favour of the event's sender). v11 and v12 remain available when a client
+// asks for them with room_version. (v12 also derives the room ID from the
+// create event and gives creators unlimited power outside power_levels,
+// and not every federating server speaks it yet.)
+const DefaultRoomVersion = "10"
 
 // VersionFeatures describes what a room version changes that callers
 // outside this package must take into account.

@@ -1,0 +1,190 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+
+	"foyer/internal/rooms"
+)
+
+// relationRoutes are relations, threads, space hierarchies and jumping to
+// a date (v1.2 to v1.10). None is on the guest list: guests get 403
+// M_GUEST_ACCESS_FORBIDDEN.
+func (a *API) relationRoutes() []route {
+	const room = clientV1 + "/rooms/{roomId}"
+	return []route{
+		{Method: "GET", Path: room + "/relations/{eventId}", Access: UserOnly, Handle: a.getRelations},
+		{Method: "GET", Path: room + "/relations/{eventId}/{relType}", Access: UserOnly, Handle: a.getRelations},
+		{Method: "GET", Path: room + "/relations/{eventId}/{relType}/{eventType}", Access: UserOnly, Handle: a.getRelations},
+		{Method: "GET", Path: room + "/threads", Access: UserOnly, Handle: a.getThreads},
+		{Method: "GET", Path: room + "/hierarchy", Access: UserOnly, Handle: a.getHierarchy},
+		{Method: "GET", Path: room + "/timestamp_to_event", Access: UserOnly, Handle: a.timestampToEvent},
+	}
+}
+
+// boolParam reads an optional true/false query parameter.
+func boolParam(r *http.Request, name string) (value, given bool, err error) {
+	switch v := r.URL.Query().Get(name); v {
+	case "":
+		return false, false, nil
+	case "true":
+		return true, true, nil
+	case "false":
+		return false, true, nil
+	}
+	return false, false, errInvalidParam("%s must be true or false", name)
+}
+
+// positiveLimit reads an optional limit that must be above zero.
+func positiveLimit(r *http.Request) (int, error) {
+	v := r.URL.Query().Get("limit")
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return 0, errInvalidParam("limit must be an integer greater than zero")
+	}
+	return n, nil
+}
+
+func (a *API) getRelations(w http.ResponseWriter, r *http.Request) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	q := rooms.RelationsQuery{RelType: r.PathValue("relType"), EventType: r.PathValue("eventType"), Backwards: true}
+	switch r.URL.Query().Get("dir") {
+	case "", "b":
+	case "f":
+		q.Backwards = false
+	default:
+		return errInvalidParam("dir must be b or f")
+	}
+	if q.From, err = parseTokenParam(r, "from"); err != nil {
+		return err
+	}
+	if q.To, err = parseTokenParam(r, "to"); err != nil {
+		return err
+	}
+	if q.Limit, err = parseLimit(r, 0); err != nil {
+		return err
+	}
+	recurse, recurseGiven, err := boolParam(r, "recurse")
+	if err != nil {
+		return err
+	}
+	q.Recurse = recurse
+	userID := principal(r).UserID
+	page, err := a.Rooms.Relations(r.Context(), userID, roomID, r.PathValue("eventId"), q)
+	if err != nil {
+		return roomError(err)
+	}
+	resp := map[string]any{"chunk": a.Rooms.ClientEvents(rooms.WithViewer(r.Context(), userID), page.Events, true)}
+	if page.Next != nil {
+		resp["next_batch"] = rooms.FormatToken(*page.Next)
+	}
+	if from := r.URL.Query().Get("from"); from != "" {
+		resp["prev_batch"] = from
+	}
+	if recurseGiven {
+		resp["recursion_depth"] = page.Depth
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+func (a *API) getThreads(w http.ResponseWriter, r *http.Request) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	var q rooms.ThreadsQuery
+	switch r.URL.Query().Get("include") {
+	case "", "all":
+	case "participated":
+		q.Participated = true
+	default:
+		return errInvalidParam("include must be all or participated")
+	}
+	if q.From, err = parseTokenParam(r, "from"); err != nil {
+		return err
+	}
+	if q.Limit, err = positiveLimit(r); err != nil {
+		return err
+	}
+	userID := principal(r).UserID
+	page, err := a.Rooms.Threads(r.Context(), userID, roomID, q)
+	if err != nil {
+		return roomError(err)
+	}
+	resp := map[string]any{"chunk": a.Rooms.ClientEvents(rooms.WithViewer(r.Context(), userID), page.Roots, true)}
+	if page.Next != nil {
+		resp["next_batch"] = rooms.FormatToken(*page.Next)
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+func (a *API) getHierarchy(w http.ResponseWriter, r *http.Request) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	q := rooms.HierarchyQuery{MaxDepth: -1, From: r.URL.Query().Get("from")}
+	if q.Limit, err = positiveLimit(r); err != nil {
+		return err
+	}
+	if v := r.URL.Query().Get("max_depth"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return errInvalidParam("max_depth must be a non-negative integer")
+		}
+		q.MaxDepth = n
+	}
+	if q.SuggestedOnly, _, err = boolParam(r, "suggested_only"); err != nil {
+		return err
+	}
+	page, err := a.Rooms.Hierarchy(r.Context(), principal(r).UserID, roomID, q)
+	if err != nil {
+		return roomError(err)
+	}
+	resp := map[string]any{"rooms": page.Rooms}
+	if page.NextBatch != "" {
+		resp["next_batch"] = page.NextBatch
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+func (a *API) timestampToEvent(w http.ResponseWriter, r *http.Request) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	query := r.URL.Query()
+	rawTS := query.Get("ts")
+	if rawTS == "" {
+		return errMissingParam("ts is required: a timestamp in milliseconds")
+	}
+	ts, err := strconv.ParseInt(rawTS, 10, 64)
+	if err != nil {
+		return errInvalidParam("ts must be an integer timestamp in milliseconds")
+	}
+	var backwards bool
+	switch query.Get("dir") {
+	case "f":
+	case "b":
+		backwards = true
+	case "":
+		return errMissingParam("dir is required: f or b")
+	default:
+		return errInvalidParam("dir must be f or b")
+	}
+	se, err := a.Rooms.EventAtTimestamp(r.Context(), principal(r).UserID, roomID, ts, backwards)
+	if err != nil {
+		return roomError(err)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"event_id": se.Event.EventID(), "origin_server_ts": se.Event.OriginServerTS()})
+	return nil
+}

@@ -1,0 +1,220 @@
+package rooms
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"foyer/internal/rooms/matrixevents"
+)
+
+// HierarchyQuery is GET /hierarchy, parsed.
+type HierarchyQuery struct {
+	// Limit caps the rooms per page (0: the default); MaxDepth is how far
+	// below the root to go (the root is depth 0; negative: the default).
+	Limit, MaxDepth int
+	SuggestedOnly   bool
+	// From is a next_batch token.
+	From string
+}
+
+// Defaults and caps of /hierarchy's limit and max_depth.
+const (
+	HierarchyDefaultLimit = 50
+	HierarchyMaxLimit     = 100
+	HierarchyMaxDepth     = 10
+)
+
+// StrippedChild is an m.space.child event as children_state carries it:
+// stripped state with origin_server_ts.
+type StrippedChild struct {
+	Type           string          `json:"type"`
+	StateKey       string          `json:"state_key"`
+	Content        json.RawMessage `json:"content"`
+	Sender         string          `json:"sender"`
+	OriginServerTS int64           `json:"origin_server_ts"`
+}
+
+// HierarchyRoom is one room of a space hierarchy: its summary and, for
+// spaces, its m.space.child events.
+type HierarchyRoom struct {
+	RoomSummary
+	ChildrenState []StrippedChild `json:"children_state"`
+}
+
+// HierarchyPage is one page of a space hierarchy.
+type HierarchyPage struct {
+	Rooms     []HierarchyRoom
+	NextBatch string
+}
+
+// Hierarchy walks a space tree depth-first from roomID, over the
+// m.space.child events of rooms on this server (rooms elsewhere are left
+// out: there is no federation). A room is listed when userID may see its
+// summary (G-25: joined or invited, public, knockable, restricted to a
+// room they are in, or world_readable); rooms they may not see are
+// skipped with everything below them. Pages are offsets into the walk,
+// which is recomputed from current state for each page.
+func (s *Service) Hierarchy(ctx context.Context, userID, roomID string, q HierarchyQuery) (HierarchyPage, error) {
+	limit := q.Limit
+	if limit <= 0 {
+		limit = HierarchyDefaultLimit
+	}
+	limit = min(limit, HierarchyMaxLimit)
+	maxDepth := min(q.MaxDepth, HierarchyMaxDepth)
+	if maxDepth < 0 {
+		maxDepth = HierarchyMaxDepth
+	}
+	offset := 0
+	if q.From != "" {
+		var depth int
+		var suggested bool
+		if n, err := fmt.Sscanf(q.From, "h%d_%d_%t", &offset, &depth, &suggested); n != 3 || err != nil || offset < 0 {
+			return HierarchyPage{}, newErr(KindInvalidParam, "from is not a token this server gave out")
+		}
+		if depth != maxDepth || suggested != q.SuggestedOnly {
+			return HierarchyPage{}, newErr(KindInvalidParam, "suggested_only and max_depth cannot change on paginated requests")
+		}
+	}
+	if _, err := s.Summary(ctx, userID, roomID); err != nil {
+		var re *Error
+		if errors.As(err, &re) && re.Kind == KindNotFound {
+			return HierarchyPage{}, newErr(KindForbidden, "you may not view the room %s: it does not exist, or you are not in it and it is neither public nor world-readable", roomID)
+		}
+		return HierarchyPage{}, err
+	}
+	type entry struct {
+		roomID string
+		depth  int
+	}
+	stack := []entry{{roomID, 0}}
+	seen := map[string]bool{}
+	page := HierarchyPage{Rooms: []HierarchyRoom{}}
+	index := 0
+	for len(stack) > 0 {
+		e := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if seen[e.roomID] {
+			continue
+		}
+		seen[e.roomID] = true
+		sum, err := s.Summary(ctx, userID, e.roomID)
+		if err != nil {
+			var re *Error
+			if errors.As(err, &re) && re.Kind == KindNotFound {
+				continue
+			}
+			return HierarchyPage{}, err
+		}
+		snap, err := s.Current(ctx, e.roomID)
+		if err != nil {
+			return HierarchyPage{}, err
+		}
+		if index >= offset+limit {
+			page.NextBatch = fmt.Sprintf("h%d_%d_%t", index, maxDepth, q.SuggestedOnly)
+			break
+		}
+		children := spaceChildren(snap, q.SuggestedOnly)
+		if index >= offset {
+			sum.Membership = ""
+			room := HierarchyRoom{RoomSummary: sum, ChildrenState: make([]StrippedChild, 0, len(children))}
+			for _, c := range children {
+				room.ChildrenState = append(room.ChildrenState, StrippedChild{
+					Type: c.Event.Type(), StateKey: *c.Event.StateKey(), Content: c.Event.Content(),
+					Sender: c.Event.Sender(), OriginServerTS: c.Event.OriginServerTS(),
+				})
+			}
+			page.Rooms = append(page.Rooms, room)
+		}
+		index++
+		if e.depth < maxDepth {
+			// Reversed, so the first child is walked next.
+			for i := len(children) - 1; i >= 0; i-- {
+				if id := *children[i].Event.StateKey(); !seen[id] {
+					stack = append(stack, entry{id, e.depth + 1})
+				}
+			}
+		}
+	}
+	return page, nil
+}
+
+// spaceChildren are a space's valid m.space.child events (a room ID as
+// state key, a non-empty via of strings), suggested ones only if asked,
+// in the spec's order: by a valid order string, those without one after,
+// then by the event's timestamp and the room ID. Rooms that are not
+// spaces have no children.
+func spaceChildren(snap RoomSnapshot, suggestedOnly bool) []StoredEvent {
+	if roomSummaryOf(snap).RoomType != "m.space" {
+		return nil
+	}
+	type child struct {
+		se    StoredEvent
+		order *string
+	}
+	var kids []child
+	for k, se := range snap.State {
+		if k.Type != "m.space.child" || !matrixevents.ValidRoomID(k.StateKey) {
+			continue
+		}
+		var c struct {
+			Via       []json.RawMessage `json:"via"`
+			Order     json.RawMessage   `json:"order"`
+			Suggested bool              `json:"suggested"`
+		}
+		if json.Unmarshal(se.Event.Content(), &c) != nil || len(c.Via) == 0 {
+			continue
+		}
+		validVia := true
+		for _, v := range c.Via {
+			var s string
+			if json.Unmarshal(v, &s) != nil {
+				validVia = false
+			}
+		}
+		if !validVia || (suggestedOnly && !c.Suggested) {
+			continue
+		}
+		kid := child{se: se}
+		var order string
+		if json.Unmarshal(c.Order, &order) == nil && validOrder(order) {
+			kid.order = &order
+		}
+		kids = append(kids, kid)
+	}
+	slices.SortFunc(kids, func(a, b child) int {
+		switch {
+		case a.order != nil && b.order == nil:
+			return -1
+		case a.order == nil && b.order != nil:
+			return 1
+		case a.order != nil && *a.order != *b.order:
+			return cmp.Compare(*a.order, *b.order)
+		}
+		if d := cmp.Compare(a.se.Event.OriginServerTS(), b.se.Event.OriginServerTS()); d != 0 {
+			return d
+		}
+		return cmp.Compare(*a.se.Event.StateKey(), *b.se.Event.StateKey())
+	})
+	out := make([]StoredEvent, len(kids))
+	for i, k := range kids {
+		out[i] = k.se
+	}
+	return out
+}
+
+// validOrder: at most 50 printable ASCII characters.
+func validOrder(s string) bool {
+	if len(s) > 50 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
