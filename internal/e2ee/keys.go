@@ -54,12 +54,13 @@ func (s *Service) Upload(ctx context.Context, userID, deviceID string, req Uploa
 		case dk.DeviceID != deviceID:
 			return nil, newErr(KindInvalidParam, "device_keys.device_id must be the device of this access token, %s", deviceID)
 		case len(dk.Algorithms) == 0:
-			return nil, newErr(KindInvalidParam, "device_keys.algorithms must list the device's algorithms")
+			// A required field missing is malformed JSON for the schema.
+			return nil, newErr(KindBadJSON, "device_keys.algorithms must list the device's algorithms")
 		}
 		keyID := "ed25519:" + deviceID
 		signingKey = dk.Keys[keyID]
 		if signingKey == "" {
-			return nil, newErr(KindInvalidParam, "device_keys.keys lacks the device's %s key", keyID)
+			return nil, newErr(KindBadJSON, "device_keys.keys lacks the device's %s key", keyID)
 		}
 		if !verifySigned(req.DeviceKeys, userID, keyID, signingKey) {
 			return nil, newErr(KindInvalidParam, "device_keys is not signed by the device's own key %s", keyID)
