@@ -49,6 +49,7 @@ type Config struct {
 	// GuestAccess tunes guests (guestaccess.go); `guests` above still
 	// switches them on or off.
 	GuestAccess GuestAccess `yaml:"guest_access"`
+	TURN        TURN        `yaml:"turn"`
 }
 
 // Limits are request-size caps.
@@ -141,6 +142,7 @@ func Default() Config {
 			GuestStateEvents:    Rate{PerSecond: 0.2, Burst: 10},
 		},
 		GuestAccess: defaultGuestAccess(),
+		TURN:        TURN{TTL: 24 * time.Hour},
 		Passwords: Passwords{
 			MemoryKiB:     19 * 1024,
 			Iterations:    2,

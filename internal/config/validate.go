@@ -94,6 +94,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.GuestAccess.validate()...)
+	if len(c.TURN.URIs) > 0 && c.TURN.SharedSecret == "" {
+		add("turn.uris is set but turn.shared_secret is not: set the TURN server's static-auth-secret")
+	}
 	if c.Registration == RegistrationOpen && !c.RegistrationExplicit {
 		for _, addr := range []string{c.Listen, c.TLSListen} {
 			if addr != "" && !IsLoopback(addr) {

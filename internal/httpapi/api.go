@@ -23,6 +23,7 @@ import (
 	"foyer/internal/push"
 	"foyer/internal/ratelimit"
 	"foyer/internal/rooms"
+	"foyer/internal/storage"
 	"foyer/internal/typing"
 )
 
@@ -39,6 +40,7 @@ type Deps struct {
 	Accounts     *accounts.Service
 	Media        *media.Service
 	Rooms        *rooms.Service
+	OpenID       *storage.OpenIDStore
 	Sync         *clientsync.Service
 	Filters      clientsync.FilterStore
 	Presence     *presence.Service

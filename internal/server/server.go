@@ -139,6 +139,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		Accounts:     svc.Accounts,
 		Media:        svc.Media,
 		Rooms:        svc.Rooms,
+		OpenID:       storage.NewOpenIDStore(svc.DB),
 		Typing:       svc.Typing,
 		ClientData:   svc.ClientData,
 		Sync:         svc.Sync,
