@@ -51,9 +51,9 @@ func (p PresenceExtension) Fill(ctx context.Context, req *Request, since, to int
 				if err != nil {
 					return err
 				}
-				if st.StreamPos > 0 {
-					changes = append(changes, st)
-				}
+				// Even a user never seen online is announced (as offline), so
+				// the client knows where it stands.
+				changes = append(changes, st)
 			}
 		}
 	}
