@@ -962,3 +962,34 @@ func imageSize(t testing.TB, raw []byte) (int, int, string) {
 	}
 	return cfg.Width, cfg.Height, format
 }
+
+// An uploaded image works as a user's avatar and as a room's avatar, end
+// to end: set, shown in member events and state, and downloadable (also
+// by a guest) through the authenticated endpoint.
+func TestAvatarsWithUploadedMedia(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		hs := testharness.StartBackend(t, backend)
+		alice := hs.RegisterUser(t, "alice")
+		guest := hs.RegisterGuest(t)
+		img := pngOf(t, 64, 64)
+		id := uploadMedia(t, hs, alice.Token, "image/png", "me.png", img)
+		mxc := "mxc://" + id
+		room := createRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat",
+			"initial_state": []map[string]any{{"type": "m.room.guest_access", "content": map[string]any{"guest_access": "can_join"}}}})
+		expect(t, hs.Do(t, "PUT", cs+"/profile/"+testharness.PathEscape(alice.UserID)+"/avatar_url", alice.Token, map[string]any{"avatar_url": mxc}), 200, "")
+		if m := stateContent(t, hs, alice.Token, room, "m.room.member", alice.UserID); m.Str("avatar_url") != mxc {
+			t.Fatalf("member event lacks the avatar: %s", m)
+		}
+		expect(t, putState(t, hs, alice.Token, room, "m.room.avatar", "", map[string]any{"url": mxc, "info": map[string]any{"mimetype": "image/png"}}), 200, "")
+		if a := stateContent(t, hs, alice.Token, room, "m.room.avatar", ""); a.Str("url") != mxc {
+			t.Fatalf("room avatar: %s", a)
+		}
+		mustJoin(t, hs, guest.Token, room)
+		for _, path := range []string{"/_matrix/client/v1/media/download/" + id, "/_matrix/client/v1/media/thumbnail/" + id + "?width=32&height=32&method=crop"} {
+			r := hs.Do(t, "GET", path, guest.Token, nil)
+			if r.Status != 200 || !strings.HasPrefix(r.Header.Get("Content-Type"), "image/") {
+				t.Fatalf("%s as a guest: %d %s", path, r.Status, r.Header.Get("Content-Type"))
+			}
+		}
+	})
+}
