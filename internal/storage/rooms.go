@@ -107,16 +107,21 @@ func (s *RoomStore) GetRoom(ctx context.Context, roomID string) (rooms.RoomInfo,
 }
 
 // eventColumns are read by scanEvent; the query must join rooms as r.
-const eventColumns = `e.stream_pos, e.json, COALESCE(e.redacted_by, ''), e.history_visibility, COALESCE(e.replaces_state, ''), r.room_version`
+const eventColumns = `e.stream_pos, e.event_id, e.json, COALESCE(e.redacted_by, ''), e.history_visibility, COALESCE(e.replaces_state, ''), r.room_version`
 
 func scanEvent(row interface{ Scan(...any) error }) (rooms.StoredEvent, error) {
 	var se rooms.StoredEvent
-	var raw, version string
-	if err := row.Scan(&se.StreamPos, &raw, &se.RedactedBy, &se.HistoryVisibility, &se.ReplacesState, &version); err != nil {
+	var eventID, raw, version string
+	if err := row.Scan(&se.StreamPos, &eventID, &raw, &se.RedactedBy, &se.HistoryVisibility, &se.ReplacesState, &version); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return se, rooms.ErrNotFound
 		}
 		return se, err
+	}
+	cacheKey := version + "|" + eventID + "|" + se.RedactedBy
+	if ev, ok := parsedEvents.get(cacheKey); ok {
+		se.Event = ev
+		return se, nil
 	}
 	data := []byte(raw)
 	if se.RedactedBy != "" {
@@ -130,6 +135,7 @@ func scanEvent(row interface{ Scan(...any) error }) (rooms.StoredEvent, error) {
 	if err != nil {
 		return se, err
 	}
+	parsedEvents.put(cacheKey, ev)
 	se.Event = ev
 	return se, nil
 }
