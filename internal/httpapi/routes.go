@@ -120,6 +120,7 @@ func (a *API) routeTable() []route {
 	routes = append(routes, a.voipRoutes()...)
 	routes = append(routes, a.userDirectoryRoutes()...)
 	routes = append(routes, a.relationRoutes()...)
+	routes = append(routes, a.upgradeRoutes()...)
 	return routes
 }
 

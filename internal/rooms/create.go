@@ -131,22 +131,13 @@ func (s *Service) CreateRoom(ctx context.Context, req CreateRequest) (string, er
 	delete(createContent, "creator")
 
 	now := s.now()
-	d := &draft{
-		info:  RoomInfo{Version: version, Creator: req.Creator, CreatedTS: now.UnixMilli(), IsPublic: req.Visibility == "public"},
-		state: map[matrixevents.StateTuple]StoredEvent{},
-	}
-	if !feats.RoomIDFromCreateEvent {
-		d.info.RoomID = "!" + randomRoomLocalpart() + ":" + s.serverName
-	}
-	empty := ""
-	createEv, err := s.add(d, eventRequest{Sender: req.Creator, Type: "m.room.create", StateKey: &empty, Content: createContent})
+	d, err := s.startRoom(RoomInfo{RoomID: s.newRoomID(version), Version: version, Creator: req.Creator,
+		CreatedTS: now.UnixMilli(), IsPublic: req.Visibility == "public"}, createContent)
 	if err != nil {
 		return "", err
 	}
-	if d.info.RoomID == "" {
-		d.info.RoomID = createEv.RoomID()
-	}
 	roomID := d.info.RoomID
+	empty := ""
 
 	creatorKey := req.Creator
 	steps := []eventRequest{{Sender: req.Creator, Type: "m.room.member", StateKey: &creatorKey, Content: s.memberContent(ctx, req.Creator, "join")}}
@@ -237,6 +228,31 @@ func (s *Service) CreateRoom(ctx context.Context, req CreateRequest) (string, er
 		}
 	}
 	return roomID, nil
+}
+
+// newRoomID is a fresh room ID for a room of version, or "" when the
+// version derives it from the create event (v12+).
+func (s *Service) newRoomID(version string) string {
+	if f, _ := matrixevents.Features(version); f.RoomIDFromCreateEvent {
+		return ""
+	}
+	return "!" + randomRoomLocalpart() + ":" + s.serverName
+}
+
+// startRoom begins a new room's draft with its m.room.create event, sent
+// by info.Creator. info.RoomID comes from newRoomID; when it is empty the
+// create event gives the room its ID.
+func (s *Service) startRoom(info RoomInfo, createContent any) (*draft, error) {
+	d := &draft{info: info, state: map[matrixevents.StateTuple]StoredEvent{}}
+	empty := ""
+	createEv, err := s.add(d, eventRequest{Sender: info.Creator, Type: "m.room.create", StateKey: &empty, Content: createContent})
+	if err != nil {
+		return nil, err
+	}
+	if d.info.RoomID == "" {
+		d.info.RoomID = createEv.RoomID()
+	}
+	return d, nil
 }
 
 // checkInvitee refuses invites to users this server cannot deliver to.
