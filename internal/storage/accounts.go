@@ -126,7 +126,8 @@ func addLogin(ctx context.Context, tx *sql.Tx, d accounts.Device, tokenHash stri
 }
 
 func (s *AccountStore) AddLogin(ctx context.Context, d accounts.Device, tokenHash string) error {
-	return s.db.WithTx(ctx, func(tx *sql.Tx) error {
+	// A new login may be a new device: room-mates re-query its keys.
+	return s.withDeviceListChange(ctx, d.UserID, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM access_tokens WHERE user_id = $1 AND device_id = $2`, d.UserID, d.DeviceID); err != nil {
 			return err
 		}
