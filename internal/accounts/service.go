@@ -65,6 +65,9 @@ type RegisterRequest struct {
 	// Guest is the session of guest_access_token, for an upgrade.
 	Guest *Session
 	Admin bool
+	// DisplayName is the new account's profile name; empty means its
+	// localpart. An upgrade keeps the guest's profile and ignores it.
+	DisplayName string
 }
 
 // CheckUsername validates a requested username and, unless it belongs to
@@ -150,12 +153,16 @@ func (s *Service) Register(ctx context.Context, req RegisterRequest) (Credential
 			Device: dev, TokenHash: tokenHash, RegistrationToken: req.RegistrationToken,
 		})
 	} else {
+		displayName := lp
+		if req.DisplayName != "" {
+			displayName = req.DisplayName
+		}
 		err = s.store.CreateAccount(ctx, NewAccount{
 			User: User{
 				UserID: userID, Localpart: lp, Kind: kind, PasswordHash: hash,
 				IsAdmin: req.Admin, CreatedTS: now, LastSeenTS: now,
 			},
-			DisplayName:       lp,
+			DisplayName:       displayName,
 			Device:            dev,
 			TokenHash:         tokenHash,
 			RegistrationToken: req.RegistrationToken,
@@ -234,6 +241,17 @@ func (s *Service) Login(ctx context.Context, user, password, deviceID, deviceDis
 		return Credentials{}, err
 	}
 	return Credentials{UserID: u.UserID, DeviceID: deviceID, AccessToken: token}, nil
+}
+
+// GetUser returns a local account, deactivated ones included, or
+// ErrNotFound.
+func (s *Service) GetUser(ctx context.Context, userID string) (User, error) {
+	return s.store.GetUser(ctx, userID)
+}
+
+// GetProfile returns a user's profile, or ErrNotFound.
+func (s *Service) GetProfile(ctx context.Context, userID string) (Profile, error) {
+	return s.store.GetProfile(ctx, userID)
 }
 
 // Authenticate resolves an access token.

@@ -92,7 +92,7 @@ func (s *Service) LeavePending(ctx context.Context) error {
 			return err
 		}
 		for _, id := range ids {
-			if err := s.leaveAll(ctx, id); err != nil {
+			if err := s.leaveAll(ctx, id, "guest account expired"); err != nil {
 				return err
 			}
 		}
@@ -107,7 +107,7 @@ func (s *Service) LeavePending(ctx context.Context) error {
 // keep a guest in the queue for ever. It first repeats step 1's clean-up
 // (idempotent), in case the process that claimed the guest stopped
 // before finishing it.
-func (s *Service) leaveAll(ctx context.Context, userID string) error {
+func (s *Service) leaveAll(ctx context.Context, userID, reason string) error {
 	if err := s.accounts.LogoutAll(ctx, userID); err != nil {
 		return err
 	}
@@ -119,7 +119,7 @@ func (s *Service) leaveAll(ctx context.Context, userID string) error {
 		return err
 	}
 	for _, roomID := range rooms {
-		if err := s.rooms.Leave(ctx, roomID, userID, "guest account expired"); err != nil {
+		if err := s.rooms.Leave(ctx, roomID, userID, reason); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -154,7 +154,7 @@ func (s *Service) DeactivateGuest(ctx context.Context, userID string) error {
 		return ErrNotGuest
 	}
 	s.log.Info("guest deactivated by an admin", "user_id", userID)
-	return s.leaveAll(ctx, userID)
+	return s.leaveAll(ctx, userID, "guest account expired")
 }
 
 // Job runs a function now and then every interval until stopped.

@@ -23,6 +23,7 @@ type fakeUser struct {
 	deactivated bool
 	lastSeen    int64
 	devices     int
+	displayName string
 }
 
 type fakeStore struct {
@@ -199,6 +200,45 @@ func (a *fakeAccounts) Deactivate(_ context.Context, userID string) error {
 	return nil
 }
 
+func (a *fakeAccounts) Register(_ context.Context, req accounts.RegisterRequest) (accounts.Credentials, error) {
+	a.store.mu.Lock()
+	defer a.store.mu.Unlock()
+	id := "@" + req.Username + ":hs"
+	if a.store.users[id] != nil {
+		return accounts.Credentials{}, accounts.ErrUserInUse
+	}
+	kind := "named_guest"
+	if req.Password != "" {
+		kind = "user"
+	}
+	name := req.DisplayName
+	if name == "" {
+		name = req.Username
+	}
+	a.store.users[id] = &fakeUser{kind: kind, lastSeen: time.Now().UnixMilli(), devices: 1, displayName: name}
+	return accounts.Credentials{UserID: id, DeviceID: "NEWDEV", AccessToken: "newtok"}, nil
+}
+
+func (a *fakeAccounts) GetUser(_ context.Context, userID string) (accounts.User, error) {
+	a.store.mu.Lock()
+	defer a.store.mu.Unlock()
+	u := a.store.users[userID]
+	if u == nil {
+		return accounts.User{}, accounts.ErrNotFound
+	}
+	return accounts.User{UserID: userID, Kind: accounts.Kind(u.kind), Deactivated: u.deactivated}, nil
+}
+
+func (a *fakeAccounts) GetProfile(_ context.Context, userID string) (accounts.Profile, error) {
+	a.store.mu.Lock()
+	defer a.store.mu.Unlock()
+	u := a.store.users[userID]
+	if u == nil {
+		return accounts.Profile{}, accounts.ErrNotFound
+	}
+	return accounts.Profile{DisplayName: u.displayName}, nil
+}
+
 // fakeRoom is a room: facts and memberships.
 type fakeRoom struct {
 	facts   RoomFacts
@@ -282,6 +322,11 @@ func (f *fakeRooms) Invite(_ context.Context, roomID, sender, target, _ string) 
 	}
 	f.set(roomID, target, "invite", "invite")
 	return nil
+}
+
+// InviteAs is Invite without the guest rule (the fake has none).
+func (f *fakeRooms) InviteAs(ctx context.Context, roomID, inviter, target, reason string) error {
+	return f.Invite(ctx, roomID, inviter, target, reason)
 }
 
 func (f *fakeRooms) Leave(_ context.Context, roomID, userID, _ string) error {

@@ -37,6 +37,10 @@ type Rooms interface {
 	JoinedRooms(ctx context.Context, userID string) ([]string, error)
 	Join(ctx context.Context, roomID, userID, reason string) error
 	Invite(ctx context.Context, roomID, sender, target, reason string) error
+	// InviteAs is an invite the server sends on inviter's behalf: a
+	// guest inviter is not refused for being a guest; the auth rules
+	// still decide (the rename upgrade).
+	InviteAs(ctx context.Context, roomID, inviter, target, reason string) error
 	Leave(ctx context.Context, roomID, userID, reason string) error
 	ResolveAlias(ctx context.Context, alias string) (string, error)
 }
@@ -47,6 +51,10 @@ type Accounts interface {
 	// LogoutAll removes every device (with its keys) and token.
 	LogoutAll(ctx context.Context, userID string) error
 	Deactivate(ctx context.Context, userID string) error
+	// Register creates a full user or a named guest (the rename upgrade).
+	Register(ctx context.Context, req accounts.RegisterRequest) (accounts.Credentials, error)
+	GetUser(ctx context.Context, userID string) (accounts.User, error)
+	GetProfile(ctx context.Context, userID string) (accounts.Profile, error)
 }
 
 // Options are the settings the service follows.
@@ -90,6 +98,11 @@ type Service struct {
 
 	hooksMu   sync.Mutex
 	onExpired func(n int)
+
+	// renaming holds the guests whose rename upgrade is under way, so
+	// one guest is never moved twice at once.
+	renameMu sync.Mutex
+	renaming map[string]bool
 
 	job *Job
 }

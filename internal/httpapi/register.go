@@ -7,6 +7,7 @@ import (
 
 	"foyer/internal/accounts"
 	"foyer/internal/config"
+	"foyer/internal/guest"
 )
 
 type registerRequest struct {
@@ -28,8 +29,43 @@ type registerResponse struct {
 	HomeServer  string `json:"home_server"`
 }
 
+// renameResponse answers a rename upgrade (a Foyer extension): the new
+// account's registration, the guest it replaces and what became of the
+// guest's rooms.
+type renameResponse struct {
+	registerResponse
+	PreviousUserID string         `json:"previous_user_id"`
+	RoomsMoved     []string       `json:"rooms_moved"`
+	RoomsNotMoved  []roomNotMoved `json:"rooms_not_moved"`
+}
+
+// roomNotMoved is a room the rename upgrade could not carry over, with
+// the Matrix error of the refusal.
+type roomNotMoved struct {
+	RoomID     string `json:"room_id"`
+	Membership string `json:"membership"`
+	Errcode    string `json:"errcode"`
+	Error      string `json:"error"`
+}
+
+func notMovedJSON(list []guest.NotMoved) []roomNotMoved {
+	out := make([]roomNotMoved, 0, len(list))
+	for _, n := range list {
+		j := roomNotMoved{RoomID: n.RoomID, Membership: n.Membership,
+			Errcode: "M_UNKNOWN", Error: "the room could not be moved (internal error)"}
+		var me *Error
+		if errors.As(roomError(n.Err), &me) {
+			j.Errcode, j.Error = me.Code, n.Err.Error()
+		} else if errors.Is(n.Err, guest.ErrNotCarriedOver) {
+			j.Errcode, j.Error = "M_FORBIDDEN", n.Err.Error()
+		}
+		out = append(out, j)
+	}
+	return out
+}
+
 // register is POST /register: guests without UIA (G-5), users, named
-// guests and guest upgrades through UIA.
+// guests, guest upgrades and rename upgrades through UIA.
 func (a *API) register(w http.ResponseWriter, r *http.Request) error {
 	switch kind := r.URL.Query().Get("kind"); kind {
 	case "guest":
@@ -121,21 +157,34 @@ func (a *API) registerUser(w http.ResponseWriter, r *http.Request) error {
 	}
 	req.Auth = auth
 
-	var guest *accounts.Session
+	// With guest_access_token: username equal to the guest's localpart is
+	// the spec's upgrade in place (G-37..G-39); any other username is the
+	// rename upgrade, a new account that takes the guest's place
+	// (internal/guest/rename.go) and is checked like any registration.
+	var upgrade, rename *accounts.Session
 	if req.GuestAccessToken != "" {
 		s, err := a.Accounts.Authenticate(ctx, req.GuestAccessToken)
 		if err != nil || !s.IsGuest() {
 			return errForbidden("guest_access_token is not the access token of a guest account")
 		}
 		if req.Username == "" {
-			return errMissingParam("username is required to upgrade a guest account, and must be the guest's own localpart")
+			return errMissingParam("username is required to upgrade a guest account: the guest's own localpart to keep its user ID, or a new username to continue under it")
 		}
-		guest = &s
+		if lp, _, _ := accounts.SplitUserID(s.UserID); req.Username == lp {
+			upgrade = &s
+		} else {
+			rename = &s
+			if req.InhibitLogin && req.Password == "" {
+				// The guest goes; a new account with neither a token nor a
+				// password could never be used.
+				return errInvalidParam("a rename upgrade without a password cannot use inhibit_login")
+			}
+		}
 	}
 	// Check the name and password before asking for authentication, so a
 	// client learns of a taken name first.
 	if req.Username != "" {
-		if _, err := a.Accounts.CheckUsername(ctx, req.Username, guest); err != nil {
+		if _, err := a.Accounts.CheckUsername(ctx, req.Username, upgrade); err != nil {
 			return usernameError(err)
 		}
 	}
@@ -176,31 +225,65 @@ func (a *API) registerUser(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 
-	creds, err := a.Accounts.Register(ctx, accounts.RegisterRequest{
+	regReq := accounts.RegisterRequest{
 		Username:          req.Username,
 		Password:          req.Password,
 		DeviceID:          req.DeviceID,
 		DeviceDisplayName: req.InitialDeviceDisplayName,
 		InhibitLogin:      req.InhibitLogin,
 		RegistrationToken: sess.Values["registration_token"],
-		Guest:             guest,
-	})
-	if err != nil {
-		return usernameError(err)
+		Guest:             upgrade,
 	}
 	kind := accounts.KindUser
 	if req.Password == "" {
 		kind = accounts.KindNamedGuest
 	}
+	if rename != nil {
+		return a.renameGuest(w, r, sess, *rename, regReq, kind)
+	}
+	creds, err := a.Accounts.Register(ctx, regReq)
+	if err != nil {
+		return usernameError(err)
+	}
 	label := string(kind)
-	if guest != nil {
+	if upgrade != nil {
 		label = "upgrade"
 		a.Metrics.GuestsUpgraded.Inc()
 	}
 	a.Metrics.Registrations.WithLabelValues(label).Inc()
-	a.Log.Info("account registered", "user_id", creds.UserID, "kind", kind, "upgrade", guest != nil, "ip", clientIP(r))
+	a.Log.Info("account registered", "user_id", creds.UserID, "kind", kind, "upgrade", upgrade != nil, "ip", clientIP(r))
 	res := registerResponse{
 		UserID: creds.UserID, AccessToken: creds.AccessToken, DeviceID: creds.DeviceID, HomeServer: a.Config.ServerName,
+	}
+	a.uia.Finish(sess, res)
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+// renameGuest finishes a rename upgrade once the registration checks and
+// the user-interactive auth have passed: the new account, the guest's
+// rooms moved to it, the guest deactivated.
+func (a *API) renameGuest(w http.ResponseWriter, r *http.Request, sess *accounts.UIASession, g accounts.Session, regReq accounts.RegisterRequest, kind accounts.Kind) error {
+	out, err := a.Guests.Rename(r.Context(), guest.RenameRequest{Guest: g, Account: regReq})
+	switch {
+	case errors.Is(err, guest.ErrNotGuest):
+		return errForbidden("guest_access_token is not the access token of a guest account")
+	case errors.Is(err, guest.ErrRenameUnderWay):
+		return errForbidden("%s", err.Error())
+	case err != nil:
+		return usernameError(err)
+	}
+	a.Metrics.GuestsUpgraded.Inc()
+	a.Metrics.Registrations.WithLabelValues("upgrade").Inc()
+	a.Log.Info("guest renamed", "user_id", out.UserID, "previous_user_id", out.PreviousUserID, "kind", kind,
+		"rooms_moved", len(out.Moved), "rooms_not_moved", len(out.NotMoved), "ip", clientIP(r))
+	res := renameResponse{
+		registerResponse: registerResponse{
+			UserID: out.UserID, AccessToken: out.AccessToken, DeviceID: out.DeviceID, HomeServer: a.Config.ServerName,
+		},
+		PreviousUserID: out.PreviousUserID,
+		RoomsMoved:     out.Moved,
+		RoomsNotMoved:  notMovedJSON(out.NotMoved),
 	}
 	a.uia.Finish(sess, res)
 	writeJSON(w, http.StatusOK, res)

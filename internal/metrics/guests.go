@@ -12,7 +12,7 @@ import (
 func newGuestCounters() (upgraded, expired prometheus.Counter) {
 	upgraded = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "foyer_guests_upgraded_total",
-		Help: "Guests upgraded to full accounts or named guests (POST /register with guest_access_token).",
+		Help: "Guests upgraded to full accounts or named guests (POST /register with guest_access_token), keeping their user ID or moving to a new username (rename upgrade).",
 	})
 	expired = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "foyer_guests_expired_total",

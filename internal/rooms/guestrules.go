@@ -24,6 +24,18 @@ func guestCanJoin(snap RoomSnapshot) bool {
 // guests (an invite does not exempt them), and guests cannot invite,
 // kick or ban.
 func (s *Service) checkMembershipPolicy(ctx context.Context, snap RoomSnapshot, sender, target string, content json.RawMessage) error {
+	return s.checkMembershipPolicyWith(ctx, snap, sender, target, content, membershipPolicy{})
+}
+
+// membershipPolicy relaxes checkMembershipPolicy for a membership change
+// the server makes itself. The zero value relaxes nothing.
+type membershipPolicy struct {
+	// guestMayInvite lets a guest sender invite (InviteAs). Kicks and
+	// bans by guests stay refused, and the auth rules still apply.
+	guestMayInvite bool
+}
+
+func (s *Service) checkMembershipPolicyWith(ctx context.Context, snap RoomSnapshot, sender, target string, content json.RawMessage, policy membershipPolicy) error {
 	var c struct {
 		Membership string `json:"membership"`
 	}
@@ -32,7 +44,8 @@ func (s *Service) checkMembershipPolicy(ctx context.Context, snap RoomSnapshot, 
 	if err != nil {
 		return err
 	}
-	if senderIsGuest && target != sender && (c.Membership == "invite" || c.Membership == "ban" || c.Membership == "leave") {
+	if senderIsGuest && target != sender && (c.Membership == "ban" || c.Membership == "leave" ||
+		(c.Membership == "invite" && !policy.guestMayInvite)) {
 		return newErr(KindGuestForbidden, "guests cannot invite, kick or ban; register an account to do that")
 	}
 	if senderIsGuest && target == sender && (c.Membership == "join" || c.Membership == "knock") && !guestCanJoin(snap) {

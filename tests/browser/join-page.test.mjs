@@ -12,6 +12,9 @@
 // 4. The preview of a world_readable room follows new messages live; Join
 //    then makes the visitor a member who can write.
 // 5. A revoked link says so clearly.
+// 6. Keeping the account under a chosen username (the rename upgrade): a
+//    taken and an invalid name are refused clearly, then the page goes on
+//    in the room as @thatname:localhost.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -237,5 +240,90 @@ test("a revoked link shows a clear message", async () => {
   // An unknown link says that instead.
   await page.goto(`/_foyer/join/nosuchlinkAAAAAAAAAAAAAAA`);
   await page.locator("#notice-title", { hasText: "This invitation link does not exist" }).waitFor({ timeout: 10000 });
+  assert.deepEqual(problems, []);
+});
+
+test("keeping the account under a chosen username continues in the room as that user", async () => {
+  const garden = await createRoom(alice, { name: "Garden club", topic: "Tomatoes, mostly" });
+  await aliceClient.joinRoom(garden).catch(() => {});
+  await sendText(alice, garden, "Seedlings are up!");
+  const link = await createGuestLink(alice, garden);
+
+  const tokens = [];
+  const { page, problems } = await newPage(desktop, () => tokens);
+  await page.goto(`/_foyer/join/${link}`);
+  await page.locator("#composer").waitFor({ state: "visible", timeout: 15000 });
+  const guest = Object.values(await page.evaluate(() => JSON.parse(localStorage.getItem("foyer.accounts"))))[0];
+  tokens.push(guest.access_token);
+  await page.locator("#display-name").fill("Sam Sower");
+  await page.locator("#display-name").press("Enter");
+  await waitFor(() => page.evaluate(() => document.activeElement.id === "message"), 5000, "the name to be saved");
+  await page.locator("#message").fill("Hello from a guest who will pick a name");
+  await page.locator("#message").press("Enter");
+  await sdkMessage(aliceClient, garden, "Hello from a guest who will pick a name");
+
+  await page.locator("#account summary").click();
+  assert.equal(await page.locator("#keep-button").textContent(), "Keep this account");
+  // A taken name, then an invalid one: said clearly, nothing changes.
+  const taken = alice.userId.slice(1).split(":")[0];
+  await page.locator("#keep-username").fill(taken);
+  assert.equal(await page.locator("#keep-button").textContent(), `Continue as @${taken}:localhost`);
+  await page.locator("#keep-button").click();
+  await page.locator("#account-status", { hasText: "is taken" }).waitFor({ timeout: 10000 });
+  assert.equal(await page.locator("#keep-username").getAttribute("aria-invalid"), "true");
+  await page.locator("#keep-username").fill("12345");
+  await page.locator("#keep-button").click();
+  await page.locator("#account-status", { hasText: "That name cannot be used" }).waitFor({ timeout: 10000 });
+  assert.match(await page.locator("#account-status").innerText(), /numeric/);
+  assert.equal(await page.locator("#account-id").innerText(), guest.user_id);
+  assert.equal((await api("GET", "/_matrix/client/v3/account/whoami", { token: guest.access_token })).user_id, guest.user_id);
+
+  const name = `sam${Date.now().toString(36)}`;
+  const newId = `@${name}:localhost`;
+  await page.locator("#keep-username").fill(name);
+  await page.locator("#keep-button").click();
+  await page.locator("#account-status", { hasText: `You are ${newId} now` }).waitFor({ timeout: 15000 });
+  assert.equal(await page.locator("#account-id").innerText(), newId);
+  assert.equal(await page.locator("#account-name").innerText(), "Sam Sower");
+  assert.ok(await page.locator("#keep-guest").isHidden(), "still offers to keep a guest");
+  assert.ok(await page.locator("#password-form").isVisible(), "no password form for the new account");
+  assert.ok(await page.locator("#composer").isVisible(), "the room is gone");
+  assert.ok(await page.locator("#name-form").isHidden(), "asked for a name again");
+
+  // The new account replaced the guest in this browser; the guest is gone.
+  const stored = await page.evaluate(() => ({
+    accounts: JSON.parse(localStorage.getItem("foyer.accounts")),
+    current: localStorage.getItem("foyer.current"),
+    rooms: JSON.parse(localStorage.getItem("foyer.rooms")),
+  }));
+  assert.deepEqual(Object.keys(stored.accounts), [newId]);
+  assert.equal(stored.current, newId);
+  assert.equal(stored.rooms[garden], newId);
+  const acct = stored.accounts[newId];
+  assert.equal(acct.kind, "named_guest");
+  tokens.push(acct.access_token);
+  const who = await api("GET", "/_matrix/client/v3/account/whoami", { token: acct.access_token });
+  assert.equal(who.user_id, newId);
+  assert.equal(who.is_guest, false);
+  const dead = await api("GET", "/_matrix/client/v3/account/whoami", { token: guest.access_token, ok: [401] });
+  assert.equal(dead.status, 401);
+  assert.equal(dead.errcode, "M_UNKNOWN_TOKEN");
+
+  // Earlier messages are still there (the guest's under its old ID), and
+  // the page writes as the new user.
+  assert.match(await timelineText(page), /Seedlings are up!/);
+  assert.match(await timelineText(page), /Hello from a guest who will pick a name/);
+  await page.locator("#message").fill("Now with a name of my own");
+  await page.locator("#message").press("Enter");
+  const got = await sdkMessage(aliceClient, garden, "Now with a name of my own");
+  assert.equal(got.getSender(), newId);
+  await page.locator("#timeline li.message.mine:not(.pending)", { hasText: "Now with a name of my own" }).waitFor({ timeout: 5000 });
+  await shot(page, "07-keep-account-new-username.png");
+
+  // A reload comes back as the new user, in the room.
+  await page.reload();
+  await page.locator("#composer").waitFor({ state: "visible", timeout: 15000 });
+  await page.locator("#account summary").click();
+  assert.equal(await page.locator("#account-id").innerText(), newId);
   assert.deepEqual(problems, []);
 });

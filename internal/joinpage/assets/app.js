@@ -63,6 +63,20 @@
       rooms[roomId] = userId;
       store.write("foyer.rooms", rooms);
     },
+    // replaceAccount puts a renamed guest's new account in its place: the
+    // guest's entry goes, and each room that was the guest's becomes the
+    // new account's if it moved there.
+    replaceAccount(oldId, acct, movedRooms) {
+      store.saveAccount(acct);
+      store.dropAccount(oldId);
+      const rooms = store.read("foyer.rooms", {});
+      for (const [roomId, userId] of Object.entries(rooms)) {
+        if (userId !== oldId) continue;
+        if (movedRooms.includes(roomId)) rooms[roomId] = acct.user_id;
+        else delete rooms[roomId];
+      }
+      store.write("foyer.rooms", rooms);
+    },
     linkRoom(hash) { return hash ? store.read("foyer.links", {})[hash] || null : null; },
     setLinkRoom(hash, roomId) {
       if (!hash) return;
@@ -562,7 +576,33 @@
 
   // ---- Account: name, keep it, add a password. ----
 
-  function setAccountStatus(text) { $("account-status").textContent = text; }
+  function setAccountStatus(text, kind = "") {
+    const status = $("account-status");
+    status.textContent = text;
+    if (kind) status.dataset.kind = kind;
+    else delete status.dataset.kind;
+  }
+
+  // wantedName is the username typed under "Keep this account", without
+  // a leading @ or this server's name; "" keeps the guest's own ID.
+  function wantedName() {
+    let name = $("keep-username").value.trim();
+    if (name.startsWith("@")) name = name.slice(1);
+    const suffix = ":" + serverName;
+    if (serverName && name.toLowerCase().endsWith(suffix.toLowerCase())) name = name.slice(0, -suffix.length);
+    return me && name === localpart(me.user_id) ? "" : name;
+  }
+
+  function renderKeep() {
+    if (!me) return;
+    const name = wantedName();
+    const newId = `@${name.toLowerCase()}:${serverName}`;
+    $("keep-button").textContent = name ? `Continue as ${newId}` : "Keep this account";
+    $("keep-hint").textContent = name
+      ? `You will continue as ${newId} in your rooms. Messages you sent stay under ${me.user_id}.`
+      : `Leave it empty to keep ${me.user_id}, or choose a name to continue under it.`;
+    $("keep-username").removeAttribute("aria-invalid");
+  }
 
   function renderAccount() {
     if (!me) return;
@@ -572,6 +612,7 @@
     if (!$("display-name").value) $("display-name").value = me.named_by_visitor ? me.displayname : "";
     const kind = me.kind || "guest";
     $("keep-guest").hidden = kind !== "guest";
+    if (kind === "guest") renderKeep();
     $("password-form").hidden = kind === "guest";
     $("current-password-field").hidden = kind !== "user";
     $("password-button").textContent = kind === "user" ? "Change password" : "Add password";
@@ -598,27 +639,22 @@
     flows.some((s) => s.length === 1 && s[0] === "m.login.dummy") ? { type: "m.login.dummy", session } : null;
 
   function setUpAccount() {
-    $("keep-button").addEventListener("click", async () => {
+    $("keep-username").addEventListener("input", renderKeep);
+    $("keep-guest").addEventListener("submit", async (e) => {
+      e.preventDefault();
       if (!me) return;
+      const name = wantedName();
       const button = $("keep-button");
+      const field = $("keep-username");
       button.disabled = true;
-      setAccountStatus("Keeping your account…");
+      field.disabled = true;
       try {
-        // The guest upgrade: the same user ID, no password (a named guest).
-        const res = await withUIA("POST", `${API}/register`, {
-          username: localpart(me.user_id),
-          guest_access_token: me.access_token,
-          initial_device_display_name: "Foyer web",
-        }, null, dummyOnly);
-        me = { ...me, access_token: res.access_token || me.access_token, device_id: res.device_id || me.device_id, kind: "named_guest" };
-        store.saveAccount(me);
-        renderAccount();
-        setAccountStatus(`Kept. ${me.user_id} is yours now; add a password to use it elsewhere too.`);
-        $("new-password").focus();
-      } catch (err) {
-        setAccountStatus("Could not keep the account: " + err.message);
+        if (name) await continueAs(name);
+        else await keepGuest();
       } finally {
         button.disabled = false;
+        field.disabled = false;
+        if (field.getAttribute("aria-invalid") === "true") field.focus();
       }
     });
 
@@ -649,11 +685,81 @@
         renderAccount();
         setAccountStatus(`Password saved. Sign in anywhere with ${me.user_id} and your password.`);
       } catch (err) {
-        setAccountStatus("Could not save the password: " + err.message);
+        setAccountStatus("Could not save the password: " + err.message, "error");
       } finally {
         button.disabled = false;
       }
     });
+  }
+
+  // keepGuest is the guest upgrade: the same user ID, no password (a
+  // named guest).
+  async function keepGuest() {
+    setAccountStatus("Keeping your account…");
+    try {
+      const res = await withUIA("POST", `${API}/register`, {
+        username: localpart(me.user_id),
+        guest_access_token: me.access_token,
+        initial_device_display_name: "Foyer web",
+      }, null, dummyOnly);
+      me = { ...me, access_token: res.access_token || me.access_token, device_id: res.device_id || me.device_id, kind: "named_guest" };
+      store.saveAccount(me);
+      renderAccount();
+      setAccountStatus(`Kept. ${me.user_id} is yours now; add a password to use it elsewhere too.`);
+      $("new-password").focus();
+    } catch (err) {
+      setAccountStatus("Could not keep the account: " + err.message, "error");
+    }
+  }
+
+  // continueAs is the rename upgrade (a Foyer extension): a new account
+  // @name takes the guest's place in its rooms, and the guest goes. The
+  // page then follows the room as the new account.
+  async function continueAs(name) {
+    const guest = me;
+    const newId = `@${name.toLowerCase()}:${serverName}`;
+    setAccountStatus(`Moving to ${newId}…`);
+    // The guest's own sync would report its leave as losing the room.
+    stopLoops();
+    let res;
+    try {
+      res = await withUIA("POST", `${API}/register`, {
+        username: name,
+        guest_access_token: guest.access_token,
+        initial_device_display_name: "Foyer web",
+      }, null, dummyOnly);
+    } catch (err) {
+      let text = "Could not keep the account: " + err.message;
+      if (err.errcode === "M_USER_IN_USE") text = `The name ${newId} is taken. Choose another one.`;
+      else if (err.errcode === "M_INVALID_USERNAME") text = `That name cannot be used: ${err.message}.`;
+      // Nothing changed: carry on as the guest.
+      if (mode === "member" && (await usable(guest).catch(() => null))) await enterMember(guest).catch(() => {});
+      setAccountStatus(text, "error");
+      if (err.errcode === "M_USER_IN_USE" || err.errcode === "M_INVALID_USERNAME") {
+        $("keep-username").setAttribute("aria-invalid", "true");
+      }
+      return;
+    }
+    const acct = {
+      user_id: res.user_id, access_token: res.access_token, device_id: res.device_id, kind: "named_guest",
+      displayname: guest.displayname, named_by_visitor: guest.named_by_visitor,
+    };
+    const moved = Array.isArray(res.rooms_moved) ? res.rooms_moved : [];
+    store.replaceAccount(guest.user_id, acct, moved);
+    me = acct;
+    $("keep-username").value = "";
+    if (moved.includes(room.id) && (await enterMember(acct).catch(() => false))) {
+      setAccountStatus(`You are ${acct.user_id} now; add a password to use it elsewhere too.`);
+      $("new-password").focus();
+      return;
+    }
+    const why = (res.rooms_not_moved || []).find((r) => r && r.room_id === room.id);
+    renderAccount();
+    showNotice(`You are ${acct.user_id} now, but not in this room`,
+      (why && typeof why.error === "string" ? why.error + " " : "") + `Ask a member of the room to invite ${acct.user_id}.`, "error");
+    $("composer").hidden = true;
+    $("name-form").hidden = true;
+    setAccountStatus(`You are ${acct.user_id} now.`);
   }
 
   // ---- Getting an account for previews and joining. ----
