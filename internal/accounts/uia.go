@@ -25,7 +25,7 @@ type Challenge struct {
 	Flows     []Flow         `json:"flows"`
 	Params    map[string]any `json:"params"`
 	Session   string         `json:"session"`
-	Completed []string       `json:"completed,omitempty"`
+	Completed []string       `json:"completed"`
 	Errcode   string         `json:"errcode,omitempty"`
 	Error     string         `json:"error,omitempty"`
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"foyer/internal/accounts"
 	"foyer/internal/rooms"
@@ -83,8 +84,8 @@ func decodeJSON(body []byte, v any) error {
 	if len(trimmed) == 0 {
 		return errNotJSON("the request body must be a JSON object")
 	}
-	if !json.Valid(trimmed) {
-		return errNotJSON("the request body is not valid JSON")
+	if !json.Valid(trimmed) || !utf8.Valid(trimmed) {
+		return errNotJSON("the request body is not valid JSON (UTF-8)")
 	}
 	if trimmed[0] != '{' {
 		return errBadJSON("the request body must be a JSON object")

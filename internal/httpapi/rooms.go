@@ -33,6 +33,8 @@ func roomError(err error) error {
 		return newError(http.StatusBadRequest, "M_UNSUPPORTED_ROOM_VERSION", "%s", re.Msg)
 	case rooms.KindBadState:
 		return newError(http.StatusBadRequest, "M_INVALID_ROOM_STATE", "%s", re.Msg)
+	case rooms.KindAliasMismatch:
+		return newError(http.StatusBadRequest, "M_BAD_ALIAS", "%s", re.Msg)
 	case rooms.KindTooLarge:
 		return errTooLarge("%s", re.Msg)
 	case rooms.KindLimitExceeded:

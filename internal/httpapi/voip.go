@@ -69,7 +69,7 @@ func (a *API) requestOpenIDToken(w http.ResponseWriter, r *http.Request) error {
 func (a *API) openIDUserInfo(w http.ResponseWriter, r *http.Request) error {
 	token := r.URL.Query().Get("access_token")
 	if token == "" {
-		return errMissingParam("the access_token query parameter (the OpenID token) is required")
+		return errMissingToken()
 	}
 	userID, err := a.OpenID.UserFor(r.Context(), accounts.HashToken(token), time.Now().UnixMilli())
 	if errors.Is(err, accounts.ErrNotFound) {

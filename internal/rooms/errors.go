@@ -27,6 +27,9 @@ const (
 	KindBadAlias
 	KindBadState
 	KindTooLarge
+	// KindAliasMismatch: a canonical alias that does not exist or points
+	// elsewhere (M_BAD_ALIAS).
+	KindAliasMismatch
 )
 
 // Error is a refusal with a message a person understands.

@@ -194,6 +194,11 @@ func (s *Service) Send(ctx context.Context, roomID string, req SendRequest) (str
 	if req.Type == "m.room.create" {
 		return "", newErr(KindForbidden, "a room's create event cannot be sent again")
 	}
+	if req.Type == "m.room.canonical_alias" && req.StateKey != nil && *req.StateKey == "" {
+		if err := s.checkCanonicalAlias(ctx, e.info.RoomID, req.Content); err != nil {
+			return "", err
+		}
+	}
 	if req.Type == "m.room.member" && req.StateKey != nil {
 		if err := s.checkMembershipPolicy(ctx, RoomSnapshot{Info: e.info, State: e.state}, req.Sender, *req.StateKey, req.Content); err != nil {
 			return "", err
@@ -271,8 +276,11 @@ func (s *Service) Redact(ctx context.Context, roomID, sender, deviceID, targetID
 
 func (s *Service) redactLocked(ctx context.Context, e *roomEntry, sender, targetID string, content json.RawMessage, txn *Txn) (string, error) {
 	target, err := s.store.GetEvent(ctx, targetID)
-	if errors.Is(err, ErrNotFound) || (err == nil && target.Event.RoomID() != e.info.RoomID) {
+	if errors.Is(err, ErrNotFound) {
 		return "", newErr(KindNotFound, "there is no event %s in this room", targetID)
+	}
+	if err == nil && target.Event.RoomID() != e.info.RoomID {
+		return "", newErr(KindInvalidParam, "event %s belongs to another room; redact it there", targetID)
 	}
 	if err != nil {
 		return "", err

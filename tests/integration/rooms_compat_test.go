@@ -190,3 +190,21 @@ func TestSettingStateTwiceIsIdempotent(t *testing.T) {
 		}
 	})
 }
+
+// Bad input found by SyTest: invalid UTF-8, canonical aliases that do not
+// point to the room, redacting an event of another room.
+func TestAliasUTF8AndCrossRoomRedaction(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		hs := testharness.StartBackend(t, backend)
+		alice := hs.RegisterUser(t, "alice")
+		expect(t, hs.Do(t, "POST", cs+"/register", "", []byte("{\"username\": \"a\x81\"}")), 400, "M_NOT_JSON")
+		room := createRoom(t, hs, alice.Token, map[string]any{"room_alias_name": "mine"})
+		other := createRoom(t, hs, alice.Token, map[string]any{"room_alias_name": "theirs"})
+		expect(t, putState(t, hs, alice.Token, room, "m.room.canonical_alias", "", map[string]any{"alias": "#mine:localhost"}), 200, "")
+		expect(t, putState(t, hs, alice.Token, room, "m.room.canonical_alias", "", map[string]any{"alias": "#nothere:localhost"}), 400, "M_BAD_ALIAS")
+		expect(t, putState(t, hs, alice.Token, room, "m.room.canonical_alias", "", map[string]any{"alias": "#mine:localhost", "alt_aliases": []string{"#theirs:localhost"}}), 400, "M_BAD_ALIAS")
+		expect(t, putState(t, hs, alice.Token, room, "m.room.canonical_alias", "", map[string]any{"alias": "not an alias"}), 400, "M_INVALID_PARAM")
+		msg := sendMessage(t, hs, alice.Token, other, "elsewhere")
+		expect(t, hs.Do(t, "PUT", roomPath(room, "/redact/"+testharness.PathEscape(msg)+"/x1"), alice.Token, map[string]any{}), 400, "M_INVALID_PARAM")
+	})
+}

@@ -84,12 +84,15 @@ func TestRouteAccessSweep_G13(t *testing.T) {
 				}
 				return r, fmt.Sprintf("%d %s", r.Status, code)
 			}
+			// The federation userinfo check takes its own token in the
+			// query string and asks for one without it, whoever calls.
+			ownToken := strings.HasPrefix(rt.Path, "/_matrix/federation/")
 			_, uc := cell(user, user.Token)
 			gr, gc := cell(guest, guest.Token)
 			nr, nc := cell(user, "")
 			switch rt.Access {
 			case httpapi.Open, httpapi.OptionalAuth:
-				if nr.Errcode() == "M_MISSING_TOKEN" {
+				if nr.Errcode() == "M_MISSING_TOKEN" && !ownToken {
 					t.Errorf("open route %s %s wants a token", rt.Method, rt.Path)
 				}
 			default:
@@ -105,7 +108,7 @@ func TestRouteAccessSweep_G13(t *testing.T) {
 				}
 			default:
 				allowed++
-				if c := gr.Errcode(); c == "M_GUEST_ACCESS_FORBIDDEN" || c == "M_MISSING_TOKEN" || c == "M_UNKNOWN_TOKEN" {
+				if c := gr.Errcode(); (c == "M_GUEST_ACCESS_FORBIDDEN" || c == "M_MISSING_TOKEN" || c == "M_UNKNOWN_TOKEN") && !ownToken {
 					t.Errorf("guest refused on %s route %s %s: %s", rt.Access, rt.Method, rt.Path, gr)
 				}
 			}

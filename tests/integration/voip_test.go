@@ -29,7 +29,7 @@ func TestOpenIDTokenForCalls_G14(t *testing.T) {
 			t.Fatalf("userinfo: %s", info)
 		}
 		expect(t, hs.Do(t, "GET", "/_matrix/federation/v1/openid/userinfo?access_token=nope", "", nil), 401, "M_UNKNOWN_TOKEN")
-		expect(t, hs.Do(t, "GET", "/_matrix/federation/v1/openid/userinfo", "", nil), 400, "M_MISSING_PARAM")
+		expect(t, hs.Do(t, "GET", "/_matrix/federation/v1/openid/userinfo", "", nil), 401, "M_MISSING_TOKEN")
 		// The access token itself is not an OpenID token, and one may only
 		// ask for one's own.
 		expect(t, hs.Do(t, "GET", "/_matrix/federation/v1/openid/userinfo?access_token="+url.QueryEscape(g.Token), "", nil), 401, "M_UNKNOWN_TOKEN")
