@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
+	"strings"
 
 	"foyer/internal/accounts"
 )
@@ -124,7 +126,11 @@ func (a *API) deleteDevices(w http.ResponseWriter, r *http.Request) error {
 	if req.Devices == nil {
 		return errMissingParam("devices is required")
 	}
-	done, err := a.requirePassword(w, r, "delete_devices", req.Auth)
+	// The session is bound to the devices named when it began: it cannot
+	// be reused to delete others.
+	ids := slices.Clone(*req.Devices)
+	slices.Sort(ids)
+	done, err := a.requirePassword(w, r, "delete_devices:"+strings.Join(ids, ","), req.Auth)
 	if err != nil || !done {
 		return err
 	}

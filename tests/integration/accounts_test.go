@@ -575,3 +575,20 @@ func TestUIARefusesAnotherUsersCredentials(t *testing.T) {
 		expect(t, hs.Do(t, "GET", cs+"/devices/SECOND", alice.Token, nil), 404, "M_NOT_FOUND")
 	})
 }
+
+// A UIA session begun to delete some devices cannot delete others.
+func TestUIASessionBoundToItsDevices(t *testing.T) {
+	hs := testharness.StartBackend(t, "sqlite")
+	alice := hs.RegisterUser(t, "alice")
+	for _, d := range []string{"ONE", "TWO"} {
+		expect(t, hs.Do(t, "POST", "/_matrix/client/v3/login", "", map[string]any{"type": "m.login.password", "user": "alice", "password": alice.Password, "device_id": d}), 200, "")
+	}
+	r := hs.Do(t, "POST", "/_matrix/client/v3/delete_devices", alice.Token, map[string]any{"devices": []string{"ONE"}})
+	expect(t, r, 401, "")
+	expect(t, hs.Do(t, "POST", "/_matrix/client/v3/delete_devices", alice.Token, map[string]any{
+		"devices": []string{"TWO"}, "auth": passwordAuth("alice", alice.Password, r.Str("session")),
+	}), 400, "M_UNKNOWN")
+	expect(t, hs.Do(t, "POST", "/_matrix/client/v3/delete_devices", alice.Token, map[string]any{
+		"devices": []string{"ONE"}, "auth": passwordAuth("alice", alice.Password, r.Str("session")),
+	}), 200, "")
+}
