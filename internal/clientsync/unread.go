@@ -21,8 +21,10 @@ type unreadCounts struct {
 
 type unreadState struct {
 	readPos, countedTo int64
-	notify, highlight  int
-	scanned            int
+	// readCheckedAt is the stream position when readPos was last read.
+	readCheckedAt     int64
+	notify, highlight int
+	scanned           int
 }
 
 // unread computes unread_notifications for a joined room from the push
@@ -32,11 +34,36 @@ func (s *Service) unread(ctx context.Context, userID, roomID string, to int64) (
 	if s.push == nil || s.clientData == nil {
 		return UnreadNotifications{}, nil
 	}
-	readPos, err := s.clientData.ReadUpTo(ctx, userID, roomID)
-	if err != nil {
-		return UnreadNotifications{}, err
-	}
 	key := [2]string{userID, roomID}
+	// The read position only moves with a receipt: reuse the one read
+	// before unless a receipt was written in this room or by this user
+	// since.
+	s.unreadCache.mu.Lock()
+	cached := s.unreadCache.state[key]
+	s.unreadCache.mu.Unlock()
+	var readPos int64
+	if cached != nil && !s.changes.receiptsMaybeSince(userID, []string{roomID}, cached.readCheckedAt) {
+		readPos = cached.readPos
+	} else {
+		checkedAt := s.stream.Current()
+		var err error
+		if readPos, err = s.clientData.ReadUpTo(ctx, userID, roomID); err != nil {
+			return UnreadNotifications{}, err
+		}
+		if cached != nil && cached.readPos == readPos {
+			s.unreadCache.mu.Lock()
+			cached.readCheckedAt = checkedAt
+			s.unreadCache.mu.Unlock()
+		} else {
+			defer func() {
+				s.unreadCache.mu.Lock()
+				if st := s.unreadCache.state[key]; st != nil && st.readPos == readPos {
+					st.readCheckedAt = checkedAt
+				}
+				s.unreadCache.mu.Unlock()
+			}()
+		}
+	}
 	s.unreadCache.mu.Lock()
 	st := s.unreadCache.state[key]
 	if st == nil || st.readPos != readPos || st.countedTo > to {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"sort"
 	"strings"
 
@@ -307,27 +308,50 @@ func (s *Service) Changes(ctx context.Context, userID string, from, to int64) (c
 	if to <= from {
 		return changed, left, nil
 	}
-	mates, err := s.rooms.RoomMates(ctx, userID)
+	// Look at what changed first (usually nothing, or little) and only
+	// then at who shares a room: room-mates of a big room are many.
+	ids, err := s.store.DeviceListChanges(ctx, nil, userID, from, to)
 	if err != nil {
 		return nil, nil, err
-	}
-	isMate := map[string]bool{}
-	for _, m := range mates {
-		isMate[m] = true
-	}
-	isMate[userID] = true
-	changedSet := map[string]bool{}
-	leftSet := map[string]bool{}
-	ids, err := s.store.DeviceListChanges(ctx, mates, userID, from, to)
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, id := range ids {
-		changedSet[id] = true
 	}
 	members, err := s.store.MemberChanges(ctx, userID, from, to)
 	if err != nil {
 		return nil, nil, err
+	}
+	if len(ids) == 0 && len(members) == 0 {
+		return changed, left, nil
+	}
+	own, err := s.store.DeviceListChanges(ctx, []string{}, userID, from, to)
+	if err != nil {
+		return nil, nil, err
+	}
+	mine, err := s.rooms.JoinedRooms(ctx, userID)
+	if err != nil {
+		return nil, nil, err
+	}
+	mateCache := map[string]bool{userID: true}
+	isMateOf := func(u string) (bool, error) {
+		if v, ok := mateCache[u]; ok {
+			return v, nil
+		}
+		theirs, err := s.rooms.JoinedRooms(ctx, u)
+		if err != nil {
+			return false, err
+		}
+		shared := false
+		for _, r := range theirs {
+			if slices.Contains(mine, r) {
+				shared = true
+				break
+			}
+		}
+		mateCache[u] = shared
+		return shared, nil
+	}
+	changedSet := map[string]bool{}
+	leftSet := map[string]bool{}
+	for _, id := range ids {
+		changedSet[id] = true
 	}
 	for _, mc := range members {
 		joinedNow := mc.Membership == "join" && mc.PrevMembership != "join"
@@ -356,19 +380,27 @@ func (s *Service) Changes(ctx context.Context, userID string, from, to int64) (c
 			leftSet[mc.UserID] = true
 		}
 	}
-	fromLog := map[string]bool{}
-	for _, id := range ids {
-		fromLog[id] = true
+	ownEntry := map[string]bool{}
+	for _, id := range own {
+		ownEntry[id] = true
 	}
 	for u := range changedSet {
-		// The log's entries are room-mates' or meant for the caller
-		// alone (user-signing signatures); joiners must still be mates.
-		if isMate[u] || fromLog[u] {
+		// Entries meant for the caller alone (user-signing signatures)
+		// count whoever they are about; the rest must be room-mates.
+		mate, err := isMateOf(u)
+		if err != nil {
+			return nil, nil, err
+		}
+		if mate || ownEntry[u] {
 			changed = append(changed, u)
 		}
 	}
 	for u := range leftSet {
-		if !isMate[u] {
+		mate, err := isMateOf(u)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !mate {
 			left = append(left, u)
 		}
 	}

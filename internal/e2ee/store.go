@@ -155,7 +155,8 @@ type Store interface {
 	PutSignatures(ctx context.Context, sigs []Signature, changes []DeviceListChange) error
 
 	// DeviceListChanges lists who of users (or anyone, for entries
-	// visible only to viewer) changed devices in (since, to].
+	// visible only to viewer) changed devices in (since, to]. A nil users
+	// means anyone; an empty one, the viewer's own entries only.
 	DeviceListChanges(ctx context.Context, users []string, viewer string, since, to int64) ([]string, error)
 	// MemberChanges lists membership events in (since, to] of the rooms
 	// userID is joined to now or whose membership changed in that range.

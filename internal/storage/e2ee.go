@@ -363,7 +363,11 @@ func (s *E2EEStore) PutSignatures(ctx context.Context, sigs []e2ee.Signature, ch
 func (s *E2EEStore) DeviceListChanges(ctx context.Context, users []string, viewer string, since, to int64) ([]string, error) {
 	args := []any{since, to, viewer}
 	q := `SELECT DISTINCT user_id FROM device_list_changes WHERE stream_pos > $1 AND stream_pos <= $2 AND (visible_to = $3`
-	if len(users) > 0 {
+	switch {
+	case users == nil:
+		// Anyone's public changes; the caller filters.
+		q += ` OR visible_to = ''`
+	case len(users) > 0:
 		q += ` OR (visible_to = '' AND user_id IN (` + e2eePlaceholders(4, len(users)) + `))`
 		args = append(args, e2eeStringArgs(users)...)
 	}
