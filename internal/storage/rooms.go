@@ -379,24 +379,29 @@ func (s *RoomStore) TxnIDs(ctx context.Context, userID, deviceID string, eventID
 	if len(eventIDs) == 0 {
 		return out, nil
 	}
-	args := []any{userID, deviceID}
+	// Look up by event ID (indexed) and check the sender's device here: a
+	// query on (user_id, device_id) would walk every transaction of a
+	// busy device.
+	args := make([]any, len(eventIDs))
 	ph := make([]string, len(eventIDs))
 	for i, id := range eventIDs {
-		args = append(args, id)
-		ph[i] = fmt.Sprintf("$%d", i+3)
+		args[i] = id
+		ph[i] = fmt.Sprintf("$%d", i+1)
 	}
-	rows, err := s.db.Read.QueryContext(ctx, `SELECT event_id, txn_id FROM txn_ids
-		WHERE user_id = $1 AND device_id = $2 AND event_id IN (`+strings.Join(ph, ", ")+`)`, args...)
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT event_id, txn_id, user_id, device_id FROM txn_ids
+		WHERE event_id IN (`+strings.Join(ph, ", ")+`)`, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var ev, txn string
-		if err := rows.Scan(&ev, &txn); err != nil {
+		var ev, txn, user, device string
+		if err := rows.Scan(&ev, &txn, &user, &device); err != nil {
 			return nil, err
 		}
-		out[ev] = txn
+		if user == userID && device == deviceID {
+			out[ev] = txn
+		}
 	}
 	return out, rows.Err()
 }
