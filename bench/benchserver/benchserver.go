@@ -1,0 +1,134 @@
+// Package benchserver starts a freshly built foyer binary for the load
+// programs in bench/ and gives them a minimal client: benchmarks measure
+// the real server process, its memory included.
+package benchserver
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Server is a running foyer process on SQLite in a temporary data dir.
+type Server struct {
+	Base string
+	cmd  *exec.Cmd
+	dir  string
+}
+
+// Start builds ./cmd/foyer (run from the repository root) and serves it
+// on a free loopback port with rate limits off and cheap password hashing.
+func Start() *Server {
+	dir, err := os.MkdirTemp("", "foyer-bench-")
+	Check(err)
+	bin := filepath.Join(dir, "foyer")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/foyer")
+	build.Stderr = os.Stderr
+	Check(build.Run())
+	port := freePort()
+	s := &Server{Base: fmt.Sprintf("http://127.0.0.1:%d", port), dir: dir}
+	s.cmd = exec.Command(bin, "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--data-dir", filepath.Join(dir, "data"), "--log-level", "warn")
+	s.cmd.Env = append(os.Environ(), "FOYER_RATE_GUEST_REGISTRATION=off", "FOYER_RATE_REGISTRATION=off", "FOYER_RATE_LOGIN=off",
+		"FOYER_PASSWORD_MEMORY_KIB=64", "FOYER_PASSWORD_ITERATIONS=1")
+	s.cmd.Stderr = os.Stderr
+	Check(s.cmd.Start())
+	s.waitHealthy()
+	return s
+}
+
+// Stop kills the server and removes its data.
+func (s *Server) Stop() {
+	_ = s.cmd.Process.Kill()
+	_ = s.cmd.Wait()
+	_ = os.RemoveAll(s.dir)
+}
+
+// RSSKiB is the server process's resident memory.
+func (s *Server) RSSKiB() int64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	Check(err)
+	for _, line := range strings.Split(string(raw), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			var kib int64
+			fmt.Sscanf(strings.TrimSpace(rest), "%d", &kib)
+			return kib
+		}
+	}
+	return 0
+}
+
+func (s *Server) waitHealthy() {
+	for i := 0; i < 200; i++ {
+		if r, err := http.Get(s.Base + "/health"); err == nil {
+			r.Body.Close()
+			if r.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	log.Fatal("server did not become healthy")
+}
+
+// Call sends a JSON request and returns the decoded answer; anything but
+// 200 ends the program.
+func Call(c *http.Client, method, url, token string, body any) map[string]any {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	Check(err)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.Do(req)
+	Check(err)
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		log.Fatalf("%s %s: %d %s", method, url, resp.StatusCode, raw)
+	}
+	var out map[string]any
+	Check(json.Unmarshal(raw, &out))
+	return out
+}
+
+// Register makes a user and returns its access token.
+func (s *Server) Register(c *http.Client, name string) string {
+	r := Call(c, "POST", s.Base+"/_matrix/client/v3/register", "", map[string]any{
+		"username": name, "password": "pw-" + name, "auth": map[string]any{"type": "m.login.dummy"},
+	})
+	return r["access_token"].(string)
+}
+
+// Median of v (sorts it).
+func Median(v []float64) float64 {
+	sort.Float64s(v)
+	return v[len(v)/2]
+}
+
+// Check ends the program on an error.
+func Check(err error) {
+	if err != nil {
+		log.Fatal(err)
+	}
+}
+
+func freePort() int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	Check(err)
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
