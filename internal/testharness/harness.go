@@ -145,6 +145,13 @@ func (h *Homeserver) Do(t testing.TB, method, path, token string, body any) *Res
 
 // DoErr is Do returning transport errors instead of failing the test.
 func (h *Homeserver) DoErr(method, path, token string, body any) (*Response, error) {
+	return Request(h.client, h.URL, method, path, token, body)
+}
+
+// Request sends one request to the server at base and decodes the answer;
+// body is as for Homeserver.Do. Tests that run the binary as a process use
+// it too.
+func Request(client *http.Client, base, method, path, token string, body any) (*Response, error) {
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -159,7 +166,7 @@ func (h *Homeserver) DoErr(method, path, token string, body any) (*Response, err
 		}
 		rd = bytes.NewReader(enc)
 	}
-	req, err := http.NewRequest(method, h.URL+path, rd)
+	req, err := http.NewRequest(method, base+path, rd)
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +176,7 @@ func (h *Homeserver) DoErr(method, path, token string, body any) (*Response, err
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := h.client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, err
 	}

@@ -3,10 +3,8 @@ package integration
 import (
 	"bytes"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -308,38 +306,7 @@ func (p *foyerProc) kill9() {
 
 // do sends a request to the process, like testharness.Homeserver.DoErr.
 func (p *foyerProc) do(method, path, token string, body any) (*testharness.Response, error) {
-	var rd io.Reader
-	if body != nil {
-		enc, err := json.Marshal(body)
-		if err != nil {
-			return nil, err
-		}
-		rd = bytes.NewReader(enc)
-	}
-	req, err := http.NewRequest(method, p.URL+path, rd)
-	if err != nil {
-		return nil, err
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := p.client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	out := &testharness.Response{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
-	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
-		_ = json.Unmarshal(raw, &out.JSON)
-	}
-	return out, nil
+	return testharness.Request(p.client, p.URL, method, path, token, body)
 }
 
 // must is do failing the test on a transport error.
@@ -378,17 +345,7 @@ func runFoyer(t testing.TB, env []string, args ...string) (stdout, stderr string
 // read directly from the database the process uses.
 func schemaVersions(t testing.TB, backend string, args []string) string {
 	t.Helper()
-	var db *sql.DB
-	var err error
-	if backend == "postgres" {
-		db, err = sql.Open("pgx", flagValue(args, "--database-url"))
-	} else {
-		path := filepath.Join(flagValue(args, "--data-dir"), "foyer.db")
-		db, err = sql.Open("sqlite3", "file:"+filepath.ToSlash(path)+"?mode=ro&_pragma=busy_timeout(10000)")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openProcDB(t, backend, args)
 	defer db.Close()
 	rows, err := db.Query(`SELECT version, name, applied_ts FROM schema_version ORDER BY version`)
 	if err != nil {
@@ -680,4 +637,21 @@ func TestCrashAcknowledgedWritesSurviveKill9(t *testing.T) {
 			t.Errorf("the restarted server logged errors:\n%s", tail(p2.stderr.String()))
 		}
 	})
+}
+
+// openProcDB opens the database a subprocess server uses, from its flags.
+func openProcDB(t testing.TB, backend string, args []string) *sql.DB {
+	t.Helper()
+	var db *sql.DB
+	var err error
+	if backend == "postgres" {
+		db, err = sql.Open("pgx", flagValue(args, "--database-url"))
+	} else {
+		path := filepath.Join(flagValue(args, "--data-dir"), "foyer.db")
+		db, err = sql.Open("sqlite3", "file:"+filepath.ToSlash(path)+"?_pragma=busy_timeout(10000)")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
 }

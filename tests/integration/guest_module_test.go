@@ -2,10 +2,8 @@ package integration
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -560,17 +558,7 @@ func TestGuestsExpireSubcommand(t *testing.T) {
 // gmExecProcDB runs a statement on the database of a subprocess server.
 func gmExecProcDB(t *testing.T, backend string, args []string, query string, params ...any) {
 	t.Helper()
-	var db *sql.DB
-	var err error
-	if backend == "postgres" {
-		db, err = sql.Open("pgx", flagValue(args, "--database-url"))
-	} else {
-		path := filepath.Join(flagValue(args, "--data-dir"), "foyer.db")
-		db, err = sql.Open("sqlite3", "file:"+filepath.ToSlash(path)+"?_pragma=busy_timeout(10000)")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openProcDB(t, backend, args)
 	defer db.Close()
 	if _, err := db.Exec(query, params...); err != nil {
 		t.Fatal(err)
