@@ -167,9 +167,3 @@ func (s *Service) Pushers(ctx context.Context, userID string) ([]Pusher, error) 
 	}
 	return ps, err
 }
-
-// DeleteDevicePushers removes the pushers a device set, for when the
-// device logs out or is deleted.
-func (s *Service) DeleteDevicePushers(ctx context.Context, userID, deviceID string) error {
-	return s.store.DeleteDevicePushers(ctx, userID, deviceID)
-}

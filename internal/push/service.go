@@ -55,8 +55,6 @@ type Store interface {
 	PutPusher(ctx context.Context, p Pusher, exclusive bool) error
 	// DeletePusher removes one pusher; removing none is not an error.
 	DeletePusher(ctx context.Context, userID, appID, pushKey string) error
-	// DeleteDevicePushers removes the pushers a device set.
-	DeleteDevicePushers(ctx context.Context, userID, deviceID string) error
 }
 
 // Positions hands out stream positions (storage.Stream).

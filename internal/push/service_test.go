@@ -77,20 +77,6 @@ func (m *memStore) DeletePusher(_ context.Context, userID, appID, pushKey string
 	return nil
 }
 
-func (m *memStore) DeleteDevicePushers(_ context.Context, userID, deviceID string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var keep []Pusher
-	for _, q := range m.pushers {
-		if q.UserID == userID && q.DeviceID == deviceID {
-			continue
-		}
-		keep = append(keep, q)
-	}
-	m.pushers = keep
-	return nil
-}
-
 type counter struct {
 	mu sync.Mutex
 	n  int64
@@ -467,12 +453,8 @@ func TestPusherValidation(t *testing.T) {
 	if err := s.SetPusher(ctx, other, "D2", in); err != nil {
 		t.Fatal(err)
 	}
-	if ps, _ := s.Pushers(ctx, other); len(ps) != 0 {
-		t.Fatalf("not deleted: %+v", ps)
-	}
-	_ = s.DeleteDevicePushers(ctx, me, "DEV")
-	if ps, _ := s.Pushers(ctx, me); len(ps) != 0 || ps == nil {
-		t.Fatalf("device pushers not deleted (or nil list): %+v", ps)
+	if ps, _ := s.Pushers(ctx, other); len(ps) != 0 || ps == nil {
+		t.Fatalf("not deleted (or nil list): %+v", ps)
 	}
 }
 

@@ -238,6 +238,8 @@ func deleteDevice(ctx context.Context, tx *sql.Tx, userID, deviceID string) erro
 		`DELETE FROM e2e_signatures WHERE target_user_id = $1 AND target_key_id = $2`,
 		`DELETE FROM to_device_messages WHERE user_id = $1 AND device_id = $2`,
 		`DELETE FROM to_device_txns WHERE user_id = $1 AND device_id = $2`,
+		// A logged-out device must not keep receiving notifications.
+		`DELETE FROM pushers WHERE user_id = $1 AND device_id = $2`,
 	} {
 		if _, err := tx.ExecContext(ctx, q, userID, deviceID); err != nil {
 			return fmt.Errorf("deleting device: %w", err)
@@ -313,6 +315,9 @@ func (s *AccountStore) Deactivate(ctx context.Context, userID string) error {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM access_tokens WHERE user_id = $1`, userID); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM pushers WHERE user_id = $1`, userID); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `DELETE FROM devices WHERE user_id = $1`, userID)

@@ -91,8 +91,3 @@ func (s *PushStore) DeletePusher(ctx context.Context, userID, appID, pushKey str
 		userID, appID, pushKey)
 	return err
 }
-
-func (s *PushStore) DeleteDevicePushers(ctx context.Context, userID, deviceID string) error {
-	_, err := s.db.Write.ExecContext(ctx, `DELETE FROM pushers WHERE user_id = $1 AND device_id = $2`, userID, deviceID)
-	return err
-}

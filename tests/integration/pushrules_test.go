@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"sort"
 	"strings"
 	"testing"
 
@@ -413,6 +414,56 @@ func TestPushRulesPersistAcrossRestart(t *testing.T) {
 			Content: json.RawMessage(`{"msgtype":"m.text","body":"hi"}`)}, push.RoomContext{MemberCount: 2})
 		if err != nil || notify {
 			t.Fatalf("master rule enabled, but notify=%v err=%v", notify, err)
+		}
+	})
+}
+
+// A device that logs out, or is deleted, stops receiving notifications:
+// its pushers go with it, while the user's other devices keep theirs.
+func TestPushersLeaveWithTheirDevice(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		hs := testharness.StartBackend(t, backend)
+		alice := hs.RegisterUser(t, "alice")
+		const pushers = "/_matrix/client/v3/pushers"
+		login := func() string {
+			t.Helper()
+			r := hs.Do(t, "POST", "/_matrix/client/v3/login", "", map[string]any{
+				"type": "m.login.password", "identifier": map[string]any{"type": "m.id.user", "user": "alice"}, "password": alice.Password,
+			})
+			expect(t, r, 200, "")
+			return r.Str("access_token")
+		}
+		keys := func() string {
+			t.Helper()
+			r := hs.Do(t, "GET", pushers, alice.Token, nil)
+			expect(t, r, 200, "")
+			var out []string
+			list, _ := r.JSON["pushers"].([]any)
+			for _, p := range list {
+				out = append(out, p.(map[string]any)["pushkey"].(string))
+			}
+			sort.Strings(out)
+			return strings.Join(out, ",")
+		}
+		phone, tablet := login(), login()
+		expect(t, hs.Do(t, "POST", pushers+"/set", alice.Token, pusherBody("com.example.app", "MAIN")), 200, "")
+		expect(t, hs.Do(t, "POST", pushers+"/set", phone, pusherBody("com.example.app", "PHONE")), 200, "")
+		expect(t, hs.Do(t, "POST", pushers+"/set", tablet, pusherBody("com.example.app", "TABLET")), 200, "")
+		if got := keys(); got != "MAIN,PHONE,TABLET" {
+			t.Fatalf("pushers before logout: %s", got)
+		}
+		expect(t, hs.Do(t, "POST", "/_matrix/client/v3/logout", phone, map[string]any{}), 200, "")
+		if got := keys(); got != "MAIN,TABLET" {
+			t.Fatalf("after the phone logged out: %s", got)
+		}
+		// Changing the password logs the other devices out, and their pushers go.
+		r := hs.Do(t, "POST", "/_matrix/client/v3/account/password", alice.Token, map[string]any{
+			"new_password": "another-secret-9",
+			"auth":         map[string]any{"type": "m.login.password", "identifier": map[string]any{"type": "m.id.user", "user": "alice"}, "password": alice.Password},
+		})
+		expect(t, r, 200, "")
+		if got := keys(); got != "MAIN" {
+			t.Fatalf("after the password change logged the tablet out: %s", got)
 		}
 	})
 }
