@@ -14,10 +14,8 @@ import assert from "node:assert/strict";
 import { createClient, ClientEvent, MatrixEventEvent } from "matrix-js-sdk";
 import { logger } from "matrix-js-sdk/lib/logger.js";
 
-const baseUrl = process.env.FOYER_URL;
-if (!baseUrl) {
-  throw new Error("FOYER_URL is not set; run tests/e2e/run.sh");
-}
+import { baseUrl, raw, waitFor, withTimeout } from "./helpers.mjs";
+
 if (!process.env.E2E_DEBUG) {
   // The SDK and its Rust crypto (tracing on console.debug/info) are
   // chatty; E2E_DEBUG=1 shows everything.
@@ -36,41 +34,13 @@ after(() => {
   setTimeout(() => process.exit(), 1000).unref();
 });
 
-// withTimeout fails after ms with what was being waited for.
-function withTimeout(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-// waitFor polls check until it returns a truthy value.
-async function waitFor(check, ms, what) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v) {
-      return v;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
+// api makes a client-server v3 request and fails on any error status.
 async function api(method, path, body, token) {
-  const res = await fetch(baseUrl + "/_matrix/client/v3" + path, {
-    method,
-    headers: { "Content-Type": "application/json", ...(token ? { Authorization: `Bearer ${token}` } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const json = await res.json();
-  if (!res.ok) {
-    throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+  const r = await raw(method, "/_matrix/client/v3" + path, body, token);
+  if (r.status >= 300) {
+    throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(r.json)}`);
   }
-  return json;
+  return r.json;
 }
 
 let userCounter = 0;

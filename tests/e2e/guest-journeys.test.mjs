@@ -30,10 +30,7 @@ import {
   SyncState,
 } from "matrix-js-sdk";
 
-const baseUrl = process.env.FOYER_URL;
-if (!baseUrl) {
-  throw new Error("FOYER_URL is not set; run tests/e2e/run.sh");
-}
+import { baseUrl, raw, waitFor, withTimeout } from "./helpers.mjs";
 
 // --- The SDK's log ----------------------------------------------------
 //
@@ -91,45 +88,6 @@ after(() => {
   // peek's /events long-poll) behind after stopClient; don't wait.
   setTimeout(() => process.exit(), 1000).unref();
 });
-
-function withTimeout(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-async function waitFor(check, ms, what) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v) {
-      return v;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-// raw answers a request made without the SDK, status and body.
-async function raw(method, path, body, token) {
-  const res = await fetch(baseUrl + path, {
-    method,
-    headers: { "Content-Type": "application/json", ...(token ? { Authorization: `Bearer ${token}` } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let json;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = { unparsed: text };
-  }
-  return { status: res.status, json };
-}
 
 let counter = 0;
 function uniqueName(prefix) {

@@ -973,29 +973,22 @@ func TestRoomKeyBackup_G48(t *testing.T) {
 		// Merge rules: verified beats unverified; then the lower
 		// first_message_index; then the lower forwarded_count; a tie keeps
 		// the stored key.
-		expect(t, put("s1", backupKey(0, 0, false, "s1-b")), 200, "")
-		if c := cipher("s1"); c != "s1-b" {
-			t.Fatalf("lower first_message_index should win: %s", c)
-		}
-		expect(t, put("s1", backupKey(0, 2, false, "s1-c")), 200, "")
-		if c := cipher("s1"); c != "s1-b" {
-			t.Fatalf("higher forwarded_count should lose: %s", c)
-		}
-		expect(t, put("s1", backupKey(9, 9, true, "s1-d")), 200, "")
-		if c := cipher("s1"); c != "s1-d" {
-			t.Fatalf("verified should win: %s", c)
-		}
-		expect(t, put("s1", backupKey(0, 0, false, "s1-e")), 200, "")
-		if c := cipher("s1"); c != "s1-d" {
-			t.Fatalf("unverified should not replace verified: %s", c)
-		}
-		expect(t, put("s1", backupKey(9, 9, true, "s1-f")), 200, "")
-		if c := cipher("s1"); c != "s1-d" {
-			t.Fatalf("a tie should keep the stored key: %s", c)
-		}
-		expect(t, put("s1", backupKey(9, 8, true, "s1-g")), 200, "")
-		if c := cipher("s1"); c != "s1-g" {
-			t.Fatalf("lower forwarded_count should win: %s", c)
+		for _, step := range []struct {
+			key  map[string]any
+			want string
+			why  string
+		}{
+			{backupKey(0, 0, false, "s1-b"), "s1-b", "lower first_message_index should win"},
+			{backupKey(0, 2, false, "s1-c"), "s1-b", "higher forwarded_count should lose"},
+			{backupKey(9, 9, true, "s1-d"), "s1-d", "verified should win"},
+			{backupKey(0, 0, false, "s1-e"), "s1-d", "unverified should not replace verified"},
+			{backupKey(9, 9, true, "s1-f"), "s1-d", "a tie should keep the stored key"},
+			{backupKey(9, 8, true, "s1-g"), "s1-g", "lower forwarded_count should win"},
+		} {
+			expect(t, put("s1", step.key), 200, "")
+			if c := cipher("s1"); c != step.want {
+				t.Fatalf("%s: stored %s", step.why, c)
+			}
 		}
 		expect(t, put("s1", map[string]any{"first_message_index": 1}), 400, "M_BAD_JSON")
 

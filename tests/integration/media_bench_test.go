@@ -30,10 +30,6 @@ func benchGet(b *testing.B, client *http.Client, url, token string) int64 {
 	return n
 }
 
-func benchClient() *http.Client {
-	return &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
-}
-
 // BenchmarkMediaDownload measures authenticated downloads over HTTP from
 // a server on SQLite: MB/s is the content served.
 func BenchmarkMediaDownload(b *testing.B) {

@@ -3,11 +3,9 @@ package integration
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"net/http"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"foyer/internal/testharness"
 )
@@ -26,38 +24,17 @@ func BenchmarkSendEvents(b *testing.B) {
 				for i := range roomIDs {
 					roomIDs[i] = createRoom(b, hs, alice.Token, nil)
 				}
-				client := &http.Client{
-					Timeout:   30 * time.Second,
-					Transport: &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true},
-				}
+				client := benchClient()
 				defer client.CloseIdleConnections()
 				body := []byte(`{"msgtype":"m.text","body":"benchmark message"}`)
 				var seq atomic.Int64
-				b.SetParallelism(8)
-				b.ResetTimer()
-				b.RunParallel(func(pb *testing.PB) {
-					for pb.Next() {
-						n := seq.Add(1)
-						room := roomIDs[int(n)%nRooms]
-						req, _ := http.NewRequest("PUT", hs.URL+roomPath(room, fmt.Sprintf("/send/m.room.message/b%d", n)), bytes.NewReader(body))
-						req.Header.Set("Authorization", "Bearer "+alice.Token)
-						resp, err := client.Do(req)
-						if err != nil {
-							b.Error(err)
-							return
-						}
-						_, _ = io.Copy(io.Discard, resp.Body)
-						resp.Body.Close()
-						if resp.StatusCode != http.StatusOK {
-							b.Errorf("send: %s", resp.Status)
-							return
-						}
-					}
+				benchRequestsPerSecond(b, client, 8, "events/s", func() *http.Request {
+					n := seq.Add(1)
+					room := roomIDs[int(n)%nRooms]
+					req, _ := http.NewRequest("PUT", hs.URL+roomPath(room, fmt.Sprintf("/send/m.room.message/b%d", n)), bytes.NewReader(body))
+					req.Header.Set("Authorization", "Bearer "+alice.Token)
+					return req
 				})
-				b.StopTimer()
-				if s := b.Elapsed().Seconds(); s > 0 {
-					b.ReportMetric(float64(b.N)/s, "events/s")
-				}
 			})
 		}
 	}
