@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"sort"
+
+	"foyer/internal/refusal"
 )
 
 // ServerManaged reports whether clients are refused setting typ through
@@ -16,10 +18,10 @@ func ServerManaged(typ string) bool { return typ == TypeFullyRead || typ == Type
 // be a JSON object. The caller has checked the user acts for themselves.
 func (s *Service) SetAccountData(ctx context.Context, userID, roomID, typ string, content json.RawMessage) error {
 	if typ == "" {
-		return newErr(KindInvalidParam, "the account data type must not be empty")
+		return refusal.New(refusal.InvalidParam, "the account data type must not be empty")
 	}
 	if ServerManaged(typ) {
-		return newErr(KindServerManaged, "cannot set %s through this API; the server manages it", typ)
+		return refusal.New(refusal.ServerManaged, "cannot set %s through this API; the server manages it", typ)
 	}
 	if err := requireObject(content); err != nil {
 		return err
@@ -39,7 +41,7 @@ func (s *Service) SetServerAccountData(ctx context.Context, userID, roomID, typ 
 func requireObject(content json.RawMessage) error {
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(content, &obj); err != nil || obj == nil {
-		return newErr(KindBadJSON, "account data content must be a JSON object")
+		return refusal.New(refusal.BadJSON, "account data content must be a JSON object")
 	}
 	return nil
 }
@@ -61,14 +63,14 @@ func (s *Service) putAccountDataLocked(ctx context.Context, userID, roomID, typ 
 }
 
 // GetAccountData is GET of one global (roomID "") or room account data
-// entry's content; KindNotFound when there is none.
+// entry's content; refusal.NotFound when there is none.
 func (s *Service) GetAccountData(ctx context.Context, userID, roomID, typ string) (json.RawMessage, error) {
 	d, err := s.store.GetAccountData(ctx, userID, roomID, typ)
 	if errors.Is(err, ErrNotFound) {
 		if roomID == "" {
-			return nil, newErr(KindNotFound, "no account data of type %s", typ)
+			return nil, refusal.New(refusal.NotFound, "no account data of type %s", typ)
 		}
-		return nil, newErr(KindNotFound, "no account data of type %s for room %s", typ, roomID)
+		return nil, refusal.New(refusal.NotFound, "no account data of type %s for room %s", typ, roomID)
 	}
 	if err != nil {
 		return nil, err

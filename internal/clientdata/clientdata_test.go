@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"testing"
+
+	"foyer/internal/refusal"
 )
 
 // memStore is enough of Store for ReceiptsSince.
@@ -59,15 +61,15 @@ func TestReceiptThreadIDAndTagValidation(t *testing.T) {
 			t.Errorf("ValidThreadID(%q) = %v", id, !ok)
 		}
 	}
-	for body, kind := range map[string]ErrorKind{
+	for body, kind := range map[string]refusal.Kind{
 		`{}`: 0, `{"order":0}`: 0, `{"order":1}`: 0, `{"order":0.5,"x":1}`: 0,
-		`{"order":"1"}`: KindBadJSON, `{"order":null}`: 0, `{"order":1.01}`: KindInvalidParam, `{"order":-0.1}`: KindInvalidParam,
+		`{"order":"1"}`: refusal.BadJSON, `{"order":null}`: 0, `{"order":1.01}`: refusal.InvalidParam, `{"order":-0.1}`: refusal.InvalidParam,
 	} {
 		var c map[string]json.RawMessage
 		_ = json.Unmarshal([]byte(body), &c)
 		err := ValidateTag(c)
-		var got ErrorKind
-		if e, ok := err.(*Error); ok {
+		var got refusal.Kind
+		if e, ok := err.(*refusal.Error); ok {
 			got = e.Kind
 		}
 		if got != kind {
@@ -80,7 +82,7 @@ func TestAccountDataServerManagedTypes(t *testing.T) {
 	s := NewService(&memStore{}, nil, nil)
 	for _, typ := range []string{TypeFullyRead, TypePushRules} {
 		err := s.SetAccountData(context.Background(), "@a:x", "", typ, json.RawMessage(`{}`))
-		if e, ok := err.(*Error); !ok || e.Kind != KindServerManaged {
+		if e, ok := err.(*refusal.Error); !ok || e.Kind != refusal.ServerManaged {
 			t.Errorf("%s: %v", typ, err)
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+
+	"foyer/internal/refusal"
 )
 
 // ValidThreadID reports whether a receipt's thread_id is acceptable: ""
@@ -21,13 +23,13 @@ func (s *Service) SendReceipt(ctx context.Context, userID, roomID, receiptType, 
 	case ReceiptRead, ReceiptReadPrivate:
 	case ReceiptFullyRead:
 		if threadID != "" {
-			return newErr(KindInvalidParam, "thread_id cannot be given with an m.fully_read receipt")
+			return refusal.New(refusal.InvalidParam, "thread_id cannot be given with an m.fully_read receipt")
 		}
 	default:
-		return newErr(KindInvalidParam, "receipt type must be m.read, m.read.private or m.fully_read, not %q", receiptType)
+		return refusal.New(refusal.InvalidParam, "receipt type must be m.read, m.read.private or m.fully_read, not %q", receiptType)
 	}
 	if !ValidThreadID(threadID) {
-		return newErr(KindInvalidParam, "thread_id must be \"main\" or a thread root's event ID")
+		return refusal.New(refusal.InvalidParam, "thread_id must be \"main\" or a thread root's event ID")
 	}
 	if err := s.requireJoined(ctx, userID, roomID); err != nil {
 		return err

@@ -12,11 +12,11 @@ package clientdata
 import (
 	"context"
 	"errors"
-	"fmt"
 	"hash/fnv"
 	"sync"
 	"time"
 
+	"foyer/internal/refusal"
 	"foyer/internal/rooms"
 )
 
@@ -37,30 +37,6 @@ const (
 	TypePushRules = "m.push_rules"
 	TypeTag       = "m.tag"
 )
-
-// ErrorKind classifies a refusal for the HTTP layer.
-type ErrorKind int
-
-const (
-	KindNotFound ErrorKind = iota + 1
-	KindForbidden
-	KindInvalidParam
-	KindBadJSON
-	// KindServerManaged is 405 M_BAD_JSON: a type only the server sets.
-	KindServerManaged
-)
-
-// Error is a refusal with a message a person understands.
-type Error struct {
-	Kind ErrorKind
-	Msg  string
-}
-
-func (e *Error) Error() string { return e.Msg }
-
-func newErr(kind ErrorKind, format string, args ...any) *Error {
-	return &Error{Kind: kind, Msg: fmt.Sprintf(format, args...)}
-}
 
 // Positions hands out stream positions (storage.Stream).
 type Positions interface {
@@ -109,14 +85,14 @@ func (s *Service) lockUser(userID string) func() {
 func (s *Service) requireJoined(ctx context.Context, userID, roomID string) error {
 	snap, err := s.rooms.Current(ctx, roomID)
 	if err != nil {
-		var re *rooms.Error
-		if errors.As(err, &re) && re.Kind == rooms.KindNotFound {
-			return newErr(KindForbidden, "you are not joined to room %s", roomID)
+		var re *refusal.Error
+		if errors.As(err, &re) && re.Kind == refusal.NotFound {
+			return refusal.New(refusal.Forbidden, "you are not joined to room %s", roomID)
 		}
 		return err
 	}
 	if snap.Membership(userID) != "join" {
-		return newErr(KindForbidden, "you are not joined to room %s", roomID)
+		return refusal.New(refusal.Forbidden, "you are not joined to room %s", roomID)
 	}
 	return nil
 }
@@ -124,19 +100,19 @@ func (s *Service) requireJoined(ctx context.Context, userID, roomID string) erro
 // requireEvent checks the event is in the room and visible to the user.
 func (s *Service) requireEvent(ctx context.Context, userID, roomID, eventID string) error {
 	if eventID == "" {
-		return newErr(KindInvalidParam, "an event ID is required")
+		return refusal.New(refusal.InvalidParam, "an event ID is required")
 	}
 	_, err := s.rooms.Event(ctx, userID, roomID, eventID)
 	if err == nil {
 		return nil
 	}
-	var re *rooms.Error
+	var re *refusal.Error
 	if errors.As(err, &re) {
 		switch re.Kind {
-		case rooms.KindNotFound:
-			return newErr(KindNotFound, "there is no event %s in room %s", eventID, roomID)
-		case rooms.KindForbidden, rooms.KindGuestForbidden:
-			return newErr(KindForbidden, "%s", re.Msg)
+		case refusal.NotFound:
+			return refusal.New(refusal.NotFound, "there is no event %s in room %s", eventID, roomID)
+		case refusal.Forbidden, refusal.GuestForbidden:
+			return refusal.New(refusal.Forbidden, "%s", re.Msg)
 		}
 	}
 	return err

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+
+	"foyer/internal/refusal"
 )
 
 // Room tags are the room account data m.tag: {"tags": {tag: {order?}}}.
@@ -51,10 +53,10 @@ func ValidateTag(content map[string]json.RawMessage) error {
 	}
 	var order float64
 	if err := json.Unmarshal(raw, &order); err != nil {
-		return newErr(KindBadJSON, "order must be a number")
+		return refusal.New(refusal.BadJSON, "order must be a number")
 	}
 	if order < 0 || order > 1 {
-		return newErr(KindInvalidParam, "order must be between 0 and 1")
+		return refusal.New(refusal.InvalidParam, "order must be between 0 and 1")
 	}
 	return nil
 }
@@ -63,7 +65,7 @@ func ValidateTag(content map[string]json.RawMessage) error {
 // replaces one tag.
 func (s *Service) SetTag(ctx context.Context, userID, roomID, tag string, content map[string]json.RawMessage) error {
 	if tag == "" {
-		return newErr(KindInvalidParam, "the tag must not be empty")
+		return refusal.New(refusal.InvalidParam, "the tag must not be empty")
 	}
 	if content == nil {
 		content = map[string]json.RawMessage{}

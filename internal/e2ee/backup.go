@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"foyer/internal/refusal"
 )
 
 // Server-side key backups (spec: Server-side key backups). Versions are
@@ -43,7 +45,7 @@ type RoomKeyBackup struct {
 func parseVersion(v string) (int64, error) {
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n <= 0 {
-		return 0, newErr(KindNotFound, "unknown backup version")
+		return 0, refusal.New(refusal.NotFound, "unknown backup version")
 	}
 	return n, nil
 }
@@ -54,10 +56,10 @@ func backupInfo(b BackupVersion) BackupInfo {
 
 func checkAuthData(algorithm string, authData json.RawMessage) error {
 	if algorithm == "" {
-		return newErr(KindMissingParam, "algorithm is required")
+		return refusal.New(refusal.MissingParam, "algorithm is required")
 	}
 	if !strings.HasPrefix(strings.TrimSpace(string(authData)), "{") {
-		return newErr(KindMissingParam, "auth_data must be a JSON object")
+		return refusal.New(refusal.MissingParam, "auth_data must be a JSON object")
 	}
 	return nil
 }
@@ -86,9 +88,9 @@ func (s *Service) GetBackup(ctx context.Context, userID, version string) (Backup
 	b, err := s.store.GetBackup(ctx, userID, v)
 	if errors.Is(err, ErrNotFound) {
 		if version == "" {
-			return BackupInfo{}, newErr(KindNotFound, "no current backup version")
+			return BackupInfo{}, refusal.New(refusal.NotFound, "no current backup version")
 		}
-		return BackupInfo{}, newErr(KindNotFound, "unknown backup version")
+		return BackupInfo{}, refusal.New(refusal.NotFound, "unknown backup version")
 	}
 	if err != nil {
 		return BackupInfo{}, err
@@ -107,21 +109,21 @@ func (s *Service) UpdateBackup(ctx context.Context, userID, version, algorithm s
 		return err
 	}
 	if bodyVersion != "" && bodyVersion != version {
-		return newErr(KindInvalidParam, "the version in the body does not match the version in the path")
+		return refusal.New(refusal.InvalidParam, "the version in the body does not match the version in the path")
 	}
 	b, err := s.store.GetBackup(ctx, userID, v)
 	if errors.Is(err, ErrNotFound) {
-		return newErr(KindNotFound, "unknown backup version")
+		return refusal.New(refusal.NotFound, "unknown backup version")
 	}
 	if err != nil {
 		return err
 	}
 	if b.Algorithm != algorithm {
-		return newErr(KindInvalidParam, "the algorithm does not match the backup's, %s", b.Algorithm)
+		return refusal.New(refusal.InvalidParam, "the algorithm does not match the backup's, %s", b.Algorithm)
 	}
 	err = s.store.UpdateBackup(ctx, userID, v, canonical(authData))
 	if errors.Is(err, ErrNotFound) {
-		return newErr(KindNotFound, "unknown backup version")
+		return refusal.New(refusal.NotFound, "unknown backup version")
 	}
 	return err
 }
@@ -138,7 +140,7 @@ func (s *Service) DeleteBackup(ctx context.Context, userID, version string) erro
 		return err
 	}
 	if !existed {
-		return newErr(KindNotFound, "unknown backup version")
+		return refusal.New(refusal.NotFound, "unknown backup version")
 	}
 	return nil
 }
@@ -147,7 +149,7 @@ func (s *Service) DeleteBackup(ctx context.Context, userID, version string) erro
 // version, keeping the better of an existing and a new key.
 func (s *Service) PutRoomKeys(ctx context.Context, userID, version string, rooms map[string]RoomKeyBackup) (BackupCounts, error) {
 	if version == "" {
-		return BackupCounts{}, newErr(KindMissingParam, "the version query parameter is required")
+		return BackupCounts{}, refusal.New(refusal.MissingParam, "the version query parameter is required")
 	}
 	v, err := parseVersion(version)
 	if err != nil {
@@ -158,7 +160,7 @@ func (s *Service) PutRoomKeys(ctx context.Context, userID, version string, rooms
 		for sessionID, d := range rk.Sessions {
 			if d.FirstMessageIndex == nil || d.ForwardedCount == nil || d.IsVerified == nil ||
 				!strings.HasPrefix(strings.TrimSpace(string(d.SessionData)), "{") {
-				return BackupCounts{}, newErr(KindBadJSON, "key %s/%s needs first_message_index, forwarded_count, is_verified and a session_data object", roomID, sessionID)
+				return BackupCounts{}, refusal.New(refusal.BadJSON, "key %s/%s needs first_message_index, forwarded_count, is_verified and a session_data object", roomID, sessionID)
 			}
 			keys = append(keys, RoomKey{
 				RoomID: roomID, SessionID: sessionID,
@@ -177,9 +179,9 @@ func (s *Service) PutRoomKeys(ctx context.Context, userID, version string, rooms
 	var wrong *WrongVersionError
 	switch {
 	case errors.As(err, &wrong):
-		return BackupCounts{}, &Error{Kind: KindWrongVersion, Msg: "wrong backup version; write to the current one", CurrentVersion: wrong.Current}
+		return BackupCounts{}, &refusal.Error{Kind: refusal.WrongRoomKeysVersion, Msg: "wrong backup version; write to the current one", CurrentVersion: wrong.Current}
 	case errors.Is(err, ErrNotFound):
-		return BackupCounts{}, newErr(KindNotFound, "unknown backup version")
+		return BackupCounts{}, refusal.New(refusal.NotFound, "unknown backup version")
 	case err != nil:
 		return BackupCounts{}, err
 	}
@@ -190,7 +192,7 @@ func (s *Service) PutRoomKeys(ctx context.Context, userID, version string, rooms
 // given: {roomId: {sessions: {...}}}.
 func (s *Service) RoomKeys(ctx context.Context, userID, version, roomID, sessionID string) (map[string]RoomKeyBackup, error) {
 	if version == "" {
-		return nil, newErr(KindMissingParam, "the version query parameter is required")
+		return nil, refusal.New(refusal.MissingParam, "the version query parameter is required")
 	}
 	v, err := parseVersion(version)
 	if err != nil {
@@ -198,7 +200,7 @@ func (s *Service) RoomKeys(ctx context.Context, userID, version, roomID, session
 	}
 	keys, err := s.store.RoomKeys(ctx, userID, v, roomID, sessionID)
 	if errors.Is(err, ErrNotFound) {
-		return nil, newErr(KindNotFound, "unknown backup version")
+		return nil, refusal.New(refusal.NotFound, "unknown backup version")
 	}
 	if err != nil {
 		return nil, err
@@ -219,7 +221,7 @@ func (s *Service) RoomKeys(ctx context.Context, userID, version, roomID, session
 // DeleteRoomKeys deletes a version's keys, narrowed like RoomKeys.
 func (s *Service) DeleteRoomKeys(ctx context.Context, userID, version, roomID, sessionID string) (BackupCounts, error) {
 	if version == "" {
-		return BackupCounts{}, newErr(KindMissingParam, "the version query parameter is required")
+		return BackupCounts{}, refusal.New(refusal.MissingParam, "the version query parameter is required")
 	}
 	v, err := parseVersion(version)
 	if err != nil {
@@ -227,7 +229,7 @@ func (s *Service) DeleteRoomKeys(ctx context.Context, userID, version, roomID, s
 	}
 	b, err := s.store.DeleteRoomKeys(ctx, userID, v, roomID, sessionID)
 	if errors.Is(err, ErrNotFound) {
-		return BackupCounts{}, newErr(KindNotFound, "unknown backup version")
+		return BackupCounts{}, refusal.New(refusal.NotFound, "unknown backup version")
 	}
 	if err != nil {
 		return BackupCounts{}, err

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"sort"
 	"strings"
+
+	"foyer/internal/refusal"
 )
 
 // SigningKeysUpload is the body of POST /keys/device_signing/upload.
@@ -26,27 +28,27 @@ type crossSigningJSON struct {
 func parseCrossSigningKey(raw json.RawMessage, userID, usage string) (CrossSigningKey, error) {
 	var k crossSigningJSON
 	if err := json.Unmarshal(raw, &k); err != nil {
-		return CrossSigningKey{}, newErr(KindBadJSON, "%s_key is malformed: %v", usage, err)
+		return CrossSigningKey{}, refusal.New(refusal.BadJSON, "%s_key is malformed: %v", usage, err)
 	}
 	if k.UserID != userID {
-		return CrossSigningKey{}, newErr(KindInvalidParam, "%s_key.user_id must be your own user ID", usage)
+		return CrossSigningKey{}, refusal.New(refusal.InvalidParam, "%s_key.user_id must be your own user ID", usage)
 	}
 	if !contains(k.Usage, usage) {
-		return CrossSigningKey{}, newErr(KindInvalidParam, "%s_key.usage must include %q", usage, usage)
+		return CrossSigningKey{}, refusal.New(refusal.InvalidParam, "%s_key.usage must include %q", usage, usage)
 	}
 	if len(k.Keys) != 1 {
-		return CrossSigningKey{}, newErr(KindInvalidParam, "%s_key.keys must hold exactly one key", usage)
+		return CrossSigningKey{}, refusal.New(refusal.InvalidParam, "%s_key.keys must hold exactly one key", usage)
 	}
 	var pub string
 	for id, v := range k.Keys {
 		p, ok := strings.CutPrefix(id, "ed25519:")
 		if !ok || p != v {
-			return CrossSigningKey{}, newErr(KindInvalidParam, "%s_key.keys must be {\"ed25519:<key>\": \"<key>\"}", usage)
+			return CrossSigningKey{}, refusal.New(refusal.InvalidParam, "%s_key.keys must be {\"ed25519:<key>\": \"<key>\"}", usage)
 		}
 		pub = p
 	}
 	if _, ok := decodeKey(pub); !ok {
-		return CrossSigningKey{}, newErr(KindInvalidParam, "%s_key is not an unpadded base64 ed25519 key", usage)
+		return CrossSigningKey{}, refusal.New(refusal.InvalidParam, "%s_key is not an unpadded base64 ed25519 key", usage)
 	}
 	return CrossSigningKey{UserID: userID, Type: usage, PublicKey: pub, Keys: canonical(raw)}, nil
 }
@@ -120,17 +122,17 @@ func (s *Service) UploadSigningKeys(ctx context.Context, userID string, up Signi
 			}
 			m, ok := stored[KeyMaster]
 			if !ok {
-				return newErr(KindInvalidParam, "upload a master key before the %s key", sub.usage)
+				return refusal.New(refusal.InvalidParam, "upload a master key before the %s key", sub.usage)
 			}
 			master = &m
 		}
 		if !verifySigned(sub.raw, userID, "ed25519:"+master.PublicKey, master.PublicKey) {
-			return newErr(KindInvalidParam, "%s_key is not signed by the master key", sub.usage)
+			return refusal.New(refusal.InvalidParam, "%s_key is not signed by the master key", sub.usage)
 		}
 		keys = append(keys, k)
 	}
 	if len(keys) == 0 {
-		return newErr(KindMissingParam, "give at least one of master_key, self_signing_key, user_signing_key")
+		return refusal.New(refusal.MissingParam, "give at least one of master_key, self_signing_key, user_signing_key")
 	}
 	pos, done := s.positions.Reserve()
 	err := s.store.PutCrossSigningKeys(ctx, userID, keys, pos)

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"foyer/internal/accounts"
+	"foyer/internal/refusal"
 )
 
 // AlgSignedCurve25519 is the one-time key algorithm clients use; sync
@@ -47,24 +48,24 @@ func (s *Service) Upload(ctx context.Context, userID, deviceID string, req Uploa
 	if !isNull(req.DeviceKeys) {
 		var dk deviceKeysJSON
 		if err := json.Unmarshal(req.DeviceKeys, &dk); err != nil {
-			return nil, newErr(KindBadJSON, "device_keys is malformed: %v", err)
+			return nil, refusal.New(refusal.BadJSON, "device_keys is malformed: %v", err)
 		}
 		switch {
 		case dk.UserID != userID:
-			return nil, newErr(KindInvalidParam, "device_keys.user_id must be your own user ID %s", userID)
+			return nil, refusal.New(refusal.InvalidParam, "device_keys.user_id must be your own user ID %s", userID)
 		case dk.DeviceID != deviceID:
-			return nil, newErr(KindInvalidParam, "device_keys.device_id must be the device of this access token, %s", deviceID)
+			return nil, refusal.New(refusal.InvalidParam, "device_keys.device_id must be the device of this access token, %s", deviceID)
 		case len(dk.Algorithms) == 0:
 			// A required field missing is malformed JSON for the schema.
-			return nil, newErr(KindBadJSON, "device_keys.algorithms must list the device's algorithms")
+			return nil, refusal.New(refusal.BadJSON, "device_keys.algorithms must list the device's algorithms")
 		}
 		keyID := "ed25519:" + deviceID
 		signingKey = dk.Keys[keyID]
 		if signingKey == "" {
-			return nil, newErr(KindBadJSON, "device_keys.keys lacks the device's %s key", keyID)
+			return nil, refusal.New(refusal.BadJSON, "device_keys.keys lacks the device's %s key", keyID)
 		}
 		if !verifySigned(req.DeviceKeys, userID, keyID, signingKey) {
-			return nil, newErr(KindInvalidParam, "device_keys is not signed by the device's own key %s", keyID)
+			return nil, refusal.New(refusal.InvalidParam, "device_keys is not signed by the device's own key %s", keyID)
 		}
 		stored, err := s.store.DeviceKeys(ctx, userID, deviceID)
 		switch {
@@ -72,7 +73,7 @@ func (s *Service) Upload(ctx context.Context, userID, deviceID string, req Uploa
 		case err != nil:
 			return nil, err
 		case !sameSignedContent(stored, req.DeviceKeys):
-			return nil, newErr(KindInvalidParam, "this device already has different keys; log in as a new device to use new keys")
+			return nil, refusal.New(refusal.InvalidParam, "this device already has different keys; log in as a new device to use new keys")
 		}
 		up.DeviceKeys = canonical(req.DeviceKeys)
 	} else if len(req.OneTimeKeys) > 0 || len(req.FallbackKeys) > 0 {
@@ -96,7 +97,7 @@ func (s *Service) Upload(ctx context.Context, userID, deviceID string, req Uploa
 	seen := map[string]bool{}
 	for _, k := range up.Fallback {
 		if seen[k.Algorithm] {
-			return nil, newErr(KindInvalidParam, "fallback_keys has more than one %s key", k.Algorithm)
+			return nil, refusal.New(refusal.InvalidParam, "fallback_keys has more than one %s key", k.Algorithm)
 		}
 		seen[k.Algorithm] = true
 	}
@@ -109,7 +110,7 @@ func (s *Service) Upload(ctx context.Context, userID, deviceID string, req Uploa
 		done()
 	}
 	if errors.Is(err, ErrKeyConflict) {
-		return nil, newErr(KindInvalidParam, "a one-time key with this ID was already uploaded with a different value")
+		return nil, refusal.New(refusal.InvalidParam, "a one-time key with this ID was already uploaded with a different value")
 	}
 	if err != nil {
 		return nil, err
@@ -134,7 +135,7 @@ func (s *Service) checkKeys(userID, deviceID, signingKey string, keys map[string
 		raw := keys[id]
 		alg, keyID, ok := strings.Cut(id, ":")
 		if !ok || alg == "" || keyID == "" {
-			return nil, newErr(KindInvalidParam, "%s: key ID %q is not algorithm:key_id", field, id)
+			return nil, refusal.New(refusal.InvalidParam, "%s: key ID %q is not algorithm:key_id", field, id)
 		}
 		trimmed := strings.TrimSpace(string(raw))
 		switch {
@@ -143,21 +144,21 @@ func (s *Service) checkKeys(userID, deviceID, signingKey string, keys map[string
 				Key string `json:"key"`
 			}
 			if err := json.Unmarshal(raw, &obj); err != nil || obj.Key == "" {
-				return nil, newErr(KindInvalidParam, "%s: %s has no key", field, id)
+				return nil, refusal.New(refusal.InvalidParam, "%s: %s has no key", field, id)
 			}
 			if signingKey == "" {
-				return nil, newErr(KindInvalidParam, "%s: upload the device keys before signed keys", field)
+				return nil, refusal.New(refusal.InvalidParam, "%s: upload the device keys before signed keys", field)
 			}
 			if !verifySigned(raw, userID, "ed25519:"+deviceID, signingKey) {
-				return nil, newErr(KindInvalidParam, "%s: %s is not signed by the device's key ed25519:%s", field, id, deviceID)
+				return nil, refusal.New(refusal.InvalidParam, "%s: %s is not signed by the device's key ed25519:%s", field, id, deviceID)
 			}
 			raw = canonical(raw)
 		case strings.HasPrefix(trimmed, `"`):
 			if strings.HasPrefix(alg, "signed_") {
-				return nil, newErr(KindInvalidParam, "%s: %s must be a signed key object", field, id)
+				return nil, refusal.New(refusal.InvalidParam, "%s: %s must be a signed key object", field, id)
 			}
 		default:
-			return nil, newErr(KindInvalidParam, "%s: %s must be a string or a signed key object", field, id)
+			return nil, refusal.New(refusal.InvalidParam, "%s: %s must be a string or a signed key object", field, id)
 		}
 		out = append(out, OneTimeKey{Algorithm: alg, KeyID: keyID, Key: raw})
 	}
@@ -279,10 +280,10 @@ func (s *Service) Claim(ctx context.Context, req map[string]map[string]string) (
 		for deviceID, alg := range devices {
 			n++
 			if n > maxClaims {
-				return nil, newErr(KindInvalidParam, "too many keys claimed at once (at most %d)", maxClaims)
+				return nil, refusal.New(refusal.InvalidParam, "too many keys claimed at once (at most %d)", maxClaims)
 			}
 			if alg == "" {
-				return nil, newErr(KindInvalidParam, "one_time_keys.%s.%s must name an algorithm", userID, deviceID)
+				return nil, refusal.New(refusal.InvalidParam, "one_time_keys.%s.%s must name an algorithm", userID, deviceID)
 			}
 			key, err := s.store.ClaimKey(ctx, userID, deviceID, alg)
 			if errors.Is(err, ErrNoKey) {

@@ -14,38 +14,10 @@ package e2ee
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 
 	"foyer/internal/accounts"
 )
-
-// ErrorKind classifies a refusal for the HTTP layer.
-type ErrorKind int
-
-const (
-	KindInvalidParam ErrorKind = iota + 1
-	KindBadJSON
-	KindMissingParam
-	KindNotFound
-	KindForbidden
-	// KindWrongVersion is 403 M_WRONG_ROOM_KEYS_VERSION.
-	KindWrongVersion
-)
-
-// Error is a refusal with a message a person understands.
-type Error struct {
-	Kind ErrorKind
-	Msg  string
-	// CurrentVersion is set with KindWrongVersion.
-	CurrentVersion string
-}
-
-func (e *Error) Error() string { return e.Msg }
-
-func newErr(kind ErrorKind, format string, args ...any) *Error {
-	return &Error{Kind: kind, Msg: fmt.Sprintf(format, args...)}
-}
 
 // Positions hands out stream positions (storage.Stream).
 type Positions interface {

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"sort"
 	"strings"
+
+	"foyer/internal/refusal"
 )
 
 // MaxToDevicePerSync caps the to-device messages one sync delivers
@@ -45,7 +47,7 @@ func (s *Service) SendToDevice(ctx context.Context, sender, senderDevice, eventT
 		for _, deviceID := range deviceIDs {
 			content := byDevice[deviceID]
 			if !strings.HasPrefix(strings.TrimSpace(string(content)), "{") {
-				return newErr(KindBadJSON, "messages.%s.%s must be a JSON object", userID, deviceID)
+				return refusal.New(refusal.BadJSON, "messages.%s.%s must be a JSON object", userID, deviceID)
 			}
 			var to []string
 			if deviceID == "*" {
@@ -58,7 +60,7 @@ func (s *Service) SendToDevice(ctx context.Context, sender, senderDevice, eventT
 				added = true
 			}
 			if len(msgs) > maxToDeviceTargets {
-				return newErr(KindInvalidParam, "too many target devices (at most %d)", maxToDeviceTargets)
+				return refusal.New(refusal.InvalidParam, "too many target devices (at most %d)", maxToDeviceTargets)
 			}
 		}
 		if added {

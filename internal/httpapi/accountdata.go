@@ -50,7 +50,7 @@ func (a *API) getAccountData(perRoom bool) apiFunc {
 		}
 		content, err := a.ClientData.GetAccountData(r.Context(), userID, roomID, r.PathValue("type"))
 		if err != nil {
-			return clientDataError(err)
+			return err
 		}
 		writeJSON(w, http.StatusOK, content)
 		return nil
@@ -68,7 +68,7 @@ func (a *API) putAccountData(perRoom bool) apiFunc {
 			return err
 		}
 		if err := a.ClientData.SetAccountData(r.Context(), userID, roomID, r.PathValue("type"), content); err != nil {
-			return clientDataError(err)
+			return err
 		}
 		writeJSON(w, http.StatusOK, struct{}{})
 		return nil
@@ -82,7 +82,7 @@ func (a *API) getTags(w http.ResponseWriter, r *http.Request) error {
 	}
 	tags, err := a.ClientData.Tags(r.Context(), userID, roomID)
 	if err != nil {
-		return clientDataError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"tags": tags})
 	return nil
@@ -98,7 +98,7 @@ func (a *API) putTag(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if err := a.ClientData.SetTag(r.Context(), userID, roomID, r.PathValue("tag"), content); err != nil {
-		return clientDataError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil
@@ -110,7 +110,7 @@ func (a *API) deleteTag(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if err := a.ClientData.DeleteTag(r.Context(), userID, roomID, r.PathValue("tag")); err != nil {
-		return clientDataError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 
+	"foyer/internal/refusal"
 	"foyer/internal/rooms"
 )
 
@@ -37,12 +38,12 @@ func (a *API) putRoomAlias(w http.ResponseWriter, r *http.Request) error {
 	}
 	alias := r.PathValue("roomAlias")
 	if err := a.Rooms.CreateAlias(r.Context(), principal(r).UserID, alias, req.RoomID); err != nil {
-		var re *rooms.Error
-		if errors.As(err, &re) && re.Kind == rooms.KindRoomInUse {
+		var re *refusal.Error
+		if errors.As(err, &re) && re.Kind == refusal.RoomInUse {
 			// The spec's answer for a taken alias.
 			return newError(http.StatusConflict, "M_UNKNOWN", "the room alias %s already exists", alias)
 		}
-		return roomError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil
@@ -51,7 +52,7 @@ func (a *API) putRoomAlias(w http.ResponseWriter, r *http.Request) error {
 func (a *API) getRoomAlias(w http.ResponseWriter, r *http.Request) error {
 	roomID, err := a.Rooms.ResolveAlias(r.Context(), r.PathValue("roomAlias"))
 	if err != nil {
-		return roomError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"room_id": roomID, "servers": []string{a.Config.ServerName}})
 	return nil
@@ -59,7 +60,7 @@ func (a *API) getRoomAlias(w http.ResponseWriter, r *http.Request) error {
 
 func (a *API) deleteRoomAlias(w http.ResponseWriter, r *http.Request) error {
 	if err := a.Rooms.DeleteAlias(r.Context(), principal(r).UserID, r.PathValue("roomAlias")); err != nil {
-		return roomError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil
@@ -72,7 +73,7 @@ func (a *API) getLocalAliases(w http.ResponseWriter, r *http.Request) error {
 	}
 	aliases, err := a.Rooms.LocalAliases(r.Context(), principal(r).UserID, roomID)
 	if err != nil {
-		return roomError(err)
+		return err
 	}
 	if aliases == nil {
 		aliases = []string{}
@@ -88,7 +89,7 @@ func (a *API) getDirectoryVisibility(w http.ResponseWriter, r *http.Request) err
 	}
 	vis, err := a.Rooms.DirectoryVisibility(r.Context(), roomID)
 	if err != nil {
-		return roomError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"visibility": vis})
 	return nil
@@ -116,7 +117,7 @@ func (a *API) putDirectoryVisibility(w http.ResponseWriter, r *http.Request) err
 		}
 	}
 	if err := a.Rooms.SetDirectoryVisibility(r.Context(), principal(r).UserID, roomID, public); err != nil {
-		return roomError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil
@@ -179,7 +180,7 @@ func (a *API) postPublicRooms(w http.ResponseWriter, r *http.Request) error {
 func (a *API) writePublicRooms(w http.ResponseWriter, r *http.Request, q rooms.PublicRoomsQuery) error {
 	page, err := a.Rooms.PublicRooms(r.Context(), q)
 	if err != nil {
-		return roomError(err)
+		return err
 	}
 	resp := map[string]any{"chunk": page.Chunk, "total_room_count_estimate": page.Total}
 	if page.NextBatch != "" {
@@ -206,7 +207,7 @@ func (a *API) getRoomSummary(w http.ResponseWriter, r *http.Request) error {
 	}
 	sum, err := a.Rooms.Summary(r.Context(), userID, roomID)
 	if err != nil {
-		return roomError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, sum)
 	return nil

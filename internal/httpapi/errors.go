@@ -87,12 +87,12 @@ func errLimitExceeded(retryAfter time.Duration) *Error {
 	return e
 }
 
-// writeError renders err as Matrix error JSON. An error that is not an
-// *Error is an internal fault: it is logged and answered 500 M_UNKNOWN
+// writeError renders err as Matrix error JSON. An error that is neither
+// an *Error nor a service's refusal is an internal fault: it is logged and answered 500 M_UNKNOWN
 // without leaking its text.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
-	var me *Error
-	if !errors.As(err, &me) {
+	me, ok := asMatrixError(err)
+	if !ok {
 		if errors.Is(err, r.Context().Err()) && r.Context().Err() != nil {
 			// The client went away or the server is shutting down.
 			me = newError(http.StatusServiceUnavailable, "M_UNKNOWN", "request cancelled")

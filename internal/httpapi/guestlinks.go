@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"foyer/internal/guest"
-	"foyer/internal/rooms"
+	"foyer/internal/refusal"
 )
 
 // Foyer's own client API lives beside the Matrix one, under its own
@@ -136,8 +136,7 @@ func (a *API) redeemGuestLink(w http.ResponseWriter, r *http.Request) error {
 // a link token itself, with the token's prefix only: writeError would
 // log the whole path.
 func (a *API) keepTokenOutOfLogs(r *http.Request, err error) error {
-	var me *Error
-	if errors.As(err, &me) || r.Context().Err() != nil {
+	if _, ok := asMatrixError(err); ok || r.Context().Err() != nil {
 		return err
 	}
 	a.Log.Error("internal error", "method", r.Method, "route", "guest link", "link", guest.TokenPrefix(r.PathValue("token")), "err", err)
@@ -145,7 +144,7 @@ func (a *API) keepTokenOutOfLogs(r *http.Request, err error) error {
 }
 
 // guestError maps the guest policy's refusals to Matrix errors; the room
-// service's pass through roomError.
+// service's pass through.
 func guestError(err error) error {
 	var le *guest.LinkError
 	var lim *guest.LimitError
@@ -160,7 +159,7 @@ func guestError(err error) error {
 	case errors.As(err, &le):
 		return errForbidden("%s", le.Error())
 	case errors.As(err, &inv):
-		var re *rooms.Error
+		var re *refusal.Error
 		if errors.As(inv.Err, &re) {
 			return errForbidden("%s", inv.Error())
 		}
@@ -172,5 +171,5 @@ func guestError(err error) error {
 	case errors.Is(err, guest.ErrNotGuest):
 		return errNotFound("%s", err.Error())
 	}
-	return roomError(err)
+	return err
 }

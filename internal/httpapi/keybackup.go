@@ -24,7 +24,7 @@ func (a *API) createBackup(w http.ResponseWriter, r *http.Request) error {
 	}
 	v, err := a.E2EE.CreateBackup(r.Context(), principal(r).UserID, req.Algorithm, req.AuthData)
 	if err != nil {
-		return e2eeError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"version": v})
 	return nil
@@ -34,7 +34,7 @@ func (a *API) createBackup(w http.ResponseWriter, r *http.Request) error {
 func (a *API) getBackup(w http.ResponseWriter, r *http.Request) error {
 	info, err := a.E2EE.GetBackup(r.Context(), principal(r).UserID, r.PathValue("version"))
 	if err != nil {
-		return e2eeError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, info)
 	return nil
@@ -47,7 +47,7 @@ func (a *API) updateBackup(w http.ResponseWriter, r *http.Request) error {
 	}
 	err := a.E2EE.UpdateBackup(r.Context(), principal(r).UserID, r.PathValue("version"), req.Algorithm, req.AuthData, req.Version)
 	if err != nil {
-		return e2eeError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil
@@ -55,7 +55,7 @@ func (a *API) updateBackup(w http.ResponseWriter, r *http.Request) error {
 
 func (a *API) deleteBackup(w http.ResponseWriter, r *http.Request) error {
 	if err := a.E2EE.DeleteBackup(r.Context(), principal(r).UserID, r.PathValue("version")); err != nil {
-		return e2eeError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil
@@ -96,7 +96,7 @@ func (a *API) putRoomKeys(w http.ResponseWriter, r *http.Request) error {
 	}
 	res, err := a.E2EE.PutRoomKeys(r.Context(), principal(r).UserID, r.URL.Query().Get("version"), rooms)
 	if err != nil {
-		return e2eeError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, res)
 	return nil
@@ -107,7 +107,7 @@ func (a *API) getRoomKeys(w http.ResponseWriter, r *http.Request) error {
 	roomID, sessionID := r.PathValue("roomId"), r.PathValue("sessionId")
 	rooms, err := a.E2EE.RoomKeys(r.Context(), principal(r).UserID, r.URL.Query().Get("version"), roomID, sessionID)
 	if err != nil {
-		return e2eeError(err)
+		return err
 	}
 	switch {
 	case sessionID != "":
@@ -132,7 +132,7 @@ func (a *API) getRoomKeys(w http.ResponseWriter, r *http.Request) error {
 func (a *API) deleteRoomKeys(w http.ResponseWriter, r *http.Request) error {
 	res, err := a.E2EE.DeleteRoomKeys(r.Context(), principal(r).UserID, r.URL.Query().Get("version"), r.PathValue("roomId"), r.PathValue("sessionId"))
 	if err != nil {
-		return e2eeError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, res)
 	return nil

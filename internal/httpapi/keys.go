@@ -2,35 +2,11 @@ package httpapi
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 
 	"foyer/internal/clientsync"
 	"foyer/internal/e2ee"
 )
-
-// e2eeError maps the e2ee service's refusals to Matrix errors.
-func e2eeError(err error) error {
-	var ee *e2ee.Error
-	if !errors.As(err, &ee) {
-		return err
-	}
-	switch ee.Kind {
-	case e2ee.KindInvalidParam:
-		return errInvalidParam("%s", ee.Msg)
-	case e2ee.KindBadJSON:
-		return errBadJSON("%s", ee.Msg)
-	case e2ee.KindMissingParam:
-		return errMissingParam("%s", ee.Msg)
-	case e2ee.KindNotFound:
-		return errNotFound("%s", ee.Msg)
-	case e2ee.KindWrongVersion:
-		e := newError(http.StatusForbidden, "M_WRONG_ROOM_KEYS_VERSION", "%s", ee.Msg)
-		e.Extra = map[string]any{"current_version": ee.CurrentVersion}
-		return e
-	}
-	return errForbidden("%s", ee.Msg)
-}
 
 // e2eeRoutes are keys, cross-signing, to-device messages and key backup
 // (G-45..G-48).
@@ -73,7 +49,7 @@ func (a *API) uploadKeys(w http.ResponseWriter, r *http.Request) error {
 	p := principal(r)
 	counts, err := a.E2EE.Upload(r.Context(), p.UserID, p.DeviceID, req)
 	if err != nil {
-		return e2eeError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"one_time_key_counts": counts})
 	return nil
@@ -93,7 +69,7 @@ func (a *API) queryKeys(w http.ResponseWriter, r *http.Request) error {
 	}
 	res, err := a.E2EE.Query(r.Context(), principal(r).UserID, req.DeviceKeys)
 	if err != nil {
-		return e2eeError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, res)
 	return nil
@@ -110,7 +86,7 @@ func (a *API) claimKeys(w http.ResponseWriter, r *http.Request) error {
 	}
 	keys, err := a.E2EE.Claim(r.Context(), req.OneTimeKeys)
 	if err != nil {
-		return e2eeError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"one_time_keys": keys, "failures": map[string]any{}})
 	return nil
@@ -129,7 +105,7 @@ func (a *API) keyChanges(w http.ResponseWriter, r *http.Request) error {
 	}
 	changed, left, err := a.E2EE.Changes(r.Context(), principal(r).UserID, from.Pos, to.Pos)
 	if err != nil {
-		return e2eeError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"changed": changed, "left": left})
 	return nil
@@ -158,7 +134,7 @@ func (a *API) uploadSigningKeys(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if err := a.E2EE.UploadSigningKeys(r.Context(), userID, req.SigningKeysUpload); err != nil {
-		return e2eeError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil
@@ -172,7 +148,7 @@ func (a *API) uploadSignatures(w http.ResponseWriter, r *http.Request) error {
 	}
 	failures, err := a.E2EE.UploadSignatures(r.Context(), principal(r).UserID, req)
 	if err != nil {
-		return e2eeError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"failures": failures})
 	return nil

@@ -50,7 +50,7 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) error {
 	if roomID != "" {
 		page, err = a.Sync.RoomEvents(r.Context(), p.UserID, roomID, from, timeout, a.Stopping)
 		if err != nil {
-			return roomError(err)
+			return err
 		}
 	} else {
 		if p.IsGuest() {
@@ -76,7 +76,7 @@ func (a *API) roomInitialSync(w http.ResponseWriter, r *http.Request) error {
 	}
 	out, err := a.Sync.RoomInitialSync(r.Context(), principal(r).UserID, roomID, limit)
 	if err != nil {
-		return roomError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

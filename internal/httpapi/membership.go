@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"strings"
 
-	"foyer/internal/rooms"
+	"foyer/internal/refusal"
 	"foyer/internal/rooms/matrixevents"
 )
 
@@ -27,7 +27,7 @@ func (a *API) resolveRoom(r *http.Request, idOrAlias string) (string, error) {
 	case strings.HasPrefix(idOrAlias, "#"):
 		roomID, err := a.Rooms.ResolveAlias(r.Context(), idOrAlias)
 		if err != nil {
-			return "", roomError(err)
+			return "", err
 		}
 		return roomID, nil
 	}
@@ -67,7 +67,7 @@ func (a *API) doJoin(w http.ResponseWriter, r *http.Request, roomID string) erro
 		return err
 	}
 	if err := a.Rooms.JoinWithContent(r.Context(), roomID, principal(r).UserID, body); err != nil {
-		return roomError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"room_id": roomID})
 	return nil
@@ -83,7 +83,7 @@ func (a *API) knockRoom(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if err := a.Rooms.Knock(r.Context(), roomID, principal(r).UserID, req.Reason); err != nil {
-		return roomError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"room_id": roomID})
 	return nil
@@ -99,7 +99,7 @@ func (a *API) leaveRoom(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if err := a.Rooms.Leave(r.Context(), roomID, principal(r).UserID, req.Reason); err != nil {
-		return roomError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil
@@ -111,11 +111,11 @@ func (a *API) forgetRoom(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if err := a.Rooms.Forget(r.Context(), roomID, principal(r).UserID); err != nil {
-		var re *rooms.Error
-		if errors.As(err, &re) && re.Kind == rooms.KindInvalidParam {
+		var re *refusal.Error
+		if errors.As(err, &re) && re.Kind == refusal.InvalidParam {
 			return newError(http.StatusBadRequest, "M_UNKNOWN", "%s", re.Msg)
 		}
-		return roomError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil
@@ -140,7 +140,7 @@ func (a *API) targetedMembership(do func(ctx context.Context, roomID, sender, ta
 			return errInvalidParam("%q is not a user ID", req.UserID)
 		}
 		if err := do(r.Context(), roomID, principal(r).UserID, req.UserID, req.Reason); err != nil {
-			return roomError(err)
+			return err
 		}
 		writeJSON(w, http.StatusOK, struct{}{})
 		return nil

@@ -36,7 +36,7 @@ func (a *API) lookupProfile(r *http.Request) (accounts.Profile, error) {
 	}
 	p, err := a.Rooms.LookupProfile(r.Context(), requester, r.PathValue("userId"))
 	if err != nil {
-		return p, roomError(err)
+		return p, err
 	}
 	return p, nil
 }
@@ -116,7 +116,7 @@ func (a *API) setProfileField(r *http.Request, userID, key, value string) error 
 		err = a.Rooms.SetAvatarURL(r.Context(), userID, value)
 	}
 	if err != nil {
-		return roomError(err)
+		return err
 	}
 	return nil
 }

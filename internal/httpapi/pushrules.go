@@ -3,7 +3,6 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strings"
 
@@ -28,25 +27,6 @@ func (a *API) pushRoutes() []route {
 		{Method: "GET", Path: clientV3 + "/pushers", Access: UserOnly, Handle: a.getPushers},
 		{Method: "POST", Path: clientV3 + "/pushers/set", Access: UserOnly, Handle: a.setPusher},
 	}
-}
-
-// pushError maps the push service's refusals to Matrix errors.
-func pushError(err error) error {
-	var pe *push.Error
-	if !errors.As(err, &pe) {
-		return err
-	}
-	switch pe.Kind {
-	case push.KindNotFound:
-		return errNotFound("%s", pe.Msg)
-	case push.KindInvalidParam:
-		return errInvalidParam("%s", pe.Msg)
-	case push.KindBadJSON:
-		return errBadJSON("%s", pe.Msg)
-	case push.KindMissingParam:
-		return errMissingParam("%s", pe.Msg)
-	}
-	return errUnknown(http.StatusBadRequest, "%s", pe.Msg)
 }
 
 // getPushRulesTree serves GET /pushrules/ ({global: ruleset}) and
@@ -100,7 +80,7 @@ func (a *API) pushRule(r *http.Request) (push.Rule, error) {
 		return push.Rule{}, err
 	}
 	rule, err := a.Push.Rule(r.Context(), principal(r).UserID, k, id)
-	return rule, pushError(err)
+	return rule, err
 }
 
 func (a *API) getPushRule(w http.ResponseWriter, r *http.Request) error {
@@ -150,7 +130,7 @@ func (a *API) putPushRule(w http.ResponseWriter, r *http.Request) error {
 		Actions: req.Actions, Conditions: req.Conditions, Pattern: req.Pattern,
 	}, q.Get("before"), q.Get("after"))
 	if err != nil {
-		return pushError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil
@@ -162,7 +142,7 @@ func (a *API) deletePushRule(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if err := a.Push.DeleteRule(r.Context(), principal(r).UserID, k, id); err != nil {
-		return pushError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil
@@ -183,7 +163,7 @@ func (a *API) putPushRuleEnabled(w http.ResponseWriter, r *http.Request) error {
 		return errMissingParam("enabled is required")
 	}
 	if err := a.Push.SetEnabled(r.Context(), principal(r).UserID, k, id, *req.Enabled); err != nil {
-		return pushError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil
@@ -201,7 +181,7 @@ func (a *API) putPushRuleActions(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if err := a.Push.SetActions(r.Context(), principal(r).UserID, k, id, req.Actions); err != nil {
-		return pushError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil
@@ -254,7 +234,7 @@ func (a *API) setPusher(w http.ResponseWriter, r *http.Request) error {
 	}
 	s := principal(r)
 	if err := a.Push.SetPusher(r.Context(), s.UserID, s.DeviceID, in); err != nil {
-		return pushError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil

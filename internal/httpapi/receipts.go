@@ -2,32 +2,8 @@ package httpapi
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
-
-	"foyer/internal/clientdata"
 )
-
-// clientDataError maps the clientdata service's refusals to Matrix errors.
-func clientDataError(err error) error {
-	var ce *clientdata.Error
-	if !errors.As(err, &ce) {
-		return roomError(err)
-	}
-	switch ce.Kind {
-	case clientdata.KindNotFound:
-		return errNotFound("%s", ce.Msg)
-	case clientdata.KindForbidden:
-		return errForbidden("%s", ce.Msg)
-	case clientdata.KindInvalidParam:
-		return errInvalidParam("%s", ce.Msg)
-	case clientdata.KindBadJSON:
-		return errBadJSON("%s", ce.Msg)
-	case clientdata.KindServerManaged:
-		return newError(http.StatusMethodNotAllowed, "M_BAD_JSON", "%s", ce.Msg)
-	}
-	return errForbidden("%s", ce.Msg)
-}
 
 // postReceipt is POST /rooms/{roomId}/receipt/{receiptType}/{eventId}.
 // The body ({thread_id}) is optional in practice: older clients send none.
@@ -49,7 +25,7 @@ func (a *API) postReceipt(w http.ResponseWriter, r *http.Request) error {
 	err = a.ClientData.SendReceipt(r.Context(), principal(r).UserID, roomID,
 		r.PathValue("receiptType"), r.PathValue("eventId"), threadID)
 	if err != nil {
-		return clientDataError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil
@@ -72,7 +48,7 @@ func (a *API) postReadMarkers(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if err := a.ClientData.ReadMarkers(r.Context(), principal(r).UserID, roomID, req.FullyRead, req.Read, req.ReadPrivate); err != nil {
-		return clientDataError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil

@@ -53,8 +53,7 @@ func notMovedJSON(list []guest.NotMoved) []roomNotMoved {
 	for _, n := range list {
 		j := roomNotMoved{RoomID: n.RoomID, Membership: n.Membership,
 			Errcode: "M_UNKNOWN", Error: "the room could not be moved (internal error)"}
-		var me *Error
-		if errors.As(roomError(n.Err), &me) {
+		if me, ok := asMatrixError(n.Err); ok {
 			j.Errcode, j.Error = me.Code, n.Err.Error()
 		} else if errors.Is(n.Err, guest.ErrNotCarriedOver) {
 			j.Errcode, j.Error = "M_FORBIDDEN", n.Err.Error()

@@ -78,7 +78,7 @@ func (a *API) getRelations(w http.ResponseWriter, r *http.Request) error {
 	userID := principal(r).UserID
 	page, err := a.Rooms.Relations(r.Context(), userID, roomID, r.PathValue("eventId"), q)
 	if err != nil {
-		return roomError(err)
+		return err
 	}
 	resp := map[string]any{"chunk": a.Rooms.ClientEvents(rooms.WithViewer(r.Context(), userID), page.Events, true)}
 	if page.Next != nil {
@@ -116,7 +116,7 @@ func (a *API) getThreads(w http.ResponseWriter, r *http.Request) error {
 	userID := principal(r).UserID
 	page, err := a.Rooms.Threads(r.Context(), userID, roomID, q)
 	if err != nil {
-		return roomError(err)
+		return err
 	}
 	resp := map[string]any{"chunk": a.Rooms.ClientEvents(rooms.WithViewer(r.Context(), userID), page.Roots, true)}
 	if page.Next != nil {
@@ -147,7 +147,7 @@ func (a *API) getHierarchy(w http.ResponseWriter, r *http.Request) error {
 	}
 	page, err := a.Rooms.Hierarchy(r.Context(), principal(r).UserID, roomID, q)
 	if err != nil {
-		return roomError(err)
+		return err
 	}
 	resp := map[string]any{"rooms": page.Rooms}
 	if page.NextBatch != "" {
@@ -183,7 +183,7 @@ func (a *API) timestampToEvent(w http.ResponseWriter, r *http.Request) error {
 	}
 	se, err := a.Rooms.EventAtTimestamp(r.Context(), principal(r).UserID, roomID, ts, backwards)
 	if err != nil {
-		return roomError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"event_id": se.Event.EventID(), "origin_server_ts": se.Event.OriginServerTS()})
 	return nil

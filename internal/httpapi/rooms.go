@@ -6,42 +6,10 @@ import (
 	"net/http"
 	"strconv"
 
+	"foyer/internal/refusal"
 	"foyer/internal/rooms"
 	"foyer/internal/rooms/matrixevents"
 )
-
-// roomError maps the room service's refusals to Matrix errors.
-func roomError(err error) error {
-	var re *rooms.Error
-	if !errors.As(err, &re) {
-		return err
-	}
-	switch re.Kind {
-	case rooms.KindNotFound:
-		return errNotFound("%s", re.Msg)
-	case rooms.KindForbidden:
-		return errForbidden("%s", re.Msg)
-	case rooms.KindGuestForbidden:
-		return errGuestForbidden("%s", re.Msg)
-	case rooms.KindInvalidParam, rooms.KindBadAlias:
-		return errInvalidParam("%s", re.Msg)
-	case rooms.KindBadJSON:
-		return errBadJSON("%s", re.Msg)
-	case rooms.KindRoomInUse:
-		return newError(http.StatusBadRequest, "M_ROOM_IN_USE", "%s", re.Msg)
-	case rooms.KindUnsupportedRoomVersion:
-		return newError(http.StatusBadRequest, "M_UNSUPPORTED_ROOM_VERSION", "%s", re.Msg)
-	case rooms.KindBadState:
-		return newError(http.StatusBadRequest, "M_INVALID_ROOM_STATE", "%s", re.Msg)
-	case rooms.KindAliasMismatch:
-		return newError(http.StatusBadRequest, "M_BAD_ALIAS", "%s", re.Msg)
-	case rooms.KindTooLarge:
-		return errTooLarge("%s", re.Msg)
-	case rooms.KindLimitExceeded:
-		return errLimitExceeded(0)
-	}
-	return errForbidden("%s", re.Msg)
-}
 
 // roomIDParam reads and checks the {roomId} path value.
 func roomIDParam(r *http.Request) (string, error) {
@@ -86,7 +54,7 @@ func (a *API) createRoom(w http.ResponseWriter, r *http.Request) error {
 		RoomVersion:        req.RoomVersion,
 	})
 	if err != nil {
-		return roomError(err)
+		return err
 	}
 	resp := map[string]string{"room_id": roomID}
 	if req.RoomAliasName != "" {
@@ -124,7 +92,7 @@ func (a *API) sendEvent(w http.ResponseWriter, r *http.Request) error {
 		Sender: p.UserID, DeviceID: p.DeviceID, Type: r.PathValue("eventType"), Content: content, TxnID: r.PathValue("txnId"),
 	})
 	if err != nil {
-		return roomError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"event_id": id})
 	return nil
@@ -151,7 +119,7 @@ func (a *API) putState(w http.ResponseWriter, r *http.Request) error {
 		Sender: p.UserID, DeviceID: p.DeviceID, Type: r.PathValue("eventType"), StateKey: &stateKey, Content: content,
 	})
 	if err != nil {
-		return roomError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"event_id": id})
 	return nil
@@ -164,7 +132,7 @@ func (a *API) getState(w http.ResponseWriter, r *http.Request) error {
 	}
 	state, err := a.Rooms.State(r.Context(), principal(r).UserID, roomID)
 	if err != nil {
-		return roomError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, a.Rooms.ClientEvents(r.Context(), state, true))
 	return nil
@@ -177,7 +145,7 @@ func (a *API) getStateEvent(w http.ResponseWriter, r *http.Request) error {
 	}
 	se, err := a.Rooms.StateEvent(r.Context(), principal(r).UserID, roomID, r.PathValue("eventType"), r.PathValue("stateKey"))
 	if err != nil {
-		return roomError(err)
+		return err
 	}
 	switch format := r.URL.Query().Get("format"); format {
 	case "", "content":
@@ -200,11 +168,11 @@ func (a *API) getEvent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		// The spec (and G-31) answer 404 both for a missing event and for
 		// one the caller may not see, so a non-member learns nothing.
-		var re *rooms.Error
-		if errors.As(err, &re) && re.Kind == rooms.KindForbidden {
+		var re *refusal.Error
+		if errors.As(err, &re) && re.Kind == refusal.Forbidden {
 			return errNotFound("event not found")
 		}
-		return roomError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, a.Rooms.ClientEvents(r.Context(), []rooms.StoredEvent{se}, true)[0])
 	return nil
@@ -237,7 +205,7 @@ func (a *API) getMembers(w http.ResponseWriter, r *http.Request) error {
 		At: at, Membership: q.Get("membership"), NotMembership: q.Get("not_membership"),
 	})
 	if err != nil {
-		return roomError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"chunk": a.Rooms.ClientEvents(r.Context(), members, true)})
 	return nil
@@ -250,7 +218,7 @@ func (a *API) getJoinedMembers(w http.ResponseWriter, r *http.Request) error {
 	}
 	joined, err := a.Rooms.JoinedMembers(r.Context(), principal(r).UserID, roomID)
 	if err != nil {
-		return roomError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"joined": joined})
 	return nil
@@ -326,7 +294,7 @@ func (a *API) getMessages(w http.ResponseWriter, r *http.Request) error {
 	q.Filter, q.LazyLoadMember = f.events(), f.LazyLoadMembers
 	page, err := a.Rooms.Messages(r.Context(), principal(r).UserID, roomID, q)
 	if err != nil {
-		return roomError(err)
+		return err
 	}
 	resp := map[string]any{
 		"chunk": a.Rooms.ClientEvents(r.Context(), page.Events, true),
@@ -357,7 +325,7 @@ func (a *API) getContext(w http.ResponseWriter, r *http.Request) error {
 	}
 	ev, before, after, state, err := a.Rooms.Context(r.Context(), principal(r).UserID, roomID, r.PathValue("eventId"), limit, f.events())
 	if err != nil {
-		return roomError(err)
+		return err
 	}
 	ctx := r.Context()
 	if f.LazyLoadMembers {
@@ -399,7 +367,7 @@ func (a *API) redactEvent(w http.ResponseWriter, r *http.Request) error {
 	p := principal(r)
 	id, err := a.Rooms.Redact(r.Context(), roomID, p.UserID, p.DeviceID, r.PathValue("eventId"), r.PathValue("txnId"), req.Reason)
 	if err != nil {
-		return roomError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"event_id": id})
 	return nil

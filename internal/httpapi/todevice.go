@@ -21,7 +21,7 @@ func (a *API) sendToDevice(w http.ResponseWriter, r *http.Request) error {
 	}
 	p := principal(r)
 	if err := a.E2EE.SendToDevice(r.Context(), p.UserID, p.DeviceID, r.PathValue("eventType"), r.PathValue("txnId"), req.Messages); err != nil {
-		return e2eeError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil

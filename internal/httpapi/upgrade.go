@@ -35,7 +35,7 @@ func (a *API) upgradeRoom(w http.ResponseWriter, r *http.Request) error {
 		RoomID: roomID, UserID: principal(r).UserID, NewVersion: req.NewVersion, AdditionalCreators: req.AdditionalCreators,
 	})
 	if err != nil {
-		return roomError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"replacement_room": newRoomID})
 	return nil

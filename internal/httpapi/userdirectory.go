@@ -34,7 +34,7 @@ func (a *API) searchUserDirectory(w http.ResponseWriter, r *http.Request) error 
 	}
 	results, limited, err := a.Rooms.SearchUserDirectory(r.Context(), principal(r).UserID, *req.SearchTerm, limit)
 	if err != nil {
-		return roomError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"results": results, "limited": limited})
 	return nil

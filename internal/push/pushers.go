@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 	"unicode/utf8"
+
+	"foyer/internal/refusal"
 )
 
 // Pusher is a configured push target, as GET /pushers lists it.
@@ -76,13 +78,13 @@ func (s *Service) SetPusher(ctx context.Context, userID, deviceID string, in Pus
 		}
 	}
 	if len(missing) > 0 {
-		return newErr(KindMissingParam, "Missing parameters: %s", strings.Join(missing, ", "))
+		return refusal.New(refusal.MissingParam, "Missing parameters: %s", strings.Join(missing, ", "))
 	}
 	if utf8.RuneCountInString(*in.AppID) > maxAppIDChars {
-		return newErr(KindInvalidParam, "app_id is longer than %d characters", maxAppIDChars)
+		return refusal.New(refusal.InvalidParam, "app_id is longer than %d characters", maxAppIDChars)
 	}
 	if len(*in.PushKey) > maxPushKeyBytes {
-		return newErr(KindInvalidParam, "pushkey is longer than %d bytes", maxPushKeyBytes)
+		return refusal.New(refusal.InvalidParam, "pushkey is longer than %d bytes", maxPushKeyBytes)
 	}
 	if in.Kind == nil {
 		return s.store.DeletePusher(ctx, userID, *in.AppID, *in.PushKey)
@@ -90,9 +92,9 @@ func (s *Service) SetPusher(ctx context.Context, userID, deviceID string, in Pus
 	switch *in.Kind {
 	case pusherKindHTTP:
 	case pusherKindEmail:
-		return newErr(KindInvalidParam, "email pushers are not supported by this server")
+		return refusal.New(refusal.InvalidParam, "email pushers are not supported by this server")
 	default:
-		return newErr(KindInvalidParam, "unknown pusher kind %q; use http", *in.Kind)
+		return refusal.New(refusal.InvalidParam, "unknown pusher kind %q; use http", *in.Kind)
 	}
 	data, err := validateHTTPPusherData(in.Data)
 	if err != nil {
@@ -119,33 +121,33 @@ func (s *Service) SetPusher(ctx context.Context, userID, deviceID string, in Pus
 func validateHTTPPusherData(raw json.RawMessage) (json.RawMessage, error) {
 	var data map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &data); err != nil || data == nil {
-		return nil, newErr(KindBadJSON, "data must be an object")
+		return nil, refusal.New(refusal.BadJSON, "data must be an object")
 	}
 	rawURL, ok := data["url"]
 	if !ok {
-		return nil, newErr(KindMissingParam, "data.url is required for http pushers")
+		return nil, refusal.New(refusal.MissingParam, "data.url is required for http pushers")
 	}
 	var u string
 	if err := json.Unmarshal(rawURL, &u); err != nil {
-		return nil, newErr(KindBadJSON, "data.url must be a string")
+		return nil, refusal.New(refusal.BadJSON, "data.url must be a string")
 	}
 	parsed, err := url.Parse(u)
 	if err != nil || parsed.Host == "" || parsed.User != nil {
-		return nil, newErr(KindInvalidParam, "data.url %q is not a valid URL", u)
+		return nil, refusal.New(refusal.InvalidParam, "data.url %q is not a valid URL", u)
 	}
 	switch {
 	case parsed.Scheme == "https":
 	case parsed.Scheme == "http" && isLoopback(parsed.Hostname()):
 	default:
-		return nil, newErr(KindInvalidParam, "data.url must be an https URL")
+		return nil, refusal.New(refusal.InvalidParam, "data.url must be an https URL")
 	}
 	if parsed.Path != pushGatewayPath {
-		return nil, newErr(KindInvalidParam, "data.url must have the path %s", pushGatewayPath)
+		return nil, refusal.New(refusal.InvalidParam, "data.url must have the path %s", pushGatewayPath)
 	}
 	if rawFormat, ok := data["format"]; ok {
 		var f string
 		if err := json.Unmarshal(rawFormat, &f); err != nil || f != formatEventIDOnly {
-			return nil, newErr(KindInvalidParam, "data.format must be %q when given", formatEventIDOnly)
+			return nil, refusal.New(refusal.InvalidParam, "data.format must be %q when given", formatEventIDOnly)
 		}
 	}
 	return compactJSON(raw), nil

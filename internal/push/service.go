@@ -3,40 +3,12 @@ package push
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"hash/fnv"
 	"sync"
 	"time"
+
+	"foyer/internal/refusal"
 )
-
-// ErrorKind classifies a refusal for the HTTP layer.
-type ErrorKind int
-
-const (
-	// KindNotFound is 404 M_NOT_FOUND: no such rule.
-	KindNotFound ErrorKind = iota + 1
-	// KindInvalidParam is 400 M_INVALID_PARAM.
-	KindInvalidParam
-	// KindBadJSON is 400 M_BAD_JSON: a field of the wrong JSON shape.
-	KindBadJSON
-	// KindMissingParam is 400 M_MISSING_PARAM.
-	KindMissingParam
-	// KindUnknown is 400 M_UNKNOWN, the spec's code for refused rule IDs
-	// and unknown before/after rules.
-	KindUnknown
-)
-
-// Error is a refusal with a message a person understands.
-type Error struct {
-	Kind ErrorKind
-	Msg  string
-}
-
-func (e *Error) Error() string { return e.Msg }
-
-func newErr(kind ErrorKind, format string, args ...any) *Error {
-	return &Error{Kind: kind, Msg: fmt.Sprintf(format, args...)}
-}
 
 // Store keeps each user's push rules (as one document this package
 // encodes) with the stream position of their latest change, and pushers.
@@ -198,13 +170,13 @@ func (s *Service) ChangedBetween(ctx context.Context, userID string, from, to in
 
 func checkKind(k Kind) error {
 	if _, ok := ParseKind(string(k)); !ok {
-		return newErr(KindInvalidParam, "unknown push rule kind %q; use override, content, room, sender or underride", k)
+		return refusal.New(refusal.InvalidParam, "unknown push rule kind %q; use override, content, room, sender or underride", k)
 	}
 	return nil
 }
 
 func notFound(k Kind, ruleID string) error {
-	return newErr(KindNotFound, "there is no %s push rule %q", k, ruleID)
+	return refusal.New(refusal.NotFound, "there is no %s push rule %q", k, ruleID)
 }
 
 // Rule returns one rule of the user's merged ruleset.
@@ -300,7 +272,7 @@ func (s *Service) PutRule(ctx context.Context, userID string, k Kind, ruleID str
 			}
 			j := indexOf(list, ref)
 			if j < 0 {
-				return newErr(KindUnknown, "before/after rule not found: %s", ref)
+				return refusal.New(refusal.Unknown, "before/after rule not found: %s", ref)
 			}
 			if !placeBefore {
 				j++
@@ -312,7 +284,7 @@ func (s *Service) PutRule(ctx context.Context, userID string, k Kind, ruleID str
 			list = append([]Rule{rule}, list...)
 		}
 		if len(list) > maxRulesPerKind {
-			return newErr(KindUnknown, "too many %s push rules (at most %d)", k, maxRulesPerKind)
+			return refusal.New(refusal.Unknown, "too many %s push rules (at most %d)", k, maxRulesPerKind)
 		}
 		if d.Rules == nil {
 			d.Rules = map[Kind][]Rule{}
@@ -329,7 +301,7 @@ func (s *Service) DeleteRule(ctx context.Context, userID string, k Kind, ruleID 
 		return err
 	}
 	if _, ok := DefaultRules(userID).Find(k, ruleID); ok {
-		return newErr(KindUnknown, "server-default push rule %q cannot be deleted; disable it instead", ruleID)
+		return refusal.New(refusal.Unknown, "server-default push rule %q cannot be deleted; disable it instead", ruleID)
 	}
 	return s.update(ctx, userID, func(d *userDoc) error {
 		list := d.Rules[k]

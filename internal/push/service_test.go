@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"foyer/internal/refusal"
 )
 
 // memStore is an in-memory Store.
@@ -94,9 +96,9 @@ func newTestService() (*Service, *memStore) {
 	return NewService(st, &counter{}), st
 }
 
-func wantKind(t *testing.T, err error, kind ErrorKind) {
+func wantKind(t *testing.T, err error, kind refusal.Kind) {
 	t.Helper()
-	var pe *Error
+	var pe *refusal.Error
 	if !errors.As(err, &pe) || pe.Kind != kind {
 		t.Fatalf("want error kind %d, got %v", kind, err)
 	}
@@ -227,21 +229,21 @@ func TestPutRuleOrderingAndErrors(t *testing.T) {
 		t.Fatalf("after replace: %s", got)
 	}
 
-	wantKind(t, put(Override, "g", "nope", ""), KindUnknown)
-	wantKind(t, put(Override, "g", RuleMessage, ""), KindUnknown)
-	wantKind(t, put(Override, "g", "", RuleMaster), KindUnknown)
-	wantKind(t, put(Override, ".mine", "", ""), KindUnknown)
-	wantKind(t, put(Override, RuleMaster, "", ""), KindUnknown)
-	wantKind(t, put(Override, "a/b", "", ""), KindUnknown)
-	wantKind(t, put(Override, `a\b`, "", ""), KindUnknown)
-	wantKind(t, put(Kind("global"), "x", "", ""), KindInvalidParam)
-	wantKind(t, put(Room, "not-a-room", "", ""), KindInvalidParam)
-	wantKind(t, put(Sender, "not-a-user", "", ""), KindInvalidParam)
-	wantKind(t, s.PutRule(ctx, me, Content, "p", RuleInput{Actions: acts()}, "", ""), KindMissingParam)
-	wantKind(t, s.PutRule(ctx, me, Override, "x", RuleInput{}, "", ""), KindMissingParam)
-	wantKind(t, s.PutRule(ctx, me, Override, "x", RuleInput{Actions: acts(`"explode"`)}, "", ""), KindInvalidParam)
-	wantKind(t, s.PutRule(ctx, me, Override, "x", RuleInput{Actions: acts(`5`)}, "", ""), KindBadJSON)
-	wantKind(t, s.PutRule(ctx, me, Override, "x", RuleInput{Actions: acts(`{"set_tweak":"highlight","value":"yes"}`)}, "", ""), KindInvalidParam)
+	wantKind(t, put(Override, "g", "nope", ""), refusal.Unknown)
+	wantKind(t, put(Override, "g", RuleMessage, ""), refusal.Unknown)
+	wantKind(t, put(Override, "g", "", RuleMaster), refusal.Unknown)
+	wantKind(t, put(Override, ".mine", "", ""), refusal.Unknown)
+	wantKind(t, put(Override, RuleMaster, "", ""), refusal.Unknown)
+	wantKind(t, put(Override, "a/b", "", ""), refusal.Unknown)
+	wantKind(t, put(Override, `a\b`, "", ""), refusal.Unknown)
+	wantKind(t, put(Kind("global"), "x", "", ""), refusal.InvalidParam)
+	wantKind(t, put(Room, "not-a-room", "", ""), refusal.InvalidParam)
+	wantKind(t, put(Sender, "not-a-user", "", ""), refusal.InvalidParam)
+	wantKind(t, s.PutRule(ctx, me, Content, "p", RuleInput{Actions: acts()}, "", ""), refusal.MissingParam)
+	wantKind(t, s.PutRule(ctx, me, Override, "x", RuleInput{}, "", ""), refusal.MissingParam)
+	wantKind(t, s.PutRule(ctx, me, Override, "x", RuleInput{Actions: acts(`"explode"`)}, "", ""), refusal.InvalidParam)
+	wantKind(t, s.PutRule(ctx, me, Override, "x", RuleInput{Actions: acts(`5`)}, "", ""), refusal.BadJSON)
+	wantKind(t, s.PutRule(ctx, me, Override, "x", RuleInput{Actions: acts(`{"set_tweak":"highlight","value":"yes"}`)}, "", ""), refusal.InvalidParam)
 	for _, bad := range []string{
 		`{"kind":"event_match","key":"type"}`,
 		`{"kind":"event_match","pattern":"x"}`,
@@ -254,11 +256,11 @@ func TestPutRuleOrderingAndErrors(t *testing.T) {
 		`{"kind":""}`,
 	} {
 		err := s.PutRule(ctx, me, Override, "x", RuleInput{Actions: acts(), Conditions: []json.RawMessage{json.RawMessage(bad)}}, "", "")
-		wantKind(t, err, KindInvalidParam)
+		wantKind(t, err, refusal.InvalidParam)
 	}
 	for _, bad := range []string{`"event_match"`, `{"key":"type"}`, `{"kind":5}`, `{"kind":"event_match","key":1,"pattern":"x"}`} {
 		err := s.PutRule(ctx, me, Override, "x", RuleInput{Actions: acts(), Conditions: []json.RawMessage{json.RawMessage(bad)}}, "", "")
-		wantKind(t, err, KindBadJSON)
+		wantKind(t, err, refusal.BadJSON)
 	}
 	// Unknown condition kinds are accepted (and never match), extra fields kept.
 	if err := s.PutRule(ctx, me, Override, "future", RuleInput{Actions: acts(`"notify"`),
@@ -320,16 +322,16 @@ func TestDefaultRuleChangesAndDelete(t *testing.T) {
 	if !notify {
 		t.Fatal("other user's rules changed")
 	}
-	wantKind(t, s.DeleteRule(ctx, me, Override, RuleMaster), KindUnknown)
-	wantKind(t, s.DeleteRule(ctx, me, Override, "missing"), KindNotFound)
-	wantKind(t, s.DeleteRule(ctx, me, Underride, RuleMaster), KindNotFound) // wrong kind
-	wantKind(t, s.SetEnabled(ctx, me, Override, "missing", true), KindNotFound)
-	wantKind(t, s.SetActions(ctx, me, Override, "missing", acts()), KindNotFound)
-	wantKind(t, s.SetActions(ctx, me, Override, RuleMaster, nil), KindMissingParam)
+	wantKind(t, s.DeleteRule(ctx, me, Override, RuleMaster), refusal.Unknown)
+	wantKind(t, s.DeleteRule(ctx, me, Override, "missing"), refusal.NotFound)
+	wantKind(t, s.DeleteRule(ctx, me, Underride, RuleMaster), refusal.NotFound) // wrong kind
+	wantKind(t, s.SetEnabled(ctx, me, Override, "missing", true), refusal.NotFound)
+	wantKind(t, s.SetActions(ctx, me, Override, "missing", acts()), refusal.NotFound)
+	wantKind(t, s.SetActions(ctx, me, Override, RuleMaster, nil), refusal.MissingParam)
 	_, err = s.Rule(ctx, me, Content, RuleMaster)
-	wantKind(t, err, KindNotFound)
+	wantKind(t, err, refusal.NotFound)
 	_, err = s.Rule(ctx, me, Kind("nope"), RuleMaster)
-	wantKind(t, err, KindInvalidParam)
+	wantKind(t, err, refusal.InvalidParam)
 
 	if err := s.PutRule(ctx, me, Room, room, RuleInput{Actions: acts()}, "", ""); err != nil {
 		t.Fatal(err)
@@ -337,7 +339,7 @@ func TestDefaultRuleChangesAndDelete(t *testing.T) {
 	if err := s.DeleteRule(ctx, me, Room, room); err != nil {
 		t.Fatal(err)
 	}
-	wantKind(t, s.DeleteRule(ctx, me, Room, room), KindNotFound)
+	wantKind(t, s.DeleteRule(ctx, me, Room, room), refusal.NotFound)
 }
 
 func TestPositionsAndChangeListeners(t *testing.T) {
@@ -407,32 +409,32 @@ func TestPusherValidation(t *testing.T) {
 	}
 	bad := []struct {
 		mod  func(p *PusherInput)
-		kind ErrorKind
+		kind refusal.Kind
 	}{
-		{func(p *PusherInput) { p.PushKey = nil }, KindMissingParam},
-		{func(p *PusherInput) { p.AppID = strp("") }, KindMissingParam},
-		{func(p *PusherInput) { p.Lang, p.Data = nil, nil }, KindMissingParam},
-		{func(p *PusherInput) { p.AppID = strp(strings.Repeat("a", 65)) }, KindInvalidParam},
-		{func(p *PusherInput) { p.PushKey = strp(strings.Repeat("k", 513)) }, KindInvalidParam},
-		{func(p *PusherInput) { p.Kind = strp("email") }, KindInvalidParam},
-		{func(p *PusherInput) { p.Kind = strp("carrier-pigeon") }, KindInvalidParam},
-		{func(p *PusherInput) { p.Data = json.RawMessage(`{}`) }, KindMissingParam},
-		{func(p *PusherInput) { p.Data = json.RawMessage(`[]`) }, KindBadJSON},
-		{func(p *PusherInput) { p.Data = json.RawMessage(`{"url":5}`) }, KindBadJSON},
-		{func(p *PusherInput) { p.Data = json.RawMessage(`{"url":"not a url"}`) }, KindInvalidParam},
+		{func(p *PusherInput) { p.PushKey = nil }, refusal.MissingParam},
+		{func(p *PusherInput) { p.AppID = strp("") }, refusal.MissingParam},
+		{func(p *PusherInput) { p.Lang, p.Data = nil, nil }, refusal.MissingParam},
+		{func(p *PusherInput) { p.AppID = strp(strings.Repeat("a", 65)) }, refusal.InvalidParam},
+		{func(p *PusherInput) { p.PushKey = strp(strings.Repeat("k", 513)) }, refusal.InvalidParam},
+		{func(p *PusherInput) { p.Kind = strp("email") }, refusal.InvalidParam},
+		{func(p *PusherInput) { p.Kind = strp("carrier-pigeon") }, refusal.InvalidParam},
+		{func(p *PusherInput) { p.Data = json.RawMessage(`{}`) }, refusal.MissingParam},
+		{func(p *PusherInput) { p.Data = json.RawMessage(`[]`) }, refusal.BadJSON},
+		{func(p *PusherInput) { p.Data = json.RawMessage(`{"url":5}`) }, refusal.BadJSON},
+		{func(p *PusherInput) { p.Data = json.RawMessage(`{"url":"not a url"}`) }, refusal.InvalidParam},
 		{func(p *PusherInput) {
 			p.Data = json.RawMessage(`{"url":"http://push.example.com/_matrix/push/v1/notify"}`)
-		}, KindInvalidParam},
-		{func(p *PusherInput) { p.Data = json.RawMessage(`{"url":"https://push.example.com/notify"}`) }, KindInvalidParam},
+		}, refusal.InvalidParam},
+		{func(p *PusherInput) { p.Data = json.RawMessage(`{"url":"https://push.example.com/notify"}`) }, refusal.InvalidParam},
 		{func(p *PusherInput) {
 			p.Data = json.RawMessage(`{"url":"https://push.example.com/_matrix/push/v1/notify","format":"full"}`)
-		}, KindInvalidParam},
+		}, refusal.InvalidParam},
 	}
 	for i, b := range bad {
 		in := good()
 		b.mod(&in)
 		err := s.SetPusher(ctx, "@carol:example.org", "D", in)
-		var pe *Error
+		var pe *refusal.Error
 		if !errors.As(err, &pe) || pe.Kind != b.kind {
 			t.Errorf("case %d: got %v, want kind %d", i, err, b.kind)
 		}

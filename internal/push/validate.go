@@ -3,6 +3,8 @@ package push
 import (
 	"encoding/json"
 	"strings"
+
+	"foyer/internal/refusal"
 )
 
 // RuleInput is the body of PUT /pushrules/global/{kind}/{ruleId}. Nil
@@ -20,15 +22,15 @@ type RuleInput struct {
 func validateRuleID(k Kind, ruleID string) error {
 	switch {
 	case ruleID == "":
-		return newErr(KindUnknown, "a push rule ID must not be empty")
+		return refusal.New(refusal.Unknown, "a push rule ID must not be empty")
 	case IsServerDefaultID(ruleID):
-		return newErr(KindUnknown, "cannot add or replace push rule %q: rule IDs starting with '.' are reserved for server-default rules", ruleID)
+		return refusal.New(refusal.Unknown, "cannot add or replace push rule %q: rule IDs starting with '.' are reserved for server-default rules", ruleID)
 	case strings.ContainsAny(ruleID, `/\`):
-		return newErr(KindUnknown, "push rule IDs must not contain '/' or '\\'")
+		return refusal.New(refusal.Unknown, "push rule IDs must not contain '/' or '\\'")
 	case k == Room && !strings.HasPrefix(ruleID, "!"):
-		return newErr(KindInvalidParam, "the rule ID of a room rule must be a room ID, not %q", ruleID)
+		return refusal.New(refusal.InvalidParam, "the rule ID of a room rule must be a room ID, not %q", ruleID)
 	case k == Sender && !strings.HasPrefix(ruleID, "@"):
-		return newErr(KindInvalidParam, "the rule ID of a sender rule must be a user ID, not %q", ruleID)
+		return refusal.New(refusal.InvalidParam, "the rule ID of a sender rule must be a user ID, not %q", ruleID)
 	}
 	return nil
 }
@@ -40,7 +42,7 @@ func validateRuleID(k Kind, ruleID string) error {
 // type.
 func ValidateActions(actions []json.RawMessage) ([]json.RawMessage, error) {
 	if actions == nil {
-		return nil, newErr(KindMissingParam, "actions is required")
+		return nil, refusal.New(refusal.MissingParam, "actions is required")
 	}
 	out := make([]json.RawMessage, 0, len(actions))
 	for _, a := range actions {
@@ -52,21 +54,21 @@ func ValidateActions(actions []json.RawMessage) ([]json.RawMessage, error) {
 			case "dont_notify", "coalesce":
 				// Historical: stripped.
 			default:
-				return nil, newErr(KindInvalidParam, "unknown push rule action %q", s)
+				return nil, refusal.New(refusal.InvalidParam, "unknown push rule action %q", s)
 			}
 			continue
 		}
 		var obj map[string]json.RawMessage
 		if err := json.Unmarshal(a, &obj); err != nil || obj == nil {
-			return nil, newErr(KindBadJSON, "each action must be a string or an object")
+			return nil, refusal.New(refusal.BadJSON, "each action must be a string or an object")
 		}
 		rawTweak, ok := obj["set_tweak"]
 		if !ok {
-			return nil, newErr(KindInvalidParam, "unknown push rule action %s", compactJSON(a))
+			return nil, refusal.New(refusal.InvalidParam, "unknown push rule action %s", compactJSON(a))
 		}
 		var tweak string
 		if err := json.Unmarshal(rawTweak, &tweak); err != nil || tweak == "" {
-			return nil, newErr(KindInvalidParam, "set_tweak must name a tweak")
+			return nil, refusal.New(refusal.InvalidParam, "set_tweak must name a tweak")
 		}
 		if value, has := obj["value"]; has {
 			var v any
@@ -74,11 +76,11 @@ func ValidateActions(actions []json.RawMessage) ([]json.RawMessage, error) {
 			switch tweak {
 			case "highlight":
 				if _, ok := v.(bool); !ok {
-					return nil, newErr(KindInvalidParam, "the highlight tweak's value must be a boolean")
+					return nil, refusal.New(refusal.InvalidParam, "the highlight tweak's value must be a boolean")
 				}
 			case "sound":
 				if _, ok := v.(string); !ok {
-					return nil, newErr(KindInvalidParam, "the sound tweak's value must be a string")
+					return nil, refusal.New(refusal.InvalidParam, "the sound tweak's value must be a string")
 				}
 			}
 		}
@@ -95,7 +97,7 @@ func validateConditions(raw []json.RawMessage) ([]Condition, error) {
 	for _, r := range raw {
 		var c Condition
 		if err := json.Unmarshal(r, &c); err != nil {
-			return nil, newErr(KindBadJSON, "%v", err)
+			return nil, refusal.New(refusal.BadJSON, "%v", err)
 		}
 		if err := checkCondition(c); err != nil {
 			return nil, err
@@ -108,7 +110,7 @@ func validateConditions(raw []json.RawMessage) ([]Condition, error) {
 func checkCondition(c Condition) error {
 	need := func(what string, ok bool) error {
 		if !ok {
-			return newErr(KindInvalidParam, "%s conditions need %s", c.Kind, what)
+			return refusal.New(refusal.InvalidParam, "%s conditions need %s", c.Kind, what)
 		}
 		return nil
 	}
@@ -126,19 +128,19 @@ func checkCondition(c Condition) error {
 			return err
 		}
 		if _, ok := decodeScalar(c.Value); !ok {
-			return newErr(KindInvalidParam, "%s values must be a string, an integer within ±(2^53-1), a boolean or null", c.Kind)
+			return refusal.New(refusal.InvalidParam, "%s values must be a string, an integer within ±(2^53-1), a boolean or null", c.Kind)
 		}
 	case CondRoomMemberCount:
 		if err := need(`"is"`, c.Is != nil); err != nil {
 			return err
 		}
 		if _, _, ok := parseMemberCount(*c.Is); !ok {
-			return newErr(KindInvalidParam, `room_member_count "is" must be a decimal integer optionally prefixed by ==, <, >, <= or >=, not %q`, *c.Is)
+			return refusal.New(refusal.InvalidParam, `room_member_count "is" must be a decimal integer optionally prefixed by ==, <, >, <= or >=, not %q`, *c.Is)
 		}
 	case CondSenderNotificationPerm:
 		return need("a key", c.Key != nil && *c.Key != "")
 	case "":
-		return newErr(KindInvalidParam, "a condition's kind must not be empty")
+		return refusal.New(refusal.InvalidParam, "a condition's kind must not be empty")
 	}
 	return nil
 }
@@ -162,7 +164,7 @@ func buildRule(k Kind, ruleID string, in RuleInput) (Rule, error) {
 		r.Conditions = conds
 	case Content:
 		if in.Pattern == nil {
-			return Rule{}, newErr(KindMissingParam, "content rules need a pattern")
+			return Rule{}, refusal.New(refusal.MissingParam, "content rules need a pattern")
 		}
 		p := *in.Pattern
 		r.Pattern = &p

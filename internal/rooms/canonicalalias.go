@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 
+	"foyer/internal/refusal"
 	"foyer/internal/rooms/matrixevents"
 )
 
@@ -17,7 +18,7 @@ func (s *Service) checkCanonicalAlias(ctx context.Context, roomID string, conten
 		AltAliases []string `json:"alt_aliases"`
 	}
 	if err := json.Unmarshal(content, &c); err != nil {
-		return newErr(KindBadJSON, "m.room.canonical_alias content: alias must be a string and alt_aliases a list of strings")
+		return refusal.New(refusal.BadJSON, "m.room.canonical_alias content: alias must be a string and alt_aliases a list of strings")
 	}
 	var aliases []string
 	if c.Alias != nil && *c.Alias != "" {
@@ -26,20 +27,20 @@ func (s *Service) checkCanonicalAlias(ctx context.Context, roomID string, conten
 	aliases = append(aliases, c.AltAliases...)
 	for _, alias := range aliases {
 		if !matrixevents.ValidRoomAlias(alias) {
-			return newErr(KindInvalidParam, "%q is not a room alias", alias)
+			return refusal.New(refusal.InvalidParam, "%q is not a room alias", alias)
 		}
 		if _, server, _ := matrixevents.SplitUserID("@" + alias[1:]); server != s.serverName {
 			continue // another server's alias cannot be checked without federation
 		}
 		target, _, err := s.store.GetAlias(ctx, alias)
 		if errors.Is(err, ErrNotFound) {
-			return newErr(KindAliasMismatch, "the alias %s does not exist; create it with PUT /directory/room first", alias)
+			return refusal.New(refusal.BadAlias, "the alias %s does not exist; create it with PUT /directory/room first", alias)
 		}
 		if err != nil {
 			return err
 		}
 		if target != roomID {
-			return newErr(KindAliasMismatch, "the alias %s points to another room", alias)
+			return refusal.New(refusal.BadAlias, "the alias %s points to another room", alias)
 		}
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"foyer/internal/accounts"
+	"foyer/internal/refusal"
 	"foyer/internal/rooms/matrixevents"
 )
 
@@ -79,7 +80,7 @@ func (s *Service) CreateRoom(ctx context.Context, req CreateRequest) (string, er
 		version = matrixevents.DefaultRoomVersion
 	}
 	if !matrixevents.IsSupported(version) {
-		return "", newErr(KindUnsupportedRoomVersion, "room version %q is not supported here", version)
+		return "", refusal.New(refusal.UnsupportedRoomVersion, "room version %q is not supported here", version)
 	}
 	feats, _ := matrixevents.Features(version)
 	preset := req.Preset
@@ -91,26 +92,26 @@ func (s *Service) CreateRoom(ctx context.Context, req CreateRequest) (string, er
 	}
 	p, ok := presets[preset]
 	if !ok {
-		return "", newErr(KindBadJSON, "preset must be private_chat, trusted_private_chat or public_chat")
+		return "", refusal.New(refusal.BadJSON, "preset must be private_chat, trusted_private_chat or public_chat")
 	}
 	if req.Visibility != "" && req.Visibility != "public" && req.Visibility != "private" {
-		return "", newErr(KindBadJSON, "visibility must be public or private")
+		return "", refusal.New(refusal.BadJSON, "visibility must be public or private")
 	}
 	var alias string
 	if req.RoomAliasName != "" {
 		alias = "#" + req.RoomAliasName + ":" + s.serverName
 		if strings.ContainsAny(req.RoomAliasName, ": \t\n") || !matrixevents.ValidRoomAlias(alias) {
-			return "", newErr(KindBadAlias, "room_alias_name %q is not a valid alias localpart", req.RoomAliasName)
+			return "", refusal.New(refusal.InvalidParam, "room_alias_name %q is not a valid alias localpart", req.RoomAliasName)
 		}
 		if _, _, err := s.store.GetAlias(ctx, alias); err == nil {
-			return "", newErr(KindRoomInUse, "the alias %s is already in use", alias)
+			return "", refusal.New(refusal.RoomInUse, "the alias %s is already in use", alias)
 		} else if !errors.Is(err, ErrNotFound) {
 			return "", err
 		}
 	}
 	for _, inv := range req.Invite {
 		if !matrixevents.ValidUserID(inv) {
-			return "", newErr(KindInvalidParam, "%q is not a user ID", inv)
+			return "", refusal.New(refusal.InvalidParam, "%q is not a user ID", inv)
 		}
 		if err := s.checkInvitee(ctx, inv); err != nil {
 			return "", err
@@ -118,10 +119,10 @@ func (s *Service) CreateRoom(ctx context.Context, req CreateRequest) (string, er
 	}
 	for _, st := range req.InitialState {
 		if st.Type == "" {
-			return "", newErr(KindBadJSON, "every initial_state entry needs a type")
+			return "", refusal.New(refusal.BadJSON, "every initial_state entry needs a type")
 		}
 		if st.Type == "m.room.create" || st.Type == "m.room.member" {
-			return "", newErr(KindInvalidParam, "initial_state may not contain %s", st.Type)
+			return "", refusal.New(refusal.InvalidParam, "initial_state may not contain %s", st.Type)
 		}
 	}
 
@@ -259,11 +260,11 @@ func (s *Service) startRoom(info RoomInfo, createContent any) (*draft, error) {
 func (s *Service) checkInvitee(ctx context.Context, userID string) error {
 	_, server, _ := matrixevents.SplitUserID(userID)
 	if server != s.serverName {
-		return newErr(KindForbidden, "cannot invite %s: this server does not federate yet", userID)
+		return refusal.New(refusal.Forbidden, "cannot invite %s: this server does not federate yet", userID)
 	}
 	u, err := s.accounts.GetUser(ctx, userID)
 	if errors.Is(err, accounts.ErrNotFound) || (err == nil && u.Deactivated) {
-		return newErr(KindNotFound, "there is no user %s", userID)
+		return refusal.New(refusal.NotFound, "there is no user %s", userID)
 	}
 	return err
 }

@@ -8,17 +8,18 @@ import (
 	"strconv"
 	"strings"
 
+	"foyer/internal/refusal"
 	"foyer/internal/rooms/matrixevents"
 )
 
 // ResolveAlias returns the room a local alias points to.
 func (s *Service) ResolveAlias(ctx context.Context, alias string) (string, error) {
 	if !matrixevents.ValidRoomAlias(alias) {
-		return "", newErr(KindInvalidParam, "%q is not a room alias", alias)
+		return "", refusal.New(refusal.InvalidParam, "%q is not a room alias", alias)
 	}
 	roomID, _, err := s.store.GetAlias(ctx, alias)
 	if errors.Is(err, ErrNotFound) {
-		return "", newErr(KindNotFound, "the room alias %s does not exist", alias)
+		return "", refusal.New(refusal.NotFound, "the room alias %s does not exist", alias)
 	}
 	return roomID, err
 }
@@ -188,20 +189,20 @@ func isPrivilegedCreator(snap RoomSnapshot, userID string) bool {
 }
 
 // CreateAlias maps a local alias to a room for userID, who must be joined
-// to the room. A taken alias is a KindRoomInUse error.
+// to the room. A taken alias is a refusal.RoomInUse error.
 func (s *Service) CreateAlias(ctx context.Context, userID, alias, roomID string) error {
 	if err := s.checkLocalAlias(alias); err != nil {
 		return err
 	}
 	if !matrixevents.ValidRoomID(roomID) {
-		return newErr(KindInvalidParam, "%q is not a room ID", roomID)
+		return refusal.New(refusal.InvalidParam, "%q is not a room ID", roomID)
 	}
 	snap, err := s.Current(ctx, roomID)
 	if err != nil {
 		return err
 	}
 	if snap.Membership(userID) != "join" {
-		return newErr(KindForbidden, "you must be joined to %s to give it an alias", roomID)
+		return refusal.New(refusal.Forbidden, "you must be joined to %s to give it an alias", roomID)
 	}
 	return s.store.CreateAlias(ctx, alias, roomID, userID, s.now().UnixMilli())
 }
@@ -210,10 +211,10 @@ func (s *Service) CreateAlias(ctx context.Context, userID, alias, roomID string)
 // servers.
 func (s *Service) checkLocalAlias(alias string) error {
 	if !matrixevents.ValidRoomAlias(alias) || strings.ContainsAny(alias, " \t\n\r\x00") {
-		return newErr(KindInvalidParam, "%q is not a valid room alias: use #name:%s", alias, s.serverName)
+		return refusal.New(refusal.InvalidParam, "%q is not a valid room alias: use #name:%s", alias, s.serverName)
 	}
 	if _, server, _ := strings.Cut(alias, ":"); server != s.serverName {
-		return newErr(KindInvalidParam, "this server can only create aliases ending in :%s", s.serverName)
+		return refusal.New(refusal.InvalidParam, "this server can only create aliases ending in :%s", s.serverName)
 	}
 	return nil
 }
@@ -224,11 +225,11 @@ func (s *Service) checkLocalAlias(alias string) error {
 // too when the caller's power allows; the alias goes either way.
 func (s *Service) DeleteAlias(ctx context.Context, userID, alias string) error {
 	if !matrixevents.ValidRoomAlias(alias) {
-		return newErr(KindInvalidParam, "%q is not a room alias", alias)
+		return refusal.New(refusal.InvalidParam, "%q is not a room alias", alias)
 	}
 	roomID, creator, err := s.store.GetAlias(ctx, alias)
 	if errors.Is(err, ErrNotFound) {
-		return newErr(KindNotFound, "the room alias %s does not exist", alias)
+		return refusal.New(refusal.NotFound, "the room alias %s does not exist", alias)
 	}
 	if err != nil {
 		return err
@@ -239,11 +240,11 @@ func (s *Service) DeleteAlias(ctx context.Context, userID, alias string) error {
 			return err
 		}
 		if !mayManageDirectory(snap, userID) {
-			return newErr(KindForbidden, "only the alias's creator or a room member allowed to change m.room.canonical_alias may delete %s", alias)
+			return refusal.New(refusal.Forbidden, "only the alias's creator or a room member allowed to change m.room.canonical_alias may delete %s", alias)
 		}
 	}
 	if err := s.store.DeleteAlias(ctx, alias); errors.Is(err, ErrNotFound) {
-		return newErr(KindNotFound, "the room alias %s does not exist", alias)
+		return refusal.New(refusal.NotFound, "the room alias %s does not exist", alias)
 	} else if err != nil {
 		return err
 	}
@@ -299,15 +300,15 @@ func (s *Service) dropCanonicalAlias(ctx context.Context, roomID, userID, alias 
 // rooms the caller may not see.
 func (s *Service) LocalAliases(ctx context.Context, userID, roomID string) ([]string, error) {
 	snap, err := s.Current(ctx, roomID)
-	var re *Error
-	if errors.As(err, &re) && re.Kind == KindNotFound {
-		return nil, newErr(KindForbidden, "you cannot list this room's aliases: it does not exist or you are not a member")
+	var re *refusal.Error
+	if errors.As(err, &re) && re.Kind == refusal.NotFound {
+		return nil, refusal.New(refusal.Forbidden, "you cannot list this room's aliases: it does not exist or you are not a member")
 	}
 	if err != nil {
 		return nil, err
 	}
 	if snap.Membership(userID) != "join" && !roomSummaryOf(snap).WorldReadable {
-		return nil, newErr(KindForbidden, "you are not a member of this room, and its history is not world-readable")
+		return nil, refusal.New(refusal.Forbidden, "you are not a member of this room, and its history is not world-readable")
 	}
 	return s.store.AliasesForRoom(ctx, roomID)
 }
@@ -334,7 +335,7 @@ func (s *Service) SetDirectoryVisibility(ctx context.Context, userID, roomID str
 	}
 	defer e.mu.Unlock()
 	if !mayManageDirectory(RoomSnapshot{Info: e.info, State: e.state}, userID) {
-		return newErr(KindForbidden, "only room members allowed to change m.room.canonical_alias may change the room's directory visibility")
+		return refusal.New(refusal.Forbidden, "only room members allowed to change m.room.canonical_alias may change the room's directory visibility")
 	}
 	if e.info.IsPublic == public {
 		return nil
@@ -388,7 +389,7 @@ func (s *Service) PublicRooms(ctx context.Context, q PublicRoomsQuery) (PublicRo
 	if q.Since != "" {
 		var ok bool
 		if offset, ok = parseDirectoryToken(q.Since); !ok {
-			return PublicRoomsPage{}, newErr(KindInvalidParam, "since is not a token this server gave out")
+			return PublicRoomsPage{}, refusal.New(refusal.InvalidParam, "since is not a token this server gave out")
 		}
 	}
 	ids, err := s.store.PublicRooms(ctx)
@@ -452,10 +453,10 @@ func (s *Service) PublicRooms(ctx context.Context, q PublicRoomsQuery) (PublicRo
 // room is reported not found, exactly like a room that does not exist, so
 // the answer does not reveal that a private room exists.
 func (s *Service) Summary(ctx context.Context, userID, roomID string) (RoomSummary, error) {
-	notFound := newErr(KindNotFound, "there is no room %s, or you may not see its summary", roomID)
+	notFound := refusal.New(refusal.NotFound, "there is no room %s, or you may not see its summary", roomID)
 	snap, err := s.Current(ctx, roomID)
-	var re *Error
-	if errors.As(err, &re) && re.Kind == KindNotFound {
+	var re *refusal.Error
+	if errors.As(err, &re) && re.Kind == refusal.NotFound {
 		return RoomSummary{}, notFound
 	}
 	if err != nil {

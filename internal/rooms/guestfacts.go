@@ -6,6 +6,7 @@ import (
 	"errors"
 
 	"foyer/internal/guest"
+	"foyer/internal/refusal"
 )
 
 // GuestFacts tells the guest policy (internal/guest) about a room and one
@@ -14,8 +15,8 @@ import (
 // to invite. A room that does not exist is not an error: Exists is false.
 func (s *Service) GuestFacts(ctx context.Context, roomID, userID string) (guest.RoomFacts, error) {
 	snap, err := s.Current(ctx, roomID)
-	var re *Error
-	if errors.As(err, &re) && re.Kind == KindNotFound {
+	var re *refusal.Error
+	if errors.As(err, &re) && re.Kind == refusal.NotFound {
 		return guest.RoomFacts{}, nil
 	}
 	if err != nil {

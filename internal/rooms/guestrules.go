@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"foyer/internal/guest"
+	"foyer/internal/refusal"
 	"foyer/internal/rooms/matrixevents"
 )
 
@@ -46,10 +47,10 @@ func (s *Service) checkMembershipPolicyWith(ctx context.Context, snap RoomSnapsh
 	}
 	if senderIsGuest && target != sender && (c.Membership == "ban" || c.Membership == "leave" ||
 		(c.Membership == "invite" && !policy.guestMayInvite)) {
-		return newErr(KindGuestForbidden, "guests cannot invite, kick or ban; register an account to do that")
+		return refusal.New(refusal.GuestForbidden, "guests cannot invite, kick or ban; register an account to do that")
 	}
 	if senderIsGuest && target == sender && (c.Membership == "join" || c.Membership == "knock") && !guestCanJoin(snap) {
-		return newErr(KindGuestForbidden, "this room does not allow guests to join; register an account to join it")
+		return refusal.New(refusal.GuestForbidden, "this room does not allow guests to join; register an account to join it")
 	}
 	return nil
 }

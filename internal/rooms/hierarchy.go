@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 
+	"foyer/internal/refusal"
 	"foyer/internal/rooms/matrixevents"
 )
 
@@ -73,16 +74,16 @@ func (s *Service) Hierarchy(ctx context.Context, userID, roomID string, q Hierar
 		var depth int
 		var suggested bool
 		if n, err := fmt.Sscanf(q.From, "h%d_%d_%t", &offset, &depth, &suggested); n != 3 || err != nil || offset < 0 {
-			return HierarchyPage{}, newErr(KindInvalidParam, "from is not a token this server gave out")
+			return HierarchyPage{}, refusal.New(refusal.InvalidParam, "from is not a token this server gave out")
 		}
 		if depth != maxDepth || suggested != q.SuggestedOnly {
-			return HierarchyPage{}, newErr(KindInvalidParam, "suggested_only and max_depth cannot change on paginated requests")
+			return HierarchyPage{}, refusal.New(refusal.InvalidParam, "suggested_only and max_depth cannot change on paginated requests")
 		}
 	}
 	if _, err := s.Summary(ctx, userID, roomID); err != nil {
-		var re *Error
-		if errors.As(err, &re) && re.Kind == KindNotFound {
-			return HierarchyPage{}, newErr(KindForbidden, "you may not view the room %s: it does not exist, or you are not in it and it is neither public nor world-readable", roomID)
+		var re *refusal.Error
+		if errors.As(err, &re) && re.Kind == refusal.NotFound {
+			return HierarchyPage{}, refusal.New(refusal.Forbidden, "you may not view the room %s: it does not exist, or you are not in it and it is neither public nor world-readable", roomID)
 		}
 		return HierarchyPage{}, err
 	}
@@ -103,8 +104,8 @@ func (s *Service) Hierarchy(ctx context.Context, userID, roomID string, q Hierar
 		seen[e.roomID] = true
 		sum, err := s.Summary(ctx, userID, e.roomID)
 		if err != nil {
-			var re *Error
-			if errors.As(err, &re) && re.Kind == KindNotFound {
+			var re *refusal.Error
+			if errors.As(err, &re) && re.Kind == refusal.NotFound {
 				continue
 			}
 			return HierarchyPage{}, err

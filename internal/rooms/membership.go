@@ -3,6 +3,8 @@ package rooms
 import (
 	"context"
 	"encoding/json"
+
+	"foyer/internal/refusal"
 )
 
 // setMembership sends a member event for target with sender's authority,
@@ -103,7 +105,7 @@ func (s *Service) Leave(ctx context.Context, roomID, userID, reason string) erro
 		// Leaving a room one is not in succeeds quietly only if one was
 		// ever there; otherwise it is an error.
 		if m == "" {
-			return newErr(KindForbidden, "you are not a member of this room")
+			return refusal.New(refusal.Forbidden, "you are not a member of this room")
 		}
 		return nil
 	}
@@ -137,7 +139,7 @@ func (s *Service) Kick(ctx context.Context, roomID, sender, target, reason strin
 		return err
 	}
 	if m := snap.Membership(target); m != "join" && m != "invite" && m != "knock" {
-		return newErr(KindForbidden, "%s is not in this room", target)
+		return refusal.New(refusal.Forbidden, "%s is not in this room", target)
 	}
 	_, err = s.setMembership(ctx, roomID, sender, target, "leave", reasonExtra(reason))
 	return err
@@ -156,7 +158,7 @@ func (s *Service) Unban(ctx context.Context, roomID, sender, target, reason stri
 		return err
 	}
 	if snap.Membership(target) != "ban" {
-		return newErr(KindForbidden, "%s is not banned", target)
+		return refusal.New(refusal.Forbidden, "%s is not banned", target)
 	}
 	_, err = s.setMembership(ctx, roomID, sender, target, "leave", reasonExtra(reason))
 	return err
@@ -176,7 +178,7 @@ func (s *Service) Forget(ctx context.Context, roomID, userID string) error {
 	}
 	switch snap.Membership(userID) {
 	case "join", "invite", "knock":
-		return newErr(KindInvalidParam, "leave the room before forgetting it")
+		return refusal.New(refusal.InvalidParam, "leave the room before forgetting it")
 	}
 	return s.store.Forget(ctx, userID, roomID)
 }

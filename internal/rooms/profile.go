@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"foyer/internal/accounts"
+	"foyer/internal/refusal"
 	"foyer/internal/rooms/matrixevents"
 )
 
@@ -30,14 +31,14 @@ const (
 func (s *Service) LookupProfile(ctx context.Context, requester, userID string) (accounts.Profile, error) {
 	_, server, ok := matrixevents.SplitUserID(userID)
 	if !ok {
-		return accounts.Profile{}, newErr(KindInvalidParam, "%q is not a user ID", userID)
+		return accounts.Profile{}, refusal.New(refusal.InvalidParam, "%q is not a user ID", userID)
 	}
 	if server != s.serverName {
-		return accounts.Profile{}, newErr(KindNotFound, "cannot look up %s: this server does not federate yet", userID)
+		return accounts.Profile{}, refusal.New(refusal.NotFound, "cannot look up %s: this server does not federate yet", userID)
 	}
 	u, err := s.accounts.GetUser(ctx, userID)
 	if errors.Is(err, accounts.ErrNotFound) || (err == nil && u.Deactivated) {
-		return accounts.Profile{}, newErr(KindNotFound, "there is no user %s", userID)
+		return accounts.Profile{}, refusal.New(refusal.NotFound, "there is no user %s", userID)
 	}
 	if err != nil {
 		return accounts.Profile{}, err
@@ -72,7 +73,7 @@ func ValidMXC(s string) bool {
 // this (G-15); the HTTP layer checks that callers change only their own.
 func (s *Service) SetDisplayName(ctx context.Context, userID, name string) error {
 	if n := utf8.RuneCountInString(name); n > MaxDisplayNameChars {
-		return newErr(KindInvalidParam, "a display name may have at most %d characters; this one has %d", MaxDisplayNameChars, n)
+		return refusal.New(refusal.InvalidParam, "a display name may have at most %d characters; this one has %d", MaxDisplayNameChars, n)
 	}
 	if err := s.accounts.SetDisplayName(ctx, userID, name); err != nil {
 		return err
@@ -87,7 +88,7 @@ func (s *Service) SetDisplayName(ctx context.Context, userID, name string) error
 func (s *Service) SetAvatarURL(ctx context.Context, userID, url string) error {
 	if url != "" {
 		if len(url) > MaxAvatarURLBytes {
-			return newErr(KindInvalidParam, "avatar_url may be at most %d bytes long", MaxAvatarURLBytes)
+			return refusal.New(refusal.InvalidParam, "avatar_url may be at most %d bytes long", MaxAvatarURLBytes)
 		}
 	}
 	if err := s.accounts.SetAvatarURL(ctx, userID, url); err != nil {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"foyer/internal/refusal"
 	"foyer/internal/rooms/matrixevents"
 )
 
@@ -52,8 +53,8 @@ func (r reader) lastLeavePos() int64 {
 func (s *Service) openReader(ctx context.Context, userID, roomID string) (reader, error) {
 	snap, err := s.Current(ctx, roomID)
 	if err != nil {
-		if e, ok := err.(*Error); ok && e.Kind == KindNotFound {
-			return reader{}, newErr(KindForbidden, "you cannot read this room: it does not exist or you are not a member")
+		if e, ok := err.(*refusal.Error); ok && e.Kind == refusal.NotFound {
+			return reader{}, refusal.New(refusal.Forbidden, "you cannot read this room: it does not exist or you are not a member")
 		}
 		return reader{}, err
 	}
@@ -93,7 +94,7 @@ func (r reader) historyNow() string {
 }
 
 func forbiddenRead() error {
-	return newErr(KindForbidden, "you cannot read this room: join it first (its history is not world-readable)")
+	return refusal.New(refusal.Forbidden, "you cannot read this room: join it first (its history is not world-readable)")
 }
 
 // State is the state a viewer may see: current state for members and
@@ -135,7 +136,7 @@ func (s *Service) StateEvent(ctx context.Context, userID, roomID, typ, stateKey 
 			return se, nil
 		}
 	}
-	return StoredEvent{}, newErr(KindNotFound, "the room has no %s state with key %q", typ, stateKey)
+	return StoredEvent{}, refusal.New(refusal.NotFound, "the room has no %s state with key %q", typ, stateKey)
 }
 
 // Event returns one event if the viewer may see it (404 otherwise).
@@ -149,13 +150,13 @@ func (s *Service) Event(ctx context.Context, userID, roomID, eventID string) (St
 	}
 	se, err := s.store.GetEvent(ctx, eventID)
 	if err == ErrNotFound || (err == nil && se.Event.RoomID() != roomID) {
-		return StoredEvent{}, newErr(KindNotFound, "event not found")
+		return StoredEvent{}, refusal.New(refusal.NotFound, "event not found")
 	}
 	if err != nil {
 		return StoredEvent{}, err
 	}
 	if !CanSee(r.vh.visibilityOf(se)) {
-		return StoredEvent{}, newErr(KindNotFound, "event not found")
+		return StoredEvent{}, refusal.New(refusal.NotFound, "event not found")
 	}
 	return se, nil
 }
@@ -221,7 +222,7 @@ func (s *Service) JoinedMembers(ctx context.Context, userID, roomID string) (map
 		return nil, err
 	}
 	if !r.joined() && !r.worldReadable {
-		return nil, newErr(KindForbidden, "you are not a member of this room")
+		return nil, refusal.New(refusal.Forbidden, "you are not a member of this room")
 	}
 	out := map[string]JoinedMember{}
 	for k, se := range r.snap.State {

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"math"
 	"strings"
+
+	"foyer/internal/refusal"
 )
 
 // Relation is what an event's content["m.relates_to"] says when it has a
@@ -246,13 +248,13 @@ func (s *Service) Relations(ctx context.Context, userID, roomID, eventID string,
 func (s *Service) visibleEvent(ctx context.Context, r reader, roomID, eventID string) (StoredEvent, error) {
 	se, err := s.store.GetEvent(ctx, eventID)
 	if errors.Is(err, ErrNotFound) || (err == nil && se.Event.RoomID() != roomID) {
-		return StoredEvent{}, newErr(KindNotFound, "event not found")
+		return StoredEvent{}, refusal.New(refusal.NotFound, "event not found")
 	}
 	if err != nil {
 		return StoredEvent{}, err
 	}
 	if !CanSee(r.vh.visibilityOf(se)) {
-		return StoredEvent{}, newErr(KindNotFound, "event not found")
+		return StoredEvent{}, refusal.New(refusal.NotFound, "event not found")
 	}
 	return se, nil
 }

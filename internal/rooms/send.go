@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 
+	"foyer/internal/refusal"
 	"foyer/internal/rooms/matrixevents"
 )
 
@@ -60,7 +61,7 @@ func (s *Service) add(d *draft, req eventRequest) (matrixevents.Event, error) {
 	}
 	needed, err := matrixevents.StateNeededForAuth(proto)
 	if err != nil {
-		return matrixevents.Event{}, newErr(KindBadJSON, "%v", err)
+		return matrixevents.Event{}, refusal.New(refusal.BadJSON, "%v", err)
 	}
 	var authEvents []matrixevents.Event
 	for _, t := range needed {
@@ -72,12 +73,12 @@ func (s *Service) add(d *draft, req eventRequest) (matrixevents.Event, error) {
 	ev, err := matrixevents.BuildEvent(proto, s.key)
 	if err != nil {
 		if strings.Contains(err.Error(), "too long") {
-			return matrixevents.Event{}, newErr(KindTooLarge, "the event would be larger than the 65536 bytes an event may have")
+			return matrixevents.Event{}, refusal.New(refusal.TooLarge, "the event would be larger than the 65536 bytes an event may have")
 		}
-		return matrixevents.Event{}, newErr(KindBadJSON, "cannot build the event: %v", err)
+		return matrixevents.Event{}, refusal.New(refusal.BadJSON, "cannot build the event: %v", err)
 	}
 	if len(ev.JSON()) > 65536 {
-		return matrixevents.Event{}, newErr(KindTooLarge, "the event would be larger than the 65536 bytes an event may have")
+		return matrixevents.Event{}, refusal.New(refusal.TooLarge, "the event would be larger than the 65536 bytes an event may have")
 	}
 	if err := matrixevents.Authorise(ev, authEvents); err != nil {
 		return matrixevents.Event{}, AsError(err)
@@ -192,7 +193,7 @@ func (s *Service) Send(ctx context.Context, roomID string, req SendRequest) (str
 		}
 	}
 	if req.Type == "m.room.create" {
-		return "", newErr(KindForbidden, "a room's create event cannot be sent again")
+		return "", refusal.New(refusal.Forbidden, "a room's create event cannot be sent again")
 	}
 	if req.Type == "m.room.canonical_alias" && req.StateKey != nil && *req.StateKey == "" {
 		if err := s.checkCanonicalAlias(ctx, e.info.RoomID, req.Content); err != nil {
@@ -213,7 +214,7 @@ func (s *Service) Send(ctx context.Context, roomID string, req SendRequest) (str
 		}
 		_ = json.Unmarshal(req.Content, &c)
 		if c.Redacts == "" {
-			return "", newErr(KindBadJSON, "a redaction sent this way needs content.redacts")
+			return "", refusal.New(refusal.BadJSON, "a redaction sent this way needs content.redacts")
 		}
 		return s.redactLocked(ctx, e, req.Sender, c.Redacts, req.Content, txn)
 	}
@@ -277,10 +278,10 @@ func (s *Service) Redact(ctx context.Context, roomID, sender, deviceID, targetID
 func (s *Service) redactLocked(ctx context.Context, e *roomEntry, sender, targetID string, content json.RawMessage, txn *Txn) (string, error) {
 	target, err := s.store.GetEvent(ctx, targetID)
 	if errors.Is(err, ErrNotFound) {
-		return "", newErr(KindNotFound, "there is no event %s in this room", targetID)
+		return "", refusal.New(refusal.NotFound, "there is no event %s in this room", targetID)
 	}
 	if err == nil && target.Event.RoomID() != e.info.RoomID {
-		return "", newErr(KindInvalidParam, "event %s belongs to another room; redact it there", targetID)
+		return "", refusal.New(refusal.InvalidParam, "event %s belongs to another room; redact it there", targetID)
 	}
 	if err != nil {
 		return "", err
@@ -290,7 +291,7 @@ func (s *Service) redactLocked(ctx context.Context, e *roomEntry, sender, target
 	if target.Event.Sender() != sender {
 		pl := parsePowerLevels(snap)
 		if pl.userLevel(sender) < pl.Redact {
-			return "", newErr(KindForbidden, "you may only redact your own events: your power level %d is below the %d needed to redact others'", pl.userLevel(sender), pl.Redact)
+			return "", refusal.New(refusal.Forbidden, "you may only redact your own events: your power level %d is below the %d needed to redact others'", pl.userLevel(sender), pl.Redact)
 		}
 	}
 	ev, err := s.add(d, eventRequest{Sender: sender, Type: "m.room.redaction", Content: content, Redacts: targetID})

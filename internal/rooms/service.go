@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"foyer/internal/accounts"
+	"foyer/internal/refusal"
 	"foyer/internal/rooms/matrixevents"
 )
 
@@ -98,7 +99,7 @@ func (s *Service) lockRoom(ctx context.Context, roomID string) (*roomEntry, erro
 	info, err := s.store.GetRoom(ctx, roomID)
 	if errors.Is(err, ErrNotFound) {
 		e.mu.Unlock()
-		return nil, newErr(KindNotFound, "there is no room %s on this server", roomID)
+		return nil, refusal.New(refusal.NotFound, "there is no room %s on this server", roomID)
 	}
 	if err != nil {
 		e.mu.Unlock()

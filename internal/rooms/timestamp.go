@@ -3,6 +3,8 @@ package rooms
 import (
 	"context"
 	"math"
+
+	"foyer/internal/refusal"
 )
 
 // EventAtTimestamp is GET /timestamp_to_event: the first event userID may
@@ -45,5 +47,5 @@ func (s *Service) EventAtTimestamp(ctx context.Context, userID, roomID string, t
 	if backwards {
 		dir = "before"
 	}
-	return StoredEvent{}, newErr(KindNotFound, "there is no event you can see at or %s that time", dir)
+	return StoredEvent{}, refusal.New(refusal.NotFound, "there is no event you can see at or %s that time", dir)
 }

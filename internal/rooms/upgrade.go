@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"foyer/internal/refusal"
 	"foyer/internal/rooms/matrixevents"
 )
 
@@ -46,14 +47,14 @@ const tombstoneBody = "This room has been replaced"
 // only member: others follow the tombstone. It returns the new room's ID.
 func (s *Service) UpgradeRoom(ctx context.Context, req UpgradeRequest) (string, error) {
 	if !matrixevents.IsSupported(req.NewVersion) {
-		return "", newErr(KindUnsupportedRoomVersion, "room version %q is not supported here", req.NewVersion)
+		return "", refusal.New(refusal.UnsupportedRoomVersion, "room version %q is not supported here", req.NewVersion)
 	}
 	feats, _ := matrixevents.Features(req.NewVersion)
 	var extraCreators []string
 	if feats.PrivilegedCreators {
 		for _, u := range req.AdditionalCreators {
 			if !matrixevents.ValidUserID(u) {
-				return "", newErr(KindInvalidParam, "additional_creators: %q is not a user ID", u)
+				return "", refusal.New(refusal.InvalidParam, "additional_creators: %q is not a user ID", u)
 			}
 			if u != req.UserID && !slices.Contains(extraCreators, u) {
 				extraCreators = append(extraCreators, u)
@@ -63,7 +64,7 @@ func (s *Service) UpgradeRoom(ctx context.Context, req UpgradeRequest) (string, 
 	if guest, err := s.isGuest(ctx, req.UserID); err != nil {
 		return "", err
 	} else if guest {
-		return "", newErr(KindGuestForbidden, "guests cannot upgrade rooms; register an account to do that")
+		return "", refusal.New(refusal.GuestForbidden, "guests cannot upgrade rooms; register an account to do that")
 	}
 
 	e, err := s.lockRoom(ctx, req.RoomID)
@@ -183,7 +184,7 @@ func (s *Service) UpgradeRoom(ctx context.Context, req UpgradeRequest) (string, 
 // room (spec step 1), with the reason.
 func checkMayUpgrade(snap RoomSnapshot, userID string) error {
 	if snap.Membership(userID) != "join" {
-		return newErr(KindForbidden, "you must be joined to a room to upgrade it")
+		return refusal.New(refusal.Forbidden, "you must be joined to a room to upgrade it")
 	}
 	if canSendState(snap, userID, "m.room.tombstone") {
 		return nil
@@ -193,14 +194,14 @@ func checkMayUpgrade(snap RoomSnapshot, userID string) error {
 	if v, ok := pl.Events["m.room.tombstone"]; ok {
 		need = v
 	}
-	return newErr(KindForbidden, "upgrading a room takes the power to send m.room.tombstone: your power level %d is below the %d needed", pl.userLevel(userID), need)
+	return refusal.New(refusal.Forbidden, "upgrading a room takes the power to send m.room.tombstone: your power level %d is below the %d needed", pl.userLevel(userID), need)
 }
 
 // upgradeErr reports state of the old room that the new room's version
 // would not accept.
 func upgradeErr(typ, version string, err error) error {
-	if re, ok := AsError(err).(*Error); ok {
-		return newErr(KindBadState, "the room's %s cannot be carried into a version %s room: %s", typ, version, re.Msg)
+	if re, ok := AsError(err).(*refusal.Error); ok {
+		return refusal.New(refusal.InvalidRoomState, "the room's %s cannot be carried into a version %s room: %s", typ, version, re.Msg)
 	}
 	return err
 }

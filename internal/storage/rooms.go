@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 
+	"foyer/internal/refusal"
 	"foyer/internal/rooms"
 	"foyer/internal/rooms/matrixevents"
 )
@@ -307,7 +308,7 @@ func (s *RoomStore) CreateAlias(ctx context.Context, alias, roomID, creator stri
 	_, err := s.db.Write.ExecContext(ctx, `INSERT INTO room_aliases (alias, room_id, creator, created_ts) VALUES ($1, $2, $3, $4)`,
 		alias, roomID, creator, ts)
 	if IsUniqueViolation(err) {
-		return &rooms.Error{Kind: rooms.KindRoomInUse, Msg: "the room alias " + alias + " is already in use"}
+		return &refusal.Error{Kind: refusal.RoomInUse, Msg: "the room alias " + alias + " is already in use"}
 	}
 	return err
 }

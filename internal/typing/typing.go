@@ -29,6 +29,7 @@ import (
 	"sync"
 	"time"
 
+	"foyer/internal/refusal"
 	"foyer/internal/rooms"
 )
 
@@ -138,8 +139,8 @@ func (s *Service) SetTyping(ctx context.Context, roomID, userID string, typing b
 	if s.rooms != nil {
 		snap, err := s.rooms.Current(ctx, roomID)
 		if err != nil {
-			var re *rooms.Error
-			if errors.As(err, &re) && re.Kind == rooms.KindNotFound {
+			var re *refusal.Error
+			if errors.As(err, &re) && re.Kind == refusal.NotFound {
 				return ErrNotJoined
 			}
 			return err
