@@ -127,24 +127,22 @@ func tupleOf(ev matrixevents.Event) matrixevents.StateTuple {
 	return matrixevents.StateTuple{Type: ev.Type(), StateKey: *sk}
 }
 
-// RoomSnapshot is a copy of a room's current state.
+// RoomSnapshot is a room's current state at one moment. Its State map is
+// shared and read-only: a change builds a new map (newDraft) and swaps it
+// in, so a snapshot never changes under its reader.
 type RoomSnapshot struct {
 	Info  RoomInfo
 	State map[matrixevents.StateTuple]StoredEvent
 }
 
-// Current returns a copy of a room's current state.
+// Current returns a room's current state without copying it.
 func (s *Service) Current(ctx context.Context, roomID string) (RoomSnapshot, error) {
 	e, err := s.lockRoom(ctx, roomID)
 	if err != nil {
 		return RoomSnapshot{}, err
 	}
 	defer e.mu.Unlock()
-	snap := RoomSnapshot{Info: e.info, State: make(map[matrixevents.StateTuple]StoredEvent, len(e.state))}
-	for k, v := range e.state {
-		snap.State[k] = v
-	}
-	return snap, nil
+	return RoomSnapshot{Info: e.info, State: e.state}, nil
 }
 
 // Get returns one state event's content from a snapshot.
