@@ -73,14 +73,10 @@ func (s *Service) claimAndDeactivate(ctx context.Context, userID string, lastSee
 	if err != nil || !ok {
 		return false, err
 	}
-	// Device by device, so whatever is bound to a device (keys, to-device
-	// messages, pushers) goes with it; then the profile. A Stop does not
-	// interrupt one guest half-way.
-	ctx = context.WithoutCancel(ctx)
-	if err := s.accounts.LogoutAll(ctx, userID); err != nil {
-		return true, err
-	}
-	return true, s.accounts.Deactivate(ctx, userID)
+	// Deactivation removes, in one transaction, the devices and all that
+	// is bound to them (tokens, keys, to-device messages, pushers) and the
+	// profile. A Stop does not interrupt one guest half-way.
+	return true, s.accounts.Deactivate(context.WithoutCancel(ctx), userID)
 }
 
 // LeavePending makes every claimed guest leave its rooms (step 2). Only
@@ -108,9 +104,6 @@ func (s *Service) LeavePending(ctx context.Context) error {
 // (idempotent), in case the process that claimed the guest stopped
 // before finishing it.
 func (s *Service) leaveAll(ctx context.Context, userID, reason string) error {
-	if err := s.accounts.LogoutAll(ctx, userID); err != nil {
-		return err
-	}
 	if err := s.accounts.Deactivate(ctx, userID); err != nil {
 		return err
 	}

@@ -171,7 +171,6 @@ func (f *fakeStore) DeleteFreshGuest(_ context.Context, userID string) error {
 type fakeAccounts struct {
 	store       *fakeStore
 	next        int
-	loggedOut   []string
 	deactivated []string
 }
 
@@ -184,18 +183,11 @@ func (a *fakeAccounts) RegisterGuest(context.Context, string) (accounts.Credenti
 	return accounts.Credentials{UserID: id, DeviceID: "DEV", AccessToken: "tok"}, nil
 }
 
-func (a *fakeAccounts) LogoutAll(_ context.Context, userID string) error {
-	a.loggedOut = append(a.loggedOut, userID)
-	if u := a.store.users[userID]; u != nil {
-		u.devices = 0
-	}
-	return nil
-}
-
 func (a *fakeAccounts) Deactivate(_ context.Context, userID string) error {
 	a.deactivated = append(a.deactivated, userID)
 	if u := a.store.users[userID]; u != nil {
 		u.deactivated = true
+		u.devices = 0
 	}
 	return nil
 }

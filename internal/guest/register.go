@@ -88,9 +88,6 @@ func (s *Service) discardGuest(ctx context.Context, userID string, touchedRooms 
 			s.log.Warn("could not delete an unused guest; deactivating it instead", "user_id", userID, "err", err)
 		}
 	}
-	if err := s.accounts.LogoutAll(ctx, userID); err != nil {
-		s.log.Error("logging out an unused guest", "user_id", userID, "err", err)
-	}
 	if err := s.accounts.Deactivate(ctx, userID); err != nil {
 		s.log.Error("deactivating an unused guest", "user_id", userID, "err", err)
 	}

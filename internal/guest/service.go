@@ -48,8 +48,6 @@ type Rooms interface {
 // Accounts is the part of the accounts service guests need.
 type Accounts interface {
 	RegisterGuest(ctx context.Context, deviceDisplayName string) (accounts.Credentials, error)
-	// LogoutAll removes every device (with its keys) and token.
-	LogoutAll(ctx context.Context, userID string) error
 	Deactivate(ctx context.Context, userID string) error
 	// Register creates a full user or a named guest (the rename upgrade).
 	Register(ctx context.Context, req accounts.RegisterRequest) (accounts.Credentials, error)
