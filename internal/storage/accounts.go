@@ -250,34 +250,25 @@ func deleteDevice(ctx context.Context, tx *sql.Tx, userID, deviceID string) erro
 
 func (s *AccountStore) DeleteOtherDevices(ctx context.Context, userID, keep string) error {
 	return s.withDeviceListChange(ctx, userID, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT device_id FROM devices WHERE user_id = $1`, userID)
-		if err != nil {
-			return err
-		}
-		var ids []string
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			if id != keep {
-				ids = append(ids, id)
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		for _, id := range ids {
-			if err := deleteDevice(ctx, tx, userID, id); err != nil {
-				return err
-			}
-		}
-		// Tokens whose device row is gone (none should exist) go too.
-		_, err = tx.ExecContext(ctx, `DELETE FROM access_tokens WHERE user_id = $1 AND device_id <> $2`, userID, keep)
-		return err
+		return deleteDevicesExcept(ctx, tx, userID, keep)
 	})
+}
+
+// deleteDevicesExcept removes every device of the user but keep ("" for
+// none) with all that is bound to them.
+func deleteDevicesExcept(ctx context.Context, tx *sql.Tx, userID, keep string) error {
+	ids, err := collectStrings(tx.QueryContext(ctx, `SELECT device_id FROM devices WHERE user_id = $1 AND device_id <> $2`, userID, keep))
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := deleteDevice(ctx, tx, userID, id); err != nil {
+			return err
+		}
+	}
+	// Tokens whose device row is gone (none should exist) go too.
+	_, err = tx.ExecContext(ctx, `DELETE FROM access_tokens WHERE user_id = $1 AND device_id <> $2`, userID, keep)
+	return err
 }
 
 func (s *AccountStore) TouchDevice(ctx context.Context, userID, deviceID, ip string, ts int64) error {

@@ -201,25 +201,8 @@ func (s *E2EEStore) OneTimeKeyCounts(ctx context.Context, userID, deviceID strin
 }
 
 func (s *E2EEStore) UnusedFallbackKeyTypes(ctx context.Context, userID, deviceID string) ([]string, error) {
-	rows, err := s.db.Read.QueryContext(ctx, `SELECT algorithm FROM e2e_fallback_keys
-		WHERE user_id = $1 AND device_id = $2 AND NOT used ORDER BY algorithm`, userID, deviceID)
-	if err != nil {
-		return nil, err
-	}
-	return e2eeScanStrings(rows)
-}
-
-func e2eeScanStrings(rows *sql.Rows) ([]string, error) {
-	defer rows.Close()
-	out := []string{}
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
+	return collectStrings(s.db.Read.QueryContext(ctx, `SELECT algorithm FROM e2e_fallback_keys
+		WHERE user_id = $1 AND device_id = $2 AND NOT used ORDER BY algorithm`, userID, deviceID))
 }
 
 func (s *E2EEStore) QueryDeviceKeys(ctx context.Context, userIDs []string) ([]e2ee.StoredDeviceKeys, error) {
@@ -371,11 +354,7 @@ func (s *E2EEStore) DeviceListChanges(ctx context.Context, users []string, viewe
 		q += ` OR (visible_to = '' AND user_id IN (` + e2eePlaceholders(4, len(users)) + `))`
 		args = append(args, e2eeStringArgs(users)...)
 	}
-	rows, err := s.db.Read.QueryContext(ctx, q+`) ORDER BY user_id`, args...)
-	if err != nil {
-		return nil, err
-	}
-	return e2eeScanStrings(rows)
+	return collectStrings(s.db.Read.QueryContext(ctx, q+`) ORDER BY user_id`, args...))
 }
 
 func (s *E2EEStore) MemberChanges(ctx context.Context, userID string, since, to int64) ([]e2ee.MemberChange, error) {
@@ -401,12 +380,8 @@ func (s *E2EEStore) MemberChanges(ctx context.Context, userID string, since, to 
 }
 
 func (s *E2EEStore) JoinedMembers(ctx context.Context, roomID string) ([]string, error) {
-	rows, err := s.db.Read.QueryContext(ctx, `SELECT state_key FROM current_state
-		WHERE room_id = $1 AND type = 'm.room.member' AND membership = 'join' ORDER BY state_key`, roomID)
-	if err != nil {
-		return nil, err
-	}
-	return e2eeScanStrings(rows)
+	return collectStrings(s.db.Read.QueryContext(ctx, `SELECT state_key FROM current_state
+		WHERE room_id = $1 AND type = 'm.room.member' AND membership = 'join' ORDER BY state_key`, roomID))
 }
 
 func (s *E2EEStore) SendToDevice(ctx context.Context, txn e2ee.ToDeviceTxn, msgs []e2ee.ToDeviceMessage, pos int64) (bool, error) {

@@ -128,22 +128,6 @@ func (s *GuestStore) ExpirableGuests(ctx context.Context, lastSeenBefore int64, 
 	return collectStrings(rows, err)
 }
 
-func collectStrings(rows *sql.Rows, err error) ([]string, error) {
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var v string
-		if err := rows.Scan(&v); err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
-}
-
 func (s *GuestStore) ClaimGuest(ctx context.Context, userID string, lastSeenBefore, now int64) (bool, error) {
 	claimed := false
 	err := s.db.WithTx(ctx, func(tx *sql.Tx) error {
@@ -188,17 +172,10 @@ func (s *GuestStore) DeleteFreshGuest(ctx context.Context, userID string) error 
 		if kind != "guest" {
 			return errors.New("not a guest account")
 		}
-		devices, err := collectStrings(tx.QueryContext(ctx, `SELECT device_id FROM devices WHERE user_id = $1`, userID))
-		if err != nil {
+		if err := deleteDevicesExcept(ctx, tx, userID, ""); err != nil {
 			return err
 		}
-		for _, d := range devices {
-			if err := deleteDevice(ctx, tx, userID, d); err != nil {
-				return err
-			}
-		}
 		for _, q := range []string{
-			`DELETE FROM access_tokens WHERE user_id = $1`,
 			`DELETE FROM profiles WHERE user_id = $1`,
 			`DELETE FROM users WHERE user_id = $1`,
 		} {

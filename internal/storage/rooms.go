@@ -215,21 +215,8 @@ func (s *RoomStore) RoomsWithMembership(ctx context.Context, userID string, memb
 		args = append(args, m)
 		ph[i] = fmt.Sprintf("$%d", i+2)
 	}
-	rows, err := s.db.Read.QueryContext(ctx, `SELECT room_id FROM current_state
-		WHERE type = 'm.room.member' AND state_key = $1 AND membership IN (`+strings.Join(ph, ", ")+`) ORDER BY room_id`, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
+	return collectStrings(s.db.Read.QueryContext(ctx, `SELECT room_id FROM current_state
+		WHERE type = 'm.room.member' AND state_key = $1 AND membership IN (`+strings.Join(ph, ", ")+`) ORDER BY room_id`, args...))
 }
 
 func (s *RoomStore) Events(ctx context.Context, roomID string, from, to int64, backwards bool, limit int, f rooms.EventFilter) ([]rooms.StoredEvent, error) {
@@ -288,20 +275,7 @@ func (s *RoomStore) SetPublic(ctx context.Context, roomID string, public bool) e
 }
 
 func (s *RoomStore) PublicRooms(ctx context.Context) ([]string, error) {
-	rows, err := s.db.Read.QueryContext(ctx, `SELECT room_id FROM rooms WHERE is_public ORDER BY created_ts, room_id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
+	return collectStrings(s.db.Read.QueryContext(ctx, `SELECT room_id FROM rooms WHERE is_public ORDER BY created_ts, room_id`))
 }
 
 func (s *RoomStore) CreateAlias(ctx context.Context, alias, roomID, creator string, ts int64) error {
@@ -334,20 +308,7 @@ func (s *RoomStore) DeleteAlias(ctx context.Context, alias string) error {
 }
 
 func (s *RoomStore) AliasesForRoom(ctx context.Context, roomID string) ([]string, error) {
-	rows, err := s.db.Read.QueryContext(ctx, `SELECT alias FROM room_aliases WHERE room_id = $1 ORDER BY alias`, roomID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []string{}
-	for rows.Next() {
-		var a string
-		if err := rows.Scan(&a); err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return collectStrings(s.db.Read.QueryContext(ctx, `SELECT alias FROM room_aliases WHERE room_id = $1 ORDER BY alias`, roomID))
 }
 
 func (s *RoomStore) Forget(ctx context.Context, userID, roomID string) error {
