@@ -21,14 +21,16 @@ func parseTimeout(r *http.Request, def time.Duration) (time.Duration, error) {
 	return min(time.Duration(ms)*time.Millisecond, maxSyncTimeout), nil
 }
 
-func parseFromToken(r *http.Request) (*clientsync.Token, error) {
-	from := r.URL.Query().Get("from")
-	if from == "" {
+// parseSyncToken reads an optional sync token from the query parameter
+// name; nil when absent.
+func parseSyncToken(r *http.Request, name string) (*clientsync.Token, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
 		return nil, nil
 	}
-	tok, ok := clientsync.ParseToken(from)
+	tok, ok := clientsync.ParseToken(v)
 	if !ok {
-		return nil, errInvalidParam("from is not a token this server issued")
+		return nil, errInvalidParam("%s is not a token this server issued", name)
 	}
 	return &tok, nil
 }
@@ -37,7 +39,7 @@ func parseFromToken(r *http.Request) (*clientsync.Token, error) {
 // to guests (G-33); without, the deprecated global stream, not for guests.
 func (a *API) events(w http.ResponseWriter, r *http.Request) error {
 	p := principal(r)
-	from, err := parseFromToken(r)
+	from, err := parseSyncToken(r, "from")
 	if err != nil {
 		return err
 	}

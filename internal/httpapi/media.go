@@ -306,13 +306,7 @@ func thumbnailParams(r *http.Request) (width, height int, method string, animate
 		err = errInvalidParam("method must be crop or scale")
 		return
 	}
-	switch q.Get("animated") {
-	case "", "false":
-	case "true":
-		animated = true
-	default:
-		err = errInvalidParam("animated must be true or false")
-	}
+	animated, _, err = boolParam(r, "animated")
 	return
 }
 

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -18,26 +17,15 @@ func (a *API) syncHandler(w http.ResponseWriter, r *http.Request) error {
 	p := principal(r)
 	q := r.URL.Query()
 	req := &clientsync.Request{UserID: p.UserID, DeviceID: p.DeviceID, IsGuest: p.IsGuest(), Stopping: a.Stopping}
-	if since := q.Get("since"); since != "" {
-		tok, ok := clientsync.ParseToken(since)
-		if !ok {
-			return errInvalidParam("since is not a token this server issued")
-		}
-		req.Since = &tok
+	var err error
+	if req.Since, err = parseSyncToken(r, "since"); err != nil {
+		return err
 	}
-	if t := q.Get("timeout"); t != "" {
-		ms, err := strconv.ParseInt(t, 10, 64)
-		if err != nil || ms < 0 {
-			return errInvalidParam("timeout must be a non-negative number of milliseconds")
-		}
-		req.Timeout = min(time.Duration(ms)*time.Millisecond, maxSyncTimeout)
+	if req.Timeout, err = parseTimeout(r, 0); err != nil {
+		return err
 	}
-	switch q.Get("full_state") {
-	case "", "false":
-	case "true":
-		req.FullState = true
-	default:
-		return errInvalidParam("full_state must be true or false")
+	if req.FullState, _, err = boolParam(r, "full_state"); err != nil {
+		return err
 	}
 	switch q.Get("set_presence") {
 	case "", "online", "offline", "unavailable":
