@@ -69,9 +69,6 @@ func NewService(store Store, r Rooms, positions Positions) *Service {
 	return &Service{store: store, rooms: r, positions: positions, now: time.Now}
 }
 
-// SetClock replaces the clock receipts are stamped with (tests).
-func (s *Service) SetClock(now func() time.Time) { s.now = now }
-
 func (s *Service) lockUser(userID string) func() {
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(userID))

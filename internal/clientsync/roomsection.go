@@ -175,22 +175,6 @@ func (s *Service) stateFor(ctx context.Context, req *Request, roomID string, tl 
 	return out, nil
 }
 
-// wasJoinedAt reports whether the user's membership at pos was join.
-func (s *Service) wasJoinedAt(ctx context.Context, roomID, userID string, pos int64) (bool, error) {
-	hist, err := s.store.MembershipHistory(ctx, roomID, userID)
-	if err != nil {
-		return false, err
-	}
-	m := ""
-	for _, c := range hist {
-		if c.StreamPos > pos {
-			break
-		}
-		m = c.Membership
-	}
-	return m == "join", nil
-}
-
 // formatEvents renders events as the filter asks: the client format
 // with unsigned data (and the transaction ID for the caller's own device's
 // sends), or the federation format.
@@ -238,11 +222,11 @@ func (s *Service) joinedRoom(ctx context.Context, req *Request, m rooms.RoomMemb
 	roomID := m.RoomID
 	newlyJoined := false
 	if !initial && m.StreamPos > since {
-		was, err := s.wasJoinedAt(ctx, roomID, req.UserID, since)
+		was, err := s.membershipAt(ctx, m, req.UserID, since)
 		if err != nil {
 			return nil, err
 		}
-		newlyJoined = !was
+		newlyJoined = was.Membership != "join"
 	}
 	full := initial || newlyJoined || req.FullState
 	lower := since
@@ -314,11 +298,11 @@ func (s *Service) leftRoom(ctx context.Context, req *Request, m rooms.RoomMember
 	full := initial
 	if !initial {
 		// A room joined and left since the last sync is new to the client.
-		was, err := s.wasJoinedAt(ctx, m.RoomID, req.UserID, since)
+		was, err := s.membershipAt(ctx, m, req.UserID, since)
 		if err != nil {
 			return nil, err
 		}
-		full = !was
+		full = was.Membership != "join"
 	}
 	lower := since
 	if full {

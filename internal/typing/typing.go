@@ -207,21 +207,13 @@ func (s *Service) HandleEvent(se rooms.StoredEvent) {
 
 // Current lists the users typing in roomID now, sorted.
 func (s *Service) Current(roomID string) []string {
-	users, _ := s.CurrentWithVersion(roomID)
-	return users
-}
-
-// CurrentWithVersion is Current plus the room's version, read together.
-func (s *Service) CurrentWithVersion(roomID string) ([]string, int64) {
 	s.mu.Lock()
 	changed := s.expireLocked(s.clock.Now())
 	var users []string
-	var v int64
 	if rt := s.byRoom[roomID]; rt != nil {
 		for u := range rt.users {
 			users = append(users, u)
 		}
-		v = rt.version
 	}
 	s.mu.Unlock()
 	s.notify(changed)
@@ -229,7 +221,7 @@ func (s *Service) CurrentWithVersion(roomID string) ([]string, int64) {
 	if users == nil {
 		users = []string{}
 	}
-	return users, v
+	return users
 }
 
 // Version is the global typing version (see the package comment).
