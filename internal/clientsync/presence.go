@@ -3,7 +3,6 @@ package clientsync
 import (
 	"context"
 	"encoding/json"
-	"slices"
 
 	"foyer/internal/presence"
 )
@@ -60,29 +59,18 @@ func (p PresenceExtension) Fill(ctx context.Context, req *Request, since, to int
 	if len(changes) == 0 {
 		return nil
 	}
-	mine, err := p.Sync.store.RoomsWithMembership(ctx, req.UserID, "join")
+	// Who shares a room with the caller (the caller included): one pass
+	// over the rooms' cached state, rather than a query per change.
+	mates, err := p.Sync.rooms.RoomMates(ctx, req.UserID)
 	if err != nil {
 		return err
 	}
-	shared := func(userID string) (bool, error) {
-		if userID == req.UserID {
-			return true, nil
-		}
-		theirs, err := p.Sync.store.RoomsWithMembership(ctx, userID, "join")
-		if err != nil {
-			return false, err
-		}
-		for _, r := range theirs {
-			if slices.Contains(mine, r) {
-				return true, nil
-			}
-		}
-		return false, nil
+	isMate := make(map[string]bool, len(mates))
+	for _, m := range mates {
+		isMate[m] = true
 	}
 	for _, st := range changes {
-		if ok, err := shared(st.UserID); err != nil {
-			return err
-		} else if !ok {
+		if !isMate[st.UserID] {
 			continue
 		}
 		if !req.Filter.Presence.Allows("m.presence", st.UserID) {

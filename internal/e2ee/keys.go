@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"slices"
 	"sort"
 	"strings"
 
@@ -326,28 +325,15 @@ func (s *Service) Changes(ctx context.Context, userID string, from, to int64) (c
 	if err != nil {
 		return nil, nil, err
 	}
-	mine, err := s.rooms.JoinedRooms(ctx, userID)
+	// Who shares a room with the caller now: one pass over the rooms'
+	// cached state, rather than a query per changed user.
+	mateList, err := s.rooms.RoomMates(ctx, userID)
 	if err != nil {
 		return nil, nil, err
 	}
-	mateCache := map[string]bool{userID: true}
-	isMateOf := func(u string) (bool, error) {
-		if v, ok := mateCache[u]; ok {
-			return v, nil
-		}
-		theirs, err := s.rooms.JoinedRooms(ctx, u)
-		if err != nil {
-			return false, err
-		}
-		shared := false
-		for _, r := range theirs {
-			if slices.Contains(mine, r) {
-				shared = true
-				break
-			}
-		}
-		mateCache[u] = shared
-		return shared, nil
+	isMate := make(map[string]bool, len(mateList))
+	for _, m := range mateList {
+		isMate[m] = true
 	}
 	changedSet := map[string]bool{}
 	leftSet := map[string]bool{}
@@ -388,20 +374,12 @@ func (s *Service) Changes(ctx context.Context, userID string, from, to int64) (c
 	for u := range changedSet {
 		// Entries meant for the caller alone (user-signing signatures)
 		// count whoever they are about; the rest must be room-mates.
-		mate, err := isMateOf(u)
-		if err != nil {
-			return nil, nil, err
-		}
-		if mate || ownEntry[u] {
+		if isMate[u] || ownEntry[u] {
 			changed = append(changed, u)
 		}
 	}
 	for u := range leftSet {
-		mate, err := isMateOf(u)
-		if err != nil {
-			return nil, nil, err
-		}
-		if !mate {
+		if !isMate[u] {
 			left = append(left, u)
 		}
 	}
