@@ -410,19 +410,34 @@ func (s *Service) ClientEvents(ctx context.Context, events []StoredEvent, withRo
 	out := make([]matrixevents.ClientEvent, 0, len(events))
 	now := s.now().UnixMilli()
 	bundles := s.bundledAggregations(ctx, events, withRoomID)
+	// The redactions and replaced state the unsigned data quotes, in one
+	// query; one that cannot be read is left out, as a missing one is.
+	var refs []string
+	for _, se := range events {
+		if se.RedactedBy != "" {
+			refs = append(refs, se.RedactedBy)
+		}
+		if se.ReplacesState != "" {
+			refs = append(refs, se.ReplacesState)
+		}
+	}
+	var quoted map[string]StoredEvent
+	if len(refs) > 0 {
+		quoted, _ = s.store.GetEvents(ctx, refs)
+	}
 	for _, se := range events {
 		unsigned := map[string]any{"age": now - se.Event.OriginServerTS()}
 		if agg, ok := bundles[se.Event.EventID()]; ok {
 			unsigned["m.relations"] = agg
 		}
 		if se.RedactedBy != "" {
-			if red, err := s.store.GetEvent(ctx, se.RedactedBy); err == nil {
+			if red, ok := quoted[se.RedactedBy]; ok {
 				unsigned["redacted_because"] = matrixevents.ToClientEvent(red.Event, nil)
 			}
 		}
 		if se.ReplacesState != "" {
 			unsigned["replaces_state"] = se.ReplacesState
-			if prev, err := s.store.GetEvent(ctx, se.ReplacesState); err == nil {
+			if prev, ok := quoted[se.ReplacesState]; ok {
 				unsigned["prev_content"] = prev.Event.Content()
 				unsigned["prev_sender"] = prev.Event.Sender()
 			}

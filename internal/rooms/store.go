@@ -85,6 +85,8 @@ type Store interface {
 	// StateAt is the room state after the event at stream position pos.
 	StateAt(ctx context.Context, roomID string, pos int64) ([]StoredEvent, error)
 	GetEvent(ctx context.Context, eventID string) (StoredEvent, error)
+	// GetEvents returns the events found among eventIDs, by ID.
+	GetEvents(ctx context.Context, eventIDs []string) (map[string]StoredEvent, error)
 	LookupTxn(ctx context.Context, t Txn) (string, error)
 	// TxnIDs maps those of eventIDs that userID's deviceID sent with a
 	// transaction ID to that ID.

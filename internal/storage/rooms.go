@@ -177,6 +177,32 @@ func (s *RoomStore) GetEvent(ctx context.Context, eventID string) (rooms.StoredE
 		FROM events e JOIN rooms r ON r.room_id = e.room_id WHERE e.event_id = $1`, eventID))
 }
 
+func (s *RoomStore) GetEvents(ctx context.Context, eventIDs []string) (map[string]rooms.StoredEvent, error) {
+	out := make(map[string]rooms.StoredEvent, len(eventIDs))
+	for start := 0; start < len(eventIDs); start += maxInArgs {
+		var p placeholders
+		q := `SELECT ` + eventColumns + ` FROM events e JOIN rooms r ON r.room_id = e.room_id
+			WHERE e.event_id IN (` + p.list(eventIDs[start:min(start+maxInArgs, len(eventIDs))]) + `)`
+		rows, err := s.db.Read.QueryContext(ctx, q, p.args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			se, err := scanEvent(rows)
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[se.Event.EventID()] = se
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 func (s *RoomStore) LookupTxn(ctx context.Context, t rooms.Txn) (string, error) {
 	var id string
 	err := s.db.Read.QueryRowContext(ctx, `SELECT event_id FROM txn_ids WHERE user_id = $1 AND device_id = $2 AND scope = $3 AND txn_id = $4`,
