@@ -87,13 +87,6 @@ func contentDisposition(contentType, filename string) string {
 
 // mediaService is the repository, or 404 when the server was built
 // without one.
-func (a *API) mediaService() (*media.Service, error) {
-	if a.Media == nil {
-		return nil, errNotFound("this server has no media repository")
-	}
-	return a.Media, nil
-}
-
 // mediaError turns the media service's errors into Matrix errors.
 func mediaError(err error) error {
 	var mbe *http.MaxBytesError
@@ -139,10 +132,7 @@ func uploadFilename(r *http.Request) (string, error) {
 }
 
 func (a *API) mediaUpload(w http.ResponseWriter, r *http.Request) error {
-	svc, err := a.mediaService()
-	if err != nil {
-		return err
-	}
+	svc := a.Media
 	filename, err := uploadFilename(r)
 	if err != nil {
 		return err
@@ -156,10 +146,7 @@ func (a *API) mediaUpload(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) mediaCreate(w http.ResponseWriter, r *http.Request) error {
-	svc, err := a.mediaService()
-	if err != nil {
-		return err
-	}
+	svc := a.Media
 	rec, err := svc.Create(r.Context(), principal(r).UserID)
 	if err != nil {
 		return mediaError(err)
@@ -169,10 +156,7 @@ func (a *API) mediaCreate(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) mediaUploadTo(w http.ResponseWriter, r *http.Request) error {
-	svc, err := a.mediaService()
-	if err != nil {
-		return err
-	}
+	svc := a.Media
 	filename, err := uploadFilename(r)
 	if err != nil {
 		return err
@@ -187,10 +171,7 @@ func (a *API) mediaUploadTo(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) mediaConfig(w http.ResponseWriter, r *http.Request) error {
-	svc, err := a.mediaService()
-	if err != nil {
-		return err
-	}
+	svc := a.Media
 	writeJSON(w, http.StatusOK, map[string]any{"m.upload.size": svc.MaxUploadBytes()})
 	return nil
 }
@@ -228,10 +209,7 @@ func (a *API) legacyMediaThumbnail(w http.ResponseWriter, r *http.Request) error
 // lookupMedia finds uploaded media for a download or thumbnail, applying
 // the legacy endpoints' switch and freeze.
 func (a *API) lookupMedia(r *http.Request, legacy bool) (*media.Service, media.Record, error) {
-	svc, err := a.mediaService()
-	if err != nil {
-		return nil, media.Record{}, err
-	}
+	svc := a.Media
 	if legacy && !svc.LegacyEnabled() {
 		return nil, media.Record{}, errNotFound("unauthenticated media access is switched off; use /_matrix/client/v1/media")
 	}
@@ -312,7 +290,7 @@ func thumbnailParams(r *http.Request) (width, height int, method string, animate
 
 func (a *API) serveThumbnail(w http.ResponseWriter, r *http.Request, legacy bool) error {
 	setMediaHeaders(w.Header())
-	if legacy && a.Media != nil && !a.Media.LegacyEnabled() {
+	if legacy && !a.Media.LegacyEnabled() {
 		return errNotFound("unauthenticated media access is switched off; use /_matrix/client/v1/media")
 	}
 	width, height, method, animated, err := thumbnailParams(r)

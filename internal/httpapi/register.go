@@ -77,9 +77,6 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) registerGuest(w http.ResponseWriter, r *http.Request) error {
-	if !a.Config.Guests {
-		return errForbidden("guest access is disabled on this server")
-	}
 	if err := a.Guests.OpenRegistration(); err != nil {
 		// guest_access.open_registration: false — guest links only.
 		return guestError(err)

@@ -123,13 +123,9 @@ func jsonTypeName(goKind string) string {
 
 // readOptionalJSON is readJSON for endpoints whose body may be empty.
 func readOptionalJSON(r *http.Request, v any) error {
-	body, err := io.ReadAll(r.Body)
+	body, err := readBody(r)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return errTooLarge("request body is larger than %d bytes", mbe.Limit)
-		}
-		return errNotJSON("could not read the request body")
+		return err
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil

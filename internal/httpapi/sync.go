@@ -39,9 +39,7 @@ func (a *API) syncHandler(w http.ResponseWriter, r *http.Request) error {
 		}
 		req.Filter = filter
 	}
-	if a.Presence != nil {
-		a.Presence.SyncStarted(r.Context(), p.UserID, q.Get("set_presence"))
-	}
+	a.Presence.SyncStarted(r.Context(), p.UserID, q.Get("set_presence"))
 	resp, err := a.Sync.Sync(r.Context(), req)
 	if err != nil {
 		return err
