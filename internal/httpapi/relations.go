@@ -80,7 +80,7 @@ func (a *API) getRelations(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	resp := map[string]any{"chunk": a.Rooms.ClientEvents(rooms.WithViewer(r.Context(), userID), page.Events, true)}
+	resp := map[string]any{"chunk": a.Rooms.ClientEvents(r.Context(), page.Events, true)}
 	if page.Next != nil {
 		resp["next_batch"] = rooms.FormatToken(*page.Next)
 	}
@@ -118,7 +118,7 @@ func (a *API) getThreads(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	resp := map[string]any{"chunk": a.Rooms.ClientEvents(rooms.WithViewer(r.Context(), userID), page.Roots, true)}
+	resp := map[string]any{"chunk": a.Rooms.ClientEvents(r.Context(), page.Roots, true)}
 	if page.Next != nil {
 		resp["next_batch"] = rooms.FormatToken(*page.Next)
 	}

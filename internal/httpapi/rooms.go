@@ -327,11 +327,14 @@ func (a *API) getContext(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ctx := r.Context()
+	// The event and its neighbours are formatted together: one lookup of
+	// their aggregations and quoted events instead of three.
+	around := make([]rooms.StoredEvent, 0, 1+len(before.Events)+len(after.Events))
+	around = append(append(append(around, ev), before.Events...), after.Events...)
 	if f.LazyLoadMembers {
 		// Only the members who sent the events returned.
-		senders := map[string]bool{ev.Event.Sender(): true}
-		for _, se := range append(append([]rooms.StoredEvent{}, before.Events...), after.Events...) {
+		senders := map[string]bool{}
+		for _, se := range around {
 			senders[se.Event.Sender()] = true
 		}
 		kept := state[:0:0]
@@ -342,13 +345,15 @@ func (a *API) getContext(w http.ResponseWriter, r *http.Request) error {
 		}
 		state = kept
 	}
+	formatted := a.Rooms.ClientEvents(r.Context(), around, true)
+	nBefore := len(before.Events)
 	writeJSON(w, http.StatusOK, map[string]any{
-		"event":         a.Rooms.ClientEvents(ctx, []rooms.StoredEvent{ev}, true)[0],
-		"events_before": a.Rooms.ClientEvents(ctx, before.Events, true),
-		"events_after":  a.Rooms.ClientEvents(ctx, after.Events, true),
+		"event":         formatted[0],
+		"events_before": formatted[1 : 1+nBefore],
+		"events_after":  formatted[1+nBefore:],
 		"start":         rooms.FormatToken(before.End),
 		"end":           rooms.FormatToken(after.End),
-		"state":         a.Rooms.ClientEvents(ctx, state, true),
+		"state":         a.Rooms.ClientEvents(r.Context(), state, true),
 	})
 	return nil
 }
