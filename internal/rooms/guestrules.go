@@ -74,6 +74,9 @@ func (s *Service) afterStateChange(ctx context.Context, e *roomEntry, changed []
 	if guestCanJoin(snap) {
 		return nil
 	}
+	// All the leaves go into one draft, committed together: a draft per
+	// guest would copy the room's state once per guest.
+	d := newDraft(e)
 	for tuple, se := range e.state {
 		if tuple.Type != "m.room.member" || !slices.Contains(guest.MembershipsRemovedOnRevoke, se.Event.Membership()) {
 			continue
@@ -89,7 +92,6 @@ func (s *Service) afterStateChange(ctx context.Context, e *roomEntry, changed []
 		if !isGuest {
 			continue
 		}
-		d := newDraft(e)
 		sk := userID
 		if _, err := s.add(d, eventRequest{Sender: userID, Type: "m.room.member", StateKey: &sk,
 			Content: map[string]any{"membership": "leave", "reason": "guest access was turned off in this room"}}); err != nil {
@@ -98,9 +100,7 @@ func (s *Service) afterStateChange(ctx context.Context, e *roomEntry, changed []
 			s.log.Warn("could not remove guest", "room_id", e.info.RoomID, "user_id", userID, "err", err)
 			continue
 		}
-		if _, err := s.commit(ctx, e, d, false, nil, nil); err != nil {
-			return err
-		}
 	}
-	return nil
+	_, err := s.commit(ctx, e, d, false, nil, nil)
+	return err
 }
