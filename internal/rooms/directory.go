@@ -74,7 +74,7 @@ func roomSummaryOf(snap RoomSnapshot) RoomSummary {
 	sum := RoomSummary{
 		PublicRoom: PublicRoom{
 			RoomID:         snap.Info.RoomID,
-			WorldReadable:  normaliseHistory(str("m.room.history_visibility", "history_visibility")) == "world_readable",
+			WorldReadable:  historyVisibility(snap.State) == "world_readable",
 			GuestCanJoin:   guestCanJoin(snap),
 			Name:           str("m.room.name", "name"),
 			Topic:          roomTopic(snap),

@@ -63,13 +63,7 @@ func (s *Service) openReader(ctx context.Context, userID, roomID string) (reader
 		return reader{}, err
 	}
 	r := reader{snap: snap, vh: vh}
-	if se, ok := snap.Get("m.room.history_visibility", ""); ok {
-		var c struct {
-			HistoryVisibility string `json:"history_visibility"`
-		}
-		_ = json.Unmarshal(se.Event.Content(), &c)
-		r.worldReadable = c.HistoryVisibility == "world_readable"
-	}
+	r.worldReadable = r.historyNow() == "world_readable"
 	return r, nil
 }
 
@@ -82,16 +76,7 @@ func (r reader) mayRead() bool {
 	return r.vh.current() == "invite" && r.historyNow() == "invited"
 }
 
-func (r reader) historyNow() string {
-	if se, ok := r.snap.Get("m.room.history_visibility", ""); ok {
-		var c struct {
-			HistoryVisibility string `json:"history_visibility"`
-		}
-		_ = json.Unmarshal(se.Event.Content(), &c)
-		return normaliseHistory(c.HistoryVisibility)
-	}
-	return "shared"
-}
+func (r reader) historyNow() string { return historyVisibility(r.snap.State) }
 
 func forbiddenRead() error {
 	return refusal.New(refusal.Forbidden, "you cannot read this room: join it first (its history is not world-readable)")
@@ -104,6 +89,11 @@ func (s *Service) State(ctx context.Context, userID, roomID string) ([]StoredEve
 	if err != nil {
 		return nil, err
 	}
+	return s.stateFor(ctx, r, roomID)
+}
+
+// stateFor is State for an open reader.
+func (s *Service) stateFor(ctx context.Context, r reader, roomID string) ([]StoredEvent, error) {
 	switch {
 	case r.joined() || r.worldReadable:
 		return sortedState(r.snap), nil
@@ -127,7 +117,18 @@ func sortedState(snap RoomSnapshot) []StoredEvent {
 
 // StateEvent is one piece of the state State would return.
 func (s *Service) StateEvent(ctx context.Context, userID, roomID, typ, stateKey string) (StoredEvent, error) {
-	state, err := s.State(ctx, userID, roomID)
+	r, err := s.openReader(ctx, userID, roomID)
+	if err != nil {
+		return StoredEvent{}, err
+	}
+	if r.joined() || r.worldReadable {
+		// Current state, as State would give: no need to list all of it.
+		if se, ok := r.snap.State[matrixevents.StateTuple{Type: typ, StateKey: stateKey}]; ok {
+			return se, nil
+		}
+		return StoredEvent{}, refusal.New(refusal.NotFound, "the room has no %s state with key %q", typ, stateKey)
+	}
+	state, err := s.stateFor(ctx, r, roomID)
 	if err != nil {
 		return StoredEvent{}, err
 	}
@@ -148,17 +149,7 @@ func (s *Service) Event(ctx context.Context, userID, roomID, eventID string) (St
 	if !r.mayRead() {
 		return StoredEvent{}, forbiddenRead()
 	}
-	se, err := s.store.GetEvent(ctx, eventID)
-	if err == ErrNotFound || (err == nil && se.Event.RoomID() != roomID) {
-		return StoredEvent{}, refusal.New(refusal.NotFound, "event not found")
-	}
-	if err != nil {
-		return StoredEvent{}, err
-	}
-	if !CanSee(r.vh.visibilityOf(se)) {
-		return StoredEvent{}, refusal.New(refusal.NotFound, "event not found")
-	}
-	return se, nil
+	return s.visibleEvent(ctx, r, roomID, eventID)
 }
 
 // MembersQuery filters GET /members.
@@ -187,7 +178,7 @@ func (s *Service) Members(ctx context.Context, userID, roomID string, q MembersQ
 		}
 		state, err = s.store.StateAt(ctx, roomID, at)
 	default:
-		state, err = s.State(ctx, userID, roomID)
+		state, err = s.stateFor(ctx, r, roomID)
 	}
 	if err != nil {
 		return nil, err
@@ -361,7 +352,7 @@ func (s *Service) Context(ctx context.Context, userID, roomID, eventID string, l
 	if !r.mayRead() {
 		return StoredEvent{}, Page{}, Page{}, nil, forbiddenRead()
 	}
-	se, err := s.Event(ctx, userID, roomID, eventID)
+	se, err := s.visibleEvent(ctx, r, roomID, eventID)
 	if err != nil {
 		return StoredEvent{}, Page{}, Page{}, nil, err
 	}

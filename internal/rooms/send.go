@@ -28,19 +28,7 @@ type draft struct {
 	events []PersistEvent
 }
 
-func (d *draft) historyVisibility() string {
-	if se, ok := d.state[matrixevents.StateTuple{Type: "m.room.history_visibility"}]; ok {
-		var c struct {
-			HistoryVisibility string `json:"history_visibility"`
-		}
-		_ = json.Unmarshal(se.Event.Content(), &c)
-		switch c.HistoryVisibility {
-		case "world_readable", "shared", "invited", "joined":
-			return c.HistoryVisibility
-		}
-	}
-	return "shared"
-}
+func (d *draft) historyVisibility() string { return historyVisibility(d.state) }
 
 // add builds, signs and authorises one event on top of the draft.
 func (s *Service) add(d *draft, req eventRequest) (matrixevents.Event, error) {

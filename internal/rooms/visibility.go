@@ -3,6 +3,8 @@ package rooms
 import (
 	"context"
 	"encoding/json"
+
+	"foyer/internal/rooms/matrixevents"
 )
 
 // Visibility is what decides whether one user may see one event (G-27,
@@ -42,6 +44,19 @@ func CanSee(v Visibility) bool {
 	return allowed(v.HistoryBefore, v.MembershipBefore) ||
 		allowed(v.HistoryAfter, v.MembershipBefore) ||
 		allowed(v.HistoryBefore, v.MembershipAfter)
+}
+
+// historyVisibility is the history visibility a room's state sets.
+func historyVisibility(state map[matrixevents.StateTuple]StoredEvent) string {
+	se, ok := state[matrixevents.StateTuple{Type: "m.room.history_visibility"}]
+	if !ok {
+		return "shared"
+	}
+	var c struct {
+		HistoryVisibility string `json:"history_visibility"`
+	}
+	_ = json.Unmarshal(se.Event.Content(), &c)
+	return normaliseHistory(c.HistoryVisibility)
 }
 
 // normaliseHistory treats absent or unknown values as shared (G-26).
