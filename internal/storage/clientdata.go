@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"strings"
 
 	"foyer/internal/clientdata"
 )
@@ -40,23 +38,14 @@ func (s *ClientDataStore) PutReceipt(ctx context.Context, r clientdata.Receipt) 
 	return err
 }
 
-// maxInArgs bounds the IN lists so queries stay within both databases'
-// parameter limits.
-const maxInArgs = 500
-
 func (s *ClientDataStore) ReceiptsBetween(ctx context.Context, roomIDs []string, from, to int64) ([]clientdata.Receipt, error) {
 	var out []clientdata.Receipt
 	for start := 0; start < len(roomIDs); start += maxInArgs {
 		chunk := roomIDs[start:min(start+maxInArgs, len(roomIDs))]
-		args := []any{from, to}
-		ph := make([]string, len(chunk))
-		for i, id := range chunk {
-			args = append(args, id)
-			ph[i] = fmt.Sprintf("$%d", i+3)
-		}
+		p := placeholders{args: []any{from, to}}
 		rows, err := s.db.Read.QueryContext(ctx, `SELECT room_id, receipt_type, user_id, thread_id, event_id, ts, stream_pos
-			FROM receipts WHERE stream_pos > $1 AND stream_pos <= $2 AND room_id IN (`+strings.Join(ph, ", ")+`)
-			ORDER BY stream_pos`, args...)
+			FROM receipts WHERE stream_pos > $1 AND stream_pos <= $2 AND room_id IN (`+p.list(chunk)+`)
+			ORDER BY stream_pos`, p.args...)
 		if err != nil {
 			return nil, err
 		}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"foyer/internal/e2ee"
 )
@@ -27,23 +26,6 @@ type E2EEStore struct{ db *DB }
 func NewE2EEStore(db *DB) *E2EEStore { return &E2EEStore{db: db} }
 
 var _ e2ee.Store = (*E2EEStore)(nil)
-
-// e2eePlaceholders returns "$n, $n+1, ..." for count arguments from n.
-func e2eePlaceholders(n, count int) string {
-	ph := make([]string, count)
-	for i := range ph {
-		ph[i] = "$" + strconv.Itoa(n+i)
-	}
-	return strings.Join(ph, ", ")
-}
-
-func e2eeStringArgs(list []string) []any {
-	out := make([]any, len(list))
-	for i, s := range list {
-		out[i] = s
-	}
-	return out
-}
 
 // recordDeviceListChange moves a user's entry in the device-list log to
 // pos (never backwards).
@@ -209,9 +191,10 @@ func (s *E2EEStore) QueryDeviceKeys(ctx context.Context, userIDs []string) ([]e2
 	if len(userIDs) == 0 {
 		return nil, nil
 	}
+	var p placeholders
 	rows, err := s.db.Read.QueryContext(ctx, `SELECT k.user_id, k.device_id, k.key_json, COALESCE(d.display_name, '')
 		FROM e2e_device_keys k JOIN devices d ON d.user_id = k.user_id AND d.device_id = k.device_id
-		WHERE k.user_id IN (`+e2eePlaceholders(1, len(userIDs))+`) ORDER BY k.user_id, k.device_id`, e2eeStringArgs(userIDs)...)
+		WHERE k.user_id IN (`+p.list(userIDs)+`) ORDER BY k.user_id, k.device_id`, p.args...)
 	if err != nil {
 		return nil, err
 	}
@@ -270,8 +253,9 @@ func (s *E2EEStore) CrossSigningKeys(ctx context.Context, userIDs []string) ([]e
 	if len(userIDs) == 0 {
 		return nil, nil
 	}
+	var p placeholders
 	rows, err := s.db.Read.QueryContext(ctx, `SELECT user_id, key_type, public_key, key_json FROM e2e_cross_signing_keys
-		WHERE user_id IN (`+e2eePlaceholders(1, len(userIDs))+`) ORDER BY user_id, key_type`, e2eeStringArgs(userIDs)...)
+		WHERE user_id IN (`+p.list(userIDs)+`) ORDER BY user_id, key_type`, p.args...)
 	if err != nil {
 		return nil, err
 	}
@@ -306,9 +290,10 @@ func (s *E2EEStore) Signatures(ctx context.Context, targetUserIDs []string) ([]e
 	if len(targetUserIDs) == 0 {
 		return nil, nil
 	}
+	var p placeholders
 	rows, err := s.db.Read.QueryContext(ctx, `SELECT target_user_id, target_key_id, signer_user_id, signer_key_id, signature
-		FROM e2e_signatures WHERE target_user_id IN (`+e2eePlaceholders(1, len(targetUserIDs))+`)
-		ORDER BY target_user_id, target_key_id, signer_user_id, signer_key_id`, e2eeStringArgs(targetUserIDs)...)
+		FROM e2e_signatures WHERE target_user_id IN (`+p.list(targetUserIDs)+`)
+		ORDER BY target_user_id, target_key_id, signer_user_id, signer_key_id`, p.args...)
 	if err != nil {
 		return nil, err
 	}
@@ -344,17 +329,16 @@ func (s *E2EEStore) PutSignatures(ctx context.Context, sigs []e2ee.Signature, ch
 }
 
 func (s *E2EEStore) DeviceListChanges(ctx context.Context, users []string, viewer string, since, to int64) ([]string, error) {
-	args := []any{since, to, viewer}
+	p := placeholders{args: []any{since, to, viewer}}
 	q := `SELECT DISTINCT user_id FROM device_list_changes WHERE stream_pos > $1 AND stream_pos <= $2 AND (visible_to = $3`
 	switch {
 	case users == nil:
 		// Anyone's public changes; the caller filters.
 		q += ` OR visible_to = ''`
 	case len(users) > 0:
-		q += ` OR (visible_to = '' AND user_id IN (` + e2eePlaceholders(4, len(users)) + `))`
-		args = append(args, e2eeStringArgs(users)...)
+		q += ` OR (visible_to = '' AND user_id IN (` + p.list(users) + `))`
 	}
-	return collectStrings(s.db.Read.QueryContext(ctx, q+`) ORDER BY user_id`, args...))
+	return collectStrings(s.db.Read.QueryContext(ctx, q+`) ORDER BY user_id`, p.args...))
 }
 
 func (s *E2EEStore) MemberChanges(ctx context.Context, userID string, since, to int64) ([]e2ee.MemberChange, error) {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
-	"strings"
 
 	"foyer/internal/presence"
 )
@@ -50,13 +48,9 @@ func (s *PresenceStore) ChangedBetween(ctx context.Context, users []string, sinc
 	if len(users) == 0 {
 		return nil, nil
 	}
-	ph := make([]string, len(users))
-	for i, u := range users {
-		args = append(args, u)
-		ph[i] = fmt.Sprintf("$%d", i+3)
-	}
+	p := placeholders{args: args}
 	return s.changed(ctx, `SELECT user_id, presence, status_msg, last_active_ts, stream_pos FROM presence
-		WHERE stream_pos > $1 AND stream_pos <= $2 AND user_id IN (`+strings.Join(ph, ", ")+`) ORDER BY stream_pos`, args)
+		WHERE stream_pos > $1 AND stream_pos <= $2 AND user_id IN (`+p.list(users)+`) ORDER BY stream_pos`, p.args)
 }
 
 func (s *PresenceStore) changed(ctx context.Context, query string, args []any) ([]presence.Status, error) {

@@ -25,23 +25,6 @@ func indexRelation(ctx context.Context, tx *sql.Tx, roomID string, pe rooms.Pers
 	return nil
 }
 
-// placeholders numbers query arguments in the order the SQL text uses
-// them (SQLite numbers $N parameters by first appearance).
-type placeholders struct{ args []any }
-
-func (p *placeholders) arg(v any) string {
-	p.args = append(p.args, v)
-	return fmt.Sprintf("$%d", len(p.args))
-}
-
-func (p *placeholders) list(vals []string) string {
-	ph := make([]string, len(vals))
-	for i, v := range vals {
-		ph[i] = p.arg(v)
-	}
-	return strings.Join(ph, ", ")
-}
-
 func (s *RoomStore) RelatedEvents(ctx context.Context, q rooms.RelationQuery) ([]rooms.StoredEvent, error) {
 	var p placeholders
 	var b strings.Builder

@@ -235,28 +235,19 @@ func (s *RoomStore) RoomsWithMembership(ctx context.Context, userID string, memb
 	if len(memberships) == 0 {
 		return nil, nil
 	}
-	args := []any{userID}
-	ph := make([]string, len(memberships))
-	for i, m := range memberships {
-		args = append(args, m)
-		ph[i] = fmt.Sprintf("$%d", i+2)
-	}
+	p := placeholders{args: []any{userID}}
 	return collectStrings(s.db.Read.QueryContext(ctx, `SELECT room_id FROM current_state
-		WHERE type = 'm.room.member' AND state_key = $1 AND membership IN (`+strings.Join(ph, ", ")+`) ORDER BY room_id`, args...))
+		WHERE type = 'm.room.member' AND state_key = $1 AND membership IN (`+p.list(memberships)+`) ORDER BY room_id`, p.args...))
 }
 
 func (s *RoomStore) Events(ctx context.Context, roomID string, from, to int64, backwards bool, limit int, f rooms.EventFilter) ([]rooms.StoredEvent, error) {
 	q := &strings.Builder{}
-	args := []any{roomID}
-	arg := func(v any) string {
-		args = append(args, v)
-		return fmt.Sprintf("$%d", len(args))
-	}
+	p := placeholders{args: []any{roomID}}
 	q.WriteString(`SELECT ` + eventColumns + ` FROM events e JOIN rooms r ON r.room_id = e.room_id WHERE e.room_id = $1`)
 	if backwards {
-		fmt.Fprintf(q, " AND e.stream_pos < %s AND e.stream_pos >= %s", arg(from), arg(to))
+		fmt.Fprintf(q, " AND e.stream_pos < %s AND e.stream_pos >= %s", p.arg(from), p.arg(to))
 	} else {
-		fmt.Fprintf(q, " AND e.stream_pos > %s AND e.stream_pos <= %s", arg(from), arg(to))
+		fmt.Fprintf(q, " AND e.stream_pos > %s AND e.stream_pos <= %s", p.arg(from), p.arg(to))
 	}
 	in := func(col string, vals []string, not bool) {
 		if len(vals) == 0 {
@@ -265,9 +256,9 @@ func (s *RoomStore) Events(ctx context.Context, roomID string, from, to int64, b
 		var parts []string
 		for _, v := range vals {
 			if strings.HasSuffix(v, "*") && col == "e.type" {
-				parts = append(parts, "e.type LIKE "+arg(strings.TrimSuffix(v, "*")+"%"))
+				parts = append(parts, "e.type LIKE "+p.arg(strings.TrimSuffix(v, "*")+"%"))
 			} else {
-				parts = append(parts, col+" = "+arg(v))
+				parts = append(parts, col+" = "+p.arg(v))
 			}
 		}
 		if not {
@@ -281,7 +272,7 @@ func (s *RoomStore) Events(ctx context.Context, roomID string, from, to int64, b
 	in("e.sender", f.Senders, false)
 	in("e.sender", f.NotSenders, true)
 	if f.ContainsURL != nil {
-		fmt.Fprintf(q, " AND e.contains_url = %s", arg(*f.ContainsURL))
+		fmt.Fprintf(q, " AND e.contains_url = %s", p.arg(*f.ContainsURL))
 	}
 	if f.StateOnly {
 		q.WriteString(" AND e.state_key IS NOT NULL")
@@ -291,8 +282,8 @@ func (s *RoomStore) Events(ctx context.Context, roomID string, from, to int64, b
 	} else {
 		q.WriteString(" ORDER BY e.stream_pos ASC")
 	}
-	fmt.Fprintf(q, " LIMIT %s", arg(limit))
-	return collectEvents(s.db.Read.QueryContext(ctx, q.String(), args...))
+	fmt.Fprintf(q, " LIMIT %s", p.arg(limit))
+	return collectEvents(s.db.Read.QueryContext(ctx, q.String(), p.args...))
 }
 
 func (s *RoomStore) SetPublic(ctx context.Context, roomID string, public bool) error {
@@ -370,14 +361,9 @@ func (s *RoomStore) TxnIDs(ctx context.Context, userID, deviceID string, eventID
 	// Look up by event ID (indexed) and check the sender's device here: a
 	// query on (user_id, device_id) would walk every transaction of a
 	// busy device.
-	args := make([]any, len(eventIDs))
-	ph := make([]string, len(eventIDs))
-	for i, id := range eventIDs {
-		args[i] = id
-		ph[i] = fmt.Sprintf("$%d", i+1)
-	}
+	var p placeholders
 	rows, err := s.db.Read.QueryContext(ctx, `SELECT event_id, txn_id, user_id, device_id FROM txn_ids
-		WHERE event_id IN (`+strings.Join(ph, ", ")+`)`, args...)
+		WHERE event_id IN (`+p.list(eventIDs)+`)`, p.args...)
 	if err != nil {
 		return nil, err
 	}

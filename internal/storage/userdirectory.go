@@ -2,8 +2,6 @@ package storage
 
 import (
 	"context"
-	"fmt"
-	"strings"
 
 	"foyer/internal/rooms"
 )
@@ -16,10 +14,6 @@ func (s *RoomStore) CurrentStateOfType(ctx context.Context, eventType, stateKey 
 		FROM current_state c JOIN events e ON e.event_id = c.event_id JOIN rooms r ON r.room_id = e.room_id
 		WHERE c.type = $1 AND c.state_key = $2 ORDER BY c.room_id`, eventType, stateKey))
 }
-
-// directoryRoomChunk bounds the room IDs bound in one query, well below
-// both databases' limits on parameters.
-const directoryRoomChunk = 500
 
 func (s *RoomStore) DirectoryCandidates(ctx context.Context, userID string, roomIDs []string) ([]rooms.DirectoryUser, error) {
 	seen := map[string]bool{}
@@ -51,16 +45,11 @@ func (s *RoomStore) DirectoryCandidates(ctx context.Context, userID string, room
 		return nil, err
 	}
 	// Users joined to the given rooms.
-	for start := 0; start < len(roomIDs); start += directoryRoomChunk {
-		chunk := roomIDs[start:min(start+directoryRoomChunk, len(roomIDs))]
-		args := make([]any, len(chunk))
-		ph := make([]string, len(chunk))
-		for i, id := range chunk {
-			args[i] = id
-			ph[i] = fmt.Sprintf("$%d", i+1)
-		}
+	for start := 0; start < len(roomIDs); start += maxInArgs {
+		var p placeholders
+		chunk := roomIDs[start:min(start+maxInArgs, len(roomIDs))]
 		if err := collect(`SELECT state_key FROM current_state
-			WHERE type = 'm.room.member' AND membership = 'join' AND room_id IN (`+strings.Join(ph, ", ")+`)`, args...); err != nil {
+			WHERE type = 'm.room.member' AND membership = 'join' AND room_id IN (`+p.list(chunk)+`)`, p.args...); err != nil {
 			return nil, err
 		}
 	}
