@@ -38,6 +38,10 @@ func TestGuestRegistration_G4_G5_G6_G7_G8_G17(t *testing.T) {
 		if who.Str("user_id") != userID || who.Str("device_id") != deviceID || who.JSON["is_guest"] != true {
 			t.Fatalf("whoami: %s", who)
 		}
+		// G-6: the password in the body was ignored, not stored.
+		expect(t, hs.Do(t, "POST", "/_matrix/client/v3/login", "", map[string]any{
+			"type": "m.login.password", "user": userID, "password": "x",
+		}), 403, "M_FORBIDDEN")
 		dev := hs.Do(t, "GET", "/_matrix/client/v3/devices/"+deviceID, token, nil)
 		expect(t, dev, 200, "")
 		if dev.Str("display_name") != "Guest laptop" {
@@ -314,8 +318,15 @@ func TestDevices_G7_G44(t *testing.T) {
 
 		// Guests list and rename their device but may not delete it.
 		g := hs.RegisterGuest(t)
-		expect(t, hs.Do(t, "GET", "/_matrix/client/v3/devices", g.Token, nil), 200, "")
+		gl := hs.Do(t, "GET", "/_matrix/client/v3/devices", g.Token, nil)
+		expect(t, gl, 200, "")
+		if devs, _ := gl.JSON["devices"].([]any); len(devs) != 1 || devs[0].(map[string]any)["device_id"] != g.DeviceID {
+			t.Fatalf("a guest's device list: %s", gl)
+		}
 		expect(t, hs.Do(t, "PUT", "/_matrix/client/v3/devices/"+g.DeviceID, g.Token, map[string]any{"display_name": "visitor"}), 200, "")
+		if d := hs.Do(t, "GET", "/_matrix/client/v3/devices/"+g.DeviceID, g.Token, nil); d.Str("display_name") != "visitor" {
+			t.Fatalf("a guest's renamed device: %s", d)
+		}
 		expect(t, hs.Do(t, "DELETE", "/_matrix/client/v3/devices/"+g.DeviceID, g.Token, nil), 403, "M_GUEST_ACCESS_FORBIDDEN")
 		// One user cannot see another's device.
 		expect(t, hs.Do(t, "GET", "/_matrix/client/v3/devices/"+g.DeviceID, alice.Token, nil), 404, "M_NOT_FOUND")

@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 
 	"foyer/internal/clientdata"
@@ -429,6 +430,35 @@ func TestGuestTypingReceiptsReadMarkersAccountDataTags_G52(t *testing.T) {
 		expect(t, hs.Do(t, "POST", roomPath(room, "/read_markers"), g.Token, map[string]any{"m.fully_read": e2, "m.read": e2}), 200, "")
 		if evs, _ := receiptOf(receipts(t, hs, room, 0, math.MaxInt64, alice.UserID), "m.read", g.UserID); !slices.Equal(evs, []string{e2}) {
 			t.Fatalf("guest receipt: %v", evs)
+		}
+		// What clients see: the member's sync shows the guest typing and
+		// its receipt; the guest's own sync receives both kinds too, and
+		// its fully-read marker.
+		s, raw := doSync(t, hs, alice.Token, "")
+		var typingSeen, receiptSeen bool
+		for _, e := range s.Rooms.Join[room].Ephemeral.Events {
+			switch e.Type {
+			case "m.typing":
+				users, _ := e.Content["user_ids"].([]any)
+				typingSeen = slices.Contains(users, any(g.UserID))
+			case "m.receipt":
+				receiptSeen = strings.Contains(string(mustJSON(t, e.Content)), g.UserID)
+			}
+		}
+		if !typingSeen || !receiptSeen {
+			t.Fatalf("the member's sync lacks the guest's typing (%v) or receipt (%v): %s", typingSeen, receiptSeen, raw)
+		}
+		gs, graw := doSync(t, hs, g.Token, "")
+		kinds := map[string]bool{}
+		for _, e := range gs.Rooms.Join[room].Ephemeral.Events {
+			kinds[e.Type] = true
+		}
+		fullyRead := false
+		for _, e := range gs.Rooms.Join[room].AccountData.Events {
+			fullyRead = fullyRead || (e.Type == "m.fully_read" && e.Content["event_id"] == e2)
+		}
+		if !kinds["m.typing"] || !kinds["m.receipt"] || !fullyRead {
+			t.Fatalf("the guest's sync lacks typing, receipts or its fully-read marker: %s", graw)
 		}
 
 		for _, rq := range []struct{ method, path string }{

@@ -297,10 +297,18 @@ func TestGuestLinks(t *testing.T) {
 			t.Fatalf("message: %s", r)
 		}
 		list = hs.Do(t, "GET", gmLinks(room), alice.Token, nil)
+		expect(t, list, 200, "")
+		usedUp := false
 		for _, l := range list.JSON["guest_links"].([]any) {
-			if l.(map[string]any)["token"] == token && l.(map[string]any)["uses"] != float64(2) {
-				t.Fatalf("uses not counted: %s", list)
+			if l.(map[string]any)["token"] == token {
+				usedUp = true
+				if l.(map[string]any)["uses"] != float64(2) {
+					t.Fatalf("uses not counted: %s", list)
+				}
 			}
+		}
+		if !usedUp {
+			t.Fatalf("the used-up link is not listed: %s", list)
 		}
 
 		// Unknown links.
@@ -316,8 +324,10 @@ func TestGuestLinks(t *testing.T) {
 		}
 		expect(t, hs.Do(t, "DELETE", gmLinks(room)+"/"+rv.Str("token"), alice.Token, nil), 404, "M_NOT_FOUND")
 		expect(t, hs.Do(t, "DELETE", gmLinks(room)+"/"+rv.Str("token"), carol.Token, nil), 403, "M_FORBIDDEN")
-		if strings.Contains(string(hs.Do(t, "GET", gmLinks(room), alice.Token, nil).Raw), rv.Str("token")) {
-			t.Fatal("revoked link still listed")
+		after := hs.Do(t, "GET", gmLinks(room), alice.Token, nil)
+		expect(t, after, 200, "")
+		if strings.Contains(string(after.Raw), rv.Str("token")) || !strings.Contains(string(after.Raw), token) {
+			t.Fatalf("the revoked link should be gone and the used-up one still listed: %s", after)
 		}
 
 		// Expiry.

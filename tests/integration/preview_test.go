@@ -71,6 +71,15 @@ func TestRoomPreview_G32_G33_G34(t *testing.T) {
 		}
 		// G-34: the members learn nothing of the previewers.
 		after, raw := doSync(t, hs, alice.Token, "since="+aliceSync.NextBatch)
+		messages := 0
+		for _, e := range after.Rooms.Join[room].Timeline.Events {
+			if e.Type == "m.room.message" {
+				messages++
+			}
+		}
+		if messages == 0 {
+			t.Fatalf("the member's sync lacks the messages sent during the previews: %s", raw)
+		}
 		for _, e := range after.Presence.Events {
 			if e.Sender != alice.UserID {
 				t.Fatalf("a previewer's presence reached a member: %s", raw)

@@ -454,8 +454,9 @@ func TestGuestsRemovedWhenGuestAccessRevoked_G20(t *testing.T) {
 		allow := putState(t, hs, alice.Token, room, "m.room.guest_access", "", map[string]any{"guest_access": "can_join"})
 		mustJoin(t, hs, g1.Token, room)
 		expect(t, hs.Do(t, "PUT", roomPath(room, "/redact/"+url.PathEscape(allow.Str("event_id"))+"/red1"), alice.Token, map[string]any{}), 200, "")
-		if m := stateContent(t, hs, alice.Token, room, "m.room.member", g1.UserID); m.Str("membership") != "leave" {
-			t.Fatalf("guest kept after redaction of can_join: %s", m)
+		m := hs.Do(t, "GET", roomPath(room, "/state/m.room.member/"+url.PathEscape(g1.UserID)+"?format=event"), alice.Token, nil)
+		if c, _ := m.JSON["content"].(map[string]any); c["membership"] != "leave" || m.Str("sender") != g1.UserID {
+			t.Fatalf("guest not moved to leave by itself after redaction of can_join: %s", m)
 		}
 	})
 }
@@ -485,6 +486,7 @@ func TestHistoryVisibility_G27_G29_G30_G31_G32(t *testing.T) {
 		sendMessage(t, hs, alice.Token, shared, "s1")
 		mustJoin(t, hs, bob.Token, shared)
 		sendMessage(t, hs, alice.Token, shared, "s2")
+		expect(t, putState(t, hs, alice.Token, shared, "m.room.topic", "", map[string]any{"topic": "topic at leave"}), 200, "")
 		expect(t, hs.Do(t, "POST", roomPath(shared, "/leave"), bob.Token, map[string]any{}), 200, "")
 		sendMessage(t, hs, alice.Token, shared, "s3 after bob left")
 		expect(t, putState(t, hs, alice.Token, shared, "m.room.topic", "", map[string]any{"topic": "secret topic"}), 200, "")
@@ -493,8 +495,8 @@ func TestHistoryVisibility_G27_G29_G30_G31_G32(t *testing.T) {
 			t.Fatalf("former member sees %v", g)
 		}
 		// G-30/G-31: a former member's /state is the state at its leave.
-		if tp := stateContent(t, hs, bob.Token, shared, "m.room.topic", ""); tp.Status == 200 {
-			t.Fatalf("former member sees state set after leaving: %s", tp)
+		if tp := stateContent(t, hs, bob.Token, shared, "m.room.topic", ""); tp.Status != 200 || tp.Str("topic") != "topic at leave" {
+			t.Fatalf("former member should see the topic as it was at its leave: %s", tp)
 		}
 		if m := stateContent(t, hs, bob.Token, shared, "m.room.member", bob.UserID); m.Str("membership") != "leave" {
 			t.Fatalf("former member's own leave: %s", m)
@@ -640,8 +642,24 @@ func TestGuestEventsCarryNoKind_G2_G54(t *testing.T) {
 	mustJoin(t, hs, g.Token, room)
 	sendMessage(t, hs, g.Token, room, "hi")
 	r := hs.Do(t, "GET", roomPath(room, "/messages?dir=b&limit=20"), alice.Token, nil)
+	expect(t, r, 200, "")
+	if bodies := chunkBodies(r, "chunk"); !slices.Equal(bodies, []string{"hi"}) {
+		t.Fatalf("the guest's message is not in the page: %s", r)
+	}
+	if !strings.Contains(string(r.Raw), `"state_key":"`+g.UserID+`"`) {
+		t.Fatalf("the guest's join is not in the page: %s", r)
+	}
 	if strings.Contains(string(r.Raw), `"kind"`) {
 		t.Fatalf("a guest's events reveal its kind: %s", r)
+	}
+	// G-54: nor do the events as stored, which federation would send.
+	var stored, withKind int
+	if err := hs.Server.DB.Read.QueryRow(`SELECT COUNT(*), COALESCE(SUM(CASE WHEN json LIKE '%"kind"%' THEN 1 ELSE 0 END), 0)
+		FROM events WHERE room_id = $1`, room).Scan(&stored, &withKind); err != nil {
+		t.Fatal(err)
+	}
+	if stored == 0 || withKind != 0 {
+		t.Fatalf("%d of the room's %d stored events carry a kind", withKind, stored)
 	}
 }
 
