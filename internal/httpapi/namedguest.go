@@ -16,8 +16,8 @@ import (
 // as stored, at every step: an account with a password is never offered
 // m.login.dummy (it is not in its flows, so the UIA answers
 // M_UNRECOGNIZED), and a session begun without a password cannot be
-// finished with dummy once one is set (the stage re-checks, and the two
-// kinds of session have different purposes).
+// finished with dummy once one is set (each request reads the account
+// afresh, and the two kinds of session have different purposes).
 //
 // m.login.dummy rather than a stage of our own: clients complete it
 // without asking the user, so a named guest setting its first password
@@ -32,16 +32,7 @@ func (a *API) requirePasswordOrOwnToken(w http.ResponseWriter, r *http.Request, 
 		return a.requirePassword(w, r, purpose, auth)
 	}
 	_, challenge, err := a.uia.Run(purpose+":no-password:"+sess.UserID, [][]string{{accounts.StageDummy}}, nil, auth,
-		func(stage string, _ json.RawMessage, _ *accounts.UIASession) error {
-			has, err := a.hasPassword(r, sess.UserID)
-			if err != nil {
-				return err
-			}
-			if has {
-				return &accounts.StageError{Errcode: "M_FORBIDDEN", Message: "this account has a password now; authenticate with m.login.password"}
-			}
-			return nil
-		})
+		func(string, json.RawMessage, *accounts.UIASession) error { return nil })
 	if err != nil {
 		return false, uiaError(err)
 	}
