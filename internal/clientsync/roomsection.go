@@ -245,7 +245,11 @@ func (s *Service) joinedRoom(ctx context.Context, req *Request, m rooms.RoomMemb
 	if jr.Timeline.Events, err = s.formatEvents(ctx, req, tl.events); err != nil {
 		return nil, err
 	}
-	jr.Timeline.Limited = tl.limited
+	// A room joined since the last sync is new to the client, which has
+	// none of its history: when the room holds events before this
+	// timeline, the client must treat it as a gap (as Synapse and
+	// Dendrite do), even if no event of the filtered types was left out.
+	jr.Timeline.Limited = tl.limited || (newlyJoined && tl.earlier)
 	jr.Timeline.PrevBatch = tl.prevBatch()
 	if jr.State.Events, err = s.formatEvents(ctx, req, state); err != nil {
 		return nil, err

@@ -229,6 +229,47 @@ func TestSyncFiltersLimitedTimelineAndLazyMembers(t *testing.T) {
 	})
 }
 
+// A filtered timeline that holds every matching event is not limited on
+// an initial sync; but a room joined since the last sync is new to the
+// client, so its timeline is a gap whenever the room has earlier events.
+func TestSyncNewlyJoinedRoomTimelineIsAGap(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		hs := testharness.StartBackend(t, backend)
+		alice := hs.RegisterUser(t, "alice")
+		bob := hs.RegisterUser(t, "bob")
+		f := hs.Do(t, "POST", cs+"/user/"+url.PathEscape(bob.UserID)+"/filter", bob.Token, map[string]any{
+			"room": map[string]any{"timeline": map[string]any{"types": []string{"m.room.message"}, "limit": 10}, "state": map[string]any{"types": []string{}}},
+		})
+		expect(t, f, 200, "")
+		filter := "filter=" + f.Str("filter_id")
+		room := createRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat"})
+		mustJoin(t, hs, bob.Token, room)
+		for i := 0; i < 3; i++ {
+			sendMessage(t, hs, alice.Token, room, fmt.Sprint("before", i))
+		}
+		s, raw := doSync(t, hs, bob.Token, filter)
+		if jr := s.Rooms.Join[room]; jr.Timeline.Limited || len(bodies(jr.Timeline.Events)) != 3 {
+			t.Fatalf("initial sync: every matching event, not limited: %s", raw)
+		}
+
+		other := createRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat"})
+		for i := 0; i < 3; i++ {
+			sendMessage(t, hs, alice.Token, other, fmt.Sprint("earlier", i))
+		}
+		mustJoin(t, hs, bob.Token, other)
+		s2, raw2 := doSync(t, hs, bob.Token, filter+"&since="+s.NextBatch)
+		jr := s2.Rooms.Join[other]
+		if !jr.Timeline.Limited || !slices.Equal(bodies(jr.Timeline.Events), []string{"earlier0", "earlier1", "earlier2"}) || jr.Timeline.PrevBatch == "" {
+			t.Fatalf("newly joined room: shared history, marked as a gap: %s", raw2)
+		}
+		sendMessage(t, hs, alice.Token, other, "later")
+		s3, raw3 := doSync(t, hs, bob.Token, filter+"&since="+s2.NextBatch)
+		if jr := s3.Rooms.Join[other]; jr.Timeline.Limited || !slices.Equal(bodies(jr.Timeline.Events), []string{"later"}) {
+			t.Fatalf("the next incremental sync is no gap: %s", raw3)
+		}
+	})
+}
+
 func TestSyncInvitesLeavesEphemeralAndAccountData(t *testing.T) {
 	testharness.EachBackend(t, func(t *testing.T, backend string) {
 		hs := testharness.StartBackend(t, backend)
