@@ -30,6 +30,11 @@ type Config struct {
 
 	Registration string `yaml:"registration" env:"REGISTRATION"`
 	Guests       bool   `yaml:"guests" env:"GUESTS"`
+	// RegistrationSharedSecret enables shared-secret registration at
+	// /_synapse/admin/v1/register, the admin API that provisioning tools
+	// (register_new_matrix_user and the like) use whatever the
+	// registration mode; empty disables it.
+	RegistrationSharedSecret string `yaml:"registration_shared_secret" env:"REGISTRATION_SHARED_SECRET"`
 
 	// RegistrationExplicit records that the registration mode was given by
 	// the operator rather than defaulted; open registration on a public

@@ -69,6 +69,9 @@ type API struct {
 	regLimit      *ratelimit.Limiter
 	loginLimit    *ratelimit.Limiter
 
+	// nonces are those handed out for shared-secret registration.
+	nonces nonceBook
+
 	// lastTouch throttles last-seen writes to one a minute per device.
 	lastTouch sync.Map // userID|deviceID -> time.Time
 }

@@ -116,6 +116,7 @@ func (a *API) routeTable() []route {
 	routes = append(routes, a.guestLinkRoutes()...)
 	routes = append(routes, a.joinPageRoutes()...)
 	routes = append(routes, a.adminRoutes()...)
+	routes = append(routes, a.sharedSecretRoutes()...)
 	routes = append(routes, a.e2eeRoutes()...)
 	routes = append(routes, a.voipRoutes()...)
 	routes = append(routes, a.userDirectoryRoutes()...)
