@@ -55,6 +55,7 @@ type Config struct {
 	// switches them on or off.
 	GuestAccess GuestAccess `yaml:"guest_access"`
 	TURN        TURN        `yaml:"turn"`
+	E2EE        E2EE        `yaml:"e2ee"`
 }
 
 // Limits are request-size caps.
@@ -148,6 +149,7 @@ func Default() Config {
 		},
 		GuestAccess: defaultGuestAccess(),
 		TURN:        TURN{TTL: 24 * time.Hour},
+		E2EE:        E2EE{VerifyKeySignatures: true},
 		Passwords: Passwords{
 			MemoryKiB:     19 * 1024,
 			Iterations:    2,

@@ -51,7 +51,15 @@ type Service struct {
 	waker      Waker
 	serverName string
 	log        *slog.Logger
+
+	// unverifiedKeys accepts uploaded keys without checking the device's
+	// signature on them (config e2ee.verify_key_signatures: false).
+	unverifiedKeys bool
 }
+
+// AcceptUnverifiedKeys stops checking that uploaded keys are signed by
+// the device's own key, as Synapse and Dendrite never do.
+func (s *Service) AcceptUnverifiedKeys() { s.unverifiedKeys = true }
 
 // NewService builds the service. waker may be nil (no long-polls to wake).
 func NewService(store Store, positions Positions, rooms Rooms, devices Devices, waker Waker, serverName string, log *slog.Logger) *Service {

@@ -116,6 +116,9 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 	svc.Sync.WatchPresence(svc.Presence)
 	svc.Sync.AddExtension(clientsync.PresenceExtension{Sync: svc.Sync, Presence: svc.Presence})
 	svc.E2EE = e2ee.NewService(storage.NewE2EEStore(db), stream, svc.Rooms, accountStore, svc.Sync, cfg.ServerName, log)
+	if !cfg.E2EE.VerifyKeySignatures {
+		svc.E2EE.AcceptUnverifiedKeys()
+	}
 	accountStore.TrackDeviceLists(stream, svc.E2EE.DeviceListChanged)
 	svc.Sync.AddExtension(e2ee.SyncExtension{E2EE: svc.E2EE})
 	svc.Guests = guest.NewService(storage.NewGuestStore(db), svc.Accounts, svc.Rooms, guest.OptionsFrom(cfg), log)

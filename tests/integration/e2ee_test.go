@@ -1061,3 +1061,56 @@ func TestRoomKeyBackup_G48(t *testing.T) {
 		}
 	})
 }
+
+// With e2ee.verify_key_signatures off, placeholder keys with a fake
+// self-signature are stored and served as they came (the leniency of
+// Synapse and Dendrite); the other checks on device keys still apply.
+// By default the same upload is refused.
+func TestKeysUnverifiedWhenConfigured_G45(t *testing.T) {
+	placeholder := func(acct testharness.Account) map[string]any {
+		return map[string]any{
+			"user_id": acct.UserID, "device_id": acct.DeviceID,
+			"algorithms": []string{"m.olm.v1.curve25519-aes-sha2", "m.megolm.v1.aes-sha2"},
+			"keys": map[string]any{
+				"curve25519:" + acct.DeviceID: "curve25519+key",
+				"ed25519:" + acct.DeviceID:    "ed25519+key",
+			},
+			"signatures": map[string]any{acct.UserID: map[string]any{"ed25519:" + acct.DeviceID: "self+signature"}},
+		}
+	}
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		strict := testharness.StartBackend(t, backend)
+		alice := strict.RegisterUser(t, "alice")
+		expect(t, uploadKeys(t, strict, alice.Token, map[string]any{"device_keys": placeholder(alice)}), 400, "M_INVALID_PARAM")
+
+		cfg := testharness.Config(t, backend)
+		cfg.E2EE.VerifyKeySignatures = false
+		lenient := testharness.Start(t, cfg)
+		bob := lenient.RegisterUser(t, "bob")
+		carol := lenient.RegisterUser(t, "carol")
+		r := uploadKeys(t, lenient, bob.Token, map[string]any{
+			"device_keys":   placeholder(bob),
+			"one_time_keys": map[string]any{"signed_curve25519:AAAA": map[string]any{"key": "otk", "signatures": map[string]any{bob.UserID: map[string]any{"ed25519:" + bob.DeviceID: "fake"}}}},
+		})
+		expect(t, r, 200, "")
+		if n := jsonPath(r.JSON, "one_time_key_counts", "signed_curve25519"); n != float64(1) {
+			t.Fatalf("one-time key counts: %s", r)
+		}
+		q := lenient.Do(t, "POST", cs+"/keys/query", carol.Token, map[string]any{"device_keys": map[string]any{bob.UserID: []string{}}})
+		expect(t, q, 200, "")
+		if k := jsonPath(q.JSON, "device_keys", bob.UserID, bob.DeviceID, "keys", "ed25519:"+bob.DeviceID); k != "ed25519+key" {
+			t.Fatalf("query: %s", q)
+		}
+		// Without the device's own ed25519 key there is nothing to check.
+		dave := lenient.RegisterUser(t, "dave")
+		keyless := placeholder(dave)
+		keyless["keys"] = map[string]any{"ed25519:test": "c3op6BJi8aUnDGA541Q6TbTPmbiy1GqGv-zzXDQM9Us"}
+		keyless["signatures"] = map[string]any{}
+		expect(t, uploadKeys(t, lenient, dave.Token, map[string]any{"device_keys": keyless}), 200, "")
+		// Still refused: keys for another device or user.
+		other := placeholder(bob)
+		other["device_id"] = "SOMEOTHER"
+		expect(t, uploadKeys(t, lenient, bob.Token, map[string]any{"device_keys": other}), 400, "M_INVALID_PARAM")
+		expect(t, uploadKeys(t, lenient, bob.Token, map[string]any{"device_keys": placeholder(carol)}), 400, "M_INVALID_PARAM")
+	})
+}
