@@ -34,6 +34,9 @@ type RoomsSection struct {
 	Invite map[string]*InvitedRoom `json:"invite"`
 	Leave  map[string]*LeftRoom    `json:"leave"`
 	Knock  map[string]*KnockedRoom `json:"knock"`
+	// Peek holds the rooms this device peeks into (MSC2753), laid out
+	// like joined rooms; absent when there are none.
+	Peek map[string]*JoinedRoom `json:"peek,omitempty"`
 }
 
 // Timeline is a room's new events.
@@ -118,7 +121,7 @@ func newResponse() *Response {
 // empty reports whether an incremental response carries nothing, so the
 // long-poll should keep waiting.
 func (r *Response) empty() bool {
-	return len(r.Rooms.Join) == 0 && len(r.Rooms.Invite) == 0 && len(r.Rooms.Leave) == 0 && len(r.Rooms.Knock) == 0 &&
+	return len(r.Rooms.Join) == 0 && len(r.Rooms.Invite) == 0 && len(r.Rooms.Leave) == 0 && len(r.Rooms.Knock) == 0 && len(r.Rooms.Peek) == 0 &&
 		len(r.Presence.Events) == 0 && len(r.AccountData.Events) == 0 && len(r.ToDevice.Events) == 0 &&
 		len(r.DeviceLists.Changed) == 0 && len(r.DeviceLists.Left) == 0
 }

@@ -19,6 +19,7 @@ import (
 type Stream interface {
 	Current() int64
 	OnAdvance(func(int64))
+	Reserve() (pos int64, done func())
 }
 
 // Extension adds top-level sync data owned by another area (presence,
@@ -53,6 +54,7 @@ type Service struct {
 	changes *changeIndex
 
 	push        *push.Service
+	peeks       PeekStore
 	unreadCache unreadCounts
 	lazy        lazyMembers
 	presence    *presence.Service
@@ -169,16 +171,19 @@ func (s *Service) Sync(ctx context.Context, req *Request) (*Response, error) {
 	}
 	for {
 		// Listen before computing, so a change made meanwhile wakes us.
-		memberships, err := s.store.UserMemberships(ctx, req.UserID)
+		rs, err := s.roomsOf(ctx, req)
 		if err != nil {
 			return nil, err
 		}
 		var roomIDs []string
-		for _, m := range memberships {
+		for _, m := range rs.memberships {
 			roomIDs = append(roomIDs, m.RoomID)
 		}
+		for _, p := range rs.peeks {
+			roomIDs = append(roomIDs, p.RoomID)
+		}
 		w := s.notifier.Listen(req.UserID, roomIDs)
-		resp, err := s.compute(ctx, req, memberships)
+		resp, err := s.compute(ctx, req, rs)
 		if err != nil || !resp.empty() {
 			s.notifier.Stop(w)
 			return resp, err
@@ -220,9 +225,28 @@ func (s *Service) membershipAt(ctx context.Context, m rooms.RoomMembership, user
 	return out, nil
 }
 
+// userRooms are the rooms a sync covers: the user's memberships and the
+// device's live peeks.
+type userRooms struct {
+	memberships []rooms.RoomMembership
+	peeks       []Peek
+}
+
+func (s *Service) roomsOf(ctx context.Context, req *Request) (*userRooms, error) {
+	memberships, err := s.store.UserMemberships(ctx, req.UserID)
+	if err != nil {
+		return nil, err
+	}
+	peeks, err := s.livePeeks(ctx, req, memberships)
+	if err != nil {
+		return nil, err
+	}
+	return &userRooms{memberships: memberships, peeks: peeks}, nil
+}
+
 // compute builds one response from since to the current position.
-// memberships may be passed in when the caller has just read them.
-func (s *Service) compute(ctx context.Context, req *Request, memberships []rooms.RoomMembership) (*Response, error) {
+// rs may be passed in when the caller has just read it.
+func (s *Service) compute(ctx context.Context, req *Request, rs *userRooms) (*Response, error) {
 	to := s.stream.Current()
 	typingVersion := int64(0)
 	if s.typing != nil {
@@ -241,11 +265,12 @@ func (s *Service) compute(ctx context.Context, req *Request, memberships []rooms
 	resp.NextBatch = Token{Pos: to, Typing: typingVersion}.String()
 
 	var err error
-	if memberships == nil {
-		if memberships, err = s.store.UserMemberships(ctx, req.UserID); err != nil {
+	if rs == nil {
+		if rs, err = s.roomsOf(ctx, req); err != nil {
 			return nil, err
 		}
 	}
+	memberships := rs.memberships
 	var typingChanged map[string]bool
 	if s.typing != nil && !initial {
 		typingChanged = map[string]bool{}
@@ -313,6 +338,21 @@ func (s *Service) compute(ctx context.Context, req *Request, memberships []rooms
 				}
 				resp.Rooms.Leave[m.RoomID] = lr
 			}
+		}
+	}
+	for _, p := range rs.peeks {
+		if !rf.allowsRoom(p.RoomID) {
+			continue
+		}
+		pr, err := s.peekedRoom(ctx, req, p, since, to, initial)
+		if err != nil {
+			return nil, err
+		}
+		if pr != nil {
+			if resp.Rooms.Peek == nil {
+				resp.Rooms.Peek = map[string]*JoinedRoom{}
+			}
+			resp.Rooms.Peek[p.RoomID] = pr
 		}
 	}
 	if s.clientData != nil && len(joined) > 0 && s.changes.receiptsMaybeSince(req.UserID, joined, since) {

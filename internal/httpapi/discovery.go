@@ -65,7 +65,7 @@ func (a *API) AdvertisedVersions() []string {
 func (a *API) versions(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"versions":          a.AdvertisedVersions(),
-		"unstable_features": map[string]bool{},
+		"unstable_features": map[string]bool{"org.matrix.msc2753": true},
 	})
 	return nil
 }

@@ -106,6 +106,7 @@ func (a *API) routeTable() []route {
 	}
 	routes = append(routes, a.roomRoutes()...)
 	routes = append(routes, a.syncRoutes()...)
+	routes = append(routes, a.peekRoutes()...)
 	routes = append(routes, a.legacySyncRoutes()...)
 	routes = append(routes, a.presenceRoutes()...)
 	routes = append(routes, a.mediaRoutes()...)

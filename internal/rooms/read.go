@@ -453,15 +453,21 @@ func (s *Service) FilterVisible(ctx context.Context, userID, roomID string, even
 		return nil, err
 	}
 	visible := vh.filterVisible(events)
-	if len(visible) == len(events) || vh.current() != "join" {
+	if len(visible) == len(events) {
 		return visible, nil
 	}
-	// State that is still current is shown to members even if it was set
-	// while they could not see the room: they can read it from /state
-	// anyway, and clients need it in order (e.g. a join seen on rejoin).
+	// State that is still current is shown to those who may read the
+	// room's current state — members, and anyone while the room is
+	// world_readable (a peeker) — even if it was set while they could not
+	// see the room: they can read it from /state anyway, and clients need
+	// it in order (e.g. a join seen on rejoin, a peek's m.room.create).
 	e, err := s.lockRoom(ctx, roomID)
 	if err != nil {
 		return nil, err
+	}
+	if vh.current() != "join" && historyVisibility(e.state) != "world_readable" {
+		e.mu.Unlock()
+		return visible, nil
 	}
 	current := map[string]bool{}
 	for _, se := range events {

@@ -71,7 +71,8 @@ func (s *Service) ServerName() string { return s.serverName }
 // Store exposes the store to sibling packages (sync).
 func (s *Service) Store() Store { return s.store }
 
-// OnEvent registers f to hear of each event once it is stored.
+// OnEvent registers f to hear of each event once it is stored. f runs
+// while the room is locked, so it must not call back into the room.
 func (s *Service) OnEvent(f func(ev StoredEvent)) {
 	s.listenersMu.Lock()
 	s.listeners = append(s.listeners, f)
@@ -150,6 +151,9 @@ func (r RoomSnapshot) Get(typ, stateKey string) (StoredEvent, bool) {
 	se, ok := r.State[matrixevents.StateTuple{Type: typ, StateKey: stateKey}]
 	return se, ok
 }
+
+// HistoryVisibility is the room's current history visibility.
+func (r RoomSnapshot) HistoryVisibility() string { return historyVisibility(r.State) }
 
 // Membership of a user in the snapshot ("" when none).
 func (r RoomSnapshot) Membership(userID string) string {

@@ -110,6 +110,7 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 	svc.ClientData = clientdata.NewService(storage.NewClientDataStore(db), svc.Rooms, stream)
 	svc.Filters = storage.NewFilterStore(db)
 	svc.Sync = clientsync.NewService(svc.Rooms, svc.ClientData, svc.Typing, svc.Filters, stream, log)
+	svc.Sync.UsePeeks(storage.NewPeekStore(db))
 	svc.Presence = presence.New(storage.NewPresenceStore(db), stream, log)
 	svc.Push = push.NewService(storage.NewPushStore(db), stream)
 	svc.Sync.UsePush(svc.Push)

@@ -240,6 +240,8 @@ func deleteDevice(ctx context.Context, tx *sql.Tx, userID, deviceID string) erro
 		`DELETE FROM to_device_txns WHERE user_id = $1 AND device_id = $2`,
 		// A logged-out device must not keep receiving notifications.
 		`DELETE FROM pushers WHERE user_id = $1 AND device_id = $2`,
+		// Peeks belong to the device that made them.
+		`DELETE FROM room_peeks WHERE user_id = $1 AND device_id = $2`,
 	} {
 		if _, err := tx.ExecContext(ctx, q, userID, deviceID); err != nil {
 			return fmt.Errorf("deleting device: %w", err)
@@ -309,6 +311,9 @@ func (s *AccountStore) Deactivate(ctx context.Context, userID string) error {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM pushers WHERE user_id = $1`, userID); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM room_peeks WHERE user_id = $1`, userID); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `DELETE FROM devices WHERE user_id = $1`, userID)
