@@ -41,7 +41,9 @@ trap 'rm -rf "$bin_dir"' EXIT
 # SyTest also assumes shared-secret registration with the secret
 # "reg_secret", and uploads placeholder device keys with a fake
 # self-signature, which foyer refuses unless told not to check.
-export FOYER_REGISTRATION_SHARED_SECRET=reg_secret FOYER_E2EE_VERIFY_KEY_SIGNATURES=false
+# It tests Synapse's experimental self-destructing messages (MSC2228).
+export FOYER_REGISTRATION_SHARED_SECRET=reg_secret FOYER_E2EE_VERIFY_KEY_SIGNATURES=false \
+  FOYER_EXPERIMENTAL_SELF_DESTRUCTING_MESSAGES=true
 export FOYER_RATE_GUEST_REGISTRATION=off FOYER_RATE_REGISTRATION=off FOYER_RATE_LOGIN=off \
   FOYER_RATE_GUEST_LINK_REDEMPTION=off FOYER_RATE_GUEST_EVENTS=off FOYER_RATE_GUEST_STATE_EVENTS=off \
   FOYER_PASSWORD_MEMORY_KIB=1024 FOYER_PASSWORD_ITERATIONS=1

@@ -56,6 +56,8 @@ type Config struct {
 	GuestAccess GuestAccess `yaml:"guest_access"`
 	TURN        TURN        `yaml:"turn"`
 	E2EE        E2EE        `yaml:"e2ee"`
+
+	Experimental Experimental `yaml:"experimental"`
 }
 
 // Limits are request-size caps.

@@ -72,6 +72,9 @@ func (s *Service) add(d *draft, req eventRequest) (matrixevents.Event, error) {
 		return matrixevents.Event{}, AsError(err)
 	}
 	pe := PersistEvent{Event: ev, HistoryVisibility: d.historyVisibility()}
+	if s.selfDestruct != nil {
+		pe.ExpiresTS = selfDestructAt(ev)
+	}
 	if prev, ok := d.state[tupleOf(ev)]; ok && ev.IsState() {
 		pe.ReplacesState = prev.Event.EventID()
 	}
@@ -139,6 +142,14 @@ func (s *Service) commit(ctx context.Context, e *roomEntry, d *draft, newRoom bo
 		done()
 	}
 	dones = nil
+	if s.selfDestruct != nil {
+		for _, pe := range d.events {
+			if pe.ExpiresTS > 0 {
+				s.selfDestruct.scheduled()
+				break
+			}
+		}
+	}
 	s.listenersMu.RLock()
 	for _, f := range s.listeners {
 		for _, se := range stored {

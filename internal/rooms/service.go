@@ -44,6 +44,9 @@ type Service struct {
 	// listeners hear about every stored event, after it is durable.
 	listenersMu sync.RWMutex
 	listeners   []func(ev StoredEvent)
+
+	// selfDestruct prunes self-destructing messages when enabled.
+	selfDestruct *selfDestruct
 }
 
 // roomEntry caches a room's current state. mu serialises writes to the

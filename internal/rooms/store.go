@@ -35,6 +35,9 @@ type PersistEvent struct {
 	// HistoryVisibility is the value in force when it was sent.
 	HistoryVisibility string
 	ReplacesState     string
+	// ExpiresTS is when a self-destructing message loses its content
+	// (milliseconds since the epoch), or 0.
+	ExpiresTS int64
 }
 
 // Txn records a client transaction ID with the event it produced.

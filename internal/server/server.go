@@ -170,6 +170,9 @@ func (s *Server) Start() error {
 	s.done = make(chan error, 2)
 	s.Services.Presence.Start()
 	s.Services.Guests.Start()
+	if s.cfg.Experimental.SelfDestructingMessages {
+		s.Services.Rooms.StartSelfDestruct(storage.NewRoomStore(s.DB))
+	}
 	if s.cfg.Listen != "" {
 		if err := s.listen(s.cfg.Listen, nil); err != nil {
 			return err
@@ -258,6 +261,7 @@ func (s *Server) Stop(ctx context.Context) error {
 	wg.Wait()
 	s.Services.Presence.Stop()
 	s.Services.Guests.Stop()
+	s.Services.Rooms.StopSelfDestruct()
 	if s.DB != nil {
 		errs = append(errs, s.DB.Close())
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"foyer/internal/refusal"
@@ -49,12 +50,16 @@ func (s *RoomStore) Append(ctx context.Context, a rooms.Append) error {
 			if sk := ev.StateKey(); sk != nil {
 				stateKey = sql.NullString{String: *sk, Valid: true}
 			}
+			var expires sql.NullInt64
+			if pe.ExpiresTS > 0 {
+				expires = sql.NullInt64{Int64: pe.ExpiresTS, Valid: true}
+			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO events (stream_pos, event_id, room_id, type, state_key, sender, membership,
-				history_visibility, depth, origin_server_ts, json, contains_url, replaces_state)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+				history_visibility, depth, origin_server_ts, json, contains_url, replaces_state, expires_ts)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 				pe.StreamPos, ev.EventID(), a.RoomID, ev.Type(), stateKey, ev.Sender(), membership,
 				pe.HistoryVisibility, ev.Depth(), ev.OriginServerTS(), string(ev.JSON()), containsURL(ev.Content()),
-				nullString(pe.ReplacesState)); err != nil {
+				nullString(pe.ReplacesState), expires); err != nil {
 				return fmt.Errorf("inserting event: %w", err)
 			}
 			if err := indexRelation(ctx, tx, a.RoomID, pe); err != nil {
@@ -119,7 +124,9 @@ func scanEvent(row interface{ Scan(...any) error }) (rooms.StoredEvent, error) {
 		}
 		return se, err
 	}
-	cacheKey := version + "|" + eventID + "|" + se.RedactedBy
+	// The length of the stored JSON is part of the key: the only in-place
+	// change, pruning a self-destructed message, always shortens it.
+	cacheKey := version + "|" + eventID + "|" + se.RedactedBy + "|" + strconv.Itoa(len(raw))
 	if ev, ok := parsedEvents.get(cacheKey); ok {
 		se.Event = ev
 		return se, nil
