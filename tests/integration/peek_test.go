@@ -131,5 +131,17 @@ func TestPeekIntoWorldReadableRooms_G32(t *testing.T) {
 		if s11, raw := doPeekSync(t, hs, bob2.Token, "timeout=0&since="+s9.NextBatch); len(s11.Rooms.Peek) != 0 {
 			t.Fatalf("an ended peek came back: %s", raw)
 		}
+
+		// A peek goes with its device: the same device ID logged in again
+		// starts without it.
+		expect(t, hs.Do(t, "POST", cs+"/peek/"+room, bob2.Token, map[string]any{}), 200, "")
+		if s12, raw := doPeekSync(t, hs, bob2.Token, ""); len(s12.Rooms.Peek) != 1 {
+			t.Fatalf("peek before logout: %s", raw)
+		}
+		expect(t, hs.Do(t, "POST", cs+"/logout", bob2.Token, map[string]any{}), 200, "")
+		bob2 = loginDevice(t, hs, bob, "BOBTWO")
+		if s13, raw := doPeekSync(t, hs, bob2.Token, ""); len(s13.Rooms.Peek) != 0 {
+			t.Fatalf("a peek outlived its device: %s", raw)
+		}
 	})
 }
