@@ -34,6 +34,8 @@ type Device struct {
 	DisplayName string
 	LastSeenTS  int64
 	LastSeenIP  string
+	// LastSeenUserAgent is the User-Agent of the device's last request.
+	LastSeenUserAgent string
 }
 
 // Session is who an access token speaks for.

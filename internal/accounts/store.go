@@ -51,7 +51,7 @@ type Store interface {
 	DeleteDevices(ctx context.Context, userID string, deviceIDs []string) error
 	// DeleteOtherDevices removes every device but keep (keep may be "").
 	DeleteOtherDevices(ctx context.Context, userID, keep string) error
-	TouchDevice(ctx context.Context, userID, deviceID, ip string, ts int64) error
+	TouchDevice(ctx context.Context, userID, deviceID, ip, userAgent string, ts int64) error
 
 	SetPassword(ctx context.Context, userID, hash string, kind Kind) error
 	Deactivate(ctx context.Context, userID string) error

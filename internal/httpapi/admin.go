@@ -17,6 +17,8 @@ func (a *API) adminRoutes() []route {
 		{Method: "GET", Path: foyerAdminV1 + "/guests/count", Access: AdminOnly, Handle: a.adminCountGuests},
 		{Method: "POST", Path: foyerAdminV1 + "/guests/{userId}/deactivate", Access: AdminOnly, Handle: a.adminDeactivateGuest},
 		{Method: "POST", Path: foyerAdminV1 + "/guests/expire", Access: AdminOnly, Handle: a.adminExpireGuests},
+		// The spec's one admin endpoint: users may look themselves up too.
+		{Method: "GET", Path: clientV3 + "/admin/whois/{userId}", Access: UserOnly, Handle: a.whois},
 	}
 }
 

@@ -119,7 +119,7 @@ func (a *API) touch(r *http.Request, s *accounts.Session) {
 		return
 	}
 	a.lastTouch.Store(key, now)
-	if err := a.Accounts.Store().TouchDevice(r.Context(), s.UserID, s.DeviceID, clientIP(r), now.UnixMilli()); err != nil {
+	if err := a.Accounts.Store().TouchDevice(r.Context(), s.UserID, s.DeviceID, clientIP(r), userAgent(r), now.UnixMilli()); err != nil {
 		a.Log.Warn("recording device last-seen failed", "err", err)
 	}
 }

@@ -132,3 +132,15 @@ func readOptionalJSON(r *http.Request, v any) error {
 	}
 	return decodeJSON(body, v)
 }
+
+// maxUserAgentBytes bounds what is stored of a client's User-Agent.
+const maxUserAgentBytes = 512
+
+// userAgent is the request's User-Agent, truncated for storage.
+func userAgent(r *http.Request) string {
+	ua := r.UserAgent()
+	if len(ua) > maxUserAgentBytes {
+		ua = strings.ToValidUTF8(ua[:maxUserAgentBytes], "")
+	}
+	return ua
+}

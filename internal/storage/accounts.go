@@ -165,11 +165,12 @@ func (s *AccountStore) SessionByTokenHash(ctx context.Context, hash string) (acc
 	return sess, err
 }
 
-const deviceColumns = `user_id, device_id, COALESCE(display_name, ''), COALESCE(last_seen_ts, 0), COALESCE(last_seen_ip, '')`
+const deviceColumns = `user_id, device_id, COALESCE(display_name, ''), COALESCE(last_seen_ts, 0), COALESCE(last_seen_ip, ''),
+	COALESCE(last_seen_user_agent, '')`
 
 func scanDevice(row interface{ Scan(...any) error }) (accounts.Device, error) {
 	var d accounts.Device
-	err := row.Scan(&d.UserID, &d.DeviceID, &d.DisplayName, &d.LastSeenTS, &d.LastSeenIP)
+	err := row.Scan(&d.UserID, &d.DeviceID, &d.DisplayName, &d.LastSeenTS, &d.LastSeenIP, &d.LastSeenUserAgent)
 	if errors.Is(err, sql.ErrNoRows) {
 		return d, accounts.ErrNotFound
 	}
@@ -273,10 +274,11 @@ func deleteDevicesExcept(ctx context.Context, tx *sql.Tx, userID, keep string) e
 	return err
 }
 
-func (s *AccountStore) TouchDevice(ctx context.Context, userID, deviceID, ip string, ts int64) error {
+func (s *AccountStore) TouchDevice(ctx context.Context, userID, deviceID, ip, userAgent string, ts int64) error {
 	return s.db.WithTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE devices SET last_seen_ts = $1, last_seen_ip = $2 WHERE user_id = $3 AND device_id = $4`,
-			ts, ip, userID, deviceID); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE devices SET last_seen_ts = $1, last_seen_ip = $2, last_seen_user_agent = $3
+			WHERE user_id = $4 AND device_id = $5`,
+			ts, ip, userAgent, userID, deviceID); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `UPDATE users SET last_seen_ts = $1 WHERE user_id = $2 AND last_seen_ts < $3`, ts, userID, ts)

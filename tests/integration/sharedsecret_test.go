@@ -93,3 +93,40 @@ func TestSharedSecretRegistration(t *testing.T) {
 	expect(t, hs.Do(t, "GET", "/_synapse/admin/v1/register", "", nil), 400, "M_UNKNOWN")
 	expect(t, hs.Do(t, "POST", "/_synapse/admin/v1/register", "", map[string]any{"nonce": "n", "username": "u", "password": "p", "mac": "00"}), 400, "M_UNKNOWN")
 }
+
+// GET /admin/whois/{userId}: a user sees their own devices with the IP,
+// time and user agent each was last seen with; a server admin may look
+// anyone up; other users may not (spec: "may be restricted").
+func TestAdminWhois(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		cfg := testharness.Config(t, backend)
+		cfg.RegistrationSharedSecret = "whois-secret"
+		hs := testharness.Start(t, cfg)
+		alice := hs.RegisterUser(t, "alice")
+		bob := hs.RegisterUser(t, "bob")
+		nonce := hs.Do(t, "GET", "/_synapse/admin/v1/register", "", nil).Str("nonce")
+		admin := hs.Do(t, "POST", "/_synapse/admin/v1/register", "", map[string]any{
+			"nonce": nonce, "username": "root", "password": "long-password", "admin": true,
+			"mac": sharedSecretMAC(cfg.RegistrationSharedSecret, nonce, "root", "long-password", true),
+		})
+		expect(t, admin, 200, "")
+
+		whois := cs + "/admin/whois/" + alice.UserID
+		r := hs.Do(t, "GET", whois, alice.Token, nil)
+		expect(t, r, 200, "")
+		conns := jsonPath(r.JSON, "devices", alice.DeviceID, "sessions")
+		sessions, _ := conns.([]any)
+		if r.Str("user_id") != alice.UserID || len(sessions) != 1 {
+			t.Fatalf("whois: %s", r)
+		}
+		c, _ := jsonPath(sessions[0], "connections").([]any)
+		if len(c) != 1 || jsonPath(c[0], "ip") != "127.0.0.1" || jsonPath(c[0], "user_agent") == nil || jsonPath(c[0], "last_seen") == nil {
+			t.Fatalf("whois connection: %s", r)
+		}
+		expect(t, hs.Do(t, "GET", whois, admin.Str("access_token"), nil), 200, "")
+		expect(t, hs.Do(t, "GET", whois, bob.Token, nil), 403, "M_FORBIDDEN")
+		expect(t, hs.Do(t, "GET", cs+"/admin/whois/@nobody:"+cfg.ServerName, admin.Str("access_token"), nil), 404, "M_NOT_FOUND")
+		guest := hs.RegisterGuest(t)
+		expect(t, hs.Do(t, "GET", cs+"/admin/whois/"+guest.UserID, guest.Token, nil), 403, "M_GUEST_ACCESS_FORBIDDEN")
+	})
+}
