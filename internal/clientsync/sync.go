@@ -55,6 +55,7 @@ type Service struct {
 
 	push        *push.Service
 	peeks       PeekStore
+	ignored     ignoredUsers
 	unreadCache unreadCounts
 	lazy        lazyMembers
 	presence    *presence.Service
@@ -93,6 +94,9 @@ func NewService(rs *rooms.Service, cd *clientdata.Service, ty *typing.Service, f
 	if cd != nil {
 		cd.OnWrite(func(w clientdata.Write) {
 			s.changes.record(w)
+			if w.RoomID == "" {
+				s.ignored.forget(w.UserID)
+			}
 			if w.RoomWide {
 				s.WakeAt(w.Pos, nil, []string{w.RoomID})
 			} else {
@@ -155,6 +159,9 @@ type Request struct {
 	Filter    Filter
 	// Stopping ends the long-poll early when the server shuts down.
 	Stopping context.Context
+
+	// ignored are the users the caller ignores, read once per response.
+	ignored map[string]bool
 }
 
 // Sync answers a /sync request, waiting up to req.Timeout for something
@@ -271,6 +278,9 @@ func (s *Service) compute(ctx context.Context, req *Request, rs *userRooms) (*Re
 		}
 	}
 	memberships := rs.memberships
+	if req.ignored, err = s.ignoredBy(ctx, req.UserID); err != nil {
+		return nil, err
+	}
 	var typingChanged map[string]bool
 	if s.typing != nil && !initial {
 		typingChanged = map[string]bool{}
@@ -314,6 +324,11 @@ func (s *Service) compute(ctx context.Context, req *Request, rs *userRooms) (*Re
 			}
 		case "invite":
 			if changed {
+				if ignored, err := s.invitedByIgnored(ctx, req, m.RoomID); err != nil {
+					return nil, err
+				} else if ignored {
+					continue
+				}
 				ir := &InvitedRoom{}
 				ir.InviteState.Events, err = s.strippedState(ctx, m.RoomID, req.UserID)
 				if err != nil {

@@ -580,3 +580,67 @@ func TestSyncUnreadCountsAndPushRules(t *testing.T) {
 		}
 	})
 }
+
+// Ignoring users (m.ignored_user_list): from the next sync, the ignored
+// user's messages and invites stay out of the ignorer's syncs, while their
+// state events still arrive; others' messages are unaffected, and
+// removing the user from the list brings their new messages back.
+func TestSyncIgnoredUsers(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		hs := testharness.StartBackend(t, backend)
+		alice := hs.RegisterUser(t, "alice")
+		bob := hs.RegisterUser(t, "bob")
+		carol := hs.RegisterUser(t, "carol")
+		room := createRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat"})
+		mustJoin(t, hs, bob.Token, room)
+		mustJoin(t, hs, carol.Token, room)
+		sendMessage(t, hs, bob.Token, room, "bob before")
+		s0, _ := doSync(t, hs, alice.Token, "")
+
+		ignore := func(users ...string) {
+			list := map[string]any{}
+			for _, u := range users {
+				list[u] = map[string]any{}
+			}
+			expect(t, hs.Do(t, "PUT", cs+"/user/"+url.PathEscape(alice.UserID)+"/account_data/m.ignored_user_list", alice.Token,
+				map[string]any{"ignored_users": list}), 200, "")
+		}
+		ignore(bob.UserID)
+		sendMessage(t, hs, bob.Token, room, "bob ignored")
+		sendMessage(t, hs, carol.Token, room, "carol seen")
+		expect(t, putState(t, hs, bob.Token, room, "m.room.member", bob.UserID, map[string]any{"membership": "join", "displayname": "Bobby"}), 200, "")
+		private := createRoom(t, hs, bob.Token, map[string]any{"preset": "private_chat", "invite": []string{alice.UserID}})
+
+		s1, raw := doSync(t, hs, alice.Token, "since="+s0.NextBatch)
+		jr := s1.Rooms.Join[room]
+		if !slices.Equal(bodies(jr.Timeline.Events), []string{"carol seen"}) {
+			t.Fatalf("the ignored user's message was sent: %s", raw)
+		}
+		stateFromBob := false
+		for _, e := range jr.Timeline.Events {
+			if e.Type == "m.room.member" && e.Sender == bob.UserID {
+				stateFromBob = true
+			}
+		}
+		if !stateFromBob {
+			t.Fatalf("the ignored user's state event is missing: %s", raw)
+		}
+		if _, ok := s1.Rooms.Invite[private]; ok {
+			t.Fatalf("the ignored user's invite was sent: %s", raw)
+		}
+		if full, raw := doSync(t, hs, alice.Token, ""); len(full.Rooms.Invite) != 0 || slices.Contains(bodies(full.Rooms.Join[room].Timeline.Events), "bob ignored") {
+			t.Fatalf("an initial sync shows what the ignored user sent: %s", raw)
+		}
+		// Bob is not ignoring alice: he sees everything.
+		if bs, raw := doSync(t, hs, bob.Token, ""); !slices.Contains(bodies(bs.Rooms.Join[room].Timeline.Events), "carol seen") {
+			t.Fatalf("bob's own sync: %s", raw)
+		}
+
+		ignore()
+		sendMessage(t, hs, bob.Token, room, "bob again")
+		s2, raw := doSync(t, hs, alice.Token, "since="+s1.NextBatch)
+		if !slices.Equal(bodies(s2.Rooms.Join[room].Timeline.Events), []string{"bob again"}) {
+			t.Fatalf("un-ignored user's new message: %s", raw)
+		}
+	})
+}
