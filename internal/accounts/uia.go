@@ -42,6 +42,11 @@ func (e *StageError) Error() string { return e.Message }
 // ErrUnknownUIASession: the client named a session we do not have.
 var ErrUnknownUIASession = errors.New("unknown or expired authentication session")
 
+// ErrUIAOperationChanged: the session was started for another operation
+// (another endpoint, device or body); the spec has the server keep each
+// session to the request that began it.
+var ErrUIAOperationChanged = errors.New("the request changed during the authentication session: start a new session for this one")
+
 // UIASession is the state of one user-interactive authentication.
 type UIASession struct {
 	ID        string
@@ -93,7 +98,11 @@ func (u *UIA) Run(purpose string, flows [][]string, params map[string]any, auth 
 	var s *UIASession
 	if ad.Session != "" {
 		s = u.sessions[ad.Session]
-		if s == nil || s.purpose != purpose || s.result != nil {
+		if s != nil && s.result == nil && s.purpose != purpose {
+			u.mu.Unlock()
+			return nil, nil, ErrUIAOperationChanged
+		}
+		if s == nil || s.result != nil {
 			// A finished session is only answered through Result.
 			u.mu.Unlock()
 			return nil, nil, ErrUnknownUIASession

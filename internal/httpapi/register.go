@@ -312,6 +312,8 @@ func uiaError(err error) error {
 	switch {
 	case errors.Is(err, accounts.ErrUnknownUIASession):
 		return newError(http.StatusBadRequest, "M_UNKNOWN", "%s", err.Error())
+	case errors.Is(err, accounts.ErrUIAOperationChanged):
+		return errForbidden("%s", err.Error())
 	case errors.As(err, &se):
 		return newError(http.StatusBadRequest, se.Errcode, "%s", se.Message)
 	}

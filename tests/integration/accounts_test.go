@@ -310,6 +310,13 @@ func TestDevices_G7_G44(t *testing.T) {
 
 		third := hs.Do(t, "POST", "/_matrix/client/v3/login", "", map[string]any{"type": "m.login.password", "user": "alice", "password": alice.Password, "device_id": "THIRD"})
 		expect(t, third, 200, "")
+		// A session begun for one operation cannot finish another: 403,
+		// and the other device stays.
+		expect(t, hs.Do(t, "POST", "/_matrix/client/v3/login", "", map[string]any{"type": "m.login.password", "user": "alice", "password": alice.Password, "device_id": "FOURTH"}), 200, "")
+		r = hs.Do(t, "DELETE", "/_matrix/client/v3/devices/FOURTH", alice.Token, map[string]any{})
+		expect(t, r, 401, "")
+		expect(t, hs.Do(t, "DELETE", "/_matrix/client/v3/devices/THIRD", alice.Token, map[string]any{"auth": passwordAuth("alice", alice.Password, r.Str("session"))}), 403, "M_FORBIDDEN")
+		expect(t, hs.Do(t, "GET", "/_matrix/client/v3/devices/THIRD", alice.Token, nil), 200, "")
 		expect(t, hs.Do(t, "POST", "/_matrix/client/v3/delete_devices", alice.Token, map[string]any{}), 400, "M_MISSING_PARAM")
 		expect(t, hs.Do(t, "POST", "/_matrix/client/v3/delete_devices", alice.Token, map[string]any{
 			"devices": []string{"THIRD"}, "auth": passwordAuth("alice", alice.Password, ""),
