@@ -3,9 +3,11 @@ package clientsync
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"slices"
 	"time"
 
+	"foyer/internal/clientdata"
 	"foyer/internal/rooms"
 )
 
@@ -44,6 +46,23 @@ func (s *Service) membersPresence(ctx context.Context, snap rooms.RoomSnapshot) 
 // need not be a member; history visibility decides what it sees, and
 // nothing records that it looked (G-34).
 func (s *Service) RoomInitialSync(ctx context.Context, userID, roomID string, limit int) (map[string]any, error) {
+	accountData, err := s.roomAccountData(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	return s.roomInitialSync(ctx, userID, roomID, limit, accountData)
+}
+
+// roomAccountData is all of userID's room account data, by room.
+func (s *Service) roomAccountData(ctx context.Context, userID string) (map[string][]clientdata.AccountDataEvent, error) {
+	if s.clientData == nil {
+		return nil, nil
+	}
+	changes, err := s.clientData.AccountDataSince(ctx, userID, 0, s.stream.Current())
+	return changes.Rooms, err
+}
+
+func (s *Service) roomInitialSync(ctx context.Context, userID, roomID string, limit int, accountData map[string][]clientdata.AccountDataEvent) (map[string]any, error) {
 	if limit < 0 {
 		limit = 10
 	}
@@ -96,7 +115,8 @@ func (s *Service) RoomInitialSync(ctx context.Context, userID, roomID string, li
 	if membership != "" {
 		out["membership"] = membership
 	}
-	// Members' presence, for members only: a departed member or a
+	// Members' presence, receipts and the caller's room account data (its
+	// tags among them), for members only: a departed member or a
 	// previewer learns nothing more about who is there now.
 	if membership == "join" {
 		presence, err := s.membersPresence(ctx, snap)
@@ -104,6 +124,20 @@ func (s *Service) RoomInitialSync(ctx context.Context, userID, roomID string, li
 			return nil, err
 		}
 		out["presence"] = presence
+		ad := []json.RawMessage{}
+		for _, ev := range accountData[roomID] {
+			ad = append(ad, mustJSON(ev))
+		}
+		out["account_data"] = ad
+		if s.clientData != nil {
+			receipts, err := s.clientData.ReceiptsSince(ctx, []string{roomID}, 0, end, userID)
+			if err != nil {
+				return nil, err
+			}
+			if c, ok := receipts[roomID]; ok {
+				out["receipts"] = []any{map[string]any{"type": "m.receipt", "room_id": roomID, "content": c}}
+			}
+		}
 	}
 	return out, nil
 }
@@ -267,14 +301,39 @@ func (s *Service) UserEvents(ctx context.Context, userID string, from *Token, ti
 	}
 	tok, _ := ParseToken(resp.NextBatch)
 	page := EventsPage{Start: Token{Pos: since}.String(), End: Token{Pos: tok.Pos}.String(), Chunk: []json.RawMessage{}}
-	for roomID, jr := range resp.Rooms.Join {
-		for _, raw := range jr.Timeline.Events {
+	// The stream carried everything a sync now splits into sections:
+	// room events, then typing and receipts and room account data (each
+	// with its room_id), global account data and presence.
+	withRoom := func(roomID string, events []json.RawMessage, legacy bool) {
+		for _, raw := range events {
 			var ev map[string]any
 			if json.Unmarshal(raw, &ev) != nil {
 				continue
 			}
-			ev["room_id"] = roomID
-			page.Chunk = append(page.Chunk, legacyEvent(ev))
+			if roomID != "" {
+				ev["room_id"] = roomID
+			}
+			if legacy {
+				page.Chunk = append(page.Chunk, legacyEvent(ev))
+			} else {
+				page.Chunk = append(page.Chunk, mustJSON(ev))
+			}
+		}
+	}
+	roomIDs := slices.Sorted(maps.Keys(resp.Rooms.Join))
+	for _, roomID := range roomIDs {
+		withRoom(roomID, resp.Rooms.Join[roomID].Timeline.Events, true)
+	}
+	for _, roomID := range roomIDs {
+		jr := resp.Rooms.Join[roomID]
+		withRoom(roomID, jr.Ephemeral.Events, false)
+		withRoom(roomID, jr.AccountData.Events, false)
+	}
+	withRoom("", resp.AccountData.Events, false)
+	for _, raw := range resp.Presence.Events {
+		var ev map[string]any
+		if json.Unmarshal(raw, &ev) == nil {
+			page.Chunk = append(page.Chunk, legacyPresence(ev))
 		}
 	}
 	return page, nil
@@ -287,7 +346,12 @@ func (s *Service) InitialSync(ctx context.Context, userID string, limit int, arc
 	if err != nil {
 		return nil, err
 	}
+	roomAccountData, err := s.roomAccountData(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
 	roomsOut := []map[string]any{}
+	receipts := []any{}
 	for _, m := range memberships {
 		switch m.Membership {
 		case "join", "invite":
@@ -298,13 +362,16 @@ func (s *Service) InitialSync(ctx context.Context, userID string, limit int, arc
 		default:
 			continue
 		}
-		entry, err := s.RoomInitialSync(ctx, userID, m.RoomID, limit)
+		entry, err := s.roomInitialSync(ctx, userID, m.RoomID, limit, roomAccountData)
 		if err != nil {
 			if m.Membership == "invite" {
 				entry = map[string]any{"room_id": m.RoomID, "membership": "invite"}
 			} else {
 				return nil, err
 			}
+		}
+		if r, ok := entry["receipts"].([]any); ok {
+			receipts = append(receipts, r...)
 		}
 		roomsOut = append(roomsOut, entry)
 	}
@@ -327,6 +394,8 @@ func (s *Service) InitialSync(ctx context.Context, userID string, limit int, arc
 		if err != nil {
 			return nil, err
 		}
+		// The caller's own presence comes first, room or no room.
+		mates = append([]string{userID}, slices.DeleteFunc(mates, func(u string) bool { return u == userID })...)
 		for _, u := range mates {
 			st, err := s.presence.Get(ctx, u)
 			if err != nil {
@@ -340,5 +409,6 @@ func (s *Service) InitialSync(ctx context.Context, userID string, limit int, arc
 		"rooms":        roomsOut,
 		"presence":     presence,
 		"account_data": accountData,
+		"receipts":     receipts,
 	}, nil
 }

@@ -58,6 +58,9 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) error {
 		if p.IsGuest() {
 			return errGuestForbidden("guests may only use /events with a room_id, to preview a room")
 		}
+		// The global stream is a client's sync loop: it keeps the user
+		// online, as /sync does (a room preview records nothing, G-34).
+		a.Presence.SyncStarted(r.Context(), p.UserID, "")
 		page, err = a.Sync.UserEvents(r.Context(), p.UserID, from, timeout, a.Stopping)
 		if err != nil {
 			return err
@@ -89,6 +92,7 @@ func (a *API) initialSync(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	a.Presence.SyncStarted(r.Context(), principal(r).UserID, "")
 	out, err := a.Sync.InitialSync(r.Context(), principal(r).UserID, limit, r.URL.Query().Get("archived") == "true")
 	if err != nil {
 		return err

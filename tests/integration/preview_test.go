@@ -119,4 +119,57 @@ func TestLegacyEventsAndInitialSync(t *testing.T) {
 	g := hs.RegisterGuest(t)
 	expect(t, hs.Do(t, "GET", cs+"/events?timeout=0", g.Token, nil), 403, "M_GUEST_ACCESS_FORBIDDEN")
 	expect(t, hs.Do(t, "GET", cs+"/initialSync", g.Token, nil), 403, "M_GUEST_ACCESS_FORBIDDEN")
+
+	// The stream also carries what /sync splits into sections: tags and
+	// other account data, typing and receipts, each with its room_id.
+	from := r.Str("end")
+	tags := cs + "/user/" + url.PathEscape(alice.UserID) + "/rooms/" + url.PathEscape(room) + "/tags/u.work"
+	expect(t, hs.Do(t, "PUT", tags, alice.Token, map[string]any{"order": 0.5}), 200, "")
+	msg := sendMessage(t, hs, alice.Token, room, "read me")
+	expect(t, hs.Do(t, "POST", roomPath(room, "/receipt/m.read/"+url.PathEscape(msg)), alice.Token, map[string]any{}), 200, "")
+	expect(t, hs.Do(t, "PUT", roomPath(room, "/typing/"+url.PathEscape(alice.UserID)), alice.Token, map[string]any{"typing": true, "timeout": 30000}), 200, "")
+	expect(t, hs.Do(t, "PUT", cs+"/user/"+url.PathEscape(alice.UserID)+"/account_data/org.example.theme", alice.Token, map[string]any{"dark": true}), 200, "")
+	r = hs.Do(t, "GET", cs+"/events?timeout=0&from="+from, alice.Token, nil)
+	expect(t, r, 200, "")
+	seen := map[string]string{}
+	for _, e := range r.JSON["chunk"].([]any) {
+		ev := e.(map[string]any)
+		roomID, _ := ev["room_id"].(string)
+		seen[ev["type"].(string)] = roomID
+	}
+	for typ, wantRoom := range map[string]string{"m.tag": room, "m.receipt": room, "m.typing": room, "org.example.theme": "", "m.room.message": room} {
+		if got, ok := seen[typ]; !ok || got != wantRoom {
+			t.Errorf("/events lacks %s in %q: %s", typ, wantRoom, r)
+		}
+	}
+
+	// initialSync: the caller's own presence, receipts, room account data.
+	is = hs.Do(t, "GET", cs+"/initialSync?limit=3", alice.Token, nil)
+	expect(t, is, 200, "")
+	pres := is.JSON["presence"].([]any)
+	if len(pres) == 0 || jsonPath(pres[0], "content", "user_id") != alice.UserID || jsonPath(pres[0], "content", "last_active_ago") == nil {
+		t.Fatalf("initialSync presence: %s", is)
+	}
+	if rec, _ := is.JSON["receipts"].([]any); len(rec) != 1 || jsonPath(rec[0], "content", msg, "m.read", alice.UserID) == nil {
+		t.Fatalf("initialSync receipts: %s", is)
+	}
+	roomEntry := is.JSON["rooms"].([]any)[0]
+	if ad, _ := jsonPath(roomEntry, "account_data").([]any); len(ad) != 1 || jsonPath(ad[0], "type") != "m.tag" {
+		t.Fatalf("initialSync room account data: %s", is)
+	}
+	ri := hs.Do(t, "GET", roomPath(room, "/initialSync"), alice.Token, nil)
+	if ad, _ := ri.JSON["account_data"].([]any); len(ad) != 1 || jsonPath(ri.JSON, "receipts") == nil {
+		t.Fatalf("room initialSync account data and receipts: %s", ri)
+	}
+	// A previewer learns none of it.
+	bob := hs.RegisterUser(t, "bob")
+	expect(t, putState(t, hs, alice.Token, room, "m.room.history_visibility", "", map[string]any{"history_visibility": "world_readable"}), 200, "")
+	pv := hs.Do(t, "GET", roomPath(room, "/initialSync"), bob.Token, nil)
+	expect(t, pv, 200, "")
+	if ad, _ := pv.JSON["account_data"].([]any); len(ad) != 0 {
+		t.Fatalf("a previewer got account data: %s", pv)
+	}
+	if rc, _ := pv.JSON["receipts"].([]any); len(rc) != 0 {
+		t.Fatalf("a previewer got receipts: %s", pv)
+	}
 }
