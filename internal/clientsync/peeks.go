@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"sync"
 
 	"foyer/internal/refusal"
 	"foyer/internal/rooms"
@@ -27,6 +28,42 @@ type PeekStore interface {
 	RemovePeek(ctx context.Context, userID, deviceID, roomID string) error
 	RemoveRoomPeeks(ctx context.Context, roomID string) error
 	Peeks(ctx context.Context, userID, deviceID string) ([]Peek, error)
+}
+
+// noPeeks remembers devices known to peek into nothing, so the long-polls
+// of the many devices that never peek skip the query. Only StartPeek adds
+// peeks, and it forgets the device; a fill that raced with it is not kept.
+type noPeeks struct {
+	mu      sync.Mutex
+	gen     uint64
+	devices map[string]bool
+}
+
+const maxNoPeeksEntries = 100000
+
+func (n *noPeeks) known(key string) (bool, uint64) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.devices[key], n.gen
+}
+
+func (n *noPeeks) remember(key string, gen uint64) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.gen != gen {
+		return
+	}
+	if n.devices == nil || len(n.devices) > maxNoPeeksEntries {
+		n.devices = map[string]bool{}
+	}
+	n.devices[key] = true
+}
+
+func (n *noPeeks) forget(key string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.gen++
+	delete(n.devices, key)
 }
 
 // UsePeeks enables peeking, kept in store.
@@ -69,6 +106,7 @@ func (s *Service) StartPeek(ctx context.Context, userID, deviceID, roomID string
 	if snap.HistoryVisibility() != "world_readable" {
 		return refusal.New(refusal.Forbidden, "only world_readable rooms can be peeked into; join %s instead", roomID)
 	}
+	s.noPeeks.forget(userID + "|" + deviceID)
 	pos, done := s.stream.Reserve()
 	err = s.peeks.AddPeek(ctx, Peek{UserID: userID, DeviceID: deviceID, RoomID: roomID, StreamPos: pos})
 	done()
@@ -93,9 +131,18 @@ func (s *Service) livePeeks(ctx context.Context, req *Request, memberships []roo
 	if s.peeks == nil || req.DeviceID == "" {
 		return nil, nil
 	}
+	key := req.UserID + "|" + req.DeviceID
+	none, gen := s.noPeeks.known(key)
+	if none {
+		return nil, nil
+	}
 	all, err := s.peeks.Peeks(ctx, req.UserID, req.DeviceID)
-	if err != nil || len(all) == 0 {
+	if err != nil {
 		return nil, err
+	}
+	if len(all) == 0 {
+		s.noPeeks.remember(key, gen)
+		return nil, nil
 	}
 	changedAt := make(map[string]int64, len(memberships))
 	for _, m := range memberships {

@@ -55,6 +55,7 @@ type Service struct {
 
 	push        *push.Service
 	peeks       PeekStore
+	noPeeks     noPeeks
 	ignored     ignoredUsers
 	unreadCache unreadCounts
 	lazy        lazyMembers
