@@ -69,6 +69,7 @@ func (a *API) doJoin(w http.ResponseWriter, r *http.Request, roomID string) erro
 	if err := a.Rooms.JoinWithContent(r.Context(), roomID, principal(r).UserID, body); err != nil {
 		return err
 	}
+	a.carryToReplacement(r.Context(), principal(r).UserID, roomID)
 	writeJSON(w, http.StatusOK, map[string]string{"room_id": roomID})
 	return nil
 }

@@ -37,6 +37,7 @@ func (a *API) upgradeRoom(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	a.carryToReplacement(r.Context(), principal(r).UserID, newRoomID)
 	writeJSON(w, http.StatusOK, map[string]string{"replacement_room": newRoomID})
 	return nil
 }

@@ -273,11 +273,17 @@ func (s *Service) fillReplacementRoom(ctx context.Context, nd *draft, old RoomSn
 	}
 
 	for _, typ := range upgradeCopiedState {
-		se, ok := old.Get(typ, "")
-		if !ok {
+		content := json.RawMessage(nil)
+		if se, ok := old.Get(typ, ""); ok {
+			content = se.Event.Content()
+		} else if typ == "m.room.guest_access" {
+			// The replacement room states its guest policy: the old
+			// room's, which without an event was forbidden.
+			content = json.RawMessage(`{"guest_access":"forbidden"}`)
+		} else {
 			continue
 		}
-		if _, err := s.add(nd, eventRequest{Sender: userID, Type: typ, StateKey: &empty, Content: se.Event.Content()}); err != nil {
+		if _, err := s.add(nd, eventRequest{Sender: userID, Type: typ, StateKey: &empty, Content: content}); err != nil {
 			return nil, upgradeErr(typ, version, err)
 		}
 	}

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"encoding/json"
+	"net/url"
 	"reflect"
 	"slices"
 	"strings"
@@ -159,7 +160,8 @@ func TestRoomUpgradeCopiesStateAndGuestAccess_G22(t *testing.T) {
 	})
 }
 
-// A room that does not let guests in still does not after an upgrade.
+// A room that does not let guests in still does not after an upgrade; the
+// replacement says so with an explicit guest_access of forbidden.
 func TestRoomUpgradeKeepsGuestsOut_G22(t *testing.T) {
 	testharness.EachBackend(t, func(t *testing.T, backend string) {
 		hs := testharness.StartBackend(t, backend)
@@ -168,7 +170,10 @@ func TestRoomUpgradeKeepsGuestsOut_G22(t *testing.T) {
 		r := upgradeRoom(t, hs, alice.Token, old, map[string]any{"new_version": "11"})
 		expect(t, r, 200, "")
 		repl := r.Str("replacement_room")
-		expect(t, stateContent(t, hs, alice.Token, repl, "m.room.guest_access", ""), 404, "M_NOT_FOUND")
+		// The replacement states the old room's implicit policy.
+		if ga := stateContent(t, hs, alice.Token, repl, "m.room.guest_access", ""); ga.Status != 200 || ga.Str("guest_access") != "forbidden" {
+			t.Fatalf("replacement room's guest access: %s", ga)
+		}
 		guest := hs.RegisterGuest(t)
 		expect(t, join(t, hs, guest.Token, repl), 403, "M_GUEST_ACCESS_FORBIDDEN")
 		user := hs.RegisterUser(t, "bob")
@@ -317,6 +322,64 @@ func TestRoomUpgradeToVersion12(t *testing.T) {
 			if !slices.Contains(rooms, id) {
 				t.Errorf("alice is not in %s: %v", id, rooms)
 			}
+		}
+	})
+}
+
+// Moving to a replacement room keeps what a user set up for the old one:
+// the upgrader at once, another member when they join the new room. Tags,
+// the m.direct entry and a room push rule follow; settings already made
+// for the new room stay, and a user who was not in the old room gets none.
+func TestRoomUpgradeCarriesUserSettings(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		hs := testharness.StartBackend(t, backend)
+		alice := hs.RegisterUser(t, "alice")
+		bob := hs.RegisterUser(t, "bob")
+		carol := hs.RegisterUser(t, "carol")
+		old := createRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat"})
+		mustJoin(t, hs, bob.Token, old)
+		tag := func(who testharness.Account, room, name string) {
+			expect(t, hs.Do(t, "PUT", cs+"/user/"+url.PathEscape(who.UserID)+"/rooms/"+url.PathEscape(room)+"/tags/"+name, who.Token, map[string]any{"order": 0.25}), 200, "")
+		}
+		tags := func(who testharness.Account, room string) map[string]any {
+			r := hs.Do(t, "GET", cs+"/user/"+url.PathEscape(who.UserID)+"/rooms/"+url.PathEscape(room)+"/tags", who.Token, nil)
+			expect(t, r, 200, "")
+			m, _ := r.JSON["tags"].(map[string]any)
+			return m
+		}
+		for _, who := range []testharness.Account{alice, bob} {
+			tag(who, old, "m.favourite")
+			expect(t, hs.Do(t, "PUT", cs+"/user/"+url.PathEscape(who.UserID)+"/account_data/m.direct", who.Token,
+				map[string]any{carol.UserID: []string{old}}), 200, "")
+			expect(t, hs.Do(t, "PUT", cs+"/pushrules/global/room/"+url.PathEscape(old), who.Token, map[string]any{"actions": []string{"notify"}}), 200, "")
+		}
+
+		r := upgradeRoom(t, hs, alice.Token, old, map[string]any{"new_version": "11"})
+		expect(t, r, 200, "")
+		repl := r.Str("replacement_room")
+		// The upgrader's settings moved with the upgrade.
+		if _, ok := tags(alice, repl)["m.favourite"]; !ok {
+			t.Fatalf("upgrader's tags: %v", tags(alice, repl))
+		}
+		direct := hs.Do(t, "GET", cs+"/user/"+url.PathEscape(alice.UserID)+"/account_data/m.direct", alice.Token, nil)
+		if lists, _ := direct.JSON[carol.UserID].([]any); len(lists) != 2 || lists[0] != old || lists[1] != repl {
+			t.Fatalf("upgrader's m.direct: %s", direct)
+		}
+		expect(t, hs.Do(t, "GET", cs+"/pushrules/global/room/"+url.PathEscape(repl), alice.Token, nil), 200, "")
+
+		// Bob's follow when he joins; a tag he set on the new room first stays.
+		tag(bob, repl, "u.mine")
+		mustJoin(t, hs, bob.Token, repl)
+		if got := tags(bob, repl); len(got) != 1 || got["u.mine"] == nil {
+			t.Fatalf("a tag set for the new room was overwritten: %v", got)
+		}
+		expect(t, hs.Do(t, "GET", cs+"/pushrules/global/room/"+url.PathEscape(repl), bob.Token, nil), 200, "")
+
+		// Carol was never in the old room: nothing to carry.
+		tag(carol, old, "m.lowpriority")
+		mustJoin(t, hs, carol.Token, repl)
+		if got := tags(carol, repl); len(got) != 0 {
+			t.Fatalf("carol got settings from a room she was not in: %v", got)
 		}
 	})
 }
