@@ -58,8 +58,12 @@ func checkAuthData(algorithm string, authData json.RawMessage) error {
 	if algorithm == "" {
 		return refusal.New(refusal.MissingParam, "algorithm is required")
 	}
-	if !strings.HasPrefix(strings.TrimSpace(string(authData)), "{") {
-		return refusal.New(refusal.MissingParam, "auth_data must be a JSON object")
+	trimmed := strings.TrimSpace(string(authData))
+	if trimmed == "" || trimmed == "null" {
+		return refusal.New(refusal.MissingParam, "auth_data is required")
+	}
+	if !strings.HasPrefix(trimmed, "{") {
+		return refusal.New(refusal.BadJSON, "auth_data must be a JSON object")
 	}
 	return nil
 }

@@ -922,6 +922,8 @@ func TestRoomKeyBackup_G48(t *testing.T) {
 		expect(t, hs.Do(t, "GET", rk+"/version", guest.Token, nil), 403, "M_GUEST_ACCESS_FORBIDDEN")
 		expect(t, hs.Do(t, "GET", rk+"/version", "", nil), 401, "M_MISSING_TOKEN")
 		expect(t, hs.Do(t, "POST", rk+"/version", alice.Token, map[string]any{"auth_data": map[string]any{}}), 400, "M_MISSING_PARAM")
+		expect(t, hs.Do(t, "POST", rk+"/version", alice.Token, map[string]any{"algorithm": "m.megolm_backup.v1.curve25519-aes-sha2"}), 400, "M_MISSING_PARAM")
+		expect(t, hs.Do(t, "POST", rk+"/version", alice.Token, map[string]any{"algorithm": "m.megolm_backup.v1.curve25519-aes-sha2", "auth_data": "opaque"}), 400, "M_BAD_JSON")
 
 		const alg = "m.megolm_backup.v1.curve25519-aes-sha2"
 		r := hs.Do(t, "POST", rk+"/version", alice.Token, map[string]any{"algorithm": alg, "auth_data": map[string]any{"public_key": "abc"}})
