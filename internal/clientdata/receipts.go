@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"foyer/internal/refusal"
+	"foyer/internal/rooms"
 )
 
 // ValidThreadID reports whether a receipt's thread_id is acceptable: ""
@@ -34,20 +35,23 @@ func (s *Service) SendReceipt(ctx context.Context, userID, roomID, receiptType, 
 	if err := s.requireJoined(ctx, userID, roomID); err != nil {
 		return err
 	}
-	if err := s.requireEvent(ctx, userID, roomID, eventID); err != nil {
+	se, err := s.requireEvent(ctx, userID, roomID, eventID)
+	if err != nil {
 		return err
 	}
 	if receiptType == ReceiptFullyRead {
 		return s.setFullyRead(ctx, userID, roomID, eventID)
 	}
-	return s.putReceipt(ctx, userID, roomID, receiptType, eventID, threadID)
+	return s.putReceipt(ctx, userID, roomID, receiptType, se, threadID)
 }
 
-func (s *Service) putReceipt(ctx context.Context, userID, roomID, receiptType, eventID, threadID string) error {
+// putReceipt stores a receipt; one pointing at an event earlier than the
+// user's current receipt is ignored (receipts only move forward).
+func (s *Service) putReceipt(ctx context.Context, userID, roomID, receiptType string, se rooms.StoredEvent, threadID string) error {
 	pos, done := s.positions.Reserve()
 	err := s.store.PutReceipt(ctx, Receipt{
 		RoomID: roomID, Type: receiptType, UserID: userID, ThreadID: threadID,
-		EventID: eventID, TS: s.now().UnixMilli(), StreamPos: pos,
+		EventID: se.Event.EventID(), EventPos: se.StreamPos, TS: s.now().UnixMilli(), StreamPos: pos,
 	})
 	if err == nil {
 		// Before releasing the position: listeners index the write, and a
@@ -71,15 +75,16 @@ func (s *Service) ReadMarkers(ctx context.Context, userID, roomID, fullyRead, re
 	if err := s.requireJoined(ctx, userID, roomID); err != nil {
 		return err
 	}
-	checked := map[string]bool{}
+	checked := map[string]rooms.StoredEvent{}
 	for _, id := range []string{fullyRead, read, readPrivate} {
-		if id == "" || checked[id] {
+		if _, done := checked[id]; id == "" || done {
 			continue
 		}
-		if err := s.requireEvent(ctx, userID, roomID, id); err != nil {
+		se, err := s.requireEvent(ctx, userID, roomID, id)
+		if err != nil {
 			return err
 		}
-		checked[id] = true
+		checked[id] = se
 	}
 	if fullyRead != "" {
 		if err := s.setFullyRead(ctx, userID, roomID, fullyRead); err != nil {
@@ -87,12 +92,12 @@ func (s *Service) ReadMarkers(ctx context.Context, userID, roomID, fullyRead, re
 		}
 	}
 	if read != "" {
-		if err := s.putReceipt(ctx, userID, roomID, ReceiptRead, read, ""); err != nil {
+		if err := s.putReceipt(ctx, userID, roomID, ReceiptRead, checked[read], ""); err != nil {
 			return err
 		}
 	}
 	if readPrivate != "" {
-		if err := s.putReceipt(ctx, userID, roomID, ReceiptReadPrivate, readPrivate, ""); err != nil {
+		if err := s.putReceipt(ctx, userID, roomID, ReceiptReadPrivate, checked[readPrivate], ""); err != nil {
 			return err
 		}
 	}

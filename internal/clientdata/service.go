@@ -95,22 +95,22 @@ func (s *Service) requireJoined(ctx context.Context, userID, roomID string) erro
 }
 
 // requireEvent checks the event is in the room and visible to the user.
-func (s *Service) requireEvent(ctx context.Context, userID, roomID, eventID string) error {
+func (s *Service) requireEvent(ctx context.Context, userID, roomID, eventID string) (rooms.StoredEvent, error) {
 	if eventID == "" {
-		return refusal.New(refusal.InvalidParam, "an event ID is required")
+		return rooms.StoredEvent{}, refusal.New(refusal.InvalidParam, "an event ID is required")
 	}
-	_, err := s.rooms.Event(ctx, userID, roomID, eventID)
+	se, err := s.rooms.Event(ctx, userID, roomID, eventID)
 	if err == nil {
-		return nil
+		return se, nil
 	}
 	var re *refusal.Error
 	if errors.As(err, &re) {
 		switch re.Kind {
 		case refusal.NotFound:
-			return refusal.New(refusal.NotFound, "there is no event %s in room %s", eventID, roomID)
+			return se, refusal.New(refusal.NotFound, "there is no event %s in room %s", eventID, roomID)
 		case refusal.Forbidden, refusal.GuestForbidden:
-			return refusal.New(refusal.Forbidden, "%s", re.Msg)
+			return se, refusal.New(refusal.Forbidden, "%s", re.Msg)
 		}
 	}
-	return err
+	return se, err
 }

@@ -18,8 +18,10 @@ type Receipt struct {
 	UserID string
 	// ThreadID is "" for an unthreaded receipt, else "main" or a thread
 	// root's event ID.
-	ThreadID  string
-	EventID   string
+	ThreadID string
+	EventID  string
+	// EventPos is the stream position of EventID in the room.
+	EventPos  int64
 	TS        int64
 	StreamPos int64
 }
@@ -39,7 +41,8 @@ type AccountData struct {
 type Store interface {
 	// PutReceipt replaces the receipt of the same (room, type, user,
 	// thread), unless the stored one has a higher stream position (a
-	// later write that committed first).
+	// later write that committed first) or points at a later event (a
+	// receipt only moves forward).
 	PutReceipt(ctx context.Context, r Receipt) error
 	// ReadUpTo is the stream position of the newest event the user's
 	// unthreaded or main-thread read receipts (public or private) point

@@ -29,12 +29,12 @@ var _ clientdata.Store = (*ClientDataStore)(nil)
 // earlier-reserved write commits after it.
 
 func (s *ClientDataStore) PutReceipt(ctx context.Context, r clientdata.Receipt) error {
-	_, err := s.db.Write.ExecContext(ctx, `INSERT INTO receipts (room_id, receipt_type, user_id, thread_id, event_id, ts, stream_pos)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)
+	_, err := s.db.Write.ExecContext(ctx, `INSERT INTO receipts (room_id, receipt_type, user_id, thread_id, event_id, ts, stream_pos, event_pos)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 		ON CONFLICT (room_id, receipt_type, user_id, thread_id) DO UPDATE SET
-			event_id = excluded.event_id, ts = excluded.ts, stream_pos = excluded.stream_pos
-		WHERE receipts.stream_pos < excluded.stream_pos`,
-		r.RoomID, r.Type, r.UserID, r.ThreadID, r.EventID, r.TS, r.StreamPos)
+			event_id = excluded.event_id, ts = excluded.ts, stream_pos = excluded.stream_pos, event_pos = excluded.event_pos
+		WHERE receipts.stream_pos < excluded.stream_pos AND COALESCE(receipts.event_pos, 0) <= excluded.event_pos`,
+		r.RoomID, r.Type, r.UserID, r.ThreadID, r.EventID, r.TS, r.StreamPos, r.EventPos)
 	return err
 }
 

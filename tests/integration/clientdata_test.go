@@ -183,6 +183,13 @@ func TestReceiptEndpoint(t *testing.T) {
 			t.Fatalf("an empty range gave %v", got)
 		}
 
+		// A receipt never moves back to an earlier event: the request
+		// succeeds, the receipt stays.
+		expect(t, hs.Do(t, "POST", receiptPath(room, "m.read", e1), bob.Token, map[string]any{}), 200, "")
+		if evs, _ := receiptOf(receipts(t, hs, room, 0, all, alice.UserID), "m.read", bob.UserID); !slices.Equal(evs, []string{e2}) {
+			t.Fatalf("a receipt moved back: %v", evs)
+		}
+
 		// Threaded receipts live beside the unthreaded one.
 		expect(t, hs.Do(t, "POST", receiptPath(room, "m.read", e1), bob.Token, map[string]any{"thread_id": "main"}), 200, "")
 		content = receipts(t, hs, room, 0, all, alice.UserID)
