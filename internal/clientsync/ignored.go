@@ -12,8 +12,8 @@ import (
 
 // Ignoring users (m.ignored_user_list account data): what an ignored
 // user sends stays out of the ignorer's syncs — timeline events other
-// than state (clients still need the room's state right) and invites —
-// from the next sync after the list changes.
+// than state (clients still need the room's state right), invites and
+// typing — from the next sync after the list changes.
 
 const ignoredUserListType = "m.ignored_user_list"
 

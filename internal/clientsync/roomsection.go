@@ -259,6 +259,9 @@ func (s *Service) joinedRoom(ctx context.Context, req *Request, m rooms.RoomMemb
 	rf := req.Filter.room()
 	if s.typing != nil && (initial || typingChanged[roomID]) && rf.Ephemeral.AllowsRoom(roomID) && rf.Ephemeral.event().Allows("m.typing", "") {
 		users := s.typing.Current(roomID)
+		if len(req.ignored) > 0 {
+			users = slices.DeleteFunc(slices.Clone(users), func(u string) bool { return req.ignored[u] })
+		}
 		if !initial || len(users) > 0 {
 			if users == nil {
 				users = []string{}

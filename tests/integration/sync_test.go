@@ -628,6 +628,20 @@ func TestSyncIgnoredUsers(t *testing.T) {
 		if _, ok := s1.Rooms.Invite[private]; ok {
 			t.Fatalf("the ignored user's invite was sent: %s", raw)
 		}
+		// Typing: bob's is left out, carol's comes through.
+		for _, who := range []testharness.Account{bob, carol} {
+			expect(t, hs.Do(t, "PUT", roomPath(room, "/typing/"+url.PathEscape(who.UserID)), who.Token, map[string]any{"typing": true, "timeout": 30000}), 200, "")
+		}
+		st, raw := doSync(t, hs, alice.Token, "since="+s1.NextBatch)
+		typing := ""
+		for _, e := range st.Rooms.Join[room].Ephemeral.Events {
+			if e.Type == "m.typing" {
+				typing = fmt.Sprint(e.Content["user_ids"])
+			}
+		}
+		if strings.Contains(typing, bob.UserID) || !strings.Contains(typing, carol.UserID) {
+			t.Fatalf("typing with an ignored user: %s", raw)
+		}
 		if full, raw := doSync(t, hs, alice.Token, ""); len(full.Rooms.Invite) != 0 || slices.Contains(bodies(full.Rooms.Join[room].Timeline.Events), "bob ignored") {
 			t.Fatalf("an initial sync shows what the ignored user sent: %s", raw)
 		}
@@ -638,7 +652,7 @@ func TestSyncIgnoredUsers(t *testing.T) {
 
 		ignore()
 		sendMessage(t, hs, bob.Token, room, "bob again")
-		s2, raw := doSync(t, hs, alice.Token, "since="+s1.NextBatch)
+		s2, raw := doSync(t, hs, alice.Token, "since="+st.NextBatch)
 		if !slices.Equal(bodies(s2.Rooms.Join[room].Timeline.Events), []string{"bob again"}) {
 			t.Fatalf("un-ignored user's new message: %s", raw)
 		}
