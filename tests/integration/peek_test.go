@@ -1,40 +1,12 @@
 package integration
 
 import (
-	"encoding/json"
 	"slices"
 	"testing"
 	"time"
 
 	"foyer/internal/testharness"
 )
-
-// peekSync is the rooms.peek part of a sync response.
-type peekSync struct {
-	NextBatch string `json:"next_batch"`
-	Rooms     struct {
-		Join map[string]json.RawMessage `json:"join"`
-		Peek map[string]struct {
-			State    struct{ Events []syncEvent } `json:"state"`
-			Timeline struct {
-				Events    []syncEvent `json:"events"`
-				Limited   bool        `json:"limited"`
-				PrevBatch string      `json:"prev_batch"`
-			} `json:"timeline"`
-		} `json:"peek"`
-	} `json:"rooms"`
-}
-
-func doPeekSync(t *testing.T, hs *testharness.Homeserver, token, query string) (peekSync, *testharness.Response) {
-	t.Helper()
-	r := hs.Do(t, "GET", cs+"/sync?"+query, token, nil)
-	expect(t, r, 200, "")
-	var s peekSync
-	if err := json.Unmarshal(r.Raw, &s); err != nil {
-		t.Fatal(err)
-	}
-	return s, r
-}
 
 // Peeking (MSC2753): a device follows a world_readable room in its sync
 // without joining; history from before the room became world_readable
@@ -52,8 +24,8 @@ func TestPeekIntoWorldReadableRooms_G32(t *testing.T) {
 		sendMessage(t, hs, alice.Token, room, "after")
 		shared := createRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat"})
 
-		s0, _ := doPeekSync(t, hs, bob.Token, "")
-		s2, _ := doPeekSync(t, hs, bob2.Token, "")
+		s0, _ := doSync(t, hs, bob.Token, "")
+		s2, _ := doSync(t, hs, bob2.Token, "")
 
 		expect(t, hs.Do(t, "POST", cs+"/peek/"+shared, bob.Token, map[string]any{}), 403, "M_FORBIDDEN")
 		expect(t, hs.Do(t, "POST", cs+"/peek/!nowhere:localhost", bob.Token, map[string]any{}), 404, "M_NOT_FOUND")
@@ -66,7 +38,7 @@ func TestPeekIntoWorldReadableRooms_G32(t *testing.T) {
 			t.Fatalf("peek by alias: %s", r)
 		}
 
-		s1, raw := doPeekSync(t, hs, bob.Token, "since="+s0.NextBatch)
+		s1, raw := doSync(t, hs, bob.Token, "since="+s0.NextBatch)
 		pr, ok := s1.Rooms.Peek[room]
 		if !ok || len(s1.Rooms.Join) != 0 {
 			t.Fatalf("the peeked room, and no joined room: %s", raw)
@@ -79,11 +51,11 @@ func TestPeekIntoWorldReadableRooms_G32(t *testing.T) {
 			t.Fatal("a refused peek turned up")
 		}
 		// Another device of the same user sees nothing.
-		if other, raw := doPeekSync(t, hs, bob2.Token, "timeout=0&since="+s2.NextBatch); len(other.Rooms.Peek) != 0 {
+		if other, raw := doSync(t, hs, bob2.Token, "timeout=0&since="+s2.NextBatch); len(other.Rooms.Peek) != 0 {
 			t.Fatalf("peek leaked to another device: %s", raw)
 		}
 		// Unchanged: absent; a new message wakes a waiting sync.
-		s3, raw := doPeekSync(t, hs, bob.Token, "timeout=0&since="+s1.NextBatch)
+		s3, raw := doSync(t, hs, bob.Token, "timeout=0&since="+s1.NextBatch)
 		if len(s3.Rooms.Peek) != 0 {
 			t.Fatalf("an unchanged peeked room was sent again: %s", raw)
 		}
@@ -92,7 +64,7 @@ func TestPeekIntoWorldReadableRooms_G32(t *testing.T) {
 			sendMessage(t, hs, alice.Token, room, "live")
 		}()
 		start := time.Now()
-		s4, raw := doPeekSync(t, hs, bob.Token, "timeout=10000&since="+s3.NextBatch)
+		s4, raw := doSync(t, hs, bob.Token, "timeout=10000&since="+s3.NextBatch)
 		if pr := s4.Rooms.Peek[room]; !slices.Equal(bodies(pr.Timeline.Events), []string{"live"}) || pr.Timeline.Limited || time.Since(start) > 5*time.Second {
 			t.Fatalf("the long-poll was not woken by the peeked room's message (%v): %s", time.Since(start), raw)
 		}
@@ -100,47 +72,47 @@ func TestPeekIntoWorldReadableRooms_G32(t *testing.T) {
 		// Unpeek ends it.
 		expect(t, hs.Do(t, "POST", cs+"/rooms/"+room+"/unpeek", bob.Token, map[string]any{}), 200, "")
 		sendMessage(t, hs, alice.Token, room, "unseen")
-		if s5, raw := doPeekSync(t, hs, bob.Token, "timeout=0&since="+s4.NextBatch); len(s5.Rooms.Peek) != 0 {
+		if s5, raw := doSync(t, hs, bob.Token, "timeout=0&since="+s4.NextBatch); len(s5.Rooms.Peek) != 0 {
 			t.Fatalf("unpeeked room still sent: %s", raw)
 		}
 
 		// Joining moves the room to rooms.join for good.
 		expect(t, hs.Do(t, "POST", "/_matrix/client/unstable/org.matrix.msc2753/peek/"+room, bob.Token, map[string]any{}), 200, "")
-		s6, _ := doPeekSync(t, hs, bob.Token, "timeout=0&since="+s4.NextBatch)
+		s6, _ := doSync(t, hs, bob.Token, "timeout=0&since="+s4.NextBatch)
 		mustJoin(t, hs, bob.Token, room)
 		expect(t, hs.Do(t, "POST", roomPath(room, "/leave"), bob.Token, map[string]any{}), 200, "")
 		sendMessage(t, hs, alice.Token, room, "after leaving")
-		if s7, raw := doPeekSync(t, hs, bob.Token, "timeout=0&since="+s6.NextBatch); len(s7.Rooms.Peek) != 0 {
+		if s7, raw := doSync(t, hs, bob.Token, "timeout=0&since="+s6.NextBatch); len(s7.Rooms.Peek) != 0 {
 			t.Fatalf("a peek survived a join: %s", raw)
 		}
 
 		// A room that stops being world_readable ends the peek.
-		s8, _ := doPeekSync(t, hs, bob2.Token, "")
+		s8, _ := doSync(t, hs, bob2.Token, "")
 		expect(t, hs.Do(t, "POST", cs+"/peek/"+room, bob2.Token, map[string]any{}), 200, "")
-		s9, raw := doPeekSync(t, hs, bob2.Token, "since="+s8.NextBatch)
+		s9, raw := doSync(t, hs, bob2.Token, "since="+s8.NextBatch)
 		if _, ok := s9.Rooms.Peek[room]; !ok {
 			t.Fatalf("second device's peek: %s", raw)
 		}
 		expect(t, putState(t, hs, alice.Token, room, "m.room.history_visibility", "", map[string]any{"history_visibility": "shared"}), 200, "")
 		sendMessage(t, hs, alice.Token, room, "members only")
-		if s10, raw := doPeekSync(t, hs, bob2.Token, "timeout=0&since="+s9.NextBatch); len(s10.Rooms.Peek) != 0 {
+		if s10, raw := doSync(t, hs, bob2.Token, "timeout=0&since="+s9.NextBatch); len(s10.Rooms.Peek) != 0 {
 			t.Fatalf("the peek outlived world_readable: %s", raw)
 		}
 		expect(t, putState(t, hs, alice.Token, room, "m.room.history_visibility", "", map[string]any{"history_visibility": "world_readable"}), 200, "")
 		sendMessage(t, hs, alice.Token, room, "readable again")
-		if s11, raw := doPeekSync(t, hs, bob2.Token, "timeout=0&since="+s9.NextBatch); len(s11.Rooms.Peek) != 0 {
+		if s11, raw := doSync(t, hs, bob2.Token, "timeout=0&since="+s9.NextBatch); len(s11.Rooms.Peek) != 0 {
 			t.Fatalf("an ended peek came back: %s", raw)
 		}
 
 		// A peek goes with its device: the same device ID logged in again
 		// starts without it.
 		expect(t, hs.Do(t, "POST", cs+"/peek/"+room, bob2.Token, map[string]any{}), 200, "")
-		if s12, raw := doPeekSync(t, hs, bob2.Token, ""); len(s12.Rooms.Peek) != 1 {
+		if s12, raw := doSync(t, hs, bob2.Token, ""); len(s12.Rooms.Peek) != 1 {
 			t.Fatalf("peek before logout: %s", raw)
 		}
 		expect(t, hs.Do(t, "POST", cs+"/logout", bob2.Token, map[string]any{}), 200, "")
 		bob2 = loginDevice(t, hs, bob, "BOBTWO")
-		if s13, raw := doPeekSync(t, hs, bob2.Token, ""); len(s13.Rooms.Peek) != 0 {
+		if s13, raw := doSync(t, hs, bob2.Token, ""); len(s13.Rooms.Peek) != 0 {
 			t.Fatalf("a peek outlived its device: %s", raw)
 		}
 	})

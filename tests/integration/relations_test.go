@@ -271,12 +271,7 @@ func TestRelationsThreadsAndTimestampFollowHistoryVisibility(t *testing.T) {
 func TestThreadsAndBundledAggregations(t *testing.T) {
 	testharness.EachBackend(t, func(t *testing.T, backend string) {
 		hs := testharness.StartBackend(t, backend)
-		alice := hs.RegisterUser(t, "alice")
-		bob := hs.RegisterUser(t, "bob")
-		carol := hs.RegisterUser(t, "carol")
-		room := createRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat"})
-		mustJoin(t, hs, bob.Token, room)
-		mustJoin(t, hs, carol.Token, room)
+		alice, bob, carol, room := threeInAPublicRoom(t, hs)
 		root1 := sendMessage(t, hs, alice.Token, room, "root1")
 		root2 := sendMessage(t, hs, alice.Token, room, "root2")
 		sendMessage(t, hs, alice.Token, room, "not a thread")

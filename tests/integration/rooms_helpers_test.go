@@ -55,6 +55,19 @@ func mustJoin(t testing.TB, hs *testharness.Homeserver, token, roomID string) {
 	}
 }
 
+// threeInAPublicRoom registers alice, bob and carol, and has alice create
+// a public_chat room the other two join.
+func threeInAPublicRoom(t testing.TB, hs *testharness.Homeserver) (alice, bob, carol testharness.Account, room string) {
+	t.Helper()
+	alice = hs.RegisterUser(t, "alice")
+	bob = hs.RegisterUser(t, "bob")
+	carol = hs.RegisterUser(t, "carol")
+	room = createRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat"})
+	mustJoin(t, hs, bob.Token, room)
+	mustJoin(t, hs, carol.Token, room)
+	return alice, bob, carol, room
+}
+
 // chunkBodies returns the body of each m.room.message in a chunk.
 func chunkBodies(r *testharness.Response, key string) []string {
 	var out []string

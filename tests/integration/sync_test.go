@@ -14,25 +14,29 @@ import (
 	"foyer/internal/testharness"
 )
 
+// syncRoom is a joined (or peeked) room of a sync response.
+type syncRoom struct {
+	Summary struct {
+		Heroes  []string `json:"m.heroes"`
+		Joined  int      `json:"m.joined_member_count"`
+		Invited int      `json:"m.invited_member_count"`
+	} `json:"summary"`
+	State    struct{ Events []syncEvent } `json:"state"`
+	Timeline struct {
+		Events    []syncEvent `json:"events"`
+		Limited   bool        `json:"limited"`
+		PrevBatch string      `json:"prev_batch"`
+	} `json:"timeline"`
+	Ephemeral   struct{ Events []syncEvent } `json:"ephemeral"`
+	AccountData struct{ Events []syncEvent } `json:"account_data"`
+}
+
 // syncResp is the part of a sync response tests read.
 type syncResp struct {
 	NextBatch string `json:"next_batch"`
 	Rooms     struct {
-		Join map[string]struct {
-			Summary struct {
-				Heroes  []string `json:"m.heroes"`
-				Joined  int      `json:"m.joined_member_count"`
-				Invited int      `json:"m.invited_member_count"`
-			} `json:"summary"`
-			State    struct{ Events []syncEvent } `json:"state"`
-			Timeline struct {
-				Events    []syncEvent `json:"events"`
-				Limited   bool        `json:"limited"`
-				PrevBatch string      `json:"prev_batch"`
-			} `json:"timeline"`
-			Ephemeral   struct{ Events []syncEvent } `json:"ephemeral"`
-			AccountData struct{ Events []syncEvent } `json:"account_data"`
-		} `json:"join"`
+		Join   map[string]syncRoom `json:"join"`
+		Peek   map[string]syncRoom `json:"peek"`
 		Invite map[string]struct {
 			InviteState struct{ Events []syncEvent } `json:"invite_state"`
 		} `json:"invite"`
@@ -533,12 +537,7 @@ func TestSyncWokenByEphemeralAndAccountData(t *testing.T) {
 func TestSyncUnreadCountsAndPushRules(t *testing.T) {
 	testharness.EachBackend(t, func(t *testing.T, backend string) {
 		hs := testharness.StartBackend(t, backend)
-		alice := hs.RegisterUser(t, "alice")
-		bob := hs.RegisterUser(t, "bob")
-		carol := hs.RegisterUser(t, "carol")
-		room := createRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat"})
-		mustJoin(t, hs, bob.Token, room)
-		mustJoin(t, hs, carol.Token, room)
+		alice, bob, _, room := threeInAPublicRoom(t, hs)
 		s, raw := doSync(t, hs, bob.Token, "")
 		pushRules := false
 		for _, e := range s.AccountData.Events {
@@ -588,12 +587,7 @@ func TestSyncUnreadCountsAndPushRules(t *testing.T) {
 func TestSyncIgnoredUsers(t *testing.T) {
 	testharness.EachBackend(t, func(t *testing.T, backend string) {
 		hs := testharness.StartBackend(t, backend)
-		alice := hs.RegisterUser(t, "alice")
-		bob := hs.RegisterUser(t, "bob")
-		carol := hs.RegisterUser(t, "carol")
-		room := createRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat"})
-		mustJoin(t, hs, bob.Token, room)
-		mustJoin(t, hs, carol.Token, room)
+		alice, bob, carol, room := threeInAPublicRoom(t, hs)
 		sendMessage(t, hs, bob.Token, room, "bob before")
 		s0, _ := doSync(t, hs, alice.Token, "")
 
