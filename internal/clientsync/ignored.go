@@ -35,8 +35,9 @@ func (ig *ignoredUsers) forget(userID string) {
 	ig.mu.Unlock()
 }
 
-// ignoredBy is the set of users userID ignores (nil when none).
-func (s *Service) ignoredBy(ctx context.Context, userID string) (map[string]bool, error) {
+// IgnoredBy is the set of users userID ignores (nil when none), for the
+// other read paths that leave ignored users' messages out.
+func (s *Service) IgnoredBy(ctx context.Context, userID string) (map[string]bool, error) {
 	if s.clientData == nil {
 		return nil, nil
 	}
@@ -78,8 +79,8 @@ func (s *Service) ignoredBy(ctx context.Context, userID string) (map[string]bool
 	return list, nil
 }
 
-// dropIgnored removes the non-state events sent by ignored users.
-func dropIgnored(events []rooms.StoredEvent, ignored map[string]bool) []rooms.StoredEvent {
+// DropIgnored removes the non-state events sent by ignored users.
+func DropIgnored(events []rooms.StoredEvent, ignored map[string]bool) []rooms.StoredEvent {
 	if len(ignored) == 0 {
 		return events
 	}

@@ -74,7 +74,7 @@ func (s *Service) timeline(ctx context.Context, req *Request, roomID string, low
 				return out, err
 			}
 		}
-		batch = dropIgnored(batch, req.ignored)
+		batch = DropIgnored(batch, req.ignored)
 		for _, se := range batch {
 			if len(visible) < limit {
 				visible = append(visible, se)

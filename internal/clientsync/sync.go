@@ -279,7 +279,7 @@ func (s *Service) compute(ctx context.Context, req *Request, rs *userRooms) (*Re
 		}
 	}
 	memberships := rs.memberships
-	if req.ignored, err = s.ignoredBy(ctx, req.UserID); err != nil {
+	if req.ignored, err = s.IgnoredBy(ctx, req.UserID); err != nil {
 		return nil, err
 	}
 	var typingChanged map[string]bool

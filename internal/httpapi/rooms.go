@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"foyer/internal/clientsync"
 	"foyer/internal/refusal"
 	"foyer/internal/rooms"
 	"foyer/internal/rooms/matrixevents"
@@ -296,6 +297,13 @@ func (a *API) getMessages(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// Messages of users the caller ignores stay out, as in sync; the
+	// page's tokens still cover them, so pagination goes past.
+	ignored, err := a.Sync.IgnoredBy(r.Context(), principal(r).UserID)
+	if err != nil {
+		return err
+	}
+	page.Events = clientsync.DropIgnored(page.Events, ignored)
 	resp := map[string]any{
 		"chunk": a.Rooms.ClientEvents(r.Context(), page.Events, true),
 		"start": rooms.FormatToken(page.Start),
@@ -327,6 +335,14 @@ func (a *API) getContext(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// The event asked for is returned; its neighbours leave ignored
+	// users' messages out, as sync and /messages do.
+	ignored, err := a.Sync.IgnoredBy(r.Context(), principal(r).UserID)
+	if err != nil {
+		return err
+	}
+	before.Events = clientsync.DropIgnored(before.Events, ignored)
+	after.Events = clientsync.DropIgnored(after.Events, ignored)
 	// The event and its neighbours are formatted together: one lookup of
 	// their aggregations and quoted events instead of three.
 	around := make([]rooms.StoredEvent, 0, 1+len(before.Events)+len(after.Events))

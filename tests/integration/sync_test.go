@@ -639,6 +639,25 @@ func TestSyncIgnoredUsers(t *testing.T) {
 		if full, raw := doSync(t, hs, alice.Token, ""); len(full.Rooms.Invite) != 0 || slices.Contains(bodies(full.Rooms.Join[room].Timeline.Events), "bob ignored") {
 			t.Fatalf("an initial sync shows what the ignored user sent: %s", raw)
 		}
+		// /messages and /context leave bob's messages out too, old ones
+		// included; his state events stay.
+		msgs := hs.Do(t, "GET", roomPath(room, "/messages?dir=b&limit=50"), alice.Token, nil)
+		expect(t, msgs, 200, "")
+		if got := chunkBodies(msgs, "chunk"); slices.Contains(got, "bob ignored") || slices.Contains(got, "bob before") || !slices.Contains(got, "carol seen") {
+			t.Fatalf("/messages with an ignored user: %v", got)
+		}
+		carolMsg := ""
+		for _, e := range jr.Timeline.Events {
+			if e.Sender == carol.UserID && e.Type == "m.room.message" {
+				carolMsg = e.EventID
+			}
+		}
+		ctx := hs.Do(t, "GET", roomPath(room, "/context/"+url.PathEscape(carolMsg)+"?limit=10"), alice.Token, nil)
+		expect(t, ctx, 200, "")
+		if got := append(chunkBodies(ctx, "events_before"), chunkBodies(ctx, "events_after")...); slices.Contains(got, "bob ignored") || slices.Contains(got, "bob before") {
+			t.Fatalf("/context with an ignored user: %v", got)
+		}
+
 		// Bob is not ignoring alice: he sees everything.
 		if bs, raw := doSync(t, hs, bob.Token, ""); !slices.Contains(bodies(bs.Rooms.Join[room].Timeline.Events), "carol seen") {
 			t.Fatalf("bob's own sync: %s", raw)
