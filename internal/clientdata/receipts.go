@@ -3,6 +3,7 @@ package clientdata
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 
 	"foyer/internal/refusal"
@@ -40,7 +41,7 @@ func (s *Service) SendReceipt(ctx context.Context, userID, roomID, receiptType, 
 		return err
 	}
 	if receiptType == ReceiptFullyRead {
-		return s.setFullyRead(ctx, userID, roomID, eventID)
+		return s.setFullyRead(ctx, userID, roomID, se)
 	}
 	return s.putReceipt(ctx, userID, roomID, receiptType, se, threadID)
 }
@@ -63,9 +64,25 @@ func (s *Service) putReceipt(ctx context.Context, userID, roomID, receiptType st
 	return err
 }
 
-func (s *Service) setFullyRead(ctx context.Context, userID, roomID, eventID string) error {
-	content, _ := json.Marshal(map[string]string{"event_id": eventID})
-	return s.putAccountData(ctx, userID, roomID, TypeFullyRead, content)
+// setFullyRead moves the read marker to se, unless it already stands at a
+// later event: like receipts, the marker only moves forward.
+func (s *Service) setFullyRead(ctx context.Context, userID, roomID string, se rooms.StoredEvent) error {
+	unlock := s.lockUser(userID)
+	defer unlock()
+	if cur, err := s.store.GetAccountData(ctx, userID, roomID, TypeFullyRead); err == nil {
+		var c struct {
+			EventID string `json:"event_id"`
+		}
+		if json.Unmarshal(cur.Content, &c) == nil && c.EventID != "" && c.EventID != se.Event.EventID() {
+			if at, err := s.rooms.Event(ctx, userID, roomID, c.EventID); err == nil && at.StreamPos > se.StreamPos {
+				return nil
+			}
+		}
+	} else if !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	content, _ := json.Marshal(map[string]string{"event_id": se.Event.EventID()})
+	return s.putAccountDataLocked(ctx, userID, roomID, TypeFullyRead, content)
 }
 
 // ReadMarkers is POST /rooms/{roomId}/read_markers: any of the fully read
@@ -87,7 +104,7 @@ func (s *Service) ReadMarkers(ctx context.Context, userID, roomID, fullyRead, re
 		checked[id] = se
 	}
 	if fullyRead != "" {
-		if err := s.setFullyRead(ctx, userID, roomID, fullyRead); err != nil {
+		if err := s.setFullyRead(ctx, userID, roomID, checked[fullyRead]); err != nil {
 			return err
 		}
 	}

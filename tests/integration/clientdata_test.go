@@ -265,6 +265,12 @@ func TestReadMarkerEndpoint(t *testing.T) {
 		if fr := hs.Do(t, "GET", roomAccountDataPath(bob.UserID, room, "m.fully_read"), bob.Token, nil); fr.Str("event_id") != e2 {
 			t.Fatalf("marker did not move: %s", fr)
 		}
+		// It never moves back to an earlier event.
+		expect(t, hs.Do(t, "POST", markers, bob.Token, map[string]any{"m.fully_read": e1}), 200, "")
+		expect(t, hs.Do(t, "POST", receiptPath(room, "m.fully_read", e1), bob.Token, map[string]any{}), 200, "")
+		if fr := hs.Do(t, "GET", roomAccountDataPath(bob.UserID, room, "m.fully_read"), bob.Token, nil); fr.Str("event_id") != e2 {
+			t.Fatalf("marker moved back: %s", fr)
+		}
 		// The marker reaches sync as room account data.
 		ch, err := hs.Server.API.ClientData.AccountDataSince(context.Background(), bob.UserID, 0, all)
 		if err != nil || len(ch.Rooms[room]) != 1 || ch.Rooms[room][0].Type != "m.fully_read" {
