@@ -20,6 +20,10 @@ func (a *API) e2eeRoutes() []route {
 		{Method: "GET", Path: keys + "/changes", Access: GuestOK, Handle: a.keyChanges},
 		{Method: "POST", Path: keys + "/device_signing/upload", Access: UserOnly, Handle: a.uploadSigningKeys},
 		{Method: "POST", Path: keys + "/signatures/upload", Access: UserOnly, Handle: a.uploadSignatures},
+		// Cross-signing's paths before spec v1.1 (MSC1756), which older
+		// clients and SyTest still call.
+		{Method: "POST", Path: "/_matrix/client/unstable/keys/device_signing/upload", Access: UserOnly, Handle: a.uploadSigningKeys},
+		{Method: "POST", Path: "/_matrix/client/unstable/keys/signatures/upload", Access: UserOnly, Handle: a.uploadSignatures},
 
 		{Method: "PUT", Path: clientV3 + "/sendToDevice/{eventType}/{txnId}", Access: GuestOK, Handle: a.sendToDevice},
 

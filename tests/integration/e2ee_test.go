@@ -824,9 +824,12 @@ func TestCrossSigning_G48(t *testing.T) {
 		withAuth["auth"] = passwordAuth(aliceAcct.UserID, aliceAcct.Password, r.Str("session"))
 		expect(t, hs.Do(t, "POST", upload, alice.Token, withAuth), 200, "")
 
-		// Bob has his own keys.
+		// Bob has his own keys, uploaded at the pre-v1.1 path older
+		// clients use (guests are refused there too).
+		const unstableUpload = "/_matrix/client/unstable/keys/device_signing/upload"
+		expect(t, hs.Do(t, "POST", unstableUpload, guest.Token, map[string]any{}), 403, "M_GUEST_ACCESS_FORBIDDEN")
 		bobCS := newCrossSigning(t, bobAcct.UserID)
-		expect(t, hs.Do(t, "POST", upload, bobAcct.Token, bobCS.body()), 200, "")
+		expect(t, hs.Do(t, "POST", unstableUpload, bobAcct.Token, bobCS.body()), 200, "")
 
 		// Alice signs her device with her self-signing key and her master
 		// key with her device; bob signs alice's master key with his
