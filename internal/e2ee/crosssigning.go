@@ -140,8 +140,27 @@ func (s *Service) UploadSigningKeys(ctx context.Context, userID string, up Signi
 	if err != nil {
 		return err
 	}
+	if CrossSigningChangeVisibleTo(userID, keys) != "" {
+		if s.waker != nil {
+			s.waker.WakeAt(pos, []string{userID}, nil)
+		}
+		return nil
+	}
 	s.wakeMates(ctx, userID, pos)
 	return nil
+}
+
+// CrossSigningChangeVisibleTo says who must hear of new cross-signing
+// keys: everyone who shares a room ("") when the master or self-signing
+// key changed, which others verify the user with; only the user when just
+// the user-signing key did, since only its owner can read that key.
+func CrossSigningChangeVisibleTo(userID string, keys []CrossSigningKey) string {
+	for _, k := range keys {
+		if k.Type != KeyUserSigning {
+			return ""
+		}
+	}
+	return userID
 }
 
 // SignatureFailure is one entry of /keys/signatures/upload's failures.

@@ -282,7 +282,7 @@ func (s *E2EEStore) PutCrossSigningKeys(ctx context.Context, userID string, keys
 				return err
 			}
 		}
-		return recordDeviceListChange(ctx, tx, userID, "", pos)
+		return recordDeviceListChange(ctx, tx, userID, e2ee.CrossSigningChangeVisibleTo(userID, keys), pos)
 	})
 }
 

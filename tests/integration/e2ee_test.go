@@ -1119,3 +1119,41 @@ func TestKeysUnverifiedWhenConfigured_G45(t *testing.T) {
 		expect(t, uploadKeys(t, lenient, bob.Token, map[string]any{"device_keys": placeholder(carol)}), 400, "M_INVALID_PARAM")
 	})
 }
+
+// New master or self-signing keys are a device-list change for everyone
+// who shares a room; a new user-signing key only for its owner, the only
+// one who can read it (G-46, G-48).
+func TestUserSigningKeyChangeIsTheOwnersOnly_G46_G48(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		hs := testharness.StartBackend(t, backend)
+		alice := hs.RegisterUser(t, "alice")
+		bob := hs.RegisterUser(t, "bob")
+		room := createRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat"})
+		mustJoin(t, hs, bob.Token, room)
+		a0 := syncE2EE(t, hs, alice.Token, "")
+		b0 := syncE2EE(t, hs, bob.Token, "")
+
+		keys := newCrossSigning(t, alice.UserID)
+		expect(t, hs.Do(t, "POST", cs+"/keys/device_signing/upload", alice.Token, keys.body()), 200, "")
+		b1 := syncE2EE(t, hs, bob.Token, "since="+b0.NextBatch)
+		if !slices.Contains(b1.DeviceLists.Changed, alice.UserID) {
+			t.Fatalf("bob was not told of alice's new master key: %v", b1.DeviceLists)
+		}
+		a1 := syncE2EE(t, hs, alice.Token, "since="+a0.NextBatch)
+
+		pub, _ := newKey(t)
+		usk := signObj(t, map[string]any{"user_id": alice.UserID, "usage": []any{"user_signing"},
+			"keys": map[string]any{"ed25519:" + b64(pub): b64(pub)}}, alice.UserID, keys.masterKID, keys.masterPriv)
+		r := hs.Do(t, "POST", cs+"/keys/device_signing/upload", alice.Token, map[string]any{"user_signing_key": usk})
+		expect(t, r, 401, "")
+		expect(t, hs.Do(t, "POST", cs+"/keys/device_signing/upload", alice.Token, map[string]any{
+			"user_signing_key": usk, "auth": passwordAuth(alice.UserID, alice.Password, r.Str("session")),
+		}), 200, "")
+		if b2 := syncE2EE(t, hs, bob.Token, "timeout=0&since="+b1.NextBatch); slices.Contains(b2.DeviceLists.Changed, alice.UserID) {
+			t.Fatalf("bob was told of alice's user-signing key: %v", b2.DeviceLists)
+		}
+		if a2 := syncE2EE(t, hs, alice.Token, "since="+a1.NextBatch); !slices.Contains(a2.DeviceLists.Changed, alice.UserID) {
+			t.Fatalf("alice was not told of her own new user-signing key: %v", a2.DeviceLists)
+		}
+	})
+}
