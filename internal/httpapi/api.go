@@ -71,6 +71,8 @@ type API struct {
 
 	// nonces are those handed out for shared-secret registration.
 	nonces nonceBook
+	// filters are uploaded filters, parsed.
+	filters parsedFilters
 
 	// lastTouch throttles last-seen writes to one a minute per device.
 	lastTouch sync.Map // userID|deviceID -> time.Time

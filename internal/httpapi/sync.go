@@ -51,7 +51,11 @@ func (a *API) syncHandler(w http.ResponseWriter, r *http.Request) error {
 // loadFilter reads a filter given inline (JSON) or by ID.
 func (a *API) loadFilter(r *http.Request, userID, f string) (clientsync.Filter, error) {
 	raw := []byte(f)
-	if !strings.HasPrefix(strings.TrimSpace(f), "{") {
+	byID := !strings.HasPrefix(strings.TrimSpace(f), "{")
+	if byID {
+		if filter, ok := a.filters.get(userID, f); ok {
+			return filter, nil
+		}
 		stored, err := a.Filters.GetFilter(r.Context(), userID, f)
 		if errors.Is(err, clientsync.ErrFilterNotFound) {
 			return clientsync.Filter{}, errNotFound("no filter %q", f)
@@ -64,6 +68,9 @@ func (a *API) loadFilter(r *http.Request, userID, f string) (clientsync.Filter, 
 	filter, err := clientsync.ParseFilter(raw)
 	if err != nil {
 		return filter, errInvalidParam("%s", err.Error())
+	}
+	if byID {
+		a.filters.put(userID, f, filter)
 	}
 	return filter, nil
 }
