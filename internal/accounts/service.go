@@ -269,13 +269,7 @@ func (s *Service) ChangePassword(ctx context.Context, sess Session, newPassword 
 	if err != nil {
 		return err
 	}
-	if err := s.store.SetPassword(ctx, sess.UserID, hash, KindUser); err != nil {
-		return err
-	}
-	if logoutDevices {
-		return s.store.DeleteOtherDevices(ctx, sess.UserID, sess.DeviceID)
-	}
-	return nil
+	return s.store.SetPassword(ctx, sess.UserID, hash, KindUser, logoutDevices, sess.DeviceID)
 }
 
 // Logout ends one session: its token and its device go.

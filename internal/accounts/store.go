@@ -53,7 +53,10 @@ type Store interface {
 	DeleteOtherDevices(ctx context.Context, userID, keep string) error
 	TouchDevice(ctx context.Context, userID, deviceID, ip, userAgent string, ts int64) error
 
-	SetPassword(ctx context.Context, userID, hash string, kind Kind) error
+	// SetPassword sets a user's password hash and kind; with
+	// logOutOthers it removes every device but keep in the same
+	// transaction, so a new password never leaves old sessions behind.
+	SetPassword(ctx context.Context, userID, hash string, kind Kind, logOutOthers bool, keep string) error
 	Deactivate(ctx context.Context, userID string) error
 
 	// GetProfile returns ErrNotFound for unknown users.

@@ -286,16 +286,26 @@ func (s *AccountStore) TouchDevice(ctx context.Context, userID, deviceID, ip, us
 	})
 }
 
-func (s *AccountStore) SetPassword(ctx context.Context, userID, hash string, kind accounts.Kind) error {
-	res, err := s.db.Write.ExecContext(ctx, `UPDATE users SET password_hash = $1, kind = $2 WHERE user_id = $3 AND kind <> 'guest'`,
-		hash, string(kind), userID)
-	if err != nil {
-		return err
+func (s *AccountStore) SetPassword(ctx context.Context, userID, hash string, kind accounts.Kind, logOutOthers bool, keep string) error {
+	set := func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = $1, kind = $2 WHERE user_id = $3 AND kind <> 'guest'`,
+			hash, string(kind), userID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return accounts.ErrNotFound
+		}
+		if logOutOthers {
+			return deleteDevicesExcept(ctx, tx, userID, keep)
+		}
+		return nil
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return accounts.ErrNotFound
+	if logOutOthers {
+		// Devices go: a device-list change for the user's room-mates.
+		return s.withDeviceListChange(ctx, userID, set)
 	}
-	return nil
+	return s.db.WithTx(ctx, set)
 }
 
 func (s *AccountStore) Deactivate(ctx context.Context, userID string) error {
