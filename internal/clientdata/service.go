@@ -12,10 +12,9 @@ package clientdata
 import (
 	"context"
 	"errors"
-	"hash/fnv"
-	"sync"
 	"time"
 
+	"foyer/internal/keylock"
 	"foyer/internal/refusal"
 	"foyer/internal/rooms"
 )
@@ -61,7 +60,7 @@ type Service struct {
 	// userLocks serialise account data writes per user (hashed), so a
 	// read-modify-write (tags) never loses a concurrent update and
 	// positions are stored in the order they were taken.
-	userLocks [64]sync.Mutex
+	userLocks keylock.Striped
 }
 
 // NewService builds the service.
@@ -69,13 +68,7 @@ func NewService(store Store, r Rooms, positions Positions) *Service {
 	return &Service{store: store, rooms: r, positions: positions, now: time.Now}
 }
 
-func (s *Service) lockUser(userID string) func() {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(userID))
-	m := &s.userLocks[h.Sum32()%uint32(len(s.userLocks))]
-	m.Lock()
-	return m.Unlock
-}
+func (s *Service) lockUser(userID string) func() { return s.userLocks.Lock(userID) }
 
 // requireJoined refuses users not joined to the room (and rooms that do
 // not exist, without saying which).

@@ -3,10 +3,10 @@ package push
 import (
 	"context"
 	"encoding/json"
-	"hash/fnv"
 	"sync"
 	"time"
 
+	"foyer/internal/keylock"
 	"foyer/internal/refusal"
 )
 
@@ -49,7 +49,7 @@ type Service struct {
 
 	// userLocks serialise rule changes per user (hashed), so each
 	// read-modify-write sees the previous one.
-	userLocks [64]sync.Mutex
+	userLocks keylock.Striped
 
 	cacheMu sync.Mutex
 	cache   map[string]*cachedRules
@@ -79,13 +79,7 @@ func (s *Service) OnChange(f func(userID string, pos int64)) {
 	s.listenersMu.Unlock()
 }
 
-func (s *Service) lockUser(userID string) func() {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(userID))
-	m := &s.userLocks[h.Sum32()%uint32(len(s.userLocks))]
-	m.Lock()
-	return m.Unlock
-}
+func (s *Service) lockUser(userID string) func() { return s.userLocks.Lock(userID) }
 
 // load returns the user's cached rules, reading the store on a miss.
 func (s *Service) load(ctx context.Context, userID string) (*cachedRules, error) {
