@@ -604,4 +604,6 @@ func TestUIASessionBoundToItsDevices(t *testing.T) {
 	expect(t, hs.Do(t, "POST", "/_matrix/client/v3/delete_devices", alice.Token, map[string]any{
 		"devices": []string{"ONE"}, "auth": passwordAuth("alice", alice.Password, r.Str("session")),
 	}), 200, "")
+	expect(t, hs.Do(t, "GET", cs+"/devices/ONE", alice.Token, nil), 404, "M_NOT_FOUND")
+	expect(t, hs.Do(t, "GET", cs+"/devices/TWO", alice.Token, nil), 200, "")
 }

@@ -234,6 +234,9 @@ func TestProfileSetErrors(t *testing.T) {
 		}
 		// Remote avatars are fine: an mxc URI may name any server.
 		expect(t, hs.Do(t, "PUT", av, alice.Token, map[string]any{"avatar_url": "mxc://matrix.org:8448/SomeMedia"}), 200, "")
+		if r := hs.Do(t, "GET", pdProfile(alice.UserID, ""), "", nil); r.Str("avatar_url") != "mxc://matrix.org:8448/SomeMedia" {
+			t.Fatalf("remote avatar not stored: %s", r)
+		}
 	})
 }
 

@@ -3,6 +3,7 @@ package integration
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strings"
@@ -230,8 +231,19 @@ func TestMessagesPaginationAndFilters(t *testing.T) {
 		}
 		// Lazy-loaded members come with the chunk.
 		r = hs.Do(t, "GET", roomPath(room, "/messages?dir=b&limit=2&filter="+url.QueryEscape(`{"lazy_load_members":true}`)), alice.Token, nil)
-		if !strings.Contains(string(r.Raw), `"state"`) || !strings.Contains(string(r.Raw), `"m.room.member"`) {
-			t.Fatalf("lazy-loaded members missing: %s", r)
+		// Exactly the members who sent the chunk's events.
+		senders, members := map[string]bool{}, map[string]bool{}
+		for _, e := range r.JSON["chunk"].([]any) {
+			senders[jsonPath(e, "sender").(string)] = true
+		}
+		state, _ := r.JSON["state"].([]any)
+		for _, e := range state {
+			if jsonPath(e, "type") == "m.room.member" {
+				members[jsonPath(e, "state_key").(string)] = true
+			}
+		}
+		if len(senders) == 0 || !maps.Equal(senders, members) {
+			t.Fatalf("lazy-loaded members are not the chunk's senders: %s", r)
 		}
 		// A forward page then continuing from its end token sees new events.
 		fwd := hs.Do(t, "GET", roomPath(room, "/messages?dir=b&limit=1"), alice.Token, nil)
@@ -528,7 +540,8 @@ func TestHistoryVisibility_G27_G29_G30_G31_G32(t *testing.T) {
 			}
 		}
 		// Events sent while the room was not world_readable stay hidden.
-		expect(t, putState(t, hs, alice.Token, wr, "m.room.history_visibility", "", map[string]any{"history_visibility": "joined"}), 200, "")
+		toJoined := putState(t, hs, alice.Token, wr, "m.room.history_visibility", "", map[string]any{"history_visibility": "joined"})
+		expect(t, toJoined, 200, "")
 		hidden := sendMessage(t, hs, alice.Token, wr, "members only")
 		expect(t, putState(t, hs, alice.Token, wr, "m.room.history_visibility", "", map[string]any{"history_visibility": "world_readable"}), 200, "")
 		expect(t, hs.Do(t, "GET", roomPath(wr, "/event/"+url.PathEscape(hidden)), g.Token, nil), 404, "M_NOT_FOUND")
@@ -536,8 +549,17 @@ func TestHistoryVisibility_G27_G29_G30_G31_G32(t *testing.T) {
 		if slices.Contains(chunkBodies(r, "chunk"), "members only") || !slices.Contains(chunkBodies(r, "chunk"), "for everyone") {
 			t.Fatalf("per-event visibility: %v", chunkBodies(r, "chunk"))
 		}
-		// G-28: the history-visibility changes themselves are visible.
-		if !strings.Contains(string(r.Raw), `"history_visibility":"joined"`) {
+		// G-28: the history-visibility changes themselves are visible (the
+		// event itself, not only its content quoted as a later event's
+		// prev_content).
+		sawChange := false
+		for _, e := range r.JSON["chunk"].([]any) {
+			ev := e.(map[string]any)
+			if ev["event_id"] == toJoined.Str("event_id") && jsonPath(ev, "content", "history_visibility") == "joined" {
+				sawChange = true
+			}
+		}
+		if !sawChange {
 			t.Fatalf("history visibility change hidden from non-member: %s", r)
 		}
 		// Previewers leave no trace among members (G-34).
