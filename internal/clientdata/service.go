@@ -45,7 +45,7 @@ type Positions interface {
 // Rooms is what this package needs of the room service (rooms.Service):
 // membership, and events as the user may see them.
 type Rooms interface {
-	Current(ctx context.Context, roomID string) (rooms.RoomSnapshot, error)
+	RequireJoined(ctx context.Context, userID, roomID string) error
 	Event(ctx context.Context, userID, roomID, eventID string) (rooms.StoredEvent, error)
 }
 
@@ -73,18 +73,7 @@ func (s *Service) lockUser(userID string) func() { return s.userLocks.Lock(userI
 // requireJoined refuses users not joined to the room (and rooms that do
 // not exist, without saying which).
 func (s *Service) requireJoined(ctx context.Context, userID, roomID string) error {
-	snap, err := s.rooms.Current(ctx, roomID)
-	if err != nil {
-		var re *refusal.Error
-		if errors.As(err, &re) && re.Kind == refusal.NotFound {
-			return refusal.New(refusal.Forbidden, "you are not joined to room %s", roomID)
-		}
-		return err
-	}
-	if snap.Membership(userID) != "join" {
-		return refusal.New(refusal.Forbidden, "you are not joined to room %s", roomID)
-	}
-	return nil
+	return s.rooms.RequireJoined(ctx, userID, roomID)
 }
 
 // requireEvent checks the event is in the room and visible to the user.

@@ -3,7 +3,6 @@ package clientsync
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"sync"
 
 	"foyer/internal/refusal"
@@ -93,10 +92,7 @@ func (s *Service) StartPeek(ctx context.Context, userID, deviceID, roomID string
 	if s.peeks == nil {
 		return refusal.New(refusal.Forbidden, "peeking is not enabled")
 	}
-	snap, err := s.rooms.Current(ctx, roomID)
-	if errors.Is(err, rooms.ErrNotFound) {
-		return refusal.New(refusal.NotFound, "no room %s on this server", roomID)
-	}
+	snap, err := s.rooms.Current(ctx, roomID) // an unknown room: 404
 	if err != nil {
 		return err
 	}

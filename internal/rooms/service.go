@@ -166,6 +166,17 @@ func (r RoomSnapshot) Membership(userID string) string {
 	return ""
 }
 
+// RequireJoined refuses (refusal.Forbidden) a user not joined to the room,
+// and a room that does not exist, without saying which.
+func (s *Service) RequireJoined(ctx context.Context, userID, roomID string) error {
+	snap, err := s.Current(ctx, roomID)
+	var re *refusal.Error
+	if (errors.As(err, &re) && re.Kind == refusal.NotFound) || (err == nil && snap.Membership(userID) != "join") {
+		return refusal.New(refusal.Forbidden, "you are not joined to room %s", roomID)
+	}
+	return err
+}
+
 func (s *Service) isGuest(ctx context.Context, userID string) (bool, error) {
 	u, err := s.accounts.GetUser(ctx, userID)
 	if errors.Is(err, accounts.ErrNotFound) {

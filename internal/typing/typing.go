@@ -68,7 +68,7 @@ var RealClock Clock = realClock{}
 
 // Rooms answers whether a user is joined to a room (rooms.Service).
 type Rooms interface {
-	Current(ctx context.Context, roomID string) (rooms.RoomSnapshot, error)
+	RequireJoined(ctx context.Context, userID, roomID string) error
 }
 
 type roomTyping struct {
@@ -137,16 +137,11 @@ func ClampTimeout(d time.Duration) time.Duration {
 // longer typing in roomID. The user must be joined to the room.
 func (s *Service) SetTyping(ctx context.Context, roomID, userID string, typing bool, timeout time.Duration) error {
 	if s.rooms != nil {
-		snap, err := s.rooms.Current(ctx, roomID)
-		if err != nil {
-			var re *refusal.Error
-			if errors.As(err, &re) && re.Kind == refusal.NotFound {
-				return ErrNotJoined
-			}
-			return err
-		}
-		if snap.Membership(userID) != "join" {
+		var re *refusal.Error
+		if err := s.rooms.RequireJoined(ctx, userID, roomID); errors.As(err, &re) && re.Kind == refusal.Forbidden {
 			return ErrNotJoined
+		} else if err != nil {
+			return err
 		}
 	}
 	if typing {
@@ -284,6 +279,12 @@ func (s *Service) bumpLocked(rt *roomTyping) {
 // sync holding an older version to send the (now empty) list. Entries
 // are a few words per room that ever saw typing, so they are not pruned.
 func (s *Service) expireLocked(now time.Time) []string {
+	// timerAt is the earliest expiry scheduled, never later than the real
+	// one (entries only leave early): before it, nothing can have expired,
+	// and the reads on every sync skip the scan.
+	if s.timerAt.IsZero() || now.Before(s.timerAt) {
+		return nil
+	}
 	var changed []string
 	for id, rt := range s.byRoom {
 		for u, exp := range rt.users {
