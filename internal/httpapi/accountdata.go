@@ -12,28 +12,25 @@ func (a *API) clientDataRoutes() []route {
 	const room = clientV3 + "/rooms/{roomId}"
 	const user = clientV3 + "/user/{userId}"
 	return []route{
-		{Method: "PUT", Path: room + "/typing/{userId}", Access: GuestOK, Handle: a.setTyping},
+		{Method: "PUT", Path: room + "/typing/{userId}", Access: GuestOK, Own: true, Handle: a.setTyping},
 		{Method: "POST", Path: room + "/receipt/{receiptType}/{eventId}", Access: GuestOK, Handle: a.postReceipt},
 		{Method: "POST", Path: room + "/read_markers", Access: GuestOK, Handle: a.postReadMarkers},
 
-		{Method: "GET", Path: user + "/account_data/{type}", Access: UserOnly, Handle: a.getAccountData(false)},
-		{Method: "PUT", Path: user + "/account_data/{type}", Access: UserOnly, Handle: a.putAccountData(false)},
-		{Method: "GET", Path: user + "/rooms/{roomId}/account_data/{type}", Access: UserOnly, Handle: a.getAccountData(true)},
-		{Method: "PUT", Path: user + "/rooms/{roomId}/account_data/{type}", Access: UserOnly, Handle: a.putAccountData(true)},
+		{Method: "GET", Path: user + "/account_data/{type}", Access: UserOnly, Own: true, Handle: a.getAccountData(false)},
+		{Method: "PUT", Path: user + "/account_data/{type}", Access: UserOnly, Own: true, Handle: a.putAccountData(false)},
+		{Method: "GET", Path: user + "/rooms/{roomId}/account_data/{type}", Access: UserOnly, Own: true, Handle: a.getAccountData(true)},
+		{Method: "PUT", Path: user + "/rooms/{roomId}/account_data/{type}", Access: UserOnly, Own: true, Handle: a.putAccountData(true)},
 
-		{Method: "GET", Path: user + "/rooms/{roomId}/tags", Access: UserOnly, Handle: a.getTags},
-		{Method: "PUT", Path: user + "/rooms/{roomId}/tags/{tag}", Access: UserOnly, Handle: a.putTag},
-		{Method: "DELETE", Path: user + "/rooms/{roomId}/tags/{tag}", Access: UserOnly, Handle: a.deleteTag},
+		{Method: "GET", Path: user + "/rooms/{roomId}/tags", Access: UserOnly, Own: true, Handle: a.getTags},
+		{Method: "PUT", Path: user + "/rooms/{roomId}/tags/{tag}", Access: UserOnly, Own: true, Handle: a.putTag},
+		{Method: "DELETE", Path: user + "/rooms/{roomId}/tags/{tag}", Access: UserOnly, Own: true, Handle: a.deleteTag},
 	}
 }
 
-// ownUserData checks {userId} is the caller and, on per-room routes,
-// reads {roomId} (roomID is "" on the global routes).
+// ownUserData is the caller (the route's {userId}, checked by the route
+// table) and, on per-room routes, {roomId} ("" on the global routes).
 func ownUserData(r *http.Request, perRoom bool) (userID, roomID string, err error) {
 	userID = principal(r).UserID
-	if r.PathValue("userId") != userID {
-		return "", "", errForbidden("you can only access your own account data")
-	}
 	if perRoom {
 		if roomID, err = roomIDParam(r); err != nil {
 			return "", "", err

@@ -121,6 +121,10 @@ func (a *API) wrap(rt route) http.Handler {
 			writeError(w, r, a.Log, err)
 			return
 		}
+		if rt.Own && r.PathValue("userId") != principal(r).UserID {
+			writeError(w, r, a.Log, errForbidden("you can only do this for your own user ID, not %s", r.PathValue("userId")))
+			return
+		}
 		if r.ContentLength > maxBody {
 			writeError(w, r, a.Log, errTooLarge("request body is larger than %d bytes", maxBody))
 			return

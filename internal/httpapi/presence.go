@@ -24,9 +24,6 @@ func (a *API) getPresence(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) setPresence(w http.ResponseWriter, r *http.Request) error {
-	if err := selfOnly(r); err != nil {
-		return err
-	}
 	var req struct {
 		Presence  *string `json:"presence"`
 		StatusMsg *string `json:"status_msg"`
@@ -55,6 +52,6 @@ func (a *API) setPresence(w http.ResponseWriter, r *http.Request) error {
 func (a *API) presenceRoutes() []route {
 	return []route{
 		{Method: "GET", Path: clientV3 + "/presence/{userId}/status", Access: UserOnly, Handle: a.getPresence},
-		{Method: "PUT", Path: clientV3 + "/presence/{userId}/status", Access: UserOnly, Handle: a.setPresence},
+		{Method: "PUT", Path: clientV3 + "/presence/{userId}/status", Access: UserOnly, Own: true, Handle: a.setPresence},
 	}
 }

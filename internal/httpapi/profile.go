@@ -15,11 +15,11 @@ func (a *API) profileRoutes() []route {
 	return []route{
 		{Method: "GET", Path: profile, Access: Open, Handle: a.getProfile},
 		{Method: "GET", Path: profile + "/displayname", Access: Open, Handle: a.getProfileField("displayname")},
-		{Method: "PUT", Path: profile + "/displayname", Access: GuestOK, Handle: a.putProfileField("displayname")},
-		{Method: "DELETE", Path: profile + "/displayname", Access: GuestOK, Handle: a.deleteProfileField("displayname")},
+		{Method: "PUT", Path: profile + "/displayname", Access: GuestOK, Own: true, Handle: a.putProfileField("displayname")},
+		{Method: "DELETE", Path: profile + "/displayname", Access: GuestOK, Own: true, Handle: a.deleteProfileField("displayname")},
 		{Method: "GET", Path: profile + "/avatar_url", Access: Open, Handle: a.getProfileField("avatar_url")},
-		{Method: "PUT", Path: profile + "/avatar_url", Access: UserOnly, Handle: a.putProfileField("avatar_url")},
-		{Method: "DELETE", Path: profile + "/avatar_url", Access: UserOnly, Handle: a.deleteProfileField("avatar_url")},
+		{Method: "PUT", Path: profile + "/avatar_url", Access: UserOnly, Own: true, Handle: a.putProfileField("avatar_url")},
+		{Method: "DELETE", Path: profile + "/avatar_url", Access: UserOnly, Own: true, Handle: a.deleteProfileField("avatar_url")},
 		// Other fields (m.tz, custom keys) are not stored yet: none exist.
 		{Method: "GET", Path: profile + "/{keyName}", Access: Open, Handle: a.getProfileField("")},
 	}
@@ -97,15 +97,6 @@ func (a *API) getProfileField(key string) apiFunc {
 	}
 }
 
-// ownProfile refuses changes to anyone's profile but the caller's.
-func ownProfile(r *http.Request) (string, error) {
-	p := principal(r)
-	if target := r.PathValue("userId"); target != p.UserID {
-		return "", errForbidden("you can only change your own profile, not %s's", target)
-	}
-	return p.UserID, nil
-}
-
 // setProfileField stores one field through the room service, which also
 // announces the change in every joined room (G-50).
 func (a *API) setProfileField(r *http.Request, userID, key, value string) error {
@@ -123,10 +114,7 @@ func (a *API) setProfileField(r *http.Request, userID, key, value string) error 
 
 func (a *API) putProfileField(key string) apiFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		userID, err := ownProfile(r)
-		if err != nil {
-			return err
-		}
+		userID := principal(r).UserID
 		var body map[string]json.RawMessage
 		if err := readJSON(r, &body); err != nil {
 			return err
@@ -149,10 +137,7 @@ func (a *API) putProfileField(key string) apiFunc {
 
 func (a *API) deleteProfileField(key string) apiFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		userID, err := ownProfile(r)
-		if err != nil {
-			return err
-		}
+		userID := principal(r).UserID
 		if err := a.setProfileField(r, userID, key, ""); err != nil {
 			return err
 		}

@@ -42,6 +42,9 @@ type route struct {
 	// the v3 prefix; they are also served under r0 for older clients.
 	Path   string
 	Access Access
+	// Own routes act on the caller's own resources: their {userId} must
+	// be the caller's (403 M_FORBIDDEN otherwise).
+	Own bool
 	// MaxBody caps the request body; 0 means limits.max_request_bytes.
 	MaxBody int64
 	Handle  apiFunc

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"foyer/internal/guest"
@@ -53,5 +54,37 @@ func TestVersionsAdvertiseOnlyServedVersions(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// A route with {userId} in its path acts on that user's resources, so it
+// must be Own (the caller only) unless it is one of the few that look at
+// other users; forgetting the flag would let anyone write anyone's data.
+func TestUserIDRoutesAreOwnUnlessListed(t *testing.T) {
+	a, _ := newBareAPI(t)
+	othersAllowed := map[string]bool{
+		"GET /_matrix/client/v3/profile/{userId}":             true,
+		"GET /_matrix/client/v3/profile/{userId}/displayname": true,
+		"GET /_matrix/client/v3/profile/{userId}/avatar_url":  true,
+		"GET /_matrix/client/v3/profile/{userId}/{keyName}":   true,
+		"GET /_matrix/client/v3/presence/{userId}/status":     true,
+		"GET /_matrix/client/v3/admin/whois/{userId}":         true, // the user or an admin, checked by the handler
+		"POST /_foyer/admin/v1/guests/{userId}/deactivate":    true,
+	}
+	own := 0
+	for _, rt := range a.routes {
+		key := rt.Method + " " + rt.Path
+		hasUser := strings.Contains(rt.Path, "{userId}")
+		switch {
+		case rt.Own && !hasUser:
+			t.Errorf("%s is Own but has no {userId}", key)
+		case hasUser && !rt.Own && !othersAllowed[key]:
+			t.Errorf("%s takes a {userId} but is not Own", key)
+		case rt.Own:
+			own++
+		}
+	}
+	if own < 15 {
+		t.Errorf("only %d Own routes", own)
 	}
 }

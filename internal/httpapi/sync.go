@@ -75,18 +75,7 @@ func (a *API) loadFilter(r *http.Request, userID, f string) (clientsync.Filter, 
 	return filter, nil
 }
 
-// selfOnly refuses acting on another user's resources.
-func selfOnly(r *http.Request) error {
-	if r.PathValue("userId") != principal(r).UserID {
-		return errForbidden("you can only do this for your own user ID")
-	}
-	return nil
-}
-
 func (a *API) createFilter(w http.ResponseWriter, r *http.Request) error {
-	if err := selfOnly(r); err != nil {
-		return err
-	}
 	var body map[string]json.RawMessage
 	if err := readJSON(r, &body); err != nil {
 		return err
@@ -104,9 +93,6 @@ func (a *API) createFilter(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) getFilter(w http.ResponseWriter, r *http.Request) error {
-	if err := selfOnly(r); err != nil {
-		return err
-	}
 	raw, err := a.Filters.GetFilter(r.Context(), principal(r).UserID, r.PathValue("filterId"))
 	if errors.Is(err, clientsync.ErrFilterNotFound) {
 		return errNotFound("no such filter")
@@ -121,7 +107,7 @@ func (a *API) getFilter(w http.ResponseWriter, r *http.Request) error {
 func (a *API) syncRoutes() []route {
 	return []route{
 		{Method: "GET", Path: clientV3 + "/sync", Access: GuestOK, Handle: a.syncHandler},
-		{Method: "POST", Path: clientV3 + "/user/{userId}/filter", Access: GuestOK, Handle: a.createFilter},
-		{Method: "GET", Path: clientV3 + "/user/{userId}/filter/{filterId}", Access: GuestOK, Handle: a.getFilter},
+		{Method: "POST", Path: clientV3 + "/user/{userId}/filter", Access: GuestOK, Own: true, Handle: a.createFilter},
+		{Method: "GET", Path: clientV3 + "/user/{userId}/filter/{filterId}", Access: GuestOK, Own: true, Handle: a.getFilter},
 	}
 }

@@ -43,9 +43,6 @@ const openIDTokenLifetime = time.Hour
 // /_matrix/federation/v1/openid/userinfo. Guests may ask (G-14): calls
 // are part of being in the room.
 func (a *API) requestOpenIDToken(w http.ResponseWriter, r *http.Request) error {
-	if err := selfOnly(r); err != nil {
-		return err
-	}
 	var body map[string]any
 	if err := readJSON(r, &body); err != nil {
 		return err
@@ -85,7 +82,7 @@ func (a *API) openIDUserInfo(w http.ResponseWriter, r *http.Request) error {
 func (a *API) voipRoutes() []route {
 	return []route{
 		{Method: "GET", Path: clientV3 + "/voip/turnServer", Access: GuestOK, Handle: a.turnServer},
-		{Method: "POST", Path: clientV3 + "/user/{userId}/openid/request_token", Access: GuestOK, Handle: a.requestOpenIDToken},
+		{Method: "POST", Path: clientV3 + "/user/{userId}/openid/request_token", Access: GuestOK, Own: true, Handle: a.requestOpenIDToken},
 		{Method: "GET", Path: "/_matrix/federation/v1/openid/userinfo", Access: Open, Handle: a.openIDUserInfo},
 	}
 }
