@@ -20,17 +20,13 @@ func (c NotifyContext) SenderLevel(userID string) int64 { return c.levels.userLe
 // NotifyContextFor reads a room's current state for push evaluation on
 // behalf of userID, without copying the state.
 func (s *Service) NotifyContextFor(ctx context.Context, roomID, userID string) (NotifyContext, error) {
-	sum, err := s.MemberCounts(ctx, roomID)
-	if err != nil {
-		return NotifyContext{}, err
-	}
 	e, err := s.lockRoom(ctx, roomID)
 	if err != nil {
 		return NotifyContext{}, err
 	}
 	defer e.mu.Unlock()
 	snap := RoomSnapshot{Info: e.info, State: e.state}
-	nc := NotifyContext{JoinedMembers: sum.Joined, levels: parsePowerLevels(snap), NotificationLevels: map[string]int64{}}
+	nc := NotifyContext{JoinedMembers: e.summaryLocked().Joined, levels: parsePowerLevels(snap), NotificationLevels: map[string]int64{}}
 	if se, ok := snap.Get("m.room.member", userID); ok {
 		var c struct {
 			DisplayName string `json:"displayname"`

@@ -136,7 +136,14 @@ func (s *Service) commit(ctx context.Context, e *roomEntry, d *draft, newRoom bo
 		}
 	}
 	e.info, e.state, e.loaded = d.info, d.state, true
-	e.summary = nil
+	// Only state changes the member summary; a busy room's messages must
+	// not make every syncing member recount it.
+	for _, pe := range d.events {
+		if pe.Event.IsState() || len(redacts) > 0 {
+			e.summary = nil
+			break
+		}
+	}
 	// Release positions before telling listeners, so readers can see them.
 	for _, done := range dones {
 		done()
@@ -204,9 +211,6 @@ func (s *Service) Send(ctx context.Context, roomID string, req SendRequest) (str
 			return "", err
 		}
 	}
-	d := newDraft(e)
-	var redacts map[string]string
-	content := any(req.Content)
 	if req.Type == "m.room.redaction" {
 		var c struct {
 			Redacts string `json:"redacts"`
@@ -217,7 +221,8 @@ func (s *Service) Send(ctx context.Context, roomID string, req SendRequest) (str
 		}
 		return s.redactLocked(ctx, e, req.Sender, c.Redacts, req.Content, txn)
 	}
-	ev, err := s.add(d, eventRequest{Sender: req.Sender, Type: req.Type, StateKey: req.StateKey, Content: content})
+	d := newDraft(e)
+	ev, err := s.add(d, eventRequest{Sender: req.Sender, Type: req.Type, StateKey: req.StateKey, Content: req.Content})
 	if err != nil {
 		return "", err
 	}
@@ -228,7 +233,7 @@ func (s *Service) Send(ctx context.Context, roomID string, req SendRequest) (str
 		// no longer set this state is refused as before.
 		return prev.Event.EventID(), nil
 	}
-	if _, err := s.commit(ctx, e, d, false, txn, redacts); err != nil {
+	if _, err := s.commit(ctx, e, d, false, txn, nil); err != nil {
 		return "", err
 	}
 	if err := s.afterStateChange(ctx, e, []matrixevents.Event{ev}, ""); err != nil {

@@ -22,8 +22,14 @@ func (s *Service) MemberCounts(ctx context.Context, roomID string) (MemberSummar
 		return MemberSummary{}, err
 	}
 	defer e.mu.Unlock()
+	return e.summaryLocked(), nil
+}
+
+// summaryLocked computes (or returns the cached) member summary; the
+// caller holds the room's lock.
+func (e *roomEntry) summaryLocked() MemberSummary {
 	if e.summary != nil {
-		return *e.summary, nil
+		return *e.summary
 	}
 	var sum MemberSummary
 	var members []string
@@ -42,5 +48,5 @@ func (s *Service) MemberCounts(ctx context.Context, roomID string) (MemberSummar
 	slices.Sort(members)
 	sum.FirstMembers = members[:min(6, len(members))]
 	e.summary = &sum
-	return sum, nil
+	return sum
 }
