@@ -88,7 +88,7 @@ func (s *Service) LeavePending(ctx context.Context) error {
 			return err
 		}
 		for _, id := range ids {
-			if err := s.leaveAll(ctx, id, "guest account expired"); err != nil {
+			if err := s.leaveAll(ctx, id, "guest account expired", false); err != nil {
 				return err
 			}
 		}
@@ -100,12 +100,14 @@ func (s *Service) LeavePending(ctx context.Context) error {
 
 // leaveAll leaves every room of one guest and takes it off the queue.
 // A room that refuses is logged and skipped, so one bad room cannot
-// keep a guest in the queue for ever. It first repeats step 1's clean-up
-// (idempotent), in case the process that claimed the guest stopped
-// before finishing it.
-func (s *Service) leaveAll(ctx context.Context, userID, reason string) error {
-	if err := s.accounts.Deactivate(ctx, userID); err != nil {
-		return err
+// keep a guest in the queue for ever. Unless the caller has just done
+// it, it first repeats step 1's clean-up (idempotent), in case the
+// process that claimed the guest stopped before finishing it.
+func (s *Service) leaveAll(ctx context.Context, userID, reason string, deactivated bool) error {
+	if !deactivated {
+		if err := s.accounts.Deactivate(ctx, userID); err != nil {
+			return err
+		}
 	}
 	rooms, err := s.rooms.MemberRoomsToLeave(ctx, userID)
 	if err != nil {
@@ -147,7 +149,7 @@ func (s *Service) DeactivateGuest(ctx context.Context, userID string) error {
 		return ErrNotGuest
 	}
 	s.log.Info("guest deactivated by an admin", "user_id", userID)
-	return s.leaveAll(ctx, userID, "guest account expired")
+	return s.leaveAll(ctx, userID, "guest account expired", true)
 }
 
 // Job runs a function now and then every interval until stopped.

@@ -140,10 +140,11 @@ func (s *Service) Rename(ctx context.Context, req RenameRequest) (RenameResult, 
 	// The guest goes as an expired guest does: deactivated (tokens dead,
 	// devices and keys deleted) and out of every room it is still in —
 	// the rooms not moved, and any it entered meanwhile.
-	if _, err := s.claimAndDeactivate(ctx, guestID, 0); err != nil {
+	_, err = s.claimAndDeactivate(ctx, guestID, 0)
+	if err != nil {
 		s.log.Error("guest rename: deactivating the guest", "user_id", guestID, "new_user_id", creds.UserID, "err", err)
 	}
-	if err := s.leaveAll(ctx, guestID, reason); err != nil {
+	if err := s.leaveAll(ctx, guestID, reason, err == nil); err != nil {
 		s.log.Error("guest rename: the guest could not leave its rooms", "user_id", guestID, "err", err)
 	}
 	return res, nil
