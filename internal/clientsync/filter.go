@@ -114,13 +114,16 @@ func (f *EventFilter) limitOr(def int) int {
 
 // AllowsRoom applies rooms/not_rooms.
 func (f *RoomEventFilter) AllowsRoom(roomID string) bool {
-	if f == nil {
-		return true
-	}
-	if f.Rooms != nil && !slices.Contains(f.Rooms, roomID) {
+	return f == nil || allowRoom(f.Rooms, f.NotRooms, roomID)
+}
+
+// allowRoom is the rooms/not_rooms rule of both room filters: rooms, when
+// given, lists the rooms allowed; not_rooms always excludes.
+func allowRoom(rooms, notRooms []string, roomID string) bool {
+	if rooms != nil && !slices.Contains(rooms, roomID) {
 		return false
 	}
-	return !slices.Contains(f.NotRooms, roomID)
+	return !slices.Contains(notRooms, roomID)
 }
 
 func (f *RoomEventFilter) event() *EventFilter {
@@ -140,13 +143,7 @@ func (f *RoomEventFilter) storeFilter() rooms.EventFilter {
 
 // allowsRoom applies the room filter's rooms/not_rooms.
 func (f *RoomFilter) allowsRoom(roomID string) bool {
-	if f == nil {
-		return true
-	}
-	if f.Rooms != nil && !slices.Contains(f.Rooms, roomID) {
-		return false
-	}
-	return !slices.Contains(f.NotRooms, roomID)
+	return f == nil || allowRoom(f.Rooms, f.NotRooms, roomID)
 }
 
 func (f *Filter) room() *RoomFilter {

@@ -46,20 +46,19 @@ func (s *Service) membersPresence(ctx context.Context, snap rooms.RoomSnapshot) 
 // need not be a member; history visibility decides what it sees, and
 // nothing records that it looked (G-34).
 func (s *Service) RoomInitialSync(ctx context.Context, userID, roomID string, limit int) (map[string]any, error) {
-	accountData, err := s.roomAccountData(ctx, userID)
+	accountData, err := s.allAccountData(ctx, userID)
 	if err != nil {
 		return nil, err
 	}
-	return s.roomInitialSync(ctx, userID, roomID, limit, accountData)
+	return s.roomInitialSync(ctx, userID, roomID, limit, accountData.Rooms)
 }
 
-// roomAccountData is all of userID's room account data, by room.
-func (s *Service) roomAccountData(ctx context.Context, userID string) (map[string][]clientdata.AccountDataEvent, error) {
+// allAccountData is all of userID's account data, global and by room.
+func (s *Service) allAccountData(ctx context.Context, userID string) (clientdata.AccountDataChanges, error) {
 	if s.clientData == nil {
-		return nil, nil
+		return clientdata.AccountDataChanges{}, nil
 	}
-	changes, err := s.clientData.AccountDataSince(ctx, userID, 0, s.stream.Current())
-	return changes.Rooms, err
+	return s.clientData.AccountDataSince(ctx, userID, 0, s.stream.Current())
 }
 
 func (s *Service) roomInitialSync(ctx context.Context, userID, roomID string, limit int, accountData map[string][]clientdata.AccountDataEvent) (map[string]any, error) {
@@ -346,7 +345,7 @@ func (s *Service) InitialSync(ctx context.Context, userID string, limit int, arc
 	if err != nil {
 		return nil, err
 	}
-	roomAccountData, err := s.roomAccountData(ctx, userID)
+	allAccountData, err := s.allAccountData(ctx, userID)
 	if err != nil {
 		return nil, err
 	}
@@ -362,7 +361,7 @@ func (s *Service) InitialSync(ctx context.Context, userID string, limit int, arc
 		default:
 			continue
 		}
-		entry, err := s.roomInitialSync(ctx, userID, m.RoomID, limit, roomAccountData)
+		entry, err := s.roomInitialSync(ctx, userID, m.RoomID, limit, allAccountData.Rooms)
 		if err != nil {
 			if m.Membership == "invite" {
 				entry = map[string]any{"room_id": m.RoomID, "membership": "invite"}
@@ -375,18 +374,9 @@ func (s *Service) InitialSync(ctx context.Context, userID string, limit int, arc
 		}
 		roomsOut = append(roomsOut, entry)
 	}
-	var accountData []json.RawMessage
-	if s.clientData != nil {
-		changes, err := s.clientData.AccountDataSince(ctx, userID, 0, s.stream.Current())
-		if err != nil {
-			return nil, err
-		}
-		for _, ev := range changes.Global {
-			accountData = append(accountData, mustJSON(ev))
-		}
-	}
-	if accountData == nil {
-		accountData = []json.RawMessage{}
+	accountData := []json.RawMessage{}
+	for _, ev := range allAccountData.Global {
+		accountData = append(accountData, mustJSON(ev))
 	}
 	presence := []json.RawMessage{}
 	if s.presence != nil {

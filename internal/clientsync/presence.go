@@ -82,19 +82,16 @@ func (p PresenceExtension) Fill(ctx context.Context, req *Request, since, to int
 }
 
 // WatchPresence wakes room-mates' syncs when someone's presence changes.
+// Every long-poll listens on its user's rooms, so waking the user's
+// joined rooms reaches each room-mate (and each preview of those rooms)
+// without listing the members.
 func (s *Service) WatchPresence(p *presence.Service) {
 	s.presence = p
 	p.OnChange(func(st presence.Status) {
-		mates, err := s.rooms.RoomMates(context.Background(), st.UserID)
-		if err != nil {
-			s.log.Warn("finding room-mates for presence", "err", err)
-			return
-		}
-		// Previews of the user's rooms show members' presence too.
-		joined, err := s.store.RoomsWithMembership(context.Background(), st.UserID, "join")
+		joined, err := s.rooms.JoinedRooms(context.Background(), st.UserID)
 		if err != nil {
 			s.log.Warn("finding rooms for presence", "err", err)
 		}
-		s.WakeAt(st.StreamPos, mates, joined)
+		s.WakeAt(st.StreamPos, []string{st.UserID}, joined)
 	})
 }

@@ -36,7 +36,6 @@ type Service struct {
 	store      rooms.Store
 	clientData *clientdata.Service
 	typing     *typing.Service
-	filters    FilterStore
 	stream     Stream
 	notifier   *Notifier
 	log        *slog.Logger
@@ -76,8 +75,8 @@ type pendingWake struct {
 
 // NewService builds the sync service and subscribes it to room events
 // and typing changes.
-func NewService(rs *rooms.Service, cd *clientdata.Service, ty *typing.Service, filters FilterStore, stream Stream, log *slog.Logger) *Service {
-	s := &Service{rooms: rs, store: rs.Store(), clientData: cd, typing: ty, filters: filters, stream: stream, notifier: NewNotifier(), log: log,
+func NewService(rs *rooms.Service, cd *clientdata.Service, ty *typing.Service, stream Stream, log *slog.Logger) *Service {
+	s := &Service{rooms: rs, store: rs.Store(), clientData: cd, typing: ty, stream: stream, notifier: NewNotifier(), log: log,
 		changes: newChangeIndex(stream.Current())}
 	stream.OnAdvance(s.flushPending)
 	rs.OnEvent(func(se rooms.StoredEvent) {
@@ -153,7 +152,6 @@ func (s *Service) flushPending(current int64) {
 type Request struct {
 	UserID    string
 	DeviceID  string
-	IsGuest   bool
 	Since     *Token
 	Timeout   time.Duration
 	FullState bool

@@ -16,7 +16,7 @@ const maxSyncTimeout = 5 * time.Minute
 func (a *API) syncHandler(w http.ResponseWriter, r *http.Request) error {
 	p := principal(r)
 	q := r.URL.Query()
-	req := &clientsync.Request{UserID: p.UserID, DeviceID: p.DeviceID, IsGuest: p.IsGuest(), Stopping: a.Stopping}
+	req := &clientsync.Request{UserID: p.UserID, DeviceID: p.DeviceID, Stopping: a.Stopping}
 	var err error
 	if req.Since, err = parseSyncToken(r, "since"); err != nil {
 		return err

@@ -109,7 +109,7 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 	svc.Rooms.OnEvent(svc.Typing.HandleEvent) // leaving a room ends typing there
 	svc.ClientData = clientdata.NewService(storage.NewClientDataStore(db), svc.Rooms, stream)
 	svc.Filters = storage.NewFilterStore(db)
-	svc.Sync = clientsync.NewService(svc.Rooms, svc.ClientData, svc.Typing, svc.Filters, stream, log)
+	svc.Sync = clientsync.NewService(svc.Rooms, svc.ClientData, svc.Typing, stream, log)
 	svc.Sync.UsePeeks(storage.NewPeekStore(db))
 	svc.Presence = presence.New(storage.NewPresenceStore(db), stream, log)
 	svc.Push = push.NewService(storage.NewPushStore(db), stream)

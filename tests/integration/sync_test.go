@@ -407,7 +407,21 @@ func TestSyncPresence_G51(t *testing.T) {
 			t.Fatalf("a stranger sees %s's presence", e.Sender)
 		}
 	}
+	// A presence change wakes a room-mate's waiting long-poll, and only
+	// with the change.
+	woken := make(chan syncResp, 1)
+	go func() {
+		r, _ := doSync(t, hs, bob.Token, "timeout=10000&since="+s.NextBatch)
+		woken <- r
+	}()
+	time.Sleep(200 * time.Millisecond)
+	start := time.Now()
 	expect(t, hs.Do(t, "PUT", cs+"/presence/"+url.PathEscape(alice.UserID)+"/status", alice.Token, map[string]any{"presence": "unavailable", "status_msg": "lunch"}), 200, "")
+	w := <-woken
+	if time.Since(start) > 5*time.Second || len(w.Presence.Events) != 1 || w.Presence.Events[0].Sender != alice.UserID ||
+		w.Presence.Events[0].Content["presence"] != "unavailable" {
+		t.Fatalf("the room-mate's long-poll was not woken by the presence change (%v): %+v", time.Since(start), w.Presence)
+	}
 	st := hs.Do(t, "GET", cs+"/presence/"+url.PathEscape(alice.UserID)+"/status", bob.Token, nil)
 	if st.Str("presence") != "unavailable" || st.Str("status_msg") != "lunch" {
 		t.Fatalf("presence status: %s", st)
