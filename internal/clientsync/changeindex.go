@@ -6,19 +6,34 @@ import (
 	"foyer/internal/clientdata"
 )
 
-// changeIndex remembers the newest position of receipt and account data
-// writes per room and per user since the server started. A sync whose
-// since is at or after the start and after every recorded write can skip
-// those queries: most long-poll wake-ups are for one new message.
+// changeIndex remembers the newest position of room events, receipts and
+// account data writes per room and per user since the server started. A
+// sync whose since is at or after the start and after every recorded
+// write can skip those queries: most long-poll wake-ups are for one new
+// message in one of the user's rooms.
 type changeIndex struct {
 	mu       sync.Mutex
 	startPos int64
 	users    map[string]int64 // user -> newest write for that user alone
 	receipts map[string]int64 // room -> newest public receipt
+	events   map[string]int64 // room -> newest event
 }
 
 func newChangeIndex(startPos int64) *changeIndex {
-	return &changeIndex{startPos: startPos, users: map[string]int64{}, receipts: map[string]int64{}}
+	return &changeIndex{startPos: startPos, users: map[string]int64{}, receipts: map[string]int64{}, events: map[string]int64{}}
+}
+
+func (c *changeIndex) recordEvent(roomID string, pos int64) {
+	c.mu.Lock()
+	c.events[roomID] = max(c.events[roomID], pos)
+	c.mu.Unlock()
+}
+
+// eventsMaybeSince is false only when the room can have no event after since.
+func (c *changeIndex) eventsMaybeSince(roomID string, since int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return since < c.startPos || c.events[roomID] > since
 }
 
 func (c *changeIndex) record(w clientdata.Write) {

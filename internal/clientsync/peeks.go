@@ -168,6 +168,9 @@ func (s *Service) peekedRoom(ctx context.Context, req *Request, p Peek, since, t
 	if initial || p.StreamPos > since {
 		lower = 0
 	}
+	if !full && !s.changes.eventsMaybeSince(p.RoomID, since) {
+		return nil, nil
+	}
 	tl, err := s.timeline(ctx, req, p.RoomID, lower, to, 0)
 	if err != nil {
 		return nil, err

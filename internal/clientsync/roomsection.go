@@ -234,13 +234,18 @@ func (s *Service) joinedRoom(ctx context.Context, req *Request, m rooms.RoomMemb
 	if initial || newlyJoined {
 		lower = 0
 	}
-	tl, err := s.timeline(ctx, req, roomID, lower, to, m.StreamPos)
-	if err != nil {
-		return nil, err
-	}
-	state, err := s.stateFor(ctx, req, roomID, tl, since, full)
-	if err != nil {
-		return nil, err
+	// A room with no event since the last sync needs no query: its
+	// timeline is empty and no state changed.
+	tl := timelineSlice{firstPos: to + 1, earlier: true}
+	var state []rooms.StoredEvent
+	var err error
+	if full || s.changes.eventsMaybeSince(roomID, since) {
+		if tl, err = s.timeline(ctx, req, roomID, lower, to, m.StreamPos); err != nil {
+			return nil, err
+		}
+		if state, err = s.stateFor(ctx, req, roomID, tl, since, full); err != nil {
+			return nil, err
+		}
 	}
 	jr := newJoinedRoom()
 	if jr.Timeline.Events, err = s.formatEvents(ctx, req, tl.events); err != nil {

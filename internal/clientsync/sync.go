@@ -79,6 +79,7 @@ func NewService(rs *rooms.Service, cd *clientdata.Service, ty *typing.Service, s
 	s := &Service{rooms: rs, store: rs.Store(), clientData: cd, typing: ty, stream: stream, notifier: NewNotifier(), log: log,
 		changes: newChangeIndex(stream.Current())}
 	stream.OnAdvance(s.flushPending)
+	rs.IndexEvents(func(se rooms.StoredEvent) { s.changes.recordEvent(se.Event.RoomID(), se.StreamPos) })
 	rs.OnEvent(func(se rooms.StoredEvent) {
 		var users []string
 		if se.Event.Type() == "m.room.member" && se.Event.StateKey() != nil {

@@ -144,6 +144,15 @@ func (s *Service) commit(ctx context.Context, e *roomEntry, d *draft, newRoom bo
 			break
 		}
 	}
+	// Indexes learn of the events before their positions are visible, so
+	// no reader sees a position an index does not yet know.
+	s.listenersMu.RLock()
+	for _, f := range s.indexers {
+		for _, se := range stored {
+			f(se)
+		}
+	}
+	s.listenersMu.RUnlock()
 	// Release positions before telling listeners, so readers can see them.
 	for _, done := range dones {
 		done()

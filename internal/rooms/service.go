@@ -44,6 +44,7 @@ type Service struct {
 	// listeners hear about every stored event, after it is durable.
 	listenersMu sync.RWMutex
 	listeners   []func(ev StoredEvent)
+	indexers    []func(ev StoredEvent)
 
 	// selfDestruct prunes self-destructing messages when enabled.
 	selfDestruct *selfDestruct
@@ -70,6 +71,15 @@ func NewService(store Store, accts Accounts, key *matrixevents.SigningKey, serve
 
 // ServerName is the domain of this server.
 func (s *Service) ServerName() string { return s.serverName }
+
+// IndexEvents registers f to hear of each stored event before its stream
+// position becomes visible (OnEvent listeners hear after). f runs under
+// the room's lock and must only record, quickly.
+func (s *Service) IndexEvents(f func(ev StoredEvent)) {
+	s.listenersMu.Lock()
+	s.indexers = append(s.indexers, f)
+	s.listenersMu.Unlock()
+}
 
 // Store exposes the store to sibling packages (sync).
 func (s *Service) Store() Store { return s.store }
