@@ -58,14 +58,12 @@ type Credentials struct {
 
 // Errors the HTTP layer maps to Matrix error codes.
 var (
-	ErrNotFound             = errors.New("not found")
-	ErrUserInUse            = errors.New("user ID already taken")
-	ErrInvalidUsername      = errors.New("invalid username")
-	ErrBadCredentials       = errors.New("invalid username or password")
-	ErrDeactivated          = errors.New("account deactivated")
-	ErrTokenExhausted       = errors.New("registration token is not valid")
-	ErrGuestsDisabled       = errors.New("guest access is disabled")
-	ErrRegistrationDisabled = errors.New("registration is disabled")
-	ErrWeakPassword         = errors.New("password too weak")
-	ErrNotGuest             = errors.New("not a guest access token")
+	ErrNotFound        = errors.New("not found")
+	ErrUserInUse       = errors.New("user ID already taken")
+	ErrInvalidUsername = errors.New("invalid username")
+	ErrBadCredentials  = errors.New("invalid username or password")
+	ErrDeactivated     = errors.New("account deactivated")
+	ErrTokenExhausted  = errors.New("registration token is not valid")
+	ErrWeakPassword    = errors.New("password too weak")
+	ErrNotGuest        = errors.New("not a guest access token")
 )

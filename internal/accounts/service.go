@@ -22,9 +22,6 @@ func NewService(store Store, serverName string, hasher *PasswordHasher, minPassw
 	return &Service{store: store, serverName: serverName, hasher: hasher, minPasswordLen: minPasswordLen, now: time.Now}
 }
 
-// ServerName is the domain of local user IDs.
-func (s *Service) ServerName() string { return s.serverName }
-
 // Store exposes the underlying store to sibling services.
 func (s *Service) Store() Store { return s.store }
 

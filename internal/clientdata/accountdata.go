@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"sort"
 
 	"foyer/internal/refusal"
 )
@@ -23,15 +22,6 @@ func (s *Service) SetAccountData(ctx context.Context, userID, roomID, typ string
 	if ServerManaged(typ) {
 		return refusal.New(refusal.ServerManaged, "cannot set %s through this API; the server manages it", typ)
 	}
-	if err := requireObject(content); err != nil {
-		return err
-	}
-	return s.putAccountData(ctx, userID, roomID, typ, content)
-}
-
-// SetServerAccountData writes a server-managed type (e.g. m.push_rules
-// for the push rules API) without the client-facing refusal.
-func (s *Service) SetServerAccountData(ctx context.Context, userID, roomID, typ string, content json.RawMessage) error {
 	if err := requireObject(content); err != nil {
 		return err
 	}
@@ -109,7 +99,6 @@ func (s *Service) AccountDataSince(ctx context.Context, userID string, since, to
 	if err != nil {
 		return out, err
 	}
-	sort.SliceStable(list, func(i, j int) bool { return list[i].StreamPos < list[j].StreamPos })
 	for _, d := range list {
 		ev := AccountDataEvent{Type: d.Type, Content: d.Content}
 		if d.RoomID == "" {

@@ -37,9 +37,6 @@ func ParseKind(s string) (Kind, bool) {
 	return "", false
 }
 
-// hasConditions reports whether rules of kind k carry a conditions list.
-func (k Kind) hasConditions() bool { return k == Override || k == Underride }
-
 // Condition kinds the evaluator implements. Any other kind never matches.
 const (
 	CondEventMatch             = "event_match"

@@ -319,17 +319,12 @@ func (s *AccountStore) Deactivate(ctx context.Context, userID string) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE profiles SET displayname = NULL, avatar_url = NULL WHERE user_id = $1`, userID); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM access_tokens WHERE user_id = $1`, userID); err != nil {
-			return err
-		}
+		// Every device goes with all that is bound to it (deleteDevice's
+		// list); pushers too, including any registered without a device.
 		if _, err := tx.ExecContext(ctx, `DELETE FROM pushers WHERE user_id = $1`, userID); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM room_peeks WHERE user_id = $1`, userID); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, `DELETE FROM devices WHERE user_id = $1`, userID)
-		return err
+		return deleteDevicesExcept(ctx, tx, userID, "")
 	})
 }
 
