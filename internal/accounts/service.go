@@ -72,16 +72,9 @@ type RegisterRequest struct {
 // localpart. It runs before user-interactive auth so the client learns of
 // a bad name first.
 func (s *Service) CheckUsername(ctx context.Context, username string, guest *Session) (string, error) {
-	if guest != nil {
-		lp, _, _ := SplitUserID(guest.UserID)
-		if username == lp {
-			return lp, nil
-		}
-		return "", ErrUpgradeMismatch
-	}
-	lp, err := NormaliseLocalpart(username, s.serverName)
-	if err != nil {
-		return "", err
+	lp, err := s.requestedLocalpart(username, guest)
+	if err != nil || guest != nil {
+		return lp, err
 	}
 	_, err = s.store.GetUser(ctx, UserID(lp, s.serverName))
 	switch {
@@ -92,6 +85,19 @@ func (s *Service) CheckUsername(ctx context.Context, username string, guest *Ses
 	default:
 		return "", err
 	}
+}
+
+// requestedLocalpart validates a requested username without reading the
+// store: an upgrade must keep the guest's own localpart.
+func (s *Service) requestedLocalpart(username string, guest *Session) (string, error) {
+	if guest != nil {
+		lp, _, _ := SplitUserID(guest.UserID)
+		if username == lp {
+			return lp, nil
+		}
+		return "", ErrUpgradeMismatch
+	}
+	return NormaliseLocalpart(username, s.serverName)
 }
 
 // ErrUpgradeMismatch: the username of an upgrade is not the guest's own.
@@ -115,7 +121,8 @@ func (s *Service) Register(ctx context.Context, req RegisterRequest) (Credential
 	var err error
 	if req.Username == "" && req.Guest == nil {
 		lp = "user-" + NewDeviceIDLower()
-	} else if lp, err = s.CheckUsername(ctx, req.Username, req.Guest); err != nil {
+	} else if lp, err = s.requestedLocalpart(req.Username, req.Guest); err != nil {
+		// A taken name is refused by CreateAccount, in its transaction.
 		return Credentials{}, err
 	}
 	kind, hash := KindNamedGuest, ""

@@ -44,7 +44,7 @@ func (a *API) changePassword(w http.ResponseWriter, r *http.Request) error {
 		return errMissingParam("new_password is required")
 	}
 	if err := a.Accounts.CheckPasswordPolicy(*req.NewPassword); err != nil {
-		return newError(http.StatusBadRequest, "M_WEAK_PASSWORD", "%s", err.Error())
+		return usernameError(err)
 	}
 	done, err := a.requirePasswordOrOwnToken(w, r, "password", req.Auth)
 	if err != nil || !done {

@@ -186,7 +186,7 @@ func (a *API) registerUser(w http.ResponseWriter, r *http.Request) error {
 	}
 	if req.Password != "" {
 		if err := a.Accounts.CheckPasswordPolicy(req.Password); err != nil {
-			return newError(http.StatusBadRequest, "M_WEAK_PASSWORD", "%s", err.Error())
+			return usernameError(err)
 		}
 	}
 
