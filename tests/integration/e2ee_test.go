@@ -160,10 +160,7 @@ type e2eeSync struct {
 
 func syncE2EE(t testing.TB, hs *testharness.Homeserver, token, query string) e2eeSync {
 	t.Helper()
-	r := hs.Do(t, "GET", cs+"/sync?"+query, token, nil)
-	if r.Status != 200 {
-		t.Fatalf("sync %s: %s", query, r)
-	}
+	_, r := doSync(t, hs, token, query)
 	var s e2eeSync
 	if err := json.Unmarshal(r.Raw, &s); err != nil {
 		t.Fatal(err)

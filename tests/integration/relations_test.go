@@ -50,18 +50,6 @@ func relIDs(r *testharness.Response, key string) []string {
 	return out
 }
 
-// relDig follows keys into decoded JSON.
-func relDig(v any, path ...string) any {
-	for _, p := range path {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil
-		}
-		v = m[p]
-	}
-	return v
-}
-
 func wantIDs(t *testing.T, what string, got []string, want ...string) {
 	t.Helper()
 	if want == nil {
@@ -107,7 +95,7 @@ func TestRelationsEndpoint(t *testing.T) {
 		if _, ok := all.JSON["recursion_depth"]; ok {
 			t.Errorf("recursion_depth without recurse: %s", all)
 		}
-		if chunk := all.JSON["chunk"].([]any); relDig(chunk[0], "room_id") != room || relDig(chunk[0], "content", "body") != "t3" {
+		if chunk := all.JSON["chunk"].([]any); jsonPath(chunk[0], "room_id") != room || jsonPath(chunk[0], "content", "body") != "t3" {
 			t.Errorf("child events are client events: %v", chunk[0])
 		}
 
@@ -233,14 +221,14 @@ func TestRelationsThreadsAndTimestampFollowHistoryVisibility(t *testing.T) {
 		wantIDs(t, "bob's threads", relIDs(bt, "chunk"), rootB)
 		at := hs.Do(t, "GET", relRoomPath(room, "/threads"), alice.Token, nil)
 		wantIDs(t, "alice's threads", relIDs(at, "chunk"), rootB, rootA)
-		if c := relDig(bt.JSON["chunk"].([]any)[0], "unsigned", "m.relations", "m.thread", "count"); c != float64(2) {
+		if c := jsonPath(bt.JSON["chunk"].([]any)[0], "unsigned", "m.relations", "m.thread", "count"); c != float64(2) {
 			t.Errorf("bob's thread count %v, want 2: %s", c, bt)
 		}
-		if c := relDig(at.JSON["chunk"].([]any)[0], "unsigned", "m.relations", "m.thread", "count"); c != float64(3) {
+		if c := jsonPath(at.JSON["chunk"].([]any)[0], "unsigned", "m.relations", "m.thread", "count"); c != float64(3) {
 			t.Errorf("alice's thread count %v, want 3: %s", c, at)
 		}
 		ev := hs.Do(t, "GET", roomPath(room, "/event/"+testharness.PathEscape(rootB)), bob.Token, nil)
-		if c := relDig(ev.JSON, "unsigned", "m.relations", "m.thread", "count"); c != float64(2) {
+		if c := jsonPath(ev.JSON, "unsigned", "m.relations", "m.thread", "count"); c != float64(2) {
 			t.Errorf("bob's /event thread count %v, want 2: %s", c, ev)
 		}
 
@@ -254,7 +242,7 @@ func TestRelationsThreadsAndTimestampFollowHistoryVisibility(t *testing.T) {
 		bobFirst := hs.Do(t, "GET", jumpA, bob.Token, nil)
 		expect(t, bobFirst, 200, "")
 		bobEv := hs.Do(t, "GET", roomPath(room, "/event/"+testharness.PathEscape(bobFirst.Str("event_id"))), bob.Token, nil)
-		if bobEv.Str("type") != "m.room.member" || bobEv.Str("state_key") != bob.UserID || relDig(bobEv.JSON, "content", "membership") != "join" {
+		if bobEv.Str("type") != "m.room.member" || bobEv.Str("state_key") != bob.UserID || jsonPath(bobEv.JSON, "content", "membership") != "join" {
 			t.Errorf("bob's first visible event: %s", bobEv)
 		}
 
@@ -298,15 +286,15 @@ func TestThreadsAndBundledAggregations(t *testing.T) {
 		expect(t, all, 200, "")
 		wantIDs(t, "threads by latest activity", relIDs(all, "chunk"), root2, root1)
 		chunk := all.JSON["chunk"].([]any)
-		th1 := relDig(chunk[1], "unsigned", "m.relations", "m.thread")
-		if relDig(th1, "count") != float64(2) || relDig(th1, "latest_event", "event_id") != bobReply || relDig(th1, "current_user_participated") != true {
+		th1 := jsonPath(chunk[1], "unsigned", "m.relations", "m.thread")
+		if jsonPath(th1, "count") != float64(2) || jsonPath(th1, "latest_event", "event_id") != bobReply || jsonPath(th1, "current_user_participated") != true {
 			t.Errorf("root1's thread for bob: %v", th1)
 		}
-		th2 := relDig(chunk[0], "unsigned", "m.relations", "m.thread")
-		if relDig(th2, "count") != float64(2) || relDig(th2, "latest_event", "event_id") != latest2 || relDig(th2, "current_user_participated") != false {
+		th2 := jsonPath(chunk[0], "unsigned", "m.relations", "m.thread")
+		if jsonPath(th2, "count") != float64(2) || jsonPath(th2, "latest_event", "event_id") != latest2 || jsonPath(th2, "current_user_participated") != false {
 			t.Errorf("root2's thread for bob: %v", th2)
 		}
-		if got := relDig(th2, "latest_event", "unsigned", "m.relations", "m.replace", "event_id"); got != edit2 {
+		if got := jsonPath(th2, "latest_event", "unsigned", "m.relations", "m.replace", "event_id"); got != edit2 {
 			t.Errorf("latest_event's own edit %v, want %s: %v", got, edit2, th2)
 		}
 
@@ -330,18 +318,18 @@ func TestThreadsAndBundledAggregations(t *testing.T) {
 		// The same aggregations on the other endpoints.
 		checkRoot1 := func(where string, ev any) {
 			t.Helper()
-			rel := relDig(ev, "unsigned", "m.relations")
-			if relDig(rel, "m.thread", "count") != float64(2) || relDig(rel, "m.thread", "latest_event", "event_id") != bobReply {
+			rel := jsonPath(ev, "unsigned", "m.relations")
+			if jsonPath(rel, "m.thread", "count") != float64(2) || jsonPath(rel, "m.thread", "latest_event", "event_id") != bobReply {
 				t.Errorf("%s: m.thread %v", where, rel)
 			}
-			if relDig(rel, "m.replace", "event_id") != edit1 || relDig(rel, "m.replace", "content", "m.new_content", "body") != "root1!" {
+			if jsonPath(rel, "m.replace", "event_id") != edit1 || jsonPath(rel, "m.replace", "content", "m.new_content", "body") != "root1!" {
 				t.Errorf("%s: m.replace %v", where, rel)
 			}
-			refs, _ := relDig(rel, "m.reference", "chunk").([]any)
-			if len(refs) != 1 || relDig(refs[0], "event_id") != ref {
+			refs, _ := jsonPath(rel, "m.reference", "chunk").([]any)
+			if len(refs) != 1 || jsonPath(refs[0], "event_id") != ref {
 				t.Errorf("%s: m.reference %v", where, rel)
 			}
-			if relDig(ev, "content", "body") != "root1" {
+			if jsonPath(ev, "content", "body") != "root1" {
 				t.Errorf("%s: the original content must be served as sent: %v", where, ev)
 			}
 		}
@@ -352,19 +340,19 @@ func TestThreadsAndBundledAggregations(t *testing.T) {
 		msgs := hs.Do(t, "GET", roomPath(room, "/messages?dir=b&limit=50"), bob.Token, nil)
 		inMessages, inSync := false, false
 		for _, e := range msgs.JSON["chunk"].([]any) {
-			if relDig(e, "event_id") == root1 {
+			if jsonPath(e, "event_id") == root1 {
 				inMessages = true
 				checkRoot1("/messages", e)
 			}
 		}
 		filter := url.QueryEscape(`{"room":{"timeline":{"limit":50}}}`)
 		sync := hs.Do(t, "GET", cs+"/sync?filter="+filter, bob.Token, nil)
-		events, _ := relDig(sync.JSON, "rooms", "join", room, "timeline", "events").([]any)
+		events, _ := jsonPath(sync.JSON, "rooms", "join", room, "timeline", "events").([]any)
 		for _, e := range events {
-			if relDig(e, "event_id") == root1 {
+			if jsonPath(e, "event_id") == root1 {
 				inSync = true
 				checkRoot1("/sync", e)
-				if relDig(e, "unsigned", "m.relations", "m.thread", "latest_event", "room_id") != nil {
+				if jsonPath(e, "unsigned", "m.relations", "m.thread", "latest_event", "room_id") != nil {
 					t.Errorf("sync's latest_event carries room_id: %v", e)
 				}
 			}
@@ -433,30 +421,30 @@ func TestSpaceHierarchy_G25(t *testing.T) {
 		ids := func(r *testharness.Response) []string {
 			out := []string{}
 			for _, e := range r.JSON["rooms"].([]any) {
-				out = append(out, relDig(e, "room_id").(string))
+				out = append(out, jsonPath(e, "room_id").(string))
 			}
 			return out
 		}
 		wantIDs(t, "bob's hierarchy", ids(h), space, public, sub, deep, readable, knock)
 		rooms := h.JSON["rooms"].([]any)
 		top := rooms[0]
-		if relDig(top, "room_type") != "m.space" || relDig(top, "name") != "Space" || relDig(top, "num_joined_members") != float64(1) ||
-			relDig(top, "join_rule") != "public" || relDig(top, "world_readable") != false || relDig(top, "guest_can_join") != false {
+		if jsonPath(top, "room_type") != "m.space" || jsonPath(top, "name") != "Space" || jsonPath(top, "num_joined_members") != float64(1) ||
+			jsonPath(top, "join_rule") != "public" || jsonPath(top, "world_readable") != false || jsonPath(top, "guest_can_join") != false {
 			t.Errorf("space summary: %v", top)
 		}
 		if _, ok := top.(map[string]any)["membership"]; ok {
 			t.Errorf("hierarchy rooms carry no membership: %v", top)
 		}
-		cs0, _ := relDig(top, "children_state").([]any)
+		cs0, _ := jsonPath(top, "children_state").([]any)
 		var kids []string
 		for _, c := range cs0 {
-			kids = append(kids, relDig(c, "state_key").(string))
-			if relDig(c, "type") != "m.space.child" || relDig(c, "sender") != alice.UserID || relDig(c, "origin_server_ts") == nil || relDig(c, "event_id") != nil {
+			kids = append(kids, jsonPath(c, "state_key").(string))
+			if jsonPath(c, "type") != "m.space.child" || jsonPath(c, "sender") != alice.UserID || jsonPath(c, "origin_server_ts") == nil || jsonPath(c, "event_id") != nil {
 				t.Errorf("stripped child: %v", c)
 			}
 		}
 		wantIDs(t, "children_state", kids, public, sub, private, readable, knock, restricted, elsewhere)
-		if relDig(rooms[1], "topic") != "hello" || len(relDig(rooms[1], "children_state").([]any)) != 0 {
+		if jsonPath(rooms[1], "topic") != "hello" || len(jsonPath(rooms[1], "children_state").([]any)) != 0 {
 			t.Errorf("a plain room: %v", rooms[1])
 		}
 

@@ -8,14 +8,6 @@ import (
 	"foyer/internal/testharness"
 )
 
-// sendRaw sends a message event with the given content and returns its ID.
-func sendRaw(t *testing.T, hs *testharness.Homeserver, token, roomID, txn string, content map[string]any) string {
-	t.Helper()
-	r := hs.Do(t, "PUT", roomPath(roomID, "/send/m.room.message/"+txn), token, content)
-	expect(t, r, 200, "")
-	return r.Str("event_id")
-}
-
 // eventContent reads an event's content through /event.
 func eventContent(t *testing.T, hs *testharness.Homeserver, token, roomID, eventID string) map[string]any {
 	t.Helper()
@@ -37,9 +29,9 @@ func TestSelfDestructingMessages(t *testing.T) {
 		alice := hs.RegisterUser(t, "alice")
 		room := createRoom(t, hs, alice.Token, nil)
 		soon := time.Now().Add(700 * time.Millisecond).UnixMilli()
-		doomed := sendRaw(t, hs, alice.Token, room, "t1", map[string]any{"msgtype": "m.text", "body": "gone soon", "org.matrix.self_destruct_after": soon})
-		kept := sendRaw(t, hs, alice.Token, room, "t2", map[string]any{"msgtype": "m.text", "body": "stays"})
-		later := sendRaw(t, hs, alice.Token, room, "t3", map[string]any{"msgtype": "m.text", "body": "gone after a restart",
+		doomed := relSend(t, hs, alice.Token, room, "m.room.message", map[string]any{"msgtype": "m.text", "body": "gone soon", "org.matrix.self_destruct_after": soon})
+		kept := relSend(t, hs, alice.Token, room, "m.room.message", map[string]any{"msgtype": "m.text", "body": "stays"})
+		later := relSend(t, hs, alice.Token, room, "m.room.message", map[string]any{"msgtype": "m.text", "body": "gone after a restart",
 			"org.matrix.self_destruct_after": time.Now().Add(2500 * time.Millisecond).UnixMilli()})
 		if c := eventContent(t, hs, alice.Token, room, doomed); c["body"] != "gone soon" {
 			t.Fatalf("before its time the content is there: %v", c)
@@ -103,7 +95,7 @@ func TestSelfDestructingMessages(t *testing.T) {
 	hs := testharness.StartBackend(t, "sqlite")
 	alice := hs.RegisterUser(t, "alice")
 	room := createRoom(t, hs, alice.Token, nil)
-	id := sendRaw(t, hs, alice.Token, room, "t1", map[string]any{"msgtype": "m.text", "body": "ordinary", "org.matrix.self_destruct_after": time.Now().Add(-time.Second).UnixMilli()})
+	id := relSend(t, hs, alice.Token, room, "m.room.message", map[string]any{"msgtype": "m.text", "body": "ordinary", "org.matrix.self_destruct_after": time.Now().Add(-time.Second).UnixMilli()})
 	time.Sleep(300 * time.Millisecond)
 	if c := eventContent(t, hs, alice.Token, room, id); c["body"] != "ordinary" {
 		t.Fatalf("pruned without the switch: %v", c)
