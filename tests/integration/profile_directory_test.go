@@ -12,57 +12,22 @@ import (
 // Helpers of this file carry a pd prefix so they do not collide with
 // other files' helpers in this package.
 
-const pdV3 = "/_matrix/client/v3"
-
 func pdProfile(userID, rest string) string {
-	return pdV3 + "/profile/" + testharness.PathEscape(userID) + rest
+	return cs + "/profile/" + testharness.PathEscape(userID) + rest
 }
 
 func pdAlias(alias string) string {
-	return pdV3 + "/directory/room/" + testharness.PathEscape(alias)
-}
-
-func pdRoom(roomID, rest string) string {
-	return pdV3 + "/rooms/" + testharness.PathEscape(roomID) + rest
+	return cs + "/directory/room/" + testharness.PathEscape(alias)
 }
 
 func pdSummary(idOrAlias string) string {
 	return "/_matrix/client/v1/room_summary/" + testharness.PathEscape(idOrAlias)
 }
 
-func pdCreateRoom(t *testing.T, hs *testharness.Homeserver, token string, body map[string]any) string {
-	t.Helper()
-	r := hs.Do(t, "POST", pdV3+"/createRoom", token, body)
-	if r.Status != 200 || r.Str("room_id") == "" {
-		t.Fatalf("createRoom %v: %s", body, r)
-	}
-	return r.Str("room_id")
-}
-
-func pdJoin(t *testing.T, hs *testharness.Homeserver, token, roomID string, body map[string]any) {
-	t.Helper()
-	if body == nil {
-		body = map[string]any{}
-	}
-	expect(t, hs.Do(t, "POST", pdRoom(roomID, "/join"), token, body), 200, "")
-}
-
-func pdState(t *testing.T, hs *testharness.Homeserver, token, roomID, typ, key string) *testharness.Response {
-	t.Helper()
-	r := hs.Do(t, "GET", pdRoom(roomID, "/state/"+typ+"/"+testharness.PathEscape(key)), token, nil)
-	expect(t, r, 200, "")
-	return r
-}
-
-func pdPutState(t *testing.T, hs *testharness.Homeserver, token, roomID, typ string, content map[string]any) {
-	t.Helper()
-	expect(t, hs.Do(t, "PUT", pdRoom(roomID, "/state/"+typ+"/"), token, content), 200, "")
-}
-
 // pdMemberEventID is the event ID of userID's current member event.
 func pdMemberEventID(t *testing.T, hs *testharness.Homeserver, token, roomID, userID string) string {
 	t.Helper()
-	r := hs.Do(t, "GET", pdRoom(roomID, "/state/m.room.member/"+testharness.PathEscape(userID))+"?format=event", token, nil)
+	r := hs.Do(t, "GET", roomPath(roomID, "/state/m.room.member/"+testharness.PathEscape(userID))+"?format=event", token, nil)
 	expect(t, r, 200, "")
 	return r.Str("event_id")
 }
@@ -70,7 +35,7 @@ func pdMemberEventID(t *testing.T, hs *testharness.Homeserver, token, roomID, us
 // pdWantMember checks userID's member event content in a room.
 func pdWantMember(t *testing.T, hs *testharness.Homeserver, token, roomID, userID, membership, displayname, avatar string) {
 	t.Helper()
-	r := pdState(t, hs, token, roomID, "m.room.member", userID)
+	r := mustState(t, hs, token, roomID, "m.room.member", userID)
 	if r.Str("membership") != membership || r.Str("displayname") != displayname || r.Str("avatar_url") != avatar {
 		t.Fatalf("member event of %s in %s: want %s/%q/%q, got %s", userID, roomID, membership, displayname, avatar, r)
 	}
@@ -85,7 +50,7 @@ func pdWantMember(t *testing.T, hs *testharness.Homeserver, token, roomID, userI
 func pdDeactivate(t *testing.T, hs *testharness.Homeserver, acct testharness.Account) {
 	t.Helper()
 	lp := strings.TrimSuffix(strings.TrimPrefix(acct.UserID, "@"), ":localhost")
-	expect(t, hs.Do(t, "POST", pdV3+"/account/deactivate", acct.Token, map[string]any{
+	expect(t, hs.Do(t, "POST", cs+"/account/deactivate", acct.Token, map[string]any{
 		"auth": passwordAuth(lp, acct.Password, ""),
 	}), 200, "")
 }
@@ -100,7 +65,7 @@ func TestProfileLookup_G49(t *testing.T) {
 		bob := hs.RegisterUser(t, "bob")
 		guest := hs.RegisterGuest(t)
 		// Alice is in a world_readable room bob does not share.
-		pdCreateRoom(t, hs, alice.Token, map[string]any{"preset": "private_chat",
+		createRoom(t, hs, alice.Token, map[string]any{"preset": "private_chat",
 			"initial_state": []map[string]any{{"type": "m.room.history_visibility", "content": map[string]any{"history_visibility": "world_readable"}}}})
 		expect(t, hs.Do(t, "PUT", pdProfile(alice.UserID, "/avatar_url"), alice.Token, map[string]any{"avatar_url": "mxc://localhost/alicepic"}), 200, "")
 
@@ -154,12 +119,12 @@ func TestProfileChangePropagates_G50(t *testing.T) {
 		hs := testharness.StartBackend(t, backend)
 		alice := hs.RegisterUser(t, "alice")
 		bob := hs.RegisterUser(t, "bob")
-		private := pdCreateRoom(t, hs, alice.Token, map[string]any{"preset": "private_chat"})
-		public := pdCreateRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat"})
-		left := pdCreateRoom(t, hs, bob.Token, map[string]any{"preset": "public_chat"})
-		pdJoin(t, hs, bob.Token, public, map[string]any{"reason": "saying hello"})
-		pdJoin(t, hs, alice.Token, left, nil)
-		expect(t, hs.Do(t, "POST", pdRoom(left, "/leave"), alice.Token, map[string]any{}), 200, "")
+		private := createRoom(t, hs, alice.Token, map[string]any{"preset": "private_chat"})
+		public := createRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat"})
+		left := createRoom(t, hs, bob.Token, map[string]any{"preset": "public_chat"})
+		expect(t, hs.Do(t, "POST", roomPath(public, "/join"), bob.Token, map[string]any{"reason": "saying hello"}), 200, "")
+		mustJoin(t, hs, alice.Token, left)
+		expect(t, hs.Do(t, "POST", roomPath(left, "/leave"), alice.Token, map[string]any{}), 200, "")
 		pdWantMember(t, hs, alice.Token, private, alice.UserID, "join", "alice", "")
 
 		expect(t, hs.Do(t, "PUT", pdProfile(alice.UserID, "/displayname"), alice.Token, map[string]any{"displayname": "Alice W."}), 200, "")
@@ -247,9 +212,9 @@ func TestGuestProfile_G15_G50(t *testing.T) {
 		hs := testharness.StartBackend(t, backend)
 		alice := hs.RegisterUser(t, "alice")
 		guest := hs.RegisterGuest(t)
-		room := pdCreateRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat",
+		room := createRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat",
 			"initial_state": []map[string]any{{"type": "m.room.guest_access", "content": map[string]any{"guest_access": "can_join"}}}})
-		pdJoin(t, hs, guest.Token, room, nil)
+		mustJoin(t, hs, guest.Token, room)
 
 		expect(t, hs.Do(t, "PUT", pdProfile(guest.UserID, "/displayname"), guest.Token, map[string]any{"displayname": "Visitor"}), 200, "")
 		r := hs.Do(t, "GET", pdProfile(guest.UserID, "/displayname"), alice.Token, nil)
@@ -282,7 +247,7 @@ func TestRoomAliases_G35(t *testing.T) {
 		bob := hs.RegisterUser(t, "bob")
 		carol := hs.RegisterUser(t, "carol")
 		guest := hs.RegisterGuest(t)
-		room := pdCreateRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat", "room_alias_name": "canon"})
+		room := createRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat", "room_alias_name": "canon"})
 		body := map[string]any{"room_id": room}
 
 		// Create.
@@ -315,7 +280,7 @@ func TestRoomAliases_G35(t *testing.T) {
 		// List: members only while the room is not world_readable.
 		aliases := func(token string) []string {
 			t.Helper()
-			r := hs.Do(t, "GET", pdRoom(room, "/aliases"), token, nil)
+			r := hs.Do(t, "GET", roomPath(room, "/aliases"), token, nil)
 			expect(t, r, 200, "")
 			var out []string
 			list, _ := r.JSON["aliases"].([]any)
@@ -327,20 +292,20 @@ func TestRoomAliases_G35(t *testing.T) {
 		if got := aliases(alice.Token); fmt.Sprint(got) != "[#canon:localhost #foo:localhost]" {
 			t.Fatalf("aliases: %v", got)
 		}
-		expect(t, hs.Do(t, "GET", pdRoom(room, "/aliases"), bob.Token, nil), 403, "M_FORBIDDEN")
-		expect(t, hs.Do(t, "GET", pdRoom(room, "/aliases"), guest.Token, nil), 403, "M_GUEST_ACCESS_FORBIDDEN")
-		expect(t, hs.Do(t, "GET", pdRoom(room, "/aliases"), "", nil), 401, "M_MISSING_TOKEN")
-		expect(t, hs.Do(t, "GET", pdRoom("!nowhere:localhost", "/aliases"), bob.Token, nil), 403, "M_FORBIDDEN")
-		pdPutState(t, hs, alice.Token, room, "m.room.history_visibility", map[string]any{"history_visibility": "world_readable"})
+		expect(t, hs.Do(t, "GET", roomPath(room, "/aliases"), bob.Token, nil), 403, "M_FORBIDDEN")
+		expect(t, hs.Do(t, "GET", roomPath(room, "/aliases"), guest.Token, nil), 403, "M_GUEST_ACCESS_FORBIDDEN")
+		expect(t, hs.Do(t, "GET", roomPath(room, "/aliases"), "", nil), 401, "M_MISSING_TOKEN")
+		expect(t, hs.Do(t, "GET", roomPath("!nowhere:localhost", "/aliases"), bob.Token, nil), 403, "M_FORBIDDEN")
+		mustPutState(t, hs, alice.Token, room, "m.room.history_visibility", map[string]any{"history_visibility": "world_readable"})
 		if got := aliases(bob.Token); len(got) != 2 {
 			t.Fatalf("world_readable aliases for a non-member: %v", got)
 		}
 		// Guests stay out of this endpoint even for world_readable rooms.
-		expect(t, hs.Do(t, "GET", pdRoom(room, "/aliases"), guest.Token, nil), 403, "M_GUEST_ACCESS_FORBIDDEN")
+		expect(t, hs.Do(t, "GET", roomPath(room, "/aliases"), guest.Token, nil), 403, "M_GUEST_ACCESS_FORBIDDEN")
 
 		// Delete: the creator, or a member with power over
 		// m.room.canonical_alias; nobody else.
-		pdJoin(t, hs, bob.Token, room, nil)
+		mustJoin(t, hs, bob.Token, room)
 		for _, a := range []string{"#bob1:localhost", "#bob2:localhost"} {
 			expect(t, hs.Do(t, "PUT", pdAlias(a), bob.Token, body), 200, "")
 		}
@@ -353,16 +318,16 @@ func TestRoomAliases_G35(t *testing.T) {
 		expect(t, hs.Do(t, "DELETE", pdAlias("#bob2:localhost"), alice.Token, nil), 404, "M_NOT_FOUND")
 		expect(t, hs.Do(t, "GET", pdAlias("#bob1:localhost"), "", nil), 404, "M_NOT_FOUND")
 		// Bob, given the power, may delete alice's alias.
-		pl := pdState(t, hs, alice.Token, room, "m.room.power_levels", "").JSON
+		pl := mustState(t, hs, alice.Token, room, "m.room.power_levels", "").JSON
 		pl["users"].(map[string]any)[bob.UserID] = 50
-		pdPutState(t, hs, alice.Token, room, "m.room.power_levels", pl)
+		mustPutState(t, hs, alice.Token, room, "m.room.power_levels", pl)
 		expect(t, hs.Do(t, "DELETE", pdAlias("#foo:localhost"), bob.Token, nil), 200, "")
 		if got := aliases(alice.Token); fmt.Sprint(got) != "[#canon:localhost]" {
 			t.Fatalf("aliases after deletes: %v", got)
 		}
 		// Deleting the canonical alias takes it out of m.room.canonical_alias.
 		expect(t, hs.Do(t, "DELETE", pdAlias("#canon:localhost"), alice.Token, nil), 200, "")
-		if r := pdState(t, hs, alice.Token, room, "m.room.canonical_alias", ""); r.Str("alias") != "" {
+		if r := mustState(t, hs, alice.Token, room, "m.room.canonical_alias", ""); r.Str("alias") != "" {
 			t.Fatalf("canonical alias still names the deleted alias: %s", r)
 		}
 		if got := aliases(alice.Token); len(got) != 0 {
@@ -382,9 +347,9 @@ func TestDirectoryVisibility(t *testing.T) {
 		bob := hs.RegisterUser(t, "bob")
 		carol := hs.RegisterUser(t, "carol")
 		guest := hs.RegisterGuest(t)
-		room := pdCreateRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat", "name": "Hidden"})
-		pdJoin(t, hs, bob.Token, room, nil)
-		path := pdV3 + "/directory/list/room/" + testharness.PathEscape(room)
+		room := createRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat", "name": "Hidden"})
+		mustJoin(t, hs, bob.Token, room)
+		path := cs + "/directory/list/room/" + testharness.PathEscape(room)
 		vis := func(token string) string {
 			t.Helper()
 			r := hs.Do(t, "GET", path, token, nil)
@@ -393,7 +358,7 @@ func TestDirectoryVisibility(t *testing.T) {
 		}
 		listed := func() bool {
 			t.Helper()
-			r := hs.Do(t, "GET", pdV3+"/publicRooms", "", nil)
+			r := hs.Do(t, "GET", cs+"/publicRooms", "", nil)
 			expect(t, r, 200, "")
 			return strings.Contains(string(r.Raw), room)
 		}
@@ -421,13 +386,13 @@ func TestDirectoryVisibility(t *testing.T) {
 		if vis("") != "public" {
 			t.Fatal("an empty body did not publish")
 		}
-		nowhere := pdV3 + "/directory/list/room/" + testharness.PathEscape("!nowhere:localhost")
+		nowhere := cs + "/directory/list/room/" + testharness.PathEscape("!nowhere:localhost")
 		expect(t, hs.Do(t, "GET", nowhere, "", nil), 404, "M_NOT_FOUND")
 		expect(t, hs.Do(t, "PUT", nowhere, alice.Token, map[string]any{"visibility": "public"}), 404, "M_NOT_FOUND")
-		expect(t, hs.Do(t, "GET", pdV3+"/directory/list/room/not-a-room", "", nil), 400, "M_INVALID_PARAM")
+		expect(t, hs.Do(t, "GET", cs+"/directory/list/room/not-a-room", "", nil), 400, "M_INVALID_PARAM")
 		// createRoom's visibility sets it too.
-		pub := pdCreateRoom(t, hs, alice.Token, map[string]any{"visibility": "public"})
-		if r := hs.Do(t, "GET", pdV3+"/directory/list/room/"+testharness.PathEscape(pub), "", nil); r.Str("visibility") != "public" {
+		pub := createRoom(t, hs, alice.Token, map[string]any{"visibility": "public"})
+		if r := hs.Do(t, "GET", cs+"/directory/list/room/"+testharness.PathEscape(pub), "", nil); r.Str("visibility") != "public" {
 			t.Fatalf("visibility of a room created public: %s", r)
 		}
 	})
@@ -465,21 +430,21 @@ func TestPublicRooms_G23(t *testing.T) {
 		alice := hs.RegisterUser(t, "alice")
 		bob := hs.RegisterUser(t, "bob")
 		guest := hs.RegisterGuest(t)
-		alpha := pdCreateRoom(t, hs, alice.Token, map[string]any{"visibility": "public", "preset": "public_chat",
+		alpha := createRoom(t, hs, alice.Token, map[string]any{"visibility": "public", "preset": "public_chat",
 			"name": "Alpha", "topic": "The first room", "room_alias_name": "alpha"})
-		pdJoin(t, hs, bob.Token, alpha, nil)
-		bravo := pdCreateRoom(t, hs, alice.Token, map[string]any{"visibility": "public", "preset": "public_chat", "name": "Bravo",
+		mustJoin(t, hs, bob.Token, alpha)
+		bravo := createRoom(t, hs, alice.Token, map[string]any{"visibility": "public", "preset": "public_chat", "name": "Bravo",
 			"initial_state": []map[string]any{
 				{"type": "m.room.guest_access", "content": map[string]any{"guest_access": "can_join"}},
 				{"type": "m.room.history_visibility", "content": map[string]any{"history_visibility": "world_readable"}},
 				{"type": "m.room.avatar", "content": map[string]any{"url": "mxc://localhost/bravo"}},
 			}})
-		charlie := pdCreateRoom(t, hs, alice.Token, map[string]any{"visibility": "public", "preset": "private_chat",
+		charlie := createRoom(t, hs, alice.Token, map[string]any{"visibility": "public", "preset": "private_chat",
 			"name": "Charlie space", "creation_content": map[string]any{"type": "m.space"}})
-		hidden := pdCreateRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat", "name": "Hidden"})
+		hidden := createRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat", "name": "Hidden"})
 
 		for name, token := range map[string]string{"no token": "", "user": bob.Token, "guest": guest.Token} {
-			r := hs.Do(t, "GET", pdV3+"/publicRooms", token, nil)
+			r := hs.Do(t, "GET", cs+"/publicRooms", token, nil)
 			expect(t, r, 200, "")
 			ids := pdChunkIDs(r)
 			if len(ids) != 3 || ids[0] != alpha || strings.Contains(string(r.Raw), hidden) {
@@ -510,9 +475,9 @@ func TestPublicRooms_G23(t *testing.T) {
 		}
 
 		// The flags follow the state.
-		pdPutState(t, hs, alice.Token, bravo, "m.room.guest_access", map[string]any{"guest_access": "forbidden"})
-		pdPutState(t, hs, alice.Token, alpha, "m.room.history_visibility", map[string]any{"history_visibility": "world_readable"})
-		r := hs.Do(t, "GET", pdV3+"/publicRooms", "", nil)
+		mustPutState(t, hs, alice.Token, bravo, "m.room.guest_access", map[string]any{"guest_access": "forbidden"})
+		mustPutState(t, hs, alice.Token, alpha, "m.room.history_visibility", map[string]any{"history_visibility": "world_readable"})
+		r := hs.Do(t, "GET", cs+"/publicRooms", "", nil)
 		if b := pdChunk(t, r, bravo); b["guest_can_join"] != false || b["world_readable"] != true {
 			t.Fatalf("bravo after turning guests off: %v", b)
 		}
@@ -528,7 +493,7 @@ func TestPublicRooms_G23(t *testing.T) {
 			if since != "" {
 				q.Set("since", since)
 			}
-			r := hs.Do(t, "GET", pdV3+"/publicRooms?"+q.Encode(), "", nil)
+			r := hs.Do(t, "GET", cs+"/publicRooms?"+q.Encode(), "", nil)
 			expect(t, r, 200, "")
 			ids := pdChunkIDs(r)
 			if len(ids) != 1 {
@@ -550,20 +515,20 @@ func TestPublicRooms_G23(t *testing.T) {
 			t.Fatalf("paged through %v", seen)
 		}
 		// prev_batch leads back.
-		r = hs.Do(t, "GET", pdV3+"/publicRooms?limit=1&since=p2", "", nil)
-		r = hs.Do(t, "GET", pdV3+"/publicRooms?limit=1&since="+r.Str("prev_batch"), "", nil)
+		r = hs.Do(t, "GET", cs+"/publicRooms?limit=1&since=p2", "", nil)
+		r = hs.Do(t, "GET", cs+"/publicRooms?limit=1&since="+r.Str("prev_batch"), "", nil)
 		if ids := pdChunkIDs(r); len(ids) != 1 || ids[0] != seen[1] {
 			t.Fatalf("prev_batch page: %s", r)
 		}
-		expect(t, hs.Do(t, "GET", pdV3+"/publicRooms?since=garbage", "", nil), 400, "M_INVALID_PARAM")
-		expect(t, hs.Do(t, "GET", pdV3+"/publicRooms?limit=-1", "", nil), 400, "M_INVALID_PARAM")
-		expect(t, hs.Do(t, "GET", pdV3+"/publicRooms?server=localhost", "", nil), 200, "")
-		expect(t, hs.Do(t, "GET", pdV3+"/publicRooms?server=elsewhere.example", "", nil), 404, "M_NOT_FOUND")
+		expect(t, hs.Do(t, "GET", cs+"/publicRooms?since=garbage", "", nil), 400, "M_INVALID_PARAM")
+		expect(t, hs.Do(t, "GET", cs+"/publicRooms?limit=-1", "", nil), 400, "M_INVALID_PARAM")
+		expect(t, hs.Do(t, "GET", cs+"/publicRooms?server=localhost", "", nil), 200, "")
+		expect(t, hs.Do(t, "GET", cs+"/publicRooms?server=elsewhere.example", "", nil), 404, "M_NOT_FOUND")
 
 		// POST filters, for registered users only.
 		post := func(body map[string]any) []string {
 			t.Helper()
-			r := hs.Do(t, "POST", pdV3+"/publicRooms", bob.Token, body)
+			r := hs.Do(t, "POST", cs+"/publicRooms", bob.Token, body)
 			expect(t, r, 200, "")
 			return pdChunkIDs(r)
 		}
@@ -588,18 +553,18 @@ func TestPublicRooms_G23(t *testing.T) {
 		if got := post(map[string]any{"limit": 2}); len(got) != 2 {
 			t.Fatalf("POST limit: %v", got)
 		}
-		r = hs.Do(t, "POST", pdV3+"/publicRooms", bob.Token, map[string]any{"limit": 2, "since": "p2"})
+		r = hs.Do(t, "POST", cs+"/publicRooms", bob.Token, map[string]any{"limit": 2, "since": "p2"})
 		if ids := pdChunkIDs(r); len(ids) != 1 || r.Str("prev_batch") != "p0" {
 			t.Fatalf("POST second page: %s", r)
 		}
 		if got := post(map[string]any{"third_party_instance_id": "irc"}); len(got) != 0 {
 			t.Fatalf("a third-party network's rooms: %v", got)
 		}
-		expect(t, hs.Do(t, "POST", pdV3+"/publicRooms?server=elsewhere.example", bob.Token, map[string]any{}), 404, "M_NOT_FOUND")
-		expect(t, hs.Do(t, "POST", pdV3+"/publicRooms", bob.Token, map[string]any{"limit": -3}), 400, "M_INVALID_PARAM")
-		expect(t, hs.Do(t, "POST", pdV3+"/publicRooms", bob.Token, map[string]any{"filter": "x"}), 400, "M_BAD_JSON")
-		expect(t, hs.Do(t, "POST", pdV3+"/publicRooms", guest.Token, map[string]any{}), 403, "M_GUEST_ACCESS_FORBIDDEN")
-		expect(t, hs.Do(t, "POST", pdV3+"/publicRooms", "", map[string]any{}), 401, "M_MISSING_TOKEN")
+		expect(t, hs.Do(t, "POST", cs+"/publicRooms?server=elsewhere.example", bob.Token, map[string]any{}), 404, "M_NOT_FOUND")
+		expect(t, hs.Do(t, "POST", cs+"/publicRooms", bob.Token, map[string]any{"limit": -3}), 400, "M_INVALID_PARAM")
+		expect(t, hs.Do(t, "POST", cs+"/publicRooms", bob.Token, map[string]any{"filter": "x"}), 400, "M_BAD_JSON")
+		expect(t, hs.Do(t, "POST", cs+"/publicRooms", guest.Token, map[string]any{}), 403, "M_GUEST_ACCESS_FORBIDDEN")
+		expect(t, hs.Do(t, "POST", cs+"/publicRooms", "", map[string]any{}), 401, "M_MISSING_TOKEN")
 	})
 }
 
@@ -612,14 +577,14 @@ func TestRoomSummary_G24(t *testing.T) {
 		alice := hs.RegisterUser(t, "alice")
 		bob := hs.RegisterUser(t, "bob")
 		guest := hs.RegisterGuest(t)
-		public := pdCreateRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat", "name": "Lobby", "topic": "Come in", "room_alias_name": "lobby"})
-		worldReadable := pdCreateRoom(t, hs, alice.Token, map[string]any{"preset": "private_chat", "name": "Glass house",
+		public := createRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat", "name": "Lobby", "topic": "Come in", "room_alias_name": "lobby"})
+		worldReadable := createRoom(t, hs, alice.Token, map[string]any{"preset": "private_chat", "name": "Glass house",
 			"initial_state": []map[string]any{{"type": "m.room.history_visibility", "content": map[string]any{"history_visibility": "world_readable"}}}})
-		knock := pdCreateRoom(t, hs, alice.Token, map[string]any{"preset": "private_chat",
+		knock := createRoom(t, hs, alice.Token, map[string]any{"preset": "private_chat",
 			"initial_state": []map[string]any{{"type": "m.room.join_rules", "content": map[string]any{"join_rule": "knock"}}}})
-		private := pdCreateRoom(t, hs, alice.Token, map[string]any{"preset": "private_chat", "name": "Secret", "room_alias_name": "secret",
+		private := createRoom(t, hs, alice.Token, map[string]any{"preset": "private_chat", "name": "Secret", "room_alias_name": "secret",
 			"initial_state": []map[string]any{{"type": "m.room.encryption", "content": map[string]any{"algorithm": "m.megolm.v1.aes-sha2"}}}})
-		space := pdCreateRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat", "creation_content": map[string]any{"type": "m.space"}})
+		space := createRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat", "creation_content": map[string]any{"type": "m.space"}})
 
 		// Without a token.
 		for _, id := range []string{public, "#lobby:localhost"} {
@@ -673,19 +638,19 @@ func TestRoomSummary_G24(t *testing.T) {
 			expect(t, hs.Do(t, "GET", pdSummary(private), token, nil), 404, "M_NOT_FOUND")
 		}
 		// An invitee sees the private room it is invited to.
-		expect(t, hs.Do(t, "POST", pdRoom(private, "/invite"), alice.Token, map[string]any{"user_id": bob.UserID}), 200, "")
+		expect(t, hs.Do(t, "POST", roomPath(private, "/invite"), alice.Token, map[string]any{"user_id": bob.UserID}), 200, "")
 		r = hs.Do(t, "GET", pdSummary("#secret:localhost"), bob.Token, nil)
 		expect(t, r, 200, "")
 		if r.Str("membership") != "invite" || r.Str("room_id") != private {
 			t.Fatalf("invitee's summary: %s", r)
 		}
-		pdJoin(t, hs, bob.Token, private, nil)
+		mustJoin(t, hs, bob.Token, private)
 		if r := hs.Do(t, "GET", pdSummary(private), bob.Token, nil); r.Str("membership") != "join" || r.JSON["num_joined_members"] != float64(2) {
 			t.Fatalf("after joining: %s", r)
 		}
 		// A guest who joined a guest-friendly room sees it as a member.
-		pdPutState(t, hs, alice.Token, public, "m.room.guest_access", map[string]any{"guest_access": "can_join"})
-		pdJoin(t, hs, guest.Token, public, nil)
+		mustPutState(t, hs, alice.Token, public, "m.room.guest_access", map[string]any{"guest_access": "can_join"})
+		mustJoin(t, hs, guest.Token, public)
 		if r := hs.Do(t, "GET", pdSummary(public), guest.Token, nil); r.Str("membership") != "join" || r.JSON["guest_can_join"] != true {
 			t.Fatalf("joined guest's summary: %s", r)
 		}

@@ -88,3 +88,17 @@ func stateContent(t testing.TB, hs *testharness.Homeserver, token, roomID, typ, 
 	t.Helper()
 	return hs.Do(t, "GET", roomPath(roomID, "/state/"+typ+"/"+testharness.PathEscape(key)), token, nil)
 }
+
+// mustState is stateContent that must answer 200.
+func mustState(t *testing.T, hs *testharness.Homeserver, token, roomID, typ, key string) *testharness.Response {
+	t.Helper()
+	r := stateContent(t, hs, token, roomID, typ, key)
+	expect(t, r, 200, "")
+	return r
+}
+
+// mustPutState sets state with the empty state key, which must succeed.
+func mustPutState(t *testing.T, hs *testharness.Homeserver, token, roomID, typ string, content map[string]any) {
+	t.Helper()
+	expect(t, putState(t, hs, token, roomID, typ, "", content), 200, "")
+}
