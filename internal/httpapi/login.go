@@ -85,7 +85,7 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 // authentication is complete; otherwise it has written the 401 challenge.
 func (a *API) requirePassword(w http.ResponseWriter, r *http.Request, purpose string, auth json.RawMessage) (bool, error) {
 	sess := principal(r)
-	_, challenge, err := a.uia.Run(purpose+":"+sess.UserID, [][]string{{accounts.StagePassword}}, nil, auth,
+	_, done, err := a.runUIA(w, purpose+":"+sess.UserID, [][]string{{accounts.StagePassword}}, auth,
 		func(stage string, raw json.RawMessage, _ *accounts.UIASession) error {
 			var body loginRequest
 			if err := json.Unmarshal(raw, &body); err != nil {
@@ -111,13 +111,6 @@ func (a *API) requirePassword(w http.ResponseWriter, r *http.Request, purpose st
 				return err
 			}
 			return nil
-		})
-	if err != nil {
-		return false, uiaError(err)
-	}
-	if challenge != nil {
-		writeJSON(w, http.StatusUnauthorized, challenge)
-		return false, nil
-	}
-	return true, nil
+		}, nil)
+	return done, err
 }

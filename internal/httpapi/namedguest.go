@@ -31,16 +31,9 @@ func (a *API) requirePasswordOrOwnToken(w http.ResponseWriter, r *http.Request, 
 	if hasPassword {
 		return a.requirePassword(w, r, purpose, auth)
 	}
-	_, challenge, err := a.uia.Run(purpose+":no-password:"+sess.UserID, [][]string{{accounts.StageDummy}}, nil, auth,
-		func(string, json.RawMessage, *accounts.UIASession) error { return nil })
-	if err != nil {
-		return false, uiaError(err)
-	}
-	if challenge != nil {
-		writeJSON(w, http.StatusUnauthorized, challenge)
-		return false, nil
-	}
-	return true, nil
+	_, done, err := a.runUIA(w, purpose+":no-password:"+sess.UserID, [][]string{{accounts.StageDummy}}, auth,
+		func(string, json.RawMessage, *accounts.UIASession) error { return nil }, nil)
+	return done, err
 }
 
 func (a *API) hasPassword(r *http.Request, userID string) (bool, error) {

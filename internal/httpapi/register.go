@@ -144,14 +144,17 @@ func (a *API) registerUser(w http.ResponseWriter, r *http.Request) error {
 	var params map[string]json.RawMessage
 	_ = json.Unmarshal(body, &params)
 	delete(params, "auth")
-	params = a.uia.RememberParams(purpose, sessionID, params)
-	auth := req.Auth
-	req = registerRequest{}
-	merged, _ := json.Marshal(params)
-	if err := decodeJSON(merged, &req); err != nil {
-		return err
+	if sessionID != "" {
+		// Only a continued session has parameters to merge in.
+		params = a.uia.RememberParams(purpose, sessionID, params)
+		auth := req.Auth
+		req = registerRequest{}
+		merged, _ := json.Marshal(params)
+		if err := decodeJSON(merged, &req); err != nil {
+			return err
+		}
+		req.Auth = auth
 	}
-	req.Auth = auth
 
 	// With guest_access_token: username equal to the guest's localpart is
 	// the spec's upgrade in place (G-37..G-39); any other username is the
@@ -190,7 +193,7 @@ func (a *API) registerUser(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 
-	sess, challenge, err := a.uia.Run(purpose, a.registrationFlows(), nil, req.Auth,
+	sess, done, err := a.runUIA(w, purpose, a.registrationFlows(), req.Auth,
 		func(stage string, auth json.RawMessage, s *accounts.UIASession) error {
 			switch stage {
 			case accounts.StageDummy:
@@ -211,14 +214,11 @@ func (a *API) registerUser(w http.ResponseWriter, r *http.Request) error {
 				return nil
 			}
 			return &accounts.StageError{Errcode: "M_UNRECOGNIZED", Message: "unsupported stage " + stage}
-		})
-	if err != nil {
-		return uiaError(err)
-	}
-	if challenge != nil {
-		a.uia.RememberParams(purpose, challenge.Session, params)
-		writeJSON(w, http.StatusUnauthorized, challenge)
-		return nil
+		},
+		// The new session remembers this request's parameters.
+		func(c *accounts.Challenge) { a.uia.RememberParams(purpose, c.Session, params) })
+	if err != nil || !done {
+		return err
 	}
 
 	regReq := accounts.RegisterRequest{
@@ -302,20 +302,6 @@ func usernameError(err error) error {
 		return newError(http.StatusUnauthorized, "M_FORBIDDEN", "the registration token has no uses left or has expired")
 	case errors.Is(err, accounts.ErrWeakPassword):
 		return newError(http.StatusBadRequest, "M_WEAK_PASSWORD", "%s", err.Error())
-	}
-	return err
-}
-
-// uiaError maps UIA failures that are not challenges.
-func uiaError(err error) error {
-	var se *accounts.StageError
-	switch {
-	case errors.Is(err, accounts.ErrUnknownUIASession):
-		return newError(http.StatusBadRequest, "M_UNKNOWN", "%s", err.Error())
-	case errors.Is(err, accounts.ErrUIAOperationChanged):
-		return errForbidden("%s", err.Error())
-	case errors.As(err, &se):
-		return newError(http.StatusBadRequest, se.Errcode, "%s", se.Message)
 	}
 	return err
 }
