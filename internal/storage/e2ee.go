@@ -542,16 +542,22 @@ func (s *E2EEStore) PutRoomKeys(ctx context.Context, userID string, version int6
 			}
 			changed = true
 		}
-		if changed {
-			if _, err := tx.ExecContext(ctx, `UPDATE e2e_room_key_versions SET etag = etag + 1 WHERE user_id = $1 AND version = $2`,
-				userID, version); err != nil {
-				return err
-			}
-		}
-		out, err = getRoomKeyBackup(ctx, tx, userID, version)
+		out, err = finishRoomKeyWrite(ctx, tx, userID, version, changed)
 		return err
 	})
 	return out, err
+}
+
+// finishRoomKeyWrite moves a backup's etag on when its keys changed, and
+// reads the backup's state for the answer.
+func finishRoomKeyWrite(ctx context.Context, tx *sql.Tx, userID string, version int64, changed bool) (e2ee.BackupVersion, error) {
+	if changed {
+		if _, err := tx.ExecContext(ctx, `UPDATE e2e_room_key_versions SET etag = etag + 1 WHERE user_id = $1 AND version = $2`,
+			userID, version); err != nil {
+			return e2ee.BackupVersion{}, err
+		}
+	}
+	return getRoomKeyBackup(ctx, tx, userID, version)
 }
 
 // roomKeyScope narrows room key queries to a room and session.
@@ -603,13 +609,8 @@ func (s *E2EEStore) DeleteRoomKeys(ctx context.Context, userID string, version i
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n > 0 {
-			if _, err := tx.ExecContext(ctx, `UPDATE e2e_room_key_versions SET etag = etag + 1 WHERE user_id = $1 AND version = $2`,
-				userID, version); err != nil {
-				return err
-			}
-		}
-		out, err = getRoomKeyBackup(ctx, tx, userID, version)
+		n, _ := res.RowsAffected()
+		out, err = finishRoomKeyWrite(ctx, tx, userID, version, n > 0)
 		return err
 	})
 	return out, err
