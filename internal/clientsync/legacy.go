@@ -190,9 +190,6 @@ func (s *Service) RoomEvents(ctx context.Context, userID, roomID string, from *T
 	startTok := Token{Pos: pos, Typing: max(typingSeen, 0)}.String()
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
-	if stopping == nil {
-		stopping = context.Background()
-	}
 	for {
 		w := s.notifier.Listen("", []string{roomID})
 		to := s.stream.Current()
@@ -234,18 +231,10 @@ func (s *Service) RoomEvents(ctx context.Context, userID, roomID string, from *T
 		}
 		// Nothing visible yet: move past what was read and wait.
 		pos = to
-		select {
-		case <-w.C:
-			s.notifier.Stop(w)
-		case <-deadline.C:
-			s.notifier.Stop(w)
+		if woken, err := s.waitForChange(ctx, stopping, w, deadline.C); err != nil {
+			return EventsPage{}, err
+		} else if !woken {
 			return page, nil
-		case <-stopping.Done():
-			s.notifier.Stop(w)
-			return page, nil
-		case <-ctx.Done():
-			s.notifier.Stop(w)
-			return EventsPage{}, ctx.Err()
 		}
 	}
 }

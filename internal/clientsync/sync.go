@@ -172,10 +172,6 @@ func (s *Service) Sync(ctx context.Context, req *Request) (*Response, error) {
 	}
 	deadline := time.NewTimer(req.Timeout)
 	defer deadline.Stop()
-	stopping := req.Stopping
-	if stopping == nil {
-		stopping = context.Background()
-	}
 	for {
 		// Listen before computing, so a change made meanwhile wakes us.
 		rs, err := s.roomsOf(ctx, req)
@@ -195,20 +191,33 @@ func (s *Service) Sync(ctx context.Context, req *Request) (*Response, error) {
 			s.notifier.Stop(w)
 			return resp, err
 		}
-		select {
-		case <-w.C:
-			s.notifier.Stop(w)
-			// Something changed: go round and compute again.
-		case <-deadline.C:
-			s.notifier.Stop(w)
-			return resp, nil
-		case <-ctx.Done():
-			s.notifier.Stop(w)
-			return nil, ctx.Err()
-		case <-stopping.Done():
-			s.notifier.Stop(w)
+		// Woken: something changed, so go round and compute again.
+		if woken, err := s.waitForChange(ctx, req.Stopping, w, deadline.C); err != nil {
+			return nil, err
+		} else if !woken {
 			return resp, nil
 		}
+	}
+}
+
+// waitForChange parks a long-poll until its waiter fires (true), the
+// deadline passes or the server stops (false), or the request ends
+// (ctx's error). The waiter is stopped in every case.
+func (s *Service) waitForChange(ctx, stopping context.Context, w *Waiter, deadline <-chan time.Time) (bool, error) {
+	defer s.notifier.Stop(w)
+	var stop <-chan struct{}
+	if stopping != nil {
+		stop = stopping.Done()
+	}
+	select {
+	case <-w.C:
+		return true, nil
+	case <-deadline:
+		return false, nil
+	case <-stop:
+		return false, nil
+	case <-ctx.Done():
+		return false, ctx.Err()
 	}
 }
 
