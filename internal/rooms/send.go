@@ -26,6 +26,18 @@ type draft struct {
 	info   RoomInfo
 	state  map[matrixevents.StateTuple]StoredEvent
 	events []PersistEvent
+	// shared is true while state is still the room's current map, which
+	// readers may hold: the first state change copies it (a message copies
+	// nothing).
+	shared bool
+}
+
+// setState changes one state entry, copying the shared map first.
+func (d *draft) setState(k matrixevents.StateTuple, se StoredEvent) {
+	if d.shared {
+		d.state, d.shared = maps.Clone(d.state), false
+	}
+	d.state[k] = se
 }
 
 func (d *draft) historyVisibility() string { return historyVisibility(d.state) }
@@ -80,7 +92,7 @@ func (s *Service) add(d *draft, req eventRequest) (matrixevents.Event, error) {
 	}
 	d.events = append(d.events, pe)
 	if ev.IsState() {
-		d.state[tupleOf(ev)] = StoredEvent{Event: ev}
+		d.setState(tupleOf(ev), StoredEvent{Event: ev})
 	}
 	d.info.LatestEventID = ev.EventID()
 	d.info.Depth = ev.Depth()
@@ -88,7 +100,7 @@ func (s *Service) add(d *draft, req eventRequest) (matrixevents.Event, error) {
 }
 
 func newDraft(e *roomEntry) *draft {
-	return &draft{info: e.info, state: maps.Clone(e.state)}
+	return &draft{info: e.info, state: e.state, shared: true}
 }
 
 // commit stores the draft's events atomically with stream positions,
@@ -120,7 +132,7 @@ func (s *Service) commit(ctx context.Context, e *roomEntry, d *draft, newRoom bo
 	for i, pe := range d.events {
 		stored[i] = StoredEvent{Event: pe.Event, StreamPos: pe.StreamPos, HistoryVisibility: pe.HistoryVisibility, ReplacesState: pe.ReplacesState}
 		if pe.Event.IsState() {
-			d.state[tupleOf(pe.Event)] = stored[i]
+			d.setState(tupleOf(pe.Event), stored[i])
 		}
 	}
 	// Redacted state must be served (and used for auth) redacted.
@@ -131,7 +143,7 @@ func (s *Service) commit(ctx context.Context, e *roomEntry, d *draft, newRoom bo
 				if err != nil {
 					return nil, err
 				}
-				d.state[k] = fresh
+				d.setState(k, fresh)
 			}
 		}
 	}
