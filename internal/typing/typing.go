@@ -6,10 +6,12 @@
 //
 //   - Current(roomID) []string: the users typing in a room now, sorted;
 //     this is the m.typing EDU content {"user_ids": [...]}.
-//   - Version() int64: the global typing version. It grows by one on each
-//     change to any room's list. It starts at the clock's Unix time in
-//     milliseconds when the service is built, so a version handed out
-//     before a restart is (in practice) below every version after it.
+//   - Version() int64: the global typing version. Each change to any
+//     room's list moves it to the clock's Unix time in microseconds, or
+//     one above its last value if that is higher; it starts at the clock
+//     when the service is built. So a version handed out before a restart
+//     is below every version after it unless typing changed more than a
+//     million times a second on average, or the clock went back.
 //   - RoomVersion(roomID) int64: the global version at that room's latest
 //     change (0 when the room has never changed). A sync holding typing
 //     version V sends m.typing for each joined room whose RoomVersion > V.
@@ -97,7 +99,7 @@ func New(r Rooms, clock Clock) *Service {
 	if clock == nil {
 		clock = RealClock
 	}
-	return &Service{rooms: r, clock: clock, byRoom: map[string]*roomTyping{}, version: clock.Now().UnixMilli()}
+	return &Service{rooms: r, clock: clock, byRoom: map[string]*roomTyping{}, version: clock.Now().UnixMicro()}
 }
 
 // OnChange registers f to hear of each change to a room's typing list.
@@ -270,7 +272,7 @@ func (s *Service) Expire() {
 }
 
 func (s *Service) bumpLocked(rt *roomTyping) {
-	s.version++
+	s.version = max(s.version+1, s.clock.Now().UnixMicro())
 	rt.version = s.version
 }
 
