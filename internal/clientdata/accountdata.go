@@ -43,8 +43,11 @@ func (s *Service) putAccountData(ctx context.Context, userID, roomID, typ string
 }
 
 func (s *Service) putAccountDataLocked(ctx context.Context, userID, roomID, typ string, content json.RawMessage) error {
-	pos, done := s.positions.Reserve()
-	err := s.store.PutAccountData(ctx, AccountData{UserID: userID, RoomID: roomID, Type: typ, Content: content, StreamPos: pos})
+	pos, done, err := s.positions.Reserve(ctx)
+	if err != nil {
+		return err
+	}
+	err = s.store.PutAccountData(ctx, AccountData{UserID: userID, RoomID: roomID, Type: typ, Content: content, StreamPos: pos})
 	if err == nil {
 		s.written(Write{Pos: pos, UserID: userID, RoomID: roomID})
 	}

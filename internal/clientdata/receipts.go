@@ -49,8 +49,11 @@ func (s *Service) SendReceipt(ctx context.Context, userID, roomID, receiptType, 
 // putReceipt stores a receipt; one pointing at an event earlier than the
 // user's current receipt is ignored (receipts only move forward).
 func (s *Service) putReceipt(ctx context.Context, userID, roomID, receiptType string, se rooms.StoredEvent, threadID string) error {
-	pos, done := s.positions.Reserve()
-	err := s.store.PutReceipt(ctx, Receipt{
+	pos, done, err := s.positions.Reserve(ctx)
+	if err != nil {
+		return err
+	}
+	err = s.store.PutReceipt(ctx, Receipt{
 		RoomID: roomID, Type: receiptType, UserID: userID, ThreadID: threadID,
 		EventID: se.Event.EventID(), EventPos: se.StreamPos, TS: s.now().UnixMilli(), StreamPos: pos,
 	})

@@ -39,7 +39,7 @@ const (
 
 // Positions hands out stream positions (storage.Stream).
 type Positions interface {
-	Reserve() (pos int64, done func())
+	Reserve(ctx context.Context) (pos int64, done func(), err error)
 }
 
 // Rooms is what this package needs of the room service (rooms.Service):

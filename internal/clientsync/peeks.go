@@ -103,7 +103,10 @@ func (s *Service) StartPeek(ctx context.Context, userID, deviceID, roomID string
 		return refusal.New(refusal.Forbidden, "only world_readable rooms can be peeked into; join %s instead", roomID)
 	}
 	s.noPeeks.forget(userID + "|" + deviceID)
-	pos, done := s.stream.Reserve()
+	pos, done, err := s.stream.Reserve(ctx)
+	if err != nil {
+		return err
+	}
 	err = s.peeks.AddPeek(ctx, Peek{UserID: userID, DeviceID: deviceID, RoomID: roomID, StreamPos: pos})
 	done()
 	if err != nil {

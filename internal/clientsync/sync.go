@@ -19,7 +19,7 @@ import (
 type Stream interface {
 	Current() int64
 	OnAdvance(func(int64))
-	Reserve() (pos int64, done func())
+	Reserve(ctx context.Context) (pos int64, done func(), err error)
 }
 
 // Extension adds top-level sync data owned by another area (presence,

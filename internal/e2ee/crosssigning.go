@@ -134,8 +134,11 @@ func (s *Service) UploadSigningKeys(ctx context.Context, userID string, up Signi
 	if len(keys) == 0 {
 		return refusal.New(refusal.MissingParam, "give at least one of master_key, self_signing_key, user_signing_key")
 	}
-	pos, done := s.positions.Reserve()
-	err := s.store.PutCrossSigningKeys(ctx, userID, keys, pos)
+	pos, done, err := s.positions.Reserve(ctx)
+	if err != nil {
+		return err
+	}
+	err = s.store.PutCrossSigningKeys(ctx, userID, keys, pos)
 	done()
 	if err != nil {
 		return err
@@ -283,7 +286,10 @@ func (s *Service) UploadSignatures(ctx context.Context, caller string, body map[
 	if len(sigs) == 0 {
 		return failures, nil
 	}
-	pos, done := s.positions.Reserve()
+	pos, done, err := s.positions.Reserve(ctx)
+	if err != nil {
+		return nil, err
+	}
 	changes := make([]DeviceListChange, 0, len(changedUsers))
 	for c := range changedUsers {
 		c.Pos = pos

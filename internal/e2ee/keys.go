@@ -104,7 +104,10 @@ func (s *Service) Upload(ctx context.Context, userID, deviceID string, req Uploa
 	}
 	var done func()
 	if up.DeviceKeys != nil {
-		up.Pos, done = s.positions.Reserve()
+		var err error
+		if up.Pos, done, err = s.positions.Reserve(ctx); err != nil {
+			return nil, err
+		}
 	}
 	changed, err := s.store.UploadKeys(ctx, up)
 	if done != nil {

@@ -21,7 +21,7 @@ import (
 
 // Positions hands out stream positions (storage.Stream).
 type Positions interface {
-	Reserve() (pos int64, done func())
+	Reserve(ctx context.Context) (pos int64, done func(), err error)
 }
 
 // Waker wakes long-polls once a stream position is visible

@@ -67,7 +67,10 @@ func (s *Service) SendToDevice(ctx context.Context, sender, senderDevice, eventT
 			targets = append(targets, userID)
 		}
 	}
-	pos, done := s.positions.Reserve()
+	pos, done, err := s.positions.Reserve(ctx)
+	if err != nil {
+		return err
+	}
 	dup, err := s.store.SendToDevice(ctx, ToDeviceTxn{UserID: sender, DeviceID: senderDevice, TxnID: txnID}, msgs, pos)
 	done()
 	if err != nil {

@@ -41,7 +41,7 @@ type Store interface {
 
 // Positions hands out stream positions.
 type Positions interface {
-	Reserve() (int64, func())
+	Reserve(ctx context.Context) (int64, func(), error)
 }
 
 // Service is presence.
@@ -101,7 +101,10 @@ func (s *Service) Set(ctx context.Context, userID, presence string, statusMsg *s
 		// last_active_ago, without a write or waking anyone's sync.
 		return nil
 	}
-	pos, done := s.positions.Reserve()
+	pos, done, err := s.positions.Reserve(ctx)
+	if err != nil {
+		return err
+	}
 	next.StreamPos = pos
 	err = s.store.Put(ctx, next)
 	done()

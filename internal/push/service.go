@@ -31,7 +31,7 @@ type Store interface {
 
 // Positions hands out stream positions (storage.Stream).
 type Positions interface {
-	Reserve() (pos int64, done func())
+	Reserve(ctx context.Context) (pos int64, done func(), err error)
 }
 
 // maxRulesPerKind bounds each kind's user-defined rules, so the stored
@@ -206,7 +206,10 @@ func (s *Service) update(ctx context.Context, userID string, fn func(d *userDoc)
 	if err != nil {
 		return err
 	}
-	pos, done := s.positions.Reserve()
+	pos, done, err := s.positions.Reserve(ctx)
+	if err != nil {
+		return err
+	}
 	err = s.store.PutUserRules(ctx, userID, raw, pos)
 	if err == nil {
 		s.remember(userID, &cachedRules{doc: doc, pos: pos, merged: merge(userID, doc)})

@@ -84,11 +84,11 @@ type counter struct {
 	n  int64
 }
 
-func (c *counter) Reserve() (int64, func()) {
+func (c *counter) Reserve(context.Context) (int64, func(), error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.n++
-	return c.n, func() {}
+	return c.n, func() {}, nil
 }
 
 func newTestService() (*Service, *memStore) {

@@ -116,7 +116,10 @@ func (s *Service) commit(ctx context.Context, e *roomEntry, d *draft, newRoom bo
 		}
 	}()
 	for i := range d.events {
-		pos, done := s.positions.Reserve()
+		pos, done, err := s.positions.Reserve(ctx)
+		if err != nil {
+			return nil, err
+		}
 		d.events[i].StreamPos = pos
 		dones = append(dones, done)
 	}

@@ -14,7 +14,7 @@ import (
 
 // Positions hands out stream positions (storage.Stream).
 type Positions interface {
-	Reserve() (pos int64, done func())
+	Reserve(ctx context.Context) (pos int64, done func(), err error)
 }
 
 // Accounts is what rooms need to know about users: their kind (guest

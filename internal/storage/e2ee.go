@@ -42,15 +42,19 @@ func recordDeviceListChange(ctx context.Context, tx *sql.Tx, userID, visibleTo s
 // deviceListTracker records a device-list change whenever the account
 // store deletes devices, and tells e2ee so room-mates' syncs wake.
 type deviceListTracker struct {
-	positions interface{ Reserve() (int64, func()) }
-	changed   func(userID string, pos int64)
+	positions interface {
+		Reserve(context.Context) (int64, func(), error)
+	}
+	changed func(userID string, pos int64)
 }
 
 // TrackDeviceLists makes device deletions (logout, DELETE /devices,
 // deactivation) record a device-list change for the user at a fresh
 // stream position, in the deleting transaction; changed hears of it once
 // committed. Call before serving.
-func (s *AccountStore) TrackDeviceLists(positions interface{ Reserve() (int64, func()) }, changed func(userID string, pos int64)) {
+func (s *AccountStore) TrackDeviceLists(positions interface {
+	Reserve(context.Context) (int64, func(), error)
+}, changed func(userID string, pos int64)) {
 	s.deviceLists = &deviceListTracker{positions: positions, changed: changed}
 }
 
@@ -61,8 +65,11 @@ func (s *AccountStore) withDeviceListChange(ctx context.Context, userID string, 
 	if t == nil {
 		return s.db.WithTx(ctx, fn)
 	}
-	pos, done := t.positions.Reserve()
-	err := s.db.WithTx(ctx, func(tx *sql.Tx) error {
+	pos, done, err := t.positions.Reserve(ctx)
+	if err != nil {
+		return err
+	}
+	err = s.db.WithTx(ctx, func(tx *sql.Tx) error {
 		if err := fn(tx); err != nil {
 			return err
 		}

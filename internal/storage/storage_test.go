@@ -64,7 +64,6 @@ func TestMigrationFilesAreWellFormed(t *testing.T) {
 	}
 }
 
-// The stream resumes above every stored position after a restart, and
 // Current never passes a position still being written.
 func TestStreamOrdering(t *testing.T) {
 	eachDB(t, func(t *testing.T, db *DB) {
@@ -72,8 +71,8 @@ func TestStreamOrdering(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p1, done1 := s.Reserve()
-		p2, done2 := s.Reserve()
+		p1, done1 := mustReserve(t, s)
+		p2, done2 := mustReserve(t, s)
 		if p2 != p1+1 {
 			t.Fatalf("positions %d then %d", p1, p2)
 		}
@@ -87,19 +86,95 @@ func TestStreamOrdering(t *testing.T) {
 		if s.Current() != p2 || len(advanced) != 1 || advanced[0] != p2 {
 			t.Fatalf("current %d, advanced %v; want %d", s.Current(), advanced, p2)
 		}
-		// A stored row at a high position moves the next start above it.
+	})
+}
+
+// A reopened stream (a restart, clean or not) starts above every position
+// handed out before, stored or not, and above stored rows of a database
+// from before the ceiling existed; blocks are claimed as they run out.
+func TestStreamNeverRepeatsAPositionAfterRestart(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		s, err := openStream(ctx, db, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var last int64
+		for i := 0; i < 7; i++ { // crosses two block boundaries
+			p, done := mustReserve(t, s)
+			if p <= last {
+				t.Fatalf("position %d after %d", p, last)
+			}
+			last = p
+			done() // nothing stored at p, as a no-op write does
+		}
+		if s.Current() != last {
+			t.Fatalf("current %d, want %d", s.Current(), last)
+		}
+		// Restart without a clean stop: nothing was stored, yet the next
+		// position is above every one handed out.
+		s2, err := openStream(ctx, db, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s2.Current() < last {
+			t.Fatalf("after restart current %d is below the handed-out %d", s2.Current(), last)
+		}
+		p, done := mustReserve(t, s2)
+		done()
+		if p <= last {
+			t.Fatalf("after restart position %d, at or below the handed-out %d", p, last)
+		}
+		// A stored row above the ceiling (written before the ceiling
+		// existed) moves the start above it too.
 		if _, err := db.Write.Exec(`INSERT INTO presence (user_id, presence, last_active_ts, stream_pos) VALUES ($1, $2, $3, $4)`,
 			"@u:hs", "online", 1, 1000); err != nil {
 			t.Fatal(err)
 		}
-		s2, err := OpenStream(context.Background(), db)
+		s3, err := openStream(ctx, db, 3)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p, done := s2.Reserve(); p != 1001 {
+		if p, done := mustReserve(t, s3); p != 1001 {
 			t.Fatalf("after restart next position %d, want 1001", p)
 		} else {
 			done()
 		}
 	})
+}
+
+// Two streams on one database (the server and an operator subcommand)
+// never hand out the same position.
+func TestStreamsShareTheCeiling(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		a, err := openStream(ctx, db, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := openStream(ctx, db, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[int64]bool{}
+		for i := 0; i < 10; i++ {
+			for _, s := range []*Stream{a, b} {
+				p, done := mustReserve(t, s)
+				done()
+				if seen[p] {
+					t.Fatalf("position %d handed out twice", p)
+				}
+				seen[p] = true
+			}
+		}
+	})
+}
+
+func mustReserve(t *testing.T, s *Stream) (int64, func()) {
+	t.Helper()
+	p, done, err := s.Reserve(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, done
 }

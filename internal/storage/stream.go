@@ -2,6 +2,8 @@ package storage
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
 	"sync"
 )
 
@@ -10,47 +12,115 @@ import (
 // Writers take a position before their transaction and release it after;
 // Current is the highest position below which every write has finished,
 // so readers never skip a write that commits late.
+//
+// Sync tokens carry Current, and some writes take a position yet store
+// nothing at it (a receipt that does not move forward, identical keys
+// uploaded again). So that a restart never hands out a position a client
+// may already hold, positions come from blocks claimed durably in
+// stream_ceiling before any of them is used: after a restart numbering
+// resumes above the last claimed block.
 type Stream struct {
+	db        *DB
+	blockSize int64
+
 	mu       sync.Mutex
 	next     int64
+	ceiling  int64 // positions up to here are durably claimed
 	inFlight map[int64]struct{}
 	current  int64
 	// onAdvance is told the new Current whenever it moves.
 	onAdvance []func(int64)
+
+	// claiming serialises block claims, so writers waiting for a block
+	// share one database write.
+	claiming sync.Mutex
 }
 
-// streamTables are every table whose rows carry a stream_pos.
+// streamBlockSize is how many positions one durable claim covers: a
+// restart skips at most this many.
+const streamBlockSize = 1000
+
+// streamTables are every table whose rows carry a stream_pos; a database
+// from before stream_ceiling existed starts its ceiling above them.
 var streamTables = []string{"events"}
 
-// RegisterStreamTable adds a table holding stream positions, so the
-// stream resumes above its rows after a restart. Call before OpenStream.
+// RegisterStreamTable adds a table holding stream positions. Call before
+// OpenStream.
 func RegisterStreamTable(name string) { streamTables = append(streamTables, name) }
 
-// OpenStream starts the stream above every stored position.
+// OpenStream starts the stream above every position handed out before.
 func OpenStream(ctx context.Context, db *DB) (*Stream, error) {
-	var max int64
+	return openStream(ctx, db, streamBlockSize)
+}
+
+func openStream(ctx context.Context, db *DB, blockSize int64) (*Stream, error) {
+	var ceiling int64
+	if err := db.Read.QueryRowContext(ctx, `SELECT ceiling FROM stream_ceiling WHERE id = 1`).Scan(&ceiling); err != nil {
+		return nil, fmt.Errorf("reading the stream ceiling: %w", err)
+	}
 	for _, t := range streamTables {
 		var m *int64
 		if err := db.Read.QueryRowContext(ctx, `SELECT MAX(stream_pos) FROM `+t).Scan(&m); err != nil {
 			return nil, err
 		}
-		if m != nil && *m > max {
-			max = *m
+		if m != nil && *m > ceiling {
+			ceiling = *m
 		}
 	}
-	return &Stream{next: max + 1, current: max, inFlight: map[int64]struct{}{}}, nil
+	// Nothing of this process is claimed yet: the first Reserve claims a
+	// block above ceiling.
+	return &Stream{db: db, blockSize: blockSize, next: ceiling + 1, ceiling: ceiling, current: ceiling, inFlight: map[int64]struct{}{}}, nil
 }
 
 // Reserve takes the next position. The caller must call done exactly once
-// when its transaction has committed or failed.
-func (s *Stream) Reserve() (pos int64, done func()) {
+// when its transaction has committed or failed. It fails only when a new
+// block of positions cannot be claimed in the database.
+func (s *Stream) Reserve(ctx context.Context) (pos int64, done func(), err error) {
 	s.mu.Lock()
+	for s.next > s.ceiling {
+		s.mu.Unlock()
+		if err := s.claimBlock(ctx); err != nil {
+			return 0, nil, err
+		}
+		s.mu.Lock()
+	}
 	pos = s.next
 	s.next++
 	s.inFlight[pos] = struct{}{}
 	s.mu.Unlock()
 	var once sync.Once
-	return pos, func() { once.Do(func() { s.finish(pos) }) }
+	return pos, func() { once.Do(func() { s.finish(pos) }) }, nil
+}
+
+// claimBlock durably raises the ceiling by a block above both the stored
+// ceiling (another process, such as an operator subcommand, may have
+// claimed some) and this process's own numbering.
+func (s *Stream) claimBlock(ctx context.Context) error {
+	s.claiming.Lock()
+	defer s.claiming.Unlock()
+	s.mu.Lock()
+	need, floor := s.next > s.ceiling, s.next-1
+	s.mu.Unlock()
+	if !need {
+		return nil // a writer before us claimed one
+	}
+	var ceiling int64
+	err := s.db.WithTx(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, `UPDATE stream_ceiling
+			SET ceiling = CASE WHEN ceiling > $1 THEN ceiling ELSE $2 END + $3
+			WHERE id = 1 RETURNING ceiling`, floor, floor, s.blockSize).Scan(&ceiling)
+	})
+	if err != nil {
+		return fmt.Errorf("claiming stream positions: %w", err)
+	}
+	s.mu.Lock()
+	if start := ceiling - s.blockSize + 1; start > s.next {
+		// Another process holds the positions in between.
+		s.next = start
+	}
+	s.ceiling = ceiling
+	s.mu.Unlock()
+	return nil
 }
 
 func (s *Stream) finish(pos int64) {

@@ -46,6 +46,10 @@ type syncResp struct {
 	} `json:"rooms"`
 	Presence    struct{ Events []syncEvent } `json:"presence"`
 	AccountData struct{ Events []syncEvent } `json:"account_data"`
+	ToDevice    struct{ Events []syncEvent } `json:"to_device"`
+	DeviceLists struct {
+		Changed []string `json:"changed"`
+	} `json:"device_lists"`
 }
 
 type syncEvent struct {
