@@ -16,7 +16,7 @@
 // Every client's sync loop must start (PREPARED), keep syncing (never
 // ERROR or RECONNECTING) and be seen to complete another sync at the end
 // of its journey; and the SDK must log no error other than its known
-// MatrixRTC noise (/work/shared/docs/client-behaviour.md).
+// MatrixRTC noise (KNOWN_NOISE below).
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
