@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"os"
 	"testing"
 
@@ -177,4 +178,26 @@ func mustReserve(t *testing.T, s *Stream) (int64, func()) {
 		t.Fatal(err)
 	}
 	return p, done
+}
+
+// Unique violations are told apart from other constraint failures by the
+// drivers' codes, on both databases.
+func TestIsUniqueViolation(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *DB) {
+		if _, err := db.Write.Exec(`CREATE TABLE uniq_probe (k TEXT PRIMARY KEY, u TEXT UNIQUE, n TEXT NOT NULL)`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Write.Exec(`INSERT INTO uniq_probe (k, u, n) VALUES ($1, $2, $3)`, "a", "x", "n"); err != nil {
+			t.Fatal(err)
+		}
+		_, dupKey := db.Write.Exec(`INSERT INTO uniq_probe (k, u, n) VALUES ($1, $2, $3)`, "a", "y", "n")
+		_, dupUnique := db.Write.Exec(`INSERT INTO uniq_probe (k, u, n) VALUES ($1, $2, $3)`, "b", "x", "n")
+		_, notNull := db.Write.Exec(`INSERT INTO uniq_probe (k, u, n) VALUES ($1, $2, NULL)`, "c", "z")
+		if !IsUniqueViolation(dupKey) || !IsUniqueViolation(dupUnique) {
+			t.Fatalf("duplicates not recognised: %v / %v", dupKey, dupUnique)
+		}
+		if notNull == nil || IsUniqueViolation(notNull) || IsUniqueViolation(errors.New("UNIQUE constraint failed")) {
+			t.Fatalf("not-null failure or a mere message taken for a duplicate: %v", notNull)
+		}
+	})
 }
