@@ -68,8 +68,14 @@ func openPostgres(url string) (*DB, error) {
 
 // sqlitePragmas: WAL lets readers run beside the writer; synchronous=FULL
 // makes every commit durable before we answer 200; busy_timeout covers the
-// operator subcommands writing while the server runs.
-const sqlitePragmas = "_pragma=journal_mode(wal)&_pragma=synchronous(full)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(on)"
+// operator subcommands writing while the server runs. The driver applies
+// them in order on each new connection; busy_timeout goes first so that
+// what follows waits for a lock instead of failing at once. Only the
+// switch of a new database to WAL cannot wait: SQLite refuses it at once
+// while another connection reads, whatever the order; the serving process
+// creates the database, so that happens only when a second process opens
+// a database still being created.
+const sqlitePragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(wal)&_pragma=synchronous(full)&_pragma=foreign_keys(on)"
 
 func openSQLite(dataDir string) (*DB, error) {
 	if dataDir == "" {

@@ -2,9 +2,11 @@ package storage
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"os"
 	"testing"
+	"time"
 
 	"foyer/internal/testharness/pgtest"
 )
@@ -200,4 +202,48 @@ func TestIsUniqueViolation(t *testing.T) {
 			t.Fatalf("not-null failure or a mere message taken for a duplicate: %v", notNull)
 		}
 	})
+}
+
+// A second process opening the database while the first is in the middle
+// of a write (an operator subcommand beside the server) waits for the lock
+// instead of failing.
+func TestSQLiteOpenWaitsForAWriter(t *testing.T) {
+	dir := t.TempDir()
+	first, err := Open(context.Background(), "", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	tx, err := first.Write.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(`INSERT INTO stream_ceiling (id, ceiling) VALUES (2, 0)`); err == nil {
+		t.Fatal("stream_ceiling accepted a second row")
+	}
+	if _, err := tx.Exec(`UPDATE stream_ceiling SET ceiling = ceiling + 1 WHERE id = 1`); err != nil {
+		t.Fatal(err)
+	}
+	released := make(chan struct{})
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		close(released)
+		_ = tx.Commit()
+	}()
+	second, err := Open(context.Background(), "", dir)
+	if err != nil {
+		t.Fatalf("opening beside a writer: %v", err)
+	}
+	defer second.Close()
+	if err := second.WithTx(context.Background(), func(tx *sql.Tx) error {
+		_, err := tx.Exec(`UPDATE stream_ceiling SET ceiling = ceiling + 1 WHERE id = 1`)
+		return err
+	}); err != nil {
+		t.Fatalf("writing beside the first process: %v", err)
+	}
+	select {
+	case <-released:
+	default:
+		t.Fatal("the second process wrote while the first held the write lock")
+	}
 }
