@@ -54,17 +54,30 @@ func (s *Server) Stop() {
 }
 
 // RSSKiB is the server process's resident memory.
-func (s *Server) RSSKiB() int64 {
+func (s *Server) RSSKiB() int64 { return s.statusKiB("VmRSS:") }
+
+// PeakRSSKiB is the most resident memory the server process has used.
+func (s *Server) PeakRSSKiB() int64 { return s.statusKiB("VmHWM:") }
+
+func (s *Server) statusKiB(field string) int64 {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
 	Check(err)
 	for _, line := range strings.Split(string(raw), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(line, field); ok {
 			var kib int64
 			fmt.Sscanf(strings.TrimSpace(rest), "%d", &kib)
 			return kib
 		}
 	}
 	return 0
+}
+
+// OpenFiles is how many file descriptors (sockets included) the server
+// process holds.
+func (s *Server) OpenFiles() int {
+	entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", s.cmd.Process.Pid))
+	Check(err)
+	return len(entries)
 }
 
 func (s *Server) waitHealthy() {
