@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"fmt"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -106,6 +107,8 @@ func TestMalformedInputNever500(t *testing.T) {
 		if send.Status != 400 || send.Errcode() != "M_BAD_JSON" {
 			t.Errorf("send with \\u0000: %s", send)
 		}
+		filter := url.QueryEscape(`{"types":["m.room.message\u0000"]}`)
+		expect4xx("inline filter with \\u0000", hs.Do(t, "GET", roomPath(room, "/messages?dir=b&filter="+filter), user.Token, nil))
 		msgs := hs.Do(t, "GET", roomPath(room, "/messages?dir=b&limit=1000"), user.Token, nil)
 		if msgs.Status != 200 {
 			t.Fatalf("messages: %s", msgs)
