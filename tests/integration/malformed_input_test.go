@@ -30,7 +30,11 @@ var malformedBodies = [][]byte{
 // non-UTF-8 byte in each path value, in the query string and in the JSON
 // body, on both databases: every answer is a 4xx, and nothing is stored.
 func TestMalformedInputNever500(t *testing.T) {
+	// answers[backend][request] is the status and errcode, so the two
+	// databases can be compared.
+	answers := map[string]map[string]string{}
 	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		answers[backend] = map[string]string{}
 		hs := testharness.StartBackend(t, backend)
 		user := hs.RegisterUser(t, "malformed")
 		room := createRoom(t, hs, user.Token, map[string]any{"preset": "public_chat"})
@@ -60,8 +64,9 @@ func TestMalformedInputNever500(t *testing.T) {
 			})
 			return strings.ReplaceAll(out, "{$}", "")
 		}
-		expect4xx := func(what string, r *testharness.Response) {
+		expect4xx := func(key, what string, r *testharness.Response) {
 			t.Helper()
+			answers[backend][key] = fmt.Sprintf("%d %s", r.Status, r.Errcode())
 			if r.Status < 400 || r.Status >= 500 {
 				t.Errorf("%s: %s", what, r)
 			}
@@ -76,29 +81,30 @@ func TestMalformedInputNever500(t *testing.T) {
 			for w := range n {
 				for _, bad := range malformedValues {
 					path := fill(rt.Path, w, bad)
-					expect4xx(rt.Method+" "+path, hs.Do(t, rt.Method, path, user.Token, body))
+					key := fmt.Sprintf("%s %s, wildcard %d + %s", rt.Method, rt.Path, w, bad)
+					expect4xx(key, rt.Method+" "+path, hs.Do(t, rt.Method, path, user.Token, body))
 				}
 			}
 			for _, bad := range malformedValues {
 				path := fill(rt.Path, -1, "") + "?from=" + bad
-				expect4xx(rt.Method+" "+path, hs.Do(t, rt.Method, path, user.Token, body))
+				expect4xx(rt.Method+" "+rt.Path+"?from="+bad, rt.Method+" "+path, hs.Do(t, rt.Method, path, user.Token, body))
 			}
 			if body == nil || strings.Contains(rt.Path, "/upload") {
 				continue // media uploads are opaque bytes, not JSON
 			}
-			for _, raw := range malformedBodies {
+			for i, raw := range malformedBodies {
 				path := fill(rt.Path, -1, "")
-				expect4xx(fmt.Sprintf("%s %s with %q", rt.Method, path, raw), hs.Do(t, rt.Method, path, user.Token, raw))
+				expect4xx(fmt.Sprintf("%s %s, body %d", rt.Method, rt.Path, i), fmt.Sprintf("%s %s with %q", rt.Method, path, raw), hs.Do(t, rt.Method, path, user.Token, raw))
 			}
 		}
 
 		// The guest-link redeem route needs no token.
 		redeem := "/_foyer/client/v1/guest_links/%s/redeem"
 		for _, bad := range malformedValues {
-			expect4xx("redeem "+bad, hs.Do(t, "POST", fmt.Sprintf(redeem, "x"+bad), "", nil))
+			expect4xx("redeem "+bad, "redeem "+bad, hs.Do(t, "POST", fmt.Sprintf(redeem, "x"+bad), "", nil))
 		}
-		for _, raw := range malformedBodies {
-			expect4xx(fmt.Sprintf("redeem with %q", raw), hs.Do(t, "POST", fmt.Sprintf(redeem, "x"), "", raw))
+		for i, raw := range malformedBodies {
+			expect4xx(fmt.Sprintf("redeem, body %d", i), fmt.Sprintf("redeem with %q", raw), hs.Do(t, "POST", fmt.Sprintf(redeem, "x"), "", raw))
 		}
 
 		// A message with a NUL in its content is refused as bad JSON, and
@@ -108,7 +114,7 @@ func TestMalformedInputNever500(t *testing.T) {
 			t.Errorf("send with \\u0000: %s", send)
 		}
 		filter := url.QueryEscape(`{"types":["m.room.message\u0000"]}`)
-		expect4xx("inline filter with \\u0000", hs.Do(t, "GET", roomPath(room, "/messages?dir=b&filter="+filter), user.Token, nil))
+		expect4xx("inline filter", "inline filter with \\u0000", hs.Do(t, "GET", roomPath(room, "/messages?dir=b&filter="+filter), user.Token, nil))
 		msgs := hs.Do(t, "GET", roomPath(room, "/messages?dir=b&limit=1000"), user.Token, nil)
 		if msgs.Status != 200 {
 			t.Fatalf("messages: %s", msgs)
@@ -122,4 +128,10 @@ func TestMalformedInputNever500(t *testing.T) {
 			}
 		}
 	})
+	sqlite, postgres := answers["sqlite"], answers["postgres"]
+	for key, a := range sqlite {
+		if b, ok := postgres[key]; ok && a != b {
+			t.Errorf("%s: SQLite answered %s, PostgreSQL %s", key, a, b)
+		}
+	}
 }
