@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"fmt"
+	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
@@ -105,6 +106,23 @@ func TestMalformedInputNever500(t *testing.T) {
 		}
 		for i, raw := range malformedBodies {
 			expect4xx(fmt.Sprintf("redeem, body %d", i), fmt.Sprintf("redeem with %q", raw), hs.Do(t, "POST", fmt.Sprintf(redeem, "x"), "", raw))
+		}
+
+		// A media upload's bytes are opaque, but its Content-Type is stored.
+		req, err := http.NewRequest("POST", hs.URL+"/_matrix/media/v3/upload", strings.NewReader("data"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+user.Token)
+		req.Header.Set("Content-Type", "text/plain\xff")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		answers[backend]["upload with a Content-Type that is not UTF-8"] = fmt.Sprint(resp.StatusCode)
+		if resp.StatusCode != 400 {
+			t.Errorf("upload with a Content-Type that is not UTF-8: %d", resp.StatusCode)
 		}
 
 		// A message with a NUL in its content is refused as bad JSON, and
