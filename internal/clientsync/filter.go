@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"foyer/internal/rooms"
 )
@@ -65,6 +64,9 @@ func ParseFilter(raw []byte) (Filter, error) {
 		}
 		return nil
 	}
+	if err := f.checkListLengths(); err != nil {
+		return f, err
+	}
 	if f.Room != nil {
 		for name, rf := range map[string]*RoomEventFilter{"room.timeline": f.Room.Timeline, "room.state": f.Room.State, "room.ephemeral": f.Room.Ephemeral, "room.account_data": f.Room.AccountData} {
 			if rf != nil {
@@ -77,10 +79,10 @@ func ParseFilter(raw []byte) (Filter, error) {
 	return f, nil
 }
 
-// matchType applies type patterns with a trailing * wildcard.
+// matchType applies type patterns, where '*' is the only wildcard.
 func matchType(patterns []string, typ string) bool {
 	for _, p := range patterns {
-		if p == typ || p == "*" || (strings.HasSuffix(p, "*") && strings.HasPrefix(typ, strings.TrimSuffix(p, "*"))) {
+		if rooms.TypePatternMatches(p, typ) {
 			return true
 		}
 	}
@@ -133,8 +135,8 @@ func (f *RoomEventFilter) event() *EventFilter {
 	return &f.EventFilter
 }
 
-// storeFilter turns a timeline filter into the store's query filter.
-func (f *RoomEventFilter) storeFilter() rooms.EventFilter {
+// StoreFilter turns a room event filter into the store's query filter.
+func (f *RoomEventFilter) StoreFilter() rooms.EventFilter {
 	if f == nil {
 		return rooms.EventFilter{}
 	}

@@ -57,7 +57,7 @@ func (s *Service) timeline(ctx context.Context, req *Request, roomID string, low
 	var visible []rooms.StoredEvent
 	cursor := upper
 	for round := 0; round < 10 && len(visible) < limit; round++ {
-		batch, err := s.store.Events(ctx, roomID, cursor+1, lower+1, true, limit+1, tf.storeFilter())
+		batch, err := s.store.Events(ctx, roomID, cursor+1, lower+1, true, limit+1, tf.StoreFilter())
 		if err != nil {
 			return out, err
 		}

@@ -26,8 +26,8 @@ const (
 func (a *API) mediaRoutes() []route {
 	maxUpload := a.Config.Media.MaxUploadBytes
 	rs := []route{
-		{Method: "POST", Path: mediaV3 + "/upload", Access: UserOnly, MaxBody: maxUpload, Handle: a.mediaUpload},
-		{Method: "PUT", Path: mediaV3 + "/upload/{serverName}/{mediaId}", Access: UserOnly, MaxBody: maxUpload, Handle: a.mediaUploadTo},
+		{Method: "POST", Path: mediaV3 + "/upload", Access: UserOnly, MaxBody: maxUpload, RawBody: true, Handle: a.mediaUpload},
+		{Method: "PUT", Path: mediaV3 + "/upload/{serverName}/{mediaId}", Access: UserOnly, MaxBody: maxUpload, RawBody: true, Handle: a.mediaUploadTo},
 		{Method: "POST", Path: mediaV1 + "/create", Access: UserOnly, Handle: a.mediaCreate},
 		{Method: "GET", Path: clientV1 + "/media/config", Access: UserOnly, Handle: a.mediaConfig},
 		{Method: "GET", Path: mediaV3 + "/config", Access: UserOnly, Handle: a.mediaConfig},

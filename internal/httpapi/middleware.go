@@ -130,6 +130,10 @@ func (a *API) wrap(rt route) http.Handler {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		if err := checkRequestText(r, rt.RawBody); err != nil {
+			writeError(w, r, a.Log, err)
+			return
+		}
 		if err := rt.Handle(w, r); err != nil {
 			writeError(w, r, a.Log, err)
 		}

@@ -140,7 +140,8 @@ const maxUserAgentBytes = 512
 func userAgent(r *http.Request) string {
 	ua := r.UserAgent()
 	if len(ua) > maxUserAgentBytes {
-		ua = strings.ToValidUTF8(ua[:maxUserAgentBytes], "")
+		ua = ua[:maxUserAgentBytes]
 	}
-	return ua
+	// PostgreSQL's text refuses bytes that are not UTF-8.
+	return strings.ToValidUTF8(ua, "")
 }

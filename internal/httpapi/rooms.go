@@ -225,33 +225,6 @@ func (a *API) getJoinedMembers(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// roomEventFilter is the RoomEventFilter of /messages and /context.
-type roomEventFilter struct {
-	Limit           *int     `json:"limit"`
-	Types           []string `json:"types"`
-	NotTypes        []string `json:"not_types"`
-	Senders         []string `json:"senders"`
-	NotSenders      []string `json:"not_senders"`
-	ContainsURL     *bool    `json:"contains_url"`
-	LazyLoadMembers bool     `json:"lazy_load_members"`
-}
-
-func parseRoomFilter(r *http.Request) (roomEventFilter, error) {
-	var f roomEventFilter
-	raw := r.URL.Query().Get("filter")
-	if raw == "" {
-		return f, nil
-	}
-	if err := json.Unmarshal([]byte(raw), &f); err != nil {
-		return f, errInvalidParam("filter is not a valid RoomEventFilter: %v", err)
-	}
-	return f, nil
-}
-
-func (f roomEventFilter) events() rooms.EventFilter {
-	return rooms.EventFilter{Types: f.Types, NotTypes: f.NotTypes, Senders: f.Senders, NotSenders: f.NotSenders, ContainsURL: f.ContainsURL}
-}
-
 func parseLimit(r *http.Request, def int) (int, error) {
 	v := r.URL.Query().Get("limit")
 	if v == "" {
@@ -292,7 +265,7 @@ func (a *API) getMessages(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	q.Filter, q.LazyLoadMember = f.events(), f.LazyLoadMembers
+	q.Filter, q.LazyLoadMember = f.StoreFilter(), f.LazyLoadMembers
 	page, err := a.Rooms.Messages(r.Context(), principal(r).UserID, roomID, q)
 	if err != nil {
 		return err
@@ -331,7 +304,7 @@ func (a *API) getContext(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ev, before, after, state, err := a.Rooms.Context(r.Context(), principal(r).UserID, roomID, r.PathValue("eventId"), limit, f.events())
+	ev, before, after, state, err := a.Rooms.Context(r.Context(), principal(r).UserID, roomID, r.PathValue("eventId"), limit, f.StoreFilter())
 	if err != nil {
 		return err
 	}

@@ -47,6 +47,9 @@ type route struct {
 	Own bool
 	// MaxBody caps the request body; 0 means limits.max_request_bytes.
 	MaxBody int64
+	// RawBody routes take opaque bytes (media), not JSON: their body is
+	// not checked as text.
+	RawBody bool
 	Handle  apiFunc
 }
 

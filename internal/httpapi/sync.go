@@ -65,7 +65,13 @@ func (a *API) loadFilter(r *http.Request, userID, f string) (clientsync.Filter, 
 		}
 		raw = stored
 	}
+	if err := checkJSONText(raw); err != nil {
+		return clientsync.Filter{}, err
+	}
 	filter, err := clientsync.ParseFilter(raw)
+	if errors.Is(err, clientsync.ErrFilterListTooLong) {
+		return filter, errBadJSON("%s", err.Error())
+	}
 	if err != nil {
 		return filter, errInvalidParam("%s", err.Error())
 	}

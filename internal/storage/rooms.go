@@ -256,28 +256,7 @@ func (s *RoomStore) Events(ctx context.Context, roomID string, from, to int64, b
 	} else {
 		fmt.Fprintf(q, " AND e.stream_pos > %s AND e.stream_pos <= %s", p.arg(from), p.arg(to))
 	}
-	in := func(col string, vals []string, not bool) {
-		if len(vals) == 0 {
-			return
-		}
-		var parts []string
-		for _, v := range vals {
-			if strings.HasSuffix(v, "*") && col == "e.type" {
-				parts = append(parts, "e.type LIKE "+p.arg(strings.TrimSuffix(v, "*")+"%"))
-			} else {
-				parts = append(parts, col+" = "+p.arg(v))
-			}
-		}
-		if not {
-			fmt.Fprintf(q, " AND NOT (%s)", strings.Join(parts, " OR "))
-		} else {
-			fmt.Fprintf(q, " AND (%s)", strings.Join(parts, " OR "))
-		}
-	}
-	in("e.type", f.Types, false)
-	in("e.type", f.NotTypes, true)
-	in("e.sender", f.Senders, false)
-	in("e.sender", f.NotSenders, true)
+	q.WriteString(s.db.Dialect.eventFilterSQL(&p, f))
 	if f.ContainsURL != nil {
 		fmt.Fprintf(q, " AND e.contains_url = %s", p.arg(*f.ContainsURL))
 	}
