@@ -196,4 +196,3 @@ func truncate(raw []byte, n int) string {
 	}
 	return string(raw)
 }
-
