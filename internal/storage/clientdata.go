@@ -74,14 +74,47 @@ func (s *ClientDataStore) ReadUpTo(ctx context.Context, userID, roomID string) (
 	return pos.Int64, err
 }
 
+// PutAccountData writes an entry unless the account's caps
+// (account_limits.*account_data*) would be exceeded; a write replacing an
+// entry counts only the difference in size.
 func (s *ClientDataStore) PutAccountData(ctx context.Context, d clientdata.AccountData) error {
-	_, err := s.db.Write.ExecContext(ctx, `INSERT INTO account_data (user_id, room_id, type, content, stream_pos)
-		VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (user_id, room_id, type) DO UPDATE SET
-			content = excluded.content, stream_pos = excluded.stream_pos
-		WHERE account_data.stream_pos < excluded.stream_pos`,
-		d.UserID, d.RoomID, d.Type, string(d.Content), d.StreamPos)
-	return err
+	size := int64(len(d.Type) + len(d.Content))
+	return s.db.WithTx(ctx, func(tx *sql.Tx) error {
+		caps, guest, err := s.db.lockAccount(ctx, tx, d.UserID)
+		if err != nil {
+			return err
+		}
+		if caps.AccountDataEntries > 0 || caps.AccountDataBytes > 0 {
+			var entries, total int64
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(size_bytes), 0) FROM account_data WHERE user_id = $1`,
+				d.UserID).Scan(&entries, &total); err != nil {
+				return err
+			}
+			var old int64
+			err := tx.QueryRowContext(ctx, `SELECT size_bytes FROM account_data WHERE user_id = $1 AND room_id = $2 AND type = $3`,
+				d.UserID, d.RoomID, d.Type).Scan(&old)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+				entries++
+			case err != nil:
+				return err
+			}
+			total += size - old
+			if caps.AccountDataEntries > 0 && entries > int64(caps.AccountDataEntries) {
+				return s.db.overCap(guest, "this account already has %d account data entries, the most it may have", caps.AccountDataEntries)
+			}
+			if caps.AccountDataBytes > 0 && total > caps.AccountDataBytes {
+				return s.db.overCap(guest, "this account's account data would take %d bytes, more than the %d it may take", total, caps.AccountDataBytes)
+			}
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO account_data (user_id, room_id, type, content, stream_pos, size_bytes)
+			VALUES ($1, $2, $3, $4, $5, $6)
+			ON CONFLICT (user_id, room_id, type) DO UPDATE SET
+				content = excluded.content, stream_pos = excluded.stream_pos, size_bytes = excluded.size_bytes
+			WHERE account_data.stream_pos < excluded.stream_pos`,
+			d.UserID, d.RoomID, d.Type, string(d.Content), d.StreamPos, size)
+		return err
+	})
 }
 
 func (s *ClientDataStore) GetAccountData(ctx context.Context, userID, roomID, typ string) (clientdata.AccountData, error) {
