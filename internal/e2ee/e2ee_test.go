@@ -121,7 +121,7 @@ func TestToDeviceBatchKeepsToTheByteBudget(t *testing.T) {
 		{"a large first message still goes", []QueuedToDevice{q(1, 500), q(2, 1)}, 100, 1},
 		{"a position is never split", []QueuedToDevice{q(1, 40), q(2, 40), q(2, 40)}, 100, 1},
 		{"a large first position goes whole", []QueuedToDevice{q(1, 80), q(1, 80), q(2, 1)}, 100, 2},
-		{"no byte budget", []QueuedToDevice{q(1, 1 << 40), q(2, 1 << 40)}, 0, 2},
+		{"no byte budget", []QueuedToDevice{q(1, 1<<40), q(2, 1<<40)}, 0, 2},
 		{"nothing queued", nil, 100, 0},
 	}
 	for _, c := range cases {

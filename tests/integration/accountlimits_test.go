@@ -212,7 +212,9 @@ func TestGuestWritesRateLimited(t *testing.T) {
 		guest := hs.RegisterGuest(t)
 		alice := hs.RegisterUser(t, "alice")
 
-		filterPath := func(a testharness.Account) string { return cs + "/user/" + testharness.PathEscape(a.UserID) + "/filter" }
+		filterPath := func(a testharness.Account) string {
+			return cs + "/user/" + testharness.PathEscape(a.UserID) + "/filter"
+		}
 		expect(t, hs.Do(t, "POST", filterPath(guest), guest.Token, map[string]any{"room": map[string]any{"timeline": map[string]any{"limit": 1}}}), 200, "")
 		dev := newCryptoDevice(t, guest)
 		expect(t, uploadKeys(t, hs, guest.Token, map[string]any{"device_keys": dev.deviceKeys(t)}), 200, "")
