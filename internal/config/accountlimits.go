@@ -26,6 +26,12 @@ type AccountLimits struct {
 	GuestMaxAccountDataEntries int   `yaml:"guest_max_account_data_entries" env:"ACCOUNT_LIMITS_GUEST_MAX_ACCOUNT_DATA_ENTRIES"`
 	MaxAccountDataBytes        int64 `yaml:"max_account_data_bytes" env:"ACCOUNT_LIMITS_MAX_ACCOUNT_DATA_BYTES"`
 	GuestMaxAccountDataBytes   int64 `yaml:"guest_max_account_data_bytes" env:"ACCOUNT_LIMITS_GUEST_MAX_ACCOUNT_DATA_BYTES"`
+	// MaxThreadReceiptsPerRoom caps the threads of one room in which an
+	// account keeps a receipt of one type (m.read or m.read.private):
+	// clients may name any event as a thread, and every member's sync
+	// carries the room's receipts.
+	MaxThreadReceiptsPerRoom      int `yaml:"max_thread_receipts_per_room" env:"ACCOUNT_LIMITS_MAX_THREAD_RECEIPTS_PER_ROOM"`
+	GuestMaxThreadReceiptsPerRoom int `yaml:"guest_max_thread_receipts_per_room" env:"ACCOUNT_LIMITS_GUEST_MAX_THREAD_RECEIPTS_PER_ROOM"`
 	// MaxPendingToDeviceBytes caps the to-device messages waiting for one
 	// device, whoever owns it; a send that would go beyond it is refused
 	// whole with 429 M_LIMIT_EXCEEDED naming the device.
@@ -47,16 +53,18 @@ type SyncLimits struct {
 // defaultAccountLimits is the account_limits section of Default.
 func defaultAccountLimits() AccountLimits {
 	return AccountLimits{
-		MaxFilters:                   1000,
-		GuestMaxFilters:              50,
-		MaxOneTimeKeysPerDevice:      1000,
-		GuestMaxOneTimeKeysPerDevice: 200,
-		MaxAccountDataEntries:        10000,
-		GuestMaxAccountDataEntries:   200,
-		MaxAccountDataBytes:          16 << 20,
-		GuestMaxAccountDataBytes:     256 << 10,
-		MaxPendingToDeviceBytes:      16 << 20,
-		InfoURI:                      "https://spec.matrix.org/v1.19/client-server-api/#common-error-codes",
+		MaxFilters:                    1000,
+		GuestMaxFilters:               50,
+		MaxOneTimeKeysPerDevice:       1000,
+		GuestMaxOneTimeKeysPerDevice:  200,
+		MaxAccountDataEntries:         10000,
+		GuestMaxAccountDataEntries:    200,
+		MaxAccountDataBytes:           16 << 20,
+		GuestMaxAccountDataBytes:      256 << 10,
+		MaxThreadReceiptsPerRoom:      1000,
+		GuestMaxThreadReceiptsPerRoom: 50,
+		MaxPendingToDeviceBytes:       16 << 20,
+		InfoURI:                       "https://spec.matrix.org/v1.19/client-server-api/#common-error-codes",
 	}
 }
 
@@ -68,6 +76,7 @@ func (l AccountLimits) validate(sync SyncLimits, maxRequestBytes int64) []error 
 		"max_one_time_keys_per_device": int64(l.MaxOneTimeKeysPerDevice), "guest_max_one_time_keys_per_device": int64(l.GuestMaxOneTimeKeysPerDevice),
 		"max_account_data_entries": int64(l.MaxAccountDataEntries), "guest_max_account_data_entries": int64(l.GuestMaxAccountDataEntries),
 		"max_account_data_bytes": l.MaxAccountDataBytes, "guest_max_account_data_bytes": l.GuestMaxAccountDataBytes,
+		"max_thread_receipts_per_room": int64(l.MaxThreadReceiptsPerRoom), "guest_max_thread_receipts_per_room": int64(l.GuestMaxThreadReceiptsPerRoom),
 	} {
 		if v < 0 {
 			errs = append(errs, fmt.Errorf("account_limits.%s must be 0 (no cap) or positive", name))

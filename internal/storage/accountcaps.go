@@ -17,6 +17,9 @@ type AccountCaps struct {
 	OneTimeKeysPerDevice int
 	AccountDataEntries   int
 	AccountDataBytes     int64
+	// ThreadReceiptsPerRoom caps the threads of one room the account
+	// keeps a receipt of one type in.
+	ThreadReceiptsPerRoom int
 }
 
 // AccountLimits are the caps of guests and of everyone else, and the page

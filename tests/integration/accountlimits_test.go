@@ -322,3 +322,34 @@ func TestAccountCapsHoldUnderConcurrentWrites(t *testing.T) {
 		}
 	})
 }
+
+func TestThreadReceiptsCappedPerRoom(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		cfg := testharness.Config(t, backend)
+		cfg.AccountLimits.MaxThreadReceiptsPerRoom = 3
+		hs := testharness.Start(t, cfg)
+		alice := hs.RegisterUser(t, "alice")
+		room := createRoom(t, hs, alice.Token, nil)
+		other := createRoom(t, hs, alice.Token, nil)
+		var events []string
+		for i := range 5 {
+			events = append(events, sendMessage(t, hs, alice.Token, room, fmt.Sprintf("m%d", i)))
+		}
+		receipt := func(typ, eventID, thread string) *testharness.Response {
+			return hs.Do(t, "POST", receiptPath(room, typ, eventID), alice.Token, map[string]any{"thread_id": thread})
+		}
+		for _, root := range events[:3] {
+			expect(t, receipt("m.read", events[4], root), 200, "")
+		}
+		expectUserLimit(t, receipt("m.read", events[4], events[3]), false)
+		// Moving a receipt in a thread already counted, the main timeline,
+		// an unthreaded receipt, another receipt type and another room are
+		// not held back.
+		expect(t, receipt("m.read", events[4], events[0]), 200, "")
+		expect(t, receipt("m.read", events[4], "main"), 200, "")
+		expect(t, hs.Do(t, "POST", receiptPath(room, "m.read", events[4]), alice.Token, map[string]any{}), 200, "")
+		expect(t, receipt("m.read.private", events[4], events[3]), 200, "")
+		otherEvent := sendMessage(t, hs, alice.Token, other, "elsewhere")
+		expect(t, hs.Do(t, "POST", receiptPath(other, "m.read", otherEvent), alice.Token, map[string]any{"thread_id": events[3]}), 200, "")
+	})
+}
