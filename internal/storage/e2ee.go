@@ -432,6 +432,32 @@ func (s *E2EEStore) checkQueues(ctx context.Context, tx *sql.Tx, msgs []e2ee.ToD
 	if err := s.db.lockAccounts(ctx, tx, users); err != nil {
 		return err
 	}
+	pending := map[device]int64{}
+	for start := 0; start < len(users); start += maxInArgs {
+		chunk := users[start:min(start+maxInArgs, len(users))]
+		p := placeholders{}
+		rows, err := tx.QueryContext(ctx, `SELECT user_id, device_id, SUM(size_bytes) FROM to_device_messages
+			WHERE user_id IN (`+p.list(chunk)+`) GROUP BY user_id, device_id`, p.args...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var d device
+			var n int64
+			if err := rows.Scan(&d.userID, &d.deviceID, &n); err != nil {
+				rows.Close()
+				return err
+			}
+			pending[d] = n
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return err
+		}
+	}
+	// The first full device in order is the one named, whatever the
+	// map's order.
 	devices := make([]device, 0, len(adding))
 	for d := range adding {
 		devices = append(devices, d)
@@ -440,13 +466,8 @@ func (s *E2EEStore) checkQueues(ctx context.Context, tx *sql.Tx, msgs []e2ee.ToD
 		return cmp.Or(cmp.Compare(a.userID, b.userID), cmp.Compare(a.deviceID, b.deviceID))
 	})
 	for _, d := range devices {
-		var pending int64
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(size_bytes), 0) FROM to_device_messages WHERE user_id = $1 AND device_id = $2`,
-			d.userID, d.deviceID).Scan(&pending); err != nil {
-			return err
-		}
-		if pending+adding[d] > maxBytes {
-			return &e2ee.QueueFullError{UserID: d.userID, DeviceID: d.deviceID, PendingBytes: pending, MaxBytes: maxBytes}
+		if pending[d]+adding[d] > maxBytes {
+			return &e2ee.QueueFullError{UserID: d.userID, DeviceID: d.deviceID, PendingBytes: pending[d], MaxBytes: maxBytes}
 		}
 	}
 	return nil
