@@ -414,8 +414,8 @@ func (s *E2EEStore) SendToDevice(ctx context.Context, txn e2ee.ToDeviceTxn, msgs
 
 // checkQueues refuses msgs with a *e2ee.QueueFullError when they would
 // take a device's pending messages beyond maxBytes. The recipients'
-// accounts stay locked until tx ends, so concurrent sends cannot both fit
-// in the same room.
+// accounts stay locked until tx ends, so two concurrent sends cannot
+// both take a device's last free bytes.
 func (s *E2EEStore) checkQueues(ctx context.Context, tx *sql.Tx, msgs []e2ee.ToDeviceMessage, maxBytes int64) error {
 	type device struct{ userID, deviceID string }
 	adding := map[device]int64{}
