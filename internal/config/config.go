@@ -89,8 +89,7 @@ type RateLimit struct {
 	GuestEvents      Rate `yaml:"guest_events" env:"RATE_GUEST_EVENTS"`
 	GuestStateEvents Rate `yaml:"guest_state_events" env:"RATE_GUEST_STATE_EVENTS"`
 	// GuestToDevice: to-device sends each guest may make; GuestWrites:
-	// its other writes that take room on disk (filters, key uploads,
-	// account data).
+	// its other writes that take room on disk (filter and key uploads).
 	GuestToDevice Rate `yaml:"guest_to_device" env:"RATE_GUEST_TO_DEVICE"`
 	GuestWrites   Rate `yaml:"guest_writes" env:"RATE_GUEST_WRITES"`
 }

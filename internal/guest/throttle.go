@@ -35,7 +35,7 @@ func (s *Service) AllowToDevice(userID string) error {
 }
 
 // AllowWrite takes one token of a guest's budget for the other writes
-// that take room on disk: filters, key uploads, account data
+// that take room on disk: filter and key uploads
 // (rate_limits.guest_writes). Callers apply it to guests only.
 func (s *Service) AllowWrite(userID string) error {
 	if ok, retry := s.writeLimit.Allow(userID); !ok {

@@ -56,9 +56,6 @@ func (a *API) getAccountData(perRoom bool) apiFunc {
 
 func (a *API) putAccountData(perRoom bool) apiFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		if err := a.throttleGuestWrite(r); err != nil {
-			return err
-		}
 		userID, roomID, err := ownUserData(r, perRoom)
 		if err != nil {
 			return err
@@ -89,9 +86,6 @@ func (a *API) getTags(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) putTag(w http.ResponseWriter, r *http.Request) error {
-	if err := a.throttleGuestWrite(r); err != nil {
-		return err
-	}
 	userID, roomID, err := ownUserData(r, true)
 	if err != nil {
 		return err

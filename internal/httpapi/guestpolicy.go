@@ -35,8 +35,9 @@ func (a *API) throttleGuestToDevice(r *http.Request) error {
 	return nil
 }
 
-// throttleGuestWrite applies the per-guest rate of stored writes
-// (filters, key uploads, account data).
+// throttleGuestWrite applies the per-guest rate of stored writes that
+// guests may make: filter and key uploads. (Account data and tags are
+// not open to guests; their read markers replace one entry per room.)
 func (a *API) throttleGuestWrite(r *http.Request) error {
 	p := principal(r)
 	if !isGuest(p) {
