@@ -18,6 +18,11 @@ const MaxToDevicePerSync = 100
 // maxToDeviceTargets caps the devices one sendToDevice may address.
 const maxToDeviceTargets = 10000
 
+// maxToDeviceRequestBytes caps what one sendToDevice stores once "*" is
+// expanded to every device of a user: the body is capped, but one
+// message for "*" is stored once per device.
+const maxToDeviceRequestBytes = 16 << 20
+
 // ToDeviceLimits bound to-device messages; 0 leaves a bound off.
 type ToDeviceLimits struct {
 	// SyncBytes caps the messages of one sync response
@@ -54,6 +59,7 @@ func (s *Service) SendToDevice(ctx context.Context, sender, senderDevice, eventT
 	sort.Strings(users)
 	var msgs []ToDeviceMessage
 	var targets []string
+	var total int64
 	for _, userID := range users {
 		if !strings.HasSuffix(userID, ":"+s.serverName) {
 			s.log.Debug("dropping to-device message for a remote user", "user_id", userID)
@@ -87,6 +93,10 @@ func (s *Service) SendToDevice(ctx context.Context, sender, senderDevice, eventT
 				m.Bytes = toDeviceBytes(m)
 				msgs = append(msgs, m)
 				added = true
+				total += m.Bytes
+			}
+			if total > maxToDeviceRequestBytes {
+				return refusal.New(refusal.TooLarge, "this request would store more than %d bytes of to-device messages once \"*\" is sent to every device", maxToDeviceRequestBytes)
 			}
 			if len(msgs) > maxToDeviceTargets {
 				return refusal.New(refusal.InvalidParam, "too many target devices (at most %d)", maxToDeviceTargets)

@@ -353,3 +353,22 @@ func TestThreadReceiptsCappedPerRoom(t *testing.T) {
 		expect(t, hs.Do(t, "POST", receiptPath(other, "m.read", otherEvent), alice.Token, map[string]any{"thread_id": events[3]}), 200, "")
 	})
 }
+
+func TestToDeviceRequestBoundedAfterExpansion(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		hs := testharness.StartBackend(t, backend)
+		alice := hs.RegisterUser(t, "alice")
+		many := hs.RegisterUser(t, "many")
+		for i := range 30 {
+			loginDevice(t, hs, many, fmt.Sprintf("D%02d", i))
+		}
+		// 600 kB fit the body, but for "*" of 31 devices they would be
+		// stored 31 times.
+		r := sendToDevice(t, hs, alice.Token, "m.test", "wide", map[string]any{many.UserID: map[string]any{"*": padded(0, 600_000)}})
+		expect(t, r, 413, "M_TOO_LARGE")
+		if s := syncE2EE(t, hs, many.Token, ""); len(s.ToDevice.Events) != 0 {
+			t.Fatalf("a refused request was stored: %d messages", len(s.ToDevice.Events))
+		}
+		expect(t, sendToDevice(t, hs, alice.Token, "m.test", "narrow", map[string]any{many.UserID: map[string]any{"*": padded(0, 1000)}}), 200, "")
+	})
+}
