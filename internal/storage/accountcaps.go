@@ -55,7 +55,8 @@ func (db *DB) lockAccount(ctx context.Context, tx *sql.Tx, userID string) (caps 
 }
 
 // lockAccounts locks the rows of several accounts on PostgreSQL, always
-// in user ID order so that two transactions never wait on each other.
+// in user ID order so that two transactions never wait on each other in
+// a cycle.
 func (db *DB) lockAccounts(ctx context.Context, tx *sql.Tx, sortedUserIDs []string) error {
 	if db.Dialect != Postgres {
 		return nil
