@@ -15,8 +15,9 @@ type Token struct {
 	Pos    int64
 	Typing int64
 	// ToDevice, when set, is the position up to which the device has been
-	// sent its to-device messages: a response capped at 100 of them
-	// (internal/e2ee) leaves the rest pending, so acknowledging this token
+	// sent its to-device messages: a response capped at 100 of them, or
+	// at sync_limits.to_device_bytes (internal/e2ee), leaves the rest
+	// pending, so acknowledging this token
 	// deletes only those up to ToDevice, not up to Pos.
 	ToDevice int64
 }

@@ -56,6 +56,10 @@ type Config struct {
 	GuestAccess GuestAccess `yaml:"guest_access"`
 	TURN        TURN        `yaml:"turn"`
 	E2EE        E2EE        `yaml:"e2ee"`
+	// AccountLimits and SyncLimits bound what one account may store and
+	// what one sync may carry (accountlimits.go).
+	AccountLimits AccountLimits `yaml:"account_limits"`
+	SyncLimits    SyncLimits    `yaml:"sync_limits"`
 
 	Experimental Experimental `yaml:"experimental"`
 }
@@ -84,6 +88,10 @@ type RateLimit struct {
 	// guest may send (per guest account, not per IP).
 	GuestEvents      Rate `yaml:"guest_events" env:"RATE_GUEST_EVENTS"`
 	GuestStateEvents Rate `yaml:"guest_state_events" env:"RATE_GUEST_STATE_EVENTS"`
+	// GuestToDevice: to-device sends each guest may make; GuestWrites:
+	// its other writes that take room on disk (filter and key uploads).
+	GuestToDevice Rate `yaml:"guest_to_device" env:"RATE_GUEST_TO_DEVICE"`
+	GuestWrites   Rate `yaml:"guest_writes" env:"RATE_GUEST_WRITES"`
 }
 
 // Passwords tunes argon2id. The defaults follow OWASP's guidance for
@@ -148,10 +156,14 @@ func Default() Config {
 			GuestLinkRedemption: Rate{PerSecond: 0.5, Burst: 20},
 			GuestEvents:         Rate{PerSecond: 2, Burst: 30},
 			GuestStateEvents:    Rate{PerSecond: 0.2, Burst: 10},
+			GuestToDevice:       Rate{PerSecond: 2, Burst: 30},
+			GuestWrites:         Rate{PerSecond: 1, Burst: 20},
 		},
-		GuestAccess: defaultGuestAccess(),
-		TURN:        TURN{TTL: 24 * time.Hour},
-		E2EE:        E2EE{VerifyKeySignatures: true},
+		AccountLimits: defaultAccountLimits(),
+		SyncLimits:    SyncLimits{ToDeviceBytes: 1 << 20},
+		GuestAccess:   defaultGuestAccess(),
+		TURN:          TURN{TTL: 24 * time.Hour},
+		E2EE:          E2EE{VerifyKeySignatures: true},
 		Passwords: Passwords{
 			MemoryKiB:     19 * 1024,
 			Iterations:    2,

@@ -77,6 +77,8 @@ func (c *Config) Validate() error {
 		"guest_link_redemption": c.RateLimit.GuestLinkRedemption,
 		"guest_events":          c.RateLimit.GuestEvents,
 		"guest_state_events":    c.RateLimit.GuestStateEvents,
+		"guest_to_device":       c.RateLimit.GuestToDevice,
+		"guest_writes":          c.RateLimit.GuestWrites,
 	} {
 		if r.PerSecond < 0 || (r.PerSecond > 0 && r.Burst < 1) {
 			add("rate_limits.%s: per_second must be >= 0 and burst >= 1 when the limit is on", name)
@@ -94,6 +96,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.GuestAccess.validate()...)
+	errs = append(errs, c.AccountLimits.validate(c.SyncLimits, c.Limits.MaxRequestBytes)...)
 	if len(c.TURN.URIs) > 0 && c.TURN.SharedSecret == "" {
 		add("turn.uris is set but turn.shared_secret is not: set the TURN server's static-auth-secret")
 	}

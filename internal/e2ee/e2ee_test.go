@@ -75,6 +75,15 @@ func (f *fakeToDevice) PendingToDevice(_ context.Context, _, _ string, to int64,
 	return out, nil
 }
 
+func (f *fakeToDevice) PendingToDeviceSizes(ctx context.Context, userID, deviceID string, to int64, limit int) ([]QueuedToDevice, error) {
+	msgs, _ := f.PendingToDevice(ctx, userID, deviceID, to, limit)
+	out := make([]QueuedToDevice, len(msgs))
+	for i, m := range msgs {
+		out[i] = QueuedToDevice{Pos: m.Pos, Bytes: toDeviceBytes(m)}
+	}
+	return out, nil
+}
+
 func TestPendingToDeviceCapsWithoutSplittingAPosition(t *testing.T) {
 	f := &fakeToDevice{}
 	// Positions 1..99 hold one message each, position 100 holds two.
@@ -96,5 +105,28 @@ func TestPendingToDeviceCapsWithoutSplittingAPosition(t *testing.T) {
 	}
 	if len(events) != 2 || limitedAt != 0 || f.acked != 99 {
 		t.Fatalf("second batch: %d events, limited at %d, acked %d", len(events), limitedAt, f.acked)
+	}
+}
+
+func TestToDeviceBatchKeepsToTheByteBudget(t *testing.T) {
+	q := func(pos, bytes int64) QueuedToDevice { return QueuedToDevice{Pos: pos, Bytes: bytes} }
+	cases := []struct {
+		name     string
+		queued   []QueuedToDevice
+		maxBytes int64
+		want     int
+	}{
+		{"everything fits", []QueuedToDevice{q(1, 10), q(2, 10)}, 100, 2},
+		{"stops before the budget", []QueuedToDevice{q(1, 40), q(2, 40), q(3, 40)}, 100, 2},
+		{"a large first message still goes", []QueuedToDevice{q(1, 500), q(2, 1)}, 100, 1},
+		{"a position is never split", []QueuedToDevice{q(1, 40), q(2, 40), q(2, 40)}, 100, 1},
+		{"a large first position goes whole", []QueuedToDevice{q(1, 80), q(1, 80), q(2, 1)}, 100, 2},
+		{"no byte budget", []QueuedToDevice{q(1, 1<<40), q(2, 1<<40)}, 0, 2},
+		{"nothing queued", nil, 100, 0},
+	}
+	for _, c := range cases {
+		if got := toDeviceBatch(c.queued, MaxToDevicePerSync, c.maxBytes); got != c.want {
+			t.Errorf("%s: took %d, want %d", c.name, got, c.want)
+		}
 	}
 }

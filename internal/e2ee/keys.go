@@ -16,6 +16,11 @@ import (
 // to upload more.
 const AlgSignedCurve25519 = "signed_curve25519"
 
+// maxKeyBytes caps one one-time or fallback key with its ID: a signed
+// curve25519 key takes about 250 bytes, so the per-device key cap
+// (account_limits.max_one_time_keys_per_device) bounds the bytes too.
+const maxKeyBytes = 4096
+
 // UploadRequest is the body of POST /keys/upload.
 type UploadRequest struct {
 	DeviceKeys   json.RawMessage            `json:"device_keys"`
@@ -140,6 +145,9 @@ func (s *Service) checkKeys(userID, deviceID, signingKey string, keys map[string
 		alg, keyID, ok := strings.Cut(id, ":")
 		if !ok || alg == "" || keyID == "" {
 			return nil, refusal.New(refusal.InvalidParam, "%s: key ID %q is not algorithm:key_id", field, id)
+		}
+		if len(id)+len(raw) > maxKeyBytes {
+			return nil, refusal.New(refusal.TooLarge, "%s: %s is larger than the %d bytes a key may take", field, id, maxKeyBytes)
 		}
 		trimmed := strings.TrimSpace(string(raw))
 		switch {

@@ -52,6 +52,8 @@ type Service struct {
 	serverName string
 	log        *slog.Logger
 
+	toDeviceLimits ToDeviceLimits
+
 	// unverifiedKeys accepts uploaded keys without checking the device's
 	// signature on them (config e2ee.verify_key_signatures: false).
 	unverifiedKeys bool

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 )
 
 // ErrNotFound: no such row (device keys, backup version, backed-up key).
@@ -100,6 +101,24 @@ type ToDeviceMessage struct {
 	Sender, Type     string
 	Content          json.RawMessage
 	Pos              int64
+	// Bytes is the message's size as sync delivers it (toDeviceBytes).
+	Bytes int64
+}
+
+// QueuedToDevice is where a pending message stands and how big it is.
+type QueuedToDevice struct {
+	Pos, Bytes int64
+}
+
+// QueueFullError: a send would take a device's pending to-device
+// messages beyond the cap (account_limits.max_pending_to_device_bytes).
+type QueueFullError struct {
+	UserID, DeviceID       string
+	PendingBytes, MaxBytes int64
+}
+
+func (e *QueueFullError) Error() string {
+	return fmt.Sprintf("the to-device queue of %s's device %s is full", e.UserID, e.DeviceID)
 }
 
 // ToDeviceTxn identifies a sender's transaction, for idempotency.
@@ -165,13 +184,18 @@ type Store interface {
 	JoinedMembers(ctx context.Context, roomID string) ([]string, error)
 
 	// SendToDevice stores messages at pos unless txn was seen before, in
-	// which case it stores nothing and reports a duplicate.
-	SendToDevice(ctx context.Context, txn ToDeviceTxn, msgs []ToDeviceMessage, pos int64) (duplicate bool, err error)
+	// which case it stores nothing and reports a duplicate. When
+	// maxPendingBytes > 0 and the messages would take a device's pending
+	// bytes beyond it, it stores nothing and fails with *QueueFullError.
+	SendToDevice(ctx context.Context, txn ToDeviceTxn, msgs []ToDeviceMessage, pos, maxPendingBytes int64) (duplicate bool, err error)
 	// AckToDevice deletes a device's messages at positions <= upTo.
 	AckToDevice(ctx context.Context, userID, deviceID string, upTo int64) error
 	// PendingToDevice lists a device's messages at positions <= to in
 	// order, at most limit.
 	PendingToDevice(ctx context.Context, userID, deviceID string, to int64, limit int) ([]ToDeviceMessage, error)
+	// PendingToDeviceSizes is PendingToDevice without the messages: their
+	// positions and sizes.
+	PendingToDeviceSizes(ctx context.Context, userID, deviceID string, to int64, limit int) ([]QueuedToDevice, error)
 
 	CreateBackup(ctx context.Context, userID, algorithm string, authData json.RawMessage) (int64, error)
 	// GetBackup returns a live backup version (0: the newest) or ErrNotFound.

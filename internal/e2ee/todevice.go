@@ -3,8 +3,10 @@ package e2ee
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"sort"
 	"strings"
+	"time"
 
 	"foyer/internal/refusal"
 )
@@ -15,6 +17,35 @@ const MaxToDevicePerSync = 100
 
 // maxToDeviceTargets caps the devices one sendToDevice may address.
 const maxToDeviceTargets = 10000
+
+// maxToDeviceRequestBytes caps what one sendToDevice stores once "*" is
+// expanded to every device of a user: the body is capped, but one
+// message for "*" is stored once per device.
+const maxToDeviceRequestBytes = 16 << 20
+
+// ToDeviceLimits bound to-device messages; 0 leaves a bound off.
+type ToDeviceLimits struct {
+	// SyncBytes caps the messages of one sync response
+	// (sync_limits.to_device_bytes), besides MaxToDevicePerSync.
+	SyncBytes int64
+	// PendingBytesPerDevice caps what waits for one device
+	// (account_limits.max_pending_to_device_bytes).
+	PendingBytesPerDevice int64
+}
+
+// LimitToDevice sets the bounds. Call before serving.
+func (s *Service) LimitToDevice(l ToDeviceLimits) { s.toDeviceLimits = l }
+
+// queueFullRetryAfter is when a sender refused for a full queue hears it
+// may try again: the queue empties as soon as its device syncs.
+const queueFullRetryAfter = 10 * time.Second
+
+// toDeviceBytes is a message's size as sync delivers it:
+// {"type":"..","sender":"..","content":...} is 34 bytes beside its three
+// values.
+func toDeviceBytes(m ToDeviceMessage) int64 {
+	return int64(34 + len(m.Type) + len(m.Sender) + len(m.Content))
+}
 
 // SendToDevice stores messages ({userId: {deviceId or "*": content}})
 // for local devices and wakes their syncs (G-47). A repeated txnID of the
@@ -28,6 +59,7 @@ func (s *Service) SendToDevice(ctx context.Context, sender, senderDevice, eventT
 	sort.Strings(users)
 	var msgs []ToDeviceMessage
 	var targets []string
+	var total int64
 	for _, userID := range users {
 		if !strings.HasSuffix(userID, ":"+s.serverName) {
 			s.log.Debug("dropping to-device message for a remote user", "user_id", userID)
@@ -55,9 +87,16 @@ func (s *Service) SendToDevice(ctx context.Context, sender, senderDevice, eventT
 			} else if contains(devices, deviceID) {
 				to = []string{deviceID}
 			}
+			content = canonical(content)
 			for _, d := range to {
-				msgs = append(msgs, ToDeviceMessage{UserID: userID, DeviceID: d, Sender: sender, Type: eventType, Content: canonical(content)})
+				m := ToDeviceMessage{UserID: userID, DeviceID: d, Sender: sender, Type: eventType, Content: content}
+				m.Bytes = toDeviceBytes(m)
+				msgs = append(msgs, m)
 				added = true
+				total += m.Bytes
+			}
+			if total > maxToDeviceRequestBytes {
+				return refusal.New(refusal.TooLarge, "this request would store more than %d bytes of to-device messages once \"*\" is sent to every device", maxToDeviceRequestBytes)
 			}
 			if len(msgs) > maxToDeviceTargets {
 				return refusal.New(refusal.InvalidParam, "too many target devices (at most %d)", maxToDeviceTargets)
@@ -71,8 +110,17 @@ func (s *Service) SendToDevice(ctx context.Context, sender, senderDevice, eventT
 	if err != nil {
 		return err
 	}
-	dup, err := s.store.SendToDevice(ctx, ToDeviceTxn{UserID: sender, DeviceID: senderDevice, TxnID: txnID}, msgs, pos)
+	dup, err := s.store.SendToDevice(ctx, ToDeviceTxn{UserID: sender, DeviceID: senderDevice, TxnID: txnID}, msgs, pos, s.toDeviceLimits.PendingBytesPerDevice)
 	done()
+	var full *QueueFullError
+	if errors.As(err, &full) {
+		// Nothing was stored, for any recipient: a retry of the same
+		// transaction later delivers it all.
+		e := refusal.New(refusal.LimitExceeded, "%s's device %s has %d bytes of to-device messages waiting, and this request would take it beyond the %d it may have; nothing was sent to any device, retry once it has synced",
+			full.UserID, full.DeviceID, full.PendingBytes, full.MaxBytes)
+		e.RetryAfter = queueFullRetryAfter
+		return e
+	}
 	if err != nil {
 		return err
 	}
@@ -91,33 +139,33 @@ type toDeviceEvent struct {
 
 // pendingToDevice acknowledges what the device has confirmed receiving
 // (messages at positions <= ackUpTo) and returns the next messages up to
-// position to, at most MaxToDevicePerSync. limitedAt is the position
-// through which the returned messages go when more are waiting (0 when
-// everything up to to was returned).
+// position to, at most MaxToDevicePerSync of them and, after the first
+// position, at most SyncBytes. limitedAt is the position through which
+// the returned messages go when more are waiting (0 when everything up
+// to to was returned). Only the sizes of the waiting messages are read
+// before choosing, so a long queue never costs more memory than a
+// response.
 func (s *Service) pendingToDevice(ctx context.Context, userID, deviceID string, ackUpTo, to int64) (events []json.RawMessage, limitedAt int64, err error) {
 	if ackUpTo > 0 {
 		if err := s.store.AckToDevice(ctx, userID, deviceID, ackUpTo); err != nil {
 			return nil, 0, err
 		}
 	}
-	msgs, err := s.store.PendingToDevice(ctx, userID, deviceID, to, MaxToDevicePerSync+1)
+	queued, err := s.store.PendingToDeviceSizes(ctx, userID, deviceID, to, MaxToDevicePerSync+1)
 	if err != nil {
 		return nil, 0, err
 	}
-	if len(msgs) > MaxToDevicePerSync {
-		next := msgs[MaxToDevicePerSync].Pos
-		msgs = msgs[:MaxToDevicePerSync]
-		// An acknowledgement covers whole positions: don't split one. (One
-		// request holds at most two messages per device, its own ID and
-		// "*", so a position never fills a whole response.)
-		cut := len(msgs)
-		for cut > 0 && msgs[cut-1].Pos == next {
-			cut--
-		}
-		if cut > 0 {
-			msgs = msgs[:cut]
-		}
-		limitedAt = msgs[len(msgs)-1].Pos
+	n := toDeviceBatch(queued, MaxToDevicePerSync, s.toDeviceLimits.SyncBytes)
+	if n == 0 {
+		return nil, 0, nil
+	}
+	upTo := queued[n-1].Pos
+	msgs, err := s.store.PendingToDevice(ctx, userID, deviceID, upTo, n)
+	if err != nil {
+		return nil, 0, err
+	}
+	if n < len(queued) {
+		limitedAt = upTo
 	}
 	events = make([]json.RawMessage, 0, len(msgs))
 	for _, m := range msgs {
@@ -128,4 +176,31 @@ func (s *Service) pendingToDevice(ctx context.Context, userID, deviceID string, 
 		events = append(events, b)
 	}
 	return events, limitedAt, nil
+}
+
+// toDeviceBatch is how many of the queued messages (in order) one sync
+// delivers: whole positions, since an acknowledgement covers whole
+// positions, while they keep within maxCount and maxBytes (0: no byte
+// cap). The first position always goes, however large, or a message
+// larger than the budget would never be delivered; one request puts at
+// most two messages for a device at a position (its own ID and "*"), so
+// a position never exceeds maxCount. When queued holds more than
+// maxCount entries the last position may be cut short: it is never
+// taken, since taking it would exceed maxCount.
+func toDeviceBatch(queued []QueuedToDevice, maxCount int, maxBytes int64) int {
+	n := 0
+	var bytes int64
+	for n < len(queued) {
+		end := n
+		var add int64
+		for end < len(queued) && queued[end].Pos == queued[n].Pos {
+			add += queued[end].Bytes
+			end++
+		}
+		if n > 0 && (end > maxCount || (maxBytes > 0 && bytes+add > maxBytes)) {
+			break
+		}
+		n, bytes = end, bytes+add
+	}
+	return n
 }

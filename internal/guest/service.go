@@ -60,8 +60,9 @@ type Options struct {
 	// GuestsEnabled is the top-level `guests` switch.
 	GuestsEnabled bool
 	Access        config.GuestAccess
-	// Rates: link redemptions per IP; events and state events per guest.
-	LinkRedemption, Events, StateEvents config.Rate
+	// Rates: link redemptions per IP; events, state events, to-device
+	// sends and other stored writes per guest.
+	LinkRedemption, Events, StateEvents, ToDevice, Writes config.Rate
 }
 
 // OptionsFrom picks the service's settings out of the configuration.
@@ -72,6 +73,8 @@ func OptionsFrom(cfg config.Config) Options {
 		LinkRedemption: cfg.RateLimit.GuestLinkRedemption,
 		Events:         cfg.RateLimit.GuestEvents,
 		StateEvents:    cfg.RateLimit.GuestStateEvents,
+		ToDevice:       cfg.RateLimit.GuestToDevice,
+		Writes:         cfg.RateLimit.GuestWrites,
 	}
 }
 
@@ -93,6 +96,10 @@ type Service struct {
 	redeemLimit *ratelimit.Limiter
 	eventLimit  *ratelimit.Limiter
 	stateLimit  *ratelimit.Limiter
+	// toDeviceLimit and writeLimit: rate_limits.guest_to_device and
+	// rate_limits.guest_writes.
+	toDeviceLimit *ratelimit.Limiter
+	writeLimit    *ratelimit.Limiter
 
 	hooksMu   sync.Mutex
 	onExpired func(n int)
@@ -113,6 +120,9 @@ func NewService(store Store, accts Accounts, rooms Rooms, opts Options, log *slo
 		redeemLimit: ratelimit.New(opts.LinkRedemption.PerSecond, opts.LinkRedemption.Burst),
 		eventLimit:  ratelimit.New(opts.Events.PerSecond, opts.Events.Burst),
 		stateLimit:  ratelimit.New(opts.StateEvents.PerSecond, opts.StateEvents.Burst),
+
+		toDeviceLimit: ratelimit.New(opts.ToDevice.PerSecond, opts.ToDevice.Burst),
+		writeLimit:    ratelimit.New(opts.Writes.PerSecond, opts.Writes.Burst),
 	}
 	s.job = NewJob(opts.Access.ExpireInterval, s.runExpiry)
 	return s

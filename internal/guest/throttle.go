@@ -25,6 +25,25 @@ func (s *Service) AllowSend(userID string, state bool) error {
 	return nil
 }
 
+// AllowToDevice takes one token of a guest's to-device budget
+// (rate_limits.guest_to_device). Callers apply it to guests only.
+func (s *Service) AllowToDevice(userID string) error {
+	if ok, retry := s.toDeviceLimit.Allow(userID); !ok {
+		return &LimitError{Reason: "guests may send only so many to-device messages; slow down or register an account", RetryAfter: retry}
+	}
+	return nil
+}
+
+// AllowWrite takes one token of a guest's budget for the other writes
+// that take room on disk: filter and key uploads
+// (rate_limits.guest_writes). Callers apply it to guests only.
+func (s *Service) AllowWrite(userID string) error {
+	if ok, retry := s.writeLimit.Allow(userID); !ok {
+		return &LimitError{Reason: "guests may store only so much so fast; slow down or register an account", RetryAfter: retry}
+	}
+	return nil
+}
+
 // CheckRoomCap refuses a guest joining one more room when it is already
 // in guest_access.max_rooms rooms. Rejoining a room it is in is fine.
 func (s *Service) CheckRoomCap(ctx context.Context, userID, roomID string) error {

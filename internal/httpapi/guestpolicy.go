@@ -23,6 +23,32 @@ func (a *API) throttleGuestSend(r *http.Request, state bool) error {
 	return nil
 }
 
+// throttleGuestToDevice applies the per-guest to-device rate.
+func (a *API) throttleGuestToDevice(r *http.Request) error {
+	p := principal(r)
+	if !isGuest(p) {
+		return nil
+	}
+	if err := a.Guests.AllowToDevice(p.UserID); err != nil {
+		return guestError(err)
+	}
+	return nil
+}
+
+// throttleGuestWrite applies the per-guest rate of stored writes that
+// guests may make: filter and key uploads. (Account data and tags are
+// not open to guests; their read markers replace one entry per room.)
+func (a *API) throttleGuestWrite(r *http.Request) error {
+	p := principal(r)
+	if !isGuest(p) {
+		return nil
+	}
+	if err := a.Guests.AllowWrite(p.UserID); err != nil {
+		return guestError(err)
+	}
+	return nil
+}
+
 // guestJoinPolicy applies guest_access.forbid_public_rooms and
 // guest_access.max_rooms to a guest joining roomID by itself.
 func (a *API) guestJoinPolicy(r *http.Request, roomID string) error {

@@ -46,6 +46,9 @@ func (a *API) e2eeRoutes() []route {
 
 // uploadKeys is POST /keys/upload.
 func (a *API) uploadKeys(w http.ResponseWriter, r *http.Request) error {
+	if err := a.throttleGuestWrite(r); err != nil {
+		return err
+	}
 	var req e2ee.UploadRequest
 	if err := readJSON(r, &req); err != nil {
 		return err

@@ -39,7 +39,15 @@ func fromRefusal(re *refusal.Error) *Error {
 	case refusal.TooLarge:
 		return errTooLarge("%s", re.Msg)
 	case refusal.LimitExceeded:
-		return errLimitExceeded(0)
+		e := errLimitExceeded(re.RetryAfter)
+		if re.Msg != "" {
+			e.Message = re.Msg
+		}
+		return e
+	case refusal.UserLimitExceeded:
+		e := newError(http.StatusForbidden, "M_USER_LIMIT_EXCEEDED", "%s", re.Msg)
+		e.Extra = map[string]any{"info_uri": re.InfoURI, "can_upgrade": re.CanUpgrade}
+		return e
 	case refusal.RoomInUse:
 		return newError(http.StatusBadRequest, "M_ROOM_IN_USE", "%s", re.Msg)
 	case refusal.UnsupportedRoomVersion:

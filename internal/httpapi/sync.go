@@ -82,6 +82,9 @@ func (a *API) loadFilter(r *http.Request, userID, f string) (clientsync.Filter, 
 }
 
 func (a *API) createFilter(w http.ResponseWriter, r *http.Request) error {
+	if err := a.throttleGuestWrite(r); err != nil {
+		return err
+	}
 	var body map[string]json.RawMessage
 	if err := readJSON(r, &body); err != nil {
 		return err

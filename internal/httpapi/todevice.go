@@ -10,6 +10,9 @@ import (
 // it acknowledges them through /sync (G-47). The transaction ID makes a
 // retry harmless.
 func (a *API) sendToDevice(w http.ResponseWriter, r *http.Request) error {
+	if err := a.throttleGuestToDevice(r); err != nil {
+		return err
+	}
 	var req struct {
 		Messages map[string]map[string]json.RawMessage `json:"messages"`
 	}

@@ -3,7 +3,10 @@
 // person understands.
 package refusal
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Kind classifies a refusal; each kind is one Matrix error.
 type Kind int
@@ -42,6 +45,9 @@ const (
 	// WrongRoomKeysVersion is 403 M_WRONG_ROOM_KEYS_VERSION; the error's
 	// CurrentVersion says which backup is current.
 	WrongRoomKeysVersion
+	// UserLimitExceeded is 403 M_USER_LIMIT_EXCEEDED: a cap on what one
+	// account may store; the error's InfoURI and CanUpgrade go with it.
+	UserLimitExceeded
 )
 
 // Error is a refusal.
@@ -50,6 +56,13 @@ type Error struct {
 	Msg  string
 	// CurrentVersion is set with WrongRoomKeysVersion.
 	CurrentVersion string
+	// RetryAfter, with LimitExceeded, is when trying again makes sense.
+	RetryAfter time.Duration
+	// InfoURI and CanUpgrade are set with UserLimitExceeded: where the
+	// user reads about the limit, and whether registering a full account
+	// raises it.
+	InfoURI    string
+	CanUpgrade bool
 }
 
 func (e *Error) Error() string { return e.Msg }

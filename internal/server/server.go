@@ -107,6 +107,7 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 	}
 	svc.Typing = typing.New(svc.Rooms, nil)
 	svc.Rooms.OnEvent(svc.Typing.HandleEvent) // leaving a room ends typing there
+	db.LimitAccounts(accountLimits(cfg.AccountLimits))
 	svc.ClientData = clientdata.NewService(storage.NewClientDataStore(db), svc.Rooms, stream)
 	svc.Filters = storage.NewFilterStore(db)
 	svc.Sync = clientsync.NewService(svc.Rooms, svc.ClientData, svc.Typing, stream, log)
@@ -117,6 +118,10 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 	svc.Sync.WatchPresence(svc.Presence)
 	svc.Sync.AddExtension(clientsync.PresenceExtension{Sync: svc.Sync, Presence: svc.Presence})
 	svc.E2EE = e2ee.NewService(storage.NewE2EEStore(db), stream, svc.Rooms, accountStore, svc.Sync, cfg.ServerName, log)
+	svc.E2EE.LimitToDevice(e2ee.ToDeviceLimits{
+		SyncBytes:             cfg.SyncLimits.ToDeviceBytes,
+		PendingBytesPerDevice: cfg.AccountLimits.MaxPendingToDeviceBytes,
+	})
 	if !cfg.E2EE.VerifyKeySignatures {
 		svc.E2EE.AcceptUnverifiedKeys()
 	}

@@ -30,6 +30,9 @@ type DB struct {
 	Dialect Dialect
 	Write   *sql.DB
 	Read    *sql.DB
+
+	// accountLimits are the per-account caps (accountcaps.go).
+	accountLimits AccountLimits
 }
 
 // Open connects to PostgreSQL when url is set, otherwise to SQLite at

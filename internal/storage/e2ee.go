@@ -1,11 +1,13 @@
 package storage
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"foyer/internal/e2ee"
@@ -107,6 +109,10 @@ func (s *E2EEStore) UploadKeys(ctx context.Context, u e2ee.KeyUpload) (bool, err
 	changed := false
 	err := s.db.WithTx(ctx, func(tx *sql.Tx) error {
 		changed = false
+		caps, guest, err := s.db.lockAccount(ctx, tx, u.UserID)
+		if err != nil {
+			return err
+		}
 		if u.DeviceKeys != nil {
 			var old string
 			err := tx.QueryRowContext(ctx, `SELECT key_json FROM e2e_device_keys WHERE user_id = $1 AND device_id = $2`,
@@ -143,6 +149,16 @@ func (s *E2EEStore) UploadKeys(ctx context.Context, u e2ee.KeyUpload) (bool, err
 				if old != string(k.Key) {
 					return e2ee.ErrKeyConflict
 				}
+			}
+		}
+		if max := caps.OneTimeKeysPerDevice; max > 0 && len(u.OneTime) > 0 {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM e2e_one_time_keys WHERE user_id = $1 AND device_id = $2`,
+				u.UserID, u.DeviceID).Scan(&n); err != nil {
+				return err
+			}
+			if n > max {
+				return s.db.overCap(guest, "this device would hold %d unclaimed one-time keys, more than the %d it may hold", n, max)
 			}
 		}
 		for _, k := range u.Fallback {
@@ -375,7 +391,7 @@ func (s *E2EEStore) JoinedMembers(ctx context.Context, roomID string) ([]string,
 		WHERE room_id = $1 AND type = 'm.room.member' AND membership = 'join' ORDER BY state_key`, roomID))
 }
 
-func (s *E2EEStore) SendToDevice(ctx context.Context, txn e2ee.ToDeviceTxn, msgs []e2ee.ToDeviceMessage, pos int64) (bool, error) {
+func (s *E2EEStore) SendToDevice(ctx context.Context, txn e2ee.ToDeviceTxn, msgs []e2ee.ToDeviceMessage, pos, maxPendingBytes int64) (bool, error) {
 	dup := false
 	err := s.db.WithTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO to_device_txns (user_id, device_id, txn_id, stream_pos) VALUES ($1, $2, $3, $4)
@@ -387,15 +403,81 @@ func (s *E2EEStore) SendToDevice(ctx context.Context, txn e2ee.ToDeviceTxn, msgs
 			dup = true
 			return nil
 		}
+		if maxPendingBytes > 0 {
+			if err := s.checkQueues(ctx, tx, msgs, maxPendingBytes); err != nil {
+				return err
+			}
+		}
 		for _, m := range msgs {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO to_device_messages (user_id, device_id, stream_pos, sender, type, content)
-				VALUES ($1, $2, $3, $4, $5, $6)`, m.UserID, m.DeviceID, pos, m.Sender, m.Type, string(m.Content)); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO to_device_messages (user_id, device_id, stream_pos, sender, type, content, size_bytes)
+				VALUES ($1, $2, $3, $4, $5, $6, $7)`, m.UserID, m.DeviceID, pos, m.Sender, m.Type, string(m.Content), m.Bytes); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
 	return dup, err
+}
+
+// checkQueues refuses msgs with a *e2ee.QueueFullError when they would
+// take a device's pending messages beyond maxBytes. The recipients'
+// accounts stay locked until tx ends, so two concurrent sends cannot
+// both take a device's last free bytes.
+func (s *E2EEStore) checkQueues(ctx context.Context, tx *sql.Tx, msgs []e2ee.ToDeviceMessage, maxBytes int64) error {
+	type device struct{ userID, deviceID string }
+	adding := map[device]int64{}
+	seen := map[string]bool{}
+	var users []string
+	for _, m := range msgs {
+		if !seen[m.UserID] {
+			seen[m.UserID] = true
+			users = append(users, m.UserID)
+		}
+		adding[device{m.UserID, m.DeviceID}] += m.Bytes
+	}
+	slices.Sort(users)
+	if err := s.db.lockAccounts(ctx, tx, users); err != nil {
+		return err
+	}
+	pending := map[device]int64{}
+	for start := 0; start < len(users); start += maxInArgs {
+		chunk := users[start:min(start+maxInArgs, len(users))]
+		p := placeholders{}
+		rows, err := tx.QueryContext(ctx, `SELECT user_id, device_id, SUM(size_bytes) FROM to_device_messages
+			WHERE user_id IN (`+p.list(chunk)+`) GROUP BY user_id, device_id`, p.args...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var d device
+			var n int64
+			if err := rows.Scan(&d.userID, &d.deviceID, &n); err != nil {
+				rows.Close()
+				return err
+			}
+			pending[d] = n
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return err
+		}
+	}
+	// The first full device in order is the one named, whatever the
+	// map's order.
+	devices := make([]device, 0, len(adding))
+	for d := range adding {
+		devices = append(devices, d)
+	}
+	slices.SortFunc(devices, func(a, b device) int {
+		return cmp.Or(cmp.Compare(a.userID, b.userID), cmp.Compare(a.deviceID, b.deviceID))
+	})
+	for _, d := range devices {
+		if pending[d]+adding[d] > maxBytes {
+			return &e2ee.QueueFullError{UserID: d.userID, DeviceID: d.deviceID, PendingBytes: pending[d], MaxBytes: maxBytes}
+		}
+	}
+	return nil
 }
 
 func (s *E2EEStore) AckToDevice(ctx context.Context, userID, deviceID string, upTo int64) error {
@@ -428,6 +510,24 @@ func (s *E2EEStore) PendingToDevice(ctx context.Context, userID, deviceID string
 		}
 		m.Content = json.RawMessage(content)
 		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+func (s *E2EEStore) PendingToDeviceSizes(ctx context.Context, userID, deviceID string, to int64, limit int) ([]e2ee.QueuedToDevice, error) {
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT stream_pos, size_bytes FROM to_device_messages
+		WHERE user_id = $1 AND device_id = $2 AND stream_pos <= $3 ORDER BY stream_pos, id LIMIT $4`, userID, deviceID, to, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []e2ee.QueuedToDevice
+	for rows.Next() {
+		var q e2ee.QueuedToDevice
+		if err := rows.Scan(&q.Pos, &q.Bytes); err != nil {
+			return nil, err
+		}
+		out = append(out, q)
 	}
 	return out, rows.Err()
 }
