@@ -39,7 +39,9 @@ func fromRefusal(re *refusal.Error) *Error {
 	case refusal.TooLarge:
 		return errTooLarge("%s", re.Msg)
 	case refusal.LimitExceeded:
-		return errLimitExceeded(0)
+		e := errLimitExceeded(re.RetryAfter)
+		e.Message = re.Msg
+		return e
 	case refusal.RoomInUse:
 		return newError(http.StatusBadRequest, "M_ROOM_IN_USE", "%s", re.Msg)
 	case refusal.UnsupportedRoomVersion:

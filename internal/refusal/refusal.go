@@ -3,7 +3,10 @@
 // person understands.
 package refusal
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Kind classifies a refusal; each kind is one Matrix error.
 type Kind int
@@ -50,6 +53,8 @@ type Error struct {
 	Msg  string
 	// CurrentVersion is set with WrongRoomKeysVersion.
 	CurrentVersion string
+	// RetryAfter may be set with LimitExceeded: when to try again.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string { return e.Msg }

@@ -447,7 +447,7 @@ func TestGuestExpiry_G42_G43(t *testing.T) {
 		expect(t, hs.Do(t, "POST", roomPath(other, "/invite"), alice.Token, map[string]any{"user_id": idle.UserID}), 200, "")
 		mustJoin(t, hs, active.Token, room)
 		mustJoin(t, hs, upgraded.Token, room)
-		gmUpgrade(t, hs, upgraded, "pw")
+		upgradedToken := gmUpgrade(t, hs, upgraded, "pw")
 		named := hs.Do(t, "POST", cs+"/register", "", map[string]any{"username": "named", "auth": map[string]any{"type": "m.login.dummy"}})
 		expect(t, named, 200, "")
 
@@ -475,7 +475,7 @@ func TestGuestExpiry_G42_G43(t *testing.T) {
 		if n := gmCount(t, hs, `SELECT COUNT(*) FROM access_tokens WHERE user_id = $1`, idle.UserID); n != 0 {
 			t.Fatalf("%d tokens left", n)
 		}
-		for _, tok := range []string{active.Token, upgraded.Token, named.Str("access_token"), alice.Token} {
+		for _, tok := range []string{active.Token, upgradedToken, named.Str("access_token"), alice.Token} {
 			expect(t, hs.Do(t, "GET", cs+"/account/whoami", tok, nil), 200, "")
 		}
 		for _, a := range []testharness.Account{active, upgraded} {
