@@ -33,12 +33,23 @@ func nullString(s string) sql.NullString { return sql.NullString{String: s, Vali
 
 func (s *AccountStore) CreateAccount(ctx context.Context, a accounts.NewAccount) error {
 	return s.db.WithTx(ctx, func(tx *sql.Tx) error {
-		if a.RegistrationToken != "" {
-			if err := consumeRegistrationToken(ctx, tx, a.RegistrationToken, a.User.CreatedTS); err != nil {
+		u := a.User
+		if a.RenameOf != "" {
+			// First, so the guest's row is locked before anything else,
+			// as UpgradeGuest does.
+			var deviceID string
+			if a.Device != nil {
+				deviceID = a.Device.DeviceID
+			}
+			if err := claimGuestForRename(ctx, tx, a.RenameOf, u.UserID, deviceID, u.CreatedTS); err != nil {
 				return err
 			}
 		}
-		u := a.User
+		if a.RegistrationToken != "" {
+			if err := consumeRegistrationToken(ctx, tx, a.RegistrationToken, u.CreatedTS); err != nil {
+				return err
+			}
+		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO users
 			(user_id, localpart, kind, password_hash, is_admin, deactivated, created_ts, last_seen_ts)
 			VALUES ($1, $2, $3, $4, $5, FALSE, $6, $7)`,
