@@ -25,7 +25,7 @@ type Info struct {
 }
 
 // Store is the persistence of guest links and of the guest bookkeeping,
-// implemented in internal/storage (guestlinks.go) and tested on SQLite
+// implemented in internal/storage (guestlinks.go, guestrenames.go) and tested on SQLite
 // and PostgreSQL.
 type Store interface {
 	CreateLink(ctx context.Context, l Link) error
