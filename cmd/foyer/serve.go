@@ -24,6 +24,10 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("cannot start:\n%w", err)
 	}
+	if err := installCrashHooks(srv, stderr); err != nil {
+		_ = srv.Stop(context.Background())
+		return err
+	}
 	if err := srv.Start(); err != nil {
 		_ = srv.Stop(context.Background())
 		return err

@@ -65,6 +65,11 @@ type RegisterRequest struct {
 	// DisplayName is the new account's profile name; empty means its
 	// localpart. An upgrade keeps the guest's profile and ignores it.
 	DisplayName string
+	// RenameOf is the guest a rename upgrade continues as this account:
+	// in the transaction that creates the account, the guest is claimed
+	// (ErrNotGuest unless it is a live guest not upgraded or claimed yet)
+	// and the rename recorded (internal/guest/rename.go).
+	RenameOf string
 }
 
 // CheckUsername validates a requested username and, unless it belongs to
@@ -170,6 +175,7 @@ func (s *Service) Register(ctx context.Context, req RegisterRequest) (Credential
 			Device:            dev,
 			TokenHash:         tokenHash,
 			RegistrationToken: req.RegistrationToken,
+			RenameOf:          req.RenameOf,
 		})
 	}
 	if err != nil {
@@ -245,6 +251,22 @@ func (s *Service) Login(ctx context.Context, user, password, deviceID, deviceDis
 		return Credentials{}, err
 	}
 	return Credentials{UserID: u.UserID, DeviceID: deviceID, AccessToken: token}, nil
+}
+
+// NewLogin issues a token for a device of userID, creating the device if
+// new; earlier tokens of that device are revoked. It checks no password:
+// callers have proved the right to it otherwise (a rename upgrade
+// finished on retry, by the guest that asked for it).
+func (s *Service) NewLogin(ctx context.Context, userID, deviceID, deviceDisplayName string) (Credentials, error) {
+	if deviceID == "" {
+		deviceID = NewDeviceID()
+	}
+	token, hash := NewAccessToken()
+	err := s.store.AddLogin(ctx, Device{UserID: userID, DeviceID: deviceID, DisplayName: deviceDisplayName, LastSeenTS: s.nowMS()}, hash)
+	if err != nil {
+		return Credentials{}, err
+	}
+	return Credentials{UserID: userID, DeviceID: deviceID, AccessToken: token}, nil
 }
 
 // GetUser returns a local account, deactivated ones included, or

@@ -13,6 +13,10 @@ type NewAccount struct {
 	// RegistrationToken, when set, is consumed in the same transaction;
 	// the registration fails with ErrTokenExhausted if it has no use left.
 	RegistrationToken string
+	// RenameOf, when set, is the guest this account continues (a rename
+	// upgrade): claimed and recorded in the same transaction, or
+	// ErrNotGuest.
+	RenameOf string
 }
 
 // Upgrade turns a guest into a full user or named guest in place.
@@ -34,7 +38,8 @@ type Store interface {
 	NextGuestNumber(ctx context.Context) (int64, error)
 	// CreateAccount fails with ErrUserInUse if the user ID is taken.
 	CreateAccount(ctx context.Context, a NewAccount) error
-	// UpgradeGuest fails with ErrNotGuest unless the account is a guest.
+	// UpgradeGuest fails with ErrNotGuest unless the account is a live
+	// guest that no rename upgrade has claimed.
 	UpgradeGuest(ctx context.Context, u Upgrade) error
 	GetUser(ctx context.Context, userID string) (User, error)
 	// SessionByTokenHash returns ErrNotFound for unknown tokens and for

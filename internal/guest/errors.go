@@ -59,6 +59,6 @@ type LimitError struct {
 
 func (e *LimitError) Error() string { return e.Reason }
 
-// capRetryAfter is what a client hears when a cap (not a rate) refuses
+// CapRetryAfter is what a client hears when a cap (not a rate) refuses
 // it: caps free up slowly (guests expire, leave rooms), so a minute.
-const capRetryAfter = time.Minute
+const CapRetryAfter = time.Minute

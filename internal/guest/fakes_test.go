@@ -21,6 +21,8 @@ import (
 type fakeUser struct {
 	kind        string
 	deactivated bool
+	// claimed: a rename upgrade has claimed this guest.
+	claimed     bool
 	lastSeen    int64
 	devices     int
 	displayName string
@@ -32,10 +34,58 @@ type fakeStore struct {
 	users   map[string]*fakeUser
 	pending []string
 	deleted []string
+	renames map[string]Rename
+	renamed map[string][]string
 }
 
 func newFakeStore() *fakeStore {
-	return &fakeStore{links: map[string]Link{}, users: map[string]*fakeUser{}}
+	return &fakeStore{links: map[string]Link{}, users: map[string]*fakeUser{},
+		renames: map[string]Rename{}, renamed: map[string][]string{}}
+}
+
+func (f *fakeStore) GetRename(_ context.Context, guestID string) (Rename, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r, ok := f.renames[guestID]
+	return r, ok, nil
+}
+
+func (f *fakeStore) UnfinishedRenames(_ context.Context, limit int) ([]Rename, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []Rename
+	for _, r := range f.renames {
+		if r.State == RenameMoving && len(out) < limit {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeStore) SetRenameState(_ context.Context, guestID string, state RenameState, _ int64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r := f.renames[guestID]
+	r.State = state
+	f.renames[guestID] = r
+	return nil
+}
+
+func (f *fakeStore) AddRenamedRoom(_ context.Context, guestID, roomID string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !slices.Contains(f.renamed[guestID], roomID) {
+		f.renamed[guestID] = append(f.renamed[guestID], roomID)
+	}
+	return nil
+}
+
+func (f *fakeStore) RenamedRooms(_ context.Context, guestID string) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := slices.Clone(f.renamed[guestID])
+	slices.Sort(out)
+	return out, nil
 }
 
 func (f *fakeStore) CreateLink(_ context.Context, l Link) error {
@@ -172,6 +222,7 @@ type fakeAccounts struct {
 	store       *fakeStore
 	next        int
 	deactivated []string
+	logins      int
 }
 
 func (a *fakeAccounts) RegisterGuest(context.Context, string) (accounts.Credentials, error) {
@@ -199,6 +250,14 @@ func (a *fakeAccounts) Register(_ context.Context, req accounts.RegisterRequest)
 	if a.store.users[id] != nil {
 		return accounts.Credentials{}, accounts.ErrUserInUse
 	}
+	if req.RenameOf != "" {
+		g := a.store.users[req.RenameOf]
+		if g == nil || g.kind != "guest" || g.deactivated || g.claimed {
+			return accounts.Credentials{}, accounts.ErrNotGuest
+		}
+		g.claimed = true
+		a.store.renames[req.RenameOf] = Rename{GuestUserID: req.RenameOf, NewUserID: id, NewDeviceID: "NEWDEV", State: RenameMoving}
+	}
 	kind := "named_guest"
 	if req.Password != "" {
 		kind = "user"
@@ -209,6 +268,11 @@ func (a *fakeAccounts) Register(_ context.Context, req accounts.RegisterRequest)
 	}
 	a.store.users[id] = &fakeUser{kind: kind, lastSeen: time.Now().UnixMilli(), devices: 1, displayName: name}
 	return accounts.Credentials{UserID: id, DeviceID: "NEWDEV", AccessToken: "newtok"}, nil
+}
+
+func (a *fakeAccounts) NewLogin(_ context.Context, userID, deviceID, _ string) (accounts.Credentials, error) {
+	a.logins++
+	return accounts.Credentials{UserID: userID, DeviceID: deviceID, AccessToken: "login" + strconv.Itoa(a.logins)}, nil
 }
 
 func (a *fakeAccounts) GetUser(_ context.Context, userID string) (accounts.User, error) {

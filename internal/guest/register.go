@@ -44,7 +44,7 @@ func (s *Service) register(ctx context.Context, deviceDisplayName string) (accou
 		if n >= max {
 			return accounts.Credentials{}, &LimitError{
 				Reason:     fmt.Sprintf("this server has as many guests as it allows (%d); try again later or register an account", max),
-				RetryAfter: capRetryAfter,
+				RetryAfter: CapRetryAfter,
 			}
 		}
 	}

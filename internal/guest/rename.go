@@ -16,7 +16,10 @@ import (
 //
 //  1. The new account is created (a named guest, or a full user with a
 //     password) with its own device and token and the guest's display
-//     name. Nothing else has changed if this fails.
+//     name. In the same transaction the guest is claimed (so an in-place
+//     upgrade of it cannot also succeed) and the rename recorded (state
+//     moving), so it can be finished if the process stops half-way.
+//     Nothing else has changed if this fails.
 //  2. For each room the guest is joined to, the new account joins: at
 //     once when the join rule is public, otherwise after an invite from
 //     the guest itself (InviteAs: the room's auth rules decide whether the
@@ -28,6 +31,12 @@ import (
 //  3. The guest leaves every room it is still in, with a reason that
 //     names the new account, and is deactivated (its tokens stop working
 //     at once), through the same steps as expiry.
+//
+// A rename cut short is finished at the next start as far as it can be
+// without the client (the rooms move, the guest leaves the rest: state
+// moved) and completely when the guest repeats the request with the same
+// username: the rest of the rooms move, the new account gets a token and
+// the guest goes (state done).
 //
 // Every change is an event through the room service's normal write path.
 // Messages the guest sent stay in the rooms under its old user ID; its
@@ -61,6 +70,8 @@ type RenameResult struct {
 	// the guest was invited to, invited to) in the guest's place.
 	Moved    []string
 	NotMoved []NotMoved
+	// Resumed: this request finished a rename an earlier one began.
+	Resumed bool
 }
 
 // ErrNotCarriedOver: a knock cannot be passed on to another account.
@@ -69,29 +80,80 @@ var ErrNotCarriedOver = errors.New("a knock cannot be passed on to another accou
 // ErrRenameUnderWay: another rename of the same guest is running.
 var ErrRenameUnderWay = errors.New("this guest account is already being moved to a new username")
 
+// RenameConflictError: the guest has begun a rename to another username;
+// only a repeat of that one can finish it.
+type RenameConflictError struct{ NewUserID string }
+
+func (e *RenameConflictError) Error() string {
+	return "this guest account is already moving to " + e.NewUserID + "; repeat that request (same username) to finish it"
+}
+
+// beginRename marks a guest's rename as running in this process; false
+// when it is already.
+func (s *Service) beginRename(guestID string) bool {
+	s.renameMu.Lock()
+	defer s.renameMu.Unlock()
+	if s.renaming == nil {
+		s.renaming = map[string]bool{}
+	}
+	if s.renaming[guestID] {
+		return false
+	}
+	s.renaming[guestID] = true
+	return true
+}
+
+func (s *Service) endRename(guestID string) {
+	s.renameMu.Lock()
+	delete(s.renaming, guestID)
+	s.renameMu.Unlock()
+}
+
+// AfterRenamedRoom registers f to hear, after each room a rename moves,
+// how many rooms that rename has moved so far. Only Foyer's crash tests
+// use it, to stop the process half-way (cmd/foyer).
+func (s *Service) AfterRenamedRoom(f func(moved int)) { s.afterRenamedRoom = f }
+
+// ContinuesRename reports whether a rename request of guestID for
+// username would finish a rename the guest has begun: then the username
+// is taken by the guest's own new account, which is no refusal.
+func (s *Service) ContinuesRename(ctx context.Context, guestID, username string) (bool, error) {
+	r, ok, err := s.store.GetRename(ctx, guestID)
+	if err != nil || !ok {
+		return false, err
+	}
+	return r.State != RenameDone && sameUsername(r.NewUserID, username), nil
+}
+
+// sameUsername reports whether username names the account userID.
+func sameUsername(userID, username string) bool {
+	_, server, ok := accounts.SplitUserID(userID)
+	if !ok {
+		return false
+	}
+	lp, err := accounts.NormaliseLocalpart(username, server)
+	return err == nil && accounts.UserID(lp, server) == userID
+}
+
 // Rename carries out a rename upgrade. Callers have run the registration
-// checks (username free and valid, password policy, user-interactive
-// auth) and checked that the session is a guest's.
+// checks (username free and valid, unless ContinuesRename, password
+// policy, user-interactive auth) and checked that the session is a
+// guest's.
+//
+// The rename is recorded, and the guest claimed, in the transaction that
+// creates the new account: an in-place upgrade of the same guest cannot
+// also succeed, and a rename cut short (the process stopped) is finished
+// when the guest repeats the request or at the next start
+// (runRenameRecovery).
 func (s *Service) Rename(ctx context.Context, req RenameRequest) (RenameResult, error) {
 	guestID := req.Guest.UserID
 	if !req.Guest.IsGuest() || req.Account.Username == "" {
 		return RenameResult{}, ErrNotGuest
 	}
-	s.renameMu.Lock()
-	if s.renaming == nil {
-		s.renaming = map[string]bool{}
-	}
-	if s.renaming[guestID] {
-		s.renameMu.Unlock()
+	if !s.beginRename(guestID) {
 		return RenameResult{}, ErrRenameUnderWay
 	}
-	s.renaming[guestID] = true
-	s.renameMu.Unlock()
-	defer func() {
-		s.renameMu.Lock()
-		delete(s.renaming, guestID)
-		s.renameMu.Unlock()
-	}()
+	defer s.endRename(guestID)
 
 	// The token was checked by the caller; the account may have gone
 	// since (an earlier rename, expiry, an admin).
@@ -101,6 +163,11 @@ func (s *Service) Rename(ctx context.Context, req RenameRequest) (RenameResult, 
 	}
 	if err != nil {
 		return RenameResult{}, err
+	}
+	if r, ok, err := s.store.GetRename(ctx, guestID); err != nil {
+		return RenameResult{}, err
+	} else if ok {
+		return s.resumeRename(ctx, req, r)
 	}
 	roomIDs, err := s.rooms.MemberRoomsToLeave(ctx, guestID)
 	if err != nil {
@@ -114,6 +181,7 @@ func (s *Service) Rename(ctx context.Context, req RenameRequest) (RenameResult, 
 	reg := req.Account
 	reg.Guest = nil
 	reg.DisplayName = profile.DisplayName
+	reg.RenameOf = guestID
 	creds, err := s.accounts.Register(ctx, reg)
 	if err != nil {
 		return RenameResult{}, err
@@ -122,32 +190,160 @@ func (s *Service) Rename(ctx context.Context, req RenameRequest) (RenameResult, 
 	// From here on the new account exists: finish even if the client
 	// goes away, so the guest is never left half moved.
 	ctx = context.WithoutCancel(ctx)
-	res := RenameResult{Credentials: creds, PreviousUserID: guestID, Moved: []string{}, NotMoved: []NotMoved{}}
-	reason := "continues as " + creds.UserID
+	res := RenameResult{Credentials: creds, PreviousUserID: guestID}
+	res.NotMoved = s.moveRooms(ctx, guestID, creds.UserID, roomIDs)
+	if res.Moved, err = s.store.RenamedRooms(ctx, guestID); err != nil {
+		s.log.Error("guest rename: listing the moved rooms", "user_id", guestID, "err", err)
+	}
+	if res.Moved == nil {
+		res.Moved = []string{}
+	}
+	s.finishRename(ctx, guestID, creds.UserID)
+	return res, nil
+}
+
+// resumeRename finishes a rename an earlier request began: the rooms not
+// moved yet are moved, the new account gets a token (as the first
+// request would have answered; the one it issued is replaced, it never
+// reached the client) and the guest goes.
+func (s *Service) resumeRename(ctx context.Context, req RenameRequest, r Rename) (RenameResult, error) {
+	if r.State == RenameDone {
+		return RenameResult{}, ErrNotGuest
+	}
+	if !sameUsername(r.NewUserID, req.Account.Username) {
+		return RenameResult{}, &RenameConflictError{NewUserID: r.NewUserID}
+	}
+	ctx = context.WithoutCancel(ctx)
+	roomIDs, err := s.rooms.MemberRoomsToLeave(ctx, r.GuestUserID)
+	if err != nil {
+		return RenameResult{}, err
+	}
+	res := RenameResult{Credentials: accounts.Credentials{UserID: r.NewUserID}, PreviousUserID: r.GuestUserID, Resumed: true}
+	res.NotMoved = s.moveRooms(ctx, r.GuestUserID, r.NewUserID, roomIDs)
+	if !req.Account.InhibitLogin {
+		deviceID := req.Account.DeviceID
+		if deviceID == "" {
+			deviceID = r.NewDeviceID
+		}
+		if res.Credentials, err = s.accounts.NewLogin(ctx, r.NewUserID, deviceID, req.Account.DeviceDisplayName); err != nil {
+			// The guest stays; another repeat can finish.
+			return RenameResult{}, err
+		}
+	}
+	if res.Moved, err = s.store.RenamedRooms(ctx, r.GuestUserID); err != nil {
+		return RenameResult{}, err
+	}
+	if res.Moved == nil {
+		res.Moved = []string{}
+	}
+	s.finishRename(ctx, r.GuestUserID, r.NewUserID)
+	s.log.Info("guest rename finished on retry", "user_id", r.GuestUserID, "new_user_id", r.NewUserID)
+	return res, nil
+}
+
+// moveRooms moves each of roomIDs from the guest to newID, recording the
+// rooms moved, and returns those it could not move.
+func (s *Service) moveRooms(ctx context.Context, guestID, newID string, roomIDs []string) []NotMoved {
+	notMoved := []NotMoved{}
+	reason := "continues as " + newID
+	moved := 0
 	for _, roomID := range roomIDs {
-		membership, err := s.moveRoom(ctx, roomID, guestID, creds.UserID, reason)
+		membership, err := s.moveRoom(ctx, roomID, guestID, newID, reason)
 		if err != nil {
-			s.log.Warn("guest rename: room not moved", "room_id", roomID, "user_id", guestID, "new_user_id", creds.UserID,
+			s.log.Warn("guest rename: room not moved", "room_id", roomID, "user_id", guestID, "new_user_id", newID,
 				"membership", membership, "err", err)
-			res.NotMoved = append(res.NotMoved, NotMoved{RoomID: roomID, Membership: membership, Err: err})
+			notMoved = append(notMoved, NotMoved{RoomID: roomID, Membership: membership, Err: err})
 			continue
 		}
-		if membership != "" {
-			res.Moved = append(res.Moved, roomID)
+		if membership == "" {
+			continue
+		}
+		if err := s.store.AddRenamedRoom(ctx, guestID, roomID); err != nil {
+			s.log.Error("guest rename: recording a moved room", "room_id", roomID, "user_id", guestID, "err", err)
+		}
+		moved++
+		if s.afterRenamedRoom != nil {
+			s.afterRenamedRoom(moved)
 		}
 	}
+	return notMoved
+}
 
-	// The guest goes as an expired guest does: deactivated (tokens dead,
-	// devices and keys deleted) and out of every room it is still in —
-	// the rooms not moved, and any it entered meanwhile.
-	_, err = s.claimAndDeactivate(ctx, guestID, 0)
+// finishRename ends the guest as an expired guest ends: deactivated
+// (tokens dead, devices and keys deleted) and out of every room it is
+// still in — the rooms not moved, and any it entered meanwhile — and
+// marks the rename done.
+func (s *Service) finishRename(ctx context.Context, guestID, newID string) {
+	_, err := s.claimAndDeactivate(ctx, guestID, 0)
 	if err != nil {
-		s.log.Error("guest rename: deactivating the guest", "user_id", guestID, "new_user_id", creds.UserID, "err", err)
+		s.log.Error("guest rename: deactivating the guest", "user_id", guestID, "new_user_id", newID, "err", err)
 	}
-	if err := s.leaveAll(ctx, guestID, reason, err == nil); err != nil {
+	if err := s.leaveAll(ctx, guestID, "continues as "+newID, err == nil); err != nil {
 		s.log.Error("guest rename: the guest could not leave its rooms", "user_id", guestID, "err", err)
 	}
-	return res, nil
+	if err := s.store.SetRenameState(ctx, guestID, RenameDone, s.nowMS()); err != nil {
+		s.log.Error("guest rename: marking it done", "user_id", guestID, "err", err)
+	}
+}
+
+// runRenameRecovery finishes, as far as it can without the client, the
+// renames a stopped process left in RenameMoving: the rooms are moved
+// and the guest leaves the rest, so no room is left half moved. The
+// guest itself stays (RenameMoved) until it repeats the request, which
+// hands it the new account's token: a passwordless new account has no
+// other way in.
+func (s *Service) runRenameRecovery(ctx context.Context) {
+	list, err := s.store.UnfinishedRenames(ctx, expiryBatch)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Error("guest rename recovery: listing unfinished renames", "err", err)
+		}
+		return
+	}
+	for _, r := range list {
+		if ctx.Err() != nil {
+			return
+		}
+		if !s.beginRename(r.GuestUserID) {
+			continue // a request of this process is finishing it
+		}
+		s.recoverRename(context.WithoutCancel(ctx), r)
+		s.endRename(r.GuestUserID)
+	}
+}
+
+func (s *Service) recoverRename(ctx context.Context, r Rename) {
+	u, err := s.accounts.GetUser(ctx, r.GuestUserID)
+	if errors.Is(err, accounts.ErrNotFound) || (err == nil && u.Deactivated) {
+		// Gone already (the rename stopped after deactivating it, or
+		// expiry or an admin removed it).
+		if err := s.store.SetRenameState(ctx, r.GuestUserID, RenameDone, s.nowMS()); err != nil {
+			s.log.Error("guest rename recovery: marking it done", "user_id", r.GuestUserID, "err", err)
+		}
+		return
+	}
+	if err != nil {
+		s.log.Error("guest rename recovery", "user_id", r.GuestUserID, "err", err)
+		return
+	}
+	roomIDs, err := s.rooms.MemberRoomsToLeave(ctx, r.GuestUserID)
+	if err != nil {
+		s.log.Error("guest rename recovery: listing the guest's rooms", "user_id", r.GuestUserID, "err", err)
+		return
+	}
+	notMoved := s.moveRooms(ctx, r.GuestUserID, r.NewUserID, roomIDs)
+	reason := "continues as " + r.NewUserID
+	for _, n := range notMoved {
+		if err := s.rooms.Leave(ctx, n.RoomID, r.GuestUserID, reason); err != nil {
+			s.log.Warn("guest rename recovery: the guest could not leave a room", "room_id", n.RoomID, "user_id", r.GuestUserID, "err", err)
+		}
+	}
+	if err := s.store.SetRenameState(ctx, r.GuestUserID, RenameMoved, s.nowMS()); err != nil {
+		s.log.Error("guest rename recovery: marking it moved", "user_id", r.GuestUserID, "err", err)
+		return
+	}
+	s.log.Info("guest rename finished after a restart; the guest stays until it repeats the request",
+		"user_id", r.GuestUserID, "new_user_id", r.NewUserID, "rooms_not_moved", len(notMoved))
 }
 
 // moveRoom puts newID in guestID's place in one room. It returns the

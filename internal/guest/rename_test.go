@@ -116,3 +116,114 @@ func TestRenameWithATakenNameChangesNothing(t *testing.T) {
 		t.Errorf("a failed rename changed things: %v", f.rooms.log)
 	}
 }
+
+// renameCutShort starts a rename of a fresh guest joined to three rooms
+// and stops it, as a crash would, once it has moved one room.
+func renameCutShort(t *testing.T, f *fixture) (guestID string) {
+	t.Helper()
+	ctx := context.Background()
+	creds, err := f.svc.Register(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := creds.UserID
+	f.rooms.rooms["!pub2:hs"] = &fakeRoom{facts: RoomFacts{GuestsCanJoin: true, JoinRule: "public"},
+		members: map[string]string{"@alice:hs": "join"}, inviters: map[string]bool{"@alice:hs": true}}
+	f.rooms.rooms["!priv:hs"].inviters[g] = true
+	for _, id := range []string{"!pub:hs", "!pub2:hs", "!priv:hs"} {
+		f.rooms.rooms[id].members[g] = "join"
+	}
+	type crash struct{}
+	f.svc.AfterRenamedRoom(func(moved int) {
+		if moved == 1 {
+			panic(crash{})
+		}
+	})
+	func() {
+		defer func() {
+			if r := recover(); r != (crash{}) {
+				t.Fatalf("the rename was not cut short: %v", r)
+			}
+		}()
+		_, _ = f.svc.Rename(ctx, RenameRequest{
+			Guest:   accounts.Session{UserID: g, Kind: accounts.KindGuest},
+			Account: accounts.RegisterRequest{Username: "vera"},
+		})
+	}()
+	f.svc.AfterRenamedRoom(nil)
+	if r := f.store.renames[g]; r.State != RenameMoving || r.NewUserID != "@vera:hs" {
+		t.Fatalf("recorded rename: %+v", r)
+	}
+	if joined, _ := f.rooms.JoinedRooms(ctx, g); len(joined) != 2 {
+		t.Fatalf("after the crash the guest is in %v", joined)
+	}
+	return g
+}
+
+func TestRenameCutShortIsFinishedAtStartThenOnRetry(t *testing.T) {
+	f := newFixture(nil)
+	ctx := context.Background()
+	g := renameCutShort(t, f)
+	session := accounts.Session{UserID: g, Kind: accounts.KindGuest}
+
+	// Another name cannot take over.
+	var conflict *RenameConflictError
+	if _, err := f.svc.Rename(ctx, RenameRequest{Guest: session, Account: accounts.RegisterRequest{Username: "other"}}); !errors.As(err, &conflict) {
+		t.Fatalf("a rename to another name: %v", err)
+	}
+	if ok, _ := f.svc.ContinuesRename(ctx, g, "Vera"); !ok {
+		t.Error("ContinuesRename: the same name does not continue the rename")
+	}
+
+	// At start: the rooms move and the guest leaves them, but stays.
+	f.svc.runRenameRecovery(ctx)
+	if r := f.store.renames[g]; r.State != RenameMoved {
+		t.Fatalf("after recovery: %+v", r)
+	}
+	if joined, _ := f.rooms.JoinedRooms(ctx, g); len(joined) != 0 {
+		t.Errorf("after recovery the guest is in %v", joined)
+	}
+	if joined, _ := f.rooms.JoinedRooms(ctx, "@vera:hs"); len(joined) != 3 {
+		t.Errorf("after recovery the new account is in %v", joined)
+	}
+	if f.store.users[g].deactivated {
+		t.Error("recovery deactivated the guest before its client had the new account")
+	}
+
+	// The repeated request hands the new account over and ends the guest.
+	res, err := f.svc.Rename(ctx, RenameRequest{Guest: session, Account: accounts.RegisterRequest{Username: "vera"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Resumed || res.UserID != "@vera:hs" || res.AccessToken != "login1" || res.DeviceID != "NEWDEV" {
+		t.Fatalf("retry: %+v", res)
+	}
+	if want := []string{"!priv:hs", "!pub2:hs", "!pub:hs"}; !slices.Equal(res.Moved, want) {
+		t.Errorf("moved %v, want %v", res.Moved, want)
+	}
+	if !f.store.users[g].deactivated || f.store.renames[g].State != RenameDone {
+		t.Errorf("after the retry: guest %+v, rename %+v", f.store.users[g], f.store.renames[g])
+	}
+}
+
+func TestRenameCutShortIsFinishedByRetry(t *testing.T) {
+	f := newFixture(nil)
+	ctx := context.Background()
+	g := renameCutShort(t, f)
+	res, err := f.svc.Rename(ctx, RenameRequest{
+		Guest:   accounts.Session{UserID: g, Kind: accounts.KindGuest},
+		Account: accounts.RegisterRequest{Username: "vera"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"!priv:hs", "!pub2:hs", "!pub:hs"}; !res.Resumed || !slices.Equal(res.Moved, want) || res.AccessToken == "" {
+		t.Fatalf("retry: %+v", res)
+	}
+	if joined, _ := f.rooms.JoinedRooms(ctx, "@vera:hs"); len(joined) != 3 {
+		t.Errorf("the new account is in %v", joined)
+	}
+	if joined, _ := f.rooms.JoinedRooms(ctx, g); len(joined) != 0 || !f.store.users[g].deactivated {
+		t.Errorf("the guest is in %v, deactivated %v", joined, f.store.users[g].deactivated)
+	}
+}

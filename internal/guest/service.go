@@ -53,6 +53,9 @@ type Accounts interface {
 	Register(ctx context.Context, req accounts.RegisterRequest) (accounts.Credentials, error)
 	GetUser(ctx context.Context, userID string) (accounts.User, error)
 	GetProfile(ctx context.Context, userID string) (accounts.Profile, error)
+	// NewLogin issues a token for a device of userID (a rename finished
+	// on retry hands the new account to the guest that asked for it).
+	NewLogin(ctx context.Context, userID, deviceID, deviceDisplayName string) (accounts.Credentials, error)
 }
 
 // Options are the settings the service follows.
@@ -108,8 +111,12 @@ type Service struct {
 	// one guest is never moved twice at once.
 	renameMu sync.Mutex
 	renaming map[string]bool
+	// afterRenamedRoom, when set, hears how many rooms the rename under
+	// way has moved, after each one (crash tests stop the process there).
+	afterRenamedRoom func(moved int)
 
-	job *Job
+	job       *Job
+	renameJob *Job
 }
 
 // NewService builds the guest service. It does nothing in the
@@ -125,6 +132,7 @@ func NewService(store Store, accts Accounts, rooms Rooms, opts Options, log *slo
 		writeLimit:    ratelimit.New(opts.Writes.PerSecond, opts.Writes.Burst),
 	}
 	s.job = NewJob(opts.Access.ExpireInterval, s.runExpiry)
+	s.renameJob = NewJob(opts.Access.ExpireInterval, s.runRenameRecovery)
 	return s
 }
 
@@ -138,10 +146,17 @@ func (s *Service) OnExpired(f func(n int)) {
 
 func (s *Service) nowMS() int64 { return s.now().UnixMilli() }
 
-// Start runs the expiry job in the background: once at once, then every
-// guest_access.expire_interval.
-func (s *Service) Start() { s.job.Start() }
+// Start runs the background jobs, each once at once and then every
+// guest_access.expire_interval: expiry, and the completion of rename
+// upgrades a stopped process left unfinished.
+func (s *Service) Start() {
+	s.job.Start()
+	s.renameJob.Start()
+}
 
-// Stop ends the background job and waits for it. It is safe to call
+// Stop ends the background jobs and waits for them. It is safe to call
 // without Start, after a failed Start and more than once.
-func (s *Service) Stop() { s.job.Stop() }
+func (s *Service) Stop() {
+	s.job.Stop()
+	s.renameJob.Stop()
+}

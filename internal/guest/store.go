@@ -25,7 +25,7 @@ type Info struct {
 }
 
 // Store is the persistence of guest links and of the guest bookkeeping,
-// implemented in internal/storage (guestlinks.go) and tested on SQLite
+// implemented in internal/storage (guestlinks.go, guestrenames.go) and tested on SQLite
 // and PostgreSQL.
 type Store interface {
 	CreateLink(ctx context.Context, l Link) error
@@ -61,4 +61,41 @@ type Store interface {
 	// DeleteFreshGuest removes a guest account that has done nothing yet
 	// (its registration is being undone): tokens, devices, profile, row.
 	DeleteFreshGuest(ctx context.Context, userID string) error
+
+	// Rename upgrades. The intent is recorded when the new account is
+	// created (accounts.RegisterRequest.RenameOf).
+	//
+	// GetRename returns the rename of a guest; false when it has none.
+	GetRename(ctx context.Context, guestID string) (Rename, bool, error)
+	// UnfinishedRenames lists renames in state RenameMoving, oldest first.
+	UnfinishedRenames(ctx context.Context, limit int) ([]Rename, error)
+	SetRenameState(ctx context.Context, guestID string, state RenameState, now int64) error
+	// AddRenamedRoom records a room moved to the new account;
+	// RenamedRooms lists them, sorted.
+	AddRenamedRoom(ctx context.Context, guestID, roomID string) error
+	RenamedRooms(ctx context.Context, guestID string) ([]string, error)
 }
+
+// Rename is a rename upgrade as recorded.
+type Rename struct {
+	GuestUserID, NewUserID string
+	// NewDeviceID is the new account's device ("" with inhibit_login).
+	NewDeviceID string
+	State       RenameState
+}
+
+// RenameState is how far a rename upgrade got.
+type RenameState string
+
+const (
+	// RenameMoving: the new account exists; the guest's rooms are being
+	// moved.
+	RenameMoving RenameState = "moving"
+	// RenameMoved: finished at a start after a crash: the rooms are
+	// moved and the guest has left them, but its client has not got the
+	// new account's token yet, so the guest stays until it repeats the
+	// request.
+	RenameMoved RenameState = "moved"
+	// RenameDone: the client has the new account; the guest is gone.
+	RenameDone RenameState = "done"
+)

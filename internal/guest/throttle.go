@@ -45,7 +45,8 @@ func (s *Service) AllowWrite(userID string) error {
 }
 
 // CheckRoomCap refuses a guest joining one more room when it is already
-// in guest_access.max_rooms rooms. Rejoining a room it is in is fine.
+// in guest_access.max_rooms rooms. Rejoining a room it is in is fine. It
+// answers early; the room service enforces the cap atomically.
 func (s *Service) CheckRoomCap(ctx context.Context, userID, roomID string) error {
 	max := s.opts.Access.MaxRooms
 	if max <= 0 {
@@ -61,10 +62,15 @@ func (s *Service) CheckRoomCap(ctx context.Context, userID, roomID string) error
 		}
 	}
 	if len(joined) >= max {
-		return &LimitError{
-			Reason:     fmt.Sprintf("guests may be in at most %d rooms; leave one first or register an account", max),
-			RetryAfter: capRetryAfter,
-		}
+		return &LimitError{Reason: RoomCapReason(max), RetryAfter: CapRetryAfter}
 	}
 	return nil
+}
+
+// RoomCapReason is the refusal of a guest's join beyond
+// guest_access.max_rooms. The room service says it too: it checks the
+// cap again inside the transaction that writes the join, so concurrent
+// joins cannot pass it together (CheckRoomCap is only the early answer).
+func RoomCapReason(max int) string {
+	return fmt.Sprintf("guests may be in at most %d rooms; leave one first or register an account", max)
 }

@@ -181,8 +181,16 @@ func (a *API) registerUser(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	// Check the name and password before asking for authentication, so a
-	// client learns of a taken name first.
-	if req.Username != "" {
+	// client learns of a taken name first. A rename the guest began
+	// earlier (the process stopped, the answer was lost) has taken the
+	// name for the guest itself: repeating the request finishes it.
+	continuing := false
+	if rename != nil {
+		if continuing, err = a.Guests.ContinuesRename(ctx, rename.UserID, req.Username); err != nil {
+			return err
+		}
+	}
+	if req.Username != "" && !continuing {
 		if _, err := a.Accounts.CheckUsername(ctx, req.Username, upgrade); err != nil {
 			return usernameError(err)
 		}
@@ -261,18 +269,21 @@ func (a *API) registerUser(w http.ResponseWriter, r *http.Request) error {
 // rooms moved to it, the guest deactivated.
 func (a *API) renameGuest(w http.ResponseWriter, r *http.Request, sess *accounts.UIASession, g accounts.Session, regReq accounts.RegisterRequest, kind accounts.Kind) error {
 	out, err := a.Guests.Rename(r.Context(), guest.RenameRequest{Guest: g, Account: regReq})
+	var conflict *guest.RenameConflictError
 	switch {
 	case errors.Is(err, guest.ErrNotGuest):
 		return errForbidden("guest_access_token is not the access token of a guest account")
-	case errors.Is(err, guest.ErrRenameUnderWay):
+	case errors.Is(err, guest.ErrRenameUnderWay), errors.As(err, &conflict):
 		return errForbidden("%s", err.Error())
 	case err != nil:
 		return usernameError(err)
 	}
+	// A rename is counted once, when a response hands the new account
+	// over: only a request cut short is ever repeated.
 	a.Metrics.GuestsUpgraded.Inc()
 	a.Metrics.Registrations.WithLabelValues("upgrade").Inc()
 	a.Log.Info("guest renamed", "user_id", out.UserID, "previous_user_id", out.PreviousUserID, "kind", kind,
-		"rooms_moved", len(out.Moved), "rooms_not_moved", len(out.NotMoved), "ip", clientIP(r))
+		"rooms_moved", len(out.Moved), "rooms_not_moved", len(out.NotMoved), "resumed", out.Resumed, "ip", clientIP(r))
 	res := renameResponse{
 		registerResponse: registerResponse{
 			UserID: out.UserID, AccessToken: out.AccessToken, DeviceID: out.DeviceID, HomeServer: a.Config.ServerName,

@@ -23,3 +23,7 @@ func AsError(err error) error {
 
 // ErrNotFound is returned by stores for missing rows.
 var ErrNotFound = errors.New("not found")
+
+// ErrRoomCapReached is returned by Store.Append when an Append's RoomCap
+// refuses it.
+var ErrRoomCapReached = errors.New("room cap reached")

@@ -104,3 +104,42 @@ func (s *Service) afterStateChange(ctx context.Context, e *roomEntry, changed []
 	_, err := s.commit(ctx, e, d, false, nil, nil)
 	return err
 }
+
+// LimitGuestRooms sets guest_access.max_rooms (0: no limit): the most
+// rooms one guest may be joined to. Every write that joins a guest to a
+// room it is not joined to carries the cap into its transaction
+// (guestRoomCap), so concurrent joins cannot pass it together, whichever
+// endpoint they come through.
+func (s *Service) LimitGuestRooms(max int) { s.guestMaxRooms = max }
+
+// guestRoomCap is the RoomCap for a draft that joins a local guest to
+// this room, or nil. before is the room's state before the draft.
+func (s *Service) guestRoomCap(ctx context.Context, before map[matrixevents.StateTuple]StoredEvent, d *draft) (*RoomCap, error) {
+	if s.guestMaxRooms <= 0 {
+		return nil, nil
+	}
+	for _, pe := range d.events {
+		ev := pe.Event
+		sk := ev.StateKey()
+		if ev.Type() != "m.room.member" || sk == nil || *sk != ev.Sender() || ev.Membership() != "join" {
+			continue
+		}
+		if prev, ok := before[tupleOf(ev)]; ok && prev.Event.Membership() == "join" {
+			// A profile change in a room it is in already.
+			continue
+		}
+		guest, err := s.isGuest(ctx, ev.Sender())
+		if err != nil {
+			return nil, err
+		}
+		if guest {
+			return &RoomCap{UserID: ev.Sender(), Max: s.guestMaxRooms}, nil
+		}
+	}
+	return nil, nil
+}
+
+// roomCapRefusal is what a guest hears when the cap refuses its join.
+func roomCapRefusal(max int) error {
+	return &refusal.Error{Kind: refusal.LimitExceeded, Msg: guest.RoomCapReason(max), RetryAfter: guest.CapRetryAfter}
+}

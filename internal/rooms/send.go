@@ -109,6 +109,11 @@ func (s *Service) commit(ctx context.Context, e *roomEntry, d *draft, newRoom bo
 	if len(d.events) == 0 {
 		return nil, nil
 	}
+	// Before positions are reserved: it may read the database.
+	roomCap, err := s.guestRoomCap(ctx, e.state, d)
+	if err != nil {
+		return nil, err
+	}
 	dones := make([]func(), 0, len(d.events))
 	defer func() {
 		for _, done := range dones {
@@ -123,12 +128,15 @@ func (s *Service) commit(ctx context.Context, e *roomEntry, d *draft, newRoom bo
 		d.events[i].StreamPos = pos
 		dones = append(dones, done)
 	}
-	a := Append{RoomID: d.info.RoomID, Events: d.events, Txn: txn, Redacts: redacts}
+	a := Append{RoomID: d.info.RoomID, Events: d.events, Txn: txn, Redacts: redacts, RoomCap: roomCap}
 	if newRoom {
 		info := d.info
 		a.NewRoom = &info
 	}
 	if err := s.store.Append(ctx, a); err != nil {
+		if errors.Is(err, ErrRoomCapReached) {
+			return nil, roomCapRefusal(roomCap.Max)
+		}
 		return nil, err
 	}
 	stored := make([]StoredEvent, len(d.events))

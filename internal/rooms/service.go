@@ -48,6 +48,9 @@ type Service struct {
 
 	// selfDestruct prunes self-destructing messages when enabled.
 	selfDestruct *selfDestruct
+
+	// guestMaxRooms is guest_access.max_rooms (LimitGuestRooms).
+	guestMaxRooms int
 }
 
 // roomEntry caches a room's current state. mu serialises writes to the

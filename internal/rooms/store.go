@@ -55,6 +55,17 @@ type Append struct {
 	// Redacts marks these event IDs as redacted by the event that
 	// redacts them (one of Events).
 	Redacts map[string]string
+	// RoomCap, when set, refuses the whole append with
+	// ErrRoomCapReached if its user is already joined to Max rooms other
+	// than this one, counted inside the write transaction, where
+	// concurrent joins of the same user are serialised.
+	RoomCap *RoomCap
+}
+
+// RoomCap is a limit on the rooms one user may be joined to.
+type RoomCap struct {
+	UserID string
+	Max    int
 }
 
 // MembershipChange is one of a user's membership events in a room.

@@ -105,6 +105,7 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 			FreezeLegacyAfter:     cfg.Media.FreezeLegacyAfterTime(),
 		}),
 	}
+	svc.Rooms.LimitGuestRooms(cfg.GuestAccess.MaxRooms)
 	svc.Typing = typing.New(svc.Rooms, nil)
 	svc.Rooms.OnEvent(svc.Typing.HandleEvent) // leaving a room ends typing there
 	db.LimitAccounts(accountLimits(cfg.AccountLimits))

@@ -33,12 +33,23 @@ func nullString(s string) sql.NullString { return sql.NullString{String: s, Vali
 
 func (s *AccountStore) CreateAccount(ctx context.Context, a accounts.NewAccount) error {
 	return s.db.WithTx(ctx, func(tx *sql.Tx) error {
-		if a.RegistrationToken != "" {
-			if err := consumeRegistrationToken(ctx, tx, a.RegistrationToken, a.User.CreatedTS); err != nil {
+		u := a.User
+		if a.RenameOf != "" {
+			// First, so the guest's row is locked before anything else,
+			// as UpgradeGuest does.
+			var deviceID string
+			if a.Device != nil {
+				deviceID = a.Device.DeviceID
+			}
+			if err := claimGuestForRename(ctx, tx, a.RenameOf, u.UserID, deviceID, u.CreatedTS); err != nil {
 				return err
 			}
 		}
-		u := a.User
+		if a.RegistrationToken != "" {
+			if err := consumeRegistrationToken(ctx, tx, a.RegistrationToken, u.CreatedTS); err != nil {
+				return err
+			}
+		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO users
 			(user_id, localpart, kind, password_hash, is_admin, deactivated, created_ts, last_seen_ts)
 			VALUES ($1, $2, $3, $4, $5, FALSE, $6, $7)`,
@@ -75,13 +86,20 @@ func consumeRegistrationToken(ctx context.Context, tx *sql.Tx, token string, now
 
 func (s *AccountStore) UpgradeGuest(ctx context.Context, u accounts.Upgrade) error {
 	return s.db.WithTx(ctx, func(tx *sql.Tx) error {
-		var kind string
-		err := tx.QueryRowContext(ctx, `SELECT kind FROM users WHERE user_id = $1 AND NOT deactivated`, u.UserID).Scan(&kind)
-		if errors.Is(err, sql.ErrNoRows) || (err == nil && kind != string(accounts.KindGuest)) {
-			return accounts.ErrNotGuest
-		}
+		// One conditional write on the guest's row decides the upgrade:
+		// of an upgrade and a rename upgrade of the same guest at once
+		// (claimGuestForRename sets upgraded_ts on the same row), only one
+		// matches, on both databases.
+		res, err := tx.ExecContext(ctx, `UPDATE users SET kind = $1, password_hash = $2, upgraded_ts = last_seen_ts
+			WHERE user_id = $3 AND kind = $4 AND NOT deactivated AND upgraded_ts IS NULL`,
+			string(u.Kind), nullString(u.PasswordHash), u.UserID, string(accounts.KindGuest))
 		if err != nil {
 			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n != 1 {
+			return accounts.ErrNotGuest
 		}
 		if u.RegistrationToken != "" {
 			var now int64
@@ -92,21 +110,23 @@ func (s *AccountStore) UpgradeGuest(ctx context.Context, u accounts.Upgrade) err
 				return err
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE users SET kind = $1, password_hash = $2, upgraded_ts = last_seen_ts
-			WHERE user_id = $3`, string(u.Kind), nullString(u.PasswordHash), u.UserID); err != nil {
+		if u.Device == nil {
+			// inhibit_login: no new token, so the guest's stays, or the
+			// account would have no way in.
+			return nil
+		}
+		// The token the upgrade returns replaces the guest's: a guest
+		// token must not outlive the guest as a full credential (it
+		// could, for one, set a named guest's first password).
+		if _, err := tx.ExecContext(ctx, `DELETE FROM access_tokens WHERE user_id = $1`, u.UserID); err != nil {
 			return err
 		}
-		if u.Device != nil {
-			return addLogin(ctx, tx, *u.Device, u.TokenHash)
-		}
-		return nil
+		return addLogin(ctx, tx, *u.Device, u.TokenHash)
 	})
 }
 
-// addLogin creates or keeps the device and adds a token. A token issued
-// for a new login on an existing device replaces the device's old tokens,
-// except during a guest upgrade, whose old guest token stays valid until
-// the client switches (it is the same device and the same person).
+// addLogin creates or keeps the device and adds a token. Callers remove
+// the tokens the new one replaces.
 func addLogin(ctx context.Context, tx *sql.Tx, d accounts.Device, tokenHash string) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO devices (user_id, device_id, display_name, created_ts, last_seen_ts)
 		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, device_id) DO NOTHING`,

@@ -33,6 +33,11 @@ func containsURL(content json.RawMessage) bool {
 
 func (s *RoomStore) Append(ctx context.Context, a rooms.Append) error {
 	return s.db.WithTx(ctx, func(tx *sql.Tx) error {
+		if c := a.RoomCap; c != nil {
+			if err := s.checkRoomCap(ctx, tx, a.RoomID, *c); err != nil {
+				return err
+			}
+		}
 		if r := a.NewRoom; r != nil {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO rooms (room_id, room_version, creator, created_ts, is_public, latest_event_id, depth)
 				VALUES ($1, $2, $3, $4, $5, $6, $7)`, r.RoomID, r.Version, r.Creator, r.CreatedTS, r.IsPublic, r.LatestEventID, r.Depth); err != nil {
@@ -100,6 +105,32 @@ func (s *RoomStore) Append(ctx context.Context, a rooms.Append) error {
 		}
 		return nil
 	})
+}
+
+// checkRoomCap refuses with rooms.ErrRoomCapReached when the cap's user
+// is joined to cap.Max rooms other than roomID. The count and the write
+// are one transaction, and the transactions of one user's joins are
+// serialised, so they cannot all count the same rooms: SQLite's write
+// transactions are serialised already (BEGIN IMMEDIATE); on PostgreSQL
+// the user's row is locked first, and the count, a statement after the
+// lock, sees the joins committed before it.
+func (s *RoomStore) checkRoomCap(ctx context.Context, tx *sql.Tx, roomID string, c rooms.RoomCap) error {
+	if s.db.Dialect == Postgres {
+		var id string
+		err := tx.QueryRowContext(ctx, `SELECT user_id FROM users WHERE user_id = $1 FOR UPDATE`, c.UserID).Scan(&id)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM current_state
+		WHERE type = 'm.room.member' AND state_key = $1 AND membership = 'join' AND room_id <> $2`, c.UserID, roomID).Scan(&n); err != nil {
+		return err
+	}
+	if n >= c.Max {
+		return rooms.ErrRoomCapReached
+	}
+	return nil
 }
 
 func (s *RoomStore) GetRoom(ctx context.Context, roomID string) (rooms.RoomInfo, error) {

@@ -7,7 +7,8 @@
 // 2. A guest joins a can_join room, chats both ways, sets a display name
 //    and publishes its m.call.member state.
 // 3. A guest is removed when the room's guest_access becomes forbidden.
-// 4. A guest upgrades to a full user (same user ID) and keeps its rooms.
+// 4. A guest upgrades to a full user (same user ID) and keeps its rooms;
+//    the upgrade's token replaces the guest token.
 // 5. A named guest (username, no password) sets a password through
 //    interactive auth (m.login.dummy) and logs in with it.
 // 6. A guest link is created by a member and redeemed; the new guest's
@@ -419,7 +420,10 @@ journey("4. a guest upgrades to a full user and keeps its user ID and rooms", 60
   await sees(alice, roomId, "the guest, before upgrading");
 
   // The spec's upgrade: /register with guest_access_token and the guest's
-  // own localpart, through interactive auth.
+  // own localpart, through interactive auth. The upgrade revokes the guest
+  // token, so the guest's client stops syncing first, as a client that
+  // switches to the upgrade's token does.
+  guest.stopClient();
   const localpart = guestCreds.userId.slice(1).split(":")[0];
   const password = `pw-${localpart}-upgraded`;
   // MatrixClient.register(username, password, sessionId, auth,
@@ -461,9 +465,11 @@ journey("4. a guest upgrades to a full user and keeps its user ID and rooms", 60
   const login = await createClient({ baseUrl }).loginWithPassword(localpart, password);
   assert.equal(login.user_id, guestCreds.userId);
 
-  // The old guest token stays valid: that client keeps syncing.
-  await sees(guest, roomId, "now a full user");
-  await keptSyncing(guest, alice);
+  // The guest token died with the upgrade; the token it returned is the
+  // account's now.
+  const old = await raw("GET", "/_matrix/client/v3/account/whoami", undefined, guestCreds.accessToken);
+  assert.equal(old.status, 401, `the guest token after the upgrade answered ${old.status} ${JSON.stringify(old.json)}`);
+  assert.equal(old.json.errcode, "M_UNKNOWN_TOKEN");
   await keptSyncing(user, alice);
 });
 

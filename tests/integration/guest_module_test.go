@@ -102,14 +102,18 @@ func gmLiveGuests(t *testing.T, hs *testharness.Homeserver) int {
 	return gmCount(t, hs, `SELECT COUNT(*) FROM users WHERE kind = 'guest' AND NOT deactivated`)
 }
 
-func gmUpgrade(t *testing.T, hs *testharness.Homeserver, g testharness.Account, password string) {
+// gmUpgrade upgrades g in place and returns the access token the upgrade
+// issued, the only one that works afterwards.
+func gmUpgrade(t *testing.T, hs *testharness.Homeserver, g testharness.Account, password string) string {
 	t.Helper()
 	lp := strings.TrimSuffix(strings.TrimPrefix(g.UserID, "@"), ":localhost")
 	body := map[string]any{"username": lp, "guest_access_token": g.Token, "auth": map[string]any{"type": "m.login.dummy"}}
 	if password != "" {
 		body["password"] = password
 	}
-	expect(t, hs.Do(t, "POST", cs+"/register", "", body), 200, "")
+	r := hs.Do(t, "POST", cs+"/register", "", body)
+	expect(t, r, 200, "")
+	return r.Str("access_token")
 }
 
 // ---------------------------------------------------------------------
@@ -175,8 +179,8 @@ func TestNamedGuestSetsPasswordWithOwnToken(t *testing.T) {
 		// same; anonymous guests still cannot reach the endpoint (G-41).
 		g := hs.RegisterGuest(t)
 		expect(t, hs.Do(t, "POST", cs+"/account/password", g.Token, map[string]any{"new_password": "x"}), 403, "M_GUEST_ACCESS_FORBIDDEN")
-		gmUpgrade(t, hs, g, "")
-		expect(t, hs.Do(t, "POST", cs+"/account/password", g.Token, map[string]any{
+		named := gmUpgrade(t, hs, g, "")
+		expect(t, hs.Do(t, "POST", cs+"/account/password", named, map[string]any{
 			"new_password": "guest-pw", "auth": map[string]any{"type": "m.login.dummy"},
 		}), 200, "")
 		expect(t, hs.Do(t, "POST", cs+"/login", "", map[string]any{"type": "m.login.password", "user": g.UserID, "password": "guest-pw"}), 200, "")
@@ -444,7 +448,7 @@ func TestGuestExpiry_G42_G43(t *testing.T) {
 		expect(t, hs.Do(t, "POST", roomPath(other, "/invite"), alice.Token, map[string]any{"user_id": idle.UserID}), 200, "")
 		mustJoin(t, hs, active.Token, room)
 		mustJoin(t, hs, upgraded.Token, room)
-		gmUpgrade(t, hs, upgraded, "pw")
+		upgradedToken := gmUpgrade(t, hs, upgraded, "pw")
 		named := hs.Do(t, "POST", cs+"/register", "", map[string]any{"username": "named", "auth": map[string]any{"type": "m.login.dummy"}})
 		expect(t, named, 200, "")
 
@@ -472,7 +476,7 @@ func TestGuestExpiry_G42_G43(t *testing.T) {
 		if n := gmCount(t, hs, `SELECT COUNT(*) FROM access_tokens WHERE user_id = $1`, idle.UserID); n != 0 {
 			t.Fatalf("%d tokens left", n)
 		}
-		for _, tok := range []string{active.Token, upgraded.Token, named.Str("access_token"), alice.Token} {
+		for _, tok := range []string{active.Token, upgradedToken, named.Str("access_token"), alice.Token} {
 			expect(t, hs.Do(t, "GET", cs+"/account/whoami", tok, nil), 200, "")
 		}
 		for _, a := range []testharness.Account{active, upgraded} {

@@ -221,11 +221,11 @@ func TestGuestUpgradeInPlaceIsUnchangedBesideRename(t *testing.T) {
 				t.Errorf("the in-place upgrade answered %s: %s", k, r)
 			}
 		}
-		for _, tok := range []string{g.Token, r.Str("access_token")} {
-			if who := hs.Do(t, "GET", cs+"/account/whoami", tok, nil); who.Str("user_id") != g.UserID || who.JSON["is_guest"] != false {
-				t.Errorf("whoami: %s", who)
-			}
+		if who := hs.Do(t, "GET", cs+"/account/whoami", r.Str("access_token"), nil); who.Str("user_id") != g.UserID || who.JSON["is_guest"] != false {
+			t.Errorf("whoami: %s", who)
 		}
+		// The upgrade's token replaced the guest's (TestUpgradedGuestTokenRevoked).
+		expect(t, hs.Do(t, "GET", cs+"/account/whoami", g.Token, nil), 401, "M_UNKNOWN_TOKEN")
 		if m := stateContent(t, hs, alice.Token, room, "m.room.member", g.UserID); m.Str("membership") != "join" {
 			t.Errorf("membership after the upgrade: %s", m)
 		}

@@ -694,8 +694,12 @@
 
   // keepGuest is the guest upgrade: the same user ID, no password (a
   // named guest).
+  // The upgrade revokes the guest token the sync loop uses, so the loop
+  // stops first and follows the room again with the token it returns.
   async function keepGuest() {
     setAccountStatus("Keeping your account…");
+    const wasMember = mode === "member";
+    stopLoops();
     try {
       const res = await withUIA("POST", `${API}/register`, {
         username: localpart(me.user_id),
@@ -704,10 +708,13 @@
       }, null, dummyOnly);
       me = { ...me, access_token: res.access_token || me.access_token, device_id: res.device_id || me.device_id, kind: "named_guest" };
       store.saveAccount(me);
+      if (wasMember) await enterMember(me).catch(() => {});
       renderAccount();
       setAccountStatus(`Kept. ${me.user_id} is yours now; add a password to use it elsewhere too.`);
       $("new-password").focus();
     } catch (err) {
+      // Nothing changed: carry on as the guest.
+      if (wasMember) await enterMember(me).catch(() => {});
       setAccountStatus("Could not keep the account: " + err.message, "error");
     }
   }
