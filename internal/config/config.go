@@ -56,6 +56,8 @@ type Config struct {
 	GuestAccess GuestAccess `yaml:"guest_access"`
 	TURN        TURN        `yaml:"turn"`
 	E2EE        E2EE        `yaml:"e2ee"`
+	// HTTP bounds connections and names trusted reverse proxies (http.go).
+	HTTP HTTP `yaml:"http"`
 
 	Experimental Experimental `yaml:"experimental"`
 }
@@ -152,6 +154,7 @@ func Default() Config {
 		GuestAccess: defaultGuestAccess(),
 		TURN:        TURN{TTL: 24 * time.Hour},
 		E2EE:        E2EE{VerifyKeySignatures: true},
+		HTTP:        defaultHTTP(),
 		Passwords: Passwords{
 			MemoryKiB:     19 * 1024,
 			Iterations:    2,

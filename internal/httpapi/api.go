@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"foyer/internal/accounts"
+	"foyer/internal/clientaddr"
 	"foyer/internal/clientdata"
 	"foyer/internal/clientsync"
 	"foyer/internal/config"
@@ -65,6 +66,10 @@ type API struct {
 	mux    *http.ServeMux
 	routes []route
 
+	// Proxies are the trusted reverse proxies, whose X-Forwarded-For
+	// names the client.
+	Proxies *clientaddr.Resolver
+
 	guestRegLimit *ratelimit.Limiter
 	regLimit      *ratelimit.Limiter
 	loginLimit    *ratelimit.Limiter
@@ -88,6 +93,7 @@ func New(d Deps) *API {
 		guestRegLimit: ratelimit.New(rl.GuestRegistration.PerSecond, rl.GuestRegistration.Burst),
 		regLimit:      ratelimit.New(rl.Registration.PerSecond, rl.Registration.Burst),
 		loginLimit:    ratelimit.New(rl.Login.PerSecond, rl.Login.Burst),
+		Proxies:       clientaddr.NewResolver(d.Config.HTTP.TrustedProxyPrefixes()),
 	}
 	if a.Ready == nil {
 		a.Ready = func() error { return nil }
@@ -105,9 +111,9 @@ func New(d Deps) *API {
 	return a
 }
 
-// rateLimit answers 429 when the caller's IP has used up lim.
+// rateLimit answers 429 when the caller's address has used up lim.
 func (a *API) rateLimit(r *http.Request, lim *ratelimit.Limiter) error {
-	if ok, retry := lim.Allow(clientIP(r)); !ok {
+	if ok, retry := lim.Allow(clientLimitKey(r)); !ok {
 		return errLimitExceeded(retry)
 	}
 	return nil

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"foyer/internal/accounts"
+	"foyer/internal/clientaddr"
 	"foyer/internal/rooms"
 )
 
@@ -45,13 +46,26 @@ func accessToken(r *http.Request) string {
 	return r.URL.Query().Get("access_token")
 }
 
-// clientIP is the remote address without its port.
+// clientIP is the caller's address: the socket peer's without its port,
+// or the client a trusted proxy names in X-Forwarded-For.
 func clientIP(r *http.Request) string {
+	if info := requestInfoOf(r); info != nil && info.client.IsValid() {
+		return info.client.String()
+	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// clientLimitKey is the key the caller's per-address rate limits count
+// under: its address, or its /64 for IPv6.
+func clientLimitKey(r *http.Request) string {
+	if info := requestInfoOf(r); info != nil && info.client.IsValid() {
+		return clientaddr.LimitKey(info.client)
+	}
+	return clientIP(r)
 }
 
 // readJSON decodes the (already size-capped) body into v, which must be a
