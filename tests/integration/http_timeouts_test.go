@@ -286,3 +286,54 @@ func TestSlowReaderDownloadTimesOut(t *testing.T) {
 		t.Fatalf("the whole download (%d bytes) was delivered to a client that stopped reading", len(got))
 	}
 }
+
+// The longer limits are the point of the short ones: a long-poll longer
+// than http.write_timeout is still answered, and an upload trickling in
+// for longer than http.read_timeout still arrives.
+func TestLongAnswersOutliveTheShortTimeouts(t *testing.T) {
+	cfg := testharness.Config(t, "sqlite")
+	cfg.HTTP.ReadTimeout = time.Second
+	cfg.HTTP.WriteTimeout = time.Second
+	hs := testharness.Start(t, cfg)
+	alice := hs.RegisterUser(t, "alice")
+
+	t.Run("long-poll", func(t *testing.T) {
+		first := hs.Do(t, "GET", "/_matrix/client/v3/sync", alice.Token, nil)
+		if first.Status != 200 {
+			t.Fatalf("initial sync: %s", first)
+		}
+		r := hs.Do(t, "GET", "/_matrix/client/v3/sync?timeout=2500&since="+first.Str("next_batch"), alice.Token, nil)
+		if r.Status != 200 {
+			t.Fatalf("a 2.5 s long-poll under a 1 s write timeout: %s", r)
+		}
+	})
+	t.Run("upload", func(t *testing.T) {
+		const chunks, chunk = 5, 1024
+		body, feed := io.Pipe()
+		go func() {
+			for range chunks {
+				time.Sleep(500 * time.Millisecond)
+				if _, err := feed.Write(bytes.Repeat([]byte{1}, chunk)); err != nil {
+					return
+				}
+			}
+			feed.Close()
+		}()
+		req, err := http.NewRequest("POST", hs.URL+"/_matrix/media/v3/upload", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.ContentLength = chunks * chunk
+		req.Header.Set("Authorization", "Bearer "+alice.Token)
+		req.Header.Set("Content-Type", "application/octet-stream")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("an upload taking 2.5 s under a 1 s read timeout: %v", err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 {
+			raw, _ := io.ReadAll(resp.Body)
+			t.Fatalf("an upload taking 2.5 s under a 1 s read timeout: %d %s", resp.StatusCode, raw)
+		}
+	})
+}
