@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-func TestRateLimitIPv6Per64(t *testing.T) {
+func TestLimitKeyIPv6By64(t *testing.T) {
 	same := []string{"2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2:abcd::7"}
 	want := LimitKey(netip.MustParseAddr(same[0]))
 	for _, s := range same[1:] {
