@@ -20,6 +20,9 @@ func NewResolver(trusted []netip.Prefix) *Resolver {
 	return &Resolver{trusted: trusted}
 }
 
+// Configured reports whether any proxy is trusted.
+func (r *Resolver) Configured() bool { return r != nil && len(r.trusted) > 0 }
+
 // Trusted reports whether a is one of the trusted proxies.
 func (r *Resolver) Trusted(a netip.Addr) bool {
 	if r == nil || !a.IsValid() {

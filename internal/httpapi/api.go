@@ -69,6 +69,8 @@ type API struct {
 	// Proxies are the trusted reverse proxies, whose X-Forwarded-For
 	// names the client.
 	Proxies *clientaddr.Resolver
+	// forwardedUnheeded warns once of X-Forwarded-For with no proxy named.
+	forwardedUnheeded sync.Once
 
 	guestRegLimit *ratelimit.Limiter
 	regLimit      *ratelimit.Limiter

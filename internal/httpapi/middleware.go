@@ -48,7 +48,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w}
 	routeLabel := "unmatched"
-	info := &requestInfo{client: a.Proxies.Client(r.RemoteAddr, r.Header.Values("X-Forwarded-For"))}
+	info := &requestInfo{client: a.clientAddress(r)}
 	r = withRequestInfo(r, info)
 	defer func() {
 		if p := recover(); p != nil {

@@ -3,6 +3,7 @@ package server
 import (
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -14,7 +15,9 @@ import (
 // connection beyond the cap is closed as soon as it is accepted, before
 // any TLS handshake or request, so a flood of idle sockets from one
 // address cannot use up the server's file descriptors. Trusted proxies
-// are exempt: behind one, every client arrives from its address.
+// are exempt: behind one, every client arrives from its address. So is a
+// loopback peer while no proxy is named: that is most likely a reverse
+// proxy on the same host, and capping it would cap every client at once.
 type connectionCap struct {
 	max     int
 	proxies *clientaddr.Resolver
@@ -56,7 +59,7 @@ func (l *cappedListener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		addr, ok := clientaddr.PeerAddr(conn.RemoteAddr().String())
-		if !ok || l.cap.proxies.Trusted(addr) {
+		if !ok || l.cap.exempt(addr) {
 			return conn, nil
 		}
 		key := clientaddr.LimitKey(addr)
@@ -67,6 +70,13 @@ func (l *cappedListener) Accept() (net.Conn, error) {
 		}
 		return &countedConn{Conn: conn, release: func() { l.cap.release(key) }}, nil
 	}
+}
+
+func (c *connectionCap) exempt(addr netip.Addr) bool {
+	if c.proxies.Configured() {
+		return c.proxies.Trusted(addr)
+	}
+	return addr.IsLoopback()
 }
 
 func (c *connectionCap) take(key string) bool {

@@ -41,12 +41,17 @@ func onePerClient(t *testing.T, trusted ...string) config.Config {
 // and only a trusted proxy is believed.
 func TestTrustedProxyClientAddress(t *testing.T) {
 	t.Run("untrusted peer: X-Forwarded-For ignored", func(t *testing.T) {
-		hs := testharness.Start(t, onePerClient(t))
+		logs := &lockedBuffer{}
+		hs := testharness.StartLogging(t, onePerClient(t), logs)
 		if s := registerGuestVia(t, hs, "198.51.100.1"); s != 200 {
 			t.Fatalf("first guest: %d", s)
 		}
 		if s := registerGuestVia(t, hs, "198.51.100.2"); s != 429 {
 			t.Fatalf("a forged X-Forwarded-For from an untrusted peer got its own bucket: %d, want 429", s)
+		}
+		// With no proxy named, the operator is told once how to name one.
+		if n := strings.Count(logs.String(), "http.trusted_proxies is empty"); n != 1 {
+			t.Fatalf("%d warnings about an unnamed proxy, want 1:\n%s", n, logs)
 		}
 	})
 	t.Run("trusted proxy: each forwarded client its own bucket", func(t *testing.T) {

@@ -91,6 +91,9 @@ func firstLine(b []byte) string {
 func TestConnectionsPerAddressCapped(t *testing.T) {
 	cfg := testharness.Config(t, "sqlite")
 	cfg.HTTP.MaxConnectionsPerIP = 3
+	// A named proxy elsewhere: loopback peers are then capped like any
+	// other client (unnamed, a local peer is taken for the proxy).
+	cfg.HTTP.TrustedProxies = []string{"192.0.2.1"}
 	cfg.TLSListen = "127.0.0.1:0"
 	cfg.TLSCert, cfg.TLSKey = selfSignedCert(t)
 	hs := testharness.Start(t, cfg)
@@ -142,26 +145,37 @@ func TestConnectionsPerAddressCapped(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
-	t.Run("trusted proxies are exempt", func(t *testing.T) {
-		cfg := testharness.Config(t, "sqlite")
-		cfg.HTTP.MaxConnectionsPerIP = 1
-		cfg.HTTP.TrustedProxies = []string{"127.0.0.1", "::1"}
-		hs := testharness.Start(t, cfg)
-		for range 3 {
-			c, err := net.Dial("tcp", hostPort(hs))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			fmt.Fprintf(c, "GET /_matrix/client/versions HTTP/1.1\r\nHost: foyer\r\n\r\n")
-			_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-			if err != nil || resp.StatusCode != 200 {
-				t.Fatalf("a trusted proxy's connection: %v %v", resp, err)
-			}
-			resp.Body.Close()
+	for name, trusted := range map[string][]string{
+		"trusted proxies are exempt":                     {"127.0.0.1", "::1"},
+		"a local peer is exempt while no proxy is named": nil,
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := testharness.Config(t, "sqlite")
+			cfg.HTTP.MaxConnectionsPerIP = 1
+			cfg.HTTP.TrustedProxies = trusted
+			servedThrice(t, testharness.Start(t, cfg))
+		})
+	}
+}
+
+// servedThrice holds three connections open at once and is answered on
+// each.
+func servedThrice(t *testing.T, hs *testharness.Homeserver) {
+	t.Helper()
+	for range 3 {
+		c, err := net.Dial("tcp", hostPort(hs))
+		if err != nil {
+			t.Fatal(err)
 		}
-	})
+		defer c.Close()
+		fmt.Fprintf(c, "GET /_matrix/client/versions HTTP/1.1\r\nHost: foyer\r\n\r\n")
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("an exempt peer's connection: %v %v", resp, err)
+		}
+		resp.Body.Close()
+	}
 }
 
 // selfSignedCert writes a throwaway certificate for 127.0.0.1 and returns
