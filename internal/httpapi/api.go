@@ -65,6 +65,9 @@ type API struct {
 	uia    *accounts.UIA
 	mux    *http.ServeMux
 	routes []route
+	// secretPaths are the route paths with a credential in them, which
+	// the request log redacts.
+	secretPaths [][]string
 
 	// Proxies are the trusted reverse proxies, whose X-Forwarded-For
 	// names the client.
@@ -104,6 +107,7 @@ func New(d Deps) *API {
 		a.Stopping = context.Background()
 	}
 	a.routes = a.routeTable()
+	a.secretPaths = secretPathsOf(a.routes)
 	for _, rt := range a.routes {
 		h := a.wrap(rt)
 		for _, p := range rt.patterns() {

@@ -67,7 +67,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.Metrics.Requests.WithLabelValues(routeLabel, r.Method, strconv.Itoa(status)).Inc()
 		took := time.Since(start)
 		a.Metrics.Latency.WithLabelValues(routeLabel).Observe(took.Seconds())
-		a.logRequest(r, info, routeLabel, status, took)
+		a.logRequest(r, info, status, took)
 	}()
 
 	setCORSHeaders(rec.Header())

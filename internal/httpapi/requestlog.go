@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -42,10 +43,10 @@ var secretPathSegments = map[string]bool{"{token}": true}
 
 // logRequest writes the request's one info line: never a query parameter
 // outside loggedQueryParams, never a header, never a secret path segment.
-func (a *API) logRequest(r *http.Request, info *requestInfo, pattern string, status int, took time.Duration) {
+func (a *API) logRequest(r *http.Request, info *requestInfo, status int, took time.Duration) {
 	attrs := []slog.Attr{
 		slog.String("method", r.Method),
-		slog.String("path", loggedPath(r.URL.Path, pattern)),
+		slog.String("path", redactPath(r.URL.Path, a.secretPaths)),
 	}
 	if q := loggedQuery(r.URL.Query()); q != "" {
 		attrs = append(attrs, slog.String("query", q))
@@ -59,29 +60,52 @@ func (a *API) logRequest(r *http.Request, info *requestInfo, pattern string, sta
 	a.Log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 }
 
-// loggedPath is path with the segments that the route's pattern marks
-// as secret replaced.
-func loggedPath(path, pattern string) string {
-	patPath := pattern
-	if _, p, ok := strings.Cut(pattern, " "); ok {
-		patPath = p
+// secretPathsOf are the paths of the routes that carry a credential in a
+// segment, split at "/".
+func secretPathsOf(routes []route) [][]string {
+	var out [][]string
+	for _, rt := range routes {
+		for _, p := range rt.patterns() {
+			segs := strings.Split(p, "/")
+			if slices.ContainsFunc(segs, func(s string) bool { return secretPathSegments[s] }) {
+				out = append(out, segs)
+			}
+		}
 	}
-	var segs []string
-	for i, p := range strings.Split(patPath, "/") {
-		if !secretPathSegments[p] {
+	return out
+}
+
+// redactPath replaces the secret segments of path when it has the shape
+// of one of secretPaths, whatever the method: a browser's preflight
+// OPTIONS or a wrong method carries the same credential.
+func redactPath(path string, secretPaths [][]string) string {
+	segs := strings.Split(path, "/")
+	for _, pat := range secretPaths {
+		if !pathHasShape(segs, pat) {
 			continue
 		}
-		if segs == nil {
-			segs = strings.Split(path, "/")
+		for i, p := range pat {
+			if secretPathSegments[p] {
+				segs[i] = "REDACTED"
+			}
 		}
-		if i < len(segs) {
-			segs[i] = "REDACTED"
+		return strings.Join(segs, "/")
+	}
+	return path
+}
+
+// pathHasShape reports whether segs match pattern segments, where a
+// {wildcard} matches any one segment.
+func pathHasShape(segs, pat []string) bool {
+	if len(segs) != len(pat) {
+		return false
+	}
+	for i, p := range pat {
+		if !(strings.HasPrefix(p, "{") && strings.HasSuffix(p, "}")) && p != segs[i] {
+			return false
 		}
 	}
-	if segs == nil {
-		return path
-	}
-	return strings.Join(segs, "/")
+	return true
 }
 
 func loggedQuery(q url.Values) string {

@@ -53,9 +53,14 @@ func TestRequestLogHasNoSecrets(t *testing.T) {
 	const regToken, linkToken = "regtokensecret123", "linktokensecret456"
 	hs.Do(t, "GET", "/_matrix/client/v1/register/m.login.registration_token/validity?token="+regToken, "", nil)
 	hs.Do(t, "POST", "/_foyer/client/v1/guest_links/"+linkToken+"/redeem", "", map[string]any{})
+	// A browser's preflight carries the link's token as well.
+	hs.Do(t, "OPTIONS", "/_foyer/client/v1/guest_links/"+linkToken+"/redeem", "", nil)
+	hs.Do(t, "GET", "/_foyer/join/"+linkToken, "", nil)
 	hs.Do(t, "GET", "/_matrix/client/v3/sync?timeout=0&access_token="+alice.Token, "", nil)
 	logLineWith(t, logs, "msg=request", "path=/_matrix/client/v1/register/m.login.registration_token/validity")
-	logLineWith(t, logs, "msg=request", "path=/_foyer/client/v1/guest_links/REDACTED/redeem")
+	logLineWith(t, logs, "msg=request", "method=POST", "path=/_foyer/client/v1/guest_links/REDACTED/redeem")
+	logLineWith(t, logs, "msg=request", "method=OPTIONS", "path=/_foyer/client/v1/guest_links/REDACTED/redeem")
+	logLineWith(t, logs, "msg=request", "method=GET", "path=/_foyer/join/REDACTED")
 	// Harmless query parameters stay, to say what was asked.
 	logLineWith(t, logs, "msg=request", "path=/_matrix/client/v3/sync", `query="timeout=0"`, "user="+alice.UserID)
 
