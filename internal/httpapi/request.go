@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"unicode/utf8"
 
@@ -87,6 +88,9 @@ func readBody(r *http.Request) ([]byte, error) {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return nil, errTooLarge("request body is larger than %d bytes", mbe.Limit)
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, errUnknown(http.StatusRequestTimeout, "the request body did not arrive within the server's read timeout")
 		}
 		return nil, errNotJSON("could not read the request body")
 	}

@@ -69,8 +69,9 @@ func TestStalledBodiesAreDropped(t *testing.T) {
 		conns = append(conns, c)
 	}
 	for _, c := range conns {
-		got := closedWithin(t, c, 15*time.Second)
-		if bytes.Contains(got, []byte(" 500 ")) || bytes.Contains(got, []byte(" 200 ")) {
+		// The server gives up on the body with 408, if the client still
+		// listens, and closes the connection.
+		if got := closedWithin(t, c, 15*time.Second); !bytes.HasPrefix(got, []byte("HTTP/1.1 408 ")) {
 			t.Fatalf("a stalled body was answered %q", firstLine(got))
 		}
 	}
