@@ -102,16 +102,26 @@ func TestConnectionsPerAddressCapped(t *testing.T) {
 	plain, secure := addrs[0], addrs[1]
 
 	// Two connections to the plain listener and one to the TLS one fill
-	// the address's three slots; a fourth on either is closed unanswered.
+	// the address's three slots (each answered, so the server has surely
+	// accepted it); a fourth on either is closed unanswered.
 	var held []net.Conn
-	for _, a := range []string{plain, plain, secure} {
-		c, err := net.Dial("tcp", a)
+	for range 2 {
+		c, err := net.Dial("tcp", plain)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
+		versionsOn(t, c)
 		held = append(held, c)
 	}
+	tc, err := tls.Dial("tcp", secure, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	versionsOn(t, tc)
+	held = append(held, tc)
+
 	for _, a := range []string{plain, secure} {
 		c, err := net.Dial("tcp", a)
 		if err != nil {
@@ -124,12 +134,7 @@ func TestConnectionsPerAddressCapped(t *testing.T) {
 		c.Close()
 	}
 	// The held connections still work.
-	fmt.Fprintf(held[0], "GET /_matrix/client/versions HTTP/1.1\r\nHost: foyer\r\n\r\n")
-	resp, err := http.ReadResponse(bufio.NewReader(held[0]), nil)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("a connection within the cap: %v %v", resp, err)
-	}
-	resp.Body.Close()
+	versionsOn(t, held[0])
 
 	// Closing one frees its slot, for TLS too.
 	held[2].Close()
@@ -169,14 +174,25 @@ func servedThrice(t *testing.T, hs *testharness.Homeserver) {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		fmt.Fprintf(c, "GET /_matrix/client/versions HTTP/1.1\r\nHost: foyer\r\n\r\n")
-		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-		if err != nil || resp.StatusCode != 200 {
-			t.Fatalf("an exempt peer's connection: %v %v", resp, err)
-		}
-		resp.Body.Close()
+		versionsOn(t, c)
 	}
+}
+
+// versionsOn asks for /versions on an open connection and wants a 200.
+func versionsOn(t *testing.T, c net.Conn) {
+	t.Helper()
+	fmt.Fprintf(c, "GET /_matrix/client/versions HTTP/1.1\r\nHost: foyer\r\n\r\n")
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("/versions on a held connection: %v", err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("/versions on a held connection: %d", resp.StatusCode)
+	}
+	_ = c.SetReadDeadline(time.Time{})
 }
 
 // selfSignedCert writes a throwaway certificate for 127.0.0.1 and returns
@@ -264,9 +280,9 @@ func TestSlowReaderSyncTimesOut(t *testing.T) {
 	hs := testharness.Start(t, cfg)
 	alice := hs.RegisterUser(t, "alice")
 
-	// About 10 MB of account data makes an initial sync larger than the
+	// 20 MB of account data makes an initial sync far larger than the
 	// socket buffers between the server and the stalled client.
-	const entries, size = 4, 5 << 19
+	const entries, size = 8, 5 << 19
 	for i := range entries {
 		r := hs.Do(t, "PUT", fmt.Sprintf("/_matrix/client/v3/user/%s/account_data/org.example.big%d", testharness.PathEscape(alice.UserID), i),
 			alice.Token, map[string]string{"filler": strings.Repeat("x", size)})
@@ -292,7 +308,7 @@ func TestSlowReaderDownloadTimesOut(t *testing.T) {
 	hs := testharness.Start(t, cfg)
 	alice := hs.RegisterUser(t, "alice")
 
-	const size = 12 << 20
+	const size = 24 << 20
 	up := hs.Do(t, "POST", "/_matrix/media/v3/upload", alice.Token, bytes.Repeat([]byte{7}, size))
 	if up.Status != 200 {
 		t.Fatalf("upload: %s", up)
