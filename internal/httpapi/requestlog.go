@@ -44,6 +44,9 @@ var secretPathSegments = map[string]bool{"{token}": true}
 // logRequest writes the request's one info line: never a query parameter
 // outside loggedQueryParams, never a header, never a secret path segment.
 func (a *API) logRequest(r *http.Request, info *requestInfo, status int, took time.Duration) {
+	if !a.Log.Enabled(r.Context(), slog.LevelInfo) {
+		return
+	}
 	attrs := []slog.Attr{
 		slog.String("method", r.Method),
 		slog.String("path", redactPath(r.URL.Path, a.secretPaths)),
