@@ -60,6 +60,8 @@ type Config struct {
 	// what one sync may carry (accountlimits.go).
 	AccountLimits AccountLimits `yaml:"account_limits"`
 	SyncLimits    SyncLimits    `yaml:"sync_limits"`
+	// HTTP bounds connections and names trusted reverse proxies (http.go).
+	HTTP HTTP `yaml:"http"`
 
 	Experimental Experimental `yaml:"experimental"`
 }
@@ -164,6 +166,7 @@ func Default() Config {
 		GuestAccess:   defaultGuestAccess(),
 		TURN:          TURN{TTL: 24 * time.Hour},
 		E2EE:          E2EE{VerifyKeySignatures: true},
+		HTTP:          defaultHTTP(),
 		Passwords: Passwords{
 			MemoryKiB:     19 * 1024,
 			Iterations:    2,

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"foyer/internal/accounts"
+	"foyer/internal/clientaddr"
 	"foyer/internal/clientdata"
 	"foyer/internal/clientsync"
 	"foyer/internal/config"
@@ -64,6 +65,15 @@ type API struct {
 	uia    *accounts.UIA
 	mux    *http.ServeMux
 	routes []route
+	// secretPaths are the route paths with a credential in them, which
+	// the request log redacts.
+	secretPaths [][]string
+
+	// Proxies are the trusted reverse proxies, whose X-Forwarded-For
+	// names the client.
+	Proxies *clientaddr.Resolver
+	// forwardedUnheeded warns once of X-Forwarded-For with no proxy named.
+	forwardedUnheeded sync.Once
 
 	guestRegLimit *ratelimit.Limiter
 	regLimit      *ratelimit.Limiter
@@ -88,6 +98,7 @@ func New(d Deps) *API {
 		guestRegLimit: ratelimit.New(rl.GuestRegistration.PerSecond, rl.GuestRegistration.Burst),
 		regLimit:      ratelimit.New(rl.Registration.PerSecond, rl.Registration.Burst),
 		loginLimit:    ratelimit.New(rl.Login.PerSecond, rl.Login.Burst),
+		Proxies:       clientaddr.NewResolver(d.Config.HTTP.TrustedProxyPrefixes()),
 	}
 	if a.Ready == nil {
 		a.Ready = func() error { return nil }
@@ -96,6 +107,7 @@ func New(d Deps) *API {
 		a.Stopping = context.Background()
 	}
 	a.routes = a.routeTable()
+	a.secretPaths = secretPathsOf(a.routes)
 	for _, rt := range a.routes {
 		h := a.wrap(rt)
 		for _, p := range rt.patterns() {
@@ -105,9 +117,9 @@ func New(d Deps) *API {
 	return a
 }
 
-// rateLimit answers 429 when the caller's IP has used up lim.
+// rateLimit answers 429 when the caller's address has used up lim.
 func (a *API) rateLimit(r *http.Request, lim *ratelimit.Limiter) error {
-	if ok, retry := lim.Allow(clientIP(r)); !ok {
+	if ok, retry := lim.Allow(clientLimitKey(r)); !ok {
 		return errLimitExceeded(retry)
 	}
 	return nil

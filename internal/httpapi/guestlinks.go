@@ -111,7 +111,7 @@ func (a *API) revokeGuestLink(w http.ResponseWriter, r *http.Request) error {
 // redeemGuestLink registers a guest and joins it to the link's room. The
 // answer is /register's, plus room_id.
 func (a *API) redeemGuestLink(w http.ResponseWriter, r *http.Request) error {
-	if err := a.Guests.AllowRedeem(clientIP(r)); err != nil {
+	if err := a.Guests.AllowRedeem(clientLimitKey(r)); err != nil {
 		return guestError(err)
 	}
 	var body map[string]json.RawMessage

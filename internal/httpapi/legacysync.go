@@ -47,6 +47,7 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	a.allowLongPoll(w, timeout)
 	roomID := r.URL.Query().Get("room_id")
 	var page clientsync.EventsPage
 	if roomID != "" {

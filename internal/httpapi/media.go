@@ -132,6 +132,7 @@ func uploadFilename(r *http.Request) (string, error) {
 }
 
 func (a *API) mediaUpload(w http.ResponseWriter, r *http.Request) error {
+	a.allowUpload(w)
 	svc := a.Media
 	filename, err := uploadFilename(r)
 	if err != nil {
@@ -156,6 +157,7 @@ func (a *API) mediaCreate(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) mediaUploadTo(w http.ResponseWriter, r *http.Request) error {
+	a.allowUpload(w)
 	svc := a.Media
 	filename, err := uploadFilename(r)
 	if err != nil {
@@ -233,6 +235,7 @@ func (a *API) serveDownload(w http.ResponseWriter, r *http.Request, legacy bool)
 	if err != nil {
 		return err
 	}
+	a.allowDownload(w)
 	blob, err := svc.Open(r.Context(), rec)
 	if err != nil {
 		return err
@@ -301,6 +304,7 @@ func (a *API) serveThumbnail(w http.ResponseWriter, r *http.Request, legacy bool
 	if err != nil {
 		return err
 	}
+	a.allowDownload(w)
 	served, err := svc.Thumbnail(r.Context(), rec, width, height, method, animated)
 	if err != nil {
 		return mediaError(err)

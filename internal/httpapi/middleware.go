@@ -41,12 +41,15 @@ func (s *statusRecorder) Flush() {
 
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// ServeHTTP is the entry point of every request: panic recovery, CORS,
-// routing with Matrix-shaped 404 and 405 answers, and metrics.
+// ServeHTTP is the entry point of every request: the client's address,
+// panic recovery, CORS, routing with Matrix-shaped 404 and 405 answers,
+// metrics and the request log.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w}
 	routeLabel := "unmatched"
+	info := &requestInfo{client: a.clientAddress(r)}
+	r = withRequestInfo(r, info)
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
@@ -62,7 +65,9 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			status = http.StatusOK
 		}
 		a.Metrics.Requests.WithLabelValues(routeLabel, r.Method, strconv.Itoa(status)).Inc()
-		a.Metrics.Latency.WithLabelValues(routeLabel).Observe(time.Since(start).Seconds())
+		took := time.Since(start)
+		a.Metrics.Latency.WithLabelValues(routeLabel).Observe(took.Seconds())
+		a.logRequest(r, info, status, took)
 	}()
 
 	setCORSHeaders(rec.Header())
@@ -174,6 +179,9 @@ func (a *API) authorise(r *http.Request, access Access) error {
 		}
 	}
 	*r = *r.WithContext(withPrincipal(r.Context(), &sess))
+	if info := requestInfoOf(r); info != nil {
+		info.user = sess.UserID
+	}
 	a.touch(r, &sess)
 	return nil
 }

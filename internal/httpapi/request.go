@@ -8,10 +8,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"unicode/utf8"
 
 	"foyer/internal/accounts"
+	"foyer/internal/clientaddr"
 	"foyer/internal/rooms"
 )
 
@@ -45,13 +47,26 @@ func accessToken(r *http.Request) string {
 	return r.URL.Query().Get("access_token")
 }
 
-// clientIP is the remote address without its port.
+// clientIP is the caller's address: the socket peer's without its port,
+// or the client a trusted proxy names in X-Forwarded-For.
 func clientIP(r *http.Request) string {
+	if info := requestInfoOf(r); info != nil && info.client.IsValid() {
+		return info.client.String()
+	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// clientLimitKey is the key the caller's per-address rate limits count
+// under: its address, or its /64 for IPv6.
+func clientLimitKey(r *http.Request) string {
+	if info := requestInfoOf(r); info != nil && info.client.IsValid() {
+		return clientaddr.LimitKey(info.client)
+	}
+	return clientIP(r)
 }
 
 // readJSON decodes the (already size-capped) body into v, which must be a
@@ -73,6 +88,9 @@ func readBody(r *http.Request) ([]byte, error) {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return nil, errTooLarge("request body is larger than %d bytes", mbe.Limit)
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, errUnknown(http.StatusRequestTimeout, "the request body did not arrive within the server's read timeout")
 		}
 		return nil, errNotJSON("could not read the request body")
 	}

@@ -24,6 +24,7 @@ func (a *API) syncHandler(w http.ResponseWriter, r *http.Request) error {
 	if req.Timeout, err = parseTimeout(r, 0); err != nil {
 		return err
 	}
+	a.allowLongPoll(w, req.Timeout)
 	if req.FullState, _, err = boolParam(r, "full_state"); err != nil {
 		return err
 	}

@@ -48,6 +48,9 @@ type Server struct {
 	// the API's Stopping) and answer early, other requests run to the end.
 	stopCtx    context.Context
 	stopCancel context.CancelFunc
+	// connCap is shared by the listeners: the cap is per address, not
+	// per listener.
+	connCap *connectionCap
 }
 
 // Services are the parts built from the configuration, shared by the
@@ -168,6 +171,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		},
 	})
 	watchGuests(s.API.Metrics, svc.Guests)
+	s.connCap = newConnectionCap(cfg.HTTP.MaxConnectionsPerIP, s.API.Proxies, log)
 	return s, nil
 }
 
@@ -196,18 +200,32 @@ func (s *Server) Start() error {
 	return nil
 }
 
+// headerTimeout bounds reading a request's headers, however long
+// http.read_timeout allows for the whole request.
+const headerTimeout = 10 * time.Second
+
 func (s *Server) listen(addr string, tlsCfg *tls.Config) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", addr, err)
 	}
+	hc := s.cfg.HTTP
+	// The cap counts TCP connections, so it sits below TLS: an excess
+	// connection costs no handshake.
+	ln = s.connCap.wrap(ln)
 	if tlsCfg != nil {
 		ln = tls.NewListener(ln, tlsCfg)
 	}
+	// ReadTimeout covers the whole request, body included, so a body that
+	// trickles in (or never comes) is dropped; WriteTimeout bounds an
+	// ordinary answer. Uploads, downloads and long-polls extend their own
+	// deadlines once they know they are one (httpapi).
 	srv := &http.Server{
 		Handler:           s.API,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		ReadHeaderTimeout: min(headerTimeout, hc.ReadTimeout),
+		ReadTimeout:       hc.ReadTimeout,
+		WriteTimeout:      hc.WriteTimeout,
+		IdleTimeout:       hc.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}

@@ -70,7 +70,18 @@ func Start(t testing.TB, cfg config.Config) *Homeserver {
 	if os.Getenv("FOYER_TEST_LOG") != "" {
 		level = slog.LevelDebug
 	}
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level}))
+	return startLogged(t, cfg, slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level})))
+}
+
+// StartLogging is Start with the server's log, from info up, written to
+// logs instead of the test log: for tests that read what the server logs.
+func StartLogging(t testing.TB, cfg config.Config, logs io.Writer) *Homeserver {
+	t.Helper()
+	return startLogged(t, cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})))
+}
+
+func startLogged(t testing.TB, cfg config.Config, log *slog.Logger) *Homeserver {
+	t.Helper()
 	srv, err := server.New(context.Background(), cfg, log)
 	if err != nil {
 		t.Fatalf("server.New: %v", err)

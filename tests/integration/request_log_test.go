@@ -1,0 +1,73 @@
+package integration
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"foyer/internal/testharness"
+)
+
+// logLineWith waits for the server's log line containing every one of
+// parts (the line is written as the request finishes, which may be just
+// after the client has its answer).
+func logLineWith(t *testing.T, logs *lockedBuffer, parts ...string) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		for _, line := range strings.Split(logs.String(), "\n") {
+			all := true
+			for _, p := range parts {
+				all = all && strings.Contains(line, p)
+			}
+			if all {
+				return line
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line with %q in:\n%s", parts, logs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Every request is logged at info with its method, path, status,
+// duration, user and client address, and no credential: not the access
+// token in the query, not a registration token, not a guest link's
+// token in the path.
+func TestRequestLogHasNoSecrets(t *testing.T) {
+	logs := &lockedBuffer{}
+	hs := testharness.StartLogging(t, testharness.Config(t, "sqlite"), logs)
+	alice := hs.RegisterUser(t, "alice")
+
+	if r := hs.Do(t, "GET", "/_matrix/client/v3/account/whoami?access_token="+alice.Token, "", nil); r.Status != 200 {
+		t.Fatalf("whoami with a query token: %s", r)
+	}
+	line := logLineWith(t, logs, "msg=request", "path=/_matrix/client/v3/account/whoami")
+	for _, want := range []string{"level=INFO", "method=GET", "status=200", "duration=", "user=" + alice.UserID, "client=127.0.0.1"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("the request line lacks %q: %s", want, line)
+		}
+	}
+
+	const regToken, linkToken = "regtokensecret123", "linktokensecret456"
+	hs.Do(t, "GET", "/_matrix/client/v1/register/m.login.registration_token/validity?token="+regToken, "", nil)
+	hs.Do(t, "POST", "/_foyer/client/v1/guest_links/"+linkToken+"/redeem", "", map[string]any{})
+	// A browser's preflight carries the link's token as well.
+	hs.Do(t, "OPTIONS", "/_foyer/client/v1/guest_links/"+linkToken+"/redeem", "", nil)
+	hs.Do(t, "GET", "/_foyer/join/"+linkToken, "", nil)
+	hs.Do(t, "GET", "/_matrix/client/v3/sync?timeout=0&access_token="+alice.Token, "", nil)
+	logLineWith(t, logs, "msg=request", "path=/_matrix/client/v1/register/m.login.registration_token/validity")
+	logLineWith(t, logs, "msg=request", "method=POST", "path=/_foyer/client/v1/guest_links/REDACTED/redeem")
+	logLineWith(t, logs, "msg=request", "method=OPTIONS", "path=/_foyer/client/v1/guest_links/REDACTED/redeem")
+	logLineWith(t, logs, "msg=request", "method=GET", "path=/_foyer/join/REDACTED")
+	// Harmless query parameters stay, to say what was asked.
+	logLineWith(t, logs, "msg=request", "path=/_matrix/client/v3/sync", `query="timeout=0"`, "user="+alice.UserID)
+
+	all := logs.String()
+	for _, secret := range []string{alice.Token, regToken, linkToken, alice.Password, "access_token", "Bearer"} {
+		if strings.Contains(all, secret) {
+			t.Errorf("the log contains %q:\n%s", secret, all)
+		}
+	}
+}
