@@ -65,8 +65,14 @@ func TestMalformedInputNever500(t *testing.T) {
 			})
 			return strings.ReplaceAll(out, "{$}", "")
 		}
+		tried, fivexx := 0, 0
+		defer func() { t.Logf("%s: %d malformed requests, %d answered 5xx", backend, tried, fivexx) }()
 		expect4xx := func(key, what string, r *testharness.Response) {
 			t.Helper()
+			tried++
+			if r.Status >= 500 {
+				fivexx++
+			}
 			answers[backend][key] = fmt.Sprintf("%d %s", r.Status, r.Errcode())
 			if r.Status < 400 || r.Status >= 500 {
 				t.Errorf("%s: %s", what, r)
