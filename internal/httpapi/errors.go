@@ -97,7 +97,9 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 			// The client went away or the server is shutting down.
 			me = newError(http.StatusServiceUnavailable, "M_UNKNOWN", "request cancelled")
 		} else {
-			log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+			// The path may hold a credential (guest links): the request's
+			// own log line, found by request_id, has it redacted.
+			log.Error("internal error", requestAttrs(r, "err", err)...)
 			me = newError(http.StatusInternalServerError, "M_UNKNOWN", "internal server error")
 		}
 	}

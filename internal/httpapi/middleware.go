@@ -48,14 +48,15 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w}
 	routeLabel := "unmatched"
-	info := &requestInfo{client: a.clientAddress(r)}
+	info := &requestInfo{client: a.clientAddress(r), id: a.requestID(r)}
 	r = withRequestInfo(r, info)
+	rec.Header().Set(requestIDHeader, info.id)
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
 				panic(p)
 			}
-			a.Log.Error("handler panicked", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			a.Log.Error("handler panicked", requestAttrs(r, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))...)
 			if rec.status == 0 {
 				writeError(rec, r, a.Log, newError(http.StatusInternalServerError, "M_UNKNOWN", "internal server error"))
 			}

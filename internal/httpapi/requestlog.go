@@ -19,6 +19,8 @@ type requestInfo struct {
 	client netip.Addr
 	// user is the authenticated caller, "" on an anonymous request.
 	user string
+	// id names the request in the logs and the X-Request-Id header.
+	id string
 }
 
 type requestInfoKey struct{}
@@ -48,6 +50,7 @@ func (a *API) logRequest(r *http.Request, info *requestInfo, status int, took ti
 		return
 	}
 	attrs := []slog.Attr{
+		slog.String("request_id", info.id),
 		slog.String("method", r.Method),
 		slog.String("path", redactPath(r.URL.Path, a.secretPaths)),
 	}

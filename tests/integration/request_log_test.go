@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -69,5 +70,45 @@ func TestRequestLogHasNoSecrets(t *testing.T) {
 		if strings.Contains(all, secret) {
 			t.Errorf("the log contains %q:\n%s", secret, all)
 		}
+	}
+}
+
+// Every answer names its request in X-Request-Id, and the request's log
+// line (and any error logged for it) carries the same ID; a trusted
+// proxy's ID is kept, anyone else's replaced.
+func TestRequestIDInHeaderAndLog(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		proxies  []string
+		sent     string
+		wantKept bool
+	}{
+		{"untrusted peer", nil, "from-the-client-1", false},
+		{"trusted proxy", []string{"127.0.0.1/32", "::1"}, "from-the-proxy-1", true},
+		{"trusted proxy, an ID with a space", []string{"127.0.0.1/32", "::1"}, "bad id", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			logs := &lockedBuffer{}
+			hs := testharness.StartLogging(t, onePerClient(t, tc.proxies...), logs)
+			req, err := http.NewRequest("GET", hs.URL+"/_matrix/client/versions", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("X-Request-Id", tc.sent)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			id := resp.Header.Get("X-Request-Id")
+			if id == "" || (id == tc.sent) != tc.wantKept {
+				t.Fatalf("X-Request-Id %q for a sent %q; kept wanted: %v", id, tc.sent, tc.wantKept)
+			}
+			logLineWith(t, logs, "msg=request", "path=/_matrix/client/versions", "request_id="+id)
+			other := hs.Do(t, "GET", "/_matrix/client/versions", "", nil).Header.Get("X-Request-Id")
+			if other == "" || other == id {
+				t.Fatalf("a second request's ID %q (first %q)", other, id)
+			}
+		})
 	}
 }
