@@ -277,6 +277,7 @@ func TestSlowReaderSyncTimesOut(t *testing.T) {
 	cfg := testharness.Config(t, "sqlite")
 	cfg.HTTP.WriteTimeout = 2 * time.Second
 	cfg.Limits.MaxRequestBytes = 3 << 20
+	cfg.AccountLimits.MaxAccountDataBytes = 0 // the cap (16 MiB) would refuse the filler
 	hs := testharness.Start(t, cfg)
 	alice := hs.RegisterUser(t, "alice")
 
