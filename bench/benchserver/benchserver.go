@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -22,7 +21,7 @@ import (
 // Server is a running foyer process on SQLite in a temporary data dir.
 type Server struct {
 	Base string
-	cmd  *exec.Cmd
+	proc *Proc
 	dir  string
 }
 
@@ -31,31 +30,23 @@ type Server struct {
 func Start() *Server {
 	dir, err := os.MkdirTemp("", "foyer-bench-")
 	Check(err)
-	bin := filepath.Join(dir, "foyer")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/foyer")
-	build.Stderr = os.Stderr
-	Check(build.Run())
-	port := freePort()
-	s := &Server{Base: fmt.Sprintf("http://127.0.0.1:%d", port), dir: dir}
-	s.cmd = exec.Command(bin, "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--data-dir", filepath.Join(dir, "data"), "--log-level", "warn")
-	s.cmd.Env = append(os.Environ(), "FOYER_RATE_GUEST_REGISTRATION=off", "FOYER_RATE_REGISTRATION=off", "FOYER_RATE_LOGIN=off",
-		"FOYER_PASSWORD_MEMORY_KIB=64", "FOYER_PASSWORD_ITERATIONS=1")
-	s.cmd.Stderr = os.Stderr
-	Check(s.cmd.Start())
-	s.waitHealthy()
-	return s
+	bin, err := Build(dir)
+	Check(err)
+	proc, err := Launch(bin, FreeAddr(), Env(), os.Stderr, 10*time.Second,
+		"--data-dir", filepath.Join(dir, "data"), "--log-level", "warn")
+	Check(err)
+	return &Server{Base: proc.Base, proc: proc, dir: dir}
 }
 
 // Stop kills the server and removes its data.
 func (s *Server) Stop() {
-	_ = s.cmd.Process.Kill()
-	_ = s.cmd.Wait()
+	s.proc.Stop(os.Kill, time.Minute)
 	_ = os.RemoveAll(s.dir)
 }
 
 // RSSKiB is the server process's resident memory.
 func (s *Server) RSSKiB() int64 {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.proc.Pid()))
 	Check(err)
 	for _, line := range strings.Split(string(raw), "\n") {
 		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
@@ -65,19 +56,6 @@ func (s *Server) RSSKiB() int64 {
 		}
 	}
 	return 0
-}
-
-func (s *Server) waitHealthy() {
-	for i := 0; i < 200; i++ {
-		if r, err := http.Get(s.Base + "/health"); err == nil {
-			r.Body.Close()
-			if r.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	log.Fatal("server did not become healthy")
 }
 
 // Call sends a JSON request and returns the decoded answer; anything but
