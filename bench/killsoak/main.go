@@ -40,6 +40,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -47,18 +48,19 @@ import (
 )
 
 type options struct {
-	kills, sigtermEvery                  int
+	kills, sigtermEvery, quietEvery      int
 	backend, databaseURL                 string
 	writers, readers, rooms              int
 	minInterval, maxInterval             time.Duration
 	syncTimeout, retryBudget, maxRunTime time.Duration
-	keep, verbose                        bool
+	keep, verbose, staleReceipts         bool
 }
 
 func main() {
 	var o options
 	flag.IntVar(&o.kills, "kills", 8, "SIGKILLs to survive")
 	flag.IntVar(&o.sigtermEvery, "sigterm-every", 0, "make every Nth restart a clean SIGTERM one instead (0: never)")
+	flag.IntVar(&o.quietEvery, "quiet-every", 2, "let every Nth stop follow a stretch without messages longer than -sync-timeout (0: never)")
 	flag.StringVar(&o.backend, "backend", "sqlite", "sqlite or postgres")
 	flag.StringVar(&o.databaseURL, "database-url", "", "postgres://… of an EMPTY database (required with -backend postgres)")
 	flag.IntVar(&o.writers, "writers", 4, "concurrent writers")
@@ -69,6 +71,7 @@ func main() {
 	flag.DurationVar(&o.syncTimeout, "sync-timeout", 3*time.Second, "the readers' long-poll timeout")
 	flag.DurationVar(&o.retryBudget, "retry-budget", time.Minute, "how long a writer retries one txn before giving it up")
 	flag.DurationVar(&o.maxRunTime, "max-run-time", 15*time.Minute, "end the run (exit status 2) if it lasts longer")
+	flag.BoolVar(&o.staleReceipts, "stale-receipts", true, "writers re-send an old read receipt after each message (a write that stores nothing)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (binary, data, server log)")
 	flag.BoolVar(&o.verbose, "v", false, "log each restart")
 	flag.Parse()
@@ -90,8 +93,8 @@ func (o options) validate() error {
 		return errors.New("-backend postgres needs -database-url naming an empty database")
 	case o.backend == "sqlite" && o.databaseURL != "":
 		return errors.New("-database-url is for -backend postgres")
-	case o.kills < 0 || o.kills > 10000 || o.sigtermEvery < 0:
-		return errors.New("-kills must be 0…10000 and -sigterm-every at least 0")
+	case o.kills < 0 || o.kills > 10000 || o.sigtermEvery < 0 || o.quietEvery < 0:
+		return errors.New("-kills must be 0…10000, -sigterm-every and -quiet-every at least 0")
 	case o.writers < 1 || o.readers < 0 || o.rooms < 1 || o.writers > 200 || o.readers > 200 || o.rooms > 100:
 		return errors.New("-writers 1…200, -readers 0…200, -rooms 1…100")
 	case o.minInterval <= 0 || o.maxInterval < o.minInterval:
@@ -169,8 +172,9 @@ func soak(ctx context.Context, o options, dir, logPath string) (int, error) {
 		readWG.Go(func() { rd.run(readCtx) })
 	}
 	stopWriting := make(chan struct{})
+	var quiet atomic.Bool
 	for i, token := range cs.writerTokens {
-		w := &writer{id: i, token: token, rooms: cs.rooms, c: c, led: led, epoch: &srv.epoch, retryBudget: o.retryBudget, log: logf}
+		w := &writer{id: i, token: token, rooms: cs.rooms, c: c, led: led, epoch: &srv.epoch, retryBudget: o.retryBudget, log: logf, staleReceipts: o.staleReceipts, quiet: &quiet}
 		writeWG.Go(func() { w.run(ctx, stopWriting) })
 	}
 	started := time.Now()
@@ -186,10 +190,24 @@ func soak(ctx context.Context, o options, dir, logPath string) (int, error) {
 		if o.sigtermEvery > 0 && cycle%o.sigtermEvery == 0 {
 			sig = syscall.SIGTERM
 		}
-		if o.verbose {
-			logf("restart %d: %s after %d acknowledged", cycle, sig, led.count())
+		// A quiet stretch lets the readers' long-polls time out and take
+		// a token at whatever the last write was, stale receipts included.
+		quietBefore := o.quietEvery > 0 && cycle%o.quietEvery == 0
+		if quietBefore {
+			quiet.Store(true)
+			sleepCtx(ctx, o.syncTimeout+time.Second)
 		}
-		if restartErr = srv.restart(sig); restartErr != nil {
+		if o.verbose {
+			logf("restart %d: %s after %d acknowledged (quiet before: %v)", cycle, sig, led.count(), quietBefore)
+		}
+		// The writers resume at once, so that, like the readers, they
+		// meet the server down and come back as it does.
+		restartErr = srv.stop(sig)
+		quiet.Store(false)
+		if restartErr != nil {
+			break
+		}
+		if restartErr = srv.start(); restartErr != nil {
 			break
 		}
 	}

@@ -35,15 +35,6 @@ func (s *server) start() error {
 	return nil
 }
 
-// restart ends the process with SIGKILL or SIGTERM and starts another on
-// the same storage.
-func (s *server) restart(sig syscall.Signal) error {
-	if err := s.stop(sig); err != nil {
-		return err
-	}
-	return s.start()
-}
-
 // stop ends the process with sig and checks how it ended: SIGKILL must
 // be what killed it; SIGTERM must end in a clean exit.
 func (s *server) stop(sig syscall.Signal) error {
