@@ -4,30 +4,44 @@
 // again.
 //
 //	go run ./bench/killsoak -kills 8 -backend sqlite
-//	go run ./bench/killsoak -kills 8 -backend postgres -database-url postgres://…/empty_db
+//	go run ./bench/killsoak -kills 8 -backend postgres -database-url 'postgres://…/an_empty_db'
 //
 // It builds ./cmd/foyer once (run it from the repository root) and serves
 // it on a loopback port with registration open and rate limits off. A
-// few users join a couple of rooms; writers send messages with unique
+// few users join a couple of rooms. Writers send messages with unique
 // bodies (PUT /send with a txn ID, retried with the same txn ID after a
 // transport error, as clients do) and record every acknowledged event;
-// readers long-poll /sync, keeping their next_batch token across every
-// restart, and record every timeline event they are given (a timeline
-// marked limited is filled in with /messages, as clients do). Every 1–4 s
-// the server gets SIGKILL (or, with -sigterm-every N, SIGTERM every Nth
-// time) and is started again. After -kills kills the writers stop, the
-// readers catch up, and it checks that every acknowledged event is in its
-// room's history exactly once (read with /messages), that no message is
-// stored twice, and that every reader was given every acknowledged event.
+// after each message they re-send an old read receipt, a write that takes
+// a stream position and stores nothing. Readers long-poll /sync, keeping
+// their next_batch token across every restart, and record every timeline
+// event they are given (a timeline marked limited is filled in with
+// /messages back to the previous token, as clients do).
 //
-// The last line of output is the summary; the exit status is 1 if
-// anything was lost, duplicated or skipped by sync (or a SIGTERM did not
-// end in a clean exit, or a request was refused), 2 if the run could not
-// be completed.
+// Every 1–4 s the server gets SIGKILL (with -sigterm-every N, SIGTERM
+// every Nth time) and is started again. Every -quiet-every'th stop comes
+// after a stretch without messages, longer than the readers' long-poll
+// timeout, in which each writer sends one stale receipt: the readers then
+// hold tokens whose last positions stored nothing, the case in which a
+// restart that numbers positions from the highest stored one hands them
+// out again and the readers skip the events given them.
+//
+// After -kills kills the writers stop, the readers catch up, and it
+// checks that every acknowledged event is in its room's history exactly
+// once (read with /messages), that no message is stored twice, and that
+// every reader was given every acknowledged event; then it stops the
+// server with SIGTERM. The last line of output is the summary:
+//
+//	backend=sqlite kills=8 acknowledged=12345 lost=0 duplicated=0 skipped_by_sync=0 readers=4
+//
+// The exit status is 1 if anything was lost, duplicated or skipped (or a
+// SIGTERM did not end in a clean exit, or the server refused a request),
+// 2 if the run could not be completed (e.g. the server did not come back
+// within a minute, or -max-run-time ran out). The temporary directory
+// (binary, SQLite data, server log) is kept when the status is not 0.
 //
 // For PostgreSQL, -database-url must name an empty database that the
-// operator created (and drops afterwards); the throwaway server of the
-// integration tests is for tests only.
+// operator created (and drops afterwards): the throwaway PostgreSQL of
+// the integration tests (internal/testharness/pgtest) serves tests only.
 package main
 
 import (
@@ -184,7 +198,8 @@ func soak(ctx context.Context, o options, dir, logPath string) (int, error) {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0))
 	pause := func() { sleepCtx(ctx, o.minInterval+time.Duration(rng.Int64N(int64(o.maxInterval-o.minInterval)+1))) }
 	var restartErr error
-	for cycle := 1; srv.kills < o.kills && ctx.Err() == nil; cycle++ {
+	kills, sigterms := 0, 0
+	for cycle := 1; kills < o.kills && ctx.Err() == nil; cycle++ {
 		pause()
 		sig := syscall.SIGKILL
 		if o.sigtermEvery > 0 && cycle%o.sigtermEvery == 0 {
@@ -206,6 +221,11 @@ func soak(ctx context.Context, o options, dir, logPath string) (int, error) {
 		quiet.Store(false)
 		if restartErr != nil {
 			break
+		}
+		if sig == syscall.SIGKILL {
+			kills++
+		} else {
+			sigterms++
 		}
 		if restartErr = srv.start(); restartErr != nil {
 			break
@@ -257,7 +277,6 @@ func soak(ctx context.Context, o options, dir, logPath string) (int, error) {
 	if err := srv.stop(syscall.SIGTERM); err != nil {
 		return 0, err
 	}
-	srv.sigterms-- // the final stop is not one of the restarts
 
 	v.describe(logf)
 	var syncs, failures, refusedSyncs, limited, gapFilled, redelivered int64
@@ -273,10 +292,10 @@ func soak(ctx context.Context, o options, dir, logPath string) (int, error) {
 		logf("anomaly: %s", a)
 	}
 	logf("details: %v of writing; sigterm_restarts=%d; writes: retries=%d abandoned=%d refused=%d; syncs: answered=%d failed=%d refused=%d limited=%d gap_filled=%d redelivered=%d",
-		writing.Round(time.Millisecond), srv.sigterms, led.retries.Load(), led.abandoned.Load(), led.refused.Load(),
+		writing.Round(time.Millisecond), sigterms, led.retries.Load(), led.abandoned.Load(), led.refused.Load(),
 		syncs, failures, refusedSyncs, limited, gapFilled, redelivered)
 	fmt.Printf("backend=%s kills=%d acknowledged=%d lost=%d duplicated=%d skipped_by_sync=%d readers=%d\n",
-		o.backend, srv.kills, len(acks), len(v.lost), v.duplicated, v.skippedTotal(), len(readers))
+		o.backend, kills, len(acks), len(v.lost), v.duplicated, v.skippedTotal(), len(readers))
 	if len(v.lost) > 0 || v.duplicated > 0 || v.skippedTotal() > 0 || len(srv.anomalies) > 0 || led.refused.Load() > 0 || refusedSyncs > 0 {
 		return 1, nil
 	}

@@ -22,8 +22,7 @@ type server struct {
 	proc  *benchserver.Proc
 	epoch atomic.Int64 // processes that have ended so far
 
-	kills, sigterms int
-	anomalies       []string // a SIGTERM not ending in a clean exit, a process dying by itself
+	anomalies []string // a SIGTERM not ending in a clean exit, a process dying by itself
 }
 
 func (s *server) start() error {
@@ -57,12 +56,10 @@ func (s *server) stop(sig syscall.Signal) error {
 	ws, _ := state.Sys().(syscall.WaitStatus)
 	switch sig {
 	case syscall.SIGKILL:
-		s.kills++
 		if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
 			s.anomalies = append(s.anomalies, fmt.Sprintf("pid %d did not die of SIGKILL: %s", pid, state))
 		}
 	case syscall.SIGTERM:
-		s.sigterms++
 		if state.ExitCode() != 0 {
 			s.anomalies = append(s.anomalies, fmt.Sprintf("pid %d did not exit cleanly on SIGTERM: %s", pid, state))
 		}

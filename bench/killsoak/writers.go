@@ -13,7 +13,7 @@ import (
 // ack is a message the server answered 200 for.
 type ack struct {
 	eventID, roomID, txnID, body string
-	epoch                        int64 // server processes started before the answer, minus one
+	epoch                        int64 // server processes ended before the request was sent
 }
 
 // ledger collects what every writer had acknowledged.
