@@ -52,6 +52,7 @@ func (rd *reader) start(ctx context.Context) error {
 func (rd *reader) run(ctx context.Context) {
 	rng := rand.New(rand.NewPCG(uint64(1000+rd.id), uint64(time.Now().UnixNano())))
 	timeoutMS := rd.syncTimeout.Milliseconds()
+	failedInARow := 0
 	for ctx.Err() == nil {
 		path := "/_matrix/client/v3/sync?timeout=" + strconv.FormatInt(timeoutMS, 10) + "&since=" + url.QueryEscape(rd.since) + "&filter=" + url.QueryEscape(syncFilter)
 		r, err := rd.c.do(ctx, rd.syncTimeout+20*time.Second, "GET", path, rd.token, nil)
@@ -59,9 +60,15 @@ func (rd *reader) run(ctx context.Context) {
 			if ctx.Err() == nil {
 				rd.failures.Add(1)
 			}
-			sleepCtx(ctx, time.Duration(50+rng.IntN(150))*time.Millisecond)
+			// Clients back off while the server is away: 100 ms doubling
+			// to 1.6 s, with jitter. The writers retry sooner, so a reader
+			// usually comes back to writes the new process already made.
+			backoff := 100 * time.Millisecond << min(failedInARow, 4)
+			failedInARow++
+			sleepCtx(ctx, backoff/2+time.Duration(rng.Int64N(int64(backoff))))
 			continue
 		}
+		failedInARow = 0
 		if r.status != 200 || r.str("next_batch") == "" {
 			rd.refused.Add(1)
 			rd.log("reader %d: sync since %s refused: %s", rd.id, rd.since, r)
