@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -22,34 +21,30 @@ import (
 // Server is a running foyer process on SQLite in a temporary data dir.
 type Server struct {
 	Base string
-	cmd  *exec.Cmd
+	proc *Proc
 	dir  string
 }
 
 // Start builds ./cmd/foyer (run from the repository root) and serves it
 // on a free loopback port with rate limits off and cheap password hashing.
-func Start() *Server {
+func Start() *Server { return StartWith() }
+
+// StartWith is Start with extra FOYER_* settings in the server's
+// environment.
+func StartWith(env ...string) *Server {
 	dir, err := os.MkdirTemp("", "foyer-bench-")
 	Check(err)
-	bin := filepath.Join(dir, "foyer")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/foyer")
-	build.Stderr = os.Stderr
-	Check(build.Run())
-	port := freePort()
-	s := &Server{Base: fmt.Sprintf("http://127.0.0.1:%d", port), dir: dir}
-	s.cmd = exec.Command(bin, "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--data-dir", filepath.Join(dir, "data"), "--log-level", "warn")
-	s.cmd.Env = append(os.Environ(), "FOYER_RATE_GUEST_REGISTRATION=off", "FOYER_RATE_REGISTRATION=off", "FOYER_RATE_LOGIN=off",
-		"FOYER_PASSWORD_MEMORY_KIB=64", "FOYER_PASSWORD_ITERATIONS=1")
-	s.cmd.Stderr = os.Stderr
-	Check(s.cmd.Start())
-	s.waitHealthy()
-	return s
+	bin, err := Build(dir)
+	Check(err)
+	proc, err := Launch(bin, FreeAddr(), Env(env...), os.Stderr, 10*time.Second,
+		"--data-dir", filepath.Join(dir, "data"), "--log-level", "warn")
+	Check(err)
+	return &Server{Base: proc.Base, proc: proc, dir: dir}
 }
 
 // Stop kills the server and removes its data.
 func (s *Server) Stop() {
-	_ = s.cmd.Process.Kill()
-	_ = s.cmd.Wait()
+	s.proc.Stop(os.Kill, time.Minute)
 	_ = os.RemoveAll(s.dir)
 }
 
@@ -60,7 +55,7 @@ func (s *Server) RSSKiB() int64 { return s.statusKiB("VmRSS:") }
 func (s *Server) PeakRSSKiB() int64 { return s.statusKiB("VmHWM:") }
 
 func (s *Server) statusKiB(field string) int64 {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.proc.Pid()))
 	Check(err)
 	for _, line := range strings.Split(string(raw), "\n") {
 		if rest, ok := strings.CutPrefix(line, field); ok {
@@ -75,22 +70,9 @@ func (s *Server) statusKiB(field string) int64 {
 // OpenFiles is how many file descriptors (sockets included) the server
 // process holds.
 func (s *Server) OpenFiles() int {
-	entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", s.cmd.Process.Pid))
+	entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", s.proc.Pid()))
 	Check(err)
 	return len(entries)
-}
-
-func (s *Server) waitHealthy() {
-	for i := 0; i < 200; i++ {
-		if r, err := http.Get(s.Base + "/health"); err == nil {
-			r.Body.Close()
-			if r.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	log.Fatal("server did not become healthy")
 }
 
 // Call sends a JSON request and returns the decoded answer; anything but

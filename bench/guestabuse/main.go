@@ -5,8 +5,9 @@
 //	go run ./bench/guestabuse -todevice-messages 200 -syncs 16 -stalled 3000
 //
 // It builds and starts the foyer binary on SQLite in a temporary data dir
-// with the server's own defaults (only registration rate limits off) and
-// runs two phases:
+// with the server's own defaults (only registration rate limits off; -set
+// adds FOYER_* settings, e.g. -set FOYER_HTTP_READ_TIMEOUT=5s) and runs
+// two phases:
 //
 //  1. Guest A sends guest B's device to-device messages of about 900 KiB
 //     until the server refuses one or -todevice-messages are sent; then 16
@@ -15,9 +16,8 @@
 //     response and the server's peak RSS.
 //  2. -stalled connections each send a guest registration's headers and
 //     one byte of its body, then nothing. It reports the server's open
-//     files before, right after, and after the read timeout (set
-//     FOYER_HTTP_READ_TIMEOUT in the environment to shorten the wait),
-//     and how many of the connections the server closed.
+//     files before, right after, and after the read timeout, and how many
+//     of the connections the server closed.
 package main
 
 import (
@@ -29,7 +29,6 @@ import (
 	"log"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -41,26 +40,23 @@ func main() {
 	messages := flag.Int("todevice-messages", 200, "most to-device messages guest A sends")
 	syncs := flag.Int("syncs", 16, "concurrent initial syncs of the recipient's device")
 	stalled := flag.Int("stalled", 3000, "connections that stall in a request body")
-	wait := flag.Duration("stall-wait", 0, "how long to hold stalled connections before counting (default: FOYER_HTTP_READ_TIMEOUT + 5s, or 35s)")
+	wait := flag.Duration("stall-wait", 35*time.Second, "how long to hold stalled connections before counting (the read timeout and a margin)")
+	var settings settingList
+	flag.Var(&settings, "set", "a FOYER_*=value setting for the server (repeatable)")
 	flag.Parse()
 	log.SetFlags(0)
 
-	srv := benchserver.Start()
+	srv := benchserver.StartWith(settings...)
 	defer srv.Stop()
 	log.Printf("server started: RSS %d KiB, %d open files", srv.RSSKiB(), srv.OpenFiles())
 	toDevice(srv, *messages, *syncs)
-	stalledBodies(srv, *stalled, stallWait(*wait))
+	stalledBodies(srv, *stalled, *wait)
 }
 
-func stallWait(flagged time.Duration) time.Duration {
-	if flagged > 0 {
-		return flagged
-	}
-	if d, err := time.ParseDuration(os.Getenv("FOYER_HTTP_READ_TIMEOUT")); err == nil {
-		return d + 5*time.Second
-	}
-	return 35 * time.Second
-}
+type settingList []string
+
+func (l *settingList) String() string     { return strings.Join(*l, ",") }
+func (l *settingList) Set(v string) error { *l = append(*l, v); return nil }
 
 type guest struct{ userID, deviceID, token string }
 
