@@ -74,9 +74,10 @@ func toDevice(srv *benchserver.Server, messages, syncs int) {
 	for i := 0; i < messages; i++ {
 		body, _ := json.Marshal(map[string]any{"messages": map[string]any{b.userID: map[string]any{b.deviceID: map[string]any{"pad": payload}}}})
 		status, raw := do(c, "PUT", fmt.Sprintf("%s/_matrix/client/v3/sendToDevice/m.bench/t%d", srv.Base, i), a.token, body)
-		if status == http.StatusTooManyRequests && strings.Contains(string(raw), "retry_after_ms") && !strings.Contains(string(raw), "pending") {
-			// The guest send rate: wait as told and retry, the queue cap
-			// is what this phase is after.
+		if status == http.StatusTooManyRequests && strings.Contains(string(raw), "retry_after_ms") && !strings.Contains(string(raw), "waiting") {
+			// The guest send rate (the queue cap's 429 says the device
+			// has messages "waiting"): wait as told and retry, the queue
+			// cap is what this phase is after.
 			var e struct {
 				RetryAfterMS int64 `json:"retry_after_ms"`
 			}
