@@ -22,6 +22,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -151,8 +152,11 @@ func stalledBodies(srv *benchserver.Server, n int, wait time.Duration) {
 	for _, conn := range conns {
 		wg.Go(func() {
 			_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
-			_, err := io.ReadAll(conn) // an answer then EOF, or EOF: the server let go
-			if err == nil {
+			// An answer then EOF, EOF, or a reset: the server let go. Only
+			// a read still waiting at the deadline is a held connection.
+			_, err := io.ReadAll(conn)
+			var ne net.Error
+			if !errors.As(err, &ne) || !ne.Timeout() {
 				mu.Lock()
 				closed++
 				mu.Unlock()
