@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
-	"time"
 
 	"foyer/internal/accounts"
 	"foyer/internal/clientaddr"
@@ -24,7 +23,6 @@ import (
 	"foyer/internal/push"
 	"foyer/internal/ratelimit"
 	"foyer/internal/rooms"
-	"foyer/internal/storage"
 	"foyer/internal/typing"
 )
 
@@ -41,7 +39,7 @@ type Deps struct {
 	Accounts     *accounts.Service
 	Media        *media.Service
 	Rooms        *rooms.Service
-	OpenID       *storage.OpenIDStore
+	OpenID       *accounts.OpenIDTokens
 	Sync         *clientsync.Service
 	Filters      clientsync.FilterStore
 	Presence     *presence.Service
@@ -83,9 +81,6 @@ type API struct {
 	nonces nonceBook
 	// filters are uploaded filters, parsed.
 	filters parsedFilters
-
-	// lastTouch throttles last-seen writes to one a minute per device.
-	lastTouch sync.Map // userID|deviceID -> time.Time
 }
 
 // New builds the API and its route table.
@@ -125,15 +120,10 @@ func (a *API) rateLimit(r *http.Request, lim *ratelimit.Limiter) error {
 	return nil
 }
 
-// touch records a device's last use at most once a minute.
+// touch records a device's last use (the service writes it at most once
+// a minute).
 func (a *API) touch(r *http.Request, s *accounts.Session) {
-	key := s.UserID + "|" + s.DeviceID
-	now := time.Now()
-	if v, ok := a.lastTouch.Load(key); ok && now.Sub(v.(time.Time)) < time.Minute {
-		return
-	}
-	a.lastTouch.Store(key, now)
-	if err := a.Accounts.Store().TouchDevice(r.Context(), s.UserID, s.DeviceID, clientIP(r), userAgent(r), now.UnixMilli()); err != nil {
+	if err := a.Accounts.RecordDeviceUse(r.Context(), s.UserID, s.DeviceID, clientIP(r), userAgent(r)); err != nil {
 		a.Log.Warn("recording device last-seen failed", "err", err)
 	}
 }

@@ -32,7 +32,7 @@ func toDeviceJSON(d accounts.Device) deviceJSON {
 }
 
 func (a *API) listDevices(w http.ResponseWriter, r *http.Request) error {
-	devs, err := a.Accounts.Store().ListDevices(r.Context(), principal(r).UserID)
+	devs, err := a.Accounts.ListDevices(r.Context(), principal(r).UserID)
 	if err != nil {
 		return err
 	}
@@ -45,7 +45,7 @@ func (a *API) listDevices(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) getDevice(w http.ResponseWriter, r *http.Request) error {
-	d, err := a.Accounts.Store().GetDevice(r.Context(), principal(r).UserID, r.PathValue("deviceId"))
+	d, err := a.Accounts.GetDevice(r.Context(), principal(r).UserID, r.PathValue("deviceId"))
 	if errors.Is(err, accounts.ErrNotFound) {
 		return errNotFound("no such device")
 	}
@@ -67,7 +67,7 @@ func (a *API) renameDevice(w http.ResponseWriter, r *http.Request) error {
 	deviceID := r.PathValue("deviceId")
 	if req.DisplayName == nil {
 		// Nothing to change, but the device must still exist.
-		if _, err := a.Accounts.Store().GetDevice(r.Context(), p.UserID, deviceID); err != nil {
+		if _, err := a.Accounts.GetDevice(r.Context(), p.UserID, deviceID); err != nil {
 			if errors.Is(err, accounts.ErrNotFound) {
 				return errNotFound("no such device")
 			}
@@ -77,7 +77,7 @@ func (a *API) renameDevice(w http.ResponseWriter, r *http.Request) error {
 		if len(*req.DisplayName) > 512 {
 			return errInvalidParam("display_name is longer than 512 bytes")
 		}
-		err := a.Accounts.Store().RenameDevice(r.Context(), p.UserID, deviceID, *req.DisplayName)
+		err := a.Accounts.RenameDevice(r.Context(), p.UserID, deviceID, *req.DisplayName)
 		if errors.Is(err, accounts.ErrNotFound) {
 			return errNotFound("no such device")
 		}
@@ -98,7 +98,7 @@ func (a *API) deleteDevice(w http.ResponseWriter, r *http.Request) error {
 	}
 	p := principal(r)
 	deviceID := r.PathValue("deviceId")
-	if _, err := a.Accounts.Store().GetDevice(r.Context(), p.UserID, deviceID); err != nil {
+	if _, err := a.Accounts.GetDevice(r.Context(), p.UserID, deviceID); err != nil {
 		if errors.Is(err, accounts.ErrNotFound) {
 			return errNotFound("no such device")
 		}
@@ -108,7 +108,7 @@ func (a *API) deleteDevice(w http.ResponseWriter, r *http.Request) error {
 	if err != nil || !done {
 		return err
 	}
-	if err := a.Accounts.Store().DeleteDevices(r.Context(), p.UserID, []string{deviceID}); err != nil {
+	if err := a.Accounts.DeleteDevices(r.Context(), p.UserID, []string{deviceID}); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
@@ -134,7 +134,7 @@ func (a *API) deleteDevices(w http.ResponseWriter, r *http.Request) error {
 	if err != nil || !done {
 		return err
 	}
-	if err := a.Accounts.Store().DeleteDevices(r.Context(), principal(r).UserID, *req.Devices); err != nil {
+	if err := a.Accounts.DeleteDevices(r.Context(), principal(r).UserID, *req.Devices); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, struct{}{})

@@ -24,7 +24,7 @@ import (
 // goes through unchanged clients.
 func (a *API) requirePasswordOrOwnToken(w http.ResponseWriter, r *http.Request, purpose string, auth json.RawMessage) (bool, error) {
 	sess := principal(r)
-	hasPassword, err := a.hasPassword(r, sess.UserID)
+	hasPassword, err := a.Accounts.HasPassword(r.Context(), sess.UserID)
 	if err != nil {
 		return false, err
 	}
@@ -34,12 +34,4 @@ func (a *API) requirePasswordOrOwnToken(w http.ResponseWriter, r *http.Request, 
 	_, done, err := a.runUIA(w, purpose+":no-password:"+sess.UserID, [][]string{{accounts.StageDummy}}, auth,
 		func(string, json.RawMessage, *accounts.UIASession) error { return nil }, nil)
 	return done, err
-}
-
-func (a *API) hasPassword(r *http.Request, userID string) (bool, error) {
-	u, err := a.Accounts.Store().GetUser(r.Context(), userID)
-	if err != nil {
-		return false, err
-	}
-	return u.PasswordHash != "", nil
 }

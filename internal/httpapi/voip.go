@@ -35,9 +35,6 @@ func (a *API) turnServer(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// openIDTokenLifetime is how long an OpenID token proves its user.
-const openIDTokenLifetime = time.Hour
-
 // requestOpenIDToken is POST /user/{userId}/openid/request_token: a token
 // a third party (Element Call's SFU service) checks with
 // /_matrix/federation/v1/openid/userinfo. Guests may ask (G-14): calls
@@ -47,16 +44,15 @@ func (a *API) requestOpenIDToken(w http.ResponseWriter, r *http.Request) error {
 	if err := readJSON(r, &body); err != nil {
 		return err
 	}
-	token, hash := accounts.NewAccessToken()
-	now := time.Now()
-	if err := a.OpenID.Create(r.Context(), hash, principal(r).UserID, now.UnixMilli(), now.Add(openIDTokenLifetime).UnixMilli()); err != nil {
+	token, err := a.OpenID.Issue(r.Context(), principal(r).UserID)
+	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"access_token":       token,
 		"token_type":         "Bearer",
 		"matrix_server_name": a.Config.ServerName,
-		"expires_in":         int64(openIDTokenLifetime.Seconds()),
+		"expires_in":         int64(accounts.OpenIDTokenLifetime.Seconds()),
 	})
 	return nil
 }
@@ -68,7 +64,7 @@ func (a *API) openIDUserInfo(w http.ResponseWriter, r *http.Request) error {
 	if token == "" {
 		return errMissingToken()
 	}
-	userID, err := a.OpenID.UserFor(r.Context(), accounts.HashToken(token), time.Now().UnixMilli())
+	userID, err := a.OpenID.UserFor(r.Context(), token)
 	if errors.Is(err, accounts.ErrNotFound) {
 		return errUnknownToken("unknown or expired OpenID token")
 	}

@@ -22,7 +22,7 @@ func (a *API) whois(w http.ResponseWriter, r *http.Request) error {
 	} else if err != nil {
 		return err
 	}
-	devs, err := a.Accounts.Store().ListDevices(r.Context(), target)
+	devs, err := a.Accounts.ListDevices(r.Context(), target)
 	if err != nil {
 		return err
 	}

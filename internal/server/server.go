@@ -152,7 +152,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		Accounts:     svc.Accounts,
 		Media:        svc.Media,
 		Rooms:        svc.Rooms,
-		OpenID:       storage.NewOpenIDStore(svc.DB),
+		OpenID:       accounts.NewOpenIDTokens(storage.NewOpenIDStore(svc.DB)),
 		Typing:       svc.Typing,
 		ClientData:   svc.ClientData,
 		Sync:         svc.Sync,
