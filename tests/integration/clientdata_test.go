@@ -541,7 +541,7 @@ func TestReceiptAndAccountDataStoreKeepLaterPosition(t *testing.T) {
 	testharness.EachBackend(t, func(t *testing.T, backend string) {
 		cfg := testharness.Config(t, backend)
 		ctx := context.Background()
-		db, err := storage.Open(ctx, cfg.DatabaseURL, cfg.DataDir)
+		db, err := storage.Open(ctx, cfg.DatabaseURL, cfg.DataDir, storage.AccountLimits{})
 		if err != nil {
 			t.Fatal(err)
 		}
