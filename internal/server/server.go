@@ -22,7 +22,6 @@ import (
 	"foyer/internal/guest"
 	"foyer/internal/httpapi"
 	"foyer/internal/media"
-	"foyer/internal/metrics"
 	"foyer/internal/presence"
 	"foyer/internal/push"
 	"foyer/internal/rooms"
@@ -157,29 +156,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	}
 	stopCtx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, log: log, DB: svc.DB, Services: svc, stopCtx: stopCtx, stopCancel: cancel}
-	s.API = httpapi.New(httpapi.Deps{
-		Config:       cfg,
-		Log:          log,
-		Accounts:     svc.Accounts,
-		Media:        svc.Media,
-		Rooms:        svc.Rooms,
-		OpenID:       svc.OpenID,
-		Typing:       svc.Typing,
-		ClientData:   svc.ClientData,
-		Sync:         svc.Sync,
-		Filters:      svc.Filters,
-		Presence:     svc.Presence,
-		Push:         svc.Push,
-		Guests:       svc.Guests,
-		E2EE:         svc.E2EE,
-		Metrics:      metrics.New(),
-		RoomVersions: roomVersions(),
-		Stopping:     stopCtx,
-		Ready: func() error {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			return svc.DB.Read.PingContext(ctx)
-		},
+	s.API = newAPI(cfg, log, svc, stopCtx, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		return svc.DB.Read.PingContext(ctx)
 	})
 	watchGuests(s.API.Metrics, svc.Guests)
 	s.connCap = newConnectionCap(cfg.HTTP.MaxConnectionsPerIP, s.API.Proxies, log)
