@@ -15,15 +15,13 @@ type Service struct {
 	hasher         *PasswordHasher
 	minPasswordLen int
 	now            func() time.Time
+	touches        deviceTouches
 }
 
 // NewService builds the accounts service.
 func NewService(store Store, serverName string, hasher *PasswordHasher, minPasswordLen int) *Service {
 	return &Service{store: store, serverName: serverName, hasher: hasher, minPasswordLen: minPasswordLen, now: time.Now}
 }
-
-// Store exposes the underlying store to sibling services.
-func (s *Service) Store() Store { return s.store }
 
 func (s *Service) nowMS() int64 { return s.now().UnixMilli() }
 

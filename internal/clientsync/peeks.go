@@ -65,8 +65,8 @@ func (n *noPeeks) forget(key string) {
 	delete(n.devices, key)
 }
 
-// UsePeeks enables peeking, kept in store.
-func (s *Service) UsePeeks(store PeekStore) {
+// usePeeks enables peeking, kept in store.
+func (s *Service) usePeeks(store PeekStore) {
 	s.peeks = store
 	// Listeners run under the room's lock: read the event, not the room.
 	s.rooms.OnEvent(func(se rooms.StoredEvent) {

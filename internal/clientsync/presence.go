@@ -81,11 +81,11 @@ func (p PresenceExtension) Fill(ctx context.Context, req *Request, since, to int
 	return nil
 }
 
-// WatchPresence wakes room-mates' syncs when someone's presence changes.
+// watchPresence wakes room-mates' syncs when someone's presence changes.
 // Every long-poll listens on its user's rooms, so waking the user's
 // joined rooms reaches each room-mate (and each preview of those rooms)
 // without listing the members.
-func (s *Service) WatchPresence(p *presence.Service) {
+func (s *Service) watchPresence(p *presence.Service) {
 	s.presence = p
 	p.OnChange(func(st presence.Status) {
 		joined, err := s.rooms.JoinedRooms(context.Background(), st.UserID)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"sort"
-	"sync"
 	"time"
 
 	"foyer/internal/clientdata"
@@ -37,16 +36,12 @@ type Service struct {
 	clientData *clientdata.Service
 	typing     *typing.Service
 	stream     Stream
-	notifier   *Notifier
+	wakeups    *Wakeups
+	notifier   *Notifier // wakeups' notifier
 	log        *slog.Logger
 
-	extMu      sync.RWMutex
+	// extensions are fixed when the service is built.
 	extensions []Extension
-
-	// pending wakes wait until the stream has advanced past them, so a
-	// woken sync never reads a position whose write is still in flight.
-	pendingMu sync.Mutex
-	pending   []pendingWake
 
 	// changes remembers where recent writes happened, so most syncs can
 	// skip queries that would find nothing.
@@ -61,24 +56,16 @@ type Service struct {
 	presence    *presence.Service
 }
 
-// UsePush makes sync count unread notifications with the push rules and
-// deliver m.push_rules account data.
-func (s *Service) UsePush(p *push.Service) {
-	s.push = p
-	p.OnChange(func(userID string, pos int64) { s.WakeAt(pos, []string{userID}, nil) })
-}
-
-type pendingWake struct {
-	pos          int64
-	users, rooms []string
-}
-
-// NewService builds the sync service and subscribes it to room events
-// and typing changes.
-func NewService(rs *rooms.Service, cd *clientdata.Service, ty *typing.Service, stream Stream, log *slog.Logger) *Service {
-	s := &Service{rooms: rs, store: rs.Store(), clientData: cd, typing: ty, stream: stream, notifier: NewNotifier(), log: log,
+// NewService builds the sync service and subscribes it to room events,
+// typing, client data, push rule and presence changes. Push rules count
+// unread notifications and deliver m.push_rules account data; peeks keep
+// the devices' peeks into world_readable rooms. extensions add the
+// top-level data of other areas (e2ee), after presence.
+func NewService(rs *rooms.Service, cd *clientdata.Service, ty *typing.Service, pu *push.Service, pr *presence.Service, peeks PeekStore,
+	stream Stream, wakeups *Wakeups, extensions []Extension, log *slog.Logger) *Service {
+	s := &Service{rooms: rs, store: rs.Store(), clientData: cd, typing: ty, stream: stream, wakeups: wakeups, notifier: wakeups.Notifier(), log: log,
 		changes: newChangeIndex(stream.Current())}
-	stream.OnAdvance(s.flushPending)
+	s.extensions = append([]Extension{PresenceExtension{Sync: s, Presence: pr}}, extensions...)
 	rs.IndexEvents(func(se rooms.StoredEvent) { s.changes.recordEvent(se.Event.RoomID(), se.StreamPos) })
 	rs.OnEvent(func(se rooms.StoredEvent) {
 		var users []string
@@ -105,49 +92,19 @@ func NewService(rs *rooms.Service, cd *clientdata.Service, ty *typing.Service, s
 			}
 		})
 	}
+	s.push = pu
+	pu.OnChange(func(userID string, pos int64) { s.WakeAt(pos, []string{userID}, nil) })
+	s.watchPresence(pr)
+	s.usePeeks(peeks)
 	return s
 }
 
 // Notifier exposes the notifier, for metrics and tests.
 func (s *Service) Notifier() *Notifier { return s.notifier }
 
-// AddExtension registers a provider of top-level sync data.
-func (s *Service) AddExtension(e Extension) {
-	s.extMu.Lock()
-	s.extensions = append(s.extensions, e)
-	s.extMu.Unlock()
-}
-
 // WakeAt wakes the listeners of users and rooms once every write up to
 // pos is visible.
-func (s *Service) WakeAt(pos int64, users, rooms []string) {
-	s.pendingMu.Lock()
-	if pos <= s.stream.Current() {
-		s.pendingMu.Unlock()
-		s.notifier.Wake(users, rooms)
-		return
-	}
-	s.pending = append(s.pending, pendingWake{pos: pos, users: users, rooms: rooms})
-	s.pendingMu.Unlock()
-}
-
-func (s *Service) flushPending(current int64) {
-	s.pendingMu.Lock()
-	var due []pendingWake
-	kept := s.pending[:0]
-	for _, p := range s.pending {
-		if p.pos <= current {
-			due = append(due, p)
-		} else {
-			kept = append(kept, p)
-		}
-	}
-	s.pending = kept
-	s.pendingMu.Unlock()
-	for _, p := range due {
-		s.notifier.Wake(p.users, p.rooms)
-	}
-}
+func (s *Service) WakeAt(pos int64, users, rooms []string) { s.wakeups.WakeAt(pos, users, rooms) }
 
 // Request is one /sync call.
 type Request struct {
@@ -404,9 +361,7 @@ func (s *Service) compute(ctx context.Context, req *Request, rs *userRooms) (*Re
 			resp.AccountData.Events = append(resp.AccountData.Events, mustJSON(map[string]any{"type": "m.push_rules", "content": content}))
 		}
 	}
-	s.extMu.RLock()
 	exts := s.extensions
-	s.extMu.RUnlock()
 	for _, e := range exts {
 		if err := e.Fill(ctx, req, since, to, resp); err != nil {
 			return nil, err

@@ -59,16 +59,22 @@ type Service struct {
 	unverifiedKeys bool
 }
 
-// AcceptUnverifiedKeys stops checking that uploaded keys are signed by
-// the device's own key, as Synapse and Dendrite never do.
-func (s *Service) AcceptUnverifiedKeys() { s.unverifiedKeys = true }
+// Options are the service's settings.
+type Options struct {
+	ServerName string
+	ToDevice   ToDeviceLimits
+	// AcceptUnverifiedKeys stops checking that uploaded keys are signed
+	// by the device's own key, as Synapse and Dendrite never do.
+	AcceptUnverifiedKeys bool
+}
 
 // NewService builds the service. waker may be nil (no long-polls to wake).
-func NewService(store Store, positions Positions, rooms Rooms, devices Devices, waker Waker, serverName string, log *slog.Logger) *Service {
+func NewService(store Store, positions Positions, rooms Rooms, devices Devices, waker Waker, opts Options, log *slog.Logger) *Service {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Service{store: store, positions: positions, rooms: rooms, devices: devices, waker: waker, serverName: serverName, log: log}
+	return &Service{store: store, positions: positions, rooms: rooms, devices: devices, waker: waker, serverName: opts.ServerName, log: log,
+		toDeviceLimits: opts.ToDevice, unverifiedKeys: opts.AcceptUnverifiedKeys}
 }
 
 // DeviceListChanged wakes everyone who shares a room with userID (and

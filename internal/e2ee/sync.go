@@ -9,7 +9,7 @@ import (
 
 // SyncExtension fills sync's to_device, device_lists,
 // device_one_time_keys_count and device_unused_fallback_key_types
-// (G-45..G-47). Register it with clientsync.Service.AddExtension.
+// (G-45..G-47). Give it to clientsync.NewService.
 type SyncExtension struct{ E2EE *Service }
 
 var _ clientsync.Extension = SyncExtension{}

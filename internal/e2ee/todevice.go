@@ -33,9 +33,6 @@ type ToDeviceLimits struct {
 	PendingBytesPerDevice int64
 }
 
-// LimitToDevice sets the bounds. Call before serving.
-func (s *Service) LimitToDevice(l ToDeviceLimits) { s.toDeviceLimits = l }
-
 // queueFullRetryAfter is when a sender refused for a full queue hears it
 // may try again: the queue empties as soon as its device syncs.
 const queueFullRetryAfter = 10 * time.Second

@@ -1,8 +1,9 @@
 // Package guest holds Foyer's guest-access policy in one place. This file
 // is the list of endpoints a guest token may call: the spec's own list
-// (G-12) and the extensions Foyer adds on purpose (G-14). The route table
-// in internal/httpapi marks routes GuestOK; a test checks that column
-// against these lists, and these lists against testdata/spec-guest-routes.txt.
+// (G-12) and the extensions Foyer adds on purpose (G-14). The route tables
+// of the HTTP surfaces (internal/clientapi and its siblings) mark routes
+// GuestOK; a test (internal/server) checks that column against these
+// lists, and these lists against testdata/spec-guest-routes.txt.
 package guest
 
 // Route is a method and a path pattern as the route table writes it.

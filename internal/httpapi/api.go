@@ -1,70 +1,44 @@
-// Package httpapi is Foyer's client-server HTTP surface: the route table,
-// the middleware every request passes, and one file of handlers per area
-// of the spec. Handlers parse and validate, call a service, and write JSON;
-// they hold no SQL.
+// Package httpapi is what every HTTP surface of Foyer shares: the route
+// type with its access column, Matrix errors and the mapping of services'
+// refusals to them, JSON in and out, the request's caller, address and ID,
+// the middleware every request passes (authentication, the access rule,
+// the guest gate, body caps, the request log) and the deadlines of long
+// answers. API serves the route tables of the surfaces (internal/clientapi,
+// mediaapi, adminapi, federationapi, joinpage) behind that middleware,
+// beside the few routes that describe the whole server (discovery.go).
+// Handlers parse and validate, call a service, and write JSON; they hold
+// no SQL.
 package httpapi
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"sync"
-	"time"
 
 	"foyer/internal/accounts"
 	"foyer/internal/clientaddr"
-	"foyer/internal/clientdata"
-	"foyer/internal/clientsync"
 	"foyer/internal/config"
-	"foyer/internal/e2ee"
-	"foyer/internal/guest"
-	"foyer/internal/media"
 	"foyer/internal/metrics"
-	"foyer/internal/presence"
-	"foyer/internal/push"
 	"foyer/internal/ratelimit"
-	"foyer/internal/rooms"
-	"foyer/internal/storage"
-	"foyer/internal/typing"
 )
 
-// RoomVersions is what /capabilities advertises.
-type RoomVersions struct {
-	Default   string
-	Available map[string]string // version -> "stable" | "unstable"
-}
-
-// Deps are the services the API calls.
+// Deps are what the middleware and the server's own routes need.
 type Deps struct {
-	Config       config.Config
-	Log          *slog.Logger
-	Accounts     *accounts.Service
-	Media        *media.Service
-	Rooms        *rooms.Service
-	OpenID       *storage.OpenIDStore
-	Sync         *clientsync.Service
-	Filters      clientsync.FilterStore
-	Presence     *presence.Service
-	Typing       *typing.Service
-	ClientData   *clientdata.Service // receipts, read markers, account data, tags
-	Push         *push.Service       // push rules and pushers
-	Guests       *guest.Service      // guest links, throttles, expiry, admin
-	E2EE         *e2ee.Service       // keys, cross-signing, to-device, key backup
-	Metrics      *metrics.Metrics
-	RoomVersions RoomVersions
+	Config config.Config
+	Log    *slog.Logger
+	// Accounts authenticates access tokens and records devices' last use.
+	Accounts *accounts.Service
+	Metrics  *metrics.Metrics
 	// Ready reports whether the server can serve requests (for /health).
 	Ready func() error
-	// Stopping is cancelled when the server begins to shut down; long-polls
-	// answer at once then.
-	Stopping context.Context
 }
 
-// API is the HTTP handler of the client-server API.
+// API is the HTTP handler of every surface: it routes a request to its
+// surface's handler through the middleware.
 type API struct {
 	Deps
-	uia    *accounts.UIA
 	mux    *http.ServeMux
-	routes []route
+	routes []Route
 	// secretPaths are the route paths with a credential in them, which
 	// the request log redacts.
 	secretPaths [][]string
@@ -74,39 +48,23 @@ type API struct {
 	Proxies *clientaddr.Resolver
 	// forwardedUnheeded warns once of X-Forwarded-For with no proxy named.
 	forwardedUnheeded sync.Once
-
-	guestRegLimit *ratelimit.Limiter
-	regLimit      *ratelimit.Limiter
-	loginLimit    *ratelimit.Limiter
-
-	// nonces are those handed out for shared-secret registration.
-	nonces nonceBook
-	// filters are uploaded filters, parsed.
-	filters parsedFilters
-
-	// lastTouch throttles last-seen writes to one a minute per device.
-	lastTouch sync.Map // userID|deviceID -> time.Time
 }
 
-// New builds the API and its route table.
-func New(d Deps) *API {
-	rl := d.Config.RateLimit
+// New builds the API over the surfaces' route tables. A path served twice
+// panics here, at start-up.
+func New(d Deps, surfaces ...[]Route) *API {
 	a := &API{
-		Deps:          d,
-		uia:           accounts.NewUIA(),
-		mux:           http.NewServeMux(),
-		guestRegLimit: ratelimit.New(rl.GuestRegistration.PerSecond, rl.GuestRegistration.Burst),
-		regLimit:      ratelimit.New(rl.Registration.PerSecond, rl.Registration.Burst),
-		loginLimit:    ratelimit.New(rl.Login.PerSecond, rl.Login.Burst),
-		Proxies:       clientaddr.NewResolver(d.Config.HTTP.TrustedProxyPrefixes()),
+		Deps:    d,
+		mux:     http.NewServeMux(),
+		Proxies: clientaddr.NewResolver(d.Config.HTTP.TrustedProxyPrefixes()),
 	}
 	if a.Ready == nil {
 		a.Ready = func() error { return nil }
 	}
-	if a.Stopping == nil {
-		a.Stopping = context.Background()
+	a.routes = a.serverRoutes()
+	for _, s := range surfaces {
+		a.routes = append(a.routes, s...)
 	}
-	a.routes = a.routeTable()
 	a.secretPaths = secretPathsOf(a.routes)
 	for _, rt := range a.routes {
 		h := a.wrap(rt)
@@ -117,23 +75,18 @@ func New(d Deps) *API {
 	return a
 }
 
-// rateLimit answers 429 when the caller's address has used up lim.
-func (a *API) rateLimit(r *http.Request, lim *ratelimit.Limiter) error {
-	if ok, retry := lim.Allow(clientLimitKey(r)); !ok {
-		return errLimitExceeded(retry)
+// RateLimit answers 429 when the caller's address has used up lim.
+func RateLimit(r *http.Request, lim *ratelimit.Limiter) error {
+	if ok, retry := lim.Allow(ClientLimitKey(r)); !ok {
+		return ErrLimitExceeded(retry)
 	}
 	return nil
 }
 
-// touch records a device's last use at most once a minute.
+// touch records a device's last use (the service writes it at most once
+// a minute).
 func (a *API) touch(r *http.Request, s *accounts.Session) {
-	key := s.UserID + "|" + s.DeviceID
-	now := time.Now()
-	if v, ok := a.lastTouch.Load(key); ok && now.Sub(v.(time.Time)) < time.Minute {
-		return
-	}
-	a.lastTouch.Store(key, now)
-	if err := a.Accounts.Store().TouchDevice(r.Context(), s.UserID, s.DeviceID, clientIP(r), userAgent(r), now.UnixMilli()); err != nil {
+	if err := a.Accounts.RecordDeviceUse(r.Context(), s.UserID, s.DeviceID, ClientIP(r), UserAgent(r)); err != nil {
 		a.Log.Warn("recording device last-seen failed", "err", err)
 	}
 }

@@ -3,9 +3,19 @@ package httpapi
 import (
 	"net/http"
 	"strings"
-
-	"foyer/internal/accounts"
 )
+
+// serverRoutes describe the server as a whole rather than one surface:
+// what it speaks (/versions is computed from every surface's routes), where
+// clients find it, and whether it is up.
+func (a *API) serverRoutes() []Route {
+	return []Route{
+		{Method: "GET", Path: "/_matrix/client/versions", Access: Open, Handle: a.versions},
+		{Method: "GET", Path: "/.well-known/matrix/client", Access: Open, Handle: a.wellKnownClient},
+		{Method: "GET", Path: "/health", Access: Open, Handle: a.health},
+		{Method: "GET", Path: "/metrics", Access: Open, Handle: a.metricsHandler},
+	}
+}
 
 // specVersions lists each spec version with the endpoints it made
 // required (beyond those of earlier versions). /versions advertises a
@@ -63,7 +73,7 @@ func (a *API) AdvertisedVersions() []string {
 }
 
 func (a *API) versions(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, map[string]any{
+	WriteJSON(w, http.StatusOK, map[string]any{
 		"versions":          a.AdvertisedVersions(),
 		"unstable_features": map[string]bool{"org.matrix.msc2753": true},
 	})
@@ -79,43 +89,19 @@ func (a *API) wellKnownClient(w http.ResponseWriter, r *http.Request) error {
 		}
 		base = scheme + "://" + r.Host
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
+	WriteJSON(w, http.StatusOK, map[string]any{
 		"m.homeserver": map[string]string{"base_url": strings.TrimSuffix(base, "/")},
 	})
-	return nil
-}
-
-func (a *API) capabilities(w http.ResponseWriter, r *http.Request) error {
-	p := principal(r)
-	isGuest := p.IsGuest()
-	profileFields := map[string]any{"enabled": true}
-	if isGuest {
-		// Guests may change their display name and nothing else (G-15).
-		profileFields["allowed"] = []string{"displayname"}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"capabilities": map[string]any{
-		"m.change_password": map[string]bool{"enabled": !isGuest},
-		"m.room_versions": map[string]any{
-			"default":   a.RoomVersions.Default,
-			"available": a.RoomVersions.Available,
-		},
-		"m.set_displayname":          map[string]bool{"enabled": true},
-		"m.set_avatar_url":           map[string]bool{"enabled": !isGuest},
-		"m.3pid_changes":             map[string]bool{"enabled": false},
-		"m.get_login_token":          map[string]bool{"enabled": false},
-		"m.profile_fields":           profileFields,
-		"m.forget_forced_upon_leave": map[string]bool{"enabled": false},
-	}})
 	return nil
 }
 
 func (a *API) health(w http.ResponseWriter, r *http.Request) error {
 	if err := a.Ready(); err != nil {
 		a.Log.Warn("health check failed", "err", err)
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+		WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
 		return nil
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	return nil
 }
 
@@ -123,6 +109,3 @@ func (a *API) metricsHandler(w http.ResponseWriter, r *http.Request) error {
 	a.Metrics.Handler().ServeHTTP(w, r)
 	return nil
 }
-
-// isGuest is true for a guest principal; nil-safe.
-func isGuest(s *accounts.Session) bool { return s != nil && s.IsGuest() }

@@ -21,86 +21,86 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
-func newError(status int, code, format string, args ...any) *Error {
+func NewError(status int, code, format string, args ...any) *Error {
 	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
 // Constructors for the errors handlers return, one per errcode.
-func errForbidden(format string, args ...any) *Error {
-	return newError(http.StatusForbidden, "M_FORBIDDEN", format, args...)
+func ErrForbidden(format string, args ...any) *Error {
+	return NewError(http.StatusForbidden, "M_FORBIDDEN", format, args...)
 }
-func errGuestForbidden(format string, args ...any) *Error {
-	return newError(http.StatusForbidden, "M_GUEST_ACCESS_FORBIDDEN", format, args...)
+func ErrGuestForbidden(format string, args ...any) *Error {
+	return NewError(http.StatusForbidden, "M_GUEST_ACCESS_FORBIDDEN", format, args...)
 }
-func errBadJSON(format string, args ...any) *Error {
-	return newError(http.StatusBadRequest, "M_BAD_JSON", format, args...)
+func ErrBadJSON(format string, args ...any) *Error {
+	return NewError(http.StatusBadRequest, "M_BAD_JSON", format, args...)
 }
-func errNotJSON(format string, args ...any) *Error {
-	return newError(http.StatusBadRequest, "M_NOT_JSON", format, args...)
+func ErrNotJSON(format string, args ...any) *Error {
+	return NewError(http.StatusBadRequest, "M_NOT_JSON", format, args...)
 }
-func errMissingParam(format string, args ...any) *Error {
-	return newError(http.StatusBadRequest, "M_MISSING_PARAM", format, args...)
+func ErrMissingParam(format string, args ...any) *Error {
+	return NewError(http.StatusBadRequest, "M_MISSING_PARAM", format, args...)
 }
-func errInvalidParam(format string, args ...any) *Error {
-	return newError(http.StatusBadRequest, "M_INVALID_PARAM", format, args...)
+func ErrInvalidParam(format string, args ...any) *Error {
+	return NewError(http.StatusBadRequest, "M_INVALID_PARAM", format, args...)
 }
-func errNotFound(format string, args ...any) *Error {
-	return newError(http.StatusNotFound, "M_NOT_FOUND", format, args...)
+func ErrNotFound(format string, args ...any) *Error {
+	return NewError(http.StatusNotFound, "M_NOT_FOUND", format, args...)
 }
-func errUnrecognized(status int, format string, args ...any) *Error {
-	return newError(status, "M_UNRECOGNIZED", format, args...)
+func ErrUnrecognized(status int, format string, args ...any) *Error {
+	return NewError(status, "M_UNRECOGNIZED", format, args...)
 }
-func errTooLarge(format string, args ...any) *Error {
-	return newError(http.StatusRequestEntityTooLarge, "M_TOO_LARGE", format, args...)
+func ErrTooLarge(format string, args ...any) *Error {
+	return NewError(http.StatusRequestEntityTooLarge, "M_TOO_LARGE", format, args...)
 }
-func errUnknownToken(format string, args ...any) *Error {
-	e := newError(http.StatusUnauthorized, "M_UNKNOWN_TOKEN", format, args...)
+func ErrUnknownToken(format string, args ...any) *Error {
+	e := NewError(http.StatusUnauthorized, "M_UNKNOWN_TOKEN", format, args...)
 	e.Extra = map[string]any{"soft_logout": false}
 	return e
 }
-func errNotYetUploaded(format string, args ...any) *Error {
-	return newError(http.StatusGatewayTimeout, "M_NOT_YET_UPLOADED", format, args...)
+func ErrNotYetUploaded(format string, args ...any) *Error {
+	return NewError(http.StatusGatewayTimeout, "M_NOT_YET_UPLOADED", format, args...)
 }
-func errCannotOverwriteMedia(format string, args ...any) *Error {
-	return newError(http.StatusConflict, "M_CANNOT_OVERWRITE_MEDIA", format, args...)
+func ErrCannotOverwriteMedia(format string, args ...any) *Error {
+	return NewError(http.StatusConflict, "M_CANNOT_OVERWRITE_MEDIA", format, args...)
 }
 
-// errUnknown is M_UNKNOWN with a status of the caller's choosing, for
+// ErrUnknown is M_UNKNOWN with a status of the caller's choosing, for
 // answers the spec gives no errcode of their own (e.g. 400 "cannot
 // thumbnail this content").
-func errUnknown(status int, format string, args ...any) *Error {
-	return newError(status, "M_UNKNOWN", format, args...)
+func ErrUnknown(status int, format string, args ...any) *Error {
+	return NewError(status, "M_UNKNOWN", format, args...)
 }
-func errMissingToken() *Error {
-	return newError(http.StatusUnauthorized, "M_MISSING_TOKEN", "this endpoint needs an access token")
+func ErrMissingToken() *Error {
+	return NewError(http.StatusUnauthorized, "M_MISSING_TOKEN", "this endpoint needs an access token")
 }
 
-// errLimitExceeded carries both the Retry-After header (set when written)
+// ErrLimitExceeded carries both the Retry-After header (set when written)
 // and the older retry_after_ms field that clients still read.
-func errLimitExceeded(retryAfter time.Duration) *Error {
+func ErrLimitExceeded(retryAfter time.Duration) *Error {
 	ms := retryAfter.Milliseconds()
 	if ms < 1 {
 		ms = 1
 	}
-	e := newError(http.StatusTooManyRequests, "M_LIMIT_EXCEEDED", "too many requests; retry in %d ms", ms)
+	e := NewError(http.StatusTooManyRequests, "M_LIMIT_EXCEEDED", "too many requests; retry in %d ms", ms)
 	e.Extra = map[string]any{"retry_after_ms": ms}
 	return e
 }
 
-// writeError renders err as Matrix error JSON. An error that is neither
+// WriteError renders err as Matrix error JSON. An error that is neither
 // an *Error nor a service's refusal is an internal fault: it is logged and answered 500 M_UNKNOWN
 // without leaking its text.
-func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
-	me, ok := asMatrixError(err)
+func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	me, ok := AsMatrixError(err)
 	if !ok {
 		if errors.Is(err, r.Context().Err()) && r.Context().Err() != nil {
 			// The client went away or the server is shutting down.
-			me = newError(http.StatusServiceUnavailable, "M_UNKNOWN", "request cancelled")
+			me = NewError(http.StatusServiceUnavailable, "M_UNKNOWN", "request cancelled")
 		} else {
 			// The path may hold a credential (guest links): the request's
 			// own log line, found by request_id, has it redacted.
 			log.Error("internal error", requestAttrs(r, "err", err)...)
-			me = newError(http.StatusInternalServerError, "M_UNKNOWN", "internal server error")
+			me = NewError(http.StatusInternalServerError, "M_UNKNOWN", "internal server error")
 		}
 	}
 	body := map[string]any{"errcode": me.Code, "error": me.Message}
@@ -112,11 +112,11 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 			w.Header().Set("Retry-After", strconv.FormatInt((ms+999)/1000, 10))
 		}
 	}
-	writeJSON(w, me.Status, body)
+	WriteJSON(w, me.Status, body)
 }
 
-// writeJSON writes v with the given status.
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// WriteJSON writes v with the given status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		http.Error(w, `{"errcode":"M_UNKNOWN","error":"could not encode response"}`, http.StatusInternalServerError)

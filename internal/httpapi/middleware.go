@@ -58,7 +58,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			a.Log.Error("handler panicked", requestAttrs(r, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))...)
 			if rec.status == 0 {
-				writeError(rec, r, a.Log, newError(http.StatusInternalServerError, "M_UNKNOWN", "internal server error"))
+				WriteError(rec, r, a.Log, NewError(http.StatusInternalServerError, "M_UNKNOWN", "internal server error"))
 			}
 		}
 		status := rec.status
@@ -85,10 +85,10 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.ServeHTTP(probe, r)
 		if probe.status == http.StatusMethodNotAllowed {
 			rec.Header().Set("Allow", probe.header.Get("Allow"))
-			writeError(rec, r, a.Log, errUnrecognized(http.StatusMethodNotAllowed, "method %s is not allowed on %s", r.Method, r.URL.Path))
+			WriteError(rec, r, a.Log, ErrUnrecognized(http.StatusMethodNotAllowed, "method %s is not allowed on %s", r.Method, r.URL.Path))
 			return
 		}
-		writeError(rec, r, a.Log, errUnrecognized(http.StatusNotFound, "unrecognised request: %s %s", r.Method, r.URL.Path))
+		WriteError(rec, r, a.Log, ErrUnrecognized(http.StatusNotFound, "unrecognised request: %s %s", r.Method, r.URL.Path))
 		return
 	}
 	routeLabel = pattern
@@ -113,35 +113,35 @@ func setCORSHeaders(h http.Header) {
 }
 
 // wrap applies a route's access rule and body cap around its handler.
-func (a *API) wrap(rt route) http.Handler {
+func (a *API) wrap(rt Route) http.Handler {
 	maxBody := rt.MaxBody
 	if maxBody == 0 {
 		maxBody = a.Config.Limits.MaxRequestBytes
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := a.authorise(r, rt.Access); err != nil {
-			writeError(w, r, a.Log, err)
+			WriteError(w, r, a.Log, err)
 			return
 		}
 		if err := a.guestExtensionGate(r, rt); err != nil {
-			writeError(w, r, a.Log, err)
+			WriteError(w, r, a.Log, err)
 			return
 		}
-		if rt.Own && r.PathValue("userId") != principal(r).UserID {
-			writeError(w, r, a.Log, errForbidden("you can only do this for your own user ID, not %s", r.PathValue("userId")))
+		if rt.Own && r.PathValue("userId") != Principal(r).UserID {
+			WriteError(w, r, a.Log, ErrForbidden("you can only do this for your own user ID, not %s", r.PathValue("userId")))
 			return
 		}
 		if r.ContentLength > maxBody {
-			writeError(w, r, a.Log, errTooLarge("request body is larger than %d bytes", maxBody))
+			WriteError(w, r, a.Log, ErrTooLarge("request body is larger than %d bytes", maxBody))
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		if err := checkRequestText(r, rt.RawBody); err != nil {
-			writeError(w, r, a.Log, err)
+			WriteError(w, r, a.Log, err)
 			return
 		}
 		if err := rt.Handle(w, r); err != nil {
-			writeError(w, r, a.Log, err)
+			WriteError(w, r, a.Log, err)
 		}
 	})
 }
@@ -154,7 +154,7 @@ func (a *API) authorise(r *http.Request, access Access) error {
 		if access == Open || access == OptionalAuth {
 			return nil
 		}
-		return errMissingToken()
+		return ErrMissingToken()
 	}
 	sess, err := a.Accounts.Authenticate(r.Context(), token)
 	if err != nil {
@@ -162,21 +162,21 @@ func (a *API) authorise(r *http.Request, access Access) error {
 			return nil // an open route ignores a bad token
 		}
 		if errors.Is(err, accounts.ErrNotFound) {
-			return errUnknownToken("unrecognised access token")
+			return ErrUnknownToken("unrecognised access token")
 		}
 		return err
 	}
 	switch access {
 	case UserOnly:
 		if sess.IsGuest() {
-			return errGuestForbidden("guest accounts cannot use this endpoint; register an account to use it")
+			return ErrGuestForbidden("guest accounts cannot use this endpoint; register an account to use it")
 		}
 	case AdminOnly:
 		if sess.IsGuest() {
-			return errGuestForbidden("guest accounts cannot use this endpoint")
+			return ErrGuestForbidden("guest accounts cannot use this endpoint")
 		}
 		if !sess.IsAdmin {
-			return errForbidden("you are not a server admin")
+			return ErrForbidden("you are not a server admin")
 		}
 	}
 	*r = *r.WithContext(withPrincipal(r.Context(), &sess))

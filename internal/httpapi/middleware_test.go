@@ -25,7 +25,7 @@ func newBareAPI(t *testing.T) (*API, *strings.Builder) {
 
 func TestPanicInHandlerIs500WithLogLine(t *testing.T) {
 	a, logs := newBareAPI(t)
-	a.mux.Handle("GET /boom", a.wrap(route{Method: "GET", Path: "/boom", Access: Open, Handle: func(w http.ResponseWriter, r *http.Request) error {
+	a.mux.Handle("GET /boom", a.wrap(Route{Method: "GET", Path: "/boom", Access: Open, Handle: func(w http.ResponseWriter, r *http.Request) error {
 		panic("kaboom")
 	}}))
 	srv := httptest.NewServer(a)
@@ -60,13 +60,13 @@ func TestDecodeJSONErrors(t *testing.T) {
 		`{"name": 1}`:   "M_BAD_JSON",
 		`{"n": "five"}`: "M_BAD_JSON",
 	} {
-		err := decodeJSON([]byte(body), &v)
+		err := DecodeJSON([]byte(body), &v)
 		me, ok := err.(*Error)
 		if !ok || me.Code != code || me.Status != 400 {
 			t.Errorf("%q: got %v, want %s", body, err, code)
 		}
 	}
-	if err := decodeJSON([]byte(`{"name":"x","n":2,"extra":true}`), &v); err != nil {
+	if err := DecodeJSON([]byte(`{"name":"x","n":2,"extra":true}`), &v); err != nil {
 		t.Fatalf("valid body refused: %v", err)
 	}
 }

@@ -21,9 +21,9 @@ type ctxKey int
 
 const principalKey ctxKey = iota
 
-// principal returns the authenticated caller, or nil on an open route
+// Principal returns the authenticated caller, or nil on an open route
 // called without a token.
-func principal(r *http.Request) *accounts.Session {
+func Principal(r *http.Request) *accounts.Session {
 	s, _ := r.Context().Value(principalKey).(*accounts.Session)
 	return s
 }
@@ -36,6 +36,9 @@ func withPrincipal(ctx context.Context, s *accounts.Session) context.Context {
 	return context.WithValue(ctx, principalKey, s)
 }
 
+// IsGuest is true for a guest principal; nil-safe.
+func IsGuest(s *accounts.Session) bool { return s != nil && s.IsGuest() }
+
 // accessToken finds the token in the Authorization header or, as the spec
 // still allows, the access_token query parameter.
 func accessToken(r *http.Request) string {
@@ -47,9 +50,9 @@ func accessToken(r *http.Request) string {
 	return r.URL.Query().Get("access_token")
 }
 
-// clientIP is the caller's address: the socket peer's without its port,
+// ClientIP is the caller's address: the socket peer's without its port,
 // or the client a trusted proxy names in X-Forwarded-For.
-func clientIP(r *http.Request) string {
+func ClientIP(r *http.Request) string {
 	if info := requestInfoOf(r); info != nil && info.client.IsValid() {
 		return info.client.String()
 	}
@@ -60,53 +63,53 @@ func clientIP(r *http.Request) string {
 	return host
 }
 
-// clientLimitKey is the key the caller's per-address rate limits count
+// ClientLimitKey is the key the caller's per-address rate limits count
 // under: its address, or its /64 for IPv6.
-func clientLimitKey(r *http.Request) string {
+func ClientLimitKey(r *http.Request) string {
 	if info := requestInfoOf(r); info != nil && info.client.IsValid() {
 		return clientaddr.LimitKey(info.client)
 	}
-	return clientIP(r)
+	return ClientIP(r)
 }
 
-// readJSON decodes the (already size-capped) body into v, which must be a
+// ReadJSON decodes the (already size-capped) body into v, which must be a
 // pointer to a struct or map. It tells malformed JSON (M_NOT_JSON) from
 // JSON of the wrong shape (M_BAD_JSON).
-func readJSON(r *http.Request, v any) error {
-	body, err := readBody(r)
+func ReadJSON(r *http.Request, v any) error {
+	body, err := ReadBody(r)
 	if err != nil {
 		return err
 	}
-	return decodeJSON(body, v)
+	return DecodeJSON(body, v)
 }
 
-// readBody reads the (already size-capped) body, for a handler that
+// ReadBody reads the (already size-capped) body, for a handler that
 // decodes it more than once.
-func readBody(r *http.Request) ([]byte, error) {
+func ReadBody(r *http.Request) ([]byte, error) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, errTooLarge("request body is larger than %d bytes", mbe.Limit)
+			return nil, ErrTooLarge("request body is larger than %d bytes", mbe.Limit)
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return nil, errUnknown(http.StatusRequestTimeout, "the request body did not arrive within the server's read timeout")
+			return nil, ErrUnknown(http.StatusRequestTimeout, "the request body did not arrive within the server's read timeout")
 		}
-		return nil, errNotJSON("could not read the request body")
+		return nil, ErrNotJSON("could not read the request body")
 	}
 	return body, nil
 }
 
-func decodeJSON(body []byte, v any) error {
+func DecodeJSON(body []byte, v any) error {
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 {
-		return errNotJSON("the request body must be a JSON object")
+		return ErrNotJSON("the request body must be a JSON object")
 	}
 	if !json.Valid(trimmed) || !utf8.Valid(trimmed) {
-		return errNotJSON("the request body is not valid JSON (UTF-8)")
+		return ErrNotJSON("the request body is not valid JSON (UTF-8)")
 	}
 	if trimmed[0] != '{' {
-		return errBadJSON("the request body must be a JSON object")
+		return ErrBadJSON("the request body must be a JSON object")
 	}
 	if err := json.Unmarshal(trimmed, v); err != nil {
 		var te *json.UnmarshalTypeError
@@ -115,9 +118,9 @@ func decodeJSON(body []byte, v any) error {
 			if field == "" {
 				field = "the body"
 			}
-			return errBadJSON("%s must be of type %s", field, jsonTypeName(te.Type.Kind().String()))
+			return ErrBadJSON("%s must be of type %s", field, jsonTypeName(te.Type.Kind().String()))
 		}
-		return errBadJSON("%v", err)
+		return ErrBadJSON("%v", err)
 	}
 	return nil
 }
@@ -139,23 +142,23 @@ func jsonTypeName(goKind string) string {
 	}
 }
 
-// readOptionalJSON is readJSON for endpoints whose body may be empty.
-func readOptionalJSON(r *http.Request, v any) error {
-	body, err := readBody(r)
+// ReadOptionalJSON is readJSON for endpoints whose body may be empty.
+func ReadOptionalJSON(r *http.Request, v any) error {
+	body, err := ReadBody(r)
 	if err != nil {
 		return err
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil
 	}
-	return decodeJSON(body, v)
+	return DecodeJSON(body, v)
 }
 
 // maxUserAgentBytes bounds what is stored of a client's User-Agent.
 const maxUserAgentBytes = 512
 
-// userAgent is the request's User-Agent, truncated for storage.
-func userAgent(r *http.Request) string {
+// UserAgent is the request's User-Agent, truncated for storage.
+func UserAgent(r *http.Request) string {
 	ua := r.UserAgent()
 	if len(ua) > maxUserAgentBytes {
 		ua = ua[:maxUserAgentBytes]

@@ -68,7 +68,7 @@ func (a *API) logRequest(r *http.Request, info *requestInfo, status int, took ti
 
 // secretPathsOf are the paths of the routes that carry a credential in a
 // segment, split at "/".
-func secretPathsOf(routes []route) [][]string {
+func secretPathsOf(routes []Route) [][]string {
 	var out [][]string
 	for _, rt := range routes {
 		for _, p := range rt.patterns() {

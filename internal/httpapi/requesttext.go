@@ -14,34 +14,34 @@ import (
 // and bytes that are not UTF-8, SQLite stores them. Path values and query
 // parameters must be UTF-8 without NUL (400 M_INVALID_PARAM). A JSON body
 // must be UTF-8 (M_NOT_JSON) and hold no \u0000 escape (M_BAD_JSON); a
-// route with an opaque body (media uploads) is not read here. The body is
+// Route with an opaque body (media uploads) is not read here. The body is
 // read once and handed on.
 func checkRequestText(r *http.Request, rawBody bool) error {
 	if !cleanText(r.URL.Path) {
-		return errInvalidParam("the request path must be UTF-8 without NUL")
+		return ErrInvalidParam("the request path must be UTF-8 without NUL")
 	}
 	for key, values := range r.URL.Query() {
 		if !cleanText(key) {
-			return errInvalidParam("query parameter names must be UTF-8 without NUL")
+			return ErrInvalidParam("query parameter names must be UTF-8 without NUL")
 		}
 		for _, v := range values {
 			if !cleanText(v) {
-				return errInvalidParam("the query parameter %s must be UTF-8 without NUL", key)
+				return ErrInvalidParam("the query parameter %s must be UTF-8 without NUL", key)
 			}
 		}
 	}
 	if !cleanText(r.Header.Get("Content-Type")) {
-		return errInvalidParam("the Content-Type header must be UTF-8")
+		return ErrInvalidParam("the Content-Type header must be UTF-8")
 	}
 	if rawBody || r.Body == nil || r.Body == http.NoBody {
 		return nil
 	}
-	body, err := readBody(r)
+	body, err := ReadBody(r)
 	if err != nil {
 		return err
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	return checkJSONText(body)
+	return CheckJSONText(body)
 }
 
 // cleanText reports whether s is UTF-8 without NUL.
@@ -49,16 +49,16 @@ func cleanText(s string) bool {
 	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
 }
 
-// checkJSONText checks text that may be JSON: it must be UTF-8, and JSON
+// CheckJSONText checks text that may be JSON: it must be UTF-8, and JSON
 // must not hold the \u0000 escape anywhere, keys included. Text that is
 // not JSON is left to the decoder, which tells M_NOT_JSON.
-func checkJSONText(raw []byte) error {
+func CheckJSONText(raw []byte) error {
 	if !utf8.Valid(raw) {
-		return errNotJSON("the request body is not valid JSON (UTF-8)")
+		return ErrNotJSON("the request body is not valid JSON (UTF-8)")
 	}
 	// The byte search first: nearly every body has no such text at all.
 	if bytes.Contains(raw, []byte(`\u0000`)) && json.Valid(raw) && holdsNULEscape(raw) {
-		return errBadJSON("JSON strings must not contain U+0000")
+		return ErrBadJSON("JSON strings must not contain U+0000")
 	}
 	return nil
 }

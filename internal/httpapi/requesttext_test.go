@@ -18,7 +18,7 @@ func TestCheckJSONTextFindsOnlyRealNULEscapes(t *testing.T) {
 		{`not json \u0000`, ""}, // left to the decoder's M_NOT_JSON
 		{"{\"a\":\"\xff\"}", "M_NOT_JSON"},
 	} {
-		err := checkJSONText([]byte(c.body))
+		err := CheckJSONText([]byte(c.body))
 		got := ""
 		if err != nil {
 			got = err.(*Error).Code

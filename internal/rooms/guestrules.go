@@ -105,13 +105,6 @@ func (s *Service) afterStateChange(ctx context.Context, e *roomEntry, changed []
 	return err
 }
 
-// LimitGuestRooms sets guest_access.max_rooms (0: no limit): the most
-// rooms one guest may be joined to. Every write that joins a guest to a
-// room it is not joined to carries the cap into its transaction
-// (guestRoomCap), so concurrent joins cannot pass it together, whichever
-// endpoint they come through.
-func (s *Service) LimitGuestRooms(max int) { s.guestMaxRooms = max }
-
 // guestRoomCap is the RoomCap for a draft that joins a local guest to
 // this room, or nil. before is the room's state before the draft.
 func (s *Service) guestRoomCap(ctx context.Context, before map[matrixevents.StateTuple]StoredEvent, d *draft) (*RoomCap, error) {

@@ -49,7 +49,7 @@ type Service struct {
 	// selfDestruct prunes self-destructing messages when enabled.
 	selfDestruct *selfDestruct
 
-	// guestMaxRooms is guest_access.max_rooms (LimitGuestRooms).
+	// guestMaxRooms is guest_access.max_rooms (Options).
 	guestMaxRooms int
 }
 
@@ -64,11 +64,21 @@ type roomEntry struct {
 	summary *MemberSummary
 }
 
+// Options are the room service's settings.
+type Options struct {
+	// GuestMaxRooms is guest_access.max_rooms (0: no limit): the most
+	// rooms one guest may be joined to. Every write that joins a guest to
+	// a room it is not joined to carries the cap into its transaction
+	// (guestRoomCap), so concurrent joins cannot pass it together,
+	// whichever endpoint they come through.
+	GuestMaxRooms int
+}
+
 // NewService builds the room service.
-func NewService(store Store, accts Accounts, key *matrixevents.SigningKey, serverName string, positions Positions, log *slog.Logger) *Service {
+func NewService(store Store, accts Accounts, key *matrixevents.SigningKey, serverName string, positions Positions, opts Options, log *slog.Logger) *Service {
 	return &Service{
 		store: store, accounts: accts, key: key, serverName: serverName, positions: positions, log: log,
-		now: time.Now, rooms: map[string]*roomEntry{},
+		now: time.Now, rooms: map[string]*roomEntry{}, guestMaxRooms: opts.GuestMaxRooms,
 	}
 }
 

@@ -22,7 +22,6 @@ import (
 	"foyer/internal/guest"
 	"foyer/internal/httpapi"
 	"foyer/internal/media"
-	"foyer/internal/metrics"
 	"foyer/internal/presence"
 	"foyer/internal/push"
 	"foyer/internal/rooms"
@@ -70,11 +69,14 @@ type Services struct {
 	Push       *push.Service
 	Guests     *guest.Service
 	E2EE       *e2ee.Service
+	OpenID     *accounts.OpenIDTokens
 }
 
-// OpenServices opens the database and builds the services over it.
+// OpenServices opens the database and builds the services over it. Each
+// service is built once with everything it needs, so the order below is
+// the order of dependency.
 func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Services, error) {
-	db, err := storage.Open(ctx, cfg.DatabaseURL, cfg.DataDir)
+	db, err := storage.Open(ctx, cfg.DatabaseURL, cfg.DataDir, accountLimits(cfg.AccountLimits))
 	if err != nil {
 		return nil, err
 	}
@@ -94,45 +96,53 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 		db.Close()
 		return nil, err
 	}
-	accountStore := storage.NewAccountStore(db)
-	svc := &Services{
+	accountStore := storage.NewAccountStore(db, stream)
+	roomsSvc := rooms.NewService(storage.NewRoomStore(db), accountStore, key, cfg.ServerName, stream,
+		rooms.Options{GuestMaxRooms: cfg.GuestAccess.MaxRooms}, log)
+	typingSvc := typing.New(roomsSvc, nil)
+	roomsSvc.OnEvent(typingSvc.HandleEvent) // leaving a room ends typing there
+	clientData := clientdata.NewService(storage.NewClientDataStore(db), roomsSvc, stream)
+	presenceSvc := presence.New(storage.NewPresenceStore(db), stream, log)
+	pushSvc := push.NewService(storage.NewPushStore(db), stream)
+	// e2ee wakes syncs and sync serves e2ee's data: both take the same
+	// wakeups, made first (clientsync.Wakeups).
+	wakeups := clientsync.NewWakeups(stream)
+	e2eeSvc := e2ee.NewService(storage.NewE2EEStore(db), stream, roomsSvc, accountStore, wakeups, e2ee.Options{
+		ServerName: cfg.ServerName,
+		ToDevice: e2ee.ToDeviceLimits{
+			SyncBytes:             cfg.SyncLimits.ToDeviceBytes,
+			PendingBytesPerDevice: cfg.AccountLimits.MaxPendingToDeviceBytes,
+		},
+		AcceptUnverifiedKeys: !cfg.E2EE.VerifyKeySignatures,
+	}, log)
+	// e2ee lists devices through the account store, so it hears of the
+	// store's device-list changes by registering, not by construction.
+	accountStore.OnDeviceListChange(e2eeSvc.DeviceListChanged)
+	syncSvc := clientsync.NewService(roomsSvc, clientData, typingSvc, pushSvc, presenceSvc, storage.NewPeekStore(db),
+		stream, wakeups, []clientsync.Extension{e2ee.SyncExtension{E2EE: e2eeSvc}}, log)
+	accountsSvc := accounts.NewService(accountStore, cfg.ServerName, hasher, cfg.Passwords.MinLength)
+	return &Services{
 		DB:         db,
-		Accounts:   accounts.NewService(accountStore, cfg.ServerName, hasher, cfg.Passwords.MinLength),
+		Accounts:   accountsSvc,
 		SigningKey: key,
-		Stream:     stream,
-		Rooms:      rooms.NewService(storage.NewRoomStore(db), accountStore, key, cfg.ServerName, stream, log),
 		Media: media.NewService(storage.NewMediaStore(db), blobs, media.Options{
 			ServerName:            cfg.ServerName,
 			MaxUploadBytes:        cfg.Media.MaxUploadBytes,
 			LegacyUnauthenticated: cfg.Media.LegacyUnauthenticated,
 			FreezeLegacyAfter:     cfg.Media.FreezeLegacyAfterTime(),
 		}),
-	}
-	svc.Rooms.LimitGuestRooms(cfg.GuestAccess.MaxRooms)
-	svc.Typing = typing.New(svc.Rooms, nil)
-	svc.Rooms.OnEvent(svc.Typing.HandleEvent) // leaving a room ends typing there
-	db.LimitAccounts(accountLimits(cfg.AccountLimits))
-	svc.ClientData = clientdata.NewService(storage.NewClientDataStore(db), svc.Rooms, stream)
-	svc.Filters = storage.NewFilterStore(db)
-	svc.Sync = clientsync.NewService(svc.Rooms, svc.ClientData, svc.Typing, stream, log)
-	svc.Sync.UsePeeks(storage.NewPeekStore(db))
-	svc.Presence = presence.New(storage.NewPresenceStore(db), stream, log)
-	svc.Push = push.NewService(storage.NewPushStore(db), stream)
-	svc.Sync.UsePush(svc.Push)
-	svc.Sync.WatchPresence(svc.Presence)
-	svc.Sync.AddExtension(clientsync.PresenceExtension{Sync: svc.Sync, Presence: svc.Presence})
-	svc.E2EE = e2ee.NewService(storage.NewE2EEStore(db), stream, svc.Rooms, accountStore, svc.Sync, cfg.ServerName, log)
-	svc.E2EE.LimitToDevice(e2ee.ToDeviceLimits{
-		SyncBytes:             cfg.SyncLimits.ToDeviceBytes,
-		PendingBytesPerDevice: cfg.AccountLimits.MaxPendingToDeviceBytes,
-	})
-	if !cfg.E2EE.VerifyKeySignatures {
-		svc.E2EE.AcceptUnverifiedKeys()
-	}
-	accountStore.TrackDeviceLists(stream, svc.E2EE.DeviceListChanged)
-	svc.Sync.AddExtension(e2ee.SyncExtension{E2EE: svc.E2EE})
-	svc.Guests = guest.NewService(storage.NewGuestStore(db), svc.Accounts, svc.Rooms, guest.OptionsFrom(cfg), log)
-	return svc, nil
+		Stream:     stream,
+		Rooms:      roomsSvc,
+		Typing:     typingSvc,
+		ClientData: clientData,
+		Sync:       syncSvc,
+		Filters:    storage.NewFilterStore(db),
+		Presence:   presenceSvc,
+		Push:       pushSvc,
+		Guests:     guest.NewService(storage.NewGuestStore(db), accountsSvc, roomsSvc, guest.OptionsFrom(cfg), log),
+		E2EE:       e2eeSvc,
+		OpenID:     accounts.NewOpenIDTokens(storage.NewOpenIDStore(db)),
+	}, nil
 }
 
 // New validates cfg and builds the server without listening yet.
@@ -146,29 +156,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	}
 	stopCtx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, log: log, DB: svc.DB, Services: svc, stopCtx: stopCtx, stopCancel: cancel}
-	s.API = httpapi.New(httpapi.Deps{
-		Config:       cfg,
-		Log:          log,
-		Accounts:     svc.Accounts,
-		Media:        svc.Media,
-		Rooms:        svc.Rooms,
-		OpenID:       storage.NewOpenIDStore(svc.DB),
-		Typing:       svc.Typing,
-		ClientData:   svc.ClientData,
-		Sync:         svc.Sync,
-		Filters:      svc.Filters,
-		Presence:     svc.Presence,
-		Push:         svc.Push,
-		Guests:       svc.Guests,
-		E2EE:         svc.E2EE,
-		Metrics:      metrics.New(),
-		RoomVersions: roomVersions(),
-		Stopping:     stopCtx,
-		Ready: func() error {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			return svc.DB.Read.PingContext(ctx)
-		},
+	s.API = newAPI(cfg, log, svc, stopCtx, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		return svc.DB.Read.PingContext(ctx)
 	})
 	watchGuests(s.API.Metrics, svc.Guests)
 	s.connCap = newConnectionCap(cfg.HTTP.MaxConnectionsPerIP, s.API.Proxies, log)

@@ -29,10 +29,6 @@ type AccountLimits struct {
 	InfoURI     string
 }
 
-// LimitAccounts sets the caps the stores over db enforce. Call before
-// serving; without it nothing is capped.
-func (db *DB) LimitAccounts(l AccountLimits) { db.accountLimits = l }
-
 // lockAccount returns the caps of userID's kind of account. On
 // PostgreSQL it locks the account's row until tx ends, so what tx counts
 // next stays true until its write commits; SQLite has one writer.

@@ -12,13 +12,16 @@ import (
 // AccountStore implements accounts.Store.
 type AccountStore struct {
 	db *DB
-	// deviceLists, when set (TrackDeviceLists, e2ee.go), records a
-	// device-list change whenever devices are deleted.
-	deviceLists *deviceListTracker
+	// deviceLists records a device-list change whenever devices are
+	// deleted (e2ee.go).
+	deviceLists deviceListTracker
 }
 
-// NewAccountStore returns the accounts store over db.
-func NewAccountStore(db *DB) *AccountStore { return &AccountStore{db: db} }
+// NewAccountStore returns the accounts store over db. Deleting devices
+// records a device-list change at a position taken from positions.
+func NewAccountStore(db *DB, positions Positions) *AccountStore {
+	return &AccountStore{db: db, deviceLists: deviceListTracker{positions: positions}}
+}
 
 var _ accounts.Store = (*AccountStore)(nil)
 

@@ -36,8 +36,9 @@ type DB struct {
 }
 
 // Open connects to PostgreSQL when url is set, otherwise to SQLite at
-// dataDir/foyer.db, and applies any pending migrations.
-func Open(ctx context.Context, url, dataDir string) (*DB, error) {
+// dataDir/foyer.db, and applies any pending migrations. The stores over
+// it enforce limits (a zero AccountLimits caps nothing).
+func Open(ctx context.Context, url, dataDir string, limits AccountLimits) (*DB, error) {
 	var db *DB
 	var err error
 	if url != "" {
@@ -56,6 +57,7 @@ func Open(ctx context.Context, url, dataDir string) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
+	db.accountLimits = limits
 	return db, nil
 }
 

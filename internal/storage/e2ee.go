@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 
 	"foyer/internal/e2ee"
 )
@@ -41,32 +42,36 @@ func recordDeviceListChange(ctx context.Context, tx *sql.Tx, userID, visibleTo s
 	return nil
 }
 
-// deviceListTracker records a device-list change whenever the account
-// store deletes devices, and tells e2ee so room-mates' syncs wake.
-type deviceListTracker struct {
-	positions interface {
-		Reserve(context.Context) (int64, func(), error)
-	}
-	changed func(userID string, pos int64)
+// Positions hands out stream positions (Stream).
+type Positions interface {
+	Reserve(context.Context) (int64, func(), error)
 }
 
-// TrackDeviceLists makes device deletions (logout, DELETE /devices,
-// deactivation) record a device-list change for the user at a fresh
-// stream position, in the deleting transaction; changed hears of it once
-// committed. Call before serving.
-func (s *AccountStore) TrackDeviceLists(positions interface {
-	Reserve(context.Context) (int64, func(), error)
-}, changed func(userID string, pos int64)) {
-	s.deviceLists = &deviceListTracker{positions: positions, changed: changed}
+// deviceListTracker records a device-list change whenever the account
+// store deletes devices (logout, DELETE /devices, deactivation), and
+// tells its listeners (e2ee, so room-mates' syncs wake).
+type deviceListTracker struct {
+	positions Positions
+
+	mu        sync.RWMutex
+	listeners []func(userID string, pos int64)
+}
+
+// OnDeviceListChange registers f to hear of each device-list change the
+// store records, once committed. It is registration rather than a
+// constructor argument because the listener (e2ee) itself needs this
+// store to list devices.
+func (s *AccountStore) OnDeviceListChange(f func(userID string, pos int64)) {
+	t := &s.deviceLists
+	t.mu.Lock()
+	t.listeners = append(t.listeners, f)
+	t.mu.Unlock()
 }
 
 // withDeviceListChange runs fn in a write transaction that also records
-// a device-list change of userID.
+// a device-list change of userID at a fresh stream position.
 func (s *AccountStore) withDeviceListChange(ctx context.Context, userID string, fn func(tx *sql.Tx) error) error {
-	t := s.deviceLists
-	if t == nil {
-		return s.db.WithTx(ctx, fn)
-	}
+	t := &s.deviceLists
 	pos, done, err := t.positions.Reserve(ctx)
 	if err != nil {
 		return err
@@ -78,8 +83,13 @@ func (s *AccountStore) withDeviceListChange(ctx context.Context, userID string, 
 		return recordDeviceListChange(ctx, tx, userID, "", pos)
 	})
 	done()
-	if err == nil && t.changed != nil {
-		t.changed(userID, pos)
+	if err == nil {
+		t.mu.RLock()
+		listeners := t.listeners
+		t.mu.RUnlock()
+		for _, f := range listeners {
+			f(userID, pos)
+		}
 	}
 	return err
 }

@@ -21,7 +21,7 @@ func eachDB(t *testing.T, fn func(t *testing.T, db *DB)) {
 				url = pgtest.URL(t)
 			}
 			dir := t.TempDir()
-			db, err := Open(context.Background(), url, dir)
+			db, err := Open(context.Background(), url, dir, AccountLimits{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -209,7 +209,7 @@ func TestIsUniqueViolation(t *testing.T) {
 // instead of failing.
 func TestSQLiteOpenWaitsForAWriter(t *testing.T) {
 	dir := t.TempDir()
-	first, err := Open(context.Background(), "", dir)
+	first, err := Open(context.Background(), "", dir, AccountLimits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +230,7 @@ func TestSQLiteOpenWaitsForAWriter(t *testing.T) {
 		close(released)
 		_ = tx.Commit()
 	}()
-	second, err := Open(context.Background(), "", dir)
+	second, err := Open(context.Background(), "", dir, AccountLimits{})
 	if err != nil {
 		t.Fatalf("opening beside a writer: %v", err)
 	}

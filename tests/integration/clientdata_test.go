@@ -67,7 +67,7 @@ func tagsPath(userID, roomID string) string {
 // positions (since, to].
 func receipts(t *testing.T, hs *testharness.Homeserver, roomID string, since, to int64, forUser string) clientdata.ReceiptContent {
 	t.Helper()
-	all, err := hs.Server.API.ClientData.ReceiptsSince(context.Background(), []string{roomID}, since, to, forUser)
+	all, err := hs.Server.Services.ClientData.ReceiptsSince(context.Background(), []string{roomID}, since, to, forUser)
 	if err != nil {
 		t.Fatalf("ReceiptsSince: %v", err)
 	}
@@ -90,7 +90,7 @@ func receiptOf(c clientdata.ReceiptContent, typ, userID string) (eventIDs []stri
 func streamMarker(t *testing.T, hs *testharness.Homeserver, acct testharness.Account) int64 {
 	t.Helper()
 	expect(t, hs.Do(t, "PUT", accountDataPath(acct.UserID, "org.example.marker"), acct.Token, map[string]any{"n": txnCounter.Add(1)}), 200, "")
-	ch, err := hs.Server.API.ClientData.AccountDataSince(context.Background(), acct.UserID, 0, math.MaxInt64)
+	ch, err := hs.Server.Services.ClientData.AccountDataSince(context.Background(), acct.UserID, 0, math.MaxInt64)
 	if err != nil || ch.MaxPos == 0 {
 		t.Fatalf("AccountDataSince: %v %+v", err, ch)
 	}
@@ -101,7 +101,7 @@ func TestTypingEndpoint_G52(t *testing.T) {
 	testharness.EachBackend(t, func(t *testing.T, backend string) {
 		c := newClientDataRoom(t, backend)
 		hs, alice, bob, room := c.hs, c.alice, c.bob, c.room
-		typing := hs.Server.API.Typing
+		typing := hs.Server.Services.Typing
 		v0 := typing.RoomVersion(room)
 
 		expect(t, hs.Do(t, "PUT", typingPath(room, alice.UserID), alice.Token, map[string]any{"typing": true, "timeout": 30000}), 200, "")
@@ -272,7 +272,7 @@ func TestReadMarkerEndpoint(t *testing.T) {
 			t.Fatalf("marker moved back: %s", fr)
 		}
 		// The marker reaches sync as room account data.
-		ch, err := hs.Server.API.ClientData.AccountDataSince(context.Background(), bob.UserID, 0, all)
+		ch, err := hs.Server.Services.ClientData.AccountDataSince(context.Background(), bob.UserID, 0, all)
 		if err != nil || len(ch.Rooms[room]) != 1 || ch.Rooms[room][0].Type != "m.fully_read" {
 			t.Fatalf("AccountDataSince: %v %+v", err, ch)
 		}
@@ -325,18 +325,18 @@ func TestAccountDataEndpoints(t *testing.T) {
 
 		// What sync sees: since the marker, the replaced global entry and
 		// the room entry; everything from 0 has the marker too.
-		ch, err := hs.Server.API.ClientData.AccountDataSince(ctx, alice.UserID, mark, math.MaxInt64)
+		ch, err := hs.Server.Services.ClientData.AccountDataSince(ctx, alice.UserID, mark, math.MaxInt64)
 		if err != nil || len(ch.Global) != 1 || ch.Global[0].Type != "org.example.cfg" || len(ch.Rooms[room]) != 1 {
 			t.Fatalf("since marker: %v %+v", err, ch)
 		}
 		if string(ch.Global[0].Content) != `{"theme":"light"}` || ch.Rooms[room][0].Type != "org.example.room" {
 			t.Fatalf("since marker content: %s %+v", ch.Global[0].Content, ch.Rooms)
 		}
-		ch, _ = hs.Server.API.ClientData.AccountDataSince(ctx, alice.UserID, 0, math.MaxInt64)
+		ch, _ = hs.Server.Services.ClientData.AccountDataSince(ctx, alice.UserID, 0, math.MaxInt64)
 		if len(ch.Global) != 2 {
 			t.Fatalf("from 0: %+v", ch)
 		}
-		if ch, _ := hs.Server.API.ClientData.AccountDataSince(ctx, bob.UserID, 0, math.MaxInt64); len(ch.Global)+len(ch.Rooms) != 0 {
+		if ch, _ := hs.Server.Services.ClientData.AccountDataSince(ctx, bob.UserID, 0, math.MaxInt64); len(ch.Global)+len(ch.Rooms) != 0 {
 			t.Fatalf("bob sees alice's data: %+v", ch)
 		}
 
@@ -404,7 +404,7 @@ func TestRoomTagEndpoints(t *testing.T) {
 		if fav, _ := m["m.favourite"].(map[string]any); len(m) != 1 || fav["order"] != 1.0 {
 			t.Fatalf("after replace and delete: %v", m)
 		}
-		ch, err := hs.Server.API.ClientData.AccountDataSince(context.Background(), alice.UserID, 0, math.MaxInt64)
+		ch, err := hs.Server.Services.ClientData.AccountDataSince(context.Background(), alice.UserID, 0, math.MaxInt64)
 		if err != nil || len(ch.Rooms[room]) != 1 || ch.Rooms[room][0].Type != "m.tag" {
 			t.Fatalf("sync view of tags: %v %+v", err, ch)
 		}
@@ -436,7 +436,7 @@ func TestGuestTypingReceiptsReadMarkersAccountDataTags_G52(t *testing.T) {
 		mustJoin(t, hs, g.Token, room)
 
 		expect(t, hs.Do(t, "PUT", typingPath(room, g.UserID), g.Token, map[string]any{"typing": true, "timeout": 5000}), 200, "")
-		if !slices.Contains(hs.Server.API.Typing.Current(room), g.UserID) {
+		if !slices.Contains(hs.Server.Services.Typing.Current(room), g.UserID) {
 			t.Fatal("guest typing not recorded")
 		}
 		expect(t, hs.Do(t, "POST", receiptPath(room, "m.read", e1), g.Token, map[string]any{}), 200, "")
@@ -541,7 +541,7 @@ func TestReceiptAndAccountDataStoreKeepLaterPosition(t *testing.T) {
 	testharness.EachBackend(t, func(t *testing.T, backend string) {
 		cfg := testharness.Config(t, backend)
 		ctx := context.Background()
-		db, err := storage.Open(ctx, cfg.DatabaseURL, cfg.DataDir)
+		db, err := storage.Open(ctx, cfg.DatabaseURL, cfg.DataDir, storage.AccountLimits{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,0 +1,83 @@
+// Package clientapi is the Matrix client-server API (and Foyer's own
+// client extensions under /_foyer/client): its route table (routes.go and
+// each area's *Routes) and one file of handlers per area of the spec.
+// What every surface shares (errors, JSON, the middleware, the access
+// column) is internal/httpapi's.
+package clientapi
+
+import (
+	"context"
+	"log/slog"
+
+	"foyer/internal/accounts"
+	"foyer/internal/clientdata"
+	"foyer/internal/clientsync"
+	"foyer/internal/config"
+	"foyer/internal/e2ee"
+	"foyer/internal/guest"
+	"foyer/internal/httpapi"
+	"foyer/internal/metrics"
+	"foyer/internal/presence"
+	"foyer/internal/push"
+	"foyer/internal/ratelimit"
+	"foyer/internal/rooms"
+	"foyer/internal/typing"
+)
+
+// RoomVersions is what /capabilities advertises.
+type RoomVersions struct {
+	Default   string
+	Available map[string]string // version -> "stable" | "unstable"
+}
+
+// Deps are the services the client API calls.
+type Deps struct {
+	Config       config.Config
+	Log          *slog.Logger
+	Accounts     *accounts.Service
+	OpenID       *accounts.OpenIDTokens
+	Rooms        *rooms.Service
+	Sync         *clientsync.Service
+	Filters      clientsync.FilterStore
+	Presence     *presence.Service
+	Typing       *typing.Service
+	ClientData   *clientdata.Service // receipts, read markers, account data, tags
+	Push         *push.Service       // push rules and pushers
+	Guests       *guest.Service      // guest links, throttles, expiry
+	E2EE         *e2ee.Service       // keys, cross-signing, to-device, key backup
+	Metrics      *metrics.Metrics
+	RoomVersions RoomVersions
+	// Stopping is cancelled when the server begins to shut down; long-polls
+	// answer at once then.
+	Stopping context.Context
+}
+
+// API holds the client API's handlers and the state they keep between
+// requests.
+type API struct {
+	Deps
+	uia *accounts.UIA
+
+	guestRegLimit *ratelimit.Limiter
+	regLimit      *ratelimit.Limiter
+	loginLimit    *ratelimit.Limiter
+
+	// filters are uploaded filters, parsed.
+	filters parsedFilters
+}
+
+// Routes builds the client API and returns its route table.
+func Routes(d Deps) []httpapi.Route {
+	rl := d.Config.RateLimit
+	a := &API{
+		Deps:          d,
+		uia:           accounts.NewUIA(),
+		guestRegLimit: ratelimit.New(rl.GuestRegistration.PerSecond, rl.GuestRegistration.Burst),
+		regLimit:      ratelimit.New(rl.Registration.PerSecond, rl.Registration.Burst),
+		loginLimit:    ratelimit.New(rl.Login.PerSecond, rl.Login.Burst),
+	}
+	if a.Stopping == nil {
+		a.Stopping = context.Background()
+	}
+	return a.routeTable()
+}

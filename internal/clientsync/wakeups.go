@@ -1,0 +1,66 @@
+package clientsync
+
+import "sync"
+
+// Wakeups wakes long-polls once every write up to a stream position is
+// visible, so a woken sync never reads a position whose write is still in
+// flight.
+//
+// It is its own value, made before the services that wake syncs and the
+// sync service that serves them, because of a cycle: sync delivers e2ee's
+// data (an Extension) and e2ee wakes syncs when keys or to-device
+// messages arrive. Both are given the same Wakeups, so neither needs the
+// other to exist first.
+type Wakeups struct {
+	stream   Stream
+	notifier *Notifier
+
+	mu      sync.Mutex
+	pending []pendingWake
+}
+
+type pendingWake struct {
+	pos          int64
+	users, rooms []string
+}
+
+// NewWakeups returns the wakeups of long-polls on stream.
+func NewWakeups(stream Stream) *Wakeups {
+	w := &Wakeups{stream: stream, notifier: NewNotifier()}
+	stream.OnAdvance(w.flush)
+	return w
+}
+
+// Notifier is where long-polls listen.
+func (w *Wakeups) Notifier() *Notifier { return w.notifier }
+
+// WakeAt wakes the listeners of users and rooms once every write up to
+// pos is visible.
+func (w *Wakeups) WakeAt(pos int64, users, rooms []string) {
+	w.mu.Lock()
+	if pos <= w.stream.Current() {
+		w.mu.Unlock()
+		w.notifier.Wake(users, rooms)
+		return
+	}
+	w.pending = append(w.pending, pendingWake{pos: pos, users: users, rooms: rooms})
+	w.mu.Unlock()
+}
+
+func (w *Wakeups) flush(current int64) {
+	w.mu.Lock()
+	var due []pendingWake
+	kept := w.pending[:0]
+	for _, p := range w.pending {
+		if p.pos <= current {
+			due = append(due, p)
+		} else {
+			kept = append(kept, p)
+		}
+	}
+	w.pending = kept
+	w.mu.Unlock()
+	for _, p := range due {
+		w.notifier.Wake(p.users, p.rooms)
+	}
+}

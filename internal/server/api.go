@@ -1,0 +1,49 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+
+	"foyer/internal/adminapi"
+	"foyer/internal/clientapi"
+	"foyer/internal/config"
+	"foyer/internal/federationapi"
+	"foyer/internal/httpapi"
+	"foyer/internal/joinpage"
+	"foyer/internal/mediaapi"
+	"foyer/internal/metrics"
+)
+
+// newAPI mounts every HTTP surface over the services behind the shared
+// middleware. stopping is cancelled when the server begins to shut down;
+// ready reports whether it can serve (/health).
+func newAPI(cfg config.Config, log *slog.Logger, svc *Services, stopping context.Context, ready func() error) *httpapi.API {
+	m := metrics.New()
+	return httpapi.New(httpapi.Deps{Config: cfg, Log: log, Accounts: svc.Accounts, Metrics: m, Ready: ready},
+		clientapi.Routes(clientapi.Deps{
+			Config:       cfg,
+			Log:          log,
+			Accounts:     svc.Accounts,
+			OpenID:       svc.OpenID,
+			Rooms:        svc.Rooms,
+			Sync:         svc.Sync,
+			Filters:      svc.Filters,
+			Presence:     svc.Presence,
+			Typing:       svc.Typing,
+			ClientData:   svc.ClientData,
+			Push:         svc.Push,
+			Guests:       svc.Guests,
+			E2EE:         svc.E2EE,
+			Metrics:      m,
+			RoomVersions: roomVersions(),
+			Stopping:     stopping,
+		}),
+		mediaapi.Routes(cfg, svc.Media),
+		adminapi.Routes(adminapi.Deps{Config: cfg, Log: log, Accounts: svc.Accounts, Guests: svc.Guests, Metrics: m}),
+		joinpage.Routes(joinpage.Options{
+			ServerName:            cfg.ServerName,
+			GuestRegistrationOpen: cfg.Guests && cfg.GuestAccess.OpenRegistration,
+		}),
+		federationapi.Routes(svc.OpenID),
+	)
+}
