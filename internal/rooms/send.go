@@ -6,7 +6,6 @@ import (
 	"errors"
 	"maps"
 	"reflect"
-	"strings"
 
 	"foyer/internal/refusal"
 	"foyer/internal/rooms/matrixevents"
@@ -72,7 +71,7 @@ func (s *Service) add(d *draft, req eventRequest) (matrixevents.Event, error) {
 	}
 	ev, err := matrixevents.BuildEvent(proto, s.key)
 	if err != nil {
-		if strings.Contains(err.Error(), "too long") {
+		if matrixevents.IsTooLarge(err) {
 			return matrixevents.Event{}, refusal.New(refusal.TooLarge, "the event would be larger than the 65536 bytes an event may have")
 		}
 		return matrixevents.Event{}, refusal.New(refusal.BadJSON, "cannot build the event: %v", err)

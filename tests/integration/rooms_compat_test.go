@@ -208,3 +208,17 @@ func TestAliasUTF8AndCrossRoomRedaction(t *testing.T) {
 		expect(t, hs.Do(t, "PUT", roomPath(room, "/redact/"+testharness.PathEscape(msg)+"/x1"), alice.Token, map[string]any{}), 400, "M_INVALID_PARAM")
 	})
 }
+
+// An event type longer than the room version allows is refused as too
+// large, recognised by gomatrixserverlib's error code, on both databases.
+func TestOverlongEventTypeIsTooLarge(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		hs := testharness.StartBackend(t, backend)
+		alice := hs.RegisterUser(t, "alice")
+		room := createRoom(t, hs, alice.Token, map[string]any{})
+		r := hs.Do(t, "PUT", roomPath(room, "/send/"+strings.Repeat("t", 300)+"/txn1"), alice.Token, map[string]any{"body": "x"})
+		if r.Status != 413 || r.Errcode() != "M_TOO_LARGE" {
+			t.Fatalf("overlong type: %s", r)
+		}
+	})
+}

@@ -245,3 +245,10 @@ func contentJSON(c any) ([]byte, error) {
 	}
 	return raw, nil
 }
+
+// IsTooLarge reports whether err says an event, or one of its IDs or its
+// type, is longer than the room version allows.
+func IsTooLarge(err error) bool {
+	var v gmsl.EventValidationError
+	return errors.As(err, &v) && v.Code == gmsl.EventValidationTooLarge
+}
