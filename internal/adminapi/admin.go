@@ -98,7 +98,7 @@ func (a *API) adminDeactivateGuest(w http.ResponseWriter, r *http.Request) error
 	if err := a.Guests.DeactivateGuest(r.Context(), userID); err != nil {
 		return httpapi.GuestError(err)
 	}
-	a.Log.Info("admin deactivated a guest", "user_id", userID, "admin", httpapi.Principal(r).UserID)
+	a.Log.InfoContext(r.Context(), "admin deactivated a guest", "user_id", userID, "admin", httpapi.Principal(r).UserID)
 	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"user_id": userID, "deactivated": true})
 	return nil
 }
@@ -109,7 +109,7 @@ func (a *API) adminExpireGuests(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	a.Log.Info("admin ran guest expiry", "expired", n, "admin", httpapi.Principal(r).UserID)
+	a.Log.InfoContext(r.Context(), "admin ran guest expiry", "expired", n, "admin", httpapi.Principal(r).UserID)
 	httpapi.WriteJSON(w, http.StatusOK, map[string]int{"expired": n})
 	return nil
 }

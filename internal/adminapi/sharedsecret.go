@@ -141,7 +141,7 @@ func (a *API) sharedSecretRegister(w http.ResponseWriter, r *http.Request) error
 		return httpapi.UsernameError(err)
 	}
 	a.Metrics.Registrations.WithLabelValues(string(accounts.KindUser)).Inc()
-	a.Log.Info("account registered with the shared secret", "user_id", creds.UserID, "admin", req.Admin, "ip", httpapi.ClientIP(r))
+	a.Log.InfoContext(r.Context(), "account registered with the shared secret", "user_id", creds.UserID, "admin", req.Admin, "ip", httpapi.ClientIP(r))
 	httpapi.WriteJSON(w, http.StatusOK, httpapi.RegisterResponse{
 		UserID: creds.UserID, AccessToken: creds.AccessToken, DeviceID: creds.DeviceID, HomeServer: a.Config.ServerName,
 	})

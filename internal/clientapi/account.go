@@ -75,7 +75,7 @@ func (a *API) deactivate(w http.ResponseWriter, r *http.Request) error {
 	if err := a.Accounts.Deactivate(r.Context(), p.UserID); err != nil {
 		return err
 	}
-	a.Log.Info("account deactivated", "user_id", p.UserID)
+	a.Log.InfoContext(r.Context(), "account deactivated", "user_id", p.UserID)
 	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"id_server_unbind_result": "no-support"})
 	return nil
 }

@@ -138,6 +138,6 @@ func (a *API) keepTokenOutOfLogs(r *http.Request, err error) error {
 	if _, ok := httpapi.AsMatrixError(err); ok || r.Context().Err() != nil {
 		return err
 	}
-	a.Log.Error("internal error", "method", r.Method, "route", "guest link", "link", guest.TokenPrefix(r.PathValue("token")), "err", err)
+	a.Log.ErrorContext(r.Context(), "internal error", "method", r.Method, "route", "guest link", "link", guest.TokenPrefix(r.PathValue("token")), "err", err)
 	return httpapi.NewError(http.StatusInternalServerError, "M_UNKNOWN", "internal server error")
 }

@@ -72,7 +72,7 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return err
 	}
-	a.Log.Info("login", "user_id", creds.UserID, "device_id", creds.DeviceID, "ip", httpapi.ClientIP(r))
+	a.Log.InfoContext(r.Context(), "login", "user_id", creds.UserID, "device_id", creds.DeviceID, "ip", httpapi.ClientIP(r))
 	httpapi.WriteJSON(w, http.StatusOK, map[string]string{
 		"user_id":      creds.UserID,
 		"access_token": creds.AccessToken,

@@ -92,7 +92,7 @@ func (a *API) registerGuest(w http.ResponseWriter, r *http.Request) error {
 		return httpapi.GuestError(err)
 	}
 	a.Metrics.Registrations.WithLabelValues(string(accounts.KindGuest)).Inc()
-	a.Log.Info("guest registered", "user_id", creds.UserID, "ip", httpapi.ClientIP(r))
+	a.Log.InfoContext(r.Context(), "guest registered", "user_id", creds.UserID, "ip", httpapi.ClientIP(r))
 	httpapi.WriteJSON(w, http.StatusOK, httpapi.RegisterResponse{
 		UserID: creds.UserID, AccessToken: creds.AccessToken, DeviceID: creds.DeviceID, HomeServer: a.Config.ServerName,
 	})
@@ -249,7 +249,7 @@ func (a *API) registerUser(w http.ResponseWriter, r *http.Request) error {
 		a.Metrics.GuestsUpgraded.Inc()
 	}
 	a.Metrics.Registrations.WithLabelValues(label).Inc()
-	a.Log.Info("account registered", "user_id", creds.UserID, "kind", kind, "upgrade", upgrade != nil, "ip", httpapi.ClientIP(r))
+	a.Log.InfoContext(r.Context(), "account registered", "user_id", creds.UserID, "kind", kind, "upgrade", upgrade != nil, "ip", httpapi.ClientIP(r))
 	res := httpapi.RegisterResponse{
 		UserID: creds.UserID, AccessToken: creds.AccessToken, DeviceID: creds.DeviceID, HomeServer: a.Config.ServerName,
 	}
@@ -276,7 +276,7 @@ func (a *API) renameGuest(w http.ResponseWriter, r *http.Request, sess *accounts
 	// over: only a request cut short is ever repeated.
 	a.Metrics.GuestsUpgraded.Inc()
 	a.Metrics.Registrations.WithLabelValues("upgrade").Inc()
-	a.Log.Info("guest renamed", "user_id", out.UserID, "previous_user_id", out.PreviousUserID, "kind", kind,
+	a.Log.InfoContext(r.Context(), "guest renamed", "user_id", out.UserID, "previous_user_id", out.PreviousUserID, "kind", kind,
 		"rooms_moved", len(out.Moved), "rooms_not_moved", len(out.NotMoved), "resumed", out.Resumed, "ip", httpapi.ClientIP(r))
 	res := renameResponse{
 		RegisterResponse: httpapi.RegisterResponse{

@@ -18,7 +18,7 @@ import (
 // overwritten. A failure is logged, not returned: the join has happened.
 func (a *API) carryToReplacement(ctx context.Context, userID, newRoomID string) {
 	if err := a.carryUserState(ctx, userID, newRoomID); err != nil {
-		a.Log.Warn("copying a user's room settings to the replacement room", "user_id", userID, "room_id", newRoomID, "err", err)
+		a.Log.WarnContext(ctx, "copying a user's room settings to the replacement room", "user_id", userID, "room_id", newRoomID, "err", err)
 	}
 }
 

@@ -90,7 +90,7 @@ func (s *Service) wakeMates(ctx context.Context, userID string, pos int64) {
 	}
 	mates, err := s.rooms.RoomMates(ctx, userID)
 	if err != nil {
-		s.log.Warn("finding room-mates for a device-list change", "user_id", userID, "err", err)
+		s.log.WarnContext(ctx, "finding room-mates for a device-list change", "user_id", userID, "err", err)
 		mates = []string{userID}
 	}
 	s.waker.WakeAt(pos, mates, nil)

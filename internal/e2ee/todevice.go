@@ -59,7 +59,7 @@ func (s *Service) SendToDevice(ctx context.Context, sender, senderDevice, eventT
 	var total int64
 	for _, userID := range users {
 		if !strings.HasSuffix(userID, ":"+s.serverName) {
-			s.log.Debug("dropping to-device message for a remote user", "user_id", userID)
+			s.log.DebugContext(ctx, "dropping to-device message for a remote user", "user_id", userID)
 			continue
 		}
 		devices, err := s.localDevices(ctx, userID)

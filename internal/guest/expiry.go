@@ -50,7 +50,7 @@ func (s *Service) Expire(ctx context.Context) (int, error) {
 			}
 			if ok {
 				n++
-				s.log.Info("guest expired", "user_id", id)
+				s.log.InfoContext(ctx, "guest expired", "user_id", id)
 			}
 		}
 		total += n
@@ -118,7 +118,7 @@ func (s *Service) leaveAll(ctx context.Context, userID, reason string, deactivat
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			s.log.Warn("a removed guest could not leave a room", "user_id", userID, "room_id", roomID, "err", err)
+			s.log.WarnContext(ctx, "a removed guest could not leave a room", "user_id", userID, "room_id", roomID, "err", err)
 		}
 	}
 	return s.store.DonePendingLeave(ctx, userID)
@@ -134,7 +134,7 @@ func (s *Service) RunExpiry(ctx context.Context) (int, error) {
 // runExpiry is the job's tick.
 func (s *Service) runExpiry(ctx context.Context) {
 	if _, err := s.RunExpiry(ctx); err != nil && ctx.Err() == nil {
-		s.log.Error("guest expiry failed", "err", err)
+		s.log.ErrorContext(ctx, "guest expiry failed", "err", err)
 	}
 }
 
@@ -148,7 +148,7 @@ func (s *Service) DeactivateGuest(ctx context.Context, userID string) error {
 	if !ok {
 		return ErrNotGuest
 	}
-	s.log.Info("guest deactivated by an admin", "user_id", userID)
+	s.log.InfoContext(ctx, "guest deactivated by an admin", "user_id", userID)
 	return s.leaveAll(ctx, userID, "guest account expired", true)
 }
 

@@ -90,7 +90,7 @@ func (s *Service) CreateLink(ctx context.Context, req LinkRequest) (Link, error)
 	if err := s.store.CreateLink(ctx, l); err != nil {
 		return Link{}, err
 	}
-	s.log.Info("guest link created", "link", TokenPrefix(l.Token), "room_id", l.RoomID, "creator", l.Creator)
+	s.log.InfoContext(ctx, "guest link created", "link", TokenPrefix(l.Token), "room_id", l.RoomID, "creator", l.Creator)
 	return l, nil
 }
 
@@ -111,7 +111,7 @@ func (s *Service) RevokeLink(ctx context.Context, roomID, userID, token string) 
 	if err := s.store.RevokeLink(ctx, roomID, token, s.nowMS()); err != nil {
 		return err
 	}
-	s.log.Info("guest link revoked", "link", TokenPrefix(token), "room_id", roomID, "by", userID)
+	s.log.InfoContext(ctx, "guest link revoked", "link", TokenPrefix(token), "room_id", roomID, "by", userID)
 	return nil
 }
 
@@ -167,7 +167,7 @@ func (s *Service) Redeem(ctx context.Context, token, deviceDisplayName, ip strin
 	}
 	giveBack := func() {
 		if err := s.store.ReturnLinkUse(context.WithoutCancel(ctx), token); err != nil {
-			s.log.Error("returning a guest link use", "link", TokenPrefix(token), "err", err)
+			s.log.ErrorContext(ctx, "returning a guest link use", "link", TokenPrefix(token), "err", err)
 		}
 	}
 	creds, err := s.register(ctx, deviceDisplayName)
@@ -179,7 +179,7 @@ func (s *Service) Redeem(ctx context.Context, token, deviceDisplayName, ip strin
 		giveBack()
 		return Redemption{}, err
 	}
-	s.log.Info("guest link redeemed", "link", TokenPrefix(token), "room_id", link.RoomID, "user_id", creds.UserID, "ip", ip)
+	s.log.InfoContext(ctx, "guest link redeemed", "link", TokenPrefix(token), "room_id", link.RoomID, "user_id", creds.UserID, "ip", ip)
 	s.AutoJoin(ctx, creds.UserID)
 	return Redemption{Credentials: creds, RoomID: link.RoomID}, nil
 }
@@ -201,7 +201,7 @@ func (s *Service) joinThroughLink(ctx context.Context, link Link, facts RoomFact
 		if invited {
 			// Reject the invite before the account goes.
 			if lerr := s.rooms.Leave(context.WithoutCancel(ctx), link.RoomID, userID, ""); lerr != nil {
-				s.log.Warn("rejecting the invite of a failed link redemption", "user_id", userID, "err", lerr)
+				s.log.WarnContext(ctx, "rejecting the invite of a failed link redemption", "user_id", userID, "err", lerr)
 			}
 		}
 		s.discardGuest(ctx, userID, invited)

@@ -60,18 +60,18 @@ func (s *Service) AutoJoin(ctx context.Context, userID string) {
 		if strings.HasPrefix(idOrAlias, "#") {
 			id, err := s.rooms.ResolveAlias(ctx, idOrAlias)
 			if err != nil {
-				s.log.Warn("guest auto-join: cannot resolve alias", "room", idOrAlias, "user_id", userID, "err", err)
+				s.log.WarnContext(ctx, "guest auto-join: cannot resolve alias", "room", idOrAlias, "user_id", userID, "err", err)
 				continue
 			}
 			roomID = id
 		}
 		facts, err := s.rooms.GuestFacts(ctx, roomID, userID)
 		if err != nil || !facts.Exists || !facts.GuestsCanJoin {
-			s.log.Warn("guest auto-join: room does not exist or does not allow guests", "room", idOrAlias, "user_id", userID, "err", err)
+			s.log.WarnContext(ctx, "guest auto-join: room does not exist or does not allow guests", "room", idOrAlias, "user_id", userID, "err", err)
 			continue
 		}
 		if err := s.rooms.Join(ctx, roomID, userID, ""); err != nil {
-			s.log.Warn("guest auto-join failed", "room", idOrAlias, "user_id", userID, "err", err)
+			s.log.WarnContext(ctx, "guest auto-join failed", "room", idOrAlias, "user_id", userID, "err", err)
 		}
 	}
 }
@@ -85,10 +85,10 @@ func (s *Service) discardGuest(ctx context.Context, userID string, touchedRooms 
 		if err := s.store.DeleteFreshGuest(ctx, userID); err == nil {
 			return
 		} else {
-			s.log.Warn("could not delete an unused guest; deactivating it instead", "user_id", userID, "err", err)
+			s.log.WarnContext(ctx, "could not delete an unused guest; deactivating it instead", "user_id", userID, "err", err)
 		}
 	}
 	if err := s.accounts.Deactivate(ctx, userID); err != nil {
-		s.log.Error("deactivating an unused guest", "user_id", userID, "err", err)
+		s.log.ErrorContext(ctx, "deactivating an unused guest", "user_id", userID, "err", err)
 	}
 }

@@ -193,7 +193,7 @@ func (s *Service) Rename(ctx context.Context, req RenameRequest) (RenameResult, 
 	res := RenameResult{Credentials: creds, PreviousUserID: guestID}
 	res.NotMoved = s.moveRooms(ctx, guestID, creds.UserID, roomIDs)
 	if res.Moved, err = s.store.RenamedRooms(ctx, guestID); err != nil {
-		s.log.Error("guest rename: listing the moved rooms", "user_id", guestID, "err", err)
+		s.log.ErrorContext(ctx, "guest rename: listing the moved rooms", "user_id", guestID, "err", err)
 	}
 	if res.Moved == nil {
 		res.Moved = []string{}
@@ -237,7 +237,7 @@ func (s *Service) resumeRename(ctx context.Context, req RenameRequest, r Rename)
 		res.Moved = []string{}
 	}
 	s.finishRename(ctx, r.GuestUserID, r.NewUserID)
-	s.log.Info("guest rename finished on retry", "user_id", r.GuestUserID, "new_user_id", r.NewUserID)
+	s.log.InfoContext(ctx, "guest rename finished on retry", "user_id", r.GuestUserID, "new_user_id", r.NewUserID)
 	return res, nil
 }
 
@@ -250,7 +250,7 @@ func (s *Service) moveRooms(ctx context.Context, guestID, newID string, roomIDs 
 	for _, roomID := range roomIDs {
 		membership, err := s.moveRoom(ctx, roomID, guestID, newID, reason)
 		if err != nil {
-			s.log.Warn("guest rename: room not moved", "room_id", roomID, "user_id", guestID, "new_user_id", newID,
+			s.log.WarnContext(ctx, "guest rename: room not moved", "room_id", roomID, "user_id", guestID, "new_user_id", newID,
 				"membership", membership, "err", err)
 			notMoved = append(notMoved, NotMoved{RoomID: roomID, Membership: membership, Err: err})
 			continue
@@ -259,7 +259,7 @@ func (s *Service) moveRooms(ctx context.Context, guestID, newID string, roomIDs 
 			continue
 		}
 		if err := s.store.AddRenamedRoom(ctx, guestID, roomID); err != nil {
-			s.log.Error("guest rename: recording a moved room", "room_id", roomID, "user_id", guestID, "err", err)
+			s.log.ErrorContext(ctx, "guest rename: recording a moved room", "room_id", roomID, "user_id", guestID, "err", err)
 		}
 		moved++
 		if s.afterRenamedRoom != nil {
@@ -276,13 +276,13 @@ func (s *Service) moveRooms(ctx context.Context, guestID, newID string, roomIDs 
 func (s *Service) finishRename(ctx context.Context, guestID, newID string) {
 	_, err := s.claimAndDeactivate(ctx, guestID, 0)
 	if err != nil {
-		s.log.Error("guest rename: deactivating the guest", "user_id", guestID, "new_user_id", newID, "err", err)
+		s.log.ErrorContext(ctx, "guest rename: deactivating the guest", "user_id", guestID, "new_user_id", newID, "err", err)
 	}
 	if err := s.leaveAll(ctx, guestID, "continues as "+newID, err == nil); err != nil {
-		s.log.Error("guest rename: the guest could not leave its rooms", "user_id", guestID, "err", err)
+		s.log.ErrorContext(ctx, "guest rename: the guest could not leave its rooms", "user_id", guestID, "err", err)
 	}
 	if err := s.store.SetRenameState(ctx, guestID, RenameDone, s.nowMS()); err != nil {
-		s.log.Error("guest rename: marking it done", "user_id", guestID, "err", err)
+		s.log.ErrorContext(ctx, "guest rename: marking it done", "user_id", guestID, "err", err)
 	}
 }
 
@@ -296,7 +296,7 @@ func (s *Service) runRenameRecovery(ctx context.Context) {
 	list, err := s.store.UnfinishedRenames(ctx, expiryBatch)
 	if err != nil {
 		if ctx.Err() == nil {
-			s.log.Error("guest rename recovery: listing unfinished renames", "err", err)
+			s.log.ErrorContext(ctx, "guest rename recovery: listing unfinished renames", "err", err)
 		}
 		return
 	}
@@ -318,31 +318,31 @@ func (s *Service) recoverRename(ctx context.Context, r Rename) {
 		// Gone already (the rename stopped after deactivating it, or
 		// expiry or an admin removed it).
 		if err := s.store.SetRenameState(ctx, r.GuestUserID, RenameDone, s.nowMS()); err != nil {
-			s.log.Error("guest rename recovery: marking it done", "user_id", r.GuestUserID, "err", err)
+			s.log.ErrorContext(ctx, "guest rename recovery: marking it done", "user_id", r.GuestUserID, "err", err)
 		}
 		return
 	}
 	if err != nil {
-		s.log.Error("guest rename recovery", "user_id", r.GuestUserID, "err", err)
+		s.log.ErrorContext(ctx, "guest rename recovery", "user_id", r.GuestUserID, "err", err)
 		return
 	}
 	roomIDs, err := s.rooms.MemberRoomsToLeave(ctx, r.GuestUserID)
 	if err != nil {
-		s.log.Error("guest rename recovery: listing the guest's rooms", "user_id", r.GuestUserID, "err", err)
+		s.log.ErrorContext(ctx, "guest rename recovery: listing the guest's rooms", "user_id", r.GuestUserID, "err", err)
 		return
 	}
 	notMoved := s.moveRooms(ctx, r.GuestUserID, r.NewUserID, roomIDs)
 	reason := "continues as " + r.NewUserID
 	for _, n := range notMoved {
 		if err := s.rooms.Leave(ctx, n.RoomID, r.GuestUserID, reason); err != nil {
-			s.log.Warn("guest rename recovery: the guest could not leave a room", "room_id", n.RoomID, "user_id", r.GuestUserID, "err", err)
+			s.log.WarnContext(ctx, "guest rename recovery: the guest could not leave a room", "room_id", n.RoomID, "user_id", r.GuestUserID, "err", err)
 		}
 	}
 	if err := s.store.SetRenameState(ctx, r.GuestUserID, RenameMoved, s.nowMS()); err != nil {
-		s.log.Error("guest rename recovery: marking it moved", "user_id", r.GuestUserID, "err", err)
+		s.log.ErrorContext(ctx, "guest rename recovery: marking it moved", "user_id", r.GuestUserID, "err", err)
 		return
 	}
-	s.log.Info("guest rename finished after a restart; the guest stays until it repeats the request",
+	s.log.InfoContext(ctx, "guest rename finished after a restart; the guest stays until it repeats the request",
 		"user_id", r.GuestUserID, "new_user_id", r.NewUserID, "rooms_not_moved", len(notMoved))
 }
 
@@ -368,14 +368,14 @@ func (s *Service) moveRoom(ctx context.Context, roomID, guestID, newID, reason s
 			if err := s.rooms.Join(ctx, roomID, newID, ""); err != nil {
 				// Reject the invite rather than leave it dangling.
 				if lerr := s.rooms.Leave(ctx, roomID, newID, ""); lerr != nil {
-					s.log.Warn("guest rename: rejecting an unusable invite", "room_id", roomID, "user_id", newID, "err", lerr)
+					s.log.WarnContext(ctx, "guest rename: rejecting an unusable invite", "room_id", roomID, "user_id", newID, "err", lerr)
 				}
 				return facts.Membership, fmt.Errorf("%s could not join this room: %w", newID, err)
 			}
 		}
 		if err := s.rooms.Leave(ctx, roomID, guestID, reason); err != nil {
 			// The new account is in; the final leaveAll tries again.
-			s.log.Warn("guest rename: the guest could not leave a moved room", "room_id", roomID, "user_id", guestID, "err", err)
+			s.log.WarnContext(ctx, "guest rename: the guest could not leave a moved room", "room_id", roomID, "user_id", guestID, "err", err)
 		}
 		return facts.Membership, nil
 	case "invite":
@@ -384,7 +384,7 @@ func (s *Service) moveRoom(ctx context.Context, roomID, guestID, newID, reason s
 				guestID, newID, newID, err)
 		}
 		if err := s.rooms.Leave(ctx, roomID, guestID, reason); err != nil {
-			s.log.Warn("guest rename: the guest could not reject a passed-on invite", "room_id", roomID, "user_id", guestID, "err", err)
+			s.log.WarnContext(ctx, "guest rename: the guest could not reject a passed-on invite", "room_id", roomID, "user_id", guestID, "err", err)
 		}
 		return facts.Membership, nil
 	case "knock":

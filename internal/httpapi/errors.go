@@ -98,8 +98,8 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 			me = NewError(http.StatusServiceUnavailable, "M_UNKNOWN", "request cancelled")
 		} else {
 			// The path may hold a credential (guest links): the request's
-			// own log line, found by request_id, has it redacted.
-			log.Error("internal error", requestAttrs(r, "err", err)...)
+			// own log line, found by its request_id, has it redacted.
+			log.ErrorContext(r.Context(), "internal error", "method", r.Method, "err", err)
 			me = NewError(http.StatusInternalServerError, "M_UNKNOWN", "internal server error")
 		}
 	}

@@ -56,7 +56,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if p == http.ErrAbortHandler {
 				panic(p)
 			}
-			a.Log.Error("handler panicked", requestAttrs(r, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))...)
+			a.Log.ErrorContext(r.Context(), "handler panicked", "method", r.Method, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			if rec.status == 0 {
 				WriteError(rec, r, a.Log, NewError(http.StatusInternalServerError, "M_UNKNOWN", "internal server error"))
 			}

@@ -35,13 +35,3 @@ func printableASCII(s string) bool {
 	}
 	return true
 }
-
-// requestAttrs are the attributes a log line about a request starts with:
-// its ID and its caller, then extra.
-func requestAttrs(r *http.Request, extra ...any) []any {
-	info := requestInfoOf(r)
-	if info == nil {
-		return append([]any{"method", r.Method}, extra...)
-	}
-	return append([]any{"request_id", info.id, "user", info.user, "method", r.Method}, extra...)
-}

@@ -49,8 +49,8 @@ func (a *API) logRequest(r *http.Request, info *requestInfo, status int, took ti
 	if !a.Log.Enabled(r.Context(), slog.LevelInfo) {
 		return
 	}
+	// request_id and user come from the logger (WithRequestContext).
 	attrs := []slog.Attr{
-		slog.String("request_id", info.id),
 		slog.String("method", r.Method),
 		slog.String("path", redactPath(r.URL.Path, a.secretPaths)),
 	}
@@ -60,7 +60,6 @@ func (a *API) logRequest(r *http.Request, info *requestInfo, status int, took ti
 	attrs = append(attrs,
 		slog.Int("status", status),
 		slog.Duration("duration", took),
-		slog.String("user", info.user),
 		slog.String("client", info.clientText(r)),
 	)
 	a.Log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)

@@ -138,7 +138,7 @@ func (s *Service) SyncStarted(ctx context.Context, userID, setPresence string) {
 		state = Unavailable
 	}
 	if err := s.Set(ctx, userID, state, nil, state == Online); err != nil {
-		s.log.Warn("recording presence", "user_id", userID, "err", err)
+		s.log.WarnContext(ctx, "recording presence", "user_id", userID, "err", err)
 	}
 }
 
@@ -193,7 +193,7 @@ func (s *Service) SweepIdle(ctx context.Context) {
 	s.mu.Unlock()
 	for _, u := range idle {
 		if err := s.Set(ctx, u, Offline, nil, false); err != nil {
-			s.log.Warn("marking idle user offline", "user_id", u, "err", err)
+			s.log.WarnContext(ctx, "marking idle user offline", "user_id", u, "err", err)
 		}
 	}
 }

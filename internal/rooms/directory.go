@@ -249,7 +249,7 @@ func (s *Service) DeleteAlias(ctx context.Context, userID, alias string) error {
 		return err
 	}
 	if err := s.dropCanonicalAlias(ctx, roomID, userID, alias); err != nil {
-		s.log.Info("alias deleted but left in m.room.canonical_alias", "room_id", roomID, "alias", alias, "err", err)
+		s.log.InfoContext(ctx, "alias deleted but left in m.room.canonical_alias", "room_id", roomID, "alias", alias, "err", err)
 	}
 	return nil
 }

@@ -97,7 +97,7 @@ func (s *Service) afterStateChange(ctx context.Context, e *roomEntry, changed []
 			Content: map[string]any{"membership": "leave", "reason": "guest access was turned off in this room"}}); err != nil {
 			// An invited or knocking guest's own leave is always allowed;
 			// log and continue with the others.
-			s.log.Warn("could not remove guest", "room_id", e.info.RoomID, "user_id", userID, "err", err)
+			s.log.WarnContext(ctx, "could not remove guest", "room_id", e.info.RoomID, "user_id", userID, "err", err)
 			continue
 		}
 	}

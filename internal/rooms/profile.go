@@ -113,7 +113,7 @@ func (s *Service) RefreshMemberProfiles(ctx context.Context, userID string) erro
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			s.log.Error("announcing a profile change", "room_id", roomID, "user_id", userID, "err", err)
+			s.log.ErrorContext(ctx, "announcing a profile change", "room_id", roomID, "user_id", userID, "err", err)
 		}
 	}
 	return nil

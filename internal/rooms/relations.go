@@ -294,7 +294,7 @@ func (s *Service) bundledAggregations(ctx context.Context, events []StoredEvent,
 		}
 		rows, err := s.store.RelationRows(ctx, roomID, ids, relTypes)
 		if err != nil {
-			s.log.Error("reading relations for bundled aggregations", "room_id", roomID, "err", err)
+			s.log.ErrorContext(ctx, "reading relations for bundled aggregations", "room_id", roomID, "err", err)
 			continue
 		}
 		if len(rows) == 0 {
@@ -302,7 +302,7 @@ func (s *Service) bundledAggregations(ctx context.Context, events []StoredEvent,
 		}
 		vh, err := s.loadViewer(ctx, roomID, viewer)
 		if err != nil {
-			s.log.Error("reading membership for bundled aggregations", "room_id", roomID, "err", err)
+			s.log.ErrorContext(ctx, "reading membership for bundled aggregations", "room_id", roomID, "err", err)
 			continue
 		}
 		children := map[string]map[string][]RelationRow{}

@@ -268,7 +268,7 @@ func (s *Service) Send(ctx context.Context, roomID string, req SendRequest) (str
 		return "", err
 	}
 	if err := s.afterStateChange(ctx, e, []matrixevents.Event{ev}, ""); err != nil {
-		s.log.Error("applying guest access change", "room_id", roomID, "err", err)
+		s.log.ErrorContext(ctx, "applying guest access change", "room_id", roomID, "err", err)
 	}
 	return ev.EventID(), nil
 }
@@ -342,7 +342,7 @@ func (s *Service) redactLocked(ctx context.Context, e *roomEntry, sender, target
 	}
 	if target.Event.Type() == "m.room.guest_access" {
 		if err := s.afterStateChange(ctx, e, nil, targetID); err != nil {
-			s.log.Error("applying guest access redaction", "room_id", e.info.RoomID, "err", err)
+			s.log.ErrorContext(ctx, "applying guest access redaction", "room_id", e.info.RoomID, "err", err)
 		}
 	}
 	return ev.EventID(), nil

@@ -148,12 +148,12 @@ func (s *Service) UpgradeRoom(ctx context.Context, req UpgradeRequest) (string, 
 	// the power for it.
 	if oldAlias != nil {
 		if _, err := s.add(od, eventRequest{Sender: req.UserID, Type: "m.room.canonical_alias", StateKey: &empty, Content: oldAlias}); err != nil {
-			s.log.Warn("room upgrade: could not take the local aliases out of the old room's m.room.canonical_alias", "room_id", req.RoomID, "err", err)
+			s.log.WarnContext(ctx, "room upgrade: could not take the local aliases out of the old room's m.room.canonical_alias", "room_id", req.RoomID, "err", err)
 		}
 	}
 	if restricted, ok := restrictedPowerLevels(old); ok {
 		if _, err := s.add(od, eventRequest{Sender: req.UserID, Type: "m.room.power_levels", StateKey: &empty, Content: restricted}); err != nil {
-			s.log.Warn("room upgrade: could not restrict the old room's power levels", "room_id", req.RoomID, "err", err)
+			s.log.WarnContext(ctx, "room upgrade: could not restrict the old room's power levels", "room_id", req.RoomID, "err", err)
 		}
 	}
 
@@ -311,7 +311,7 @@ func (s *Service) fillReplacementRoom(ctx context.Context, nd *draft, old RoomSn
 		// Bans carry over, as Synapse does: they need no one's consent.
 		key := *se.Event.StateKey()
 		if _, err := s.add(nd, eventRequest{Sender: userID, Type: "m.room.member", StateKey: &key, Content: se.Event.Content()}); err != nil {
-			s.log.Warn("room upgrade: could not carry a ban over", "room_id", old.Info.RoomID, "user_id", key, "err", err)
+			s.log.WarnContext(ctx, "room upgrade: could not carry a ban over", "room_id", old.Info.RoomID, "user_id", key, "err", err)
 		}
 	}
 	return restorePL, nil

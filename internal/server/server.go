@@ -147,6 +147,7 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 
 // New validates cfg and builds the server without listening yet.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
+	log = slog.New(httpapi.WithRequestContext(log.Handler()))
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

@@ -109,6 +109,16 @@ func TestRequestIDInHeaderAndLog(t *testing.T) {
 			if other == "" || other == id {
 				t.Fatalf("a second request's ID %q (first %q)", other, id)
 			}
+			// What a service logs while serving a request names the
+			// request, and the caller once known.
+			alice := hs.RegisterUser(t, "alice")
+			linkRoom := createRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat",
+				"initial_state": []map[string]any{{"type": "m.room.guest_access", "content": map[string]any{"guest_access": "can_join"}}}})
+			link := hs.Do(t, "POST", "/_foyer/client/v1/rooms/"+testharness.PathEscape(linkRoom)+"/guest_links", alice.Token, map[string]any{})
+			if link.Status != 200 {
+				t.Fatalf("create link: %s", link)
+			}
+			logLineWith(t, logs, `msg="guest link created"`, "request_id="+link.Header.Get("X-Request-Id"), "user="+alice.UserID)
 		})
 	}
 }
