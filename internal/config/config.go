@@ -62,6 +62,8 @@ type Config struct {
 	SyncLimits    SyncLimits    `yaml:"sync_limits"`
 	// HTTP bounds connections and names trusted reverse proxies (http.go).
 	HTTP HTTP `yaml:"http"`
+	// Outbound guards requests to addresses others choose (outbound.go).
+	Outbound Outbound `yaml:"outbound"`
 
 	Experimental Experimental `yaml:"experimental"`
 }
