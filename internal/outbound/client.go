@@ -32,6 +32,9 @@ const (
 	DefaultMaxRedirects          = 10
 )
 
+// maxTransports bounds the transports kept, one per TLS server name.
+const maxTransports = 1024
+
 // Resolver looks up the addresses of a host name. *net.Resolver
 // (net.DefaultResolver) is one; tests give a fixed mapping.
 type Resolver interface {
@@ -223,6 +226,15 @@ func (c *Client) transportFor(tlsServerName string) *http.Transport {
 		IdleConnTimeout:        90 * time.Second,
 		MaxResponseHeaderBytes: 64 << 10,
 	}
+	if len(c.transports) >= maxTransports {
+		// One transport per TLS server name, that is per remote server;
+		// past the cap, drop one (its requests in flight keep it alive).
+		for name, old := range c.transports {
+			old.CloseIdleConnections()
+			delete(c.transports, name)
+			break
+		}
+	}
 	c.transports[tlsServerName] = t
 	return t
 }
@@ -265,6 +277,10 @@ func (c *Client) checkRedirect(req *http.Request, via []*http.Request) error {
 	// URL is refused here already, before any connection.
 	if ip, err := netip.ParseAddr(req.URL.Hostname()); err == nil {
 		if err := c.refuse(ip); err != nil {
+			var refused *RefusedAddressError
+			if errors.As(err, &refused) {
+				refused.Host = req.URL.Host
+			}
 			return err
 		}
 	}

@@ -423,3 +423,37 @@ func TestFederationTransportRefusesPrivateAddresses(t *testing.T) {
 		t.Fatalf("want a RefusedAddressError, got %v", err)
 	}
 }
+
+func TestWellKnownLookupCutShortIsNotCached(t *testing.T) {
+	f := newFixture(t)
+	f.delegate("example.test", "matrix.example.test:443", nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := f.d.Resolve(ctx, "example.test"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("with a cancelled context: want context.Canceled, got %v", err)
+	}
+	f.want("example.test", Destination{Address: "matrix.example.test:443", Host: "matrix.example.test:443", TLSServerName: "matrix.example.test"})
+}
+
+func TestConcurrentLookupsShareOneRequest(t *testing.T) {
+	f := newFixture(t)
+	f.delegate("example.test", "matrix.example.test:443", nil)
+	var wg sync.WaitGroup
+	results := make([][]Destination, 8)
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], _ = f.d.Resolve(context.Background(), "example.test")
+		}()
+	}
+	wg.Wait()
+	for i, r := range results {
+		if len(r) != 1 || r[0].Address != "matrix.example.test:443" {
+			t.Errorf("lookup %d: %+v", i, r)
+		}
+	}
+	if n := f.wellKnownHits("example.test"); n != 1 {
+		t.Errorf("fetched %d times, want 1", n)
+	}
+}

@@ -36,24 +36,32 @@ type wellKnownEntry struct {
 
 // wellKnownCall lets concurrent lookups of one name share one request.
 type wellKnownCall struct {
-	done  chan struct{}
-	entry wellKnownEntry
+	done    chan struct{}
+	entry   wellKnownEntry
+	aborted bool
 }
 
 // wellKnown returns the m.server delegation of host, from the cache or
 // by fetching https://host/.well-known/matrix/server.
 func (d *Discovery) wellKnown(ctx context.Context, host string) (serverName, bool) {
 	key := strings.ToLower(host)
-	d.mu.Lock()
-	if e, found := d.cache[key]; found && d.now().Before(e.expires) {
-		d.mu.Unlock()
-		return e.delegated, e.ok
-	}
-	if call, found := d.inflight[key]; found {
+	for {
+		d.mu.Lock()
+		if e, found := d.cache[key]; found && d.now().Before(e.expires) {
+			d.mu.Unlock()
+			return e.delegated, e.ok
+		}
+		call, found := d.inflight[key]
+		if !found {
+			break // with d.mu held
+		}
 		d.mu.Unlock()
 		select {
 		case <-call.done:
-			return call.entry.delegated, call.entry.ok
+			if !call.aborted {
+				return call.entry.delegated, call.entry.ok
+			}
+			// That lookup's own caller gave up; look again.
 		case <-ctx.Done():
 			return serverName{}, false
 		}
@@ -68,10 +76,12 @@ func (d *Discovery) wellKnown(ctx context.Context, host string) (serverName, boo
 		entry.expires = d.now().Add(wellKnownFailureCache)
 	}
 	call.entry = entry
+	// A lookup cut short by our own caller says nothing about the server:
+	// it is neither cached nor shared.
+	call.aborted = ctx.Err() != nil
 	d.mu.Lock()
 	delete(d.inflight, key)
-	// A lookup cut short by our own caller says nothing about the server.
-	if ctx.Err() == nil {
+	if !call.aborted {
 		d.store(key, entry)
 	}
 	d.mu.Unlock()
