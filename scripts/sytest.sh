@@ -46,7 +46,11 @@ export FOYER_REGISTRATION_SHARED_SECRET=reg_secret FOYER_E2EE_VERIFY_KEY_SIGNATU
   FOYER_EXPERIMENTAL_SELF_DESTRUCTING_MESSAGES=true
 export FOYER_RATE_GUEST_REGISTRATION=off FOYER_RATE_REGISTRATION=off FOYER_RATE_LOGIN=off \
   FOYER_RATE_GUEST_LINK_REDEMPTION=off FOYER_RATE_GUEST_EVENTS=off FOYER_RATE_GUEST_STATE_EVENTS=off \
+  FOYER_RATE_GUEST_TO_DEVICE=off FOYER_RATE_GUEST_WRITES=off \
   FOYER_PASSWORD_MEMORY_KIB=1024 FOYER_PASSWORD_ITERATIONS=1
+# SyTest's servers (the second homeserver, its fake federation servers)
+# listen on loopback, with certificates from SyTest's own CA.
+export FOYER_OUTBOUND_ALLOW_PRIVATE_ADDRESSES=true FOYER_OUTBOUND_TRUSTED_CA_FILE="$sytest_dir/keys/ca.crt"
 SYTEST_DIR="$sytest_dir" "$runner" --foyer-binary "$bin_dir/foyer" \
   --blacklist "$repo/tests/sytest-expected-failures.txt" ${SYTEST_WORK_DIR:+--work-dir "$SYTEST_WORK_DIR"} \
   ${files[@]+"${files[@]}"} ${SYTEST_ARGS:+-- $SYTEST_ARGS} && status=0 || status=$?
