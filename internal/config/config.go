@@ -62,6 +62,8 @@ type Config struct {
 	SyncLimits    SyncLimits    `yaml:"sync_limits"`
 	// HTTP bounds connections and names trusted reverse proxies (http.go).
 	HTTP HTTP `yaml:"http"`
+	// Federation configures the server-server API (federation.go).
+	Federation Federation `yaml:"federation"`
 
 	Experimental Experimental `yaml:"experimental"`
 }
@@ -167,6 +169,7 @@ func Default() Config {
 		TURN:          TURN{TTL: 24 * time.Hour},
 		E2EE:          E2EE{VerifyKeySignatures: true},
 		HTTP:          defaultHTTP(),
+		Federation:    Federation{Enabled: true},
 		Passwords: Passwords{
 			MemoryKiB:     19 * 1024,
 			Iterations:    2,
