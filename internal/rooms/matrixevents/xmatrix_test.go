@@ -32,8 +32,10 @@ func TestXMatrixSignedRequestVerifies(t *testing.T) {
 		t.Fatalf("reordered body: %v", err)
 	}
 	tampered := map[string]func() error{
-		"method":      func() error { return VerifyXMatrix(x, "b.example", "POST", uri, body, pub) },
-		"uri":         func() error { return VerifyXMatrix(x, "b.example", "PUT", "/_matrix/federation/v1/send/2?x=y", body, pub) },
+		"method": func() error { return VerifyXMatrix(x, "b.example", "POST", uri, body, pub) },
+		"uri": func() error {
+			return VerifyXMatrix(x, "b.example", "PUT", "/_matrix/federation/v1/send/2?x=y", body, pub)
+		},
 		"query":       func() error { return VerifyXMatrix(x, "b.example", "PUT", "/_matrix/federation/v1/send/1", body, pub) },
 		"body":        func() error { return VerifyXMatrix(x, "b.example", "PUT", uri, []byte(`{"pdus":[1],"edus":[]}`), pub) },
 		"no body":     func() error { return VerifyXMatrix(x, "b.example", "PUT", uri, nil, pub) },
@@ -62,7 +64,7 @@ func TestParseXMatrixForms(t *testing.T) {
 		// Names in any case, unquoted values with colons, spaces around
 		// commas, unknown parameters, no destination.
 		`x-matrix  Origin=a.example:8448 , KEY=ed25519:k1,	sig="c2ln", extra="z"`: {"a.example:8448", "", "ed25519:k1", "c2ln"},
-		`X-Matrix origin="a\"b",key="ed25519:k\\1",sig=c2ln`:                          {`a"b`, "", `ed25519:k\1`, "c2ln"},
+		`X-Matrix origin="a\"b",key="ed25519:k\\1",sig=c2ln`:                      {`a"b`, "", `ed25519:k\1`, "c2ln"},
 	}
 	for header, want := range cases {
 		got, err := ParseXMatrix(header)
