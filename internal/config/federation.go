@@ -1,6 +1,9 @@
 package config
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // Federation configures the server-server API: whether it is served, what
 // /.well-known/matrix/server delegates to, and which servers may talk to
@@ -37,4 +40,22 @@ func (f Federation) Permits(serverName string) bool {
 		}
 	}
 	return false
+}
+
+func (f Federation) validate() []error {
+	var errs []error
+	if w := f.WellKnownServer; w != "" && (strings.ContainsAny(w, "/ ") || strings.Contains(w, "://")) {
+		errs = append(errs, fmt.Errorf("federation.well_known_server %q must be host[:port] (e.g. matrix.example.org:443), not a URL", w))
+	}
+	for _, list := range []struct {
+		name  string
+		names []string
+	}{{"allowed_servers", f.AllowedServers}, {"blocked_servers", f.BlockedServers}} {
+		for _, n := range list.names {
+			if strings.TrimSpace(n) == "" || strings.ContainsAny(n, "/ ") {
+				errs = append(errs, fmt.Errorf("federation.%s: %q is not a server name", list.name, n))
+			}
+		}
+	}
+	return errs
 }

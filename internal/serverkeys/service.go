@@ -210,7 +210,7 @@ func (s *Service) fetchAndStore(ctx context.Context, doer Doer, resolver Resolve
 				continue
 			}
 			resp, err = f.viaNotary(ctx, notary, serverName, neededUntil, func(id string) (ed25519.PublicKey, error) {
-				return s.RequestKey(ctx, notary, id)
+				return s.notaryKey(ctx, f, notary, id)
 			})
 			if err == nil {
 				break
@@ -223,4 +223,29 @@ func (s *Service) fetchAndStore(ctx context.Context, doer Doer, resolver Resolve
 	}
 	// Stored even if the asker has gone: the next one needs it.
 	return s.store.SaveResponse(context.WithoutCancel(ctx), resp, s.opts.Now().UnixMilli())
+}
+
+// notaryKey is a notary's current key, from the store or from the notary
+// itself, never through another notary: notaries vouching for each other
+// could otherwise wait on each other's fetches.
+func (s *Service) notaryKey(ctx context.Context, f fetcher, notary, keyID string) (ed25519.PublicKey, error) {
+	now := s.opts.Now().UnixMilli()
+	if key, ok, err := s.store.Key(ctx, notary, keyID); err != nil {
+		return nil, err
+	} else if ok && key.Current(now) {
+		return key.PublicKey, nil
+	}
+	resp, err := f.direct(ctx, notary)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.SaveResponse(context.WithoutCancel(ctx), resp, now); err != nil {
+		return nil, err
+	}
+	for _, k := range resp.Keys {
+		if k.KeyID == keyID && k.Current(now) {
+			return k.PublicKey, nil
+		}
+	}
+	return nil, ErrKeyNotFound
 }
