@@ -1,8 +1,13 @@
 package integration
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,15 +73,16 @@ func TestFederationSignedRequestsAndKeyFetch(t *testing.T) {
 			t.Fatalf("request signed by b.test: %s", r)
 		}
 
-		// A fresh key under B's key ID, a key ID B does not have, a
-		// request for another destination, a signature for another path,
-		// and no signature at all: each is refused.
-		forged, err := matrixevents.LoadOrCreateSigningKey(t.TempDir())
+		// Another key under B's key ID, a key ID B does not have, a
+		// request for another destination and no signature at all: each
+		// is refused.
+		unknown, err := matrixevents.LoadOrCreateSigningKey(t.TempDir())
 		if err != nil {
 			t.Fatal(err)
 		}
 		refused := map[string]*testharness.Response{
-			"wrong key":         a.SignedRequest(t, forged, "b.test", "a.test", "GET", path, nil),
+			"wrong key":         a.SignedRequest(t, keyWithID(t, bKey.KeyID()), "b.test", "a.test", "GET", path, nil),
+			"unknown key":       a.SignedRequest(t, unknown, "b.test", "a.test", "GET", path, nil),
 			"wrong destination": a.SignedRequest(t, bKey, "b.test", "c.test", "GET", path, nil),
 			"unsigned":          a.Do(t, "GET", path, "", nil),
 		}
@@ -104,6 +110,25 @@ func TestFederationSignedRequestsAndKeyFetch(t *testing.T) {
 		}
 		checkSignedKeys(t, keys[0], "b.test", bKey, map[string]*matrixevents.SigningKey{"a.test": aKey, "b.test": bKey})
 	})
+}
+
+// keyWithID is a new signing key that claims keyID.
+func keyWithID(t *testing.T, keyID string) *matrixevents.SigningKey {
+	t.Helper()
+	seed := make([]byte, 32)
+	if _, err := rand.Read(seed); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	line := "ed25519 " + strings.TrimPrefix(keyID, "ed25519:") + " " + base64.RawStdEncoding.EncodeToString(seed) + "\n"
+	if err := os.WriteFile(filepath.Join(dir, matrixevents.SigningKeyFile), []byte(line), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	key, err := matrixevents.LoadOrCreateSigningKey(dir)
+	if err != nil || key.KeyID() != keyID {
+		t.Fatalf("key %v: %v", key, err)
+	}
+	return key
 }
 
 func serverKeysOf(t *testing.T, r *testharness.Response) []json.RawMessage {
