@@ -43,6 +43,7 @@ func (a *API) signed(h httpapi.HandlerFunc) httpapi.HandlerFunc {
 		if err != nil {
 			return err
 		}
+		httpapi.SetCaller(r, origin)
 		return h(w, r.WithContext(WithOrigin(r.Context(), origin)))
 	}
 }
