@@ -2,6 +2,9 @@ package matrixevents
 
 import (
 	"net/http"
+
+	gmsl "github.com/matrix-org/gomatrixserverlib"
+	"github.com/matrix-org/gomatrixserverlib/fclient"
 	"testing"
 )
 
@@ -79,5 +82,45 @@ func TestParseXMatrixForms(t *testing.T) {
 		if _, err := ParseXMatrix(bad); err == nil {
 			t.Errorf("%q parsed", bad)
 		}
+	}
+}
+
+// Our X-Matrix signatures are gomatrixserverlib's (so Dendrite's), byte
+// for byte, and its headers parse and verify here.
+func TestXMatrixMatchesGomatrixserverlib(t *testing.T) {
+	key, err := LoadOrCreateSigningKey(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	uri := "/_matrix/federation/v1/send/txn1?a=b%20c"
+	content := map[string]any{"pdus": []any{}, "origin": "a.example", "n": 1}
+	fr := fclient.NewFederationRequest("PUT", "a.example", "b.example", uri)
+	if err := fr.SetContent(content); err != nil {
+		t.Fatal(err)
+	}
+	if err := fr.Sign("a.example", gmsl.KeyID(key.KeyID()), key.priv); err != nil {
+		t.Fatal(err)
+	}
+	hreq, err := fr.HTTPRequest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs, err := ParseXMatrix(hreq.Header.Get("Authorization"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := VerifyXMatrix(theirs, "b.example", "PUT", uri, fr.Content(), key.PublicKey()); err != nil {
+		t.Fatalf("gomatrixserverlib's signature: %v", err)
+	}
+	ours, err := XMatrixAuthorization(key, "a.example", "b.example", "PUT", uri, fr.Content())
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsed, err := ParseXMatrix(ours)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if parsed.Signature != theirs.Signature {
+		t.Fatalf("signatures differ: ours %s, gomatrixserverlib %s", parsed.Signature, theirs.Signature)
 	}
 }
