@@ -37,17 +37,17 @@ func (f fetcher) direct(ctx context.Context, serverName string) (Response, error
 	return parseServerKeys(raw, serverName, f.now())
 }
 
-// viaNotary asks notary's /_matrix/key/v2/query for serverName's keys.
+// viaNotary asks notary's /_matrix/key/v2/query for all of serverName's
+// keys, valid from now (the notary's default) as a refresh needs.
 // The answer must carry serverName's self-signatures and the notary's
 // signature, checked with notaryKey.
-func (f fetcher) viaNotary(ctx context.Context, notary, serverName string, minimumValidUntil int64, notaryKey func(keyID string) (ed25519.PublicKey, error)) (Response, error) {
+func (f fetcher) viaNotary(ctx context.Context, notary, serverName string, notaryKey func(keyID string) (ed25519.PublicKey, error)) (Response, error) {
 	query, err := json.Marshal(map[string]any{"server_keys": map[string]any{
 		serverName: map[string]any{},
 	}})
 	if err != nil {
 		return Response{}, err
 	}
-	_ = minimumValidUntil // the notary uses the current time, which is what a refresh needs
 	raw, err := f.call(ctx, notary, http.MethodPost, "/_matrix/key/v2/query", query)
 	if err != nil {
 		return Response{}, err

@@ -3,6 +3,7 @@ package serverkeys
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 
 	"foyer/internal/rooms/matrixevents"
@@ -31,9 +32,8 @@ func (s *Service) NotaryQuery(ctx context.Context, serverName string, minimumVal
 		return nil, err
 	}
 	if !ok || validUntil < minimumValidUntilTS {
-		switch err := s.refresh(ctx, serverName, minimumValidUntilTS); err {
-		case nil, ErrNoOutbound:
-		default:
+		// Without an outbound client the cache is all there is.
+		if err := s.refresh(ctx, serverName); err != nil && !errors.Is(err, ErrNoOutbound) {
 			return nil, err
 		}
 		if fresh, _, found, err := s.store.Response(ctx, serverName); err != nil {

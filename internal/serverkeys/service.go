@@ -104,16 +104,16 @@ func (s *Service) Permits(serverName string) bool { return s.opts.Permits(server
 // current key within its validity, from the store or fetched.
 func (s *Service) RequestKey(ctx context.Context, serverName, keyID string) (ed25519.PublicKey, error) {
 	now := s.opts.Now().UnixMilli()
-	return s.lookup(ctx, serverName, keyID, func(k Key) bool { return k.Current(now) }, now)
+	return s.lookup(ctx, serverName, keyID, func(k Key) bool { return k.Current(now) })
 }
 
 // EventKey returns the key serverName signed an event sent at ts (ms)
 // with: a current key valid until then, or an old key that expired after.
 func (s *Service) EventKey(ctx context.Context, serverName, keyID string, ts int64) (ed25519.PublicKey, error) {
-	return s.lookup(ctx, serverName, keyID, func(k Key) bool { return k.ValidAt(ts) }, ts)
+	return s.lookup(ctx, serverName, keyID, func(k Key) bool { return k.ValidAt(ts) })
 }
 
-func (s *Service) lookup(ctx context.Context, serverName, keyID string, usable func(Key) bool, neededUntil int64) (ed25519.PublicKey, error) {
+func (s *Service) lookup(ctx context.Context, serverName, keyID string, usable func(Key) bool) (ed25519.PublicKey, error) {
 	if strings.EqualFold(serverName, s.opts.ServerName) {
 		k := s.opts.SigningKey
 		if k.KeyID() != keyID {
@@ -134,7 +134,7 @@ func (s *Service) lookup(ctx context.Context, serverName, keyID string, usable f
 	if ok && usable(key) {
 		return key.PublicKey, nil
 	}
-	if err := s.refresh(ctx, serverName, neededUntil); err != nil {
+	if err := s.refresh(ctx, serverName); err != nil {
 		return nil, err
 	}
 	key, ok, err = s.store.Key(ctx, serverName, keyID)
@@ -150,7 +150,7 @@ func (s *Service) lookup(ctx context.Context, serverName, keyID string, usable f
 // refresh fetches serverName's keys unless they were asked for within
 // refetchInterval; concurrent callers share one fetch. A failed fetch is
 // not an error here (it is logged): the caller then finds no usable key.
-func (s *Service) refresh(ctx context.Context, serverName string, neededUntil int64) error {
+func (s *Service) refresh(ctx context.Context, serverName string) error {
 	s.mu.Lock()
 	if s.doer == nil || s.resolver == nil {
 		s.mu.Unlock()
@@ -183,7 +183,7 @@ func (s *Service) refresh(ctx context.Context, serverName string, neededUntil in
 		close(done)
 		s.mu.Unlock()
 	}()
-	return s.fetchAndStore(ctx, doer, resolver, serverName, neededUntil)
+	return s.fetchAndStore(ctx, doer, resolver, serverName)
 }
 
 // pruneLastFetch forgets fetch times older than refetchInterval once the
@@ -201,7 +201,7 @@ func (s *Service) pruneLastFetch(now time.Time) {
 
 // fetchAndStore asks the server itself, then each notary, and stores the
 // first checked answer.
-func (s *Service) fetchAndStore(ctx context.Context, doer Doer, resolver Resolver, serverName string, neededUntil int64) error {
+func (s *Service) fetchAndStore(ctx context.Context, doer Doer, resolver Resolver, serverName string) error {
 	f := fetcher{doer: doer, resolver: resolver, now: s.opts.Now}
 	resp, err := f.direct(ctx, serverName)
 	if err != nil {
@@ -209,7 +209,7 @@ func (s *Service) fetchAndStore(ctx context.Context, doer Doer, resolver Resolve
 			if strings.EqualFold(notary, serverName) {
 				continue
 			}
-			resp, err = f.viaNotary(ctx, notary, serverName, neededUntil, func(id string) (ed25519.PublicKey, error) {
+			resp, err = f.viaNotary(ctx, notary, serverName, func(id string) (ed25519.PublicKey, error) {
 				return s.notaryKey(ctx, f, notary, id)
 			})
 			if err == nil {
