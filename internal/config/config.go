@@ -64,6 +64,8 @@ type Config struct {
 	HTTP HTTP `yaml:"http"`
 	// Outbound guards requests to addresses others choose (outbound.go).
 	Outbound Outbound `yaml:"outbound"`
+	// Federation configures the server-server API (federation.go).
+	Federation Federation `yaml:"federation"`
 
 	Experimental Experimental `yaml:"experimental"`
 }
@@ -169,6 +171,7 @@ func Default() Config {
 		TURN:          TURN{TTL: 24 * time.Hour},
 		E2EE:          E2EE{VerifyKeySignatures: true},
 		HTTP:          defaultHTTP(),
+		Federation:    Federation{Enabled: true},
 		Passwords: Passwords{
 			MemoryKiB:     19 * 1024,
 			Iterations:    2,

@@ -1,22 +1,51 @@
-// Package federationapi is the server-server API. Foyer does not federate;
-// what it serves here is what third parties of its own users need:
-// OpenID userinfo, which Element Call's SFU service asks.
+// Package federationapi is the server-server API: its own route table, in
+// which routes that other servers call are wrapped by X-Matrix request
+// authentication (auth.go) instead of the client API's access tokens; the
+// key API (/_matrix/key/v2), server discovery, /version, and OpenID
+// userinfo, which Element Call's SFU service asks.
 package federationapi
 
 import (
 	"foyer/internal/accounts"
+	"foyer/internal/config"
 	"foyer/internal/httpapi"
+	"foyer/internal/serverkeys"
 )
+
+// Deps are what the federation handlers need.
+type Deps struct {
+	Config   config.Config
+	Accounts *accounts.Service
+	OpenID   *accounts.OpenIDTokens
+	// Keys are ours and other servers' signing keys.
+	Keys *serverkeys.Service
+}
 
 // API holds the federation handlers.
 type API struct {
-	OpenID *accounts.OpenIDTokens
+	Deps
 }
 
-// Routes returns the federation route table.
-func Routes(openID *accounts.OpenIDTokens) []httpapi.Route {
-	a := &API{OpenID: openID}
-	return []httpapi.Route{
+// Routes returns the federation route table. With federation.enabled
+// false the federation and key routes are not served (404 M_UNRECOGNIZED,
+// as from a server without a federation listener); OpenID userinfo and
+// /.well-known/matrix/server are served either way, since clients' third
+// parties and delegation need them regardless.
+func Routes(d Deps) []httpapi.Route {
+	a := &API{Deps: d}
+	routes := []httpapi.Route{
+		{Method: "GET", Path: "/.well-known/matrix/server", Access: httpapi.Open, Handle: a.wellKnownServer},
+		// Unauthenticated by X-Matrix, as the spec says: the SFU asks it.
 		{Method: "GET", Path: "/_matrix/federation/v1/openid/userinfo", Access: httpapi.Open, Handle: a.openIDUserInfo},
 	}
+	if !d.Config.Federation.Enabled {
+		return routes
+	}
+	return append(routes,
+		httpapi.Route{Method: "GET", Path: "/_matrix/federation/v1/version", Access: httpapi.Open, Handle: a.version},
+		httpapi.Route{Method: "GET", Path: "/_matrix/key/v2/server", Access: httpapi.Open, Handle: a.serverKeys},
+		httpapi.Route{Method: "GET", Path: "/_matrix/key/v2/query/{serverName}", Access: httpapi.Open, Handle: a.queryKeys},
+		httpapi.Route{Method: "POST", Path: "/_matrix/key/v2/query", Access: httpapi.Open, Handle: a.queryKeysBatch},
+		httpapi.Route{Method: "GET", Path: "/_matrix/federation/v1/query/profile", Access: httpapi.Open, Handle: a.signed(a.queryProfile)},
+	)
 }

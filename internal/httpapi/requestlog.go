@@ -29,6 +29,15 @@ func withRequestInfo(r *http.Request, info *requestInfo) *http.Request {
 	return r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
 }
 
+// SetCaller names the request's authenticated caller in its log lines
+// when it is not a user with a token: a signed federation request's
+// origin server.
+func SetCaller(r *http.Request, caller string) {
+	if info := requestInfoOf(r); info != nil {
+		info.user = caller
+	}
+}
+
 func requestInfoOf(r *http.Request) *requestInfo {
 	info, _ := r.Context().Value(requestInfoKey{}).(*requestInfo)
 	return info

@@ -44,6 +44,6 @@ func newAPI(cfg config.Config, log *slog.Logger, svc *Services, stopping context
 			ServerName:            cfg.ServerName,
 			GuestRegistrationOpen: cfg.Guests && cfg.GuestAccess.OpenRegistration,
 		}),
-		federationapi.Routes(svc.OpenID),
+		federationapi.Routes(federationapi.Deps{Config: cfg, Accounts: svc.Accounts, OpenID: svc.OpenID, Keys: svc.ServerKeys}),
 	)
 }

@@ -26,6 +26,7 @@ import (
 	"foyer/internal/push"
 	"foyer/internal/rooms"
 	"foyer/internal/rooms/matrixevents"
+	"foyer/internal/serverkeys"
 	"foyer/internal/storage"
 	"foyer/internal/typing"
 )
@@ -70,6 +71,9 @@ type Services struct {
 	Guests     *guest.Service
 	E2EE       *e2ee.Service
 	OpenID     *accounts.OpenIDTokens
+	// ServerKeys are ours and other servers' signing keys. Remote keys
+	// are fetched through the client SetOutbound gives it.
+	ServerKeys *serverkeys.Service
 }
 
 // OpenServices opens the database and builds the services over it. Each
@@ -142,6 +146,12 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 		Guests:     guest.NewService(storage.NewGuestStore(db), accountsSvc, roomsSvc, guest.OptionsFrom(cfg), log),
 		E2EE:       e2eeSvc,
 		OpenID:     accounts.NewOpenIDTokens(storage.NewOpenIDStore(db)),
+		ServerKeys: serverkeys.New(storage.NewServerKeyStore(db), serverkeys.Options{
+			ServerName: cfg.ServerName,
+			SigningKey: key,
+			Permits:    cfg.Federation.Permits,
+			Log:        log,
+		}),
 	}, nil
 }
 
