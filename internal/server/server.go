@@ -89,6 +89,11 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 		db.Close()
 		return nil, fmt.Errorf("loading the server signing key: %w", err)
 	}
+	fedClient, err := federationClient(cfg)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	hasher := accounts.NewPasswordHasher(cfg.Passwords.MemoryKiB, cfg.Passwords.Iterations, cfg.Passwords.MaxConcurrent)
 	blobs, err := media.NewFileStore(filepath.Join(cfg.DataDir, "media"))
 	if err != nil {
@@ -151,6 +156,8 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 			SigningKey: key,
 			Permits:    cfg.Federation.Permits,
 			Log:        log,
+			HTTP:       fedClient,
+			Resolver:   federationDestinations{},
 		}),
 	}, nil
 }

@@ -36,6 +36,11 @@ type Options struct {
 	Now func() time.Time
 	// Log receives failed fetches; nil discards them.
 	Log *slog.Logger
+	// HTTP and Resolver are how remote keys are fetched: the outbound
+	// client and server discovery. Without them remote keys are not
+	// fetched (ErrNoOutbound).
+	HTTP     Doer
+	Resolver Resolver
 }
 
 // Service is the key store and fetcher.
@@ -63,12 +68,13 @@ func New(store Store, opts Options) *Service {
 	if opts.Permits == nil {
 		opts.Permits = func(string) bool { return true }
 	}
-	return &Service{opts: opts, store: store, lastFetch: map[string]time.Time{}, inFlight: map[string]chan struct{}{}}
+	return &Service{opts: opts, store: store, doer: opts.HTTP, resolver: opts.Resolver,
+		lastFetch: map[string]time.Time{}, inFlight: map[string]chan struct{}{}}
 }
 
-// SetOutbound sets the HTTP client and server discovery that remote keys
-// are fetched through. Until it is called remote keys are not fetched
-// (ErrNoOutbound).
+// SetOutbound replaces the HTTP client and server discovery that remote
+// keys are fetched through: tests point a server at others on loopback
+// without TLS.
 func (s *Service) SetOutbound(doer Doer, resolver Resolver) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

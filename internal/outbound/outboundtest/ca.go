@@ -99,6 +99,28 @@ func (ca *CA) ServerCertificate(t testing.TB, names ...string) tls.Certificate {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
+// ServerCertificateFiles writes a certificate for names and its key as
+// PEM files, for a server started with tls_cert and tls_key.
+func (ca *CA) ServerCertificateFiles(t testing.TB, names ...string) (certFile, keyFile string) {
+	t.Helper()
+	cert := ca.ServerCertificate(t, names...)
+	keyDER, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]})
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
+	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
 // ServerTLSConfig is a server TLS configuration presenting a certificate
 // for names.
 func (ca *CA) ServerTLSConfig(t testing.TB, names ...string) *tls.Config {
