@@ -138,7 +138,7 @@ func (r rowWithExtra) Scan(dest ...any) error { return r.rows.Scan(append(dest, 
 
 func (s *RoomStore) EventsByTimestamp(ctx context.Context, roomID string, ts, pos int64, backwards bool, limit int) ([]rooms.StoredEvent, error) {
 	var p placeholders
-	q := `SELECT ` + eventColumns + ` FROM events e JOIN rooms r ON r.room_id = e.room_id WHERE e.room_id = ` + p.arg(roomID)
+	q := `SELECT ` + eventColumns + ` FROM events e JOIN rooms r ON r.room_id = e.room_id WHERE e.room_id = ` + p.arg(roomID) + shownToClients
 	if backwards {
 		q += ` AND (e.origin_server_ts < ` + p.arg(ts) + ` OR (e.origin_server_ts = ` + p.arg(ts) + ` AND e.stream_pos < ` + p.arg(pos) + `))
 			ORDER BY e.origin_server_ts DESC, e.stream_pos DESC`
