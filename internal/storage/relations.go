@@ -102,7 +102,7 @@ func (s *RoomStore) ThreadRoots(ctx context.Context, q rooms.ThreadQuery) ([]roo
 			GROUP BY rel.parent_event_id
 		) t
 		JOIN events e ON e.event_id = t.root_id JOIN rooms r ON r.room_id = e.room_id
-		WHERE e.room_id = ` + p.arg(q.RoomID) + ` AND t.latest <= ` + p.arg(q.Before))
+		WHERE e.room_id = ` + p.arg(q.RoomID) + shownToClients + ` AND t.latest <= ` + p.arg(q.Before))
 	if q.Participant != "" {
 		b.WriteString(` AND (e.sender = ` + p.arg(q.Participant) + ` OR EXISTS (
 			SELECT 1 FROM event_relations rel2 JOIN events c2 ON c2.event_id = rel2.child_event_id AND c2.redacted_by IS NULL

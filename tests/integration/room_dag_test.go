@@ -169,7 +169,8 @@ func TestRoomDAGForkMergeAndRejection(t *testing.T) {
 		// Mallory, never joined, is rejected: stored, never shown.
 		now := currentRoom(t, hs, room)
 		bad := remote.event(t, now.State, room, "@mallory:remote.test", "m.room.message", nil,
-			map[string]any{"msgtype": "m.text", "body": "let me in"}, extremityIDs(now), time.Now())
+			map[string]any{"msgtype": "m.text", "body": "let me in",
+				"m.relates_to": map[string]any{"rel_type": "m.thread", "event_id": early}}, extremityIDs(now), time.Now())
 		if got := remote.receive(t, bad); !got.Rejected || got.StreamPos != 0 {
 			t.Fatalf("mallory's message: %+v", got)
 		}
@@ -188,7 +189,13 @@ func TestRoomDAGForkMergeAndRejection(t *testing.T) {
 		}
 		_, full := doSync(t, hs, alice.Token, "")
 		msgs := hs.Do(t, "GET", roomPath(room, "/messages?dir=b&limit=100"), alice.Token, nil)
-		for name, r := range map[string]*testharness.Response{"incremental sync": incr, "initial sync": full, "/messages": msgs} {
+		rels := hs.Do(t, "GET", "/_matrix/client/v1/rooms/"+testharness.PathEscape(room)+"/relations/"+testharness.PathEscape(early), alice.Token, nil)
+		threads := hs.Do(t, "GET", "/_matrix/client/v1/rooms/"+testharness.PathEscape(room)+"/threads", alice.Token, nil)
+		if rels.Status != 200 || threads.Status != 200 {
+			t.Fatalf("relations %s, threads %s", rels, threads)
+		}
+		for name, r := range map[string]*testharness.Response{"incremental sync": incr, "initial sync": full, "/messages": msgs,
+			"/relations": rels, "/threads": threads} {
 			if strings.Contains(string(r.Raw), bad.EventID()) {
 				t.Errorf("%s shows the rejected event", name)
 			}
