@@ -46,7 +46,9 @@ ALTER TABLE rooms ADD COLUMN state_group BIGINT;
 -- Existing data.
 -- Each state event makes a group named by its own stream position. Every
 -- 32nd state event of a room gets a full group, the others a one-entry
--- delta on the previous state event's group.
+-- delta on the previous state event's group. The index makes "the latest
+-- state event at or before P" a lookup while the groups are built.
+CREATE INDEX events_state_by_pos ON events (room_id, stream_pos) WHERE state_key IS NOT NULL;
 INSERT INTO state_groups (id, room_id, prev_id, chain_len)
 SELECT stream_pos, room_id,
        CASE WHEN (rn - 1) % 32 = 0 THEN NULL ELSE prev END,
@@ -74,3 +76,5 @@ UPDATE events SET state_group = (
 
 UPDATE rooms SET state_group = (
     SELECT MAX(e.stream_pos) FROM events e WHERE e.room_id = rooms.room_id AND e.state_key IS NOT NULL);
+
+DROP INDEX events_state_by_pos;
