@@ -98,6 +98,11 @@ func (s *Service) Receive(ctx context.Context, ev matrixevents.Event) (Received,
 		if err := s.advanceExtremities(ctx, e, ev, pe, &a); err != nil {
 			return Received{}, err
 		}
+		redacts, err := s.receivedRedaction(ctx, ev, status.stateBefore)
+		if err != nil {
+			return Received{}, err
+		}
+		a.Redacts = redacts
 	}
 	if err := s.store.Append(ctx, a); err != nil {
 		return Received{}, err
@@ -501,4 +506,32 @@ func (s *Service) pendingState(ctx context.Context, group int64, pending []State
 		}
 	}
 	return slices.Collect(maps.Values(m)), nil
+}
+
+// receivedRedaction is what an accepted redaction redacts: its target, if
+// stored in the room and not yet redacted, when the sender may redact it
+// — the target's sender is of the redaction sender's server, or the
+// sender's power level reaches the room's redact level (the auth rules of
+// room versions 3 and later leave this check to the time it is applied).
+func (s *Service) receivedRedaction(ctx context.Context, ev matrixevents.Event, stateBefore map[matrixevents.StateTuple]StoredEvent) (map[string]string, error) {
+	if ev.Type() != matrixevents.TypeRedaction || ev.Redacts() == "" {
+		return nil, nil
+	}
+	targets, err := s.store.EventsAnyStatus(ctx, []string{ev.Redacts()})
+	if err != nil {
+		return nil, err
+	}
+	target, ok := targets[ev.Redacts()]
+	if !ok || target.Event.RoomID() != ev.RoomID() || target.RedactedBy != "" {
+		return nil, nil
+	}
+	_, senderServer, _ := matrixevents.SplitUserID(ev.Sender())
+	_, targetServer, _ := matrixevents.SplitUserID(target.Event.Sender())
+	if senderServer != targetServer {
+		pl := parsePowerLevels(RoomSnapshot{State: stateBefore})
+		if pl.userLevel(ev.Sender()) < pl.Redact {
+			return nil, nil
+		}
+	}
+	return map[string]string{ev.Redacts(): ev.EventID()}, nil
 }

@@ -45,6 +45,9 @@ func (rs *remoteServer) event(t *testing.T, state map[matrixevents.StateTuple]ro
 	}
 	p := matrixevents.ProtoEvent{RoomVersion: snap.Info.Version, RoomID: roomID, Sender: sender, Type: typ, StateKey: stateKey,
 		Content: content, PrevEventIDs: prev, Origin: rs.name, Timestamp: ts}
+	if c, ok := content.(map[string]any); ok && typ == "m.room.redaction" {
+		p.Redacts, _ = c["redacts"].(string)
+	}
 	for _, se := range prevEvents {
 		p.Depth = max(p.Depth, se.Event.Depth())
 	}
@@ -339,6 +342,64 @@ func TestRoomDAGMessagesFollowTopologicalOrder(t *testing.T) {
 		_, incr := doSync(t, hs, alice.Token, "since="+first.Str("next_batch"))
 		if !strings.Contains(string(incr.Raw), late.EventID()) {
 			t.Error("incremental sync lacks the late message")
+		}
+	})
+}
+
+// A received redaction redacts its target when its sender may: one of the
+// target sender's server, or one with the power to redact others'.
+func TestRoomDAGReceivedRedactions(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		hs := testharness.StartBackend(t, backend)
+		remote := newRemoteServer(t, hs)
+		other := newRemoteServer(t, hs)
+		other.name = "other.test"
+		alice := hs.RegisterUser(t, "alice")
+		room := createRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat"})
+		rita, otto := "@rita:remote.test", "@otto:other.test"
+		for _, who := range []struct {
+			rs   *remoteServer
+			user string
+		}{{remote, rita}, {other, otto}} {
+			snap := currentRoom(t, hs, room)
+			remote := who.rs
+			if got := remote.receive(t, remote.event(t, snap.State, room, who.user, "m.room.member", strPtr(who.user),
+				map[string]any{"membership": "join"}, extremityIDs(snap), time.Now())); got.Rejected || got.SoftFailed {
+				t.Fatalf("%s joins: %+v", who.user, got)
+			}
+		}
+		mine := sendMessage(t, hs, alice.Token, room, "alice's words")
+		snap := currentRoom(t, hs, room)
+		ritaMsg := remote.event(t, snap.State, room, rita, "m.room.message", nil, map[string]any{"msgtype": "m.text", "body": "rita's words"},
+			extremityIDs(snap), time.Now())
+		remote.receive(t, ritaMsg)
+
+		redact := func(rs *remoteServer, sender, target string) {
+			t.Helper()
+			snap := currentRoom(t, hs, room)
+			ev := rs.event(t, snap.State, room, sender, "m.room.redaction", nil, map[string]any{"redacts": target},
+				extremityIDs(snap), time.Now())
+			if got := rs.receive(t, ev); got.Rejected || got.SoftFailed || got.StreamPos == 0 {
+				t.Fatalf("redaction by %s: %+v", sender, got)
+			}
+		}
+		body := func(id string) string {
+			t.Helper()
+			r := hs.Do(t, "GET", roomPath(room, "/event/"+testharness.PathEscape(id)), alice.Token, nil)
+			if r.Status != 200 {
+				t.Fatalf("event %s: %s", id, r)
+			}
+			c, _ := r.JSON["content"].(map[string]any)
+			b, _ := c["body"].(string)
+			return b
+		}
+		redact(other, otto, mine) // Otto, of another server and without power: not applied.
+		redact(remote, rita, ritaMsg.EventID())
+		if b := body(mine); b != "alice's words" {
+			t.Errorf("alice's message after otto's redaction: %q", b)
+		}
+		if b := body(ritaMsg.EventID()); b != "" {
+			t.Errorf("rita's message after her redaction: %q", b)
 		}
 	})
 }
