@@ -49,10 +49,10 @@ func (a *API) getRelations(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return httpapi.ErrInvalidParam("dir must be b or f")
 	}
-	if q.From, err = parseTokenParam(r, "from"); err != nil {
+	if q.From, err = parseStreamTokenParam(r, "from"); err != nil {
 		return err
 	}
-	if q.To, err = parseTokenParam(r, "to"); err != nil {
+	if q.To, err = parseStreamTokenParam(r, "to"); err != nil {
 		return err
 	}
 	if q.Limit, err = httpapi.ParseLimit(r, 0); err != nil {
@@ -95,7 +95,7 @@ func (a *API) getThreads(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return httpapi.ErrInvalidParam("include must be all or participated")
 	}
-	if q.From, err = parseTokenParam(r, "from"); err != nil {
+	if q.From, err = parseStreamTokenParam(r, "from"); err != nil {
 		return err
 	}
 	if q.Limit, err = positiveLimit(r); err != nil {

@@ -180,7 +180,21 @@ func (a *API) getEvent(w http.ResponseWriter, r *http.Request) error {
 }
 
 // parseTokenParam reads an optional pagination token query parameter.
-func parseTokenParam(r *http.Request, name string) (*int64, error) {
+func parseTokenParam(r *http.Request, name string) (*rooms.PageToken, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return nil, nil
+	}
+	tok, ok := rooms.ParsePageToken(v)
+	if !ok {
+		return nil, httpapi.ErrInvalidParam("%s is not a valid token", name)
+	}
+	return &tok, nil
+}
+
+// parseStreamTokenParam reads an optional stream token query parameter
+// (/relations and /threads page in stream order).
+func parseStreamTokenParam(r *http.Request, name string) (*int64, error) {
 	v := r.URL.Query().Get(name)
 	if v == "" {
 		return nil, nil
@@ -202,8 +216,12 @@ func (a *API) getMembers(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
+	var atPos *int64
+	if at != nil {
+		atPos = &at.Stream
+	}
 	members, err := a.Rooms.Members(r.Context(), httpapi.Principal(r).UserID, roomID, rooms.MembersQuery{
-		At: at, Membership: q.Get("membership"), NotMembership: q.Get("not_membership"),
+		At: atPos, Membership: q.Get("membership"), NotMembership: q.Get("not_membership"),
 	})
 	if err != nil {
 		return err
@@ -267,10 +285,10 @@ func (a *API) getMessages(w http.ResponseWriter, r *http.Request) error {
 	page.Events = clientsync.DropIgnored(page.Events, ignored)
 	resp := map[string]any{
 		"chunk": a.Rooms.ClientEvents(r.Context(), page.Events, true),
-		"start": rooms.FormatToken(page.Start),
+		"start": rooms.FormatTopoToken(page.Start),
 	}
 	if page.HasEnd {
-		resp["end"] = rooms.FormatToken(page.End)
+		resp["end"] = rooms.FormatTopoToken(page.End)
 	}
 	if len(page.State) > 0 {
 		resp["state"] = a.Rooms.ClientEvents(r.Context(), page.State, true)
@@ -328,8 +346,8 @@ func (a *API) getContext(w http.ResponseWriter, r *http.Request) error {
 		"event":         formatted[0],
 		"events_before": formatted[1 : 1+nBefore],
 		"events_after":  formatted[1+nBefore:],
-		"start":         rooms.FormatToken(before.End),
-		"end":           rooms.FormatToken(after.End),
+		"start":         rooms.FormatTopoToken(before.End),
+		"end":           rooms.FormatTopoToken(after.End),
 		"state":         a.Rooms.ClientEvents(r.Context(), state, true),
 	})
 	return nil

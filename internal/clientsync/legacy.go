@@ -90,7 +90,7 @@ func (s *Service) roomInitialSync(ctx context.Context, userID, roomID string, li
 	// continues, at the newest position the chunk was read at.
 	start := page.End
 	if !page.HasEnd {
-		start = 0
+		start = rooms.TopoPos{}
 	}
 	end := s.stream.Current()
 	visibility := "private"
@@ -102,7 +102,7 @@ func (s *Service) roomInitialSync(ctx context.Context, userID, roomID string, li
 		"room_id": roomID,
 		"messages": map[string]any{
 			"chunk": s.legacyEvents(ctx, chronological),
-			"start": rooms.FormatToken(start),
+			"start": rooms.FormatTopoToken(start),
 			"end":   Token{Pos: end}.String(),
 		},
 		"state":        s.legacyEvents(ctx, state),
@@ -200,7 +200,7 @@ func (s *Service) RoomEvents(ctx context.Context, userID, roomID string, from *T
 		page := EventsPage{Start: startTok, End: Token{Pos: to, Typing: typingNow}.String(), Chunk: []json.RawMessage{}}
 		if to > pos {
 			upper := to
-			got, err := s.rooms.Messages(ctx, userID, roomID, rooms.MessagesQuery{From: &pos, To: &upper, Limit: maxEventsChunk})
+			got, err := s.rooms.Messages(ctx, userID, roomID, rooms.MessagesQuery{From: &rooms.PageToken{Stream: pos}, To: &rooms.PageToken{Stream: upper}, Limit: maxEventsChunk})
 			if err != nil {
 				s.notifier.Stop(w)
 				return EventsPage{}, err

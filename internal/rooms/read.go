@@ -3,7 +3,6 @@ package rooms
 import (
 	"context"
 	"encoding/json"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,9 +11,10 @@ import (
 	"foyer/internal/rooms/matrixevents"
 )
 
-// Pagination tokens are stream positions: "t123" from /messages and
-// /context; sync's "s123..." tokens are accepted too. Events at or before
-// position P are "before" token P.
+// Stream tokens are stream positions: "t123" (sync's prev_batch,
+// /relations); sync's "s123..." tokens are accepted too. Events at or
+// before position P are "before" token P. /messages and /context hand
+// out topological tokens instead (topo.go).
 func FormatToken(pos int64) string { return "t" + strconv.FormatInt(pos, 10) }
 
 // ParseToken reads a pagination or sync token.
@@ -232,22 +232,24 @@ func (s *Service) JoinedMembers(ctx context.Context, userID, roomID string) (map
 
 // MessagesQuery is GET /messages, parsed.
 type MessagesQuery struct {
-	From, To       *int64
+	From, To       *PageToken
 	Backwards      bool
 	Limit          int
 	Filter         EventFilter
 	LazyLoadMember bool
 }
 
-// Page is a /messages or /context answer before formatting.
+// Page is a /messages or /context answer before formatting. Start and
+// End are topological positions.
 type Page struct {
 	Events     []StoredEvent
-	Start, End int64
+	Start, End TopoPos
 	HasEnd     bool
 	State      []StoredEvent
 }
 
-// Messages paginates a room's timeline as the viewer may see it.
+// Messages paginates a room's timeline as the viewer may see it, in
+// topological order.
 func (s *Service) Messages(ctx context.Context, userID, roomID string, q MessagesQuery) (Page, error) {
 	r, err := s.openReader(ctx, userID, roomID)
 	if err != nil {
@@ -259,6 +261,18 @@ func (s *Service) Messages(ctx context.Context, userID, roomID string, q Message
 	return s.paginate(ctx, r, roomID, q)
 }
 
+// topoPosOf turns a token into a topological position; a stream token
+// (from /sync) means just after the last event at or before it.
+func (s *Service) topoPosOf(ctx context.Context, roomID string, tok *PageToken, unset TopoPos) (TopoPos, error) {
+	switch {
+	case tok == nil:
+		return unset, nil
+	case tok.IsTopo:
+		return tok.Topo, nil
+	}
+	return s.store.TopoPosAt(ctx, roomID, tok.Stream)
+}
+
 func (s *Service) paginate(ctx context.Context, r reader, roomID string, q MessagesQuery) (Page, error) {
 	limit := q.Limit
 	if limit <= 0 {
@@ -267,32 +281,23 @@ func (s *Service) paginate(ctx context.Context, r reader, roomID string, q Messa
 	if limit > 1000 {
 		limit = 1000
 	}
-	var from int64
-	switch {
-	case q.From != nil:
-		from = *q.From
-	case q.Backwards:
-		from = math.MaxInt64 - 1
+	fromUnset, toUnset := TopoPos{}, topoEnd
+	if q.Backwards {
+		fromUnset, toUnset = topoEnd, TopoPos{}
+	}
+	from, err := s.topoPosOf(ctx, roomID, q.From, fromUnset)
+	if err != nil {
+		return Page{}, err
+	}
+	to, err := s.topoPosOf(ctx, roomID, q.To, toUnset)
+	if err != nil {
+		return Page{}, err
 	}
 	page := Page{Start: from}
 	cursor := from
 	// Visibility can hide events; fetch in rounds until the page is full.
 	for round := 0; round < 20 && len(page.Events) < limit; round++ {
-		var batch []StoredEvent
-		var err error
-		if q.Backwards {
-			to := int64(0)
-			if q.To != nil {
-				to = *q.To + 1
-			}
-			batch, err = s.store.Events(ctx, roomID, cursor+1, to, true, limit, q.Filter)
-		} else {
-			to := int64(math.MaxInt64)
-			if q.To != nil {
-				to = *q.To
-			}
-			batch, err = s.store.Events(ctx, roomID, cursor, to, false, limit, q.Filter)
-		}
+		batch, err := s.store.TopoEvents(ctx, roomID, cursor, to, q.Backwards, limit, q.Filter)
 		if err != nil {
 			return Page{}, err
 		}
@@ -304,13 +309,13 @@ func (s *Service) paginate(ctx context.Context, r reader, roomID string, q Messa
 				page.Events = append(page.Events, se)
 			}
 		}
-		last := batch[len(batch)-1].StreamPos
+		last := topoOf(batch[len(batch)-1])
 		if len(page.Events) == limit {
 			// Resume right after the last event returned.
-			last = page.Events[len(page.Events)-1].StreamPos
+			last = topoOf(page.Events[len(page.Events)-1])
 		}
 		if q.Backwards {
-			cursor = last - 1
+			cursor = last.before()
 		} else {
 			cursor = last
 		}
@@ -323,10 +328,10 @@ func (s *Service) paginate(ctx context.Context, r reader, roomID string, q Messa
 			break
 		}
 	}
-	if q.Backwards && page.Start == math.MaxInt64-1 {
-		page.Start = 0
+	if q.Backwards && q.From == nil {
+		page.Start = TopoPos{}
 		if len(page.Events) > 0 {
-			page.Start = page.Events[0].StreamPos
+			page.Start = topoOf(page.Events[0])
 		}
 	}
 	if q.LazyLoadMember {
@@ -343,7 +348,8 @@ func (s *Service) paginate(ctx context.Context, r reader, roomID string, q Messa
 	return page, nil
 }
 
-// Context returns an event with events around it.
+// Context returns an event with events around it, in topological order,
+// and the state after it.
 func (s *Service) Context(ctx context.Context, userID, roomID, eventID string, limit int, filter EventFilter) (StoredEvent, Page, Page, []StoredEvent, error) {
 	r, err := s.openReader(ctx, userID, roomID)
 	if err != nil {
@@ -360,8 +366,9 @@ func (s *Service) Context(ctx context.Context, userID, roomID, eventID string, l
 		limit = 0
 	}
 	before, after := limit/2, limit-limit/2
-	from := se.StreamPos - 1
-	bp, err := s.paginate(ctx, r, roomID, MessagesQuery{From: &from, Backwards: true, Limit: max(before, 1), Filter: filter})
+	at := topoOf(se)
+	from := at.before()
+	bp, err := s.paginate(ctx, r, roomID, MessagesQuery{From: &PageToken{Topo: from, IsTopo: true}, Backwards: true, Limit: max(before, 1), Filter: filter})
 	if err != nil {
 		return StoredEvent{}, Page{}, Page{}, nil, err
 	}
@@ -369,8 +376,7 @@ func (s *Service) Context(ctx context.Context, userID, roomID, eventID string, l
 		bp.Events = nil
 		bp.End = from
 	}
-	at := se.StreamPos
-	ap, err := s.paginate(ctx, r, roomID, MessagesQuery{From: &at, Limit: max(after, 1), Filter: filter})
+	ap, err := s.paginate(ctx, r, roomID, MessagesQuery{From: &PageToken{Topo: at, IsTopo: true}, Limit: max(after, 1), Filter: filter})
 	if err != nil {
 		return StoredEvent{}, Page{}, Page{}, nil, err
 	}
@@ -379,15 +385,15 @@ func (s *Service) Context(ctx context.Context, userID, roomID, eventID string, l
 		ap.End = at
 	}
 	if !bp.HasEnd {
-		bp.End = 0
+		bp.End = TopoPos{}
 	}
 	if !ap.HasEnd {
 		ap.End = at
 		if n := len(ap.Events); n > 0 {
-			ap.End = ap.Events[n-1].StreamPos
+			ap.End = topoOf(ap.Events[n-1])
 		}
 	}
-	state, err := s.store.StateAt(ctx, roomID, se.StreamPos)
+	state, err := s.store.StateGroup(ctx, se.StateGroup)
 	if err != nil {
 		return StoredEvent{}, Page{}, Page{}, nil, err
 	}

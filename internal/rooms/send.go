@@ -1,11 +1,14 @@
 package rooms
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"maps"
 	"reflect"
+	"slices"
+	"strings"
 
 	"foyer/internal/refusal"
 	"foyer/internal/rooms/matrixevents"
@@ -53,11 +56,13 @@ func (s *Service) add(d *draft, req eventRequest) (matrixevents.Event, error) {
 		Redacts:     req.Redacts,
 		Origin:      s.serverName,
 		Timestamp:   s.now(),
-		Depth:       d.info.Depth + 1,
 	}
-	if d.info.LatestEventID != "" {
-		proto.PrevEventIDs = []string{d.info.LatestEventID}
+	prev, rest := prevExtremities(d.info.Extremities)
+	for _, x := range prev {
+		proto.PrevEventIDs = append(proto.PrevEventIDs, x.EventID)
+		proto.Depth = max(proto.Depth, x.Depth)
 	}
+	proto.Depth++
 	needed, err := matrixevents.StateNeededForAuth(proto)
 	if err != nil {
 		return matrixevents.Event{}, refusal.New(refusal.BadJSON, "%v", err)
@@ -94,8 +99,30 @@ func (s *Service) add(d *draft, req eventRequest) (matrixevents.Event, error) {
 		d.setState(tupleOf(ev), StoredEvent{Event: ev})
 	}
 	d.info.LatestEventID = ev.EventID()
-	d.info.Depth = ev.Depth()
+	d.info.Extremities = append([]Extremity{{EventID: ev.EventID(), Depth: ev.Depth()}}, rest...)
+	d.info.Depth = max(ev.Depth(), d.info.Depth)
 	return ev, nil
+}
+
+// maxPrevEvents is how many forward extremities one local event names,
+// the common practice the spec describes; the rest stay extremities and
+// the next events take them in.
+const maxPrevEvents = 20
+
+// prevExtremities splits a room's forward extremities into the deepest
+// maxPrevEvents, which a new event names as its prev_events, and the rest.
+func prevExtremities(xs []Extremity) (prev, rest []Extremity) {
+	sorted := slices.Clone(xs)
+	slices.SortStableFunc(sorted, func(a, b Extremity) int {
+		if a.Depth != b.Depth {
+			return cmp.Compare(b.Depth, a.Depth)
+		}
+		return strings.Compare(a.EventID, b.EventID)
+	})
+	if len(sorted) <= maxPrevEvents {
+		return sorted, nil
+	}
+	return sorted[:maxPrevEvents], sorted[maxPrevEvents:]
 }
 
 func newDraft(e *roomEntry) *draft {
@@ -119,6 +146,10 @@ func (s *Service) commit(ctx context.Context, e *roomEntry, d *draft, newRoom bo
 			done()
 		}
 	}()
+	group := e.info.StateGroup
+	if newRoom {
+		group = 0
+	}
 	for i := range d.events {
 		pos, done, err := s.positions.Reserve(ctx)
 		if err != nil {
@@ -126,8 +157,16 @@ func (s *Service) commit(ctx context.Context, e *roomEntry, d *draft, newRoom bo
 		}
 		d.events[i].StreamPos = pos
 		dones = append(dones, done)
+		// Each state event makes the group of the state after it (the
+		// store names it by the event's position).
+		d.events[i].StateBefore = group
+		if d.events[i].Event.IsState() {
+			group = pos
+		}
 	}
-	a := Append{RoomID: d.info.RoomID, Events: d.events, Txn: txn, Redacts: redacts, RoomCap: roomCap}
+	d.info.StateGroup = group
+	a := Append{RoomID: d.info.RoomID, Events: d.events, Txn: txn, Redacts: redacts, RoomCap: roomCap,
+		Extremities: d.info.Extremities, StateGroup: group}
 	if newRoom {
 		info := d.info
 		a.NewRoom = &info
@@ -140,7 +179,11 @@ func (s *Service) commit(ctx context.Context, e *roomEntry, d *draft, newRoom bo
 	}
 	stored := make([]StoredEvent, len(d.events))
 	for i, pe := range d.events {
-		stored[i] = StoredEvent{Event: pe.Event, StreamPos: pe.StreamPos, HistoryVisibility: pe.HistoryVisibility, ReplacesState: pe.ReplacesState}
+		stored[i] = StoredEvent{Event: pe.Event, StreamPos: pe.StreamPos, HistoryVisibility: pe.HistoryVisibility, ReplacesState: pe.ReplacesState,
+			StateGroup: pe.StateBefore}
+		if pe.Event.IsState() {
+			stored[i].StateGroup = pe.StreamPos
+		}
 		if pe.Event.IsState() {
 			d.setState(tupleOf(pe.Event), stored[i])
 		}

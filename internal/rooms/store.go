@@ -14,7 +14,21 @@ type RoomInfo struct {
 	CreatedTS     int64
 	IsPublic      bool
 	LatestEventID string
-	Depth         int64
+	// Depth is the greatest depth of the room's forward extremities.
+	Depth int64
+	// Extremities are the room's forward extremities: the events no other
+	// event points at yet, which the next local event names as its
+	// prev_events.
+	Extremities []Extremity
+	// StateGroup holds the room's current state (0 before the first
+	// event).
+	StateGroup int64
+}
+
+// Extremity is a forward extremity of a room.
+type Extremity struct {
+	EventID string
+	Depth   int64
 }
 
 // StoredEvent is an event as kept: Event is already redacted when
@@ -26,6 +40,11 @@ type StoredEvent struct {
 	HistoryVisibility string
 	// ReplacesState is the state event this one replaced, if any.
 	ReplacesState string
+	// StateGroup holds the state after the event.
+	StateGroup int64
+	// Rejected and SoftFailed events are only ever read by the server's
+	// own checks (EventsAnyStatus, StateGroup); clients never see them.
+	Rejected, SoftFailed bool
 }
 
 // PersistEvent is an event about to be stored.
@@ -38,6 +57,24 @@ type PersistEvent struct {
 	// ExpiresTS is when a self-destructing message loses its content
 	// (milliseconds since the epoch), or 0.
 	ExpiresTS int64
+	// StateBefore is the state group of the state before the event (0
+	// for a room's create event). An accepted state event makes a group of
+	// its own, its stream position as ID, one entry on top of StateBefore;
+	// any other event keeps StateBefore as the state after it.
+	StateBefore int64
+	// Rejected events failed authorisation against their auth events or
+	// the state before them; SoftFailed ones against the room's current
+	// state. Both are stored, never shown to clients, and change no state.
+	Rejected, SoftFailed bool
+}
+
+// StateGroupWrite is a state group to store before an Append's events:
+// Delta on top of group Prev (0: Delta is the full state). An entry with
+// event ID "" removes its key.
+type StateGroupWrite struct {
+	ID    int64
+	Prev  int64
+	Delta map[matrixevents.StateTuple]string
 }
 
 // Txn records a client transaction ID with the event it produced.
@@ -60,6 +97,19 @@ type Append struct {
 	// than this one, counted inside the write transaction, where
 	// concurrent joins of the same user are serialised.
 	RoomCap *RoomCap
+	// StateGroups are stored first (resolved states the events build on);
+	// AfterGroups after the events (a resolved state built on theirs).
+	StateGroups, AfterGroups []StateGroupWrite
+	// Extremities, when not nil, replace the room's forward extremities;
+	// when nil, the last event becomes the only one (a local append).
+	Extremities []Extremity
+	// CurrentState, when not nil, replaces the room's current state (the
+	// resolution of its extremities); when nil, each state event shown to
+	// clients updates it.
+	CurrentState []StoredEvent
+	// StateGroup is the group holding the room's current state after the
+	// append.
+	StateGroup int64
 }
 
 // RoomCap is a limit on the rooms one user may be joined to.
@@ -96,8 +146,22 @@ type Store interface {
 	Append(ctx context.Context, a Append) error
 	GetRoom(ctx context.Context, roomID string) (RoomInfo, error)
 	CurrentState(ctx context.Context, roomID string) ([]StoredEvent, error)
-	// StateAt is the room state after the event at stream position pos.
+	// StateAt is the room state after the last event shown to clients at
+	// or before stream position pos.
 	StateAt(ctx context.Context, roomID string, pos int64) ([]StoredEvent, error)
+	// StateGroup is the state held by a state group, whatever its events'
+	// status.
+	StateGroup(ctx context.Context, id int64) ([]StoredEvent, error)
+	// EventsAnyStatus returns the events found among eventIDs, rejected
+	// and soft-failed ones too (auth and state resolution need them).
+	EventsAnyStatus(ctx context.Context, eventIDs []string) (map[string]StoredEvent, error)
+	// TopoEvents pages through a room in topological order: events after
+	// from (forwards, up to and including to) or at or before from
+	// (backwards, down to and excluding to), at most limit, filtered.
+	TopoEvents(ctx context.Context, roomID string, from, to TopoPos, backwards bool, limit int, f EventFilter) ([]StoredEvent, error)
+	// TopoPosAt is the topological position of the last event shown to
+	// clients at or before stream position pos (the zero TopoPos when none).
+	TopoPosAt(ctx context.Context, roomID string, pos int64) (TopoPos, error)
 	GetEvent(ctx context.Context, eventID string) (StoredEvent, error)
 	// GetEvents returns the events found among eventIDs, by ID.
 	GetEvents(ctx context.Context, eventIDs []string) (map[string]StoredEvent, error)

@@ -102,7 +102,7 @@ func (s *RoomStore) ThreadRoots(ctx context.Context, q rooms.ThreadQuery) ([]roo
 			GROUP BY rel.parent_event_id
 		) t
 		JOIN events e ON e.event_id = t.root_id JOIN rooms r ON r.room_id = e.room_id
-		WHERE e.room_id = ` + p.arg(q.RoomID) + ` AND t.latest <= ` + p.arg(q.Before))
+		WHERE e.room_id = ` + p.arg(q.RoomID) + shownToClients + ` AND t.latest <= ` + p.arg(q.Before))
 	if q.Participant != "" {
 		b.WriteString(` AND (e.sender = ` + p.arg(q.Participant) + ` OR EXISTS (
 			SELECT 1 FROM event_relations rel2 JOIN events c2 ON c2.event_id = rel2.child_event_id AND c2.redacted_by IS NULL
@@ -138,7 +138,7 @@ func (r rowWithExtra) Scan(dest ...any) error { return r.rows.Scan(append(dest, 
 
 func (s *RoomStore) EventsByTimestamp(ctx context.Context, roomID string, ts, pos int64, backwards bool, limit int) ([]rooms.StoredEvent, error) {
 	var p placeholders
-	q := `SELECT ` + eventColumns + ` FROM events e JOIN rooms r ON r.room_id = e.room_id WHERE e.room_id = ` + p.arg(roomID)
+	q := `SELECT ` + eventColumns + ` FROM events e JOIN rooms r ON r.room_id = e.room_id WHERE e.room_id = ` + p.arg(roomID) + shownToClients
 	if backwards {
 		q += ` AND (e.origin_server_ts < ` + p.arg(ts) + ` OR (e.origin_server_ts = ` + p.arg(ts) + ` AND e.stream_pos < ` + p.arg(pos) + `))
 			ORDER BY e.origin_server_ts DESC, e.stream_pos DESC`

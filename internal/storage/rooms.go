@@ -44,7 +44,13 @@ func (s *RoomStore) Append(ctx context.Context, a rooms.Append) error {
 				return fmt.Errorf("inserting room: %w", err)
 			}
 		}
+		for _, g := range a.StateGroups {
+			if err := writeStateGroup(ctx, tx, g.ID, a.RoomID, g.Prev, g.Delta); err != nil {
+				return err
+			}
+		}
 		var last matrixevents.Event
+		var lastShown rooms.PersistEvent
 		for _, pe := range a.Events {
 			ev := pe.Event
 			var membership sql.NullString
@@ -59,14 +65,28 @@ func (s *RoomStore) Append(ctx context.Context, a rooms.Append) error {
 			if pe.ExpiresTS > 0 {
 				expires = sql.NullInt64{Int64: pe.ExpiresTS, Valid: true}
 			}
+			group := pe.StateBefore
+			if stateKey.Valid && !pe.Rejected {
+				group = pe.StreamPos
+				delta := map[matrixevents.StateTuple]string{{Type: ev.Type(), StateKey: stateKey.String}: ev.EventID()}
+				if err := writeStateGroup(ctx, tx, group, a.RoomID, pe.StateBefore, delta); err != nil {
+					return err
+				}
+			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO events (stream_pos, event_id, room_id, type, state_key, sender, membership,
-				history_visibility, depth, origin_server_ts, json, contains_url, replaces_state, expires_ts)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+				history_visibility, depth, origin_server_ts, json, contains_url, replaces_state, expires_ts,
+				state_group, rejected, soft_failed)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
 				pe.StreamPos, ev.EventID(), a.RoomID, ev.Type(), stateKey, ev.Sender(), membership,
 				pe.HistoryVisibility, ev.Depth(), ev.OriginServerTS(), string(ev.JSON()), containsURL(ev.Content()),
-				nullString(pe.ReplacesState), expires); err != nil {
+				nullString(pe.ReplacesState), expires, nullInt(group), pe.Rejected, pe.SoftFailed); err != nil {
 				return fmt.Errorf("inserting event: %w", err)
 			}
+			last = ev
+			if pe.Rejected || pe.SoftFailed {
+				continue
+			}
+			lastShown = pe
 			if err := indexRelation(ctx, tx, a.RoomID, pe); err != nil {
 				return err
 			}
@@ -75,7 +95,7 @@ func (s *RoomStore) Append(ctx context.Context, a rooms.Append) error {
 					return err
 				}
 			}
-			if stateKey.Valid {
+			if stateKey.Valid && a.CurrentState == nil {
 				if _, err := tx.ExecContext(ctx, `INSERT INTO current_state (room_id, type, state_key, event_id, stream_pos, membership)
 					VALUES ($1, $2, $3, $4, $5, $6)
 					ON CONFLICT (room_id, type, state_key) DO UPDATE SET event_id = excluded.event_id,
@@ -84,11 +104,39 @@ func (s *RoomStore) Append(ctx context.Context, a rooms.Append) error {
 					return fmt.Errorf("updating current state: %w", err)
 				}
 			}
-			last = ev
 		}
-		if !last.IsZero() && a.NewRoom == nil {
-			if _, err := tx.ExecContext(ctx, `UPDATE rooms SET latest_event_id = $1, depth = $2 WHERE room_id = $3`,
-				last.EventID(), last.Depth(), a.RoomID); err != nil {
+		for _, g := range a.AfterGroups {
+			if err := writeStateGroup(ctx, tx, g.ID, a.RoomID, g.Prev, g.Delta); err != nil {
+				return err
+			}
+		}
+		if a.CurrentState != nil {
+			if err := replaceCurrentState(ctx, tx, a.RoomID, a.CurrentState); err != nil {
+				return err
+			}
+		}
+		extremities := a.Extremities
+		if extremities == nil && !last.IsZero() {
+			extremities = []rooms.Extremity{{EventID: last.EventID(), Depth: last.Depth()}}
+		}
+		if len(extremities) > 0 {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM room_extremities WHERE room_id = $1`, a.RoomID); err != nil {
+				return err
+			}
+			depth := int64(0)
+			for _, x := range extremities {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO room_extremities (room_id, event_id, depth) VALUES ($1, $2, $3)`,
+					a.RoomID, x.EventID, x.Depth); err != nil {
+					return fmt.Errorf("recording forward extremity: %w", err)
+				}
+				depth = max(depth, x.Depth)
+			}
+			latest := extremities[0].EventID
+			if !lastShown.Event.IsZero() {
+				latest = lastShown.Event.EventID()
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE rooms SET latest_event_id = $1, depth = $2, state_group = $3 WHERE room_id = $4`,
+				latest, depth, nullInt(a.StateGroup), a.RoomID); err != nil {
 				return err
 			}
 		}
@@ -135,21 +183,62 @@ func (s *RoomStore) checkRoomCap(ctx context.Context, tx *sql.Tx, roomID string,
 
 func (s *RoomStore) GetRoom(ctx context.Context, roomID string) (rooms.RoomInfo, error) {
 	var r rooms.RoomInfo
-	err := s.db.Read.QueryRowContext(ctx, `SELECT room_id, room_version, creator, created_ts, is_public, latest_event_id, depth
-		FROM rooms WHERE room_id = $1`, roomID).Scan(&r.RoomID, &r.Version, &r.Creator, &r.CreatedTS, &r.IsPublic, &r.LatestEventID, &r.Depth)
+	var group sql.NullInt64
+	err := s.db.Read.QueryRowContext(ctx, `SELECT room_id, room_version, creator, created_ts, is_public, latest_event_id, depth, state_group
+		FROM rooms WHERE room_id = $1`, roomID).Scan(&r.RoomID, &r.Version, &r.Creator, &r.CreatedTS, &r.IsPublic, &r.LatestEventID, &r.Depth, &group)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, rooms.ErrNotFound
 	}
-	return r, err
+	if err != nil {
+		return r, err
+	}
+	r.StateGroup = group.Int64
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT event_id, depth FROM room_extremities WHERE room_id = $1 ORDER BY depth DESC, event_id`, roomID)
+	if err != nil {
+		return r, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var x rooms.Extremity
+		if err := rows.Scan(&x.EventID, &x.Depth); err != nil {
+			return r, err
+		}
+		r.Extremities = append(r.Extremities, x)
+	}
+	return r, rows.Err()
 }
 
+// replaceCurrentState makes state the room's current state.
+func replaceCurrentState(ctx context.Context, tx *sql.Tx, roomID string, state []rooms.StoredEvent) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM current_state WHERE room_id = $1`, roomID); err != nil {
+		return err
+	}
+	for _, se := range state {
+		ev := se.Event
+		var membership sql.NullString
+		if ev.Type() == "m.room.member" {
+			membership = sql.NullString{String: ev.Membership(), Valid: true}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO current_state (room_id, type, state_key, event_id, stream_pos, membership)
+			VALUES ($1, $2, $3, $4, $5, $6)`, roomID, ev.Type(), *ev.StateKey(), ev.EventID(), se.StreamPos, membership); err != nil {
+			return fmt.Errorf("replacing current state: %w", err)
+		}
+	}
+	return nil
+}
+
+// shownToClients keeps out the events clients never see: rejected and
+// soft-failed ones. Every client read of events (as e) carries it.
+const shownToClients = ` AND e.rejected = FALSE AND e.soft_failed = FALSE`
+
 // eventColumns are read by scanEvent; the query must join rooms as r.
-const eventColumns = `e.stream_pos, e.event_id, e.json, COALESCE(e.redacted_by, ''), e.history_visibility, COALESCE(e.replaces_state, ''), r.room_version`
+const eventColumns = `e.stream_pos, e.event_id, e.json, COALESCE(e.redacted_by, ''), e.history_visibility, COALESCE(e.replaces_state, ''), r.room_version,
+	COALESCE(e.state_group, 0), e.rejected, e.soft_failed`
 
 func scanEvent(row interface{ Scan(...any) error }) (rooms.StoredEvent, error) {
 	var se rooms.StoredEvent
 	var eventID, raw, version string
-	if err := row.Scan(&se.StreamPos, &eventID, &raw, &se.RedactedBy, &se.HistoryVisibility, &se.ReplacesState, &version); err != nil {
+	if err := row.Scan(&se.StreamPos, &eventID, &raw, &se.RedactedBy, &se.HistoryVisibility, &se.ReplacesState, &version, &se.StateGroup, &se.Rejected, &se.SoftFailed); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return se, rooms.ErrNotFound
 		}
@@ -202,25 +291,41 @@ func (s *RoomStore) CurrentState(ctx context.Context, roomID string) ([]rooms.St
 }
 
 func (s *RoomStore) StateAt(ctx context.Context, roomID string, pos int64) ([]rooms.StoredEvent, error) {
-	return collectEvents(s.db.Read.QueryContext(ctx, `SELECT `+eventColumns+`
-		FROM events e JOIN rooms r ON r.room_id = e.room_id
-		WHERE e.room_id = $1 AND e.state_key IS NOT NULL AND e.stream_pos = (
-			SELECT MAX(e2.stream_pos) FROM events e2
-			WHERE e2.room_id = e.room_id AND e2.type = e.type AND e2.state_key = e.state_key AND e2.stream_pos <= $2)
-		ORDER BY e.stream_pos`, roomID, pos))
+	var group sql.NullInt64
+	err := s.db.Read.QueryRowContext(ctx, `SELECT e.state_group FROM events e
+		WHERE e.room_id = $1 AND e.stream_pos <= $2 AND e.stream_pos > 0`+shownToClients+`
+		ORDER BY e.stream_pos DESC LIMIT 1`, roomID, pos).Scan(&group)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.StateGroup(ctx, group.Int64)
 }
 
 func (s *RoomStore) GetEvent(ctx context.Context, eventID string) (rooms.StoredEvent, error) {
 	return scanEvent(s.db.Read.QueryRowContext(ctx, `SELECT `+eventColumns+`
-		FROM events e JOIN rooms r ON r.room_id = e.room_id WHERE e.event_id = $1`, eventID))
+		FROM events e JOIN rooms r ON r.room_id = e.room_id WHERE e.event_id = $1`+shownToClients, eventID))
 }
 
 func (s *RoomStore) GetEvents(ctx context.Context, eventIDs []string) (map[string]rooms.StoredEvent, error) {
+	return s.getEvents(ctx, eventIDs, false)
+}
+
+func (s *RoomStore) EventsAnyStatus(ctx context.Context, eventIDs []string) (map[string]rooms.StoredEvent, error) {
+	return s.getEvents(ctx, eventIDs, true)
+}
+
+func (s *RoomStore) getEvents(ctx context.Context, eventIDs []string, anyStatus bool) (map[string]rooms.StoredEvent, error) {
 	out := make(map[string]rooms.StoredEvent, len(eventIDs))
 	for start := 0; start < len(eventIDs); start += maxInArgs {
 		var p placeholders
 		q := `SELECT ` + eventColumns + ` FROM events e JOIN rooms r ON r.room_id = e.room_id
 			WHERE e.event_id IN (` + p.list(eventIDs[start:min(start+maxInArgs, len(eventIDs))]) + `)`
+		if !anyStatus {
+			q += shownToClients
+		}
 		rows, err := s.db.Read.QueryContext(ctx, q, p.args...)
 		if err != nil {
 			return nil, err
@@ -252,8 +357,9 @@ func (s *RoomStore) LookupTxn(ctx context.Context, t rooms.Txn) (string, error) 
 }
 
 func (s *RoomStore) MembershipHistory(ctx context.Context, roomID, userID string) ([]rooms.MembershipChange, error) {
-	rows, err := s.db.Read.QueryContext(ctx, `SELECT stream_pos, membership FROM events
-		WHERE room_id = $1 AND type = 'm.room.member' AND state_key = $2 ORDER BY stream_pos`, roomID, userID)
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT e.stream_pos, e.membership FROM events e
+		WHERE e.room_id = $1 AND e.type = 'm.room.member' AND e.state_key = $2 AND e.stream_pos > 0`+shownToClients+`
+		ORDER BY e.stream_pos`, roomID, userID)
 	if err != nil {
 		return nil, err
 	}
@@ -281,11 +387,11 @@ func (s *RoomStore) RoomsWithMembership(ctx context.Context, userID string, memb
 func (s *RoomStore) Events(ctx context.Context, roomID string, from, to int64, backwards bool, limit int, f rooms.EventFilter) ([]rooms.StoredEvent, error) {
 	q := &strings.Builder{}
 	p := placeholders{args: []any{roomID}}
-	q.WriteString(`SELECT ` + eventColumns + ` FROM events e JOIN rooms r ON r.room_id = e.room_id WHERE e.room_id = $1`)
+	q.WriteString(`SELECT ` + eventColumns + ` FROM events e JOIN rooms r ON r.room_id = e.room_id WHERE e.room_id = $1` + shownToClients)
 	if backwards {
-		fmt.Fprintf(q, " AND e.stream_pos < %s AND e.stream_pos >= %s", p.arg(from), p.arg(to))
+		fmt.Fprintf(q, " AND e.stream_pos < %s AND e.stream_pos >= %s", p.arg(from), p.arg(max(to, 1)))
 	} else {
-		fmt.Fprintf(q, " AND e.stream_pos > %s AND e.stream_pos <= %s", p.arg(from), p.arg(to))
+		fmt.Fprintf(q, " AND e.stream_pos > %s AND e.stream_pos <= %s", p.arg(max(from, 0)), p.arg(to))
 	}
 	q.WriteString(s.db.Dialect.eventFilterSQL(&p, f))
 	if f.ContainsURL != nil {
@@ -301,6 +407,44 @@ func (s *RoomStore) Events(ctx context.Context, roomID string, from, to int64, b
 	}
 	fmt.Fprintf(q, " LIMIT %s", p.arg(limit))
 	return collectEvents(s.db.Read.QueryContext(ctx, q.String(), p.args...))
+}
+
+func (s *RoomStore) TopoEvents(ctx context.Context, roomID string, from, to rooms.TopoPos, backwards bool, limit int, f rooms.EventFilter) ([]rooms.StoredEvent, error) {
+	q := &strings.Builder{}
+	p := placeholders{args: []any{roomID}}
+	q.WriteString(`SELECT ` + eventColumns + ` FROM events e JOIN rooms r ON r.room_id = e.room_id WHERE e.room_id = $1` + shownToClients)
+	lo, hi := from, to
+	if backwards {
+		lo, hi = to, from
+	}
+	// Row values compare lexicographically on both databases.
+	fmt.Fprintf(q, " AND (e.depth, e.stream_pos) > (%s, %s)", p.arg(lo.Depth), p.arg(lo.Stream))
+	fmt.Fprintf(q, " AND (e.depth, e.stream_pos) <= (%s, %s)", p.arg(hi.Depth), p.arg(hi.Stream))
+	q.WriteString(s.db.Dialect.eventFilterSQL(&p, f))
+	if f.ContainsURL != nil {
+		fmt.Fprintf(q, " AND e.contains_url = %s", p.arg(*f.ContainsURL))
+	}
+	if f.StateOnly {
+		q.WriteString(" AND e.state_key IS NOT NULL")
+	}
+	if backwards {
+		q.WriteString(" ORDER BY e.depth DESC, e.stream_pos DESC")
+	} else {
+		q.WriteString(" ORDER BY e.depth ASC, e.stream_pos ASC")
+	}
+	fmt.Fprintf(q, " LIMIT %s", p.arg(limit))
+	return collectEvents(s.db.Read.QueryContext(ctx, q.String(), p.args...))
+}
+
+func (s *RoomStore) TopoPosAt(ctx context.Context, roomID string, pos int64) (rooms.TopoPos, error) {
+	var t rooms.TopoPos
+	err := s.db.Read.QueryRowContext(ctx, `SELECT e.depth, e.stream_pos FROM events e
+		WHERE e.room_id = $1 AND e.stream_pos <= $2 AND e.stream_pos > 0`+shownToClients+`
+		ORDER BY e.stream_pos DESC LIMIT 1`, roomID, pos).Scan(&t.Depth, &t.Stream)
+	if errors.Is(err, sql.ErrNoRows) {
+		return rooms.TopoPos{}, nil
+	}
+	return t, err
 }
 
 func (s *RoomStore) SetPublic(ctx context.Context, roomID string, public bool) error {
