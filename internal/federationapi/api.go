@@ -26,6 +26,8 @@ type Deps struct {
 	Keys *serverkeys.Service
 	// Rooms receives the events of other servers' transactions.
 	Rooms *rooms.Service
+	// Transactions keeps the answers to other servers' transactions.
+	Transactions TransactionLog
 	// Log receives faults in handling other servers' requests; nil
 	// discards them.
 	Log *slog.Logger
@@ -35,10 +37,9 @@ type Deps struct {
 type API struct {
 	Deps
 	// txnLimit is each origin's rate of transactions; txnLocks handle an
-	// origin's transactions one at a time; txns are the recent answers.
+	// origin's transactions one at a time.
 	txnLimit *ratelimit.Limiter
 	txnLocks keylock.Striped
-	txns     *txnCache
 }
 
 func (a *API) log() *slog.Logger {
@@ -54,7 +55,7 @@ func (a *API) log() *slog.Logger {
 // /.well-known/matrix/server are served either way, since clients' third
 // parties and delegation need them regardless.
 func Routes(d Deps) []httpapi.Route {
-	a := &API{Deps: d, txnLimit: ratelimit.New(txnPerSecond, txnBurst), txns: newTxnCache(txnCacheSize)}
+	a := &API{Deps: d, txnLimit: ratelimit.New(txnPerSecond, txnBurst)}
 	routes := []httpapi.Route{
 		{Method: "GET", Path: "/.well-known/matrix/server", Access: httpapi.Open, Handle: a.wellKnownServer},
 		// Unauthenticated by X-Matrix, as the spec says: the SFU asks it.

@@ -1,10 +1,12 @@
 package federationapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 	"unicode/utf8"
 
 	"foyer/internal/httpapi"
@@ -36,6 +38,13 @@ type transaction struct {
 	EDUs           []json.RawMessage `json:"edus"`
 }
 
+// TransactionLog keeps the answers given to other servers' transactions,
+// by origin and transaction ID.
+type TransactionLog interface {
+	Answer(ctx context.Context, origin, txnID string) ([]byte, bool, error)
+	SaveAnswer(ctx context.Context, origin, txnID string, answer []byte, now time.Time) error
+}
+
 // pduResult is one PDU's entry in the answer: empty when it was handled.
 type pduResult struct {
 	Error string `json:"error,omitempty"`
@@ -58,7 +67,9 @@ func (a *API) sendTransaction(w http.ResponseWriter, r *http.Request) error {
 	// attempt and then gets its answer.
 	unlock := a.txnLocks.Lock(origin)
 	defer unlock()
-	if answer, ok := a.txns.get(origin, txnID); ok {
+	if answer, ok, err := a.Transactions.Answer(ctx, origin, txnID); err != nil {
+		return err
+	} else if ok {
 		writeRawJSON(w, answer)
 		return nil
 	}
@@ -92,7 +103,10 @@ func (a *API) sendTransaction(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	a.txns.put(origin, txnID, answer)
+	// Kept even if the sender has gone: its retry gets this answer.
+	if err := a.Transactions.SaveAnswer(context.WithoutCancel(ctx), origin, txnID, answer, time.Now()); err != nil {
+		return err
+	}
 	writeRawJSON(w, answer)
 	return nil
 }
