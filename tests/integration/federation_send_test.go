@@ -28,6 +28,11 @@ func sendTxn(t *testing.T, rs *remoteServer, txnID, origin string, pdus []matrix
 	for _, ev := range pdus {
 		raws = append(raws, json.RawMessage(ev.JSON()))
 	}
+	return sendRawTxn(t, rs, txnID, origin, raws)
+}
+
+func sendRawTxn(t *testing.T, rs *remoteServer, txnID, origin string, raws []json.RawMessage) *testharness.Response {
+	t.Helper()
 	body := map[string]any{"origin": origin, "origin_server_ts": time.Now().UnixMilli(), "pdus": raws,
 		"edus": []any{map[string]any{"edu_type": "m.typing", "content": map[string]any{}}, "not an EDU"}}
 	return rs.hs.SignedRequest(t, rs.key, rs.name, rs.hs.Config.ServerName, "PUT", "/_matrix/federation/v1/send/"+txnID, body)
@@ -105,6 +110,35 @@ func TestFederationSendTransaction(t *testing.T) {
 		_, sync = doSync(t, hs, alice.Token, "")
 		if n := strings.Count(string(sync.Raw), msg.EventID()); n != 1 {
 			t.Errorf("rita's message is in alice's sync %d times", n)
+		}
+
+		// Content changed after signing: the hash fails, the event is
+		// taken redacted. A PDU that is no event at all is dropped.
+		snap = currentRoom(t, hs, room)
+		edited := rs.event(t, snap.State, room, rita, "m.room.message", nil, map[string]any{"msgtype": "m.text", "body": "original"}, extremityIDs(snap), time.Now())
+		var fields map[string]any
+		if err := json.Unmarshal(edited.JSON(), &fields); err != nil {
+			t.Fatal(err)
+		}
+		fields["content"] = map[string]any{"msgtype": "m.text", "body": "tampered"}
+		tampered, err := json.Marshal(fields)
+		if err != nil {
+			t.Fatal(err)
+		}
+		garbage := json.RawMessage(`{"room_id": "` + room + `", "type": 5}`)
+		r = sendRawTxn(t, rs, "t3", rs.name, []json.RawMessage{tampered, garbage, json.RawMessage(`null`)})
+		if e, ok := pduError(t, r, edited.EventID()); !ok || e != "" {
+			t.Fatalf("tampered event: %s", r)
+		}
+		if strings.Count(string(r.Raw), "$") != 1 {
+			t.Errorf("the answer names more than the one event: %s", r)
+		}
+		got, err := hs.Server.Services.Rooms.Store().GetEvent(context.Background(), edited.EventID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if body := string(got.Event.Content()); strings.Contains(body, "tampered") || strings.Contains(body, "original") {
+			t.Errorf("a tampered event was stored with its content %s", body)
 		}
 	})
 }
