@@ -6,9 +6,14 @@
 package federationapi
 
 import (
+	"log/slog"
+
 	"foyer/internal/accounts"
 	"foyer/internal/config"
 	"foyer/internal/httpapi"
+	"foyer/internal/keylock"
+	"foyer/internal/ratelimit"
+	"foyer/internal/rooms"
 	"foyer/internal/serverkeys"
 )
 
@@ -19,11 +24,29 @@ type Deps struct {
 	OpenID   *accounts.OpenIDTokens
 	// Keys are ours and other servers' signing keys.
 	Keys *serverkeys.Service
+	// Rooms receives the events of other servers' transactions.
+	Rooms *rooms.Service
+	// Transactions keeps the answers to other servers' transactions.
+	Transactions TransactionLog
+	// Log receives faults in handling other servers' requests; nil
+	// discards them.
+	Log *slog.Logger
 }
 
 // API holds the federation handlers.
 type API struct {
 	Deps
+	// txnLimit is each origin's rate of transactions; txnLocks handle an
+	// origin's transactions one at a time.
+	txnLimit *ratelimit.Limiter
+	txnLocks keylock.Striped
+}
+
+func (a *API) log() *slog.Logger {
+	if a.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return a.Log
 }
 
 // Routes returns the federation route table. With federation.enabled
@@ -32,7 +55,7 @@ type API struct {
 // /.well-known/matrix/server are served either way, since clients' third
 // parties and delegation need them regardless.
 func Routes(d Deps) []httpapi.Route {
-	a := &API{Deps: d}
+	a := &API{Deps: d, txnLimit: ratelimit.New(txnPerSecond, txnBurst)}
 	routes := []httpapi.Route{
 		{Method: "GET", Path: "/.well-known/matrix/server", Access: httpapi.Open, Handle: a.wellKnownServer},
 		// Unauthenticated by X-Matrix, as the spec says: the SFU asks it.
@@ -47,5 +70,6 @@ func Routes(d Deps) []httpapi.Route {
 		httpapi.Route{Method: "GET", Path: "/_matrix/key/v2/query/{serverName}", Access: httpapi.Open, Handle: a.queryKeys},
 		httpapi.Route{Method: "POST", Path: "/_matrix/key/v2/query", Access: httpapi.Open, Handle: a.queryKeysBatch},
 		httpapi.Route{Method: "GET", Path: "/_matrix/federation/v1/query/profile", Access: httpapi.Open, Handle: a.signed(a.queryProfile)},
+		httpapi.Route{Method: "PUT", Path: "/_matrix/federation/v1/send/{txnId}", Access: httpapi.Open, MaxBody: maxTxnBytes, Handle: a.signed(a.sendTransaction)},
 	)
 }

@@ -44,6 +44,7 @@ func newAPI(cfg config.Config, log *slog.Logger, svc *Services, stopping context
 			ServerName:            cfg.ServerName,
 			GuestRegistrationOpen: cfg.Guests && cfg.GuestAccess.OpenRegistration,
 		}),
-		federationapi.Routes(federationapi.Deps{Config: cfg, Accounts: svc.Accounts, OpenID: svc.OpenID, Keys: svc.ServerKeys}),
+		federationapi.Routes(federationapi.Deps{Config: cfg, Accounts: svc.Accounts, OpenID: svc.OpenID, Keys: svc.ServerKeys,
+			Rooms: svc.Rooms, Transactions: svc.FederationTxns, Log: log}),
 	)
 }

@@ -74,6 +74,8 @@ type Services struct {
 	// ServerKeys are ours and other servers' signing keys. Remote keys
 	// are fetched through the client SetOutbound gives it.
 	ServerKeys *serverkeys.Service
+	// FederationTxns are the answers given to other servers' transactions.
+	FederationTxns *storage.FederationTxnStore
 }
 
 // OpenServices opens the database and builds the services over it. Each
@@ -159,6 +161,7 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 			HTTP:       fedClient,
 			Resolver:   federationDestinations{},
 		}),
+		FederationTxns: storage.NewFederationTxnStore(db),
 	}, nil
 }
 
