@@ -19,6 +19,7 @@ import (
 	"foyer/internal/clientsync"
 	"foyer/internal/config"
 	"foyer/internal/e2ee"
+	"foyer/internal/federationsender"
 	"foyer/internal/guest"
 	"foyer/internal/httpapi"
 	"foyer/internal/media"
@@ -74,6 +75,9 @@ type Services struct {
 	// ServerKeys are ours and other servers' signing keys. Remote keys
 	// are fetched through the client SetOutbound gives it.
 	ServerKeys *serverkeys.Service
+	// FederationSender queues PDUs and EDUs for other servers and sends
+	// them in the background (started and stopped with the server).
+	FederationSender *federationsender.Sender
 }
 
 // OpenServices opens the database and builds the services over it. Each
@@ -159,6 +163,14 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 			HTTP:       fedClient,
 			Resolver:   federationDestinations{},
 		}),
+		FederationSender: federationsender.New(storage.NewFederationQueue(db), federationsender.Options{
+			ServerName: cfg.ServerName,
+			SigningKey: key,
+			HTTP:       fedClient,
+			// With federation off nothing is sent (or kept queued).
+			Permits: func(name string) bool { return cfg.Federation.Enabled && cfg.Federation.Permits(name) },
+			Log:     log,
+		}),
 	}, nil
 }
 
@@ -189,6 +201,9 @@ func (s *Server) Start() error {
 	s.done = make(chan error, 2)
 	s.Services.Presence.Start()
 	s.Services.Guests.Start()
+	if err := s.Services.FederationSender.Start(); err != nil {
+		return err
+	}
 	if s.cfg.Experimental.SelfDestructingMessages {
 		s.Services.Rooms.StartSelfDestruct(storage.NewRoomStore(s.DB))
 	}
@@ -294,6 +309,7 @@ func (s *Server) Stop(ctx context.Context) error {
 	wg.Wait()
 	s.Services.Presence.Stop()
 	s.Services.Guests.Stop()
+	s.Services.FederationSender.Stop()
 	s.Services.Rooms.StopSelfDestruct()
 	if s.DB != nil {
 		errs = append(errs, s.DB.Close())
