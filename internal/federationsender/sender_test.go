@@ -507,3 +507,32 @@ func TestSenderCapsQueuePerDestination(t *testing.T) {
 		}
 	})
 }
+
+// A queue left for a server that is blocked by the time the sender starts
+// is dropped without contacting it.
+func TestSenderDropsQueueOfServerBlockedSinceQueued(t *testing.T) {
+	eachStore(t, func(t *testing.T, reopen func() *storage.DB) {
+		db := reopen()
+		key := signingKey(t)
+		evil := &destination{name: "evil.example", key: key}
+		net := newNetwork(t, evil)
+		before := newSender(db, key, net, federationsender.Options{})
+		if err := before.Queue(context.Background(), []string{"evil.example"}, pdu(0)); err != nil {
+			t.Fatal(err)
+		}
+		if d := queued(t, db); !slices.Equal(d, []string{"evil.example"}) {
+			t.Fatalf("queued for %v", d)
+		}
+		after := newSender(db, key, net, federationsender.Options{
+			Permits: func(name string) bool { return name != "evil.example" },
+		})
+		start(t, after)
+		if d := queued(t, db); len(d) != 0 {
+			t.Fatalf("still queued for %v", d)
+		}
+		after.Stop()
+		if n := net.count("evil.example"); n != 0 {
+			t.Fatalf("%d requests to the blocked server", n)
+		}
+	})
+}
