@@ -19,6 +19,7 @@ import (
 	"foyer/internal/clientsync"
 	"foyer/internal/config"
 	"foyer/internal/e2ee"
+	"foyer/internal/federationsender"
 	"foyer/internal/guest"
 	"foyer/internal/httpapi"
 	"foyer/internal/media"
@@ -76,6 +77,9 @@ type Services struct {
 	ServerKeys *serverkeys.Service
 	// FederationTxns are the answers given to other servers' transactions.
 	FederationTxns *storage.FederationTxnStore
+	// FederationSender queues PDUs and EDUs for other servers and sends
+	// them in the background (started and stopped with the server).
+	FederationSender *federationsender.Sender
 }
 
 // OpenServices opens the database and builds the services over it. Each
@@ -162,6 +166,14 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 			Resolver:   federationDestinations{},
 		}),
 		FederationTxns: storage.NewFederationTxnStore(db),
+		FederationSender: federationsender.New(storage.NewFederationQueue(db), federationsender.Options{
+			ServerName: cfg.ServerName,
+			SigningKey: key,
+			HTTP:       fedClient,
+			// With federation off nothing is sent (or kept queued).
+			Permits: func(name string) bool { return cfg.Federation.Enabled && cfg.Federation.Permits(name) },
+			Log:     log,
+		}),
 	}, nil
 }
 
@@ -192,6 +204,9 @@ func (s *Server) Start() error {
 	s.done = make(chan error, 2)
 	s.Services.Presence.Start()
 	s.Services.Guests.Start()
+	if err := s.Services.FederationSender.Start(); err != nil {
+		return err
+	}
 	if s.cfg.Experimental.SelfDestructingMessages {
 		s.Services.Rooms.StartSelfDestruct(storage.NewRoomStore(s.DB))
 	}
@@ -297,6 +312,7 @@ func (s *Server) Stop(ctx context.Context) error {
 	wg.Wait()
 	s.Services.Presence.Stop()
 	s.Services.Guests.Stop()
+	s.Services.FederationSender.Stop()
 	s.Services.Rooms.StopSelfDestruct()
 	if s.DB != nil {
 		errs = append(errs, s.DB.Close())
