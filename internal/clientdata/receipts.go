@@ -46,16 +46,41 @@ func (s *Service) SendReceipt(ctx context.Context, userID, roomID, receiptType, 
 	return s.putReceipt(ctx, userID, roomID, receiptType, se, threadID)
 }
 
+// ReceiveRemoteReceipt stores a public read receipt that another server
+// sent for its user, with the time that server gave it (now when it gave
+// none). The caller has checked the user belongs to that server; the
+// user must be joined and the event known here and visible to them.
+func (s *Service) ReceiveRemoteReceipt(ctx context.Context, userID, roomID, eventID, threadID string, ts int64) error {
+	if !ValidThreadID(threadID) {
+		return refusal.New(refusal.InvalidParam, "thread_id must be \"main\" or a thread root's event ID")
+	}
+	if err := s.requireJoined(ctx, userID, roomID); err != nil {
+		return err
+	}
+	se, err := s.requireEvent(ctx, userID, roomID, eventID)
+	if err != nil {
+		return err
+	}
+	if ts <= 0 {
+		ts = s.now().UnixMilli()
+	}
+	return s.putReceiptAt(ctx, userID, roomID, ReceiptRead, se, threadID, ts)
+}
+
 // putReceipt stores a receipt; one pointing at an event earlier than the
 // user's current receipt is ignored (receipts only move forward).
 func (s *Service) putReceipt(ctx context.Context, userID, roomID, receiptType string, se rooms.StoredEvent, threadID string) error {
+	return s.putReceiptAt(ctx, userID, roomID, receiptType, se, threadID, s.now().UnixMilli())
+}
+
+func (s *Service) putReceiptAt(ctx context.Context, userID, roomID, receiptType string, se rooms.StoredEvent, threadID string, ts int64) error {
 	pos, done, err := s.positions.Reserve(ctx)
 	if err != nil {
 		return err
 	}
 	err = s.store.PutReceipt(ctx, Receipt{
 		RoomID: roomID, Type: receiptType, UserID: userID, ThreadID: threadID,
-		EventID: se.Event.EventID(), EventPos: se.StreamPos, TS: s.now().UnixMilli(), StreamPos: pos,
+		EventID: se.Event.EventID(), EventPos: se.StreamPos, TS: ts, StreamPos: pos,
 	})
 	if err == nil {
 		// Before releasing the position: listeners index the write, and a

@@ -9,12 +9,16 @@ import (
 	"log/slog"
 
 	"foyer/internal/accounts"
+	"foyer/internal/clientdata"
 	"foyer/internal/config"
+	"foyer/internal/e2ee"
 	"foyer/internal/httpapi"
 	"foyer/internal/keylock"
+	"foyer/internal/presence"
 	"foyer/internal/ratelimit"
 	"foyer/internal/rooms"
 	"foyer/internal/serverkeys"
+	"foyer/internal/typing"
 )
 
 // Deps are what the federation handlers need.
@@ -26,6 +30,12 @@ type Deps struct {
 	Keys *serverkeys.Service
 	// Rooms receives the events of other servers' transactions.
 	Rooms *rooms.Service
+	// Typing, ClientData, Presence and E2EE take the EDUs of other
+	// servers' transactions.
+	Typing     *typing.Service
+	ClientData *clientdata.Service
+	Presence   *presence.Service
+	E2EE       *e2ee.Service
 	// Transactions keeps the answers to other servers' transactions.
 	Transactions TransactionLog
 	// Log receives faults in handling other servers' requests; nil

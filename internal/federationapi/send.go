@@ -55,7 +55,7 @@ type pduResult struct {
 // its own and answered under its event ID; a PDU that cannot be checked
 // or accepted gets an error there, never a failure of the request. A
 // transaction ID the origin has used already is answered as before
-// without being processed again. EDUs are accepted and not acted on yet.
+// without being processed again. EDUs are handled in edus.go.
 func (a *API) sendTransaction(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	origin := Origin(ctx)
@@ -98,7 +98,7 @@ func (a *API) sendTransaction(w http.ResponseWriter, r *http.Request) error {
 		}
 		results[id] = res
 	}
-	a.countEDUs(r, origin, txn.EDUs)
+	a.receiveEDUs(r, origin, txn.EDUs)
 	answer, err := json.Marshal(map[string]any{"pdus": results})
 	if err != nil {
 		return err
@@ -177,24 +177,4 @@ func (a *API) receivePDU(r *http.Request, origin string, raw json.RawMessage) (s
 
 func failed(format string, args ...any) pduResult {
 	return pduResult{Error: fmt.Sprintf(format, args...)}
-}
-
-// countEDUs notes the EDUs of a transaction; acting on them (typing,
-// receipts, presence, device lists) is still to come. A malformed EDU is
-// skipped.
-func (a *API) countEDUs(r *http.Request, origin string, edus []json.RawMessage) {
-	byType := map[string]int{}
-	for _, raw := range edus {
-		var edu struct {
-			Type string `json:"edu_type"`
-		}
-		if json.Unmarshal(raw, &edu) != nil || edu.Type == "" || len(edu.Type) > 255 {
-			byType["(malformed)"]++
-			continue
-		}
-		byType[edu.Type]++
-	}
-	if len(byType) > 0 {
-		a.log().DebugContext(r.Context(), "EDUs received and not acted on", "origin", origin, "count", len(edus), "types", len(byType))
-	}
 }

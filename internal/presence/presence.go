@@ -117,6 +117,38 @@ func (s *Service) Set(ctx context.Context, userID, presence string, statusMsg *s
 	return nil
 }
 
+// SetRemote stores the presence another server sent for its user, who
+// was last active lastActiveAgo before now. Unlike Set it never counts as
+// a sync of this server: the user's own server decides when they go
+// offline.
+func (s *Service) SetRemote(ctx context.Context, userID, presence string, statusMsg *string, lastActiveAgo time.Duration) error {
+	cur, err := s.store.Get(ctx, userID)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	active := s.now().Add(-lastActiveAgo).UnixMilli()
+	s.mu.Lock()
+	s.lastActive[userID] = active
+	s.mu.Unlock()
+	if err == nil && cur.Presence == presence && sameMsg(cur.StatusMsg, statusMsg) {
+		return nil
+	}
+	pos, done, err := s.positions.Reserve(ctx)
+	if err != nil {
+		return err
+	}
+	next := Status{UserID: userID, Presence: presence, StatusMsg: statusMsg, LastActiveTS: active, StreamPos: pos}
+	err = s.store.Put(ctx, next)
+	done()
+	if err != nil {
+		return err
+	}
+	if s.onChange != nil {
+		s.onChange(next)
+	}
+	return nil
+}
+
 func sameMsg(a, b *string) bool {
 	if a == nil || b == nil {
 		return a == b

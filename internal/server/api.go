@@ -45,6 +45,7 @@ func newAPI(cfg config.Config, log *slog.Logger, svc *Services, stopping context
 			GuestRegistrationOpen: cfg.Guests && cfg.GuestAccess.OpenRegistration,
 		}),
 		federationapi.Routes(federationapi.Deps{Config: cfg, Accounts: svc.Accounts, OpenID: svc.OpenID, Keys: svc.ServerKeys,
-			Rooms: svc.Rooms, Transactions: svc.FederationTxns, Log: log}),
+			Rooms: svc.Rooms, Typing: svc.Typing, ClientData: svc.ClientData, Presence: svc.Presence, E2EE: svc.E2EE,
+			Transactions: svc.FederationTxns, Log: log}),
 	)
 }
