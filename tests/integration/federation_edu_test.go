@@ -47,8 +47,9 @@ func toDeviceEDU(sender, messageID, userID, deviceID, body string) map[string]an
 // EDUs of a remote server's transaction reach local members' syncs: a
 // joined remote user's typing, read receipt, presence and to-device
 // message. The same from a user of another server than the origin, for
-// a room the user is not in, or for a user who shares no room here are
-// ignored; malformed EDUs do not fail the transaction.
+// a room the user is not in, for a user who shares no room here, or from
+// a server the room's ACL denies are ignored; malformed EDUs do not fail
+// the transaction.
 func TestFederationSendEDUs(t *testing.T) {
 	testharness.EachBackend(t, func(t *testing.T, backend string) {
 		hs := startNamed(t, backend, "local.test", nil)
@@ -129,6 +130,20 @@ func TestFederationSendEDUs(t *testing.T) {
 		}
 		if n := len(s.ToDevice.Events); n != 1 || s.ToDevice.Events[0].Sender != rita || s.ToDevice.Events[0].Content["body"] != "psst" {
 			t.Errorf("alice's to-device: %v", s.ToDevice.Events)
+		}
+
+		// A server ACL that denies remote.test: rita's receipts are
+		// ignored although she is still joined.
+		later := sendMessage(t, hs, alice.Token, room, "after the ACL")
+		if r := putState(t, hs, alice.Token, room, "m.room.server_acl", "", map[string]any{"allow": []string{"*"}, "deny": []string{"remote.test"}}); r.Status != 200 {
+			t.Fatalf("server ACL: %s", r)
+		}
+		sendEDUs(t, rs, "denied", receiptEDU(room, rita, later))
+		s, _ = doSync(t, hs, alice.Token, "")
+		for _, ev := range s.Rooms.Join[room].Ephemeral.Events {
+			if b, _ := json.Marshal(ev.Content); ev.Type == "m.receipt" && strings.Contains(string(b), later) {
+				t.Errorf("a receipt from a server the ACL denies was stored: %s", b)
+			}
 		}
 	})
 }
