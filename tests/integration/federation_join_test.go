@@ -1,0 +1,161 @@
+package integration
+
+import (
+	"encoding/json"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+
+	"foyer/internal/rooms/matrixevents"
+	"foyer/internal/testharness"
+)
+
+// makeMembership asks hs, as rs, for the template of user's membership
+// ("join" or "leave") in room; query is make_join's ver parameters.
+func makeMembership(t *testing.T, rs *remoteServer, membership, room, user, query string) *testharness.Response {
+	t.Helper()
+	path := "/_matrix/federation/v1/make_" + membership + "/" + url.PathEscape(room) + "/" + url.PathEscape(user) + query
+	return rs.hs.SignedRequest(t, rs.key, rs.name, rs.hs.Config.ServerName, "GET", path, nil)
+}
+
+// signTemplate builds, as rs, the event of a make_join or make_leave
+// answer: the template's fields, hashed and signed by rs.
+func signTemplate(t *testing.T, rs *remoteServer, r *testharness.Response) matrixevents.Event {
+	t.Helper()
+	var answer struct {
+		Event struct {
+			Type       string          `json:"type"`
+			RoomID     string          `json:"room_id"`
+			Sender     string          `json:"sender"`
+			StateKey   *string         `json:"state_key"`
+			Content    json.RawMessage `json:"content"`
+			PrevEvents []string        `json:"prev_events"`
+			AuthEvents []string        `json:"auth_events"`
+			Depth      int64           `json:"depth"`
+		} `json:"event"`
+		RoomVersion string `json:"room_version"`
+	}
+	if r.Status != 200 || json.Unmarshal(r.Raw, &answer) != nil || answer.RoomVersion == "" {
+		t.Fatalf("template: %s", r)
+	}
+	e := answer.Event
+	ev, err := matrixevents.BuildEvent(matrixevents.ProtoEvent{
+		RoomVersion: answer.RoomVersion, RoomID: e.RoomID, Sender: e.Sender, Type: e.Type, StateKey: e.StateKey,
+		Content: e.Content, PrevEventIDs: e.PrevEvents, AuthEventIDs: e.AuthEvents, Depth: e.Depth, Origin: rs.name,
+	}, rs.key)
+	if err != nil {
+		t.Fatalf("signing the template %s: %v", r, err)
+	}
+	return ev
+}
+
+func sendMembership(t *testing.T, rs *remoteServer, membership string, ev matrixevents.Event) *testharness.Response {
+	t.Helper()
+	path := "/_matrix/federation/v2/send_" + membership + "/" + url.PathEscape(ev.RoomID()) + "/" + url.PathEscape(ev.EventID())
+	return rs.hs.SignedRequest(t, rs.key, rs.name, rs.hs.Config.ServerName, "PUT", path, json.RawMessage(ev.JSON()))
+}
+
+// A user of another server joins a public room through make_join and
+// send_join: the join reaches a local member's /sync and /members, and
+// the answer holds the room's state before it; then she leaves through
+// make_leave and send_leave.
+func TestFederationJoinAndLeave(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		hs := startNamed(t, backend, "local.test", nil)
+		rs := txnRemote(t, backend, hs)
+		alice := hs.RegisterUser(t, "alice")
+		room := createRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat"})
+		rita := "@rita:remote.test"
+		snap := currentRoom(t, hs, room)
+		version := snap.Info.Version
+		create, _ := snap.Get("m.room.create", "")
+		aliceJoin, _ := snap.Get("m.room.member", alice.UserID)
+
+		join := signTemplate(t, rs, makeMembership(t, rs, "join", room, rita, "?ver=1&ver="+url.QueryEscape(version)))
+		r := sendMembership(t, rs, "join", join)
+		if r.Status != 200 {
+			t.Fatalf("send_join: %s", r)
+		}
+		var answer struct {
+			State         []json.RawMessage `json:"state"`
+			AuthChain     []json.RawMessage `json:"auth_chain"`
+			Origin        string            `json:"origin"`
+			Servers       []string          `json:"servers_in_room"`
+			MembersOmited bool              `json:"members_omitted"`
+		}
+		if err := json.Unmarshal(r.Raw, &answer); err != nil {
+			t.Fatal(err)
+		}
+		state := string(r.Raw[:0])
+		for _, raw := range answer.State {
+			state += string(raw)
+		}
+		for _, id := range []string{create.Event.EventID(), aliceJoin.Event.EventID()} {
+			if !strings.Contains(state, id) {
+				t.Errorf("send_join's state lacks %s: %s", id, r)
+			}
+		}
+		if strings.Contains(state, join.EventID()) {
+			t.Errorf("send_join's state is not the state before the join")
+		}
+		if len(answer.AuthChain) == 0 || answer.Origin != "local.test" || !slices.Contains(answer.Servers, "local.test") {
+			t.Errorf("send_join answer: %s", r)
+		}
+		if currentRoom(t, hs, room).Membership(rita) != "join" {
+			t.Fatalf("rita is not joined after send_join")
+		}
+		_, sync := doSync(t, hs, alice.Token, "")
+		if !strings.Contains(string(sync.Raw), join.EventID()) {
+			t.Errorf("alice's sync lacks rita's join")
+		}
+		members := hs.Do(t, "GET", cs+"/rooms/"+url.PathEscape(room)+"/members", alice.Token, nil)
+		if members.Status != 200 || !strings.Contains(string(members.Raw), join.EventID()) {
+			t.Errorf("members: %s", members)
+		}
+
+		leave := signTemplate(t, rs, makeMembership(t, rs, "leave", room, rita, ""))
+		if r := sendMembership(t, rs, "leave", leave); r.Status != 200 {
+			t.Fatalf("send_leave: %s", r)
+		}
+		if m := currentRoom(t, hs, room).Membership(rita); m != "leave" {
+			t.Fatalf("rita is %q after send_leave", m)
+		}
+	})
+}
+
+// make_join's refusals: an invite-only room (403), a room version the
+// asking server lacks (400 M_INCOMPATIBLE_ROOM_VERSION), a user not of
+// the asking server (403), an unknown room (404); and a join event sent
+// for another server's user (403).
+func TestFederationJoinRefusals(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		hs := startNamed(t, backend, "local.test", nil)
+		rs := txnRemote(t, backend, hs)
+		alice := hs.RegisterUser(t, "alice")
+		public := createRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat"})
+		private := createRoom(t, hs, alice.Token, map[string]any{"preset": "private_chat"})
+		rita := "@rita:remote.test"
+		version := "?ver=" + url.QueryEscape(currentRoom(t, hs, public).Info.Version)
+
+		if r := makeMembership(t, rs, "join", private, rita, version); r.Status != 403 || r.Errcode() != "M_FORBIDDEN" {
+			t.Errorf("make_join on an invite-only room: %s", r)
+		}
+		if r := makeMembership(t, rs, "join", public, rita, "?ver=1"); r.Status != 400 || r.Errcode() != "M_INCOMPATIBLE_ROOM_VERSION" {
+			t.Errorf("make_join with a room version the room lacks: %s", r)
+		}
+		if r := makeMembership(t, rs, "join", public, "@rita:elsewhere.test", version); r.Status != 403 || r.Errcode() != "M_FORBIDDEN" {
+			t.Errorf("make_join for another server's user: %s", r)
+		}
+		if r := makeMembership(t, rs, "join", "!nowhere:local.test", rita, version); r.Status != 404 {
+			t.Errorf("make_join for an unknown room: %s", r)
+		}
+		// A remote leave of a user who never joined is refused too.
+		if r := makeMembership(t, rs, "leave", public, rita, ""); r.Status != 403 {
+			t.Errorf("make_leave of a non-member: %s", r)
+		}
+		if currentRoom(t, hs, public).Membership(rita) != "" || currentRoom(t, hs, private).Membership(rita) != "" {
+			t.Errorf("a refused request changed membership")
+		}
+	})
+}
