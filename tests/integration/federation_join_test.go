@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"foyer/internal/rooms/matrixevents"
 	"foyer/internal/testharness"
@@ -126,8 +127,9 @@ func TestFederationJoinAndLeave(t *testing.T) {
 
 // make_join's refusals: an invite-only room (403), a room version the
 // asking server lacks (400 M_INCOMPATIBLE_ROOM_VERSION), a user not of
-// the asking server (403), an unknown room (404); and a join event sent
-// for another server's user (403).
+// the asking server (403), an unknown room (404); send_join of a join
+// the room's rules refuse or of another server's user (403), or under
+// another event ID (400).
 func TestFederationJoinRefusals(t *testing.T) {
 	testharness.EachBackend(t, func(t *testing.T, backend string) {
 		hs := startNamed(t, backend, "local.test", nil)
@@ -154,7 +156,27 @@ func TestFederationJoinRefusals(t *testing.T) {
 		if r := makeMembership(t, rs, "leave", public, rita, ""); r.Status != 403 {
 			t.Errorf("make_leave of a non-member: %s", r)
 		}
-		if currentRoom(t, hs, public).Membership(rita) != "" || currentRoom(t, hs, private).Membership(rita) != "" {
+
+		// send_join: a join the room's rules refuse, one under another
+		// event ID, and one of another server's user.
+		snap := currentRoom(t, hs, private)
+		refused := rs.event(t, snap.State, private, rita, "m.room.member", strPtr(rita), map[string]any{"membership": "join"}, extremityIDs(snap), time.Now())
+		if r := sendMembership(t, rs, "join", refused); r.Status != 403 || r.Errcode() != "M_FORBIDDEN" {
+			t.Errorf("send_join into an invite-only room: %s", r)
+		}
+		snap = currentRoom(t, hs, public)
+		join := rs.event(t, snap.State, public, rita, "m.room.member", strPtr(rita), map[string]any{"membership": "join"}, extremityIDs(snap), time.Now())
+		path := "/_matrix/federation/v2/send_join/" + url.PathEscape(public) + "/" + url.PathEscape("$other")
+		if r := hs.SignedRequest(t, rs.key, rs.name, "local.test", "PUT", path, json.RawMessage(join.JSON())); r.Status != 400 {
+			t.Errorf("send_join under another event ID: %s", r)
+		}
+		eve := "@eve:elsewhere.test"
+		foreign := rs.event(t, snap.State, public, eve, "m.room.member", strPtr(eve), map[string]any{"membership": "join"}, extremityIDs(snap), time.Now())
+		if r := sendMembership(t, rs, "join", foreign); r.Status != 403 || r.Errcode() != "M_FORBIDDEN" {
+			t.Errorf("send_join of another server's user: %s", r)
+		}
+		if currentRoom(t, hs, public).Membership(eve) != "" ||
+			currentRoom(t, hs, public).Membership(rita) != "" || currentRoom(t, hs, private).Membership(rita) != "" {
 			t.Errorf("a refused request changed membership")
 		}
 	})
