@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"encoding/json"
 	"net/url"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"foyer/internal/rooms/matrixevents"
+	"foyer/internal/storage"
 	"foyer/internal/testharness"
 )
 
@@ -178,6 +180,56 @@ func TestFederationJoinRefusals(t *testing.T) {
 		if currentRoom(t, hs, public).Membership(eve) != "" ||
 			currentRoom(t, hs, public).Membership(rita) != "" || currentRoom(t, hs, private).Membership(rita) != "" {
 			t.Errorf("a refused request changed membership")
+		}
+	})
+}
+
+// queuedPDUs are the PDUs the local server has queued for destination
+// and not yet delivered.
+func queuedPDUs(t *testing.T, hs *testharness.Homeserver, destination string) string {
+	t.Helper()
+	items, err := storage.NewFederationQueue(hs.Server.DB).Next(context.Background(), destination, 1000, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all string
+	for _, it := range items {
+		all += string(it.JSON)
+	}
+	return all
+}
+
+// Events of a room with a member on another server are queued for that
+// server: local events, not the ones it sent itself, and none of a room
+// it has no member in. The remote server cannot be reached here, so
+// what is queued stays queued.
+func TestFederationEventsQueuedForRemoteMembers(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		hs := startNamed(t, backend, "local.test", nil)
+		rs := newRemoteServer(t, hs)
+		alice := hs.RegisterUser(t, "alice")
+		room := createRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat"})
+		other := createRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat"})
+		rita := "@rita:remote.test"
+		snap := currentRoom(t, hs, room)
+		join := rs.event(t, snap.State, room, rita, "m.room.member", strPtr(rita), map[string]any{"membership": "join"}, extremityIDs(snap), time.Now())
+		if got := rs.receive(t, join); got.Rejected || got.SoftFailed {
+			t.Fatalf("rita's join: %+v", got)
+		}
+		sendMessage(t, hs, alice.Token, room, "for everyone")
+		sendMessage(t, hs, alice.Token, other, "for here only")
+
+		queued := queuedPDUs(t, hs, "remote.test")
+		if !strings.Contains(queued, `"body":"for everyone"`) {
+			t.Errorf("alice's message in a room with rita is not queued for remote.test: %s", queued)
+		}
+		if strings.Contains(queued, "for here only") {
+			t.Errorf("a message of a room without remote members was queued for remote.test")
+		}
+		// Events are queued as sent, without their IDs: rita's join is
+		// known by its sender.
+		if strings.Contains(queued, `"sender":"`+rita+`"`) {
+			t.Errorf("rita's own join was queued back to her server")
 		}
 	})
 }
