@@ -25,7 +25,7 @@ func (a *API) makeLeave(w http.ResponseWriter, r *http.Request) error {
 
 // makeMembership answers a remote server asking for the membership event
 // its user needs to sign: the user must be of the asking server, the
-// room must be known here, of a version the server supports (make_join's
+// room must be known here and have a local member, of a version the server supports (make_join's
 // ver parameters; none means version 1), and the auth rules must allow
 // the membership against the room's current state.
 func (a *API) makeMembership(w http.ResponseWriter, r *http.Request, membership string) error {
@@ -43,8 +43,8 @@ func (a *API) makeMembership(w http.ResponseWriter, r *http.Request, membership 
 	if err != nil {
 		return err
 	}
-	if !room.OriginAllowed {
-		return httpapi.ErrForbidden("%s is denied by the server ACL of room %s", origin, roomID)
+	if err := admits(room, origin, roomID); err != nil {
+		return err
 	}
 	if membership == "join" {
 		vers := r.URL.Query()["ver"]
@@ -87,8 +87,8 @@ func (a *API) sendMembership(w http.ResponseWriter, r *http.Request, membership 
 	if err != nil {
 		return err
 	}
-	if !room.OriginAllowed {
-		return httpapi.ErrForbidden("%s is denied by the server ACL of room %s", origin, roomID)
+	if err := admits(room, origin, roomID); err != nil {
+		return err
 	}
 	body, err := httpapi.ReadBody(r)
 	if err != nil {
@@ -156,4 +156,17 @@ func serversWith(at rooms.StateAtEvent, servers ...string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// admits checks that this server is in the room (404 otherwise: it
+// cannot vouch for its state) and that the room's server ACL admits
+// origin.
+func admits(room rooms.InboundRoom, origin, roomID string) error {
+	if !room.Participating {
+		return httpapi.ErrNotFound("this server is not in room %s", roomID)
+	}
+	if !room.OriginAllowed {
+		return httpapi.ErrForbidden("%s is denied by the server ACL of room %s", origin, roomID)
+	}
+	return nil
 }

@@ -129,7 +129,8 @@ func TestFederationJoinAndLeave(t *testing.T) {
 
 // make_join's refusals: an invite-only room (403), a room version the
 // asking server lacks (400 M_INCOMPATIBLE_ROOM_VERSION), a user not of
-// the asking server (403), an unknown room (404); send_join of a join
+// the asking server (403), an unknown room or one without local
+// members (404); send_join of a join
 // the room's rules refuse or of another server's user (403), or under
 // another event ID (400).
 func TestFederationJoinRefusals(t *testing.T) {
@@ -153,6 +154,15 @@ func TestFederationJoinRefusals(t *testing.T) {
 		}
 		if r := makeMembership(t, rs, "join", "!nowhere:local.test", rita, version); r.Status != 404 {
 			t.Errorf("make_join for an unknown room: %s", r)
+		}
+		// A room every local member has left: this server cannot vouch
+		// for it.
+		left := createRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat"})
+		if r := hs.Do(t, "POST", cs+"/rooms/"+url.PathEscape(left)+"/leave", alice.Token, map[string]any{}); r.Status != 200 {
+			t.Fatalf("leave: %s", r)
+		}
+		if r := makeMembership(t, rs, "join", left, rita, version); r.Status != 404 {
+			t.Errorf("make_join for a room without local members: %s", r)
 		}
 		// A remote leave of a user who never joined is refused too.
 		if r := makeMembership(t, rs, "leave", public, rita, ""); r.Status != 403 {
