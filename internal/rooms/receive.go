@@ -109,6 +109,7 @@ func (s *Service) Receive(ctx context.Context, ev matrixevents.Event) (Received,
 	}
 	// The cache is reloaded from the store on the next lock: current
 	// state may have been resolved.
+	state := e.state
 	e.loaded, e.summary = false, nil
 	out := Received{EventID: ev.EventID(), Rejected: status.Rejected, SoftFailed: status.SoftFailed}
 	if !shown {
@@ -130,6 +131,12 @@ func (s *Service) Receive(ctx context.Context, ev matrixevents.Event) (Received,
 		f(stored)
 	}
 	s.listenersMu.RUnlock()
+	// The state after it: resolved anew, or the current state unchanged.
+	after := maps.Values(state)
+	if a.CurrentState != nil {
+		after = slices.Values(a.CurrentState)
+	}
+	s.tellFederated([]StoredEvent{stored}, after)
 	return out, nil
 }
 

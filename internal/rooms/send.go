@@ -238,6 +238,7 @@ func (s *Service) commit(ctx context.Context, e *roomEntry, d *draft, newRoom bo
 		}
 	}
 	s.listenersMu.RUnlock()
+	s.tellFederated(stored, maps.Values(d.state))
 	return stored, nil
 }
 

@@ -45,6 +45,9 @@ type Service struct {
 	listenersMu sync.RWMutex
 	listeners   []func(ev StoredEvent)
 	indexers    []func(ev StoredEvent)
+	// federated hear about events shown to clients with the other
+	// servers they are for (remoteservers.go).
+	federated []func(ev StoredEvent, servers []string)
 
 	// selfDestruct prunes self-destructing messages when enabled.
 	selfDestruct *selfDestruct

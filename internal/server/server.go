@@ -135,6 +135,17 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 	accountStore.OnDeviceListChange(e2eeSvc.DeviceListChanged)
 	syncSvc := clientsync.NewService(roomsSvc, clientData, typingSvc, pushSvc, presenceSvc, storage.NewPeekStore(db),
 		stream, wakeups, []clientsync.Extension{e2ee.SyncExtension{E2EE: e2eeSvc}}, log)
+	fedSender := federationsender.New(storage.NewFederationQueue(db), federationsender.Options{
+		ServerName: cfg.ServerName,
+		SigningKey: key,
+		HTTP:       fedClient,
+		// With federation off nothing is sent (or kept queued).
+		Permits: func(name string) bool { return cfg.Federation.Enabled && cfg.Federation.Permits(name) },
+		Log:     log,
+	})
+	roomsSvc.OnFederatedEvent(func(se rooms.StoredEvent, servers []string) {
+		queueRoomEvent(fedSender, log, se, servers)
+	})
 	accountsSvc := accounts.NewService(accountStore, cfg.ServerName, hasher, cfg.Passwords.MinLength)
 	return &Services{
 		DB:         db,
@@ -165,15 +176,8 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 			HTTP:       fedClient,
 			Resolver:   federationDestinations{},
 		}),
-		FederationTxns: storage.NewFederationTxnStore(db),
-		FederationSender: federationsender.New(storage.NewFederationQueue(db), federationsender.Options{
-			ServerName: cfg.ServerName,
-			SigningKey: key,
-			HTTP:       fedClient,
-			// With federation off nothing is sent (or kept queued).
-			Permits: func(name string) bool { return cfg.Federation.Enabled && cfg.Federation.Permits(name) },
-			Log:     log,
-		}),
+		FederationTxns:   storage.NewFederationTxnStore(db),
+		FederationSender: fedSender,
 	}, nil
 }
 

@@ -1,0 +1,139 @@
+package rooms
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+
+	"foyer/internal/refusal"
+	"foyer/internal/rooms/matrixevents"
+)
+
+// MembershipTemplate is the unsigned membership event (join or leave) of
+// a user of another server that the room's current state and forward
+// extremities call for: what make_join and make_leave answer, for the
+// user's server to sign and send back. A membership the auth rules would
+// refuse against current state is refused (Forbidden), and so is the
+// leave of a user who is not in the room. The room's
+// version comes with it.
+func (s *Service) MembershipTemplate(ctx context.Context, roomID, userID, membership string) (json.RawMessage, string, error) {
+	e, err := s.lockRoom(ctx, roomID)
+	if err != nil {
+		return nil, "", err
+	}
+	defer e.mu.Unlock()
+	_, server, ok := matrixevents.SplitUserID(userID)
+	if !ok {
+		return nil, "", refusal.New(refusal.BadJSON, "%q is not a user ID", userID)
+	}
+	// The auth rules let a leave follow a leave; a user who is not in the
+	// room has nothing to leave.
+	if membership == "leave" {
+		current := ""
+		if se, ok := e.state[matrixevents.StateTuple{Type: matrixevents.TypeMember, StateKey: userID}]; ok {
+			current = se.Event.Membership()
+		}
+		if !slices.Contains([]string{"join", "invite", "knock"}, current) {
+			return nil, "", refusal.New(refusal.Forbidden, "%s is not in room %s", userID, roomID)
+		}
+	}
+	proto := matrixevents.ProtoEvent{
+		RoomVersion: e.info.Version, RoomID: e.info.RoomID, Sender: userID,
+		Type: matrixevents.TypeMember, StateKey: &userID,
+		Content: map[string]any{"membership": membership},
+		Origin:  server, Timestamp: s.now(),
+	}
+	prev, _ := prevExtremities(e.info.Extremities)
+	for _, x := range prev {
+		proto.PrevEventIDs = append(proto.PrevEventIDs, x.EventID)
+		proto.Depth = max(proto.Depth, x.Depth)
+	}
+	proto.Depth++
+	needed, err := matrixevents.StateNeededForAuth(proto)
+	if err != nil {
+		return nil, "", refusal.New(refusal.BadJSON, "%v", err)
+	}
+	var authEvents []matrixevents.Event
+	for _, t := range needed {
+		if se, ok := e.state[t]; ok {
+			proto.AuthEventIDs = append(proto.AuthEventIDs, se.Event.EventID())
+			authEvents = append(authEvents, se.Event)
+		}
+	}
+	// Built with this server's key only to run the auth rules on it; the
+	// hashes and signatures are the user's server's to add.
+	ev, err := matrixevents.BuildEvent(proto, s.key)
+	if err != nil {
+		return nil, "", refusal.New(refusal.BadJSON, "cannot build the event: %v", err)
+	}
+	if err := matrixevents.Authorise(ev, authEvents); err != nil {
+		return nil, "", AsError(err)
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(ev.JSON(), &fields); err != nil {
+		return nil, "", err
+	}
+	for _, k := range []string{"event_id", "hashes", "signatures", "unsigned"} {
+		delete(fields, k)
+	}
+	out, err := json.Marshal(fields)
+	if err != nil {
+		return nil, "", err
+	}
+	return out, e.info.Version, nil
+}
+
+// StateAtEvent is the room state before a stored event, the auth chain
+// of that state and of the event, and the servers with a joined member in
+// that state: what send_join answers.
+type StateAtEvent struct {
+	State     []matrixevents.Event
+	AuthChain []matrixevents.Event
+	Servers   []string
+}
+
+// StateBefore returns the state before the stored event eventID (whose
+// group holds the state after it: a state event's own entry is put back
+// as it was).
+func (s *Service) StateBefore(ctx context.Context, eventID string) (StateAtEvent, error) {
+	se, err := s.store.GetEvent(ctx, eventID)
+	if err != nil {
+		return StateAtEvent{}, err
+	}
+	list, err := s.store.StateGroup(ctx, se.StateGroup)
+	if err != nil {
+		return StateAtEvent{}, err
+	}
+	state := stateMap(list)
+	if se.Event.IsState() {
+		k := tupleOf(se.Event)
+		delete(state, k)
+		if se.ReplacesState != "" {
+			old, err := s.store.EventsAnyStatus(ctx, []string{se.ReplacesState})
+			if err != nil {
+				return StateAtEvent{}, err
+			}
+			if o, ok := old[se.ReplacesState]; ok {
+				state[k] = o
+			}
+		}
+	}
+	var out StateAtEvent
+	for _, st := range state {
+		out.State = append(out.State, st.Event)
+		if st.Event.Type() == matrixevents.TypeMember && st.Event.Membership() == "join" {
+			if _, server, ok := matrixevents.SplitUserID(*st.Event.StateKey()); ok && !slices.Contains(out.Servers, server) {
+				out.Servers = append(out.Servers, server)
+			}
+		}
+	}
+	slices.SortFunc(out.State, func(a, b matrixevents.Event) int { return strings.Compare(a.EventID(), b.EventID()) })
+	slices.Sort(out.Servers)
+	chain, _, err := s.authChain(ctx, [][]matrixevents.Event{append(slices.Clone(out.State), se.Event)})
+	if err != nil {
+		return StateAtEvent{}, err
+	}
+	out.AuthChain = chain
+	return out, nil
+}

@@ -1,0 +1,56 @@
+package rooms
+
+import (
+	"iter"
+	"slices"
+
+	"foyer/internal/rooms/matrixevents"
+)
+
+// OnFederatedEvent registers f to hear of each event shown to clients
+// together with the other servers it is for: those with a joined member
+// in the room after it, and a membership event's target's server, less
+// this server and the sender's (a received event's origin). f runs while
+// the room is locked, so it must not call back into the room; it is not
+// called when there is no other server.
+func (s *Service) OnFederatedEvent(f func(ev StoredEvent, servers []string)) {
+	s.listenersMu.Lock()
+	s.federated = append(s.federated, f)
+	s.listenersMu.Unlock()
+}
+
+// tellFederated calls the OnFederatedEvent listeners for events, state
+// being the room's state after them.
+func (s *Service) tellFederated(events []StoredEvent, state iter.Seq[StoredEvent]) {
+	s.listenersMu.RLock()
+	defer s.listenersMu.RUnlock()
+	if len(s.federated) == 0 {
+		return
+	}
+	var joined []string
+	for se := range state {
+		if se.Event.Type() != matrixevents.TypeMember || se.Event.Membership() != "join" || se.Event.StateKey() == nil {
+			continue
+		}
+		if _, server, ok := matrixevents.SplitUserID(*se.Event.StateKey()); ok && !slices.Contains(joined, server) {
+			joined = append(joined, server)
+		}
+	}
+	for _, se := range events {
+		servers := slices.Clone(joined)
+		if se.Event.Type() == matrixevents.TypeMember && se.Event.StateKey() != nil {
+			if _, target, ok := matrixevents.SplitUserID(*se.Event.StateKey()); ok && !slices.Contains(servers, target) {
+				servers = append(servers, target)
+			}
+		}
+		_, origin, _ := matrixevents.SplitUserID(se.Event.Sender())
+		servers = slices.DeleteFunc(servers, func(name string) bool { return name == s.serverName || name == origin })
+		if len(servers) == 0 {
+			continue
+		}
+		slices.Sort(servers)
+		for _, f := range s.federated {
+			f(se, servers)
+		}
+	}
+}
