@@ -9,14 +9,6 @@ import (
 	"foyer/internal/clientdata"
 )
 
-// Receipts and account data rows carry stream positions; registering the
-// tables here (at package init) guarantees it happens before any
-// OpenStream.
-func init() {
-	RegisterStreamTable("receipts")
-	RegisterStreamTable("account_data")
-}
-
 // ClientDataStore implements clientdata.Store.
 type ClientDataStore struct{ db *DB }
 

@@ -14,14 +14,6 @@ import (
 	"foyer/internal/e2ee"
 )
 
-// The device-list log, to-device messages and their transactions carry
-// stream positions.
-func init() {
-	RegisterStreamTable("device_list_changes")
-	RegisterStreamTable("to_device_messages")
-	RegisterStreamTable("to_device_txns")
-}
-
 // E2EEStore implements e2ee.Store.
 type E2EEStore struct{ db *DB }
 

@@ -8,8 +8,6 @@ import (
 	"foyer/internal/presence"
 )
 
-func init() { RegisterStreamTable("presence") }
-
 // PresenceStore implements presence.Store.
 type PresenceStore struct{ db *DB }
 

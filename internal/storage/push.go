@@ -9,10 +9,6 @@ import (
 	"foyer/internal/push"
 )
 
-// push_rules rows carry stream positions; registered at package init so
-// it happens before any OpenStream.
-func init() { RegisterStreamTable("push_rules") }
-
 // PushStore implements push.Store.
 type PushStore struct{ db *DB }
 

@@ -40,14 +40,6 @@ type Stream struct {
 // restart skips at most this many.
 const streamBlockSize = 1000
 
-// streamTables are every table whose rows carry a stream_pos; a database
-// from before stream_ceiling existed starts its ceiling above them.
-var streamTables = []string{"events"}
-
-// RegisterStreamTable adds a table holding stream positions. Call before
-// OpenStream.
-func RegisterStreamTable(name string) { streamTables = append(streamTables, name) }
-
 // OpenStream starts the stream above every position handed out before.
 func OpenStream(ctx context.Context, db *DB) (*Stream, error) {
 	return openStream(ctx, db, streamBlockSize)
@@ -57,15 +49,6 @@ func openStream(ctx context.Context, db *DB, blockSize int64) (*Stream, error) {
 	var ceiling int64
 	if err := db.Read.QueryRowContext(ctx, `SELECT ceiling FROM stream_ceiling WHERE id = 1`).Scan(&ceiling); err != nil {
 		return nil, fmt.Errorf("reading the stream ceiling: %w", err)
-	}
-	for _, t := range streamTables {
-		var m *int64
-		if err := db.Read.QueryRowContext(ctx, `SELECT MAX(stream_pos) FROM `+t).Scan(&m); err != nil {
-			return nil, err
-		}
-		if m != nil && *m > ceiling {
-			ceiling = *m
-		}
 	}
 	// Nothing of this process is claimed yet: the first Reserve claims a
 	// block above ceiling.
