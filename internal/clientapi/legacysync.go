@@ -25,15 +25,7 @@ func parseTimeout(r *http.Request, def time.Duration) (time.Duration, error) {
 // parseSyncToken reads an optional sync token from the query parameter
 // name; nil when absent.
 func parseSyncToken(r *http.Request, name string) (*clientsync.Token, error) {
-	v := r.URL.Query().Get(name)
-	if v == "" {
-		return nil, nil
-	}
-	tok, ok := clientsync.ParseToken(v)
-	if !ok {
-		return nil, httpapi.ErrInvalidParam("%s is not a token this server issued", name)
-	}
-	return &tok, nil
+	return httpapi.TokenParam(r, name, clientsync.ParseToken)
 }
 
 // events is GET /events: with room_id, the room-preview long-poll open

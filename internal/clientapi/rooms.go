@@ -181,29 +181,13 @@ func (a *API) getEvent(w http.ResponseWriter, r *http.Request) error {
 
 // parseTokenParam reads an optional pagination token query parameter.
 func parseTokenParam(r *http.Request, name string) (*rooms.PageToken, error) {
-	v := r.URL.Query().Get(name)
-	if v == "" {
-		return nil, nil
-	}
-	tok, ok := rooms.ParsePageToken(v)
-	if !ok {
-		return nil, httpapi.ErrInvalidParam("%s is not a valid token", name)
-	}
-	return &tok, nil
+	return httpapi.TokenParam(r, name, rooms.ParsePageToken)
 }
 
 // parseStreamTokenParam reads an optional stream token query parameter
 // (/relations and /threads page in stream order).
 func parseStreamTokenParam(r *http.Request, name string) (*int64, error) {
-	v := r.URL.Query().Get(name)
-	if v == "" {
-		return nil, nil
-	}
-	pos, ok := rooms.ParseToken(v)
-	if !ok {
-		return nil, httpapi.ErrInvalidParam("%s is not a valid token", name)
-	}
-	return &pos, nil
+	return httpapi.TokenParam(r, name, rooms.ParseToken)
 }
 
 func (a *API) getMembers(w http.ResponseWriter, r *http.Request) error {

@@ -31,3 +31,17 @@ func BoolParam(r *http.Request, name string) (value, given bool, err error) {
 	}
 	return false, false, ErrInvalidParam("%s must be true or false", name)
 }
+
+// TokenParam reads an optional token query parameter with parse; nil when
+// it is absent, M_INVALID_PARAM when parse rejects it.
+func TokenParam[T any](r *http.Request, name string, parse func(string) (T, bool)) (*T, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return nil, nil
+	}
+	tok, ok := parse(v)
+	if !ok {
+		return nil, ErrInvalidParam("%s is not a valid token", name)
+	}
+	return &tok, nil
+}

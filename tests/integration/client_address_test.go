@@ -1,10 +1,8 @@
 package integration
 
 import (
-	"bytes"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"foyer/internal/config"
@@ -41,7 +39,7 @@ func onePerClient(t *testing.T, trusted ...string) config.Config {
 // and only a trusted proxy is believed.
 func TestTrustedProxyClientAddress(t *testing.T) {
 	t.Run("untrusted peer: X-Forwarded-For ignored", func(t *testing.T) {
-		logs := &lockedBuffer{}
+		logs := &syncBuffer{}
 		hs := testharness.StartLogging(t, onePerClient(t), logs)
 		if s := registerGuestVia(t, hs, "198.51.100.1"); s != 200 {
 			t.Fatalf("first guest: %d", s)
@@ -55,7 +53,7 @@ func TestTrustedProxyClientAddress(t *testing.T) {
 		}
 	})
 	t.Run("trusted proxy: each forwarded client its own bucket", func(t *testing.T) {
-		logs := &lockedBuffer{}
+		logs := &syncBuffer{}
 		hs := testharness.StartLogging(t, onePerClient(t, "127.0.0.1/32", "::1"), logs)
 		for _, step := range []struct {
 			xff  string
@@ -98,23 +96,4 @@ func TestRateLimitIPv6Per64(t *testing.T) {
 			t.Fatalf("client %s: %d, want %d", step.client, s, step.want)
 		}
 	}
-}
-
-// lockedBuffer collects a server's log lines, written from many
-// goroutines while the test reads them.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -12,7 +12,7 @@ import (
 // logLineWith waits for the server's log line containing every one of
 // parts (the line is written as the request finishes, which may be just
 // after the client has its answer).
-func logLineWith(t *testing.T, logs *lockedBuffer, parts ...string) string {
+func logLineWith(t *testing.T, logs *syncBuffer, parts ...string) string {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -37,7 +37,7 @@ func logLineWith(t *testing.T, logs *lockedBuffer, parts ...string) string {
 // token in the query, not a registration token, not a guest link's
 // token in the path.
 func TestRequestLogHasNoSecrets(t *testing.T) {
-	logs := &lockedBuffer{}
+	logs := &syncBuffer{}
 	hs := testharness.StartLogging(t, testharness.Config(t, "sqlite"), logs)
 	alice := hs.RegisterUser(t, "alice")
 
@@ -88,7 +88,7 @@ func TestRequestIDInHeaderAndLog(t *testing.T) {
 		{"trusted proxy, an ID with a space", []string{"127.0.0.1/32", "::1"}, "bad id", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			logs := &lockedBuffer{}
+			logs := &syncBuffer{}
 			hs := testharness.StartLogging(t, onePerClient(t, tc.proxies...), logs)
 			req, err := http.NewRequest("GET", hs.URL+"/_matrix/client/versions", nil)
 			if err != nil {
