@@ -3,26 +3,20 @@ package integration
 import (
 	"bufio"
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"foyer/internal/outbound/outboundtest"
 	"foyer/internal/testharness"
 )
 
@@ -96,7 +90,10 @@ func TestConnectionsPerAddressCapped(t *testing.T) {
 	// other client (unnamed, a local peer is taken for the proxy).
 	cfg.HTTP.TrustedProxies = []string{"192.0.2.1"}
 	cfg.TLSListen = "127.0.0.1:0"
-	cfg.TLSCert, cfg.TLSKey = selfSignedCert(t)
+	ca := outboundtest.NewCA(t)
+	cfg.TLSCert, cfg.TLSKey = ca.ServerCertificateFiles(t, "127.0.0.1")
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(ca.CertPEM)
 	hs := testharness.Start(t, cfg)
 	addrs := hs.Server.Addrs()
 	plain, secure := addrs[0], addrs[1]
@@ -114,7 +111,7 @@ func TestConnectionsPerAddressCapped(t *testing.T) {
 		versionsOn(t, c)
 		held = append(held, c)
 	}
-	tc, err := tls.Dial("tcp", secure, &tls.Config{InsecureSkipVerify: true})
+	tc, err := tls.Dial("tcp", secure, &tls.Config{RootCAs: roots})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +135,7 @@ func TestConnectionsPerAddressCapped(t *testing.T) {
 
 	// Closing one frees its slot, for TLS too.
 	held[2].Close()
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, DisableKeepAlives: true}}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}, DisableKeepAlives: true}}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		r, err := testharness.Request(client, "https://"+secure, "GET", "/_matrix/client/versions", "", nil)
@@ -193,42 +190,6 @@ func versionsOn(t *testing.T, c net.Conn) {
 		t.Fatalf("/versions on a held connection: %d", resp.StatusCode)
 	}
 	_ = c.SetReadDeadline(time.Time{})
-}
-
-// selfSignedCert writes a throwaway certificate for 127.0.0.1 and returns
-// the certificate and key files.
-func selfSignedCert(t *testing.T) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "foyer test"},
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile
 }
 
 // stalledReader sends one GET and then reads nothing, with a receive
