@@ -30,13 +30,7 @@ func (s *Service) SendReceipt(ctx context.Context, userID, roomID, receiptType, 
 	default:
 		return refusal.New(refusal.InvalidParam, "receipt type must be m.read, m.read.private or m.fully_read, not %q", receiptType)
 	}
-	if !ValidThreadID(threadID) {
-		return refusal.New(refusal.InvalidParam, "thread_id must be \"main\" or a thread root's event ID")
-	}
-	if err := s.requireJoined(ctx, userID, roomID); err != nil {
-		return err
-	}
-	se, err := s.requireEvent(ctx, userID, roomID, eventID)
+	se, err := s.receiptTarget(ctx, userID, roomID, eventID, threadID)
 	if err != nil {
 		return err
 	}
@@ -51,13 +45,7 @@ func (s *Service) SendReceipt(ctx context.Context, userID, roomID, receiptType, 
 // none). The caller has checked the user belongs to that server; the
 // user must be joined and the event known here and visible to them.
 func (s *Service) ReceiveRemoteReceipt(ctx context.Context, userID, roomID, eventID, threadID string, ts int64) error {
-	if !ValidThreadID(threadID) {
-		return refusal.New(refusal.InvalidParam, "thread_id must be \"main\" or a thread root's event ID")
-	}
-	if err := s.requireJoined(ctx, userID, roomID); err != nil {
-		return err
-	}
-	se, err := s.requireEvent(ctx, userID, roomID, eventID)
+	se, err := s.receiptTarget(ctx, userID, roomID, eventID, threadID)
 	if err != nil {
 		return err
 	}
@@ -65,6 +53,18 @@ func (s *Service) ReceiveRemoteReceipt(ctx context.Context, userID, roomID, even
 		ts = s.now().UnixMilli()
 	}
 	return s.putReceiptAt(ctx, userID, roomID, ReceiptRead, se, threadID, ts)
+}
+
+// receiptTarget checks what every receipt needs, local or remote: a valid
+// thread, a joined user, and an event known here that the user can see.
+func (s *Service) receiptTarget(ctx context.Context, userID, roomID, eventID, threadID string) (rooms.StoredEvent, error) {
+	if !ValidThreadID(threadID) {
+		return rooms.StoredEvent{}, refusal.New(refusal.InvalidParam, "thread_id must be \"main\" or a thread root's event ID")
+	}
+	if err := s.requireJoined(ctx, userID, roomID); err != nil {
+		return rooms.StoredEvent{}, err
+	}
+	return s.requireEvent(ctx, userID, roomID, eventID)
 }
 
 // putReceipt stores a receipt; one pointing at an event earlier than the

@@ -101,6 +101,12 @@ func (s *Service) Set(ctx context.Context, userID, presence string, statusMsg *s
 		// last_active_ago, without a write or waking anyone's sync.
 		return nil
 	}
+	return s.publish(ctx, next)
+}
+
+// publish stores a changed status at a new stream position and tells the
+// listener.
+func (s *Service) publish(ctx context.Context, next Status) error {
 	pos, done, err := s.positions.Reserve(ctx)
 	if err != nil {
 		return err
@@ -133,20 +139,7 @@ func (s *Service) SetRemote(ctx context.Context, userID, presence string, status
 	if err == nil && cur.Presence == presence && sameMsg(cur.StatusMsg, statusMsg) {
 		return nil
 	}
-	pos, done, err := s.positions.Reserve(ctx)
-	if err != nil {
-		return err
-	}
-	next := Status{UserID: userID, Presence: presence, StatusMsg: statusMsg, LastActiveTS: active, StreamPos: pos}
-	err = s.store.Put(ctx, next)
-	done()
-	if err != nil {
-		return err
-	}
-	if s.onChange != nil {
-		s.onChange(next)
-	}
-	return nil
+	return s.publish(ctx, Status{UserID: userID, Presence: presence, StatusMsg: statusMsg, LastActiveTS: active})
 }
 
 func sameMsg(a, b *string) bool {

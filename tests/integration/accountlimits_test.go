@@ -152,25 +152,9 @@ func TestToDevicePendingCapHoldsUnderConcurrentSends(t *testing.T) {
 			senders[i] = hs.RegisterUser(t, fmt.Sprintf("sender%d", i))
 		}
 		// 16 sends of 10 kB race for bob's 64 KiB: six fit.
-		statuses := make([]int, 16)
-		var wg sync.WaitGroup
-		for i := range statuses {
-			wg.Go(func() {
-				r := sendToDevice(t, hs, senders[i%4].Token, "m.test", fmt.Sprintf("c%d", i), toDeviceTo(bob.UserID, bob.DeviceID, padded(i, 10_000)))
-				statuses[i] = r.Status
-			})
-		}
-		wg.Wait()
-		accepted := 0
-		for i, st := range statuses {
-			switch st {
-			case 200:
-				accepted++
-			case 429:
-			default:
-				t.Fatalf("send %d answered %d", i, st)
-			}
-		}
+		accepted := raceAccepted(t, 16, 429, func(i int) int {
+			return sendToDevice(t, hs, senders[i%4].Token, "m.test", fmt.Sprintf("c%d", i), toDeviceTo(bob.UserID, bob.DeviceID, padded(i, 10_000))).Status
+		})
 		s := syncE2EE(t, hs, bob.Token, "")
 		if accepted != 6 || len(s.ToDevice.Events) != 6 {
 			t.Fatalf("%d sends accepted and %d messages queued; want 6 and 6", accepted, len(s.ToDevice.Events))
@@ -297,26 +281,10 @@ func TestAccountCapsHoldUnderConcurrentWrites(t *testing.T) {
 		cfg.AccountLimits.MaxFilters = 5
 		hs := testharness.Start(t, cfg)
 		alice := hs.RegisterUser(t, "alice")
-		statuses := make([]int, 20)
-		var wg sync.WaitGroup
-		for i := range statuses {
-			wg.Go(func() {
-				r := hs.Do(t, "POST", cs+"/user/"+testharness.PathEscape(alice.UserID)+"/filter", alice.Token,
-					map[string]any{"room": map[string]any{"timeline": map[string]any{"limit": i}}})
-				statuses[i] = r.Status
-			})
-		}
-		wg.Wait()
-		created := 0
-		for i, st := range statuses {
-			switch st {
-			case 200:
-				created++
-			case 403:
-			default:
-				t.Fatalf("upload %d answered %d", i, st)
-			}
-		}
+		created := raceAccepted(t, 20, 403, func(i int) int {
+			return hs.Do(t, "POST", cs+"/user/"+testharness.PathEscape(alice.UserID)+"/filter", alice.Token,
+				map[string]any{"room": map[string]any{"timeline": map[string]any{"limit": i}}}).Status
+		})
 		if created != 5 {
 			t.Fatalf("%d filters created against a cap of 5", created)
 		}
@@ -371,4 +339,28 @@ func TestToDeviceRequestBoundedAfterExpansion(t *testing.T) {
 		}
 		expect(t, sendToDevice(t, hs, alice.Token, "m.test", "narrow", map[string]any{many.UserID: map[string]any{"*": padded(0, 1000)}}), 200, "")
 	})
+}
+
+// raceAccepted runs n requests at once and counts those answered 200; a
+// request may also be refused with refused, and any other answer fails
+// the test.
+func raceAccepted(t *testing.T, n, refused int, request func(i int) int) int {
+	t.Helper()
+	statuses := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range statuses {
+		wg.Go(func() { statuses[i] = request(i) })
+	}
+	wg.Wait()
+	accepted := 0
+	for i, st := range statuses {
+		switch st {
+		case 200:
+			accepted++
+		case refused:
+		default:
+			t.Fatalf("request %d answered %d", i, st)
+		}
+	}
+	return accepted
 }
