@@ -25,8 +25,14 @@ func (f *EventFilter) checkListLengths(section string) error {
 	if f == nil {
 		return nil
 	}
-	for name, list := range map[string][]string{"types": f.Types, "not_types": f.NotTypes, "senders": f.Senders, "not_senders": f.NotSenders} {
-		if err := checkListLength(section+name, list); err != nil {
+	// In a fixed order, so a filter with several long lists always gets
+	// the same error.
+	lists := []struct {
+		name string
+		list []string
+	}{{"types", f.Types}, {"not_types", f.NotTypes}, {"senders", f.Senders}, {"not_senders", f.NotSenders}}
+	for _, l := range lists {
+		if err := checkListLength(section+l.name, l.list); err != nil {
 			return err
 		}
 	}
@@ -67,8 +73,12 @@ func (f *Filter) checkListLengths() error {
 	if err := checkListLength("room.not_rooms", f.Room.NotRooms); err != nil {
 		return err
 	}
-	for name, rf := range map[string]*RoomEventFilter{"room.timeline.": f.Room.Timeline, "room.state.": f.Room.State, "room.ephemeral.": f.Room.Ephemeral, "room.account_data.": f.Room.AccountData} {
-		if err := rf.CheckListLengths(name); err != nil {
+	sections := []struct {
+		name   string
+		filter *RoomEventFilter
+	}{{"room.timeline.", f.Room.Timeline}, {"room.state.", f.Room.State}, {"room.ephemeral.", f.Room.Ephemeral}, {"room.account_data.", f.Room.AccountData}}
+	for _, sec := range sections {
+		if err := sec.filter.CheckListLengths(sec.name); err != nil {
 			return err
 		}
 	}

@@ -192,11 +192,8 @@ func (s *Service) Rename(ctx context.Context, req RenameRequest) (RenameResult, 
 	ctx = context.WithoutCancel(ctx)
 	res := RenameResult{Credentials: creds, PreviousUserID: guestID}
 	res.NotMoved = s.moveRooms(ctx, guestID, creds.UserID, roomIDs)
-	if res.Moved, err = s.store.RenamedRooms(ctx, guestID); err != nil {
+	if res.Moved, err = s.movedRooms(ctx, guestID); err != nil {
 		s.log.ErrorContext(ctx, "guest rename: listing the moved rooms", "user_id", guestID, "err", err)
-	}
-	if res.Moved == nil {
-		res.Moved = []string{}
 	}
 	s.finishRename(ctx, guestID, creds.UserID)
 	return res, nil
@@ -230,15 +227,22 @@ func (s *Service) resumeRename(ctx context.Context, req RenameRequest, r Rename)
 			return RenameResult{}, err
 		}
 	}
-	if res.Moved, err = s.store.RenamedRooms(ctx, r.GuestUserID); err != nil {
+	if res.Moved, err = s.movedRooms(ctx, r.GuestUserID); err != nil {
 		return RenameResult{}, err
-	}
-	if res.Moved == nil {
-		res.Moved = []string{}
 	}
 	s.finishRename(ctx, r.GuestUserID, r.NewUserID)
 	s.log.InfoContext(ctx, "guest rename finished on retry", "user_id", r.GuestUserID, "new_user_id", r.NewUserID)
 	return res, nil
+}
+
+// movedRooms lists the rooms a rename of guestID has moved, across every
+// attempt; never nil, so the answer lists none as [].
+func (s *Service) movedRooms(ctx context.Context, guestID string) ([]string, error) {
+	moved, err := s.store.RenamedRooms(ctx, guestID)
+	if moved == nil {
+		moved = []string{}
+	}
+	return moved, err
 }
 
 // moveRooms moves each of roomIDs from the guest to newID, recording the
