@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"foyer/internal/rooms/matrixevents"
 	"foyer/internal/testharness"
 )
 
@@ -58,11 +57,7 @@ func TestFederationSendEDUs(t *testing.T) {
 		room := createRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat"})
 		other := createRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat"})
 		rita := "@rita:remote.test"
-		snap := currentRoom(t, hs, room)
-		join := rs.event(t, snap.State, room, rita, "m.room.member", strPtr(rita), map[string]any{"membership": "join"}, extremityIDs(snap), time.Now())
-		if e, ok := pduError(t, sendTxn(t, rs, "join", rs.name, []matrixevents.Event{join}), join.EventID()); !ok || e != "" {
-			t.Fatalf("join: %q", e)
-		}
+		joinByTxn(t, rs, "join", room, rita)
 		msgID := sendMessage(t, hs, alice.Token, room, "read me")
 		otherMsg := sendMessage(t, hs, alice.Token, other, "not for rita")
 

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"foyer/internal/rooms/matrixevents"
 	"foyer/internal/storage"
@@ -171,19 +170,17 @@ func TestFederationJoinRefusals(t *testing.T) {
 
 		// send_join: a join the room's rules refuse, one under another
 		// event ID, and one of another server's user.
-		snap := currentRoom(t, hs, private)
-		refused := rs.event(t, snap.State, private, rita, "m.room.member", strPtr(rita), map[string]any{"membership": "join"}, extremityIDs(snap), time.Now())
+		refused := remoteJoin(t, rs, private, rita)
 		if r := sendMembership(t, rs, "join", refused); r.Status != 403 || r.Errcode() != "M_FORBIDDEN" {
 			t.Errorf("send_join into an invite-only room: %s", r)
 		}
-		snap = currentRoom(t, hs, public)
-		join := rs.event(t, snap.State, public, rita, "m.room.member", strPtr(rita), map[string]any{"membership": "join"}, extremityIDs(snap), time.Now())
+		join := remoteJoin(t, rs, public, rita)
 		path := "/_matrix/federation/v2/send_join/" + url.PathEscape(public) + "/" + url.PathEscape("$other")
 		if r := hs.SignedRequest(t, rs.key, rs.name, "local.test", "PUT", path, json.RawMessage(join.JSON())); r.Status != 400 {
 			t.Errorf("send_join under another event ID: %s", r)
 		}
 		eve := "@eve:elsewhere.test"
-		foreign := rs.event(t, snap.State, public, eve, "m.room.member", strPtr(eve), map[string]any{"membership": "join"}, extremityIDs(snap), time.Now())
+		foreign := remoteJoin(t, rs, public, eve)
 		if r := sendMembership(t, rs, "join", foreign); r.Status != 403 || r.Errcode() != "M_FORBIDDEN" {
 			t.Errorf("send_join of another server's user: %s", r)
 		}
@@ -221,8 +218,7 @@ func TestFederationEventsQueuedForRemoteMembers(t *testing.T) {
 		room := createRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat"})
 		other := createRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat"})
 		rita := "@rita:remote.test"
-		snap := currentRoom(t, hs, room)
-		join := rs.event(t, snap.State, room, rita, "m.room.member", strPtr(rita), map[string]any{"membership": "join"}, extremityIDs(snap), time.Now())
+		join := remoteJoin(t, rs, room, rita)
 		if got := rs.receive(t, join); got.Rejected || got.SoftFailed {
 			t.Fatalf("rita's join: %+v", got)
 		}

@@ -38,6 +38,23 @@ func sendRawTxn(t *testing.T, rs *remoteServer, txnID, origin string, raws []jso
 	return rs.hs.SignedRequest(t, rs.key, rs.name, rs.hs.Config.ServerName, "PUT", "/_matrix/federation/v1/send/"+txnID, body)
 }
 
+// remoteJoin is user's join of roomID, built by rs on the room's
+// current state here.
+func remoteJoin(t *testing.T, rs *remoteServer, roomID, user string) matrixevents.Event {
+	t.Helper()
+	snap := currentRoom(t, rs.hs, roomID)
+	return rs.event(t, snap.State, roomID, user, "m.room.member", strPtr(user), map[string]any{"membership": "join"}, extremityIDs(snap), time.Now())
+}
+
+// joinByTxn joins user to roomID through a transaction from rs.
+func joinByTxn(t *testing.T, rs *remoteServer, txnID, roomID, user string) {
+	t.Helper()
+	join := remoteJoin(t, rs, roomID, user)
+	if e, ok := pduError(t, sendTxn(t, rs, txnID, rs.name, []matrixevents.Event{join}), join.EventID()); !ok || e != "" {
+		t.Fatalf("%s's join: %q", user, e)
+	}
+}
+
 // pduError is the error a transaction's answer gives for an event, and
 // whether the answer names the event at all.
 func pduError(t *testing.T, r *testharness.Response, eventID string) (string, bool) {
@@ -75,18 +92,13 @@ func TestFederationSendTransaction(t *testing.T) {
 		room := createRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat"})
 		rita := "@rita:remote.test"
 
+		joinByTxn(t, rs, "t1", room, rita)
 		snap := currentRoom(t, hs, room)
-		join := rs.event(t, snap.State, room, rita, "m.room.member", strPtr(rita), map[string]any{"membership": "join"}, extremityIDs(snap), time.Now())
-		r := sendTxn(t, rs, "t1", rs.name, []matrixevents.Event{join})
-		if msg, ok := pduError(t, r, join.EventID()); !ok || msg != "" {
-			t.Fatalf("join: %s", r)
-		}
-		snap = currentRoom(t, hs, room)
 		if snap.Membership(rita) != "join" {
 			t.Fatalf("rita is %q after her join", snap.Membership(rita))
 		}
 		msg := rs.event(t, snap.State, room, rita, "m.room.message", nil, map[string]any{"msgtype": "m.text", "body": "hello from afar"}, extremityIDs(snap), time.Now())
-		r = sendTxn(t, rs, "t2", rs.name, []matrixevents.Event{msg})
+		r := sendTxn(t, rs, "t2", rs.name, []matrixevents.Event{msg})
 		if e, ok := pduError(t, r, msg.EventID()); !ok || e != "" {
 			t.Fatalf("message: %s", r)
 		}
@@ -154,12 +166,8 @@ func TestFederationSendTransactionRefusals(t *testing.T) {
 		alice := hs.RegisterUser(t, "alice")
 		room := createRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat"})
 		rita := "@rita:remote.test"
+		joinByTxn(t, rs, "join", room, rita)
 		snap := currentRoom(t, hs, room)
-		join := rs.event(t, snap.State, room, rita, "m.room.member", strPtr(rita), map[string]any{"membership": "join"}, extremityIDs(snap), time.Now())
-		if e, ok := pduError(t, sendTxn(t, rs, "join", rs.name, []matrixevents.Event{join}), join.EventID()); !ok || e != "" {
-			t.Fatalf("join: %q", e)
-		}
-		snap = currentRoom(t, hs, room)
 		msg := rs.event(t, snap.State, room, rita, "m.room.message", nil, map[string]any{"msgtype": "m.text", "body": "hi"}, extremityIDs(snap), time.Now())
 
 		if r := sendTxn(t, rs, "wrong-origin", "elsewhere.test", []matrixevents.Event{msg}); r.Status != 400 || r.Errcode() != "M_BAD_JSON" {
@@ -188,8 +196,7 @@ func TestFederationSendTransactionRefusals(t *testing.T) {
 
 		// A room alice has left: this server is no longer in it.
 		left := createRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat"})
-		lsnap := currentRoom(t, hs, left)
-		ljoin := rs.event(t, lsnap.State, left, rita, "m.room.member", strPtr(rita), map[string]any{"membership": "join"}, extremityIDs(lsnap), time.Now())
+		ljoin := remoteJoin(t, rs, left, rita)
 		if r := hs.Do(t, "POST", roomPath(left, "/leave"), alice.Token, map[string]any{}); r.Status != 200 {
 			t.Fatalf("leave: %s", r)
 		}
