@@ -71,15 +71,19 @@ func defaultAccountLimits() AccountLimits {
 // validate reports the account_limits and sync_limits problems.
 func (l AccountLimits) validate(sync SyncLimits, maxRequestBytes int64) []error {
 	var errs []error
-	for name, v := range map[string]int64{
-		"max_filters": int64(l.MaxFilters), "guest_max_filters": int64(l.GuestMaxFilters),
-		"max_one_time_keys_per_device": int64(l.MaxOneTimeKeysPerDevice), "guest_max_one_time_keys_per_device": int64(l.GuestMaxOneTimeKeysPerDevice),
-		"max_account_data_entries": int64(l.MaxAccountDataEntries), "guest_max_account_data_entries": int64(l.GuestMaxAccountDataEntries),
-		"max_account_data_bytes": l.MaxAccountDataBytes, "guest_max_account_data_bytes": l.GuestMaxAccountDataBytes,
-		"max_thread_receipts_per_room": int64(l.MaxThreadReceiptsPerRoom), "guest_max_thread_receipts_per_room": int64(l.GuestMaxThreadReceiptsPerRoom),
+	for _, c := range []struct {
+		name string
+		v    int64
+	}{
+		{"max_filters", int64(l.MaxFilters)}, {"guest_max_filters", int64(l.GuestMaxFilters)},
+		{"max_one_time_keys_per_device", int64(l.MaxOneTimeKeysPerDevice)}, {"guest_max_one_time_keys_per_device", int64(l.GuestMaxOneTimeKeysPerDevice)},
+		{"max_account_data_entries", int64(l.MaxAccountDataEntries)}, {"guest_max_account_data_entries", int64(l.GuestMaxAccountDataEntries)},
+		{"max_account_data_bytes", l.MaxAccountDataBytes}, {"guest_max_account_data_bytes", l.GuestMaxAccountDataBytes},
+		{"max_thread_receipts_per_room", int64(l.MaxThreadReceiptsPerRoom)}, {"guest_max_thread_receipts_per_room", int64(l.GuestMaxThreadReceiptsPerRoom)},
 	} {
-		if v < 0 {
-			errs = append(errs, fmt.Errorf("account_limits.%s must be 0 (no cap) or positive", name))
+		// A slice, not a map: errors come out in the same order every run.
+		if c.v < 0 {
+			errs = append(errs, fmt.Errorf("account_limits.%s must be 0 (no cap) or positive", c.name))
 		}
 	}
 	// One request must always fit an empty queue, or its sender would be

@@ -62,6 +62,9 @@ func TestFilterListCap(t *testing.T) {
 			expectBadJSON("upload "+name, hs.Do(t, "POST", filterPath, user.Token, filter))
 			expectBadJSON("inline sync "+name, hs.Do(t, "GET", cs+"/sync?filter="+inlineFilter(t, filter), user.Token, nil))
 		}
+		// One past the cap is the first length refused.
+		expectBadJSON("upload one past the cap", hs.Do(t, "POST", filterPath, user.Token,
+			map[string]any{"room": map[string]any{"timeline": map[string]any{"types": manyTypes(clientsync.MaxFilterListLength + 1)}}}))
 		for _, key := range []string{"types", "not_types", "senders", "not_senders"} {
 			f := inlineFilter(t, map[string]any{key: long})
 			expectBadJSON("messages "+key, hs.Do(t, "GET", roomPath(room, "/messages?dir=b&filter="+f), user.Token, nil))
