@@ -246,7 +246,9 @@ func (s *Service) commit(ctx context.Context, e *roomEntry, d *draft, newRoom bo
 		}
 	}
 	s.listenersMu.RUnlock()
-	s.tellFederated(stored, maps.Values(d.state))
+	// The member summary, cached until the state changes, holds the joined
+	// servers: a message does not walk the room's state to find them.
+	s.tellFederated(stored, e.summaryLocked().JoinedServers)
 	return stored, nil
 }
 

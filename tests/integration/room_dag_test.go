@@ -403,3 +403,37 @@ func TestRoomDAGReceivedRedactions(t *testing.T) {
 		}
 	})
 }
+
+// The servers a room's events are queued for follow its membership from
+// one event to the next: a message before a remote member joins is not
+// queued for her server, one after is, and one after she is kicked is not.
+func TestRoomDAGFederatedFanOutFollowsMembership(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		hs := startNamed(t, backend, "local.test", nil)
+		rs := newRemoteServer(t, hs)
+		alice := hs.RegisterUser(t, "alice")
+		room := createRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat"})
+		rita := "@rita:remote.test"
+		sendMessage(t, hs, alice.Token, room, "before rita")
+		snap := currentRoom(t, hs, room)
+		join := rs.event(t, snap.State, room, rita, "m.room.member", strPtr(rita), map[string]any{"membership": "join"}, extremityIDs(snap), time.Now())
+		if got := rs.receive(t, join); got.Rejected || got.SoftFailed {
+			t.Fatalf("rita's join: %+v", got)
+		}
+		sendMessage(t, hs, alice.Token, room, "with rita")
+		// A local kick: the servers must follow a state change made here too.
+		expect(t, hs.Do(t, "POST", roomPath(room, "/kick"), alice.Token, map[string]any{"user_id": rita}), 200, "")
+		sendMessage(t, hs, alice.Token, room, "after rita")
+
+		queued := queuedPDUs(t, hs, "remote.test")
+		if strings.Contains(queued, "before rita") {
+			t.Errorf("a message sent before rita joined was queued for remote.test")
+		}
+		if !strings.Contains(queued, `"body":"with rita"`) {
+			t.Errorf("a message sent while rita was joined is not queued for remote.test: %s", queued)
+		}
+		if strings.Contains(queued, "after rita") {
+			t.Errorf("a message sent after rita was kicked was queued for remote.test")
+		}
+	})
+}
