@@ -191,8 +191,6 @@ func (s *Service) commit(ctx context.Context, e *roomEntry, d *draft, newRoom bo
 			StateGroup: pe.StateBefore}
 		if pe.Event.IsState() {
 			stored[i].StateGroup = pe.StreamPos
-		}
-		if pe.Event.IsState() {
 			d.setState(tupleOf(pe.Event), stored[i])
 		}
 	}
