@@ -136,7 +136,7 @@ func (s *Service) Receive(ctx context.Context, ev matrixevents.Event) (Received,
 	if a.CurrentState != nil {
 		after = slices.Values(a.CurrentState)
 	}
-	s.tellFederated([]StoredEvent{stored}, after)
+	s.tellFederated([]StoredEvent{stored}, joinedServers(after))
 	return out, nil
 }
 

@@ -44,12 +44,7 @@ func (s *Service) MembershipTemplate(ctx context.Context, roomID, userID, member
 		Content: map[string]any{"membership": membership},
 		Origin:  server, Timestamp: s.now(),
 	}
-	prev, _ := prevExtremities(e.info.Extremities)
-	for _, x := range prev {
-		proto.PrevEventIDs = append(proto.PrevEventIDs, x.EventID)
-		proto.Depth = max(proto.Depth, x.Depth)
-	}
-	proto.Depth++
+	linkToExtremities(&proto, e.info.Extremities)
 	needed, err := matrixevents.StateNeededForAuth(proto)
 	if err != nil {
 		return nil, "", refusal.New(refusal.BadJSON, "%v", err)

@@ -19,22 +19,13 @@ func (s *Service) OnFederatedEvent(f func(ev StoredEvent, servers []string)) {
 	s.listenersMu.Unlock()
 }
 
-// tellFederated calls the OnFederatedEvent listeners for events, state
-// being the room's state after them.
-func (s *Service) tellFederated(events []StoredEvent, state iter.Seq[StoredEvent]) {
+// tellFederated calls the OnFederatedEvent listeners for events, joined
+// being the servers with a joined member in the room after them.
+func (s *Service) tellFederated(events []StoredEvent, joined []string) {
 	s.listenersMu.RLock()
 	defer s.listenersMu.RUnlock()
 	if len(s.federated) == 0 {
 		return
-	}
-	var joined []string
-	for se := range state {
-		if se.Event.Type() != matrixevents.TypeMember || se.Event.Membership() != "join" || se.Event.StateKey() == nil {
-			continue
-		}
-		if _, server, ok := matrixevents.SplitUserID(*se.Event.StateKey()); ok && !slices.Contains(joined, server) {
-			joined = append(joined, server)
-		}
 	}
 	for _, se := range events {
 		servers := slices.Clone(joined)
@@ -53,4 +44,19 @@ func (s *Service) tellFederated(events []StoredEvent, state iter.Seq[StoredEvent
 			f(se, servers)
 		}
 	}
+}
+
+// joinedServers returns the servers with a joined member in state, sorted.
+func joinedServers(state iter.Seq[StoredEvent]) []string {
+	var joined []string
+	for se := range state {
+		if se.Event.Type() != matrixevents.TypeMember || se.Event.Membership() != "join" || se.Event.StateKey() == nil {
+			continue
+		}
+		if _, server, ok := matrixevents.SplitUserID(*se.Event.StateKey()); ok && !slices.Contains(joined, server) {
+			joined = append(joined, server)
+		}
+	}
+	slices.Sort(joined)
+	return joined
 }

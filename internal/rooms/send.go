@@ -57,12 +57,7 @@ func (s *Service) add(d *draft, req eventRequest) (matrixevents.Event, error) {
 		Origin:      s.serverName,
 		Timestamp:   s.now(),
 	}
-	prev, rest := prevExtremities(d.info.Extremities)
-	for _, x := range prev {
-		proto.PrevEventIDs = append(proto.PrevEventIDs, x.EventID)
-		proto.Depth = max(proto.Depth, x.Depth)
-	}
-	proto.Depth++
+	rest := linkToExtremities(&proto, d.info.Extremities)
 	needed, err := matrixevents.StateNeededForAuth(proto)
 	if err != nil {
 		return matrixevents.Event{}, refusal.New(refusal.BadJSON, "%v", err)
@@ -108,6 +103,19 @@ func (s *Service) add(d *draft, req eventRequest) (matrixevents.Event, error) {
 // the common practice the spec describes; the rest stay extremities and
 // the next events take them in.
 const maxPrevEvents = 20
+
+// linkToExtremities names the deepest of a room's forward extremities as the
+// event's prev_events, sets its depth one past the deepest of them, and
+// returns the extremities it leaves out.
+func linkToExtremities(p *matrixevents.ProtoEvent, xs []Extremity) (rest []Extremity) {
+	prev, rest := prevExtremities(xs)
+	for _, x := range prev {
+		p.PrevEventIDs = append(p.PrevEventIDs, x.EventID)
+		p.Depth = max(p.Depth, x.Depth)
+	}
+	p.Depth++
+	return rest
+}
 
 // prevExtremities splits a room's forward extremities into the deepest
 // maxPrevEvents, which a new event names as its prev_events, and the rest.
@@ -183,8 +191,6 @@ func (s *Service) commit(ctx context.Context, e *roomEntry, d *draft, newRoom bo
 			StateGroup: pe.StateBefore}
 		if pe.Event.IsState() {
 			stored[i].StateGroup = pe.StreamPos
-		}
-		if pe.Event.IsState() {
 			d.setState(tupleOf(pe.Event), stored[i])
 		}
 	}
@@ -238,7 +244,9 @@ func (s *Service) commit(ctx context.Context, e *roomEntry, d *draft, newRoom bo
 		}
 	}
 	s.listenersMu.RUnlock()
-	s.tellFederated(stored, maps.Values(d.state))
+	// The member summary, cached until the state changes, holds the joined
+	// servers: a message does not walk the room's state to find them.
+	s.tellFederated(stored, e.summaryLocked().JoinedServers)
 	return stored, nil
 }
 

@@ -2,6 +2,7 @@ package rooms
 
 import (
 	"context"
+	"maps"
 	"slices"
 )
 
@@ -12,6 +13,9 @@ type MemberSummary struct {
 	// FirstMembers are up to six joined or invited users, sorted.
 	FirstMembers []string
 	Named        bool // the room has a name or canonical alias
+	// JoinedServers are the servers with a joined member, sorted: where
+	// the room's events go over federation.
+	JoinedServers []string
 }
 
 // MemberCounts returns a room's member summary, cached until its state
@@ -47,6 +51,7 @@ func (e *roomEntry) summaryLocked() MemberSummary {
 	}
 	slices.Sort(members)
 	sum.FirstMembers = members[:min(6, len(members))]
+	sum.JoinedServers = joinedServers(maps.Values(e.state))
 	e.summary = &sum
 	return sum
 }

@@ -393,13 +393,7 @@ func (s *RoomStore) Events(ctx context.Context, roomID string, from, to int64, b
 	} else {
 		fmt.Fprintf(q, " AND e.stream_pos > %s AND e.stream_pos <= %s", p.arg(max(from, 0)), p.arg(to))
 	}
-	q.WriteString(s.db.Dialect.eventFilterSQL(&p, f))
-	if f.ContainsURL != nil {
-		fmt.Fprintf(q, " AND e.contains_url = %s", p.arg(*f.ContainsURL))
-	}
-	if f.StateOnly {
-		q.WriteString(" AND e.state_key IS NOT NULL")
-	}
+	s.writeEventFilter(q, &p, f)
 	if backwards {
 		q.WriteString(" ORDER BY e.stream_pos DESC")
 	} else {
@@ -407,6 +401,18 @@ func (s *RoomStore) Events(ctx context.Context, roomID string, from, to int64, b
 	}
 	fmt.Fprintf(q, " LIMIT %s", p.arg(limit))
 	return collectEvents(s.db.Read.QueryContext(ctx, q.String(), p.args...))
+}
+
+// writeEventFilter adds a room event filter's conditions to a query over
+// events e.
+func (s *RoomStore) writeEventFilter(q *strings.Builder, p *placeholders, f rooms.EventFilter) {
+	q.WriteString(s.db.Dialect.eventFilterSQL(p, f))
+	if f.ContainsURL != nil {
+		fmt.Fprintf(q, " AND e.contains_url = %s", p.arg(*f.ContainsURL))
+	}
+	if f.StateOnly {
+		q.WriteString(" AND e.state_key IS NOT NULL")
+	}
 }
 
 func (s *RoomStore) TopoEvents(ctx context.Context, roomID string, from, to rooms.TopoPos, backwards bool, limit int, f rooms.EventFilter) ([]rooms.StoredEvent, error) {
@@ -420,13 +426,7 @@ func (s *RoomStore) TopoEvents(ctx context.Context, roomID string, from, to room
 	// Row values compare lexicographically on both databases.
 	fmt.Fprintf(q, " AND (e.depth, e.stream_pos) > (%s, %s)", p.arg(lo.Depth), p.arg(lo.Stream))
 	fmt.Fprintf(q, " AND (e.depth, e.stream_pos) <= (%s, %s)", p.arg(hi.Depth), p.arg(hi.Stream))
-	q.WriteString(s.db.Dialect.eventFilterSQL(&p, f))
-	if f.ContainsURL != nil {
-		fmt.Fprintf(q, " AND e.contains_url = %s", p.arg(*f.ContainsURL))
-	}
-	if f.StateOnly {
-		q.WriteString(" AND e.state_key IS NOT NULL")
-	}
+	s.writeEventFilter(q, &p, f)
 	if backwards {
 		q.WriteString(" ORDER BY e.depth DESC, e.stream_pos DESC")
 	} else {

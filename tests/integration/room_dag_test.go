@@ -77,6 +77,18 @@ func (rs *remoteServer) receive(t *testing.T, ev matrixevents.Event) rooms.Recei
 	return got
 }
 
+// join sends user's join to roomID on its current state and fails the
+// test unless it is accepted and shown.
+func (rs *remoteServer) join(t *testing.T, roomID, user string) matrixevents.Event {
+	t.Helper()
+	snap := currentRoom(t, rs.hs, roomID)
+	ev := rs.event(t, snap.State, roomID, user, "m.room.member", strPtr(user), map[string]any{"membership": "join"}, extremityIDs(snap), time.Now())
+	if got := rs.receive(t, ev); got.Rejected || got.SoftFailed || got.StreamPos == 0 {
+		t.Fatalf("%s's join: %+v", user, got)
+	}
+	return ev
+}
+
 func currentRoom(t *testing.T, hs *testharness.Homeserver, roomID string) rooms.RoomSnapshot {
 	t.Helper()
 	snap, err := hs.Server.Services.Rooms.Current(context.Background(), roomID)
@@ -114,12 +126,7 @@ func TestRoomDAGForkMergeAndRejection(t *testing.T) {
 
 		// Rita of remote.test joins, then gets power to set the topic.
 		rita := "@rita:remote.test"
-		snap := currentRoom(t, hs, room)
-		joinEv := remote.event(t, snap.State, room, rita, "m.room.member", strPtr(rita), map[string]any{"membership": "join"},
-			extremityIDs(snap), time.Now())
-		if got := remote.receive(t, joinEv); got.Rejected || got.SoftFailed || got.StreamPos == 0 {
-			t.Fatalf("rita's join: %+v", got)
-		}
+		joinEv := remote.join(t, room, rita)
 		if snap := currentRoom(t, hs, room); snap.Membership(rita) != "join" || !slices.Equal(extremityIDs(snap), []string{joinEv.EventID()}) {
 			t.Fatalf("after rita's join: membership %q, extremities %v", snap.Membership(rita), extremityIDs(snap))
 		}
@@ -263,10 +270,7 @@ func TestRoomDAGSoftFail(t *testing.T) {
 		alice := hs.RegisterUser(t, "alice")
 		room := createRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat"})
 		rita := "@rita:remote.test"
-		snap := currentRoom(t, hs, room)
-		joinEv := remote.event(t, snap.State, room, rita, "m.room.member", strPtr(rita), map[string]any{"membership": "join"},
-			extremityIDs(snap), time.Now())
-		remote.receive(t, joinEv)
+		remote.join(t, room, rita)
 		before := currentRoom(t, hs, room)
 		if r := hs.Do(t, "POST", roomPath(room, "/ban"), alice.Token, map[string]any{"user_id": rita}); r.Status != 200 {
 			t.Fatalf("ban: %s", r)
@@ -299,10 +303,7 @@ func TestRoomDAGMessagesFollowTopologicalOrder(t *testing.T) {
 		alice := hs.RegisterUser(t, "alice")
 		room := createRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat"})
 		rita := "@rita:remote.test"
-		snap := currentRoom(t, hs, room)
-		joinEv := remote.event(t, snap.State, room, rita, "m.room.member", strPtr(rita), map[string]any{"membership": "join"},
-			extremityIDs(snap), time.Now())
-		remote.receive(t, joinEv)
+		joinEv := remote.join(t, room, rita)
 		joined := currentRoom(t, hs, room)
 		_, first := doSync(t, hs, alice.Token, "")
 		var local []string
@@ -400,6 +401,36 @@ func TestRoomDAGReceivedRedactions(t *testing.T) {
 		}
 		if b := body(ritaMsg.EventID()); b != "" {
 			t.Errorf("rita's message after her redaction: %q", b)
+		}
+	})
+}
+
+// The servers a room's events are queued for follow its membership from
+// one event to the next: a message before a remote member joins is not
+// queued for her server, one after is, and one after she is kicked is not.
+func TestRoomDAGFederatedFanOutFollowsMembership(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		hs := startNamed(t, backend, "local.test", nil)
+		rs := newRemoteServer(t, hs)
+		alice := hs.RegisterUser(t, "alice")
+		room := createRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat"})
+		rita := "@rita:remote.test"
+		sendMessage(t, hs, alice.Token, room, "before rita")
+		rs.join(t, room, rita)
+		sendMessage(t, hs, alice.Token, room, "with rita")
+		// A local kick: the servers must follow a state change made here too.
+		expect(t, hs.Do(t, "POST", roomPath(room, "/kick"), alice.Token, map[string]any{"user_id": rita}), 200, "")
+		sendMessage(t, hs, alice.Token, room, "after rita")
+
+		queued := queuedPDUs(t, hs, "remote.test")
+		if strings.Contains(queued, "before rita") {
+			t.Errorf("a message sent before rita joined was queued for remote.test")
+		}
+		if !strings.Contains(queued, `"body":"with rita"`) {
+			t.Errorf("a message sent while rita was joined is not queued for remote.test: %s", queued)
+		}
+		if strings.Contains(queued, "after rita") {
+			t.Errorf("a message sent after rita was kicked was queued for remote.test")
 		}
 	})
 }
