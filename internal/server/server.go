@@ -19,6 +19,7 @@ import (
 	"foyer/internal/clientsync"
 	"foyer/internal/config"
 	"foyer/internal/e2ee"
+	"foyer/internal/federationclient"
 	"foyer/internal/federationsender"
 	"foyer/internal/guest"
 	"foyer/internal/httpapi"
@@ -80,6 +81,9 @@ type Services struct {
 	// FederationSender queues PDUs and EDUs for other servers and sends
 	// them in the background (started and stopped with the server).
 	FederationSender *federationsender.Sender
+	// FederationClient makes signed requests to other servers (joins,
+	// keys, media...); the sender uses the same outbound client.
+	FederationClient *federationclient.Client
 }
 
 // OpenServices opens the database and builds the services over it. Each
@@ -135,13 +139,20 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 	accountStore.OnDeviceListChange(e2eeSvc.DeviceListChanged)
 	syncSvc := clientsync.NewService(roomsSvc, clientData, typingSvc, pushSvc, presenceSvc, storage.NewPeekStore(db),
 		stream, wakeups, []clientsync.Extension{e2ee.SyncExtension{E2EE: e2eeSvc}}, log)
+	// With federation off nothing is sent (or kept queued).
+	federationPermits := func(name string) bool { return cfg.Federation.Enabled && cfg.Federation.Permits(name) }
 	fedSender := federationsender.New(storage.NewFederationQueue(db), federationsender.Options{
 		ServerName: cfg.ServerName,
 		SigningKey: key,
 		HTTP:       fedClient,
-		// With federation off nothing is sent (or kept queued).
-		Permits: func(name string) bool { return cfg.Federation.Enabled && cfg.Federation.Permits(name) },
-		Log:     log,
+		Permits:    federationPermits,
+		Log:        log,
+	})
+	fedRequests := federationclient.New(federationclient.Options{
+		ServerName: cfg.ServerName,
+		SigningKey: key,
+		HTTP:       fedClient,
+		Permits:    federationPermits,
 	})
 	roomsSvc.OnFederatedEvent(func(se rooms.StoredEvent, servers []string) {
 		queueRoomEvent(fedSender, log, se, servers)
@@ -178,6 +189,7 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 		}),
 		FederationTxns:   storage.NewFederationTxnStore(db),
 		FederationSender: fedSender,
+		FederationClient: fedRequests,
 	}, nil
 }
 
