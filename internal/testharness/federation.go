@@ -6,10 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
 
+	"foyer/internal/config"
+	"foyer/internal/outbound/outboundtest"
 	"foyer/internal/rooms/matrixevents"
 	"foyer/internal/serverkeys"
 )
@@ -96,4 +99,46 @@ func (h *Homeserver) DoAuthorization(t testing.TB, method, path, authorization s
 		_ = json.Unmarshal(got, &out.JSON)
 	}
 	return out
+}
+
+// StartFederation starts n servers on backend that federate with each
+// other the way deployed servers do: each is named localhost:PORT and
+// serves TLS on that port with a certificate from a CA made for the test,
+// and each trusts that CA and may reach loopback (refused by default). The
+// servers find each other by server discovery through the one outbound
+// client, as in production. edit, when not nil, changes the i-th server's
+// configuration before it starts.
+func StartFederation(t *testing.T, backend string, n int, edit func(i int, cfg *config.Config)) []*Homeserver {
+	t.Helper()
+	ca := outboundtest.NewCA(t)
+	certFile, keyFile := ca.ServerCertificateFiles(t, "localhost")
+	caFile := ca.WriteFile(t)
+	servers := make([]*Homeserver, n)
+	for i := range servers {
+		port := FreeLoopbackPort(t)
+		cfg := Config(t, backend)
+		cfg.ServerName = "localhost:" + port
+		cfg.TLSListen = "127.0.0.1:" + port
+		cfg.TLSCert, cfg.TLSKey = certFile, keyFile
+		cfg.Outbound.AllowPrivateAddresses = true
+		cfg.Outbound.TrustedCAFile = caFile
+		if edit != nil {
+			edit(i, &cfg)
+		}
+		servers[i] = Start(t, cfg)
+	}
+	return servers
+}
+
+// FreeLoopbackPort returns a loopback TCP port that was free a moment ago,
+// for a server whose name must carry its port before it starts.
+func FreeLoopbackPort(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	return port
 }

@@ -2,11 +2,11 @@ package integration
 
 import (
 	"encoding/json"
-	"net"
 	"testing"
 
 	"foyer/internal/config"
 	"foyer/internal/outbound/outboundtest"
+	"foyer/internal/testharness"
 )
 
 // A server reaches another by its name alone, as in production: a name
@@ -17,7 +17,7 @@ import (
 func TestFederationKeysFetchedOverTLSByServerName(t *testing.T) {
 	ca := outboundtest.NewCA(t)
 	certFile, keyFile := ca.ServerCertificateFiles(t, "localhost")
-	port := freeLoopbackPort(t)
+	port := testharness.FreeLoopbackPort(t)
 	bName := "localhost:" + port
 	b := startNamed(t, "sqlite", bName, func(c *config.Config) {
 		c.TLSListen = "127.0.0.1:" + port
@@ -53,13 +53,16 @@ func TestFederationKeysFetchedOverTLSByServerName(t *testing.T) {
 	}
 }
 
-func freeLoopbackPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+// The federation fixture's servers reach each other by name alone, both
+// ways, through discovery and the outbound client.
+func TestFederationFixtureServersReachEachOther(t *testing.T) {
+	servers := testharness.StartFederation(t, "sqlite", 2, nil)
+	for i, from := range servers {
+		to := servers[1-i]
+		keys := serverKeysOf(t, from.Do(t, "GET", "/_matrix/key/v2/query/"+to.Config.ServerName, "", nil))
+		if len(keys) != 1 {
+			t.Fatalf("%s got %d key objects for %s, want 1", from.Config.ServerName, len(keys), to.Config.ServerName)
+		}
+		checkSignedKeys(t, keys[0], to.Config.ServerName, to.SigningKey(t), nil)
 	}
-	defer l.Close()
-	_, port, _ := net.SplitHostPort(l.Addr().String())
-	return port
 }
