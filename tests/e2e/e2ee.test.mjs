@@ -11,10 +11,11 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 
-import { createClient, ClientEvent, MatrixEventEvent } from "matrix-js-sdk";
+import { createClient, MatrixEventEvent } from "matrix-js-sdk";
 import { logger } from "matrix-js-sdk/lib/logger.js";
 
 import { baseUrl, raw, waitFor, withTimeout } from "./helpers.mjs";
+import { clients, decrypted, deviceKnown, joinedMembers, startCryptoClient } from "./crypto.mjs";
 
 if (!process.env.E2E_DEBUG) {
   // The SDK and its Rust crypto (tracing on console.debug/info) are
@@ -24,7 +25,6 @@ if (!process.env.E2E_DEBUG) {
   console.info = () => {};
 }
 
-const clients = [];
 after(() => {
   for (const c of clients) {
     c.stopClient();
@@ -109,73 +109,6 @@ function syncGate(allowed) {
     toDevice: [],
   };
   return gate;
-}
-
-// startCryptoClient logs a client in with the Rust crypto and waits for
-// its first sync.
-async function startCryptoClient(creds, { guest = false, fetchFn } = {}) {
-  const client = createClient({
-    baseUrl,
-    userId: creds.userId,
-    deviceId: creds.deviceId,
-    accessToken: creds.accessToken,
-    ...(fetchFn ? { fetchFn } : {}),
-  });
-  clients.push(client);
-  if (guest) {
-    client.setGuest(true);
-  }
-  await client.initRustCrypto({ useIndexedDB: false });
-  const synced = new Promise((resolve) => {
-    const onSync = (state) => {
-      if (state === "PREPARED" || state === "SYNCING") {
-        client.off(ClientEvent.Sync, onSync);
-        resolve();
-      }
-    };
-    client.on(ClientEvent.Sync, onSync);
-  });
-  await client.startClient({ initialSyncLimit: 20 });
-  await withTimeout(synced, 30000, `${creds.userId}'s first sync`);
-  return client;
-}
-
-// deviceKnown waits until client's crypto lists userId's deviceId,
-// fetching the user's devices (as a client does for a new room member).
-async function deviceKnown(client, userId, deviceId) {
-  await waitFor(
-    async () => {
-      const map = await client.getCrypto().getUserDeviceInfo([userId], true);
-      return map.get(userId)?.has(deviceId);
-    },
-    30000,
-    `${client.getUserId()} to know ${userId}'s device ${deviceId}`,
-  );
-}
-
-// decrypted waits until client has decrypted a message with body in the
-// room, and returns the event. Keys may arrive by to-device after the
-// message itself: decryption is retried, so watch for Decrypted too.
-async function decrypted(client, roomId, body, ms = 30000) {
-  const find = () => {
-    const room = client.getRoom(roomId);
-    if (!room) {
-      return null;
-    }
-    for (const ev of room.getLiveTimeline().getEvents()) {
-      if (ev.isEncrypted() && !ev.isDecryptionFailure() && ev.getType() === "m.room.message" && ev.getContent().body === body) {
-        return ev;
-      }
-    }
-    return null;
-  };
-  const ev = await waitFor(async () => find(), ms, `${client.getUserId()} (${client.getDeviceId()}) to decrypt "${body}"`);
-  return ev;
-}
-
-async function joinedMembers(client, roomId) {
-  const r = await client.getJoinedRoomMembers(roomId);
-  return Object.keys(r.joined);
 }
 
 test("a guest and a registered user decrypt each other's messages; a second device decrypts history from keys sent while it was offline", { timeout: 120000 }, async () => {

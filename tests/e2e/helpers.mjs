@@ -32,7 +32,12 @@ export async function waitFor(check, ms, what) {
 
 // raw answers a request made without the SDK, status and body.
 export async function raw(method, path, body, token) {
-  const res = await fetch(baseUrl + path, {
+  return rawAt(baseUrl, method, path, body, token);
+}
+
+// rawAt is raw to the server at server (another homeserver of a test).
+export async function rawAt(server, method, path, body, token) {
+  const res = await fetch(server + path, {
     method,
     headers: { "Content-Type": "application/json", ...(token ? { Authorization: `Bearer ${token}` } : {}) },
     body: body === undefined ? undefined : JSON.stringify(body),
