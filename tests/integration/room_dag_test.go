@@ -21,7 +21,7 @@ type remoteServer struct {
 	hs   *testharness.Homeserver
 }
 
-func newRemoteServer(t *testing.T, hs *testharness.Homeserver) *remoteServer {
+func newRemoteServer(t testing.TB, hs *testharness.Homeserver) *remoteServer {
 	t.Helper()
 	key, err := matrixevents.LoadOrCreateSigningKey(t.TempDir())
 	if err != nil {
@@ -32,7 +32,7 @@ func newRemoteServer(t *testing.T, hs *testharness.Homeserver) *remoteServer {
 
 // event builds an event on prev, citing as auth events what the auth
 // rules consult in state (the state before it, as its server saw it).
-func (rs *remoteServer) event(t *testing.T, state map[matrixevents.StateTuple]rooms.StoredEvent, roomID, sender, typ string, stateKey *string, content any, prev []string, ts time.Time) matrixevents.Event {
+func (rs *remoteServer) event(t testing.TB, state map[matrixevents.StateTuple]rooms.StoredEvent, roomID, sender, typ string, stateKey *string, content any, prev []string, ts time.Time) matrixevents.Event {
 	t.Helper()
 	ctx := context.Background()
 	snap, err := rs.hs.Server.Services.Rooms.Current(ctx, roomID)
@@ -68,7 +68,7 @@ func (rs *remoteServer) event(t *testing.T, state map[matrixevents.StateTuple]ro
 	return ev
 }
 
-func (rs *remoteServer) receive(t *testing.T, ev matrixevents.Event) rooms.Received {
+func (rs *remoteServer) receive(t testing.TB, ev matrixevents.Event) rooms.Received {
 	t.Helper()
 	got, err := rs.hs.Server.Services.Rooms.Receive(context.Background(), ev)
 	if err != nil {
@@ -79,7 +79,7 @@ func (rs *remoteServer) receive(t *testing.T, ev matrixevents.Event) rooms.Recei
 
 // join sends user's join to roomID on its current state and fails the
 // test unless it is accepted and shown.
-func (rs *remoteServer) join(t *testing.T, roomID, user string) matrixevents.Event {
+func (rs *remoteServer) join(t testing.TB, roomID, user string) matrixevents.Event {
 	t.Helper()
 	snap := currentRoom(t, rs.hs, roomID)
 	ev := rs.event(t, snap.State, roomID, user, "m.room.member", strPtr(user), map[string]any{"membership": "join"}, extremityIDs(snap), time.Now())
@@ -89,7 +89,7 @@ func (rs *remoteServer) join(t *testing.T, roomID, user string) matrixevents.Eve
 	return ev
 }
 
-func currentRoom(t *testing.T, hs *testharness.Homeserver, roomID string) rooms.RoomSnapshot {
+func currentRoom(t testing.TB, hs *testharness.Homeserver, roomID string) rooms.RoomSnapshot {
 	t.Helper()
 	snap, err := hs.Server.Services.Rooms.Current(context.Background(), roomID)
 	if err != nil {
