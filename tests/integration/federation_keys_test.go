@@ -18,7 +18,7 @@ import (
 
 // startNamed starts a server on backend named serverName, after edit
 // changes its configuration.
-func startNamed(t *testing.T, backend, serverName string, edit func(*config.Config)) *testharness.Homeserver {
+func startNamed(t testing.TB, backend, serverName string, edit func(*config.Config)) *testharness.Homeserver {
 	t.Helper()
 	cfg := testharness.Config(t, backend)
 	cfg.ServerName = serverName

@@ -13,7 +13,7 @@ import (
 
 // txnRemote is a remote server whose keys the local server can fetch: a
 // second test server, whose signing key the event fixture signs with.
-func txnRemote(t *testing.T, backend string, local *testharness.Homeserver) *remoteServer {
+func txnRemote(t testing.TB, backend string, local *testharness.Homeserver) *remoteServer {
 	t.Helper()
 	other := startNamed(t, backend, "remote.test", nil)
 	local.ReachServers(other)
@@ -22,7 +22,7 @@ func txnRemote(t *testing.T, backend string, local *testharness.Homeserver) *rem
 
 // sendTxn sends a transaction of pdus, signed by rs, claiming origin in
 // its body.
-func sendTxn(t *testing.T, rs *remoteServer, txnID, origin string, pdus []matrixevents.Event) *testharness.Response {
+func sendTxn(t testing.TB, rs *remoteServer, txnID, origin string, pdus []matrixevents.Event) *testharness.Response {
 	t.Helper()
 	raws := make([]json.RawMessage, 0, len(pdus))
 	for _, ev := range pdus {
@@ -31,7 +31,7 @@ func sendTxn(t *testing.T, rs *remoteServer, txnID, origin string, pdus []matrix
 	return sendRawTxn(t, rs, txnID, origin, raws)
 }
 
-func sendRawTxn(t *testing.T, rs *remoteServer, txnID, origin string, raws []json.RawMessage) *testharness.Response {
+func sendRawTxn(t testing.TB, rs *remoteServer, txnID, origin string, raws []json.RawMessage) *testharness.Response {
 	t.Helper()
 	body := map[string]any{"origin": origin, "origin_server_ts": time.Now().UnixMilli(), "pdus": raws,
 		"edus": []any{map[string]any{"edu_type": "m.typing", "content": map[string]any{}}, "not an EDU"}}
@@ -57,7 +57,7 @@ func joinByTxn(t *testing.T, rs *remoteServer, txnID, roomID, user string) {
 
 // pduError is the error a transaction's answer gives for an event, and
 // whether the answer names the event at all.
-func pduError(t *testing.T, r *testharness.Response, eventID string) (string, bool) {
+func pduError(t testing.TB, r *testharness.Response, eventID string) (string, bool) {
 	t.Helper()
 	var answer struct {
 		PDUs map[string]struct {
