@@ -43,7 +43,7 @@ func BenchmarkInboundTransactions(b *testing.B) {
 					depth++
 					ev, err := matrixevents.BuildEvent(matrixevents.ProtoEvent{
 						RoomVersion: snap.Info.Version, RoomID: room, Sender: rita, Type: "m.room.message",
-						Content: map[string]any{"msgtype": "m.text", "body": fmt.Sprintf("message %d.%d", i, j)},
+						Content:      map[string]any{"msgtype": "m.text", "body": fmt.Sprintf("message %d.%d", i, j)},
 						PrevEventIDs: prev, AuthEventIDs: auth, Depth: depth, Origin: rs.name, Timestamp: time.Now(),
 					}, rs.key)
 					if err != nil {
