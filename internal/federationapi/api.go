@@ -38,6 +38,9 @@ type Deps struct {
 	E2EE       *e2ee.Service
 	// Transactions keeps the answers to other servers' transactions.
 	Transactions TransactionLog
+	// HeardFrom, when set, is told of each server that made a signed
+	// request (the outbound queue retries it at once).
+	HeardFrom func(serverName string)
 	// Log receives faults in handling other servers' requests; nil
 	// discards them.
 	Log *slog.Logger

@@ -36,7 +36,8 @@ func errUnauthorized(format string, args ...any) *httpapi.Error {
 // current key of its origin over method, URI, origin, destination and
 // body (401 M_UNAUTHORIZED otherwise), from a server that
 // federation.allowed_servers and blocked_servers permit (403 M_FORBIDDEN
-// otherwise). The handler finds the origin with Origin.
+// otherwise). The handler finds the origin with Origin. A signed request
+// shows its origin is up: HeardFrom is told, so what waits for it goes.
 func (a *API) signed(h httpapi.HandlerFunc) httpapi.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		origin, err := a.authenticate(r)
@@ -44,6 +45,9 @@ func (a *API) signed(h httpapi.HandlerFunc) httpapi.HandlerFunc {
 			return err
 		}
 		httpapi.SetCaller(r, origin)
+		if a.HeardFrom != nil {
+			a.HeardFrom(origin)
+		}
 		return h(w, r.WithContext(WithOrigin(r.Context(), origin)))
 	}
 }

@@ -110,7 +110,7 @@ type Sender struct {
 	started bool
 	ctx     context.Context
 	cancel  context.CancelFunc
-	workers map[string]chan struct{} // destination → its worker's wake-up
+	workers map[string]*worker // destination → its running worker
 	wg      sync.WaitGroup
 	slots   chan struct{}
 }
@@ -141,7 +141,21 @@ func New(store Store, opt Options) *Sender {
 	if opt.HTTP == nil {
 		opt.HTTP = http.DefaultClient
 	}
-	return &Sender{store: store, opt: opt, workers: map[string]chan struct{}{}, slots: make(chan struct{}, opt.MaxWorkers)}
+	return &Sender{store: store, opt: opt, workers: map[string]*worker{}, slots: make(chan struct{}, opt.MaxWorkers)}
+}
+
+// worker is a destination's running worker: wakeup says its queue has
+// something new, heardFrom that the destination answered us, so a retry
+// waiting out a backoff goes now.
+type worker struct {
+	wakeup, heardFrom chan struct{}
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
 }
 
 // Queue queues pdu for each destination and wakes their workers. It
@@ -237,21 +251,30 @@ func (s *Sender) wake(destination string) {
 	if !s.started {
 		return
 	}
-	if ch, ok := s.workers[destination]; ok {
-		select {
-		case ch <- struct{}{}:
-		default:
-		}
+	if w, ok := s.workers[destination]; ok {
+		signal(w.wakeup)
 		return
 	}
-	ch := make(chan struct{}, 1)
-	s.workers[destination] = ch
+	w := &worker{wakeup: make(chan struct{}, 1), heardFrom: make(chan struct{}, 1)}
+	s.workers[destination] = w
 	s.wg.Add(1)
-	go s.work(s.ctx, destination, ch)
+	go s.work(s.ctx, destination, w)
+}
+
+// HeardFrom tells the sender that destination has just made a request to
+// us: it is up again, so a transaction waiting out a backoff for it is
+// retried now rather than at the end of the backoff (which may be an
+// hour), and the destination catches up at once.
+func (s *Sender) HeardFrom(destination string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if w, ok := s.workers[destination]; ok {
+		signal(w.heardFrom)
+	}
 }
 
 // work drains destination's queue, then ends; a later wake starts another.
-func (s *Sender) work(ctx context.Context, destination string, wakeup chan struct{}) {
+func (s *Sender) work(ctx context.Context, destination string, w *worker) {
 	defer s.wg.Done()
 	backoff := time.Duration(0)
 	for ctx.Err() == nil {
@@ -270,7 +293,7 @@ func (s *Sender) work(ctx context.Context, destination string, wakeup chan struc
 		if len(items) == 0 {
 			s.mu.Lock()
 			select {
-			case <-wakeup:
+			case <-w.wakeup:
 				s.mu.Unlock()
 				continue
 			default:
@@ -298,7 +321,13 @@ func (s *Sender) work(ctx context.Context, destination string, wakeup chan struc
 			backoff = s.nextBackoff(backoff)
 			s.opt.Log.Info("federation sender: sending failed; retrying later",
 				"destination", destination, "retry_in", backoff.String(), "error", err)
-			if !sleep(ctx, backoff) {
+			// A word from the destination during the backoff only counts
+			// from now: one from before this failure says nothing.
+			select {
+			case <-w.heardFrom:
+			default:
+			}
+			if !sleepUnless(ctx, backoff, w.heardFrom) {
 				break
 			}
 		}
@@ -414,10 +443,17 @@ func countKind(items []Item, k Kind) int {
 
 // sleep waits d or until ctx ends; it reports whether d passed.
 func sleep(ctx context.Context, d time.Duration) bool {
+	return sleepUnless(ctx, d, nil)
+}
+
+// sleepUnless is sleep cut short by a signal on early.
+func sleepUnless(ctx context.Context, d time.Duration, early chan struct{}) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
+		return true
+	case <-early:
 		return true
 	case <-ctx.Done():
 		return false

@@ -536,3 +536,36 @@ func TestSenderDropsQueueOfServerBlockedSinceQueued(t *testing.T) {
 		}
 	})
 }
+
+// A destination that was down is retried as soon as it is heard from,
+// however long the backoff it is in: the second attempt comes after
+// HeardFrom, not after the hour the backoff would otherwise last.
+func TestSenderRetriesAtOnceWhenHeardFrom(t *testing.T) {
+	eachStore(t, func(t *testing.T, reopen func() *storage.DB) {
+		db := reopen()
+		key := signingKey(t)
+		remote := &destination{name: "remote.example", key: key, arrived: make(chan struct{}, 1), status: func(n int) int {
+			if n == 0 {
+				return http.StatusServiceUnavailable
+			}
+			return http.StatusOK
+		}}
+		net := newNetwork(t, remote)
+		s := newSender(db, key, net, federationsender.Options{MinBackoff: time.Hour, MaxBackoff: time.Hour})
+		start(t, s)
+		s.HeardFrom("remote.example") // nothing is queued yet: no effect
+		if err := s.Queue(context.Background(), []string{"remote.example"}, pdu(1)); err != nil {
+			t.Fatal(err)
+		}
+		<-remote.arrived
+		waitFor(t, "the failed first attempt", func() bool { return len(remote.all()) == 1 })
+		// The worker is now in its hour of backoff; the destination speaks.
+		waitFor(t, "the retry once heard from", func() bool {
+			s.HeardFrom("remote.example")
+			return len(queued(t, db)) == 0
+		})
+		if pdus, _ := remote.accepted(t); !slices.Equal(pdus, []string{string(pdu(1))}) {
+			t.Fatalf("delivered %v", pdus)
+		}
+	})
+}
