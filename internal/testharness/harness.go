@@ -61,6 +61,7 @@ type Homeserver struct {
 	Server *server.Server
 	Config config.Config
 	client *http.Client
+	log    *slog.Logger
 }
 
 // Start runs a server with cfg until the test ends.
@@ -82,7 +83,20 @@ func StartLogging(t testing.TB, cfg config.Config, logs io.Writer) *Homeserver {
 
 func startLogged(t testing.TB, cfg config.Config, log *slog.Logger) *Homeserver {
 	t.Helper()
-	srv, err := server.New(context.Background(), cfg, log)
+	hs := &Homeserver{Config: cfg, client: &http.Client{Timeout: 2 * time.Minute}, log: log}
+	hs.run(t)
+	t.Cleanup(func() {
+		if hs.Server != nil {
+			hs.stop(t)
+		}
+	})
+	return hs
+}
+
+// run starts the server of hs.Config.
+func (h *Homeserver) run(t testing.TB) {
+	t.Helper()
+	srv, err := server.New(context.Background(), h.Config, h.log)
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}
@@ -90,20 +104,31 @@ func startLogged(t testing.TB, cfg config.Config, log *slog.Logger) *Homeserver 
 		_ = srv.Stop(context.Background())
 		t.Fatalf("server.Start: %v", err)
 	}
-	hs := &Homeserver{
-		URL:    "http://" + srv.Addrs()[0],
-		Server: srv,
-		Config: cfg,
-		client: &http.Client{Timeout: 2 * time.Minute},
+	h.Server, h.URL = srv, "http://"+srv.Addrs()[0]
+}
+
+func (h *Homeserver) stop(t testing.TB) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.Server.Stop(ctx); err != nil {
+		t.Errorf("stopping server: %v", err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Stop(ctx); err != nil {
-			t.Errorf("stopping server: %v", err)
-		}
-	})
-	return hs
+	h.Server = nil
+}
+
+// Stop stops the server, as its operator would (clean shutdown); Resume
+// starts it again on the same data, with the same name and TLS port (the
+// plain listener may get another port: URL follows it).
+func (h *Homeserver) Stop(t testing.TB) {
+	t.Helper()
+	h.stop(t)
+}
+
+// Resume starts a server stopped with Stop again.
+func (h *Homeserver) Resume(t testing.TB) {
+	t.Helper()
+	h.run(t)
 }
 
 // StartBackend is Start(Config(t, backend)).
