@@ -10,14 +10,17 @@ import (
 // PublicRoomsFilter is the body of POST /publicRooms, and, without a
 // search term or room types, the query of GET.
 type PublicRoomsFilter struct {
-	Limit  int    `json:"limit,omitempty"`
-	Since  string `json:"since,omitempty"`
-	Filter *struct {
-		GenericSearchTerm string    `json:"generic_search_term,omitempty"`
-		RoomTypes         []*string `json:"room_types,omitempty"`
-	} `json:"filter,omitempty"`
-	IncludeAllNetworks   bool   `json:"include_all_networks,omitempty"`
-	ThirdPartyInstanceID string `json:"third_party_instance_id,omitempty"`
+	Limit                int                `json:"limit,omitempty"`
+	Since                string             `json:"since,omitempty"`
+	Filter               *PublicRoomsSearch `json:"filter,omitempty"`
+	IncludeAllNetworks   bool               `json:"include_all_networks,omitempty"`
+	ThirdPartyInstanceID string             `json:"third_party_instance_id,omitempty"`
+}
+
+// PublicRoomsSearch is the filter of POST /publicRooms.
+type PublicRoomsSearch struct {
+	GenericSearchTerm string    `json:"generic_search_term,omitempty"`
+	RoomTypes         []*string `json:"room_types,omitempty"`
 }
 
 // PublicRooms asks destination for a page of its published room
