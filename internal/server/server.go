@@ -158,6 +158,9 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 		HTTP:       fedClient,
 		Permits:    federationPermits,
 	})
+	if cfg.Federation.Enabled {
+		roomsSvc.SetRemoteSpaces(remoteSpaces{fedRequests})
+	}
 	roomsSvc.OnFederatedEvent(func(se rooms.StoredEvent, servers []string) {
 		queueRoomEvent(fedSender, log, se, servers)
 	})
