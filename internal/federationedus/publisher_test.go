@@ -39,7 +39,9 @@ type fakeRooms struct{}
 func (fakeRooms) MemberCounts(context.Context, string) (rooms.MemberSummary, error) {
 	return rooms.MemberSummary{JoinedServers: []string{"here.test", "there.test"}}, nil
 }
-func (fakeRooms) JoinedRooms(context.Context, string) ([]string, error) { return []string{"!r:here.test"}, nil }
+func (fakeRooms) JoinedRooms(context.Context, string) ([]string, error) {
+	return []string{"!r:here.test"}, nil
+}
 
 type fakeTyping struct{ users []string }
 
