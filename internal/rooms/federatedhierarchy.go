@@ -20,6 +20,11 @@ type FederatedSpace struct {
 	InaccessibleChildren []string      `json:"inaccessible_children"`
 }
 
+// maxFederatedChildren bounds the children summarised for another
+// server, as Synapse does: a space's first 50 (its children_state lists
+// them all).
+const maxFederatedChildren = 50
+
 // FederatedHierarchy answers origin's hierarchy request for roomID. As
 // the spec says, it does not paginate and lists one level: the room, if
 // origin could peek or join it, and each child this server is in, either
@@ -48,7 +53,7 @@ func (s *Service) FederatedHierarchy(ctx context.Context, origin, roomID string,
 		Children:             []RoomSummary{},
 		InaccessibleChildren: []string{},
 	}
-	for _, c := range children {
+	for _, c := range children[:min(len(children), maxFederatedChildren)] {
 		childID := *c.Event.StateKey()
 		child, ok, err := s.participatingRoom(ctx, childID)
 		if err != nil {
