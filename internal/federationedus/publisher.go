@@ -28,11 +28,12 @@ type Queue interface {
 	QueueEDU(ctx context.Context, destinations []string, edu json.RawMessage) error
 }
 
-// Rooms names the servers of a room and the rooms of a user
-// (rooms.Service).
+// Rooms names the servers of a room, the rooms of a user and the members
+// of a room (rooms.Service).
 type Rooms interface {
 	MemberCounts(ctx context.Context, roomID string) (rooms.MemberSummary, error)
 	JoinedRooms(ctx context.Context, userID string) ([]string, error)
+	Current(ctx context.Context, roomID string) (rooms.RoomSnapshot, error)
 }
 
 // Typing lists who is typing in a room (typing.Service).
@@ -40,8 +41,10 @@ type Typing interface {
 	Current(roomID string) []string
 }
 
-// Presence renders a status as an m.presence event (presence.Service).
+// Presence reads a user's status and renders it as an m.presence event
+// (presence.Service).
 type Presence interface {
+	Get(ctx context.Context, userID string) (presence.Status, error)
 	Event(st presence.Status) map[string]any
 }
 
@@ -64,6 +67,13 @@ type Options struct {
 	PresenceInterval time.Duration
 }
 
+// join is a user's join to a room, after which presence is shared.
+type join struct{ roomID, userID string }
+
+// maxPendingJoins bounds the joins waiting for the worker; beyond it the
+// presence a join would share waits for the next change.
+const maxPendingJoins = 1000
+
 // receiptKey names the one receipt kept per user, room and thread.
 type receiptKey struct{ roomID, userID, threadID string }
 
@@ -79,6 +89,7 @@ type Publisher struct {
 	typingRooms     map[string]bool
 	receipts        map[receiptKey]clientdata.Receipt
 	presenceChanges map[string]presence.Status
+	joins           []join
 	wake            chan struct{}
 
 	// typingSent is, per room, each local user announced as typing and
@@ -152,6 +163,22 @@ func (p *Publisher) PresenceChanged(st presence.Status) {
 	// Presence waits for the next tick: that is the coalescing.
 }
 
+// RoomEvent is a rooms.Service OnEvent listener: after a join, as in
+// Synapse, a local user's presence goes to the room's other servers, and
+// a remote user's server gets the presence of the room's local members.
+func (p *Publisher) RoomEvent(se rooms.StoredEvent) {
+	ev := se.Event
+	if ev.Type() != "m.room.member" || ev.StateKey() == nil || ev.Membership() != "join" {
+		return
+	}
+	p.mu.Lock()
+	if len(p.joins) < maxPendingJoins {
+		p.joins = append(p.joins, join{ev.RoomID(), *ev.StateKey()})
+	}
+	p.mu.Unlock()
+	p.signal()
+}
+
 // Start runs the worker; Stop ends it.
 func (p *Publisher) Start() {
 	p.stop, p.done = make(chan struct{}), make(chan struct{})
@@ -180,6 +207,7 @@ func (p *Publisher) run() {
 		case <-p.wake:
 			p.flushTyping(context.Background())
 			p.flushReceipts(context.Background())
+			p.flushJoins(context.Background())
 		case <-tick.C:
 			p.flush(context.Background())
 		}
@@ -192,6 +220,7 @@ func (p *Publisher) flush(ctx context.Context) {
 	p.flushTyping(ctx)
 	p.refreshTyping(ctx)
 	p.flushReceipts(ctx)
+	p.flushJoins(ctx)
 	p.flushPresence(ctx)
 }
 
@@ -368,14 +397,7 @@ func (p *Publisher) flushPresence(ctx context.Context) {
 		if len(servers) == 0 {
 			continue
 		}
-		update := map[string]any{"user_id": userID, "presence": st.Presence, "last_active_ago": int64(0)}
-		if content, ok := p.presence.Event(st)["content"].(map[string]any); ok {
-			for _, k := range []string{"last_active_ago", "currently_active", "status_msg"} {
-				if v, ok := content[k]; ok {
-					update[k] = v
-				}
-			}
-		}
+		update := p.presenceUpdate(st)
 		for _, s := range servers {
 			byServer[s] = append(byServer[s], update)
 		}
@@ -383,4 +405,68 @@ func (p *Publisher) flushPresence(ctx context.Context) {
 	for server, updates := range byServer {
 		p.send(ctx, []string{server}, "m.presence", map[string]any{"push": updates})
 	}
+}
+
+// flushJoins shares presence after joins: a local joiner's status is
+// queued as a change (sent with the next presence flush to every server
+// it now shares a room with); a remote joiner's server is sent the
+// status of each local member of the room at once. Offline users, and
+// users never seen, are left out: they have nothing to tell.
+func (p *Publisher) flushJoins(ctx context.Context) {
+	p.mu.Lock()
+	joins := p.joins
+	p.joins = nil
+	p.mu.Unlock()
+	for _, j := range joins {
+		if p.local(j.userID) {
+			if len(p.roomServers(ctx, j.roomID)) == 0 {
+				continue
+			}
+			st, err := p.presence.Get(ctx, j.userID)
+			if err != nil || st.Presence == presence.Offline {
+				continue
+			}
+			p.mu.Lock()
+			if _, pending := p.presenceChanges[j.userID]; !pending {
+				p.presenceChanges[j.userID] = st
+			}
+			p.mu.Unlock()
+			continue
+		}
+		_, server, ok := strings.Cut(j.userID, ":")
+		if !ok || server == p.opt.ServerName {
+			continue
+		}
+		snap, err := p.rooms.Current(ctx, j.roomID)
+		if err != nil {
+			continue
+		}
+		var updates []map[string]any
+		for k, se := range snap.State {
+			if k.Type != "m.room.member" || se.Event.Membership() != "join" || !p.local(k.StateKey) {
+				continue
+			}
+			st, err := p.presence.Get(ctx, k.StateKey)
+			if err != nil || st.Presence == presence.Offline {
+				continue
+			}
+			updates = append(updates, p.presenceUpdate(st))
+		}
+		if len(updates) > 0 {
+			p.send(ctx, []string{server}, "m.presence", map[string]any{"push": updates})
+		}
+	}
+}
+
+// presenceUpdate is one user's entry in an m.presence EDU's push list.
+func (p *Publisher) presenceUpdate(st presence.Status) map[string]any {
+	update := map[string]any{"user_id": st.UserID, "presence": st.Presence, "last_active_ago": int64(0)}
+	if content, ok := p.presence.Event(st)["content"].(map[string]any); ok {
+		for _, k := range []string{"last_active_ago", "currently_active", "status_msg"} {
+			if v, ok := content[k]; ok {
+				update[k] = v
+			}
+		}
+	}
+	return update
 }

@@ -42,12 +42,19 @@ func (fakeRooms) MemberCounts(context.Context, string) (rooms.MemberSummary, err
 func (fakeRooms) JoinedRooms(context.Context, string) ([]string, error) {
 	return []string{"!r:here.test"}, nil
 }
+func (fakeRooms) Current(context.Context, string) (rooms.RoomSnapshot, error) {
+	return rooms.RoomSnapshot{}, nil
+}
 
 type fakeTyping struct{ users []string }
 
 func (f *fakeTyping) Current(string) []string { return f.users }
 
 type fakePresence struct{}
+
+func (fakePresence) Get(_ context.Context, userID string) (presence.Status, error) {
+	return presence.Status{UserID: userID, Presence: presence.Offline}, nil
+}
 
 func (fakePresence) Event(st presence.Status) map[string]any {
 	c := map[string]any{"presence": st.Presence, "last_active_ago": int64(7)}

@@ -168,6 +168,7 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 	typingSvc.OnChange(fedEDUs.TypingChanged)
 	clientData.OnPublicReceipt(fedEDUs.ReceiptStored)
 	presenceSvc.OnChange(fedEDUs.PresenceChanged)
+	roomsSvc.OnEvent(fedEDUs.RoomEvent)
 	accountsSvc := accounts.NewService(accountStore, cfg.ServerName, hasher, cfg.Passwords.MinLength)
 	return &Services{
 		DB:         db,

@@ -132,8 +132,9 @@ func startFederationWithRecorder(t *testing.T, backend string, edit func(i int, 
 }
 
 // A local user's typing (start, stop, and a timeout running out), public
-// read receipt (with its thread) and presence leave as EDUs, shaped as
-// the spec says, for the server of a member joined to the room; a private
+// read receipt (with its thread) and presence (its changes, and what it
+// was when the other server's user joined) leave as EDUs, shaped as the
+// spec says, for the server of a member joined to the room; a private
 // read receipt never leaves.
 func TestFederationOutboundEDUs(t *testing.T) {
 	testharness.EachBackend(t, func(t *testing.T, backend string) {
@@ -142,7 +143,25 @@ func TestFederationOutboundEDUs(t *testing.T) {
 		alice := a.RegisterUser(t, "alice")
 		room := createRoom(t, a, alice.Token, map[string]any{"preset": "public_chat"})
 		bob := "@bob:" + b.Config.ServerName
+		presencePath := "/_matrix/client/v3/presence/" + url.PathEscape(alice.UserID) + "/status"
+		presenceIs := func(state, msg string) func(map[string]any) bool {
+			return func(c map[string]any) bool {
+				push, _ := c["push"].([]any)
+				for _, p := range push {
+					u, _ := p.(map[string]any)
+					if _, hasAgo := u["last_active_ago"].(float64); hasAgo && u["user_id"] == alice.UserID &&
+						u["presence"] == state && u["status_msg"] == msg {
+						return true
+					}
+				}
+				return false
+			}
+		}
+		// Set while no other server shares a room with alice: B hears of
+		// it when its user joins, as Synapse does.
+		expect(t, a.Do(t, "PUT", presencePath, alice.Token, map[string]any{"presence": "online", "status_msg": "before you came"}), 200, "")
 		joinByTxn(t, &remoteServer{name: b.Config.ServerName, key: b.SigningKey(t), hs: a}, "bob-join", room, bob)
+		rec.waitEDU(t, "m.presence", presenceIs("online", "before you came"))
 
 		typingPath := roomPath(room, "/typing/"+alice.UserID)
 		typingIs := func(want bool) func(map[string]any) bool {
@@ -200,19 +219,8 @@ func TestFederationOutboundEDUs(t *testing.T) {
 			t.Fatalf("receipt EDU %s, want %s in thread main with a ts", got, msg)
 		}
 
-		expect(t, a.Do(t, "PUT", "/_matrix/client/v3/presence/"+url.PathEscape(alice.UserID)+"/status", alice.Token,
-			map[string]any{"presence": "unavailable", "status_msg": "out to lunch"}), 200, "")
-		rec.waitEDU(t, "m.presence", func(c map[string]any) bool {
-			push, _ := c["push"].([]any)
-			for _, p := range push {
-				u, _ := p.(map[string]any)
-				if _, hasAgo := u["last_active_ago"].(float64); hasAgo && u["user_id"] == alice.UserID &&
-					u["presence"] == "unavailable" && u["status_msg"] == "out to lunch" {
-					return true
-				}
-			}
-			return false
-		})
+		expect(t, a.Do(t, "PUT", presencePath, alice.Token, map[string]any{"presence": "unavailable", "status_msg": "out to lunch"}), 200, "")
+		rec.waitEDU(t, "m.presence", presenceIs("unavailable", "out to lunch"))
 
 		for _, e := range rec.all() {
 			if strings.Contains(string(e.Content), "m.read.private") || strings.Contains(string(e.Content), private) {
