@@ -88,7 +88,7 @@ func (s *Service) Hierarchy(ctx context.Context, userID, roomID string, q Hierar
 	if _, server, ok := strings.Cut(roomID, ":"); ok {
 		rootVia = append(rootVia, server)
 	}
-	if _, _, found, err := s.hierarchyNode(ctx, walk, userID, roomID, rootVia, q.SuggestedOnly); err != nil {
+	if _, _, found, err := s.hierarchyNode(ctx, walk, userID, roomID, rootVia, q.SuggestedOnly, maxDepth > 0); err != nil {
 		return HierarchyPage{}, err
 	} else if !found {
 		return HierarchyPage{}, refusal.New(refusal.Forbidden, "you may not view the room %s: it does not exist, or you are not in it and it is neither public nor world-readable", roomID)
@@ -109,7 +109,7 @@ func (s *Service) Hierarchy(ctx context.Context, userID, roomID string, q Hierar
 			continue
 		}
 		seen[e.roomID] = true
-		room, children, found, err := s.hierarchyNode(ctx, walk, userID, e.roomID, e.via, q.SuggestedOnly)
+		room, children, found, err := s.hierarchyNode(ctx, walk, userID, e.roomID, e.via, q.SuggestedOnly, e.depth < maxDepth)
 		if err != nil {
 			return HierarchyPage{}, err
 		}
@@ -143,9 +143,10 @@ type childRef struct {
 }
 
 // hierarchyNode is one room of a walk as userID may see it, with its
-// children in order; found is false when the room is unknown everywhere
-// asked or userID may not see it.
-func (s *Service) hierarchyNode(ctx context.Context, walk *remoteWalk, userID, roomID string, via []string, suggestedOnly bool) (HierarchyRoom, []childRef, bool, error) {
+// children in order (wantChildren false: a remote room's may be left
+// out); found is false when the room is unknown everywhere asked or
+// userID may not see it.
+func (s *Service) hierarchyNode(ctx context.Context, walk *remoteWalk, userID, roomID string, via []string, suggestedOnly, wantChildren bool) (HierarchyRoom, []childRef, bool, error) {
 	sum, err := s.Summary(ctx, userID, roomID)
 	var re *refusal.Error
 	if errors.As(err, &re) && re.Kind == refusal.NotFound {
@@ -153,7 +154,7 @@ func (s *Service) hierarchyNode(ctx context.Context, walk *remoteWalk, userID, r
 			// Known here and not visible to userID.
 			return HierarchyRoom{}, nil, false, nil
 		}
-		return walk.room(ctx, roomID, via)
+		return walk.room(ctx, roomID, via, wantChildren)
 	}
 	if err != nil {
 		return HierarchyRoom{}, nil, false, err

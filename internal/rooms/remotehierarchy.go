@@ -47,13 +47,18 @@ func (s *Service) newRemoteWalk(userID string, suggestedOnly bool) *remoteWalk {
 		summaries: map[string]RoomSummary{}, answers: map[string]*FederatedSpace{}, inaccessible: map[string]bool{}}
 }
 
-// room is a room this server does not know, from the servers in via (or
-// from its parent's answer), when userID may see it.
-func (w *remoteWalk) room(ctx context.Context, roomID string, via []string) (HierarchyRoom, []childRef, bool, error) {
+// room is a room this server does not know, when userID may see it: from
+// its parent's answer when that summarised it and its children are not
+// wanted (it is no space, or the walk stops there), as Synapse does, else
+// from the servers in via.
+func (w *remoteWalk) room(ctx context.Context, roomID string, via []string, wantChildren bool) (HierarchyRoom, []childRef, bool, error) {
 	if w.s.remoteSpaces == nil || w.inaccessible[roomID] {
 		return HierarchyRoom{}, nil, false, nil
 	}
 	answer, asked := w.answers[roomID]
+	if sum, known := w.summaries[roomID]; !asked && known && (sum.RoomType != "m.space" || !wantChildren) {
+		asked = true
+	}
 	if !asked {
 		answer = w.ask(ctx, roomID, via)
 	}
@@ -62,8 +67,8 @@ func (w *remoteWalk) room(ctx context.Context, roomID string, via []string) (Hie
 	case answer != nil:
 		room = answer.Room
 	case w.summaries[roomID].RoomID == roomID:
-		// No server answered for it, but its parent's answer summarised
-		// it: listed without its children.
+		// Its parent's answer summarised it (and no server was asked, or
+		// none answered): listed without its children.
 		room = HierarchyRoom{RoomSummary: w.summaries[roomID]}
 	default:
 		return HierarchyRoom{}, nil, false, nil
