@@ -129,10 +129,14 @@ func TestFederationRemoteHierarchy(t *testing.T) {
 			"creation_content": map[string]any{"type": "m.space"}})
 		open := createRoom(t, b, bob.Token, map[string]any{"preset": "public_chat", "name": "Open"})
 		secret := createRoom(t, b, bob.Token, map[string]any{"preset": "private_chat", "name": "Secret"})
-		for i, kid := range []string{open, secret} {
-			content := map[string]any{"via": []string{bName}, "suggested": i == 0}
+		inner := createRoom(t, b, bob.Token, map[string]any{"preset": "public_chat", "name": "Inner",
+			"creation_content": map[string]any{"type": "m.space"}})
+		deep := createRoom(t, b, bob.Token, map[string]any{"preset": "public_chat", "name": "Deep"})
+		for i, kid := range []string{open, secret, inner} {
+			content := map[string]any{"via": []string{bName}, "suggested": i == 0, "order": string(rune('a' + i))}
 			expect(t, putState(t, b, bob.Token, space, "m.space.child", kid, content), 200, "")
 		}
+		expect(t, putState(t, b, bob.Token, inner, "m.space.child", deep, map[string]any{"via": []string{bName}}), 200, "")
 		top := createRoom(t, a, alice.Token, map[string]any{"preset": "public_chat", "name": "A space",
 			"creation_content": map[string]any{"type": "m.space"}})
 		expect(t, putState(t, a, alice.Token, top, "m.space.child", space, map[string]any{"via": []string{bName}}), 200, "")
@@ -149,13 +153,18 @@ func TestFederationRemoteHierarchy(t *testing.T) {
 				if room["name"] != "B space" || room["room_type"] != "m.space" {
 					t.Errorf("remote space's summary: %v", room)
 				}
-				if cs, _ := room["children_state"].([]any); len(cs) != 2 {
+				if cs, _ := room["children_state"].([]any); len(cs) != 3 {
 					t.Errorf("remote space's children_state: %v", room["children_state"])
 				}
 			}
 		}
-		if !slices.Equal(ids, []string{top, space, open}) {
-			t.Fatalf("hierarchy through a remote space: %v, want %v (the secret room left out): %s", ids, []string{top, space, open}, h)
+		if want := []string{top, space, open, inner, deep}; !slices.Equal(ids, want) {
+			t.Fatalf("hierarchy through a remote space: %v, want %v (the secret room left out): %s", ids, want, h)
+		}
+		// max_depth stops the walk at the remote space's children.
+		h = a.Do(t, "GET", relRoomPath(top, "/hierarchy?max_depth=2"), alice.Token, nil)
+		if rooms, _ := h.JSON["rooms"].([]any); len(rooms) != 4 {
+			t.Fatalf("hierarchy to depth 2: %s", h)
 		}
 
 		aKey := a.SigningKey(t)
@@ -170,10 +179,11 @@ func TestFederationRemoteHierarchy(t *testing.T) {
 		}
 		children, _ := r.JSON["children"].([]any)
 		inaccessible, _ := r.JSON["inaccessible_children"].([]any)
-		if len(children) != 1 || jsonPath(children[0], "room_id") != open || len(inaccessible) != 1 || inaccessible[0] != secret {
+		if len(children) != 2 || jsonPath(children[0], "room_id") != open || jsonPath(children[1], "room_id") != inner ||
+			jsonPath(children[1], "children_state") != nil || len(inaccessible) != 1 || inaccessible[0] != secret {
 			t.Fatalf("signed hierarchy's children: %s", r)
 		}
-		if cs, _ := jsonPath(r.JSON, "room", "children_state").([]any); len(cs) != 2 || jsonPath(cs[0], "origin_server_ts") == nil {
+		if cs, _ := jsonPath(r.JSON, "room", "children_state").([]any); len(cs) != 3 || jsonPath(cs[0], "origin_server_ts") == nil {
 			t.Fatalf("signed hierarchy's children_state: %s", r)
 		}
 		r = signed(fed + "?suggested_only=true")
