@@ -161,6 +161,12 @@ func TestFederationRemoteHierarchy(t *testing.T) {
 		if want := []string{top, space, open, inner, deep}; !slices.Equal(ids, want) {
 			t.Fatalf("hierarchy through a remote space: %v, want %v (the secret room left out): %s", ids, want, h)
 		}
+		// A remote space as the root: asked of the server its ID names.
+		h = a.Do(t, "GET", relRoomPath(space, "/hierarchy"), alice.Token, nil)
+		if rooms, _ := h.JSON["rooms"].([]any); h.Status != 200 || len(rooms) != 4 || jsonPath(rooms[0], "room_id") != space {
+			t.Fatalf("hierarchy of a remote space: %s", h)
+		}
+		expect(t, a.Do(t, "GET", relRoomPath(secret, "/hierarchy"), alice.Token, nil), 403, "M_FORBIDDEN")
 		// max_depth stops the walk at the remote space's children.
 		h = a.Do(t, "GET", relRoomPath(top, "/hierarchy?max_depth=2"), alice.Token, nil)
 		if rooms, _ := h.JSON["rooms"].([]any); len(rooms) != 4 {
