@@ -136,9 +136,17 @@ func (s *Service) remoteRoomVisible(ctx context.Context, userID string, sum Room
 	case "public", "knock", "knock_restricted":
 		return true, nil
 	}
-	for _, id := range sum.AllowedRoomIDs {
-		if snap, err := s.Current(ctx, id); err == nil && snap.Membership(userID) == "join" {
-			return true, nil
+	if len(sum.AllowedRoomIDs) > 0 {
+		// The user's rooms from the store: the IDs come from another
+		// server, and looking each up would load (and cache) rooms.
+		joined, err := s.JoinedRooms(ctx, userID)
+		if err != nil {
+			return false, err
+		}
+		for _, id := range sum.AllowedRoomIDs {
+			if slices.Contains(joined, id) {
+				return true, nil
+			}
 		}
 	}
 	if snap, err := s.Current(ctx, sum.RoomID); err == nil {
