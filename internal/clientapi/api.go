@@ -14,12 +14,14 @@ import (
 	"foyer/internal/clientsync"
 	"foyer/internal/config"
 	"foyer/internal/e2ee"
+	"foyer/internal/federationclient"
 	"foyer/internal/guest"
 	"foyer/internal/httpapi"
 	"foyer/internal/metrics"
 	"foyer/internal/presence"
 	"foyer/internal/push"
 	"foyer/internal/ratelimit"
+	"foyer/internal/remoteprofile"
 	"foyer/internal/rooms"
 	"foyer/internal/typing"
 )
@@ -47,6 +49,11 @@ type Deps struct {
 	E2EE         *e2ee.Service       // keys, cross-signing, to-device, key backup
 	Metrics      *metrics.Metrics
 	RoomVersions RoomVersions
+	// RemoteProfiles looks up other servers' users' profiles; nil: they
+	// are not found.
+	RemoteProfiles *remoteprofile.Cache
+	// Federation asks other servers for their room directories.
+	Federation *federationclient.Client
 	// Stopping is cancelled when the server begins to shut down; long-polls
 	// answer at once then.
 	Stopping context.Context

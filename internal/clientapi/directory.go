@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 
+	"foyer/internal/federationclient"
 	"foyer/internal/httpapi"
 	"foyer/internal/refusal"
 	"foyer/internal/rooms"
@@ -124,40 +125,24 @@ func (a *API) putDirectoryVisibility(w http.ResponseWriter, r *http.Request) err
 	return nil
 }
 
-// checkDirectoryServer accepts an absent server parameter or our own
-// name: other servers' directories need federation, which Foyer does not
-// speak yet.
-func (a *API) checkDirectoryServer(r *http.Request) error {
-	if s := r.URL.Query().Get("server"); s != "" && s != a.Config.ServerName {
-		return httpapi.ErrNotFound("cannot list the room directory of %s: this server does not federate yet", s)
-	}
-	return nil
-}
-
 func (a *API) getPublicRooms(w http.ResponseWriter, r *http.Request) error {
-	if err := a.checkDirectoryServer(r); err != nil {
-		return err
-	}
 	limit, err := httpapi.ParseLimit(r, 0)
 	if err != nil {
 		return err
+	}
+	if server := a.remoteDirectoryServer(r); server != "" {
+		return a.remotePublicRooms(w, r, server, federationclient.PublicRoomsFilter{Limit: limit, Since: r.URL.Query().Get("since")})
 	}
 	return a.writePublicRooms(w, r, rooms.PublicRoomsQuery{Limit: limit, Since: r.URL.Query().Get("since")})
 }
 
 func (a *API) postPublicRooms(w http.ResponseWriter, r *http.Request) error {
-	if err := a.checkDirectoryServer(r); err != nil {
-		return err
-	}
 	var req struct {
-		Limit  *int   `json:"limit"`
-		Since  string `json:"since"`
-		Filter struct {
-			GenericSearchTerm string    `json:"generic_search_term"`
-			RoomTypes         []*string `json:"room_types"`
-		} `json:"filter"`
-		IncludeAllNetworks   bool   `json:"include_all_networks"`
-		ThirdPartyInstanceID string `json:"third_party_instance_id"`
+		Limit                *int                               `json:"limit"`
+		Since                string                             `json:"since"`
+		Filter               federationclient.PublicRoomsSearch `json:"filter"`
+		IncludeAllNetworks   bool                               `json:"include_all_networks"`
+		ThirdPartyInstanceID string                             `json:"third_party_instance_id"`
 	}
 	if err := httpapi.ReadJSON(r, &req); err != nil {
 		return err
@@ -168,6 +153,12 @@ func (a *API) postPublicRooms(w http.ResponseWriter, r *http.Request) error {
 			return httpapi.ErrInvalidParam("limit must be a non-negative integer")
 		}
 		q.Limit = *req.Limit
+	}
+	if server := a.remoteDirectoryServer(r); server != "" {
+		f := federationclient.PublicRoomsFilter{Limit: q.Limit, Since: req.Since,
+			IncludeAllNetworks: req.IncludeAllNetworks, ThirdPartyInstanceID: req.ThirdPartyInstanceID}
+		f.Filter = &req.Filter
+		return a.remotePublicRooms(w, r, server, f)
 	}
 	if req.ThirdPartyInstanceID != "" && !req.IncludeAllNetworks {
 		// No application service bridges networks here: a third-party

@@ -7,6 +7,7 @@ import (
 
 	"foyer/internal/accounts"
 	"foyer/internal/httpapi"
+	"foyer/internal/rooms/matrixevents"
 )
 
 // profileRoutes are the profile endpoints. Lookups are open (G-49);
@@ -35,7 +36,11 @@ func (a *API) lookupProfile(r *http.Request) (accounts.Profile, error) {
 	if p := httpapi.Principal(r); p != nil {
 		requester = p.UserID
 	}
-	p, err := a.Rooms.LookupProfile(r.Context(), requester, r.PathValue("userId"))
+	userID := r.PathValue("userId")
+	if _, server, ok := matrixevents.SplitUserID(userID); ok && server != a.Config.ServerName && a.RemoteProfiles != nil {
+		return a.remoteProfile(r, userID, server)
+	}
+	p, err := a.Rooms.LookupProfile(r.Context(), requester, userID)
 	if err != nil {
 		return p, err
 	}

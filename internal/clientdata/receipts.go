@@ -78,11 +78,13 @@ func (s *Service) putReceiptAt(ctx context.Context, userID, roomID, receiptType 
 	if err != nil {
 		return err
 	}
-	err = s.store.PutReceipt(ctx, Receipt{
+	rec := Receipt{
 		RoomID: roomID, Type: receiptType, UserID: userID, ThreadID: threadID,
 		EventID: se.Event.EventID(), EventPos: se.StreamPos, TS: ts, StreamPos: pos,
-	})
+	}
+	err = s.store.PutReceipt(ctx, rec)
 	if err == nil {
+		s.publicReceiptStored(rec)
 		// Before releasing the position: listeners index the write, and a
 		// sync must never see the position without the index knowing it.
 		// A private receipt concerns its owner only; a public one the room.

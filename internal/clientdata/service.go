@@ -56,6 +56,8 @@ type Service struct {
 	positions Positions
 	now       func() time.Time
 	onWrite   []func(Write)
+	// onPublicReceipt hear of stored public read receipts (federation).
+	onPublicReceipt []func(Receipt)
 
 	// userLocks serialise account data writes per user (hashed), so a
 	// read-modify-write (tags) never loses a concurrent update and

@@ -90,5 +90,8 @@ func Routes(d Deps) []httpapi.Route {
 		httpapi.Route{Method: "PUT", Path: "/_matrix/federation/v2/send_leave/{roomId}/{eventId}", Access: httpapi.Open, MaxBody: maxEventBytes, Handle: a.signed(a.sendLeave)},
 		httpapi.Route{Method: "PUT", Path: "/_matrix/federation/v1/send_join/{roomId}/{eventId}", Access: httpapi.Open, MaxBody: maxEventBytes, Handle: a.signed(a.sendJoinV1)},
 		httpapi.Route{Method: "PUT", Path: "/_matrix/federation/v1/send_leave/{roomId}/{eventId}", Access: httpapi.Open, MaxBody: maxEventBytes, Handle: a.signed(a.sendLeaveV1)},
+		httpapi.Route{Method: "GET", Path: "/_matrix/federation/v1/publicRooms", Access: httpapi.Open, Handle: a.signed(a.getPublicRooms)},
+		httpapi.Route{Method: "POST", Path: "/_matrix/federation/v1/publicRooms", Access: httpapi.Open, Handle: a.signed(a.postPublicRooms)},
+		httpapi.Route{Method: "GET", Path: "/_matrix/federation/v1/hierarchy/{roomId}", Access: httpapi.Open, Handle: a.signed(a.getHierarchy)},
 	)
 }

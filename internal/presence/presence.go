@@ -50,8 +50,9 @@ type Service struct {
 	positions Positions
 	log       *slog.Logger
 	now       func() time.Time
-	// onChange hears of each stored change (sync wakes room-mates).
-	onChange func(s Status)
+	// onChange hear of each stored change (sync wakes room-mates; local
+	// users' changes go to other servers).
+	onChange []func(s Status)
 
 	mu sync.Mutex
 	// lastSync is when each user last synced; an online user who stops
@@ -73,8 +74,9 @@ func New(store Store, positions Positions, log *slog.Logger) *Service {
 	return &Service{store: store, positions: positions, log: log, now: time.Now, lastSync: map[string]time.Time{}, lastActive: map[string]int64{}}
 }
 
-// OnChange registers the listener of stored changes.
-func (s *Service) OnChange(f func(Status)) { s.onChange = f }
+// OnChange registers a listener of stored changes. Register before
+// serving.
+func (s *Service) OnChange(f func(Status)) { s.onChange = append(s.onChange, f) }
 
 // Set stores a user's presence when it differs from what is stored (or
 // when the status message changes).
@@ -117,8 +119,8 @@ func (s *Service) publish(ctx context.Context, next Status) error {
 	if err != nil {
 		return err
 	}
-	if s.onChange != nil {
-		s.onChange(next)
+	for _, f := range s.onChange {
+		f(next)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"foyer/internal/refusal"
 	"foyer/internal/rooms/matrixevents"
@@ -53,12 +54,14 @@ type HierarchyPage struct {
 }
 
 // Hierarchy walks a space tree depth-first from roomID, over the
-// m.space.child events of rooms on this server (rooms elsewhere are left
-// out: there is no federation). A room is listed when userID may see its
-// summary (G-25: joined or invited, public, knockable, restricted to a
+// m.space.child events of its rooms. A room is listed when userID may see
+// its summary (G-25: joined or invited, public, knockable, restricted to a
 // room they are in, or world_readable); rooms they may not see are
-// skipped with everything below them. Pages are offsets into the walk,
-// which is recomputed from current state for each page.
+// skipped with everything below them. Rooms this server does not know are
+// asked of the servers their parent's m.space.child names in via (the
+// root, of the server its ID names), through SetRemoteSpaces, within a
+// bound of requests per page; rooms no server answers for are left out.
+// Pages are offsets into the walk, which is recomputed for each page.
 func (s *Service) Hierarchy(ctx context.Context, userID, roomID string, q HierarchyQuery) (HierarchyPage, error) {
 	limit := q.Limit
 	if limit <= 0 {
@@ -80,18 +83,22 @@ func (s *Service) Hierarchy(ctx context.Context, userID, roomID string, q Hierar
 			return HierarchyPage{}, refusal.New(refusal.InvalidParam, "suggested_only and max_depth cannot change on paginated requests")
 		}
 	}
-	if _, err := s.Summary(ctx, userID, roomID); err != nil {
-		var re *refusal.Error
-		if errors.As(err, &re) && re.Kind == refusal.NotFound {
-			return HierarchyPage{}, refusal.New(refusal.Forbidden, "you may not view the room %s: it does not exist, or you are not in it and it is neither public nor world-readable", roomID)
-		}
+	walk := s.newRemoteWalk(userID, q.SuggestedOnly)
+	rootVia := []string{}
+	if _, server, ok := strings.Cut(roomID, ":"); ok {
+		rootVia = append(rootVia, server)
+	}
+	if _, _, found, err := s.hierarchyNode(ctx, walk, userID, roomID, rootVia, q.SuggestedOnly, maxDepth > 0); err != nil {
 		return HierarchyPage{}, err
+	} else if !found {
+		return HierarchyPage{}, refusal.New(refusal.Forbidden, "you may not view the room %s: it does not exist, or you are not in it and it is neither public nor world-readable", roomID)
 	}
 	type entry struct {
 		roomID string
 		depth  int
+		via    []string
 	}
-	stack := []entry{{roomID, 0}}
+	stack := []entry{{roomID, 0, rootVia}}
 	seen := map[string]bool{}
 	page := HierarchyPage{Rooms: []HierarchyRoom{}}
 	index := 0
@@ -102,45 +109,67 @@ func (s *Service) Hierarchy(ctx context.Context, userID, roomID string, q Hierar
 			continue
 		}
 		seen[e.roomID] = true
-		sum, err := s.Summary(ctx, userID, e.roomID)
+		room, children, found, err := s.hierarchyNode(ctx, walk, userID, e.roomID, e.via, q.SuggestedOnly, e.depth < maxDepth)
 		if err != nil {
-			var re *refusal.Error
-			if errors.As(err, &re) && re.Kind == refusal.NotFound {
-				continue
-			}
 			return HierarchyPage{}, err
 		}
-		snap, err := s.Current(ctx, e.roomID)
-		if err != nil {
-			return HierarchyPage{}, err
+		if !found {
+			continue
 		}
 		if index >= offset+limit {
 			page.NextBatch = fmt.Sprintf("h%d_%d_%t", index, maxDepth, q.SuggestedOnly)
 			break
 		}
-		children := spaceChildren(snap, q.SuggestedOnly)
 		if index >= offset {
-			sum.Membership = ""
-			room := HierarchyRoom{RoomSummary: sum, ChildrenState: make([]StrippedChild, 0, len(children))}
-			for _, c := range children {
-				room.ChildrenState = append(room.ChildrenState, StrippedChild{
-					Type: c.Event.Type(), StateKey: *c.Event.StateKey(), Content: c.Event.Content(),
-					Sender: c.Event.Sender(), OriginServerTS: c.Event.OriginServerTS(),
-				})
-			}
 			page.Rooms = append(page.Rooms, room)
 		}
 		index++
 		if e.depth < maxDepth {
 			// Reversed, so the first child is walked next.
 			for i := len(children) - 1; i >= 0; i-- {
-				if id := *children[i].Event.StateKey(); !seen[id] {
-					stack = append(stack, entry{id, e.depth + 1})
+				if c := children[i]; !seen[c.roomID] {
+					stack = append(stack, entry{c.roomID, e.depth + 1, c.via})
 				}
 			}
 		}
 	}
 	return page, nil
+}
+
+// childRef is a space's child: its room ID and the servers to ask for it.
+type childRef struct {
+	roomID string
+	via    []string
+}
+
+// hierarchyNode is one room of a walk as userID may see it, with its
+// children in order (wantChildren false: a remote room's may be left
+// out); found is false when the room is unknown everywhere asked or
+// userID may not see it.
+func (s *Service) hierarchyNode(ctx context.Context, walk *remoteWalk, userID, roomID string, via []string, suggestedOnly, wantChildren bool) (HierarchyRoom, []childRef, bool, error) {
+	sum, err := s.Summary(ctx, userID, roomID)
+	var re *refusal.Error
+	if errors.As(err, &re) && re.Kind == refusal.NotFound {
+		if _, known := s.Current(ctx, roomID); known == nil {
+			// Known here and not visible to userID.
+			return HierarchyRoom{}, nil, false, nil
+		}
+		return walk.room(ctx, roomID, via, wantChildren)
+	}
+	if err != nil {
+		return HierarchyRoom{}, nil, false, err
+	}
+	snap, err := s.Current(ctx, roomID)
+	if err != nil {
+		return HierarchyRoom{}, nil, false, err
+	}
+	children := spaceChildren(snap, suggestedOnly)
+	sum.Membership = ""
+	refs := make([]childRef, 0, len(children))
+	for _, c := range children {
+		refs = append(refs, childRef{roomID: *c.Event.StateKey(), via: viaOf(c.Event.Content())})
+	}
+	return HierarchyRoom{RoomSummary: sum, ChildrenState: strippedChildren(children)}, refs, true, nil
 }
 
 // spaceChildren are a space's valid m.space.child events (a room ID as

@@ -26,15 +26,16 @@ const (
 // G-49 requires lookups of users who share a room with the requester or
 // are joined to public or world_readable rooms; Foyer allows every lookup
 // of a local user, which covers those cases (guests included) and keeps
-// the answer independent of who asks. Remote users would need federation,
-// which Foyer does not speak yet: they are not found.
+// the answer independent of who asks. Remote users are looked up over
+// federation by the client API (remoteprofile); here, as with federation
+// disabled, they are not found.
 func (s *Service) LookupProfile(ctx context.Context, requester, userID string) (accounts.Profile, error) {
 	_, server, ok := matrixevents.SplitUserID(userID)
 	if !ok {
 		return accounts.Profile{}, refusal.New(refusal.InvalidParam, "%q is not a user ID", userID)
 	}
 	if server != s.serverName {
-		return accounts.Profile{}, refusal.New(refusal.NotFound, "cannot look up %s: this server does not federate yet", userID)
+		return accounts.Profile{}, refusal.New(refusal.NotFound, "cannot look up %s: federation is disabled", userID)
 	}
 	u, err := s.accounts.GetUser(ctx, userID)
 	if errors.Is(err, accounts.ErrNotFound) || (err == nil && u.Deactivated) {

@@ -48,6 +48,9 @@ type Service struct {
 	// federated hear about events shown to clients with the other
 	// servers they are for (remoteservers.go).
 	federated []func(ev StoredEvent, servers []string)
+	// remoteSpaces asks other servers about rooms of a space hierarchy
+	// this server does not know (remotehierarchy.go).
+	remoteSpaces RemoteSpaces
 
 	// selfDestruct prunes self-destructing messages when enabled.
 	selfDestruct *selfDestruct

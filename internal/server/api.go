@@ -37,6 +37,9 @@ func newAPI(cfg config.Config, log *slog.Logger, svc *Services, stopping context
 			Metrics:      m,
 			RoomVersions: roomVersions(),
 			Stopping:     stopping,
+
+			RemoteProfiles: remoteProfiles(cfg, svc),
+			Federation:     svc.FederationClient,
 		}),
 		mediaapi.Routes(cfg, svc.Media),
 		adminapi.Routes(adminapi.Deps{Config: cfg, Log: log, Accounts: svc.Accounts, Guests: svc.Guests, Metrics: m}),

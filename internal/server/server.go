@@ -20,6 +20,7 @@ import (
 	"foyer/internal/config"
 	"foyer/internal/e2ee"
 	"foyer/internal/federationclient"
+	"foyer/internal/federationedus"
 	"foyer/internal/federationsender"
 	"foyer/internal/guest"
 	"foyer/internal/httpapi"
@@ -84,6 +85,9 @@ type Services struct {
 	// FederationClient makes signed requests to other servers (joins,
 	// keys, media...); the sender uses the same outbound client.
 	FederationClient *federationclient.Client
+	// FederationEDUs sends local typing, receipts and presence to other
+	// servers through FederationSender.
+	FederationEDUs *federationedus.Publisher
 }
 
 // OpenServices opens the database and builds the services over it. Each
@@ -154,9 +158,17 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 		HTTP:       fedClient,
 		Permits:    federationPermits,
 	})
+	if cfg.Federation.Enabled {
+		roomsSvc.SetRemoteSpaces(remoteSpaces{fedRequests})
+	}
 	roomsSvc.OnFederatedEvent(func(se rooms.StoredEvent, servers []string) {
 		queueRoomEvent(fedSender, log, se, servers)
 	})
+	fedEDUs := federationedus.New(fedSender, roomsSvc, typingSvc, presenceSvc, federationedus.Options{ServerName: cfg.ServerName, Log: log})
+	typingSvc.OnChange(fedEDUs.TypingChanged)
+	clientData.OnPublicReceipt(fedEDUs.ReceiptStored)
+	presenceSvc.OnChange(fedEDUs.PresenceChanged)
+	roomsSvc.OnEvent(fedEDUs.RoomEvent)
 	accountsSvc := accounts.NewService(accountStore, cfg.ServerName, hasher, cfg.Passwords.MinLength)
 	return &Services{
 		DB:         db,
@@ -190,6 +202,7 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 		FederationTxns:   storage.NewFederationTxnStore(db),
 		FederationSender: fedSender,
 		FederationClient: fedRequests,
+		FederationEDUs:   fedEDUs,
 	}, nil
 }
 
@@ -223,6 +236,7 @@ func (s *Server) Start() error {
 	if err := s.Services.FederationSender.Start(); err != nil {
 		return err
 	}
+	s.Services.FederationEDUs.Start()
 	if s.cfg.Experimental.SelfDestructingMessages {
 		s.Services.Rooms.StartSelfDestruct(storage.NewRoomStore(s.DB))
 	}
@@ -328,6 +342,7 @@ func (s *Server) Stop(ctx context.Context) error {
 	wg.Wait()
 	s.Services.Presence.Stop()
 	s.Services.Guests.Stop()
+	s.Services.FederationEDUs.Stop()
 	s.Services.FederationSender.Stop()
 	s.Services.Rooms.StopSelfDestruct()
 	if s.DB != nil {

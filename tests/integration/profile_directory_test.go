@@ -102,7 +102,8 @@ func TestProfileLookup_G49(t *testing.T) {
 		// Unknown, remote and malformed users.
 		expect(t, hs.Do(t, "GET", pdProfile("@nobody:localhost", ""), alice.Token, nil), 404, "M_NOT_FOUND")
 		expect(t, hs.Do(t, "GET", pdProfile("@nobody:localhost", "/displayname"), "", nil), 404, "M_NOT_FOUND")
-		expect(t, hs.Do(t, "GET", pdProfile("@alice:elsewhere.example", ""), alice.Token, nil), 404, "M_NOT_FOUND")
+		// A remote user's server that cannot be reached: 502, as Synapse.
+		expect(t, hs.Do(t, "GET", pdProfile("@alice:elsewhere.example", ""), alice.Token, nil), 502, "M_UNKNOWN")
 		expect(t, hs.Do(t, "GET", pdProfile("not-a-user-id", ""), "", nil), 400, "M_INVALID_PARAM")
 		// Deactivated users are gone.
 		pdDeactivate(t, hs, bob)
@@ -523,7 +524,7 @@ func TestPublicRooms_G23(t *testing.T) {
 		expect(t, hs.Do(t, "GET", cs+"/publicRooms?since=garbage", "", nil), 400, "M_INVALID_PARAM")
 		expect(t, hs.Do(t, "GET", cs+"/publicRooms?limit=-1", "", nil), 400, "M_INVALID_PARAM")
 		expect(t, hs.Do(t, "GET", cs+"/publicRooms?server=localhost", "", nil), 200, "")
-		expect(t, hs.Do(t, "GET", cs+"/publicRooms?server=elsewhere.example", "", nil), 404, "M_NOT_FOUND")
+		expect(t, hs.Do(t, "GET", cs+"/publicRooms?server=elsewhere.example", "", nil), 502, "M_UNKNOWN")
 
 		// POST filters, for registered users only.
 		post := func(body map[string]any) []string {
@@ -560,7 +561,7 @@ func TestPublicRooms_G23(t *testing.T) {
 		if got := post(map[string]any{"third_party_instance_id": "irc"}); len(got) != 0 {
 			t.Fatalf("a third-party network's rooms: %v", got)
 		}
-		expect(t, hs.Do(t, "POST", cs+"/publicRooms?server=elsewhere.example", bob.Token, map[string]any{}), 404, "M_NOT_FOUND")
+		expect(t, hs.Do(t, "POST", cs+"/publicRooms?server=elsewhere.example", bob.Token, map[string]any{}), 502, "M_UNKNOWN")
 		expect(t, hs.Do(t, "POST", cs+"/publicRooms", bob.Token, map[string]any{"limit": -3}), 400, "M_INVALID_PARAM")
 		expect(t, hs.Do(t, "POST", cs+"/publicRooms", bob.Token, map[string]any{"filter": "x"}), 400, "M_BAD_JSON")
 		expect(t, hs.Do(t, "POST", cs+"/publicRooms", guest.Token, map[string]any{}), 403, "M_GUEST_ACCESS_FORBIDDEN")
