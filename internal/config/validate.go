@@ -90,6 +90,12 @@ func (c *Config) Validate() error {
 	if c.Media.MaxUploadBytes < 1 {
 		add("media.max_upload_bytes must be at least 1 (the default is 52428800, 50 MiB)")
 	}
+	if c.Media.RemoteFetchTimeout < time.Second {
+		add("media.remote_fetch_timeout must be at least 1s (the default is 60s)")
+	}
+	if c.Media.MaxConcurrentRemoteFetches < 1 {
+		add("media.max_concurrent_remote_fetches must be at least 1 (the default is 8)")
+	}
 	if c.Media.FreezeLegacyAfter != "" {
 		if _, err := time.Parse(time.RFC3339, c.Media.FreezeLegacyAfter); err != nil {
 			add("media.freeze_legacy_after %q is not an RFC 3339 time such as 2024-09-01T00:00:00Z; leave it empty for no freeze", c.Media.FreezeLegacyAfter)

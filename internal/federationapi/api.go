@@ -14,6 +14,7 @@ import (
 	"foyer/internal/e2ee"
 	"foyer/internal/httpapi"
 	"foyer/internal/keylock"
+	"foyer/internal/media"
 	"foyer/internal/presence"
 	"foyer/internal/ratelimit"
 	"foyer/internal/rooms"
@@ -38,6 +39,8 @@ type Deps struct {
 	E2EE       *e2ee.Service
 	// Transactions keeps the answers to other servers' transactions.
 	Transactions TransactionLog
+	// Media serves our media to other servers.
+	Media *media.Service
 	// Log receives faults in handling other servers' requests; nil
 	// discards them.
 	Log *slog.Logger
@@ -85,5 +88,7 @@ func Routes(d Deps) []httpapi.Route {
 		httpapi.Route{Method: "PUT", Path: "/_matrix/federation/v2/send_join/{roomId}/{eventId}", Access: httpapi.Open, MaxBody: maxEventBytes, Handle: a.signed(a.sendJoin)},
 		httpapi.Route{Method: "GET", Path: "/_matrix/federation/v1/make_leave/{roomId}/{userId}", Access: httpapi.Open, Handle: a.signed(a.makeLeave)},
 		httpapi.Route{Method: "PUT", Path: "/_matrix/federation/v2/send_leave/{roomId}/{eventId}", Access: httpapi.Open, MaxBody: maxEventBytes, Handle: a.signed(a.sendLeave)},
+		httpapi.Route{Method: "GET", Path: "/_matrix/federation/v1/media/download/{mediaId}", Access: httpapi.Open, Handle: a.signed(a.mediaDownload)},
+		httpapi.Route{Method: "GET", Path: "/_matrix/federation/v1/media/thumbnail/{mediaId}", Access: httpapi.Open, Handle: a.signed(a.mediaThumbnail)},
 	)
 }

@@ -99,7 +99,7 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 		db.Close()
 		return nil, fmt.Errorf("loading the server signing key: %w", err)
 	}
-	fedClient, err := federationClient(cfg)
+	fedClient, outboundClient, err := federationClient(cfg)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -153,20 +153,27 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 		SigningKey: key,
 		HTTP:       fedClient,
 		Permits:    federationPermits,
+		Outbound:   outboundClient.HTTPClient(),
 	})
 	roomsSvc.OnFederatedEvent(func(se rooms.StoredEvent, servers []string) {
 		queueRoomEvent(fedSender, log, se, servers)
 	})
 	accountsSvc := accounts.NewService(accountStore, cfg.ServerName, hasher, cfg.Passwords.MinLength)
+	mediaStore := storage.NewMediaStore(db)
 	return &Services{
 		DB:         db,
 		Accounts:   accountsSvc,
 		SigningKey: key,
-		Media: media.NewService(storage.NewMediaStore(db), blobs, media.Options{
+		Media: media.NewService(mediaStore, blobs, media.Options{
 			ServerName:            cfg.ServerName,
 			MaxUploadBytes:        cfg.Media.MaxUploadBytes,
 			LegacyUnauthenticated: cfg.Media.LegacyUnauthenticated,
 			FreezeLegacyAfter:     cfg.Media.FreezeLegacyAfterTime(),
+			Remote:                fedRequests,
+			RemoteCache:           mediaStore,
+			RemoteFetchTimeout:    cfg.Media.RemoteFetchTimeout,
+			MaxConcurrentFetches:  cfg.Media.MaxConcurrentRemoteFetches,
+			Log:                   log,
 		}),
 		Stream:     stream,
 		Rooms:      roomsSvc,
