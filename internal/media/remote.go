@@ -151,7 +151,9 @@ func (s *Service) remoteError(origin, mediaID string, err error) error {
 		return ErrRemoteForbidden
 	}
 	s.opts.Log.Warn("fetching remote media failed", "mxc", "mxc://"+origin+"/"+mediaID, "err", err)
-	return fmt.Errorf("%w: %w", ErrRemoteUnavailable, err)
+	// %v, not %w: the origin's cut-off answer must not read as our
+	// client's cut-off upload.
+	return fmt.Errorf("%w: %v", ErrRemoteUnavailable, err)
 }
 
 // dispositionFilename is the filename of a Content-Disposition, when it
