@@ -299,8 +299,11 @@ func TestFederationMediaFromOtherOrigins(t *testing.T) {
 				results <- r
 			}()
 		}
-		for origin.requests.Load() == 0 {
-			time.Sleep(10 * time.Millisecond)
+		for deadline := time.Now().Add(10 * time.Second); origin.requests.Load() == 0; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				close(release)
+				t.Fatal("A never asked the origin")
+			}
 		}
 		time.Sleep(300 * time.Millisecond) // the other four reach A meanwhile
 		close(release)
