@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"mime"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/textproto"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -234,6 +236,7 @@ func TestFederationMediaFromOtherOrigins(t *testing.T) {
 		a := testharness.StartFederation(t, backend, 1, func(_ int, c *config.Config) {
 			c.Outbound.TrustedCAFile = caFile
 			c.Media.RemoteFetchTimeout = 2 * time.Second
+			c.Media.MaxConcurrentRemoteFetches = 1
 		})[0]
 		alice := a.RegisterUser(t, "alice")
 		picture := pngOf(t, 300, 200)
@@ -305,14 +308,29 @@ func TestFederationMediaFromOtherOrigins(t *testing.T) {
 				t.Fatal("A never asked the origin")
 			}
 		}
-		time.Sleep(300 * time.Millisecond) // the other four reach A meanwhile
+		// Another item waits for the one fetch slot (max_concurrent_remote_fetches: 1).
+		waiting := make(chan *testharness.Response, 1)
+		go func() {
+			r, err := testharness.Request(http.DefaultClient, a.URL, "GET", clientMedia+"/download/"+origin.name+"/Old", alice.Token, nil)
+			if err != nil {
+				r = &testharness.Response{Raw: []byte(err.Error())}
+			}
+			waiting <- r
+		}()
+		time.Sleep(300 * time.Millisecond) // the other requests reach A meanwhile
+		if got := origin.paths(); len(got) != 1 {
+			t.Errorf("while one fetch runs with one slot, the origin was asked %v", got)
+		}
 		close(release)
 		for range 5 {
 			if r := <-results; r.Status != 200 || !bytes.Equal(r.Raw, picture) {
 				t.Errorf("concurrent download: %d (%d bytes)", r.Status, len(r.Raw))
 			}
 		}
-		if n := origin.requests.Load(); n != 1 {
+		if r := <-waiting; r.Status != 200 || string(r.Raw) != "from an older server" {
+			t.Errorf("the download that waited for a slot: %s", r)
+		}
+		if n := len(slices.DeleteFunc(origin.paths(), func(p string) bool { return !strings.HasSuffix(p, "/Slow") })); n != 1 {
 			t.Errorf("five concurrent downloads made %d requests to the origin, want 1", n)
 		}
 
@@ -427,4 +445,44 @@ func multipartParts(t *testing.T, r *testharness.Response) []mediaPart {
 		t.Fatalf("%d parts, want 2", len(parts))
 	}
 	return parts
+}
+
+// The remote fetch settings come from YAML or FOYER_* variables and are
+// checked; with federation off, remote media is refused as Synapse does.
+func TestFederationMediaSettings(t *testing.T) {
+	def := config.Default()
+	if def.Media.RemoteFetchTimeout != 60*time.Second || def.Media.MaxConcurrentRemoteFetches != 8 {
+		t.Fatalf("defaults: %+v", def.Media)
+	}
+	flags := flag.NewFlagSet("test", flag.ContinueOnError)
+	f := config.RegisterFlags(flags)
+	if err := flags.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := f.Resolve(flags, []string{"FOYER_MEDIA_REMOTE_FETCH_TIMEOUT=5s", "FOYER_MEDIA_MAX_CONCURRENT_REMOTE_FETCHES=2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Media.RemoteFetchTimeout != 5*time.Second || cfg.Media.MaxConcurrentRemoteFetches != 2 {
+		t.Fatalf("from the environment: %+v", cfg.Media)
+	}
+	for _, bad := range []func(*config.Config){
+		func(c *config.Config) { c.Media.RemoteFetchTimeout = 0 },
+		func(c *config.Config) { c.Media.MaxConcurrentRemoteFetches = 0 },
+	} {
+		c := config.Default()
+		bad(&c)
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "media.") {
+			t.Errorf("%+v: want a media.* error, got %v", c.Media, err)
+		}
+	}
+
+	servers := testharness.StartFederation(t, "sqlite", 2, func(i int, c *config.Config) {
+		c.Federation.Enabled = i == 1
+	})
+	a, b := servers[0], servers[1]
+	bob, alice := b.RegisterUser(t, "bob"), a.RegisterUser(t, "alice")
+	mxc := uploadMedia(t, b, bob.Token, "text/plain", "", []byte("hi"))
+	mediaExpect(t, "remote media with federation off", mediaDo(t, a, "GET", clientMedia+"/download/"+mxc, alice.Token, nil), 403, "M_FORBIDDEN")
+	mediaExpect(t, "a server name that is not one", mediaDo(t, a, "GET", clientMedia+"/download/bad%20name/abc", alice.Token, nil), 404, "M_NOT_FOUND")
 }
