@@ -90,8 +90,9 @@ func (c *Config) Validate() error {
 	if c.Media.MaxUploadBytes < 1 {
 		add("media.max_upload_bytes must be at least 1 (the default is 52428800, 50 MiB)")
 	}
-	if c.Media.RemoteFetchTimeout < time.Second {
-		add("media.remote_fetch_timeout must be at least 1s (the default is 60s)")
+	// The outbound client bounds any one request at 2 minutes.
+	if c.Media.RemoteFetchTimeout < time.Second || c.Media.RemoteFetchTimeout > 2*time.Minute {
+		add("media.remote_fetch_timeout must be between 1s and 2m, the outbound client's bound on one request (the default is 60s)")
 	}
 	if c.Media.MaxConcurrentRemoteFetches < 1 {
 		add("media.max_concurrent_remote_fetches must be at least 1 (the default is 8)")

@@ -218,7 +218,7 @@ func (a *API) legacyMediaThumbnail(w http.ResponseWriter, r *http.Request) error
 
 // lookupMedia finds uploaded media for a download or thumbnail, applying
 // the legacy endpoints' switch and freeze. Other servers' media comes
-// from the cache or is fetched (see fetchRemote).
+// from the cache or is fetched (see remoteFetchAllowed).
 func (a *API) lookupMedia(w http.ResponseWriter, r *http.Request, legacy bool) (*media.Service, media.Record, error) {
 	svc := a.Media
 	if legacy && !svc.LegacyEnabled() {
@@ -233,7 +233,7 @@ func (a *API) lookupMedia(w http.ResponseWriter, r *http.Request, legacy bool) (
 	if svc.IsLocal(origin) {
 		rec, err = svc.Get(r.Context(), origin, mediaID, wait)
 	} else {
-		fetch, ferr := a.fetchRemote(w, r, origin, legacy)
+		fetch, ferr := a.remoteFetchAllowed(w, r, origin, legacy)
 		if ferr != nil {
 			return nil, media.Record{}, ferr
 		}
@@ -248,12 +248,12 @@ func (a *API) lookupMedia(w http.ResponseWriter, r *http.Request, legacy bool) (
 	return svc, rec, nil
 }
 
-// fetchRemote says whether a request for media of origin (not cached)
+// remoteFetchAllowed says whether a request for media of origin (not cached)
 // may fetch it, and gives the request the time a fetch may take. The
 // legacy endpoints fetch only while they would serve what is fetched now
 // (media.freeze_legacy_after), and not with allow_remote=false, which is
 // how servers ask each other without causing fetches in turn.
-func (a *API) fetchRemote(w http.ResponseWriter, r *http.Request, origin string, legacy bool) (bool, error) {
+func (a *API) remoteFetchAllowed(w http.ResponseWriter, r *http.Request, origin string, legacy bool) (bool, error) {
 	if !matrixevents.ValidServerName(origin) {
 		return false, httpapi.ErrNotFound("media not found")
 	}
@@ -366,7 +366,7 @@ func (a *API) lookupThumbnail(w http.ResponseWriter, r *http.Request, legacy boo
 		if _, err := timeoutParam(r); err != nil {
 			return media.Served{}, err
 		}
-		fetch, err := a.fetchRemote(w, r, origin, legacy)
+		fetch, err := a.remoteFetchAllowed(w, r, origin, legacy)
 		if err != nil {
 			return media.Served{}, err
 		}

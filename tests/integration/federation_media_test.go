@@ -468,6 +468,7 @@ func TestFederationMediaSettings(t *testing.T) {
 	}
 	for _, bad := range []func(*config.Config){
 		func(c *config.Config) { c.Media.RemoteFetchTimeout = 0 },
+		func(c *config.Config) { c.Media.RemoteFetchTimeout = time.Hour },
 		func(c *config.Config) { c.Media.MaxConcurrentRemoteFetches = 0 },
 	} {
 		c := config.Default()
