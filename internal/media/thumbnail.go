@@ -78,8 +78,9 @@ type Served struct {
 	// Original is set when the original content is served, because it is
 	// no larger than what was asked for.
 	Original bool
-	// ModifiedTS is when the served content was stored (set for remote
-	// media; the record's UploadedTS otherwise).
+	// ModifiedTS is when the served content was stored, for
+	// Last-Modified; RemoteThumbnail sets it, callers of Thumbnail use
+	// the record's UploadedTS.
 	ModifiedTS int64
 }
 
