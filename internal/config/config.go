@@ -124,6 +124,12 @@ type Media struct {
 	// on the legacy ones) while older media keeps working there. Empty:
 	// no freeze. Only consulted while LegacyUnauthenticated is true.
 	FreezeLegacyAfter string `yaml:"freeze_legacy_after" env:"MEDIA_FREEZE_LEGACY_AFTER"`
+	// RemoteFetchTimeout bounds fetching one item of another server's
+	// media, from the request to the last byte stored.
+	RemoteFetchTimeout time.Duration `yaml:"remote_fetch_timeout" env:"MEDIA_REMOTE_FETCH_TIMEOUT"`
+	// MaxConcurrentRemoteFetches bounds the fetches of other servers'
+	// media running at once; further ones wait (within the timeout).
+	MaxConcurrentRemoteFetches int `yaml:"max_concurrent_remote_fetches" env:"MEDIA_MAX_CONCURRENT_REMOTE_FETCHES"`
 }
 
 // FreezeLegacyAfterTime parses FreezeLegacyAfter; zero when empty or
@@ -179,8 +185,10 @@ func Default() Config {
 			MinLength:     0,
 		},
 		Media: Media{
-			MaxUploadBytes:        50 << 20,
-			LegacyUnauthenticated: true,
+			MaxUploadBytes:             50 << 20,
+			LegacyUnauthenticated:      true,
+			RemoteFetchTimeout:         60 * time.Second,
+			MaxConcurrentRemoteFetches: 8,
 		},
 	}
 }

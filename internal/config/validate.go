@@ -90,6 +90,13 @@ func (c *Config) Validate() error {
 	if c.Media.MaxUploadBytes < 1 {
 		add("media.max_upload_bytes must be at least 1 (the default is 52428800, 50 MiB)")
 	}
+	// The outbound client bounds any one request at 2 minutes.
+	if c.Media.RemoteFetchTimeout < time.Second || c.Media.RemoteFetchTimeout > 2*time.Minute {
+		add("media.remote_fetch_timeout must be between 1s and 2m, the outbound client's bound on one request (the default is 60s)")
+	}
+	if c.Media.MaxConcurrentRemoteFetches < 1 {
+		add("media.max_concurrent_remote_fetches must be at least 1 (the default is 8)")
+	}
 	if c.Media.FreezeLegacyAfter != "" {
 		if _, err := time.Parse(time.RFC3339, c.Media.FreezeLegacyAfter); err != nil {
 			add("media.freeze_legacy_after %q is not an RFC 3339 time such as 2024-09-01T00:00:00Z; leave it empty for no freeze", c.Media.FreezeLegacyAfter)

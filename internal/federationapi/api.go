@@ -14,6 +14,7 @@ import (
 	"foyer/internal/e2ee"
 	"foyer/internal/httpapi"
 	"foyer/internal/keylock"
+	"foyer/internal/media"
 	"foyer/internal/presence"
 	"foyer/internal/ratelimit"
 	"foyer/internal/rooms"
@@ -41,6 +42,8 @@ type Deps struct {
 	// HeardFrom, when set, is told of each server that made a signed
 	// request (the outbound queue retries it at once).
 	HeardFrom func(serverName string)
+	// Media serves our media to other servers.
+	Media *media.Service
 	// Log receives faults in handling other servers' requests; nil
 	// discards them.
 	Log *slog.Logger
@@ -93,5 +96,7 @@ func Routes(d Deps) []httpapi.Route {
 		httpapi.Route{Method: "GET", Path: "/_matrix/federation/v1/publicRooms", Access: httpapi.Open, Handle: a.signed(a.getPublicRooms)},
 		httpapi.Route{Method: "POST", Path: "/_matrix/federation/v1/publicRooms", Access: httpapi.Open, Handle: a.signed(a.postPublicRooms)},
 		httpapi.Route{Method: "GET", Path: "/_matrix/federation/v1/hierarchy/{roomId}", Access: httpapi.Open, Handle: a.signed(a.getHierarchy)},
+		httpapi.Route{Method: "GET", Path: "/_matrix/federation/v1/media/download/{mediaId}", Access: httpapi.Open, Handle: a.signed(a.mediaDownload)},
+		httpapi.Route{Method: "GET", Path: "/_matrix/federation/v1/media/thumbnail/{mediaId}", Access: httpapi.Open, Handle: a.signed(a.mediaThumbnail)},
 	)
 }

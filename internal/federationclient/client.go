@@ -36,6 +36,10 @@ type Options struct {
 	Timeout time.Duration
 	// MaxResponseBytes bounds an answer read into memory (default 16 MiB).
 	MaxResponseBytes int64
+	// Outbound fetches, unsigned, URLs that another server names (a media
+	// answer's Location): the outbound client, which refuses non-public
+	// addresses unless allowed. nil refuses every such URL.
+	Outbound *http.Client
 }
 
 // Client sends signed requests to other homeservers.
@@ -94,6 +98,9 @@ type Request struct {
 	Query url.Values
 	// Body, when not nil, is sent as JSON.
 	Body any
+	// Timeout, when not zero, replaces the client's timeout for this
+	// request (a large media download may need longer).
+	Timeout time.Duration
 }
 
 // Do sends r signed and decodes a 2xx answer into out (when out is not
@@ -153,7 +160,11 @@ func (c *Client) send(ctx context.Context, r Request) (*http.Response, error) {
 	if len(r.Query) > 0 {
 		uri += "?" + r.Query.Encode()
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.opt.Timeout)
+	timeout := c.opt.Timeout
+	if r.Timeout > 0 {
+		timeout = r.Timeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	req, err := http.NewRequestWithContext(ctx, r.Method, "matrix-federation://"+r.Destination+uri, bytes.NewReader(body))
 	if err != nil {
 		cancel()

@@ -34,7 +34,16 @@ type Options struct {
 	MaxWait time.Duration
 	// Thumbnails bounds image decoding.
 	Thumbnails ThumbnailLimits
-	Log        *slog.Logger
+	// Remote fetches other servers' media and RemoteCache keeps it; with
+	// either nil, remote media is not found.
+	Remote      RemoteSource
+	RemoteCache RemoteCache
+	// RemoteFetchTimeout bounds one fetch of remote media, from waiting
+	// for a slot to the last byte stored.
+	RemoteFetchTimeout time.Duration
+	// MaxConcurrentFetches bounds the remote fetches running at once.
+	MaxConcurrentFetches int
+	Log                  *slog.Logger
 }
 
 // ThumbnailLimits keep decoding bounded so that a decompression bomb is
@@ -71,6 +80,7 @@ type Service struct {
 	uploaded chan struct{} // closed and replaced on each async upload
 
 	decodeSem chan struct{}
+	fetchSem  chan struct{} // remote fetches running
 	flight    singleflight.Group
 }
 
@@ -101,6 +111,12 @@ func NewService(meta MetadataStore, blobs Store, opts Options) *Service {
 	if t.Concurrency <= 0 {
 		t.Concurrency = DefaultConcurrency
 	}
+	if opts.RemoteFetchTimeout <= 0 {
+		opts.RemoteFetchTimeout = DefaultRemoteFetchTimeout
+	}
+	if opts.MaxConcurrentFetches <= 0 {
+		opts.MaxConcurrentFetches = DefaultMaxConcurrentFetches
+	}
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
@@ -110,6 +126,7 @@ func NewService(meta MetadataStore, blobs Store, opts Options) *Service {
 		blobs:     blobs,
 		uploaded:  make(chan struct{}),
 		decodeSem: make(chan struct{}, t.Concurrency),
+		fetchSem:  make(chan struct{}, opts.MaxConcurrentFetches),
 	}
 }
 
@@ -270,7 +287,7 @@ func (r Record) expired(now time.Time) bool {
 
 // Get returns the record of uploaded media, waiting up to wait for
 // content that is still pending; then ErrNotYetUploaded. Only local media
-// is served: remote media (federation) is ErrNotFound for now.
+// is served here: other servers' media is GetRemote's.
 func (s *Service) Get(ctx context.Context, origin, mediaID string, wait time.Duration) (Record, error) {
 	if origin != s.opts.ServerName || !ValidMediaID(mediaID) {
 		return Record{}, ErrNotFound

@@ -78,6 +78,10 @@ type Served struct {
 	// Original is set when the original content is served, because it is
 	// no larger than what was asked for.
 	Original bool
+	// ModifiedTS is when the served content was stored, for
+	// Last-Modified; RemoteThumbnail sets it, callers of Thumbnail use
+	// the record's UploadedTS.
+	ModifiedTS int64
 }
 
 // fit is the size of ow x oh scaled down, keeping its aspect, to fit in
@@ -180,7 +184,7 @@ func (s *Service) Thumbnail(ctx context.Context, rec Record, w, h int, method st
 	}
 	blob.Close()
 
-	if t, err := s.meta.GetThumbnail(ctx, rec.Origin, rec.MediaID, box.Width, box.Height, box.Method); err == nil {
+	if t, err := s.getThumbnail(ctx, rec, box); err == nil {
 		if tb, err := s.blobs.Open(ctx, t.SHA256); err == nil {
 			return Served{Blob: tb, ContentType: t.ContentType, SHA256: t.SHA256}, nil
 		}
@@ -335,10 +339,26 @@ func (s *Service) generate(ctx context.Context, rec Record, box Box) (Thumbnail,
 		ActualWidth: db.Dx(), ActualHeight: db.Dy(),
 		CreatedTS: time.Now().UnixMilli(),
 	}
-	if err := s.meta.InsertThumbnail(ctx, t); err != nil {
+	if err := s.insertThumbnail(ctx, t); err != nil {
 		return Thumbnail{}, err
 	}
 	return t, nil
+}
+
+// getThumbnail and insertThumbnail keep the thumbnails made of other
+// servers' media apart from those of our own, as their originals are.
+func (s *Service) getThumbnail(ctx context.Context, rec Record, box Box) (Thumbnail, error) {
+	if !s.IsLocal(rec.Origin) {
+		return s.opts.RemoteCache.GetRemoteThumbnail(ctx, rec.Origin, rec.MediaID, box.Width, box.Height, box.Method)
+	}
+	return s.meta.GetThumbnail(ctx, rec.Origin, rec.MediaID, box.Width, box.Height, box.Method)
+}
+
+func (s *Service) insertThumbnail(ctx context.Context, t Thumbnail) error {
+	if !s.IsLocal(t.Origin) {
+		return s.opts.RemoteCache.InsertRemoteThumbnail(ctx, t)
+	}
+	return s.meta.InsertThumbnail(ctx, t)
 }
 
 // resize scales src to fit box ("scale") or to fill it, cropping the

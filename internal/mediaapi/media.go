@@ -12,6 +12,7 @@ import (
 
 	"foyer/internal/httpapi"
 	"foyer/internal/media"
+	"foyer/internal/rooms/matrixevents"
 )
 
 const (
@@ -86,8 +87,6 @@ func contentDisposition(contentType, filename string) string {
 	return disp
 }
 
-// mediaService is the repository, or 404 when the server was built
-// without one.
 // mediaError turns the media service's errors into Matrix errors.
 func mediaError(err error) error {
 	var mbe *http.MaxBytesError
@@ -116,6 +115,14 @@ func mediaError(err error) error {
 		return httpapi.ErrUnknown(http.StatusBadRequest, "cannot generate thumbnails for the requested content")
 	case errors.Is(err, media.ErrImageTooLarge):
 		return httpapi.ErrTooLarge("content is too large to thumbnail")
+	// Remote media errors follow the reference server: 502 for a fetch
+	// that failed or timed out, 502 M_TOO_LARGE for content over our limit.
+	case errors.Is(err, media.ErrRemoteTooLarge):
+		return httpapi.NewError(http.StatusBadGateway, "M_TOO_LARGE", "the remote content is larger than this server accepts")
+	case errors.Is(err, media.ErrRemoteUnavailable):
+		return httpapi.ErrUnknown(http.StatusBadGateway, "failed to fetch remote media")
+	case errors.Is(err, media.ErrRemoteForbidden):
+		return httpapi.ErrForbidden("federation with the server of this media is not permitted")
 	}
 	return err
 }
@@ -210,8 +217,9 @@ func (a *API) legacyMediaThumbnail(w http.ResponseWriter, r *http.Request) error
 }
 
 // lookupMedia finds uploaded media for a download or thumbnail, applying
-// the legacy endpoints' switch and freeze.
-func (a *API) lookupMedia(r *http.Request, legacy bool) (*media.Service, media.Record, error) {
+// the legacy endpoints' switch and freeze. Other servers' media comes
+// from the cache or is fetched (see remoteFetchAllowed).
+func (a *API) lookupMedia(w http.ResponseWriter, r *http.Request, legacy bool) (*media.Service, media.Record, error) {
 	svc := a.Media
 	if legacy && !svc.LegacyEnabled() {
 		return nil, media.Record{}, httpapi.ErrNotFound("unauthenticated media access is switched off; use /_matrix/client/v1/media")
@@ -220,7 +228,17 @@ func (a *API) lookupMedia(r *http.Request, legacy bool) (*media.Service, media.R
 	if err != nil {
 		return nil, media.Record{}, err
 	}
-	rec, err := svc.Get(r.Context(), r.PathValue("serverName"), r.PathValue("mediaId"), wait)
+	origin, mediaID := r.PathValue("serverName"), r.PathValue("mediaId")
+	var rec media.Record
+	if svc.IsLocal(origin) {
+		rec, err = svc.Get(r.Context(), origin, mediaID, wait)
+	} else {
+		fetch, ferr := a.remoteFetchAllowed(w, r, origin, legacy)
+		if ferr != nil {
+			return nil, media.Record{}, ferr
+		}
+		rec, err = svc.GetRemote(r.Context(), origin, mediaID, fetch)
+	}
 	if err != nil {
 		return nil, media.Record{}, mediaError(err)
 	}
@@ -230,9 +248,31 @@ func (a *API) lookupMedia(r *http.Request, legacy bool) (*media.Service, media.R
 	return svc, rec, nil
 }
 
+// remoteFetchAllowed says whether a request for media of origin (not cached)
+// may fetch it, and gives the request the time a fetch may take. The
+// legacy endpoints fetch only while they would serve what is fetched now
+// (media.freeze_legacy_after), and not with allow_remote=false, which is
+// how servers ask each other without causing fetches in turn.
+func (a *API) remoteFetchAllowed(w http.ResponseWriter, r *http.Request, origin string, legacy bool) (bool, error) {
+	if !matrixevents.ValidServerName(origin) {
+		return false, httpapi.ErrNotFound("media not found")
+	}
+	if legacy {
+		allowRemote, given, err := httpapi.BoolParam(r, "allow_remote")
+		if err != nil {
+			return false, err
+		}
+		if (given && !allowRemote) || !a.Media.LegacyServes(media.Record{UploadedTS: time.Now().UnixMilli()}) {
+			return false, nil
+		}
+	}
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(a.Media.RemoteFetchTimeout() + a.Config.HTTP.WriteTimeout))
+	return true, nil
+}
+
 func (a *API) serveDownload(w http.ResponseWriter, r *http.Request, legacy bool) error {
 	setMediaHeaders(w.Header())
-	svc, rec, err := a.lookupMedia(r, legacy)
+	svc, rec, err := a.lookupMedia(w, r, legacy)
 	if err != nil {
 		return err
 	}
@@ -301,14 +341,9 @@ func (a *API) serveThumbnail(w http.ResponseWriter, r *http.Request, legacy bool
 	if err != nil {
 		return err
 	}
-	svc, rec, err := a.lookupMedia(r, legacy)
+	served, err := a.lookupThumbnail(w, r, legacy, width, height, method, animated)
 	if err != nil {
 		return err
-	}
-	httpapi.AllowDownload(w, a.Config.HTTP)
-	served, err := svc.Thumbnail(r.Context(), rec, width, height, method, animated)
-	if err != nil {
-		return mediaError(err)
 	}
 	defer served.Blob.Close()
 	ext := strings.TrimPrefix(served.ContentType, "image/")
@@ -317,6 +352,51 @@ func (a *API) serveThumbnail(w http.ResponseWriter, r *http.Request, legacy bool
 	h.Set("Content-Disposition", `inline; filename="thumbnail.`+ext+`"`)
 	h.Set("ETag", `"`+served.SHA256+`"`)
 	h.Set("Cache-Control", "private, max-age=31536000, immutable")
-	http.ServeContent(w, r, "", time.UnixMilli(rec.UploadedTS), served.Blob)
+	http.ServeContent(w, r, "", time.UnixMilli(served.ModifiedTS), served.Blob)
 	return nil
+}
+
+// lookupThumbnail finds or makes the thumbnail to serve. Other servers'
+// media is thumbnailed from the cached original, or by the origin, or
+// from the original fetched when the origin has no thumbnail to give.
+func (a *API) lookupThumbnail(w http.ResponseWriter, r *http.Request, legacy bool, width, height int, method string, animated bool) (media.Served, error) {
+	svc := a.Media
+	origin, mediaID := r.PathValue("serverName"), r.PathValue("mediaId")
+	if !svc.IsLocal(origin) {
+		if _, err := timeoutParam(r); err != nil {
+			return media.Served{}, err
+		}
+		fetch, err := a.remoteFetchAllowed(w, r, origin, legacy)
+		if err != nil {
+			return media.Served{}, err
+		}
+		if legacy {
+			// The freeze is judged on the original, which must be cached
+			// from before it, as for downloads.
+			rec, err := svc.GetRemote(r.Context(), origin, mediaID, fetch)
+			if err != nil {
+				return media.Served{}, mediaError(err)
+			}
+			if !svc.LegacyServes(rec) {
+				return media.Served{}, httpapi.ErrNotFound("this media is only served by the authenticated /_matrix/client/v1/media endpoints")
+			}
+		}
+		served, err := svc.RemoteThumbnail(r.Context(), origin, mediaID, width, height, method, animated, fetch)
+		if err != nil {
+			return media.Served{}, mediaError(err)
+		}
+		httpapi.AllowDownload(w, a.Config.HTTP)
+		return served, nil
+	}
+	svc, rec, err := a.lookupMedia(w, r, legacy)
+	if err != nil {
+		return media.Served{}, err
+	}
+	httpapi.AllowDownload(w, a.Config.HTTP)
+	served, err := svc.Thumbnail(r.Context(), rec, width, height, method, animated)
+	if err != nil {
+		return media.Served{}, mediaError(err)
+	}
+	served.ModifiedTS = rec.UploadedTS
+	return served, nil
 }

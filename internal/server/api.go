@@ -49,6 +49,7 @@ func newAPI(cfg config.Config, log *slog.Logger, svc *Services, stopping context
 		}),
 		federationapi.Routes(federationapi.Deps{Config: cfg, Accounts: svc.Accounts, OpenID: svc.OpenID, Keys: svc.ServerKeys,
 			Rooms: svc.Rooms, Typing: svc.Typing, ClientData: svc.ClientData, Presence: svc.Presence, E2EE: svc.E2EE,
-			Transactions: svc.FederationTxns, HeardFrom: svc.FederationSender.HeardFrom, Log: log}),
+			Transactions: svc.FederationTxns, HeardFrom: svc.FederationSender.HeardFrom, Log: log,
+			Media: svc.Media}),
 	)
 }

@@ -103,7 +103,7 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 		db.Close()
 		return nil, fmt.Errorf("loading the server signing key: %w", err)
 	}
-	fedClient, err := federationClient(cfg)
+	fedClient, outboundClient, err := federationClient(cfg)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -157,6 +157,7 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 		SigningKey: key,
 		HTTP:       fedClient,
 		Permits:    federationPermits,
+		Outbound:   outboundClient.HTTPClient(),
 	})
 	if cfg.Federation.Enabled {
 		roomsSvc.SetRemoteSpaces(remoteSpaces{fedRequests})
@@ -170,15 +171,21 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 	presenceSvc.OnChange(fedEDUs.PresenceChanged)
 	roomsSvc.OnEvent(fedEDUs.RoomEvent)
 	accountsSvc := accounts.NewService(accountStore, cfg.ServerName, hasher, cfg.Passwords.MinLength)
+	mediaStore := storage.NewMediaStore(db)
 	return &Services{
 		DB:         db,
 		Accounts:   accountsSvc,
 		SigningKey: key,
-		Media: media.NewService(storage.NewMediaStore(db), blobs, media.Options{
+		Media: media.NewService(mediaStore, blobs, media.Options{
 			ServerName:            cfg.ServerName,
 			MaxUploadBytes:        cfg.Media.MaxUploadBytes,
 			LegacyUnauthenticated: cfg.Media.LegacyUnauthenticated,
 			FreezeLegacyAfter:     cfg.Media.FreezeLegacyAfterTime(),
+			Remote:                fedRequests,
+			RemoteCache:           mediaStore,
+			RemoteFetchTimeout:    cfg.Media.RemoteFetchTimeout,
+			MaxConcurrentFetches:  cfg.Media.MaxConcurrentRemoteFetches,
+			Log:                   log,
 		}),
 		Stream:     stream,
 		Rooms:      roomsSvc,

@@ -175,12 +175,13 @@ func TestMediaRoundTripAndHeaders(t *testing.T) {
 		r = mediaDo(t, hs, "GET", clientMedia+"/thumbnail/"+img+"?width=32&height=32&method=crop", user.Token, nil)
 		checkHeaders("thumbnail", r, "image/png", `inline; filename="thumbnail.png"`)
 
-		// Unknown, malformed and remote media IDs are 404, never 500.
+		// Unknown and malformed media IDs are 404, never 500 (remote
+		// media: federation_media_test.go).
 		for _, p := range []string{
 			clientMedia + "/download/localhost/doesnotexist",
 			clientMedia + "/download/localhost/bad.id",
 			clientMedia + "/download/localhost/..%2F..%2Fetc%2Fpasswd",
-			clientMedia + "/download/elsewhere.example/abc",
+			clientMedia + "/download/elsewhere.example/bad.id",
 			clientMedia + "/thumbnail/localhost/doesnotexist?width=1&height=1",
 		} {
 			mediaExpect(t, p, mediaDo(t, hs, "GET", p, user.Token, nil), 404, "M_NOT_FOUND")
