@@ -91,7 +91,7 @@ type MembershipFederation interface {
 	// Invite asks destination, the invitee's server, to sign the invite
 	// event (PUT /invite, v2), giving it state, full events of the room
 	// to show the invitee; it answers the event with its signature.
-	Invite(ctx context.Context, destination, roomVersion string, event json.RawMessage, state []json.RawMessage) (json.RawMessage, error)
+	Invite(ctx context.Context, destination, roomID, eventID, roomVersion string, event json.RawMessage, state []json.RawMessage) (json.RawMessage, error)
 	// MakeMembership asks destination for the template of userID's
 	// membership (leave or knock) in roomID; versions are the room
 	// versions this server supports (make_knock's ver).
