@@ -1,0 +1,140 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+
+	"foyer/internal/testharness"
+)
+
+// strippedTypes lists the types of a sync room's invite_state or
+// knock_state events.
+func strippedTypes(events []syncEvent) []string {
+	var out []string
+	for _, e := range events {
+		out = append(out, e.Type)
+	}
+	return out
+}
+
+// memberOf is target's membership in room as hs's room state says ("" if none).
+func memberOf(t *testing.T, hs *testharness.Homeserver, room, target string) string {
+	t.Helper()
+	snap, err := hs.Server.Services.Rooms.Current(context.Background(), room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snap.Membership(target)
+}
+
+// knockSync is the knock section of a sync response.
+type knockSync struct {
+	NextBatch string `json:"next_batch"`
+	Rooms     struct {
+		Knock map[string]struct {
+			KnockState struct{ Events []syncEvent } `json:"knock_state"`
+		} `json:"knock"`
+	} `json:"rooms"`
+}
+
+func doKnockSync(t *testing.T, hs *testharness.Homeserver, token, query string) knockSync {
+	t.Helper()
+	_, r := doSync(t, hs, token, query)
+	var s knockSync
+	if err := json.Unmarshal(r.Raw, &s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// A user of server A invites a user of server B: B signs the invite,
+// which enters A's room with both servers' signatures, and B's user sees
+// it in /sync's rooms.invite with the room's state; she rejects it, the
+// leave goes to A through make_leave and send_leave, and the room moves
+// to her rooms.leave. An invite of a user B does not have is refused
+// with B's refusal and stores nothing.
+func TestFederationInviteBetweenServers(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		servers := testharness.StartFederation(t, backend, 2, nil)
+		a, b := servers[0], servers[1]
+		alice := a.RegisterUser(t, "alice")
+		bob := b.RegisterUser(t, "bob")
+		room := createRoom(t, a, alice.Token, map[string]any{"preset": "private_chat", "name": "Garden"})
+
+		if r := a.Do(t, "POST", roomPath(room, "/invite"), alice.Token, map[string]any{"user_id": bob.UserID}); r.Status != 200 {
+			t.Fatalf("invite: %s", r)
+		}
+		if m := memberOf(t, a, room, bob.UserID); m != "invite" {
+			t.Fatalf("bob is %q in A's room after the invite", m)
+		}
+		snap := currentRoom(t, a, room)
+		invite, _ := snap.Get("m.room.member", bob.UserID)
+		var signed struct {
+			Signatures map[string]json.RawMessage `json:"signatures"`
+		}
+		if err := json.Unmarshal(invite.Event.JSON(), &signed); err != nil || signed.Signatures[a.Config.ServerName] == nil || signed.Signatures[b.Config.ServerName] == nil {
+			t.Fatalf("the invite A stored is not signed by both servers: %s", invite.Event.JSON())
+		}
+
+		s, raw := doSync(t, b, bob.Token, "")
+		inv, ok := s.Rooms.Invite[room]
+		if !ok {
+			t.Fatalf("bob's sync has no invite to %s: %s", room, raw)
+		}
+		types := strippedTypes(inv.InviteState.Events)
+		for _, want := range []string{"m.room.create", "m.room.join_rules", "m.room.name", "m.room.member"} {
+			if !slices.Contains(types, want) {
+				t.Errorf("invite_state lacks %s: %v", want, types)
+			}
+		}
+		var own, inviter bool
+		for _, e := range inv.InviteState.Events {
+			if e.Type == "m.room.member" && e.StateKey != nil && *e.StateKey == bob.UserID && e.Content["membership"] == "invite" && e.Sender == alice.UserID {
+				own = true
+			}
+			if e.Type == "m.room.member" && e.StateKey != nil && *e.StateKey == alice.UserID {
+				inviter = true
+			}
+		}
+		if !own || !inviter {
+			t.Errorf("invite_state lacks the invite or the inviter's member event: %s", raw)
+		}
+
+		if r := b.Do(t, "POST", roomPath(room, "/leave"), bob.Token, map[string]any{"reason": "no thanks"}); r.Status != 200 {
+			t.Fatalf("rejecting the invite: %s", r)
+		}
+		s2, raw2 := doSync(t, b, bob.Token, "since="+url.QueryEscape(s.NextBatch))
+		if _, ok := s2.Rooms.Invite[room]; ok {
+			t.Errorf("the rejected invite is still in bob's sync: %s", raw2)
+		}
+		left, ok := s2.Rooms.Leave[room]
+		if !ok || len(left.Timeline.Events) != 1 || left.Timeline.Events[0].Content["membership"] != "leave" {
+			t.Fatalf("bob's sync has no leave of %s: %s", room, raw2)
+		}
+		if s3, raw3 := doSync(t, b, bob.Token, ""); len(s3.Rooms.Invite) != 0 {
+			t.Errorf("a fresh sync still shows the invite: %s", raw3)
+		}
+		if m := memberOf(t, a, room, bob.UserID); m != "leave" {
+			t.Fatalf("bob is %q in A's room after rejecting", m)
+		}
+		leaveID := left.Timeline.Events[0].EventID
+		if _, araw := doSync(t, a, alice.Token, ""); !strings.Contains(string(araw.Raw), leaveID) {
+			t.Errorf("alice's sync lacks bob's leave %s", leaveID)
+		}
+
+		// B has no such user: B's refusal is the client's, and A keeps
+		// nothing.
+		ghost := "@ghost:" + b.Config.ServerName
+		r := a.Do(t, "POST", roomPath(room, "/invite"), alice.Token, map[string]any{"user_id": ghost})
+		if r.Status != 403 || r.Str("errcode") != "M_FORBIDDEN" {
+			t.Fatalf("inviting a user B does not have: %s", r)
+		}
+		if m := memberOf(t, a, room, ghost); m != "" {
+			t.Fatalf("a refused invite left %q in the room", m)
+		}
+	})
+}
