@@ -138,3 +138,65 @@ func TestFederationInviteBetweenServers(t *testing.T) {
 		}
 	})
 }
+
+// A user of server B knocks on a room of server A through
+// /knock?via=: B keeps the knock with the room's state from A's answer
+// and shows it in rooms.knock; A's members see the knock, and accepting it
+// by inviting her sends the invite to B, where it replaces the knock.
+func TestFederationKnockBetweenServers(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		servers := testharness.StartFederation(t, backend, 2, nil)
+		a, b := servers[0], servers[1]
+		alice := a.RegisterUser(t, "alice")
+		bob := b.RegisterUser(t, "bob")
+		room := createRoom(t, a, alice.Token, map[string]any{"preset": "private_chat", "room_version": "10",
+			"initial_state": []any{map[string]any{"type": "m.room.join_rules", "state_key": "", "content": map[string]any{"join_rule": "knock"}}}})
+		aliceSince, _ := doSync(t, a, alice.Token, "")
+
+		r := b.Do(t, "POST", cs+"/knock/"+url.PathEscape(room)+"?via="+url.QueryEscape(a.Config.ServerName), bob.Token, map[string]any{"reason": "let me in"})
+		if r.Status != 200 || r.Str("room_id") != room {
+			t.Fatalf("knock: %s", r)
+		}
+		ks := doKnockSync(t, b, bob.Token, "")
+		k, ok := ks.Rooms.Knock[room]
+		if !ok {
+			t.Fatalf("bob's sync has no knock on %s", room)
+		}
+		types := strippedTypes(k.KnockState.Events)
+		if !slices.Contains(types, "m.room.create") || !slices.Contains(types, "m.room.join_rules") {
+			t.Errorf("knock_state lacks the create or join rules: %v", types)
+		}
+		var ownKnock bool
+		for _, e := range k.KnockState.Events {
+			if e.Type == "m.room.member" && e.StateKey != nil && *e.StateKey == bob.UserID && e.Content["membership"] == "knock" {
+				ownKnock = true
+			}
+		}
+		if !ownKnock {
+			t.Errorf("knock_state lacks bob's knock: %+v", k.KnockState.Events)
+		}
+
+		if m := memberOf(t, a, room, bob.UserID); m != "knock" {
+			t.Fatalf("bob is %q in A's room after knocking", m)
+		}
+		_, araw := doSync(t, a, alice.Token, "since="+url.QueryEscape(aliceSince.NextBatch))
+		if !strings.Contains(string(araw.Raw), `"knock"`) || !strings.Contains(string(araw.Raw), bob.UserID) {
+			t.Errorf("alice's sync does not show bob's knock: %s", araw)
+		}
+
+		if r := a.Do(t, "POST", roomPath(room, "/invite"), alice.Token, map[string]any{"user_id": bob.UserID}); r.Status != 200 {
+			t.Fatalf("accepting the knock by an invite: %s", r)
+		}
+		s, raw := doSync(t, b, bob.Token, "since="+url.QueryEscape(ks.NextBatch))
+		if _, ok := s.Rooms.Invite[room]; !ok {
+			t.Fatalf("bob's sync has no invite after the knock was accepted: %s", raw)
+		}
+		if again := doKnockSync(t, b, bob.Token, ""); len(again.Rooms.Knock) != 0 {
+			t.Errorf("the knock is still shown after the invite replaced it")
+		}
+		servers2, err := b.Server.Services.Rooms.PendingInviteServers(context.Background(), room, bob.UserID)
+		if err != nil || !slices.Equal(servers2, []string{a.Config.ServerName}) {
+			t.Errorf("PendingInviteServers = %v, %v; want [%s]", servers2, err, a.Config.ServerName)
+		}
+	})
+}
