@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -222,4 +224,133 @@ func containsName(events []syncEvent, name string) bool {
 func containsRoom[V any](m map[string]V, roomID string) bool {
 	_, ok := m[roomID]
 	return ok
+}
+
+// The bounds on invites from other servers: a guest keeps at most 5
+// pending ones (403 beyond, while a new invite to a room it is already
+// invited to still replaces the old one), and a user receives 20 at once
+// before the rate limit answers 429 with retry_after_ms.
+func TestFederationInboundInviteBounds(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		hs := startNamed(t, backend, "local.test", nil)
+		rs := txnRemote(t, backend, hs)
+		rita := "@rita:remote.test"
+		guest := hs.RegisterGuest(t)
+		var first remoteRoomInvite
+		for i := range 5 {
+			ri := newRemoteRoomInvite(t, rs, rs.key, "10", rita, guest.UserID, nil)
+			if i == 0 {
+				first = ri
+			}
+			if r := sendInvite(t, rs, ri, "10", ri.state("Room")); r.Status != 200 {
+				t.Fatalf("guest invite %d: %s", i+1, r)
+			}
+		}
+		over := newRemoteRoomInvite(t, rs, rs.key, "10", rita, guest.UserID, nil)
+		if r := sendInvite(t, rs, over, "10", over.state("Room")); r.Status != 403 || r.Str("errcode") != "M_FORBIDDEN" {
+			t.Fatalf("a guest's sixth pending invite: %s", r)
+		}
+		again := first
+		again.invite = reinvite(t, rs, first, guest.UserID)
+		if r := sendInvite(t, rs, again, "10", again.state("Room")); r.Status != 200 {
+			t.Fatalf("a new invite to a room the guest is invited to: %s", r)
+		}
+		if n := pendingRemote(t, hs, guest.UserID); n != 5 {
+			t.Fatalf("the guest keeps %d invites, want 5", n)
+		}
+		s, raw := doSync(t, hs, guest.Token, "")
+		if len(s.Rooms.Invite) != 5 {
+			t.Fatalf("the guest's sync shows %d invites, want 5: %s", len(s.Rooms.Invite), raw)
+		}
+
+		bob := hs.RegisterUser(t, "bob")
+		for i := range 20 {
+			ri := newRemoteRoomInvite(t, rs, rs.key, "10", rita, bob.UserID, nil)
+			if r := sendInvite(t, rs, ri, "10", ri.state("Room")); r.Status != 200 {
+				t.Fatalf("invite %d: %s", i+1, r)
+			}
+		}
+		ri := newRemoteRoomInvite(t, rs, rs.key, "10", rita, bob.UserID, nil)
+		r := sendInvite(t, rs, ri, "10", ri.state("Room"))
+		if r.Status != 429 || r.Str("errcode") != "M_LIMIT_EXCEEDED" || r.JSON["retry_after_ms"] == nil {
+			t.Fatalf("the 21st invite at once: %s", r)
+		}
+		if n := pendingRemote(t, hs, bob.UserID); n != 20 {
+			t.Fatalf("bob keeps %d invites, want 20", n)
+		}
+
+		// invite_room_state is bounded too.
+		big := make([]any, 51)
+		for i := range big {
+			big[i] = map[string]any{"type": "m.room.name", "state_key": "", "content": map[string]any{}}
+		}
+		carol := hs.RegisterUser(t, "carol")
+		ri = newRemoteRoomInvite(t, rs, rs.key, "10", rita, carol.UserID, nil)
+		if r := sendInvite(t, rs, ri, "10", big); r.Status != 413 || r.Str("errcode") != "M_TOO_LARGE" {
+			t.Fatalf("51 invite_room_state events: %s", r)
+		}
+	})
+}
+
+// make_knock and send_knock from another server: a knock on a room whose
+// join rule is knock is accepted, answered with knock_room_state, and
+// shown to the room's members; a room that is not knockable refuses
+// (403), and so does one whose version lacks knocking or is not among
+// the asking server's (400 M_INCOMPATIBLE_ROOM_VERSION with room_version).
+func TestFederationInboundKnock(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		hs := startNamed(t, backend, "local.test", nil)
+		rs := txnRemote(t, backend, hs)
+		alice := hs.RegisterUser(t, "alice")
+		rita := "@rita:remote.test"
+		knockRule := []any{map[string]any{"type": "m.room.join_rules", "state_key": "", "content": map[string]any{"join_rule": "knock"}}}
+		room := createRoom(t, hs, alice.Token, map[string]any{"preset": "private_chat", "room_version": "10", "initial_state": knockRule})
+		since, _ := doSync(t, hs, alice.Token, "")
+
+		knock := signTemplate(t, rs, makeMembership(t, rs, "knock", room, rita, "?ver=9&ver=10"))
+		r := rs.hs.SignedRequest(t, rs.key, rs.name, "local.test", "PUT",
+			"/_matrix/federation/v1/send_knock/"+url.PathEscape(room)+"/"+url.PathEscape(knock.EventID()), json.RawMessage(knock.JSON()))
+		var answer struct {
+			State []struct {
+				Type string `json:"type"`
+			} `json:"knock_room_state"`
+		}
+		if r.Status != 200 || json.Unmarshal(r.Raw, &answer) != nil {
+			t.Fatalf("send_knock: %s", r)
+		}
+		var types []string
+		for _, e := range answer.State {
+			types = append(types, e.Type)
+		}
+		if !containsAll(types, "m.room.create", "m.room.join_rules", "m.room.member") {
+			t.Errorf("knock_room_state: %v", types)
+		}
+		if m := memberOf(t, hs, room, rita); m != "knock" {
+			t.Fatalf("rita is %q after send_knock", m)
+		}
+		if _, raw := doSync(t, hs, alice.Token, "since="+url.QueryEscape(since.NextBatch)); !strings.Contains(string(raw.Raw), knock.EventID()) {
+			t.Errorf("alice's sync lacks rita's knock: %s", raw)
+		}
+
+		public := createRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat", "room_version": "10"})
+		if r := makeMembership(t, rs, "knock", public, rita, "?ver=10"); r.Status != 403 || r.Str("errcode") != "M_FORBIDDEN" {
+			t.Errorf("make_knock on a public room: %s", r)
+		}
+		if r := makeMembership(t, rs, "knock", room, rita, "?ver=9"); r.Status != 400 || r.Str("errcode") != "M_INCOMPATIBLE_ROOM_VERSION" || r.Str("room_version") != "10" {
+			t.Errorf("make_knock without the room's version: %s", r)
+		}
+		old := createRoom(t, hs, alice.Token, map[string]any{"preset": "private_chat", "room_version": "6"})
+		if r := makeMembership(t, rs, "knock", old, rita, "?ver=6"); r.Status != 400 || r.Str("errcode") != "M_INCOMPATIBLE_ROOM_VERSION" || r.Str("room_version") != "6" {
+			t.Errorf("make_knock on a version 6 room: %s", r)
+		}
+	})
+}
+
+func containsAll(have []string, want ...string) bool {
+	for _, w := range want {
+		if !slices.Contains(have, w) {
+			return false
+		}
+	}
+	return true
 }
