@@ -121,6 +121,11 @@ func (s *Service) inviteIntoKnownRoom(ctx context.Context, ev matrixevents.Event
 	if err != nil || !snap.hasLocalMember(s.serverName) {
 		return false, err
 	}
+	// Checked first against current state, so that an invite this server
+	// will not sign is not stored either (Receive keeps what it rejects).
+	if !s.allowed(ctx, ev, authEventsFrom(ev, snap.State)) {
+		return false, refusal.New(refusal.Forbidden, "the room's authorisation rules do not allow this invite")
+	}
 	got, err := s.Receive(ctx, ev)
 	var re *refusal.Error
 	if errors.As(err, &re) && re.Kind == refusal.NotFound {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"foyer/internal/rooms"
 	"foyer/internal/rooms/matrixevents"
 	"foyer/internal/testharness"
 )
@@ -353,4 +354,69 @@ func containsAll(have []string, want ...string) bool {
 		}
 	}
 	return true
+}
+
+// An invite over /invite to a room this server is in enters the room
+// like any event (the local user's membership in its state is invite,
+// shown through the room's own state); one the room's rules refuse is
+// refused with 403 and stored nowhere.
+func TestFederationInboundInviteToKnownRoom(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		hs := startNamed(t, backend, "local.test", nil)
+		rs := txnRemote(t, backend, hs)
+		alice := hs.RegisterUser(t, "alice")
+		bob := hs.RegisterUser(t, "bob")
+		carol := hs.RegisterUser(t, "carol")
+		rita := "@rita:remote.test"
+		room := createRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat"})
+		joinByTxn(t, rs, "join-rita", room, rita)
+		if r := putState(t, hs, alice.Token, room, "m.room.power_levels", "", map[string]any{
+			"users": map[string]any{alice.UserID: 100, rita: 50}, "invite": 50}); r.Status != 200 {
+			t.Fatalf("power levels: %s", r)
+		}
+
+		snap := currentRoom(t, hs, room)
+		invite := rs.event(t, snap.State, room, rita, "m.room.member", strPtr(bob.UserID), map[string]any{"membership": "invite"}, extremityIDs(snap), time.Now())
+		ri := remoteRoomInvite{version: snap.Info.Version, roomID: room, invite: invite}
+		state := []any{json.RawMessage(mustGet(t, snap, "m.room.create").JSON())}
+		if r := sendInvite(t, rs, ri, snap.Info.Version, state); r.Status != 200 {
+			t.Fatalf("invite to a room this server is in: %s", r)
+		}
+		if m := memberOf(t, hs, room, bob.UserID); m != "invite" {
+			t.Fatalf("bob is %q in the room after the invite", m)
+		}
+		if n := pendingRemote(t, hs, bob.UserID); n != 0 {
+			t.Fatalf("the invite was kept as a remote membership too")
+		}
+		if s, raw := doSync(t, hs, bob.Token, ""); !containsRoom(s.Rooms.Invite, room) {
+			t.Fatalf("bob's sync lacks the invite: %s", raw)
+		}
+
+		// Without her power level, Rita may not invite.
+		if r := putState(t, hs, alice.Token, room, "m.room.power_levels", "", map[string]any{
+			"users": map[string]any{alice.UserID: 100}, "invite": 50}); r.Status != 200 {
+			t.Fatalf("power levels: %s", r)
+		}
+		snap = currentRoom(t, hs, room)
+		refused := rs.event(t, snap.State, room, rita, "m.room.member", strPtr(carol.UserID), map[string]any{"membership": "invite"}, extremityIDs(snap), time.Now())
+		r := sendInvite(t, rs, remoteRoomInvite{version: snap.Info.Version, roomID: room, invite: refused}, snap.Info.Version, state)
+		if r.Status != 403 || r.Str("errcode") != "M_FORBIDDEN" {
+			t.Fatalf("an invite the room's rules refuse: %s", r)
+		}
+		if m := memberOf(t, hs, room, carol.UserID); m != "" {
+			t.Fatalf("carol is %q after a refused invite", m)
+		}
+		if n := pendingRemote(t, hs, carol.UserID); n != 0 || storedEvent(t, rs, refused.EventID()) {
+			t.Fatalf("a refused invite was kept")
+		}
+	})
+}
+
+func mustGet(t *testing.T, snap rooms.RoomSnapshot, typ string) matrixevents.Event {
+	t.Helper()
+	se, ok := snap.Get(typ, "")
+	if !ok {
+		t.Fatalf("no %s in the room", typ)
+	}
+	return se.Event
 }
