@@ -182,8 +182,13 @@ func (s *Service) Knock(ctx context.Context, roomID, userID, reason string) erro
 	return err
 }
 
-// Forget hides a left room from the user for good.
+// Forget hides a left room from the user for good; a room of other
+// servers left by rejecting an invite or retracting a knock is forgotten
+// by dropping that leave.
 func (s *Service) Forget(ctx context.Context, roomID, userID string) error {
+	if forgotten, err := s.forgetRemote(ctx, roomID, userID); err != nil || forgotten {
+		return err
+	}
 	snap, err := s.Current(ctx, roomID)
 	if err != nil {
 		return err

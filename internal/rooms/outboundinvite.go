@@ -3,6 +3,7 @@ package rooms
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"foyer/internal/refusal"
@@ -41,8 +42,15 @@ func (s *Service) inviteRemote(ctx context.Context, roomID, sender, target, reas
 	if err != nil {
 		return refusal.New(refusal.Forbidden, "%s did not accept the invite: %v", server, err)
 	}
-	signed, err := matrixevents.ParseUntrusted(ev.Version(), raw)
-	if err != nil || signed.EventID() != ev.EventID() || !sameContent(signed, ev) {
+	// Only the invitee's server's signature is taken from the answer, so
+	// the event that enters the room is the one built here; a signature
+	// of anything else does not check.
+	withTheirs, err := addSignatures(ev.JSON(), raw, server)
+	if err != nil {
+		return refusal.New(refusal.Forbidden, "%s's answer to the invite has no signature of it: %v", server, err)
+	}
+	signed, err := matrixevents.ParseUntrusted(ev.Version(), withTheirs)
+	if err != nil || signed.EventID() != ev.EventID() {
 		return refusal.New(refusal.Forbidden, "%s answered the invite with another event", server)
 	}
 	if err := matrixevents.VerifyEventSignatures(ctx, signed, s.remote.EventKeys); err != nil {
@@ -58,11 +66,37 @@ func (s *Service) inviteRemote(ctx context.Context, roomID, sender, target, reas
 	return nil
 }
 
-// sameContent reports whether two events' contents are the same JSON.
-func sameContent(a, b matrixevents.Event) bool {
-	ca, err1 := matrixevents.CanonicalJSON(a.Content())
-	cb, err2 := matrixevents.CanonicalJSON(b.Content())
-	return err1 == nil && err2 == nil && string(ca) == string(cb)
+// addSignatures returns the event ours with server's signatures taken
+// from the event answered, in canonical JSON.
+func addSignatures(ours, answered json.RawMessage, server string) (json.RawMessage, error) {
+	var theirs struct {
+		Signatures map[string]json.RawMessage `json:"signatures"`
+	}
+	if err := json.Unmarshal(answered, &theirs); err != nil {
+		return nil, err
+	}
+	sig, ok := theirs.Signatures[server]
+	if !ok {
+		return nil, fmt.Errorf("no signature by %s", server)
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(ours, &fields); err != nil {
+		return nil, err
+	}
+	sigs := map[string]json.RawMessage{}
+	if err := json.Unmarshal(fields["signatures"], &sigs); err != nil {
+		return nil, err
+	}
+	sigs[server] = sig
+	var err error
+	if fields["signatures"], err = json.Marshal(sigs); err != nil {
+		return nil, err
+	}
+	out, err := json.Marshal(fields)
+	if err != nil {
+		return nil, err
+	}
+	return matrixevents.CanonicalJSON(out)
 }
 
 // buildRemoteInvite builds and authorises the invite on the room's current

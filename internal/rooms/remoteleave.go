@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 
+	"foyer/internal/refusal"
 	"foyer/internal/rooms/matrixevents"
 )
 
@@ -71,4 +72,26 @@ func (s *Service) sendRemoteMembership(ctx context.Context, servers []string, ro
 		return sentMembership{Event: ev, Server: server, Answer: answer}, nil
 	}
 	return sentMembership{}, lastErr
+}
+
+// forgetRemote forgets the user's remote leave of a room this server does
+// not know (forgotten); a pending invite or knock must be left first.
+func (s *Service) forgetRemote(ctx context.Context, roomID, userID string) (bool, error) {
+	if s.remote.store == nil {
+		return false, nil
+	}
+	if _, err := s.store.GetRoom(ctx, roomID); err == nil || !errors.Is(err, ErrNotFound) {
+		return false, err
+	}
+	m, err := s.remote.store.RemoteMembership(ctx, userID, roomID)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if m.Membership != "leave" {
+		return false, refusal.New(refusal.InvalidParam, "leave the room before forgetting it")
+	}
+	return true, s.remote.store.DeleteRemoteMembership(ctx, userID, roomID)
 }

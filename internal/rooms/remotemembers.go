@@ -46,6 +46,8 @@ type RemoteMembershipStore interface {
 	RemoteMembership(ctx context.Context, userID, roomID string) (RemoteMembership, error)
 	// RemoteMemberships are all of the user's, by room ID.
 	RemoteMemberships(ctx context.Context, userID string) ([]RemoteMembership, error)
+	// DeleteRemoteMembership forgets the user's for the room.
+	DeleteRemoteMembership(ctx context.Context, userID, roomID string) error
 }
 
 // RemoteMemberships are userID's memberships in rooms this server is not

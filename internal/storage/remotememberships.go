@@ -57,6 +57,11 @@ func (s *RemoteMembershipStore) PutRemoteMembership(ctx context.Context, m rooms
 	})
 }
 
+func (s *RemoteMembershipStore) DeleteRemoteMembership(ctx context.Context, userID, roomID string) error {
+	_, err := s.db.Write.ExecContext(ctx, `DELETE FROM remote_memberships WHERE user_id = $1 AND room_id = $2`, userID, roomID)
+	return err
+}
+
 const remoteMembershipColumns = `user_id, room_id, membership, event_id, room_version, event_json, stripped_state, servers, stream_pos`
 
 func (s *RemoteMembershipStore) RemoteMembership(ctx context.Context, userID, roomID string) (rooms.RemoteMembership, error) {

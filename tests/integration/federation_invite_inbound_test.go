@@ -198,6 +198,29 @@ func TestFederationInboundInvite(t *testing.T) {
 		if s4, raw4 := doSync(t, hs, bob.Token, ""); containsRoom(s4.Rooms.Invite, ri.roomID) {
 			t.Fatalf("the dropped invite is still shown: %s", raw4)
 		}
+		includeLeave := "filter=" + url.QueryEscape(`{"room":{"include_leave":true}}`)
+		if s5, raw5 := doSync(t, hs, bob.Token, includeLeave); !containsRoom(s5.Rooms.Leave, ri.roomID) {
+			t.Fatalf("include_leave does not show the rejected invite: %s", raw5)
+		}
+		if r := hs.Do(t, "POST", roomPath(ri.roomID, "/forget"), bob.Token, map[string]any{}); r.Status != 200 {
+			t.Fatalf("forgetting the rejected invite's room: %s", r)
+		}
+		if s6, raw6 := doSync(t, hs, bob.Token, includeLeave); containsRoom(s6.Rooms.Leave, ri.roomID) {
+			t.Fatalf("the forgotten room is still shown: %s", raw6)
+		}
+
+		// An invite from a user bob ignores is kept but not shown.
+		if r := hs.Do(t, "PUT", cs+"/user/"+url.PathEscape(bob.UserID)+"/account_data/m.ignored_user_list", bob.Token,
+			map[string]any{"ignored_users": map[string]any{rita: map[string]any{}}}); r.Status != 200 {
+			t.Fatalf("ignoring rita: %s", r)
+		}
+		ignored := newRemoteRoomInvite(t, rs, rs.key, "10", rita, bob.UserID, nil)
+		if r := sendInvite(t, rs, ignored, "10", ignored.state("Ignored")); r.Status != 200 {
+			t.Fatalf("invite from an ignored user: %s", r)
+		}
+		if s7, raw7 := doSync(t, hs, bob.Token, ""); containsRoom(s7.Rooms.Invite, ignored.roomID) {
+			t.Fatalf("an ignored user's invite is shown: %s", raw7)
+		}
 	})
 }
 

@@ -198,5 +198,28 @@ func TestFederationKnockBetweenServers(t *testing.T) {
 		if err != nil || !slices.Equal(servers2, []string{a.Config.ServerName}) {
 			t.Errorf("PendingInviteServers = %v, %v; want [%s]", servers2, err, a.Config.ServerName)
 		}
+
+		// A knock retracted by leaving goes to the room's server too.
+		other := createRoom(t, a, alice.Token, map[string]any{"preset": "private_chat", "room_version": "10",
+			"initial_state": []any{map[string]any{"type": "m.room.join_rules", "state_key": "", "content": map[string]any{"join_rule": "knock"}}}})
+		if r := b.Do(t, "POST", cs+"/knock/"+url.PathEscape(other), bob.Token, map[string]any{}); r.Status != 200 {
+			t.Fatalf("knock on the second room: %s", r)
+		}
+		before, _ := doSync(t, b, bob.Token, "")
+		if r := b.Do(t, "POST", roomPath(other, "/leave"), bob.Token, map[string]any{}); r.Status != 200 {
+			t.Fatalf("retracting the knock: %s", r)
+		}
+		if m := memberOf(t, a, other, bob.UserID); m != "leave" {
+			t.Fatalf("bob is %q in A's room after retracting his knock", m)
+		}
+		if after, raw := doSync(t, b, bob.Token, "since="+url.QueryEscape(before.NextBatch)); !containsRoom(after.Rooms.Leave, other) {
+			t.Fatalf("bob's sync lacks the retracted knock's leave: %s", raw)
+		}
+		if again := doKnockSync(t, b, bob.Token, ""); containsRoom(again.Rooms.Knock, other) {
+			t.Errorf("the retracted knock is still shown")
+		}
+		if pending, err := b.Server.Services.Rooms.PendingInviteServers(context.Background(), other, bob.UserID); err != nil || len(pending) != 0 {
+			t.Errorf("PendingInviteServers for a retracted knock = %v, %v", pending, err)
+		}
 	})
 }
