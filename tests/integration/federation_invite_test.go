@@ -136,6 +136,25 @@ func TestFederationInviteBetweenServers(t *testing.T) {
 		if m := memberOf(t, a, room, ghost); m != "" {
 			t.Fatalf("a refused invite left %q in the room", m)
 		}
+		// A server that cannot be reached refuses too.
+		r = a.Do(t, "POST", roomPath(room, "/invite"), alice.Token, map[string]any{"user_id": "@x:unreachable.invalid"})
+		if r.Status != 403 || memberOf(t, a, room, "@x:unreachable.invalid") != "" {
+			t.Fatalf("inviting a user of an unreachable server: %s", r)
+		}
+
+		// Room version 12: the room ID names no server, and the state
+		// that comes with the invite holds the create event it derives from.
+		v12 := createRoom(t, a, alice.Token, map[string]any{"preset": "private_chat", "room_version": "12"})
+		if r := a.Do(t, "POST", roomPath(v12, "/invite"), alice.Token, map[string]any{"user_id": bob.UserID}); r.Status != 200 {
+			t.Fatalf("invite to a version 12 room: %s", r)
+		}
+		if s, raw := doSync(t, b, bob.Token, ""); !containsRoom(s.Rooms.Invite, v12) {
+			t.Fatalf("bob's sync lacks the version 12 invite: %s", raw)
+		}
+		if servers, err := b.Server.Services.Rooms.PendingInviteServers(context.Background(), v12, bob.UserID); err != nil ||
+			!slices.Equal(servers, []string{a.Config.ServerName}) {
+			t.Errorf("PendingInviteServers of a version 12 room = %v, %v", servers, err)
+		}
 	})
 }
 
