@@ -117,6 +117,10 @@ func TestFederationInboundInvite(t *testing.T) {
 			t.Fatalf("invite_state lacks the name or the invite: %s", raw)
 		}
 
+		if r := hs.Do(t, "GET", cs+"/initialSync", bob.Token, nil); r.Status != 200 || !strings.Contains(string(r.Raw), ri.roomID) {
+			t.Fatalf("initialSync lacks the invite: %s", r)
+		}
+
 		// A second invite to the room replaces the first.
 		second := ri
 		second.invite = reinvite(t, rs, ri, bob.UserID)
