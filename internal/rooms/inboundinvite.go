@@ -89,7 +89,7 @@ func (s *Service) ReceiveInvite(ctx context.Context, in InboundInvite) (matrixev
 		return matrixevents.Event{}, &refusal.Error{Kind: refusal.LimitExceeded, RetryAfter: wait,
 			Msg: "this user receives too many invites; try again later"}
 	}
-	if done, err := s.inviteIntoKnownRoom(ctx, signed); done || err != nil {
+	if done, err := s.inviteIntoKnownRoom(ctx, signed, in.Origin); done || err != nil {
 		return signed, err
 	}
 	state, err := json.Marshal(in.State)
@@ -108,10 +108,11 @@ func (s *Service) ReceiveInvite(ctx context.Context, in InboundInvite) (matrixev
 
 // inviteIntoKnownRoom puts an invite into a room this server is in
 // through the one write path (done), as its transaction would later. An
-// invite the room's rules refuse is refused; one that refers to events
-// this server lacks is kept as a remote membership instead (not done),
-// until the inviting server's transaction brings them.
-func (s *Service) inviteIntoKnownRoom(ctx context.Context, ev matrixevents.Event) (bool, error) {
+// invite the room's rules or server ACL refuse is refused; one that
+// refers to events this server lacks is kept as a remote membership
+// instead (not done), until the inviting server's transaction brings
+// them.
+func (s *Service) inviteIntoKnownRoom(ctx context.Context, ev matrixevents.Event, origin string) (bool, error) {
 	if _, err := s.store.GetRoom(ctx, ev.RoomID()); errors.Is(err, ErrNotFound) {
 		return false, nil
 	} else if err != nil {
@@ -120,6 +121,9 @@ func (s *Service) inviteIntoKnownRoom(ctx context.Context, ev matrixevents.Event
 	snap, err := s.Current(ctx, ev.RoomID())
 	if err != nil || !snap.hasLocalMember(s.serverName) {
 		return false, err
+	}
+	if acl, ok := snap.Get(TypeServerACL, ""); ok && !ServerACLAllows(acl.Event.Content(), origin) {
+		return false, refusal.New(refusal.Forbidden, "%s is denied by the server ACL of room %s", origin, ev.RoomID())
 	}
 	// Checked first against current state, so that an invite this server
 	// will not sign is not stored either (Receive keeps what it rejects).

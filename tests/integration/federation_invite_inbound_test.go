@@ -385,8 +385,8 @@ func containsAll(have []string, want ...string) bool {
 
 // An invite over /invite to a room this server is in enters the room
 // like any event (the local user's membership in its state is invite,
-// shown through the room's own state); one the room's rules refuse is
-// refused with 403 and stored nowhere.
+// shown through the room's own state); one the room's rules or its
+// server ACL refuse is refused with 403 and stored nowhere.
 func TestFederationInboundInviteToKnownRoom(t *testing.T) {
 	testharness.EachBackend(t, func(t *testing.T, backend string) {
 		hs := startNamed(t, backend, "local.test", nil)
@@ -435,6 +435,22 @@ func TestFederationInboundInviteToKnownRoom(t *testing.T) {
 		}
 		if n := pendingRemote(t, hs, carol.UserID); n != 0 || storedEvent(t, rs, refused.EventID()) {
 			t.Fatalf("a refused invite was kept")
+		}
+
+		// A server the room's ACL denies may not invite into it.
+		if r := putState(t, hs, alice.Token, room, "m.room.power_levels", "", map[string]any{
+			"users": map[string]any{alice.UserID: 100, rita: 50}, "invite": 50}); r.Status != 200 {
+			t.Fatalf("power levels: %s", r)
+		}
+		if r := putState(t, hs, alice.Token, room, "m.room.server_acl", "", map[string]any{
+			"allow": []string{"*"}, "deny": []string{"remote.test"}}); r.Status != 200 {
+			t.Fatalf("server ACL: %s", r)
+		}
+		snap = currentRoom(t, hs, room)
+		denied := rs.event(t, snap.State, room, rita, "m.room.member", strPtr(carol.UserID), map[string]any{"membership": "invite"}, extremityIDs(snap), time.Now())
+		r = sendInvite(t, rs, remoteRoomInvite{version: snap.Info.Version, roomID: room, invite: denied}, snap.Info.Version, state)
+		if r.Status != 403 || memberOf(t, hs, room, carol.UserID) != "" || storedEvent(t, rs, denied.EventID()) {
+			t.Fatalf("an invite from a server the ACL denies: %s", r)
 		}
 	})
 }
