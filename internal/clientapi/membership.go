@@ -84,7 +84,11 @@ func (a *API) knockRoom(w http.ResponseWriter, r *http.Request) error {
 	if err := httpapi.ReadOptionalJSON(r, &req); err != nil {
 		return err
 	}
-	if err := a.Rooms.Knock(r.Context(), roomID, httpapi.Principal(r).UserID, req.Reason); err != nil {
+	// via, and server_name which older clients send, name the servers to
+	// knock through on a room this server is not in.
+	q := r.URL.Query()
+	via := append(q["via"], q["server_name"]...)
+	if err := a.Rooms.KnockThrough(r.Context(), roomID, httpapi.Principal(r).UserID, req.Reason, via); err != nil {
 		return err
 	}
 	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"room_id": roomID})

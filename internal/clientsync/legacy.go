@@ -334,6 +334,11 @@ func (s *Service) InitialSync(ctx context.Context, userID string, limit int, arc
 	if err != nil {
 		return nil, err
 	}
+	remote, err := s.rooms.RemoteMemberships(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	memberships, remote = withRemote(memberships, remote)
 	allAccountData, err := s.allAccountData(ctx, userID)
 	if err != nil {
 		return nil, err
@@ -362,6 +367,12 @@ func (s *Service) InitialSync(ctx context.Context, userID string, limit int, arc
 			receipts = append(receipts, r...)
 		}
 		roomsOut = append(roomsOut, entry)
+	}
+	// Invites to rooms of other servers: nothing here to show but that.
+	for _, m := range remote {
+		if m.Membership == "invite" {
+			roomsOut = append(roomsOut, map[string]any{"room_id": m.RoomID, "membership": "invite"})
+		}
 	}
 	accountData := []json.RawMessage{}
 	for _, ev := range allAccountData.Global {

@@ -92,6 +92,7 @@ func NewService(rs *rooms.Service, cd *clientdata.Service, ty *typing.Service, p
 			}
 		})
 	}
+	rs.OnRemoteMembership(func(userID string, pos int64) { s.WakeAt(pos, []string{userID}, nil) })
 	s.push = pu
 	pu.OnChange(func(userID string, pos int64) { s.WakeAt(pos, []string{userID}, nil) })
 	s.watchPresence(pr)
@@ -203,6 +204,9 @@ func (s *Service) membershipAt(ctx context.Context, m rooms.RoomMembership, user
 type userRooms struct {
 	memberships []rooms.RoomMembership
 	peeks       []Peek
+	// remote are the memberships in other servers' rooms that are newer
+	// than any here (remotemembers.go).
+	remote []rooms.RemoteMembership
 }
 
 func (s *Service) roomsOf(ctx context.Context, req *Request) (*userRooms, error) {
@@ -210,11 +214,16 @@ func (s *Service) roomsOf(ctx context.Context, req *Request) (*userRooms, error)
 	if err != nil {
 		return nil, err
 	}
+	remote, err := s.rooms.RemoteMemberships(ctx, req.UserID)
+	if err != nil {
+		return nil, err
+	}
+	memberships, remote = withRemote(memberships, remote)
 	peeks, err := s.livePeeks(ctx, req, memberships)
 	if err != nil {
 		return nil, err
 	}
-	return &userRooms{memberships: memberships, peeks: peeks}, nil
+	return &userRooms{memberships: memberships, peeks: peeks, remote: remote}, nil
 }
 
 // compute builds one response from since to the current position.
@@ -321,6 +330,7 @@ func (s *Service) compute(ctx context.Context, req *Request, rs *userRooms) (*Re
 			}
 		}
 	}
+	s.addRemoteMemberships(ctx, req, resp, rs.remote, since, to, initial)
 	for _, p := range rs.peeks {
 		if !rf.allowsRoom(p.RoomID) {
 			continue

@@ -98,5 +98,9 @@ func Routes(d Deps) []httpapi.Route {
 		httpapi.Route{Method: "GET", Path: "/_matrix/federation/v1/hierarchy/{roomId}", Access: httpapi.Open, Handle: a.signed(a.getHierarchy)},
 		httpapi.Route{Method: "GET", Path: "/_matrix/federation/v1/media/download/{mediaId}", Access: httpapi.Open, Handle: a.signed(a.mediaDownload)},
 		httpapi.Route{Method: "GET", Path: "/_matrix/federation/v1/media/thumbnail/{mediaId}", Access: httpapi.Open, Handle: a.signed(a.mediaThumbnail)},
+		httpapi.Route{Method: "PUT", Path: "/_matrix/federation/v2/invite/{roomId}/{eventId}", Access: httpapi.Open, MaxBody: maxInviteBytes, Handle: a.signed(a.inviteV2)},
+		httpapi.Route{Method: "PUT", Path: "/_matrix/federation/v1/invite/{roomId}/{eventId}", Access: httpapi.Open, MaxBody: maxInviteBytes, Handle: a.signed(a.inviteV1)},
+		httpapi.Route{Method: "GET", Path: "/_matrix/federation/v1/make_knock/{roomId}/{userId}", Access: httpapi.Open, Handle: a.signed(a.makeKnock)},
+		httpapi.Route{Method: "PUT", Path: "/_matrix/federation/v1/send_knock/{roomId}/{eventId}", Access: httpapi.Open, MaxBody: maxEventBytes, Handle: a.signed(a.sendKnock)},
 	)
 }

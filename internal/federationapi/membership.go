@@ -46,15 +46,23 @@ func (a *API) makeMembership(w http.ResponseWriter, r *http.Request, membership 
 	if err := admits(room, origin, roomID); err != nil {
 		return err
 	}
-	if membership == "join" {
+	if membership == "join" || membership == "knock" {
 		vers := r.URL.Query()["ver"]
 		if len(vers) == 0 {
 			vers = []string{"1"}
 		}
 		if !slices.Contains(vers, room.Version) {
-			return httpapi.NewError(http.StatusBadRequest, "M_INCOMPATIBLE_ROOM_VERSION",
+			e := httpapi.NewError(http.StatusBadRequest, "M_INCOMPATIBLE_ROOM_VERSION",
 				"room %s is version %s, which %s does not support", roomID, room.Version, origin)
+			e.Extra = map[string]any{"room_version": room.Version}
+			return e
 		}
+	}
+	if membership == "knock" && !matrixevents.SupportsKnocking(room.Version) {
+		e := httpapi.NewError(http.StatusBadRequest, "M_INCOMPATIBLE_ROOM_VERSION",
+			"room %s is version %s, which has no knocking", roomID, room.Version)
+		e.Extra = map[string]any{"room_version": room.Version}
+		return e
 	}
 	template, version, err := a.Rooms.MembershipTemplate(ctx, roomID, userID, membership)
 	if err != nil {
@@ -117,6 +125,14 @@ func (a *API) sendMembership(w http.ResponseWriter, r *http.Request, membership 
 	}
 	if got.Rejected || got.SoftFailed {
 		return httpapi.ErrForbidden("the room's authorisation rules do not allow this %s", membership)
+	}
+	if membership == "knock" {
+		state, err := a.Rooms.KnockRoomState(ctx, roomID, ev.Sender())
+		if err != nil {
+			return err
+		}
+		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"knock_room_state": state})
+		return nil
 	}
 	if membership != "join" {
 		httpapi.WriteJSON(w, http.StatusOK, map[string]any{})

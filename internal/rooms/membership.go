@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 
 	"foyer/internal/refusal"
+	"foyer/internal/rooms/matrixevents"
 )
 
 // setMembership sends a member event for target with sender's authority,
@@ -95,8 +96,15 @@ func (s *Service) JoinWithContent(ctx context.Context, roomID, userID string, co
 	return err
 }
 
-// Leave leaves a room or rejects an invite.
+// Leave leaves a room or rejects an invite; an invite or knock in a
+// room of other servers is rejected or retracted through them
+// (remoteleave.go).
 func (s *Service) Leave(ctx context.Context, roomID, userID, reason string) error {
+	if m, ok, err := s.pendingRemote(ctx, roomID, userID); err != nil {
+		return err
+	} else if ok {
+		return s.leaveRemote(ctx, m, reason)
+	}
 	snap, err := s.Current(ctx, roomID)
 	if err != nil {
 		return err
@@ -113,8 +121,12 @@ func (s *Service) Leave(ctx context.Context, roomID, userID, reason string) erro
 	return err
 }
 
-// Invite invites target on behalf of sender.
+// Invite invites target on behalf of sender; a user of another server
+// is invited through that server (outboundinvite.go).
 func (s *Service) Invite(ctx context.Context, roomID, sender, target, reason string) error {
+	if _, server, ok := matrixevents.SplitUserID(target); ok && server != s.serverName {
+		return s.inviteRemote(ctx, roomID, sender, target, reason, membershipPolicy{})
+	}
 	_, err := s.setMembership(ctx, roomID, sender, target, "invite", reasonExtra(reason))
 	return err
 }
@@ -170,8 +182,13 @@ func (s *Service) Knock(ctx context.Context, roomID, userID, reason string) erro
 	return err
 }
 
-// Forget hides a left room from the user for good.
+// Forget hides a left room from the user for good; a room of other
+// servers left by rejecting an invite or retracting a knock is forgotten
+// by dropping that leave.
 func (s *Service) Forget(ctx context.Context, roomID, userID string) error {
+	if forgotten, err := s.forgetRemote(ctx, roomID, userID); err != nil || forgotten {
+		return err
+	}
 	snap, err := s.Current(ctx, roomID)
 	if err != nil {
 		return err

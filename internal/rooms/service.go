@@ -57,6 +57,9 @@ type Service struct {
 
 	// guestMaxRooms is guest_access.max_rooms (Options).
 	guestMaxRooms int
+
+	// remote is for memberships in other servers' rooms (remotemembers.go).
+	remote remoteDeps
 }
 
 // roomEntry caches a room's current state. mu serialises writes to the

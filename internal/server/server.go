@@ -172,7 +172,7 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 	roomsSvc.OnEvent(fedEDUs.RoomEvent)
 	accountsSvc := accounts.NewService(accountStore, cfg.ServerName, hasher, cfg.Passwords.MinLength)
 	mediaStore := storage.NewMediaStore(db)
-	return &Services{
+	svc := &Services{
 		DB:         db,
 		Accounts:   accountsSvc,
 		SigningKey: key,
@@ -210,7 +210,9 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 		FederationSender: fedSender,
 		FederationClient: fedRequests,
 		FederationEDUs:   fedEDUs,
-	}, nil
+	}
+	useRemoteMemberships(svc)
+	return svc, nil
 }
 
 // New validates cfg and builds the server without listening yet.

@@ -1,0 +1,209 @@
+package rooms
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+
+	"foyer/internal/accounts"
+	"foyer/internal/refusal"
+	"foyer/internal/rooms/matrixevents"
+)
+
+// Bounds on what other servers can make a local user keep: pending
+// invites and knocks in rooms this server is not in, and the rate of
+// invites received (a burst, then one per interval); guests' tighter.
+const (
+	maxPendingRemote      = 100
+	guestMaxPendingRemote = 5
+
+	remoteInviteBurst           = 20
+	remoteInvitesPerSecond      = 1.0 / 10
+	guestRemoteInviteBurst      = 10
+	guestRemoteInvitesPerSecond = 1.0 / 60
+	maxInviteStateEvents        = 50
+	maxInviteStateEventBytes    = 65536
+)
+
+// InboundInvite is an invite another server asks this one to sign.
+type InboundInvite struct {
+	// Origin is the server asking, as its request's signature proves.
+	Origin string
+	// Event is the invite as sent, parsed for its room version.
+	Event matrixevents.Event
+	// State is invite_room_state: events that show the invitee the room.
+	State []json.RawMessage
+}
+
+// ReceiveInvite signs another server's invite of a local user and keeps
+// it, so that the user sees it in /sync: the event must be an invite of a
+// live local user by a user of the asking server, signed by that server
+// (400 M_INVALID_PARAM otherwise, as the spec advises; 404 for a user
+// who does not exist here). In a room this server is in, the invite
+// enters the room like any event; otherwise it is kept as the user's
+// remote membership in place of an earlier one, within the caps on
+// pending invites and the rate of invites a user receives. It returns
+// the event with this server's signature added.
+func (s *Service) ReceiveInvite(ctx context.Context, in InboundInvite) (matrixevents.Event, error) {
+	if s.remote.store == nil {
+		return matrixevents.Event{}, refusal.New(refusal.Forbidden, "this server does not take invites from other servers")
+	}
+	ev := in.Event
+	if ev.Type() != matrixevents.TypeMember || ev.StateKey() == nil || ev.Membership() != "invite" {
+		return matrixevents.Event{}, refusal.New(refusal.InvalidParam, "the event is not an invite")
+	}
+	if _, server, ok := matrixevents.SplitUserID(ev.Sender()); !ok || server != in.Origin {
+		return matrixevents.Event{}, refusal.New(refusal.InvalidParam, "the inviter %s is not of %s, the server asking", ev.Sender(), in.Origin)
+	}
+	invitee := *ev.StateKey()
+	if _, server, ok := matrixevents.SplitUserID(invitee); !ok || server != s.serverName {
+		return matrixevents.Event{}, refusal.New(refusal.InvalidParam, "the invitee %s is not of this server", invitee)
+	}
+	if err := checkInviteState(ev, in.State); err != nil {
+		return matrixevents.Event{}, err
+	}
+	user, err := s.accounts.GetUser(ctx, invitee)
+	if errors.Is(err, accounts.ErrNotFound) || (err == nil && user.Deactivated) {
+		return matrixevents.Event{}, refusal.New(refusal.NotFound, "there is no user %s", invitee)
+	}
+	if err != nil {
+		return matrixevents.Event{}, err
+	}
+	// Signed first: the spec has the invitee's server sign too, and the
+	// check below wants every signature, the asking server's among them.
+	signed, err := matrixevents.SignEvent(ev, s.serverName, s.key)
+	if err != nil {
+		return matrixevents.Event{}, refusal.New(refusal.InvalidParam, "cannot sign the invite: %v", err)
+	}
+	if err := matrixevents.VerifyEventSignatures(ctx, signed, s.remote.EventKeys); err != nil {
+		return matrixevents.Event{}, refusal.New(refusal.InvalidParam, "the invite's signatures do not check: %v", err)
+	}
+	guest := user.Kind == accounts.KindGuest
+	limiter, maxPending := s.remote.invites, maxPendingRemote
+	if guest {
+		limiter, maxPending = s.remote.guestInvites, guestMaxPendingRemote
+	}
+	if ok, wait := limiter.Allow(invitee); !ok {
+		return matrixevents.Event{}, &refusal.Error{Kind: refusal.LimitExceeded, RetryAfter: wait,
+			Msg: "this user receives too many invites; try again later"}
+	}
+	if done, err := s.inviteIntoKnownRoom(ctx, signed, in.Origin); done || err != nil {
+		return signed, err
+	}
+	state, err := json.Marshal(in.State)
+	if err != nil {
+		return matrixevents.Event{}, err
+	}
+	m := RemoteMembership{UserID: invitee, RoomID: ev.RoomID(), Membership: "invite", EventID: ev.EventID(),
+		RoomVersion: ev.Version(), Event: signed.JSON(), State: state, Servers: roomServers(ev.RoomID(), in.Origin)}
+	if err := s.putRemote(ctx, m, maxPending); errors.Is(err, ErrRemoteMembershipCap) {
+		return matrixevents.Event{}, refusal.New(refusal.Forbidden, "%s has too many pending invites", invitee)
+	} else if err != nil {
+		return matrixevents.Event{}, err
+	}
+	return signed, nil
+}
+
+// inviteIntoKnownRoom puts an invite into a room this server is in
+// through the one write path (done), as its transaction would later. An
+// invite the room's rules or server ACL refuse is refused; one that
+// refers to events this server lacks is kept as a remote membership
+// instead (not done), until the inviting server's transaction brings
+// them.
+func (s *Service) inviteIntoKnownRoom(ctx context.Context, ev matrixevents.Event, origin string) (bool, error) {
+	if _, err := s.store.GetRoom(ctx, ev.RoomID()); errors.Is(err, ErrNotFound) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	snap, err := s.Current(ctx, ev.RoomID())
+	if err != nil || !snap.hasLocalMember(s.serverName) {
+		return false, err
+	}
+	if acl, ok := snap.Get(TypeServerACL, ""); ok && !ServerACLAllows(acl.Event.Content(), origin) {
+		return false, refusal.New(refusal.Forbidden, "%s is denied by the server ACL of room %s", origin, ev.RoomID())
+	}
+	// Checked first against current state, so that an invite this server
+	// will not sign is not stored either (Receive keeps what it rejects).
+	if !s.allowed(ctx, ev, authEventsFrom(ev, snap.State)) {
+		return false, refusal.New(refusal.Forbidden, "the room's authorisation rules do not allow this invite")
+	}
+	got, err := s.Receive(ctx, ev)
+	var re *refusal.Error
+	if errors.As(err, &re) && re.Kind == refusal.NotFound {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if got.Rejected || got.SoftFailed {
+		return false, refusal.New(refusal.Forbidden, "the room's authorisation rules do not allow this invite")
+	}
+	return true, nil
+}
+
+// hasLocalMember reports whether a user of serverName is joined.
+func (snap RoomSnapshot) hasLocalMember(serverName string) bool {
+	for t, se := range snap.State {
+		if t.Type != matrixevents.TypeMember || se.Event.Membership() != "join" {
+			continue
+		}
+		if _, server, ok := matrixevents.SplitUserID(t.StateKey); ok && server == serverName {
+			return true
+		}
+	}
+	return false
+}
+
+// checkInviteState applies the spec's checks on invite_room_state that
+// need no keys: a bounded list of state events of the invite's room, with
+// the room's create event (required from room version 12 on, where the
+// spec says servers should check; older servers may omit it).
+func checkInviteState(ev matrixevents.Event, state []json.RawMessage) error {
+	if len(state) > maxInviteStateEvents {
+		return refusal.New(refusal.TooLarge, "invite_room_state has %d events; at most %d are taken", len(state), maxInviteStateEvents)
+	}
+	hasCreate := false
+	for _, raw := range state {
+		if len(raw) > maxInviteStateEventBytes {
+			return refusal.New(refusal.TooLarge, "an invite_room_state event is larger than %d bytes", maxInviteStateEventBytes)
+		}
+		var e struct {
+			Type     *string         `json:"type"`
+			StateKey *string         `json:"state_key"`
+			RoomID   *string         `json:"room_id"`
+			Sender   string          `json:"sender"`
+			Content  json.RawMessage `json:"content"`
+		}
+		if err := json.Unmarshal(raw, &e); err != nil || e.Type == nil || e.StateKey == nil {
+			return refusal.New(refusal.InvalidParam, "every invite_room_state entry must be a state event")
+		}
+		if e.RoomID != nil && *e.RoomID != ev.RoomID() {
+			return refusal.New(refusal.InvalidParam, "an invite_room_state event is of room %s, not %s", *e.RoomID, ev.RoomID())
+		}
+		if *e.Type == matrixevents.TypeCreate {
+			hasCreate = true
+		}
+	}
+	if f, ok := matrixevents.Features(ev.Version()); ok && f.RoomIDFromCreateEvent && !hasCreate {
+		return refusal.New(refusal.InvalidParam, "invite_room_state lacks the room's create event")
+	}
+	return nil
+}
+
+// roomServers are the servers to ask about a room: first, then the one
+// its ID names (room versions before 12), each once.
+func roomServers(roomID string, first ...string) []string {
+	var out []string
+	if i := strings.IndexByte(roomID, ':'); i > 0 {
+		first = append(first, roomID[i+1:])
+	}
+	for _, server := range first {
+		if server != "" && !slices.Contains(out, server) {
+			out = append(out, server)
+		}
+	}
+	return out
+}
