@@ -57,6 +57,9 @@ type Service struct {
 	// unverifiedKeys accepts uploaded keys without checking the device's
 	// signature on them (config e2ee.verify_key_signatures: false).
 	unverifiedKeys bool
+
+	// fed reaches other servers' users; nil until SetFederation.
+	fed *federation
 }
 
 // Options are the service's settings.
@@ -78,10 +81,12 @@ func NewService(store Store, positions Positions, rooms Rooms, devices Devices, 
 }
 
 // DeviceListChanged wakes everyone who shares a room with userID (and
-// userID) once the change recorded at pos is visible. The account store
-// calls it after deleting devices.
+// userID) once the change recorded at pos is visible, and tells the
+// servers that share a room with userID. The account store calls it
+// after adding, renaming or deleting devices.
 func (s *Service) DeviceListChanged(userID string, pos int64) {
 	s.wakeMates(context.Background(), userID, pos)
+	s.publishDevices(context.Background(), userID)
 }
 
 func (s *Service) wakeMates(ctx context.Context, userID string, pos int64) {
