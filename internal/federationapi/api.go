@@ -85,5 +85,8 @@ func Routes(d Deps) []httpapi.Route {
 		httpapi.Route{Method: "PUT", Path: "/_matrix/federation/v2/send_join/{roomId}/{eventId}", Access: httpapi.Open, MaxBody: maxEventBytes, Handle: a.signed(a.sendJoin)},
 		httpapi.Route{Method: "GET", Path: "/_matrix/federation/v1/make_leave/{roomId}/{userId}", Access: httpapi.Open, Handle: a.signed(a.makeLeave)},
 		httpapi.Route{Method: "PUT", Path: "/_matrix/federation/v2/send_leave/{roomId}/{eventId}", Access: httpapi.Open, MaxBody: maxEventBytes, Handle: a.signed(a.sendLeave)},
+		httpapi.Route{Method: "GET", Path: "/_matrix/federation/v1/user/devices/{userId}", Access: httpapi.Open, Handle: a.signed(a.userDevices)},
+		httpapi.Route{Method: "POST", Path: "/_matrix/federation/v1/user/keys/query", Access: httpapi.Open, Handle: a.signed(a.userKeysQuery)},
+		httpapi.Route{Method: "POST", Path: "/_matrix/federation/v1/user/keys/claim", Access: httpapi.Open, Handle: a.signed(a.userKeysClaim)},
 	)
 }

@@ -154,6 +154,11 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 		HTTP:       fedClient,
 		Permits:    federationPermits,
 	})
+	if cfg.Federation.Enabled {
+		// Other servers' users' keys, device lists and to-device messages.
+		e2eeSvc.SetFederation(fedRequests, fedSender, storage.NewRemoteDeviceStore(db))
+		roomsSvc.OnEvent(func(se rooms.StoredEvent) { e2eeSvc.MembershipChanged(se.Event) })
+	}
 	roomsSvc.OnFederatedEvent(func(se rooms.StoredEvent, servers []string) {
 		queueRoomEvent(fedSender, log, se, servers)
 	})
