@@ -122,9 +122,7 @@ func (s *Service) MembershipChanged(ev matrixevents.Event) {
 		return
 	}
 	userID, roomID := *ev.StateKey(), ev.RoomID()
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), resyncTimeout)
-		defer cancel()
+	s.inBackground(resyncTimeout, func(ctx context.Context) {
 		var candidates []string
 		if s.isLocal(userID) {
 			// A local user left: the room's remote members may share no
@@ -159,5 +157,5 @@ func (s *Service) MembershipChanged(ev matrixevents.Event) {
 				s.log.WarnContext(ctx, "forgetting a remote device list", "user_id", u, "err", err)
 			}
 		}
-	}()
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"sync"
+	"time"
 
 	"foyer/internal/federationclient"
 	"foyer/internal/keylock"
@@ -33,6 +34,14 @@ type federation struct {
 	// their stream_ids and prev_ids chain.
 	publishing keylock.Striped
 	resync     resyncer
+
+	// background is the work left running after a request (fetches of
+	// stale lists, forgetting lists): cancelled and awaited by Stop.
+	background context.Context
+	stop       context.CancelFunc
+	running    sync.WaitGroup
+	// startMu orders starting background work against Stop.
+	startMu sync.Mutex
 }
 
 // SetFederation lets the service reach other servers: keys of their
@@ -40,8 +49,38 @@ type federation struct {
 // local device-list changes and to-device messages for their users are
 // queued for them. Without it, other servers' users have no keys here.
 func (s *Service) SetFederation(remote RemoteKeys, edus EDUQueue, store RemoteDeviceStore) {
-	s.fed = &federation{remote: remote, edus: edus, store: store,
+	ctx, stop := context.WithCancel(context.Background())
+	s.fed = &federation{remote: remote, edus: edus, store: store, background: ctx, stop: stop,
 		resync: resyncer{pending: map[string]bool{}, slots: make(chan struct{}, maxConcurrentResyncs)}}
+}
+
+// Stop ends the service's background work and waits for it, before the
+// database closes.
+func (s *Service) Stop() {
+	if s.fed == nil {
+		return
+	}
+	s.fed.startMu.Lock()
+	s.fed.stop()
+	s.fed.startMu.Unlock()
+	s.fed.running.Wait()
+}
+
+// inBackground runs f outside the request that asked for it, within
+// timeout, unless the service is stopping.
+func (s *Service) inBackground(timeout time.Duration, f func(ctx context.Context)) {
+	s.fed.startMu.Lock()
+	defer s.fed.startMu.Unlock()
+	if s.fed.background.Err() != nil {
+		return
+	}
+	s.fed.running.Add(1)
+	go func() {
+		defer s.fed.running.Done()
+		ctx, cancel := context.WithTimeout(s.fed.background, timeout)
+		defer cancel()
+		f(ctx)
+	}()
 }
 
 // isLocal reports whether userID is a user of this server.

@@ -47,12 +47,16 @@ func (s *Service) scheduleResync(userID string) {
 	}
 	r.pending[userID] = false
 	r.mu.Unlock()
-	go func() {
-		r.slots <- struct{}{}
+	s.inBackground(maxPendingResyncs*resyncTimeout, func(ctx context.Context) {
+		select {
+		case r.slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
 		defer func() { <-r.slots }()
 		for {
-			ctx, cancel := context.WithTimeout(context.Background(), resyncTimeout)
-			if _, err := s.fetchDeviceList(ctx, userID, true); err != nil {
+			fetchCtx, cancel := context.WithTimeout(ctx, resyncTimeout)
+			if _, err := s.fetchDeviceList(fetchCtx, userID, true); err != nil && ctx.Err() == nil {
 				// The list stays stale: the next query fetches it.
 				s.log.InfoContext(ctx, "fetching a remote device list again", "user_id", userID, "err", err)
 			}
@@ -67,5 +71,5 @@ func (s *Service) scheduleResync(userID string) {
 			r.mu.Unlock()
 			return
 		}
-	}()
+	})
 }

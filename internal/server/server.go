@@ -334,6 +334,7 @@ func (s *Server) Stop(ctx context.Context) error {
 	s.Services.Presence.Stop()
 	s.Services.Guests.Stop()
 	s.Services.FederationSender.Stop()
+	s.Services.E2EE.Stop()
 	s.Services.Rooms.StopSelfDestruct()
 	if s.DB != nil {
 		errs = append(errs, s.DB.Close())
