@@ -200,7 +200,7 @@ func (s *Service) UploadSignatures(ctx context.Context, caller string, body map[
 		var targetKeys map[string]CrossSigningKey
 		if target == caller {
 			targetKeys = own
-		} else if targetKeys, err = s.crossSigningKeys(ctx, target); err != nil {
+		} else if targetKeys, err = s.signableKeysOf(ctx, target); err != nil {
 			return nil, err
 		}
 		for keyID, obj := range body[target] {

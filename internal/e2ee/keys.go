@@ -230,6 +230,9 @@ func (s *Service) Query(ctx context.Context, caller string, users map[string][]s
 	}
 	if len(remote) > 0 {
 		s.queryRemote(ctx, remote, timeout, out)
+		if err := s.addOwnSignatures(ctx, caller, out); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }

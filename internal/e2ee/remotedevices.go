@@ -70,7 +70,7 @@ type RemoteDeviceStore interface {
 	// change of the user at pos.
 	ReplaceRemoteDeviceList(ctx context.Context, list RemoteDeviceList, pos int64) error
 	// ApplyRemoteDeviceUpdate applies u to the cached list when it follows
-	// it (every prev_id is the cached stream_id, or there is none) and
+	// it (it names prev_ids, each the cached stream_id) and
 	// then records a device-list change at pos; a gap marks the list stale.
 	ApplyRemoteDeviceUpdate(ctx context.Context, u RemoteDeviceUpdate, pos int64) (UpdateOutcome, error)
 	// PutRemoteSigningKeys replaces the cached master and self-signing

@@ -249,6 +249,71 @@ func (s *Service) queryRemote(ctx context.Context, users map[string][]string, ti
 	})
 }
 
+// signableKeysOf returns the cross-signing keys of another user that the
+// caller may sign (with its user-signing key): a local user's stored
+// keys, or another server's user's master key as their server (or the
+// current cache) gives it.
+func (s *Service) signableKeysOf(ctx context.Context, userID string) (map[string]CrossSigningKey, error) {
+	if s.fed == nil || s.isLocal(userID) {
+		return s.crossSigningKeys(ctx, userID)
+	}
+	res := &QueryResult{DeviceKeys: map[string]map[string]json.RawMessage{}, MasterKeys: map[string]json.RawMessage{},
+		SelfSigningKeys: map[string]json.RawMessage{}, Failures: map[string]any{}}
+	s.queryRemote(ctx, map[string][]string{userID: nil}, DefaultRemoteTimeout, res)
+	out := map[string]CrossSigningKey{}
+	raw := res.MasterKeys[userID]
+	var k crossSigningJSON
+	if raw == nil || json.Unmarshal(raw, &k) != nil {
+		return out, nil
+	}
+	for id, pub := range k.Keys {
+		if p, ok := strings.CutPrefix(id, "ed25519:"); ok && p == pub {
+			out[KeyMaster] = CrossSigningKey{UserID: userID, Type: KeyMaster, PublicKey: pub, Keys: raw}
+		}
+	}
+	return out, nil
+}
+
+// addOwnSignatures merges into the master keys of other servers' users
+// the signatures the caller made on them with its user-signing key,
+// which are kept here and shown to the caller alone.
+func (s *Service) addOwnSignatures(ctx context.Context, caller string, out *QueryResult) error {
+	var users []string
+	for u := range out.MasterKeys {
+		if !s.isLocal(u) {
+			users = append(users, u)
+		}
+	}
+	if caller == "" || len(users) == 0 {
+		return nil
+	}
+	sort.Strings(users)
+	sigs, err := s.store.Signatures(ctx, users)
+	if err != nil {
+		return err
+	}
+	byUser := map[string][]Signature{}
+	for _, sig := range sigs {
+		if sig.SignerUserID == caller {
+			byUser[sig.TargetUserID] = append(byUser[sig.TargetUserID], sig)
+		}
+	}
+	for u, sigs := range byUser {
+		var k crossSigningJSON
+		if json.Unmarshal(out.MasterKeys[u], &k) != nil {
+			continue
+		}
+		var on []Signature
+		for _, sig := range sigs {
+			if k.Keys["ed25519:"+sig.TargetKeyID] == sig.TargetKeyID {
+				on = append(on, sig)
+			}
+		}
+		out.MasterKeys[u] = withSignatures(out.MasterKeys[u], on, nil)
+	}
+	return nil
+}
+
 // mergeQueryAnswer puts into out the keys of a /user/keys/query answer
 // that are of the users (and devices) asked.
 func mergeQueryAnswer(out *QueryResult, asked map[string][]string, ans federationclient.KeysQuery) {

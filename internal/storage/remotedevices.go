@@ -124,7 +124,9 @@ func (s *RemoteDeviceStore) ApplyRemoteDeviceUpdate(ctx context.Context, u e2ee.
 			outcome = e2ee.UpdateOld
 			return nil
 		}
-		follows := !stale
+		// An update without prev_id says nothing of what it follows: the
+		// list is fetched again, as the reference server does.
+		follows := !stale && len(u.PrevIDs) > 0
 		for _, prev := range u.PrevIDs {
 			if prev != streamID {
 				follows = false

@@ -87,7 +87,8 @@ func fakeDeviceKeys(t *testing.T, userID, deviceID string) map[string]any {
 // but never the user-signing key, also for a user who shares no room
 // (asked with /user/keys/query); one-time keys claimed across servers one
 // at a time and then the fallback key; a server that does not answer is
-// named in failures while the others' keys are still given.
+// named in failures while the others' keys are still given. A user
+// signs the other server's user's master key, and sees that signature.
 func TestFederationKeysQueryAndClaim(t *testing.T) {
 	testharness.EachBackend(t, func(t *testing.T, backend string) {
 		f := startE2EEFederation(t, backend)
@@ -109,6 +110,27 @@ func TestFederationKeysQueryAndClaim(t *testing.T) {
 		if failures, _ := r.JSON["failures"].(map[string]any); len(failures) != 0 {
 			t.Errorf("failures: %v", failures)
 		}
+		// Alice verifies bob: her user-signing key's signature on his
+		// master key is kept on her server, shown to her alone.
+		aliceCross := newCrossSigning(t, alice.UserID)
+		expect(t, f.a.Do(t, "POST", cs+"/keys/device_signing/upload", alice.Token, aliceCross.body()), 200, "")
+		bobMaster := signObj(t, copyObj(t, jsonPath(r.JSON, "master_keys", bob.UserID)), alice.UserID, aliceCross.uskKID, aliceCross.uskPriv)
+		r = f.a.Do(t, "POST", cs+"/keys/signatures/upload", alice.Token, map[string]any{bob.UserID: map[string]any{cross.masterID: bobMaster}})
+		expect(t, r, 200, "")
+		if failures, _ := r.JSON["failures"].(map[string]any); len(failures) != 0 {
+			t.Fatalf("signing bob's master key: %s", r)
+		}
+		r = queryKeysOf(t, f.a, alice.Token, map[string]any{bob.UserID: []any{}})
+		if m := jsonPath(r.JSON, "master_keys", bob.UserID); !verifyObj(t, m, alice.UserID, aliceCross.uskKID, aliceCross.uskPub) ||
+			!verifyObj(t, m, bob.UserID, cross.masterKID, cross.masterPub) {
+			t.Errorf("bob's master key as alice sees it: %s", r)
+		}
+		carol := f.a.RegisterUser(t, "carol")
+		r = queryKeysOf(t, f.a, carol.Token, map[string]any{bob.UserID: []any{}})
+		if jsonPath(r.JSON, "master_keys", bob.UserID, "signatures", alice.UserID) != nil {
+			t.Errorf("alice's signature on bob's key shown to carol: %s", r)
+		}
+
 		// Narrowed to a device that does not exist: none.
 		r = queryKeysOf(t, f.a, alice.Token, map[string]any{bob.UserID: []any{"NOSUCH"}})
 		if ids := deviceIDsOf(r, bob.UserID); len(ids) != 0 {
