@@ -1,12 +1,17 @@
 package integration
 
 import (
+	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/url"
 	"slices"
 	"testing"
 	"time"
+
+	"maunium.net/go/mautrix/crypto/goolm/account"
+	"maunium.net/go/mautrix/id"
 
 	"foyer/internal/rooms/matrixevents"
 	"foyer/internal/testharness"
@@ -410,4 +415,141 @@ func TestFederationToDevice(t *testing.T) {
 			t.Errorf("bob's to-device messages: %v, want one then two, once each", got)
 		}
 	})
+}
+
+// olmDevice is a device with a real olm account (mautrix-go's pure-Go
+// olm), which publishes its keys as a client does.
+type olmDevice struct {
+	testharness.Account
+	olm   *account.Account
+	ed    id.Ed25519
+	curve id.Curve25519
+}
+
+func newOlmDevice(t *testing.T, acct testharness.Account) *olmDevice {
+	t.Helper()
+	a, err := account.NewAccount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ed, curve, err := a.IdentityKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &olmDevice{Account: acct, olm: a, ed: ed, curve: curve}
+}
+
+// signOlm signs obj with the device's olm account, over its canonical
+// JSON without signatures and unsigned.
+func (d *olmDevice) signOlm(t *testing.T, obj map[string]any) map[string]any {
+	t.Helper()
+	raw, err := json.Marshal(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	canon, err := matrixevents.CanonicalJSON(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := d.olm.Sign(canon)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj["signatures"] = map[string]any{d.UserID: map[string]any{"ed25519:" + d.DeviceID: string(sig)}}
+	return obj
+}
+
+// upload publishes the device's identity keys and n signed one-time keys.
+func (d *olmDevice) upload(t *testing.T, hs *testharness.Homeserver, n uint) {
+	t.Helper()
+	if err := d.olm.GenOneTimeKeys(n); err != nil {
+		t.Fatal(err)
+	}
+	otks, err := d.olm.OneTimeKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed := map[string]any{}
+	for keyID, key := range otks {
+		signed["signed_curve25519:"+keyID] = d.signOlm(t, map[string]any{"key": string(key)})
+	}
+	d.olm.MarkKeysAsPublished()
+	keys := d.signOlm(t, map[string]any{
+		"user_id": d.UserID, "device_id": d.DeviceID,
+		"algorithms": []any{"m.olm.v1.curve25519-aes-sha2", "m.megolm.v1.aes-sha2"},
+		"keys":       map[string]any{"curve25519:" + d.DeviceID: string(d.curve), "ed25519:" + d.DeviceID: string(d.ed)},
+	})
+	expect(t, uploadKeys(t, hs, d.Token, map[string]any{"device_keys": keys, "one_time_keys": signed}), 200, "")
+}
+
+// A user on one server opens an olm session with a device on the other,
+// from the keys its own server got from the other (/keys/query and
+// /keys/claim across servers), and sends an encrypted to-device message
+// (as a room key is shared); the device decrypts it.
+func TestFederationOlmMessageDecryptsAcrossServers(t *testing.T) {
+	f := startE2EEFederation(t, "sqlite")
+	alice := newOlmDevice(t, loginDevice(t, f.a, f.alice.Account, "OLMALICE"))
+	alice.upload(t, f.a, 1)
+	bob := newOlmDevice(t, loginDevice(t, f.b, f.bob.Account, "OLMBOB"))
+	bob.upload(t, f.b, 2)
+
+	r := queryKeysOf(t, f.a, alice.Token, map[string]any{bob.UserID: []any{bob.DeviceID}})
+	bobKeys := jsonPath(r.JSON, "device_keys", bob.UserID, bob.DeviceID)
+	edPub, _ := base64.RawStdEncoding.DecodeString(string(bob.ed))
+	if bobKeys == nil || !verifyObj(t, bobKeys, bob.UserID, "ed25519:"+bob.DeviceID, ed25519.PublicKey(edPub)) {
+		t.Fatalf("bob's olm device keys through alice's server: %s", r)
+	}
+	theirCurve, _ := jsonPath(bobKeys, "keys", "curve25519:"+bob.DeviceID).(string)
+	r = claim(t, f.a, alice.Token, map[string]any{bob.UserID: map[string]any{bob.DeviceID: "signed_curve25519"}})
+	expect(t, r, 200, "")
+	keyID := claimedKeyID(t, r, bob.UserID, bob.DeviceID)
+	otk, _ := jsonPath(r.JSON, "one_time_keys", bob.UserID, bob.DeviceID, keyID, "key").(string)
+	if theirCurve == "" || otk == "" {
+		t.Fatalf("bob's curve25519 key %q, one-time key %q", theirCurve, otk)
+	}
+
+	session, err := alice.olm.NewOutboundSession(id.Curve25519(theirCurve), id.Curve25519(otk))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plaintext := `{"type":"m.room_key","content":{"algorithm":"m.megolm.v1.aes-sha2","room_id":"` + f.roomA + `","session_key":"SECRET"}}`
+	msgType, ciphertext, err := session.Encrypt([]byte(plaintext))
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect(t, sendToDevice(t, f.a, alice.Token, "m.room.encrypted", "olm1", map[string]any{bob.UserID: map[string]any{bob.DeviceID: map[string]any{
+		"algorithm":  "m.olm.v1.curve25519-aes-sha2",
+		"sender_key": string(alice.curve),
+		"ciphertext": map[string]any{theirCurve: map[string]any{"type": int(msgType), "body": string(ciphertext)}},
+	}}}), 200, "")
+
+	var body string
+	var bodyType float64
+	since := ""
+	waitFor(t, func() bool {
+		q := ""
+		if since != "" {
+			q = "since=" + since
+		}
+		s := syncE2EE(t, f.b, bob.Token, q)
+		since = s.NextBatch
+		for _, ev := range s.ToDevice.Events {
+			if ev.Type == "m.room.encrypted" && ev.Sender == alice.UserID && ev.Content["sender_key"] == string(alice.curve) {
+				body, _ = jsonPath(ev.Content, "ciphertext", string(bob.curve), "body").(string)
+				bodyType, _ = jsonPath(ev.Content, "ciphertext", string(bob.curve), "type").(float64)
+			}
+		}
+		return body != ""
+	})
+	inbound, err := bob.olm.NewInboundSessionFrom(&alice.curve, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := inbound.Decrypt(body, id.OlmMsgType(bodyType))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != plaintext {
+		t.Errorf("bob decrypted %q, want %q", got, plaintext)
+	}
 }
