@@ -104,6 +104,8 @@ func (s *Service) publishDevices(ctx context.Context, userID string) {
 	if s.fed == nil || !s.isLocal(userID) {
 		return
 	}
+	// A client that hangs up must not leave the change half told.
+	ctx = context.WithoutCancel(ctx)
 	unlock := s.fed.publishing.Lock(userID)
 	defer unlock()
 	if err := s.publishLocked(ctx, userID); err != nil {
