@@ -69,6 +69,8 @@ func TestUserIDRoutesAreOwnUnlessListed(t *testing.T) {
 		// Signed by another server; the handler checks the user is of it.
 		"GET /_matrix/federation/v1/make_join/{roomId}/{userId}":  true,
 		"GET /_matrix/federation/v1/make_leave/{roomId}/{userId}": true,
+		// Signed by another server; read-only, of a local user.
+		"GET /_matrix/federation/v1/user/devices/{userId}": true,
 	}
 	own := 0
 	for _, rt := range a.Routes() {
