@@ -148,8 +148,9 @@ func (s *Service) MembershipChanged(ev matrixevents.Event) {
 			s.log.WarnContext(ctx, "reading cached device lists after a leave", "err", err)
 			return
 		}
+		check := s.newShareCheck()
 		for u := range cached {
-			shares, err := s.sharesRoomWithLocal(ctx, u)
+			shares, err := check.shares(ctx, u)
 			if err != nil || shares {
 				continue
 			}

@@ -3,6 +3,7 @@ package e2ee
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -101,12 +102,42 @@ func serverOf(userID string) string {
 // with at least one local user: only then are their device-list updates
 // sent here, so only then may a cached list be trusted.
 func (s *Service) sharesRoomWithLocal(ctx context.Context, userID string) (bool, error) {
-	mates, err := s.rooms.RoomMates(ctx, userID)
+	return s.newShareCheck().shares(ctx, userID)
+}
+
+// shareCheck answers sharesRoomWithLocal for many users, reading each
+// room's members once however many of the users are in it.
+type shareCheck struct {
+	s  *Service
+	mu sync.Mutex
+	// hasLocal says, per room, whether a local user is joined to it.
+	hasLocal map[string]bool
+}
+
+func (s *Service) newShareCheck() *shareCheck {
+	return &shareCheck{s: s, hasLocal: map[string]bool{}}
+}
+
+func (c *shareCheck) shares(ctx context.Context, userID string) (bool, error) {
+	rooms, err := c.s.rooms.JoinedRooms(ctx, userID)
 	if err != nil {
 		return false, err
 	}
-	for _, m := range mates {
-		if s.isLocal(m) {
+	for _, roomID := range rooms {
+		c.mu.Lock()
+		has, known := c.hasLocal[roomID]
+		c.mu.Unlock()
+		if !known {
+			members, err := c.s.store.JoinedMembers(ctx, roomID)
+			if err != nil {
+				return false, err
+			}
+			has = slices.ContainsFunc(members, c.s.isLocal)
+			c.mu.Lock()
+			c.hasLocal[roomID] = has
+			c.mu.Unlock()
+		}
+		if has {
 			return true, nil
 		}
 	}

@@ -192,10 +192,11 @@ func (s *Service) queryRemote(ctx context.Context, users map[string][]string, ti
 	}
 	sort.Strings(servers)
 	var mu sync.Mutex
+	check := s.newShareCheck()
 	parallel(servers, maxParallelServers, func(server string) {
 		var plain, fetch []string
 		for _, u := range byServer[server] {
-			shares, err := s.sharesRoomWithLocal(ctx, u)
+			shares, err := check.shares(ctx, u)
 			if err != nil {
 				s.log.WarnContext(ctx, "checking whether a remote user shares a room", "user_id", u, "err", err)
 			}

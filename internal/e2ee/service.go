@@ -35,6 +35,8 @@ type Rooms interface {
 	// RoomMates lists the users joined to a room userID has joined,
 	// userID included.
 	RoomMates(ctx context.Context, userID string) ([]string, error)
+	// JoinedRooms lists the rooms userID has joined.
+	JoinedRooms(ctx context.Context, userID string) ([]string, error)
 }
 
 // Devices lists a user's devices (accounts.Store).
