@@ -119,6 +119,8 @@ func (s *Service) fetchDeviceList(ctx context.Context, userID string, notify boo
 	if err != nil {
 		return RemoteDeviceList{}, err
 	}
+	// The answer is in: keep it even if the wait for it has just ended.
+	ctx = context.WithoutCancel(ctx)
 	var pos int64
 	var done func()
 	if notify {
@@ -169,7 +171,8 @@ func fillFromList(out *QueryResult, l RemoteDeviceList, devices []string) {
 // other users' keys are asked with one /user/keys/query per server. Each
 // server is asked in parallel, all within timeout.
 func (s *Service) queryRemote(ctx context.Context, users map[string][]string, timeout time.Duration, out *QueryResult) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	// The timeout bounds what other servers take, not reading the cache.
+	remoteCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	byServer := map[string][]string{}
 	ids := make([]string, 0, len(users))
@@ -216,7 +219,7 @@ func (s *Service) queryRemote(ctx context.Context, users map[string][]string, ti
 		var failedMu sync.Mutex
 		parallel(fetch, maxParallelFetches, func(u string) {
 			_, wasCached := cached[u]
-			l, err := s.fetchDeviceList(ctx, u, wasCached)
+			l, err := s.fetchDeviceList(remoteCtx, u, wasCached)
 			if err != nil {
 				failedMu.Lock()
 				failed = err
@@ -232,7 +235,7 @@ func (s *Service) queryRemote(ctx context.Context, users map[string][]string, ti
 			for _, u := range plain {
 				req[u] = append([]string{}, users[u]...)
 			}
-			ans, err := s.fed.remote.QueryKeys(ctx, server, req)
+			ans, err := s.fed.remote.QueryKeys(remoteCtx, server, req)
 			if err != nil {
 				failed = err
 			} else {
@@ -348,7 +351,7 @@ func mergeQueryAnswer(out *QueryResult, asked map[string][]string, ans federatio
 // parallel, within timeout, into keys; servers that did not answer go to
 // failures.
 func (s *Service) claimRemote(ctx context.Context, req map[string]map[string]string, timeout time.Duration, keys map[string]map[string]map[string]json.RawMessage, failures map[string]any) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	remoteCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	byServer := map[string]map[string]map[string]string{}
 	for u, devices := range req {
@@ -369,7 +372,7 @@ func (s *Service) claimRemote(ctx context.Context, req map[string]map[string]str
 	var mu sync.Mutex
 	parallel(servers, maxParallelServers, func(server string) {
 		asked := byServer[server]
-		ans, err := s.fed.remote.ClaimKeys(ctx, server, asked)
+		ans, err := s.fed.remote.ClaimKeys(remoteCtx, server, asked)
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil {

@@ -5,8 +5,10 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/url"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -381,12 +383,18 @@ func TestFederationDeviceListGapResync(t *testing.T) {
 
 // To-device messages to another server's user travel as
 // m.direct_to_device EDUs and reach the device's sync once, for a
-// device or for "*"; a retried transaction sends nothing again.
+// device or for "*"; a retried transaction sends nothing again; remote
+// devices count against the per-request cap as local ones do.
 func TestFederationToDevice(t *testing.T) {
 	testharness.EachBackend(t, func(t *testing.T, backend string) {
 		f := startE2EEFederation(t, backend)
 		alice, bob := f.alice, f.bob
 		expect(t, sendToDevice(t, f.a, alice.Token, "m.test.ping", "bad", map[string]any{bob.UserID: map[string]any{bob.DeviceID: "not an object"}}), 400, "M_BAD_JSON")
+		tooMany := map[string]any{}
+		for i := range 10001 {
+			tooMany[fmt.Sprintf("D%d", i)] = map[string]any{}
+		}
+		expect(t, sendToDevice(t, f.a, alice.Token, "m.test.ping", "many", map[string]any{bob.UserID: tooMany}), 400, "M_INVALID_PARAM")
 		expect(t, sendToDevice(t, f.a, alice.Token, "m.test.ping", "td1", map[string]any{bob.UserID: map[string]any{bob.DeviceID: map[string]any{"body": "one"}}}), 200, "")
 		expect(t, sendToDevice(t, f.a, alice.Token, "m.test.ping", "td1", map[string]any{bob.UserID: map[string]any{bob.DeviceID: map[string]any{"body": "one"}}}), 200, "")
 		expect(t, sendToDevice(t, f.a, alice.Token, "m.test.ping", "td2", map[string]any{bob.UserID: map[string]any{"*": map[string]any{"body": "two"}}}), 200, "")
@@ -551,5 +559,51 @@ func TestFederationOlmMessageDecryptsAcrossServers(t *testing.T) {
 	}
 	if string(got) != plaintext {
 		t.Errorf("bob decrypted %q, want %q", got, plaintext)
+	}
+}
+
+// A server that accepts connections and never answers costs a key query
+// no more than the client's timeout: the answer comes with that server in
+// failures and the other servers' keys in place.
+func TestFederationKeysQueryTimeoutNamesSilentServer(t *testing.T) {
+	f := startE2EEFederation(t, "sqlite")
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { silent.Close() })
+	var held []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	_, port, _ := net.SplitHostPort(silent.Addr().String())
+	silentServer := "localhost:" + port
+	start := time.Now()
+	r := f.a.Do(t, "POST", cs+"/keys/query", f.alice.Token, map[string]any{"timeout": 1000,
+		"device_keys": map[string]any{f.bob.UserID: []any{}, "@x:" + silentServer: []any{}}})
+	expect(t, r, 200, "")
+	// Far below the federation client's own 30 s: the client's timeout
+	// bounded the wait.
+	if waited := time.Since(start); waited > 20*time.Second {
+		t.Errorf("the query waited %v for a server that never answers", waited)
+	}
+	if jsonPath(r.JSON, "failures", silentServer) == nil || jsonPath(r.JSON, "device_keys", f.bob.UserID, f.bob.DeviceID) == nil {
+		t.Errorf("answer: %s", r)
 	}
 }
