@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sort"
 	"strings"
 	"time"
@@ -175,17 +176,73 @@ func (s *Service) sendToDevice(ctx context.Context, sender, senderDevice, eventT
 		s.waker.WakeAt(pos, targets, nil)
 	}
 	if !dup && len(remote) > 0 {
-		// The message ID is the sender's transaction: a retry the
-		// receiving server already has is ignored there.
-		messageID := digest([]byte(sender), []byte(senderDevice), []byte(txnID))
-		for server, byUser := range remote {
-			edu, err := eduJSON("m.direct_to_device", toDeviceEDU{Sender: sender, Type: eventType, MessageID: messageID, Messages: byUser})
+		return s.queueToDevice(ctx, sender, senderDevice, eventType, txnID, remote)
+	}
+	return nil
+}
+
+// maxToDeviceEDUBytes is about the most message content one
+// m.direct_to_device EDU carries, so that a transaction of them stays
+// well within what servers accept; a larger message goes alone.
+const maxToDeviceEDUBytes = 32 << 10
+
+// queueToDevice queues the messages for other servers' users as
+// m.direct_to_device EDUs, one server's messages split in EDUs of about
+// maxToDeviceEDUBytes. Message IDs come from the sender's transaction and
+// the split, which is always the same, so a server that already has one
+// ignores it again.
+func (s *Service) queueToDevice(ctx context.Context, sender, senderDevice, eventType, txnID string, remote map[string]map[string]map[string]json.RawMessage) error {
+	base := digest([]byte(sender), []byte(senderDevice), []byte(txnID))
+	servers := make([]string, 0, len(remote))
+	for server := range remote {
+		servers = append(servers, server)
+	}
+	sort.Strings(servers)
+	for _, server := range servers {
+		byUser := remote[server]
+		users := make([]string, 0, len(byUser))
+		for u := range byUser {
+			users = append(users, u)
+		}
+		sort.Strings(users)
+		part := 0
+		batch := map[string]map[string]json.RawMessage{}
+		size := 0
+		flush := func() error {
+			if len(batch) == 0 {
+				return nil
+			}
+			edu, err := eduJSON("m.direct_to_device", toDeviceEDU{Sender: sender, Type: eventType,
+				MessageID: fmt.Sprintf("%s.%d", base, part), Messages: batch})
 			if err != nil {
 				return err
 			}
-			if err := s.fed.edus.QueueEDU(ctx, []string{server}, edu); err != nil {
-				return err
+			part++
+			batch, size = map[string]map[string]json.RawMessage{}, 0
+			return s.fed.edus.QueueEDU(ctx, []string{server}, edu)
+		}
+		for _, u := range users {
+			devices := make([]string, 0, len(byUser[u]))
+			for d := range byUser[u] {
+				devices = append(devices, d)
 			}
+			sort.Strings(devices)
+			for _, d := range devices {
+				content := byUser[u][d]
+				if size > 0 && size+len(content) > maxToDeviceEDUBytes {
+					if err := flush(); err != nil {
+						return err
+					}
+				}
+				if batch[u] == nil {
+					batch[u] = map[string]json.RawMessage{}
+				}
+				batch[u][d] = content
+				size += len(u) + len(d) + len(content)
+			}
+		}
+		if err := flush(); err != nil {
+			return err
 		}
 	}
 	return nil

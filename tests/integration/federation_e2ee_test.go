@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -398,6 +399,11 @@ func TestFederationToDevice(t *testing.T) {
 		expect(t, sendToDevice(t, f.a, alice.Token, "m.test.ping", "td1", map[string]any{bob.UserID: map[string]any{bob.DeviceID: map[string]any{"body": "one"}}}), 200, "")
 		expect(t, sendToDevice(t, f.a, alice.Token, "m.test.ping", "td1", map[string]any{bob.UserID: map[string]any{bob.DeviceID: map[string]any{"body": "one"}}}), 200, "")
 		expect(t, sendToDevice(t, f.a, alice.Token, "m.test.ping", "td2", map[string]any{bob.UserID: map[string]any{"*": map[string]any{"body": "two"}}}), 200, "")
+		// More than one EDU carries this one: bob's device comes after
+		// two others' 20 KB messages.
+		pad := strings.Repeat("x", 20000)
+		expect(t, sendToDevice(t, f.a, alice.Token, "m.test.ping", "td3", map[string]any{bob.UserID: map[string]any{
+			"0PAD1": map[string]any{"body": pad}, "0PAD2": map[string]any{"body": pad}, bob.DeviceID: map[string]any{"body": "three"}}}), 200, "")
 
 		var got []string
 		since := ""
@@ -415,12 +421,12 @@ func TestFederationToDevice(t *testing.T) {
 				body, _ := ev.Content["body"].(string)
 				got = append(got, body)
 			}
-			return slices.Contains(got, "two")
+			return slices.Contains(got, "three")
 		})
 		// A repeat of td1 would have been queued before td2, so it would
 		// have arrived by now.
-		if !slices.Equal(got, []string{"one", "two"}) {
-			t.Errorf("bob's to-device messages: %v, want one then two, once each", got)
+		if !slices.Equal(got, []string{"one", "two", "three"}) {
+			t.Errorf("bob's to-device messages: %v, want one, two, three, once each", got)
 		}
 	})
 }
