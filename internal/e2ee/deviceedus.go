@@ -24,6 +24,9 @@ func (s *Service) ReceiveDeviceListUpdate(ctx context.Context, u RemoteDeviceUpd
 	if u.DeviceID == "" {
 		return errors.New("no device_id")
 	}
+	if isNull(u.Keys) {
+		u.Keys = nil
+	}
 	if !u.Deleted && len(u.Keys) > 0 && !validRemoteDeviceKeys(u.Keys, u.UserID, u.DeviceID) {
 		return errors.New("keys are not the named device's")
 	}
@@ -44,7 +47,7 @@ func (s *Service) ReceiveDeviceListUpdate(ctx context.Context, u RemoteDeviceUpd
 	if err != nil {
 		return err
 	}
-	outcome, err := s.fed.store.ApplyRemoteDeviceUpdate(ctx, u, pos)
+	outcome, err := s.fed.store.ApplyRemoteDeviceUpdate(ctx, u, maxRemoteDevices, pos)
 	if err == nil && outcome == UpdateUntracked {
 		// Nothing cached to update: local clients re-query, which fetches.
 		err = s.fed.store.RecordDeviceListChange(ctx, u.UserID, pos)

@@ -71,8 +71,9 @@ type RemoteDeviceStore interface {
 	ReplaceRemoteDeviceList(ctx context.Context, list RemoteDeviceList, pos int64) error
 	// ApplyRemoteDeviceUpdate applies u to the cached list when it follows
 	// it (it names prev_ids, each the cached stream_id) and
-	// then records a device-list change at pos; a gap marks the list stale.
-	ApplyRemoteDeviceUpdate(ctx context.Context, u RemoteDeviceUpdate, pos int64) (UpdateOutcome, error)
+	// then records a device-list change at pos; a gap, or a new device
+	// beyond maxDevices, marks the list stale.
+	ApplyRemoteDeviceUpdate(ctx context.Context, u RemoteDeviceUpdate, maxDevices int, pos int64) (UpdateOutcome, error)
 	// PutRemoteSigningKeys replaces the cached master and self-signing
 	// keys (a nil one is kept) of a user whose list is cached, and
 	// records a device-list change at pos. It reports whether a list was

@@ -107,7 +107,7 @@ func (s *RemoteDeviceStore) ReplaceRemoteDeviceList(ctx context.Context, l e2ee.
 	})
 }
 
-func (s *RemoteDeviceStore) ApplyRemoteDeviceUpdate(ctx context.Context, u e2ee.RemoteDeviceUpdate, pos int64) (e2ee.UpdateOutcome, error) {
+func (s *RemoteDeviceStore) ApplyRemoteDeviceUpdate(ctx context.Context, u e2ee.RemoteDeviceUpdate, maxDevices int, pos int64) (e2ee.UpdateOutcome, error) {
 	outcome := e2ee.UpdateUntracked
 	err := s.db.WithTx(ctx, func(tx *sql.Tx) error {
 		var streamID int64
@@ -131,6 +131,16 @@ func (s *RemoteDeviceStore) ApplyRemoteDeviceUpdate(ctx context.Context, u e2ee.
 			if prev != streamID {
 				follows = false
 			}
+		}
+		if follows && !u.Deleted && len(u.Keys) > 0 {
+			// A new device beyond the cap: the list is fetched again,
+			// which keeps the first maxDevices.
+			var known, count int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(CASE WHEN device_id = $1 THEN 1 ELSE 0 END), 0)
+				FROM remote_device_keys WHERE user_id = $2`, u.DeviceID, u.UserID).Scan(&count, &known); err != nil {
+				return err
+			}
+			follows = known > 0 || count < maxDevices
 		}
 		if !follows {
 			outcome = e2ee.UpdateGap

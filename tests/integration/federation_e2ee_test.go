@@ -613,3 +613,49 @@ func TestFederationKeysQueryTimeoutNamesSilentServer(t *testing.T) {
 		t.Errorf("answer: %s", r)
 	}
 }
+
+// Updates may not grow another server's user's cached list beyond 1,000
+// devices: a new device past that makes the server fetch the list again
+// (whose answer is capped the same way) instead of keeping it.
+func TestFederationRemoteDeviceListCapped(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		f := startE2EEFederation(t, backend)
+		alice, bob := f.alice, f.bob
+		devicesOfBob := func() []string {
+			return deviceIDsOf(queryKeysOf(t, f.a, alice.Token, map[string]any{bob.UserID: []any{}}), bob.UserID)
+		}
+		devicesOfBob() // cached
+		r := f.b.SignedRequest(t, f.asA.key, f.asA.name, f.b.Config.ServerName, "GET",
+			"/_matrix/federation/v1/user/devices/"+url.PathEscape(bob.UserID), nil)
+		expect(t, r, 200, "")
+		sid := int64(r.JSON["stream_id"].(float64))
+		// Bob has one device; 999 more fill the list.
+		keys := fakeDeviceKeys(t, bob.UserID, "TEMPLATE")
+		stream := sid
+		var edus []any
+		send := func(deviceID string) {
+			k := copyObj(t, keys)
+			k["device_id"] = deviceID
+			edus = append(edus, deviceListUpdate(bob.UserID, deviceID, stream+1, []int64{stream}, k))
+			stream++
+			if len(edus) == 100 {
+				sendEDUs(t, f.asB, fmt.Sprintf("cap-%d", stream), edus...)
+				edus = nil
+			}
+		}
+		for i := range 999 {
+			send(fmt.Sprintf("FILL%04d", i))
+		}
+		sendEDUs(t, f.asB, "cap-rest", edus...)
+		edus = nil
+		if n := len(devicesOfBob()); n != 1000 {
+			t.Fatalf("%d devices after filling the list, want 1000", n)
+		}
+		sendEDUs(t, f.asB, "cap-over", deviceListUpdate(bob.UserID, "ONEMORE", stream+1, []int64{stream}, func() map[string]any {
+			k := copyObj(t, keys)
+			k["device_id"] = "ONEMORE"
+			return k
+		}()))
+		waitFor(t, func() bool { return slices.Equal(devicesOfBob(), sorted(bob.DeviceID)) })
+	})
+}
