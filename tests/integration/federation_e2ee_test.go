@@ -192,7 +192,7 @@ func TestFederationKeysQueryAndClaim(t *testing.T) {
 
 // Other servers may ask only about this server's users, signed, within
 // bounds; /user/devices answers with the stream_id, keys and display
-// names.
+// names; /user/keys/query never gives a user-signing key.
 func TestFederationUserKeysRefusals(t *testing.T) {
 	servers := testharness.StartFederation(t, "sqlite", 2, nil)
 	a, b := servers[0], servers[1]
@@ -226,9 +226,12 @@ func TestFederationUserKeysRefusals(t *testing.T) {
 	expect(t, signed("GET", devicesPath(remoteUser), nil), 400, "M_INVALID_PARAM")
 
 	const query, claimPath = "/_matrix/federation/v1/user/keys/query", "/_matrix/federation/v1/user/keys/claim"
+	cross := newCrossSigning(t, alice.UserID)
+	expect(t, a.Do(t, "POST", cs+"/keys/device_signing/upload", alice.Token, cross.body()), 200, "")
 	r = signed("POST", query, map[string]any{"device_keys": map[string]any{alice.UserID: []any{}}})
 	expect(t, r, 200, "")
-	if jsonPath(r.JSON, "device_keys", alice.UserID, alice.DeviceID) == nil {
+	if jsonPath(r.JSON, "device_keys", alice.UserID, alice.DeviceID) == nil || jsonPath(r.JSON, "master_keys", alice.UserID) == nil ||
+		jsonPath(r.JSON, "self_signing_keys", alice.UserID) == nil || r.JSON["user_signing_keys"] != nil {
 		t.Errorf("/user/keys/query: %s", r)
 	}
 	expect(t, signed("POST", query, map[string]any{"device_keys": map[string]any{alice.UserID: []any{}, remoteUser: []any{}}}), 400, "M_INVALID_PARAM")
