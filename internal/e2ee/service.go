@@ -10,6 +10,13 @@
 // Device-list changes are a log in the shared stream (storage.Stream):
 // every change of a user's devices or keys takes a stream position, so a
 // sync asks "who changed in (since, to]" like every other sync section.
+//
+// Other servers' users (SetFederation): their keys are asked of their
+// servers (remotekeys.go), their device lists cached while they share a
+// room with a local user and kept current by the EDUs their servers send
+// (deviceedus.go, resync.go); local users' device-list changes and
+// to-device messages go to other servers as EDUs (publish.go,
+// todevice.go).
 package e2ee
 
 import (
