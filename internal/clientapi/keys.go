@@ -75,7 +75,7 @@ func (a *API) queryKeys(w http.ResponseWriter, r *http.Request) error {
 	if len(req.DeviceKeys) > 10000 {
 		return httpapi.ErrInvalidParam("too many users in one query")
 	}
-	res, err := a.E2EE.Query(r.Context(), httpapi.Principal(r).UserID, req.DeviceKeys)
+	res, err := a.E2EE.Query(r.Context(), httpapi.Principal(r).UserID, req.DeviceKeys, e2ee.RemoteTimeout(req.Timeout))
 	if err != nil {
 		return err
 	}
@@ -92,11 +92,11 @@ func (a *API) claimKeys(w http.ResponseWriter, r *http.Request) error {
 	if err := httpapi.ReadJSON(r, &req); err != nil {
 		return err
 	}
-	keys, err := a.E2EE.Claim(r.Context(), req.OneTimeKeys)
+	keys, failures, err := a.E2EE.Claim(r.Context(), req.OneTimeKeys, e2ee.RemoteTimeout(req.Timeout))
 	if err != nil {
 		return err
 	}
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"one_time_keys": keys, "failures": map[string]any{}})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"one_time_keys": keys, "failures": failures})
 	return nil
 }
 

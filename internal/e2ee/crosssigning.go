@@ -150,6 +150,7 @@ func (s *Service) UploadSigningKeys(ctx context.Context, userID string, up Signi
 		return nil
 	}
 	s.wakeMates(ctx, userID, pos)
+	s.publishDevices(ctx, userID)
 	return nil
 }
 
@@ -199,7 +200,7 @@ func (s *Service) UploadSignatures(ctx context.Context, caller string, body map[
 		var targetKeys map[string]CrossSigningKey
 		if target == caller {
 			targetKeys = own
-		} else if targetKeys, err = s.crossSigningKeys(ctx, target); err != nil {
+		} else if targetKeys, err = s.signableKeysOf(ctx, target); err != nil {
 			return nil, err
 		}
 		for keyID, obj := range body[target] {
@@ -308,6 +309,7 @@ func (s *Service) UploadSignatures(ctx context.Context, caller string, body map[
 			continue
 		}
 		s.wakeMates(ctx, c.UserID, pos)
+		s.publishDevices(ctx, c.UserID)
 	}
 	return failures, nil
 }

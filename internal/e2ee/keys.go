@@ -6,6 +6,7 @@ import (
 	"errors"
 	"sort"
 	"strings"
+	"time"
 
 	"foyer/internal/accounts"
 	"foyer/internal/refusal"
@@ -126,6 +127,7 @@ func (s *Service) Upload(ctx context.Context, userID, deviceID string, req Uploa
 	}
 	if changed {
 		s.wakeMates(ctx, userID, up.Pos)
+		s.publishDevices(ctx, userID)
 	}
 	return s.OneTimeKeyCounts(ctx, userID, deviceID)
 }
@@ -209,7 +211,34 @@ type QueryResult struct {
 // entry, empty when unknown. Signatures uploaded separately are merged
 // in; those made with someone's user-signing key on another user's key
 // are shown only to the signer, and user-signing keys only to their owner.
-func (s *Service) Query(ctx context.Context, caller string, users map[string][]string) (*QueryResult, error) {
+// Other servers' users' keys come from the cached device list when it is
+// current, or else from their servers within timeout; a server that did
+// not answer is named in failures.
+func (s *Service) Query(ctx context.Context, caller string, users map[string][]string, timeout time.Duration) (*QueryResult, error) {
+	local := map[string][]string{}
+	remote := map[string][]string{}
+	for u, devices := range users {
+		if s.fed != nil && !s.isLocal(u) {
+			remote[u] = devices
+		} else {
+			local[u] = devices
+		}
+	}
+	out, err := s.queryLocal(ctx, caller, local)
+	if err != nil {
+		return nil, err
+	}
+	if len(remote) > 0 {
+		s.queryRemote(ctx, remote, timeout, out)
+		if err := s.addOwnSignatures(ctx, caller, out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// queryLocal is Query of the keys stored here: of local users.
+func (s *Service) queryLocal(ctx context.Context, caller string, users map[string][]string) (*QueryResult, error) {
 	out := &QueryResult{
 		DeviceKeys:      map[string]map[string]json.RawMessage{},
 		MasterKeys:      map[string]json.RawMessage{},
@@ -286,19 +315,44 @@ const maxClaims = 1000
 
 // Claim hands out one key per requested device and algorithm: a one-time
 // key, each exactly once, or the device's fallback key once none is left
-// (G-45). Devices with neither are left out.
-func (s *Service) Claim(ctx context.Context, req map[string]map[string]string) (map[string]map[string]map[string]json.RawMessage, error) {
-	out := map[string]map[string]map[string]json.RawMessage{}
+// (G-45). Devices with neither are left out. Other servers' users' keys
+// are claimed from their servers within timeout; failures names the
+// servers that did not answer.
+func (s *Service) Claim(ctx context.Context, req map[string]map[string]string, timeout time.Duration) (keys map[string]map[string]map[string]json.RawMessage, failures map[string]any, err error) {
 	n := 0
+	local := map[string]map[string]string{}
+	remote := map[string]map[string]string{}
 	for userID, devices := range req {
 		for deviceID, alg := range devices {
 			n++
 			if n > maxClaims {
-				return nil, refusal.New(refusal.InvalidParam, "too many keys claimed at once (at most %d)", maxClaims)
+				return nil, nil, refusal.New(refusal.InvalidParam, "too many keys claimed at once (at most %d)", maxClaims)
 			}
 			if alg == "" {
-				return nil, refusal.New(refusal.InvalidParam, "one_time_keys.%s.%s must name an algorithm", userID, deviceID)
+				return nil, nil, refusal.New(refusal.InvalidParam, "one_time_keys.%s.%s must name an algorithm", userID, deviceID)
 			}
+		}
+		if s.fed != nil && !s.isLocal(userID) {
+			remote[userID] = devices
+		} else {
+			local[userID] = devices
+		}
+	}
+	if keys, err = s.claimLocal(ctx, local); err != nil {
+		return nil, nil, err
+	}
+	failures = map[string]any{}
+	if len(remote) > 0 {
+		s.claimRemote(ctx, remote, timeout, keys, failures)
+	}
+	return keys, failures, nil
+}
+
+// claimLocal is Claim of local users' keys; the request is checked.
+func (s *Service) claimLocal(ctx context.Context, req map[string]map[string]string) (map[string]map[string]map[string]json.RawMessage, error) {
+	out := map[string]map[string]map[string]json.RawMessage{}
+	for userID, devices := range req {
+		for deviceID, alg := range devices {
 			key, err := s.store.ClaimKey(ctx, userID, deviceID, alg)
 			if errors.Is(err, ErrNoKey) {
 				continue

@@ -10,6 +10,13 @@
 // Device-list changes are a log in the shared stream (storage.Stream):
 // every change of a user's devices or keys takes a stream position, so a
 // sync asks "who changed in (since, to]" like every other sync section.
+//
+// Other servers' users (SetFederation): their keys are asked of their
+// servers (remotekeys.go), their device lists cached while they share a
+// room with a local user and kept current by the EDUs their servers send
+// (deviceedus.go, resync.go); local users' device-list changes and
+// to-device messages go to other servers as EDUs (publish.go,
+// todevice.go).
 package e2ee
 
 import (
@@ -35,6 +42,8 @@ type Rooms interface {
 	// RoomMates lists the users joined to a room userID has joined,
 	// userID included.
 	RoomMates(ctx context.Context, userID string) ([]string, error)
+	// JoinedRooms lists the rooms userID has joined.
+	JoinedRooms(ctx context.Context, userID string) ([]string, error)
 }
 
 // Devices lists a user's devices (accounts.Store).
@@ -57,6 +66,9 @@ type Service struct {
 	// unverifiedKeys accepts uploaded keys without checking the device's
 	// signature on them (config e2ee.verify_key_signatures: false).
 	unverifiedKeys bool
+
+	// fed reaches other servers' users; nil until SetFederation.
+	fed *federation
 }
 
 // Options are the service's settings.
@@ -78,10 +90,12 @@ func NewService(store Store, positions Positions, rooms Rooms, devices Devices, 
 }
 
 // DeviceListChanged wakes everyone who shares a room with userID (and
-// userID) once the change recorded at pos is visible. The account store
-// calls it after deleting devices.
+// userID) once the change recorded at pos is visible, and tells the
+// servers that share a room with userID. The account store calls it
+// after adding, renaming or deleting devices.
 func (s *Service) DeviceListChanged(userID string, pos int64) {
 	s.wakeMates(context.Background(), userID, pos)
+	s.publishDevices(context.Background(), userID)
 }
 
 func (s *Service) wakeMates(ctx context.Context, userID string, pos int64) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sort"
 	"strings"
 	"time"
@@ -45,10 +46,31 @@ func toDeviceBytes(m ToDeviceMessage) int64 {
 }
 
 // SendToDevice stores messages ({userId: {deviceId or "*": content}})
-// for local devices and wakes their syncs (G-47). A repeated txnID of the
-// same device is accepted and ignored. Messages for other servers'
-// users are dropped: this server does not federate.
+// for local devices and wakes their syncs (G-47), and queues those for
+// other servers' users to their servers as m.direct_to_device EDUs,
+// within the same bounds. A repeated txnID of the same device is
+// accepted and ignored.
 func (s *Service) SendToDevice(ctx context.Context, sender, senderDevice, eventType, txnID string, messages map[string]map[string]json.RawMessage) error {
+	return s.sendToDevice(ctx, sender, senderDevice, eventType, txnID, messages, true)
+}
+
+// ReceiveToDevice stores the messages of another server's
+// m.direct_to_device EDU for local devices; messages for users of other
+// servers are dropped (a server forwards nothing). The origin stands as
+// the sending device, so a repeated message ID is ignored.
+func (s *Service) ReceiveToDevice(ctx context.Context, origin, sender, eventType, messageID string, messages map[string]map[string]json.RawMessage) error {
+	return s.sendToDevice(ctx, sender, "federation:"+origin, eventType, messageID, messages, false)
+}
+
+// toDeviceEDU is the content of m.direct_to_device.
+type toDeviceEDU struct {
+	Sender    string                                `json:"sender"`
+	Type      string                                `json:"type"`
+	MessageID string                                `json:"message_id"`
+	Messages  map[string]map[string]json.RawMessage `json:"messages"`
+}
+
+func (s *Service) sendToDevice(ctx context.Context, sender, senderDevice, eventType, txnID string, messages map[string]map[string]json.RawMessage, forward bool) error {
 	users := make([]string, 0, len(messages))
 	for u := range messages {
 		users = append(users, u)
@@ -57,9 +79,38 @@ func (s *Service) SendToDevice(ctx context.Context, sender, senderDevice, eventT
 	var msgs []ToDeviceMessage
 	var targets []string
 	var total int64
+	// remote holds the messages for other servers' users, by server; they
+	// count against the same bounds as local ones ("*" as one).
+	remote := map[string]map[string]map[string]json.RawMessage{}
+	remoteCount := 0
 	for _, userID := range users {
-		if !strings.HasSuffix(userID, ":"+s.serverName) {
-			s.log.DebugContext(ctx, "dropping to-device message for a remote user", "user_id", userID)
+		if !s.isLocal(userID) {
+			server := serverOf(userID)
+			if !forward || s.fed == nil || server == "" {
+				s.log.DebugContext(ctx, "dropping to-device message for a remote user", "user_id", userID)
+				continue
+			}
+			for deviceID, content := range messages[userID] {
+				if !strings.HasPrefix(strings.TrimSpace(string(content)), "{") {
+					return refusal.New(refusal.BadJSON, "messages.%s.%s must be a JSON object", userID, deviceID)
+				}
+				if remote[server] == nil {
+					remote[server] = map[string]map[string]json.RawMessage{}
+				}
+				if remote[server][userID] == nil {
+					remote[server][userID] = map[string]json.RawMessage{}
+				}
+				content = canonical(content)
+				remote[server][userID][deviceID] = content
+				remoteCount++
+				total += toDeviceBytes(ToDeviceMessage{Sender: sender, Type: eventType, Content: content})
+			}
+			if total > maxToDeviceRequestBytes {
+				return refusal.New(refusal.TooLarge, "this request would send more than %d bytes of to-device messages", maxToDeviceRequestBytes)
+			}
+			if len(msgs)+remoteCount > maxToDeviceTargets {
+				return refusal.New(refusal.InvalidParam, "too many target devices (at most %d)", maxToDeviceTargets)
+			}
 			continue
 		}
 		devices, err := s.localDevices(ctx, userID)
@@ -95,7 +146,7 @@ func (s *Service) SendToDevice(ctx context.Context, sender, senderDevice, eventT
 			if total > maxToDeviceRequestBytes {
 				return refusal.New(refusal.TooLarge, "this request would store more than %d bytes of to-device messages once \"*\" is sent to every device", maxToDeviceRequestBytes)
 			}
-			if len(msgs) > maxToDeviceTargets {
+			if len(msgs)+remoteCount > maxToDeviceTargets {
 				return refusal.New(refusal.InvalidParam, "too many target devices (at most %d)", maxToDeviceTargets)
 			}
 		}
@@ -123,6 +174,76 @@ func (s *Service) SendToDevice(ctx context.Context, sender, senderDevice, eventT
 	}
 	if !dup && len(targets) > 0 && s.waker != nil {
 		s.waker.WakeAt(pos, targets, nil)
+	}
+	if !dup && len(remote) > 0 {
+		return s.queueToDevice(ctx, sender, senderDevice, eventType, txnID, remote)
+	}
+	return nil
+}
+
+// maxToDeviceEDUBytes is about the most message content one
+// m.direct_to_device EDU carries, so that a transaction of them stays
+// well within what servers accept; a larger message goes alone.
+const maxToDeviceEDUBytes = 32 << 10
+
+// queueToDevice queues the messages for other servers' users as
+// m.direct_to_device EDUs, one server's messages split in EDUs of about
+// maxToDeviceEDUBytes. Message IDs come from the sender's transaction and
+// the split, which is always the same, so a server that already has one
+// ignores it again.
+func (s *Service) queueToDevice(ctx context.Context, sender, senderDevice, eventType, txnID string, remote map[string]map[string]map[string]json.RawMessage) error {
+	base := digest([]byte(sender), []byte(senderDevice), []byte(txnID))
+	servers := make([]string, 0, len(remote))
+	for server := range remote {
+		servers = append(servers, server)
+	}
+	sort.Strings(servers)
+	for _, server := range servers {
+		byUser := remote[server]
+		users := make([]string, 0, len(byUser))
+		for u := range byUser {
+			users = append(users, u)
+		}
+		sort.Strings(users)
+		part := 0
+		batch := map[string]map[string]json.RawMessage{}
+		size := 0
+		flush := func() error {
+			if len(batch) == 0 {
+				return nil
+			}
+			edu, err := eduJSON("m.direct_to_device", toDeviceEDU{Sender: sender, Type: eventType,
+				MessageID: fmt.Sprintf("%s.%d", base, part), Messages: batch})
+			if err != nil {
+				return err
+			}
+			part++
+			batch, size = map[string]map[string]json.RawMessage{}, 0
+			return s.fed.edus.QueueEDU(ctx, []string{server}, edu)
+		}
+		for _, u := range users {
+			devices := make([]string, 0, len(byUser[u]))
+			for d := range byUser[u] {
+				devices = append(devices, d)
+			}
+			sort.Strings(devices)
+			for _, d := range devices {
+				content := byUser[u][d]
+				if size > 0 && size+len(content) > maxToDeviceEDUBytes {
+					if err := flush(); err != nil {
+						return err
+					}
+				}
+				if batch[u] == nil {
+					batch[u] = map[string]json.RawMessage{}
+				}
+				batch[u][d] = content
+				size += len(u) + len(d) + len(content)
+			}
+		}
+		if err := flush(); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -102,5 +102,8 @@ func Routes(d Deps) []httpapi.Route {
 		httpapi.Route{Method: "PUT", Path: "/_matrix/federation/v1/invite/{roomId}/{eventId}", Access: httpapi.Open, MaxBody: maxInviteBytes, Handle: a.signed(a.inviteV1)},
 		httpapi.Route{Method: "GET", Path: "/_matrix/federation/v1/make_knock/{roomId}/{userId}", Access: httpapi.Open, Handle: a.signed(a.makeKnock)},
 		httpapi.Route{Method: "PUT", Path: "/_matrix/federation/v1/send_knock/{roomId}/{eventId}", Access: httpapi.Open, MaxBody: maxEventBytes, Handle: a.signed(a.sendKnock)},
+		httpapi.Route{Method: "GET", Path: "/_matrix/federation/v1/user/devices/{userId}", Access: httpapi.Open, Handle: a.signed(a.userDevices)},
+		httpapi.Route{Method: "POST", Path: "/_matrix/federation/v1/user/keys/query", Access: httpapi.Open, Handle: a.signed(a.userKeysQuery)},
+		httpapi.Route{Method: "POST", Path: "/_matrix/federation/v1/user/keys/claim", Access: httpapi.Open, Handle: a.signed(a.userKeysClaim)},
 	)
 }

@@ -25,8 +25,8 @@ type edu struct {
 }
 
 // receiveEDUs acts on the EDUs of a transaction: typing, receipts,
-// presence and to-device messages. Other types (device list and signing
-// key updates) are not acted on yet. An EDU that is malformed, or that
+// presence, to-device messages, device-list and signing-key updates
+// (deviceedus.go). An EDU that is malformed, or that
 // names a user of another server than the origin, or a room the user is
 // not in, is skipped; no EDU fails the transaction.
 func (a *API) receiveEDUs(r *http.Request, origin string, edus []json.RawMessage) {
@@ -47,6 +47,10 @@ func (a *API) receiveEDUs(r *http.Request, origin string, edus []json.RawMessage
 			err = a.receivePresence(ctx, origin, e.Content)
 		case "m.direct_to_device":
 			err = a.receiveToDevice(ctx, origin, e.Content)
+		case "m.device_list_update":
+			err = a.receiveDeviceListUpdate(ctx, origin, e.Content)
+		case "m.signing_key_update":
+			err = a.receiveSigningKeyUpdate(ctx, origin, e.Content)
 		default:
 			continue
 		}
@@ -206,5 +210,5 @@ func (a *API) receiveToDevice(ctx context.Context, origin string, content json.R
 	}
 	// Idempotent per origin and message ID: the origin stands as the
 	// sending device of the transaction.
-	return a.E2EE.SendToDevice(ctx, c.Sender, "federation:"+origin, c.Type, c.MessageID, c.Messages)
+	return a.E2EE.ReceiveToDevice(ctx, origin, c.Sender, c.Type, c.MessageID, c.Messages)
 }

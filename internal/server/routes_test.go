@@ -70,6 +70,8 @@ func TestUserIDRoutesAreOwnUnlessListed(t *testing.T) {
 		"GET /_matrix/federation/v1/make_join/{roomId}/{userId}":  true,
 		"GET /_matrix/federation/v1/make_leave/{roomId}/{userId}": true,
 		"GET /_matrix/federation/v1/make_knock/{roomId}/{userId}": true,
+		// Signed by another server; read-only, of a local user.
+		"GET /_matrix/federation/v1/user/devices/{userId}": true,
 	}
 	own := 0
 	for _, rt := range a.Routes() {

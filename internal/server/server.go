@@ -161,6 +161,9 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 	})
 	if cfg.Federation.Enabled {
 		roomsSvc.SetRemoteSpaces(remoteSpaces{fedRequests})
+		// Other servers' users' keys, device lists and to-device messages.
+		e2eeSvc.SetFederation(fedRequests, fedSender, storage.NewRemoteDeviceStore(db))
+		roomsSvc.OnEvent(func(se rooms.StoredEvent) { e2eeSvc.MembershipChanged(se.Event) })
 	}
 	roomsSvc.OnFederatedEvent(func(se rooms.StoredEvent, servers []string) {
 		queueRoomEvent(fedSender, log, se, servers)
@@ -353,6 +356,7 @@ func (s *Server) Stop(ctx context.Context) error {
 	s.Services.Guests.Stop()
 	s.Services.FederationEDUs.Stop()
 	s.Services.FederationSender.Stop()
+	s.Services.E2EE.Stop()
 	s.Services.Rooms.StopSelfDestruct()
 	if s.DB != nil {
 		errs = append(errs, s.DB.Close())

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"foyer/internal/e2ee"
 	"foyer/internal/rooms/matrixevents"
 	"foyer/internal/testharness"
 )
@@ -423,7 +424,7 @@ func TestClaimOneTimeKeysConcurrently(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				<-start
-				got, err := svc.Claim(context.Background(), map[string]map[string]string{alice.UserID: {alice.DeviceID: "signed_curve25519"}})
+				got, _, err := svc.Claim(context.Background(), map[string]map[string]string{alice.UserID: {alice.DeviceID: "signed_curve25519"}}, e2ee.DefaultRemoteTimeout)
 				if err != nil {
 					t.Errorf("claim %d: %v", i, err)
 					return

@@ -1,0 +1,75 @@
+package e2ee
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+const (
+	// maxConcurrentResyncs bounds the remote device lists fetched at once
+	// in the background.
+	maxConcurrentResyncs = 4
+	// maxPendingResyncs bounds those waiting: beyond it a list just stays
+	// stale, and the next query of it fetches it.
+	maxPendingResyncs = 1000
+	// resyncTimeout bounds one background fetch.
+	resyncTimeout = 30 * time.Second
+)
+
+// resyncer fetches stale remote device lists again in the background,
+// one fetch per user at a time: a gap seen while a fetch runs asks for
+// one more after it.
+type resyncer struct {
+	mu sync.Mutex
+	// pending holds the users waiting or being fetched; true asks for
+	// one more fetch once the running one ends.
+	pending map[string]bool
+	slots   chan struct{}
+}
+
+// scheduleResync fetches userID's list again in the background, unless a
+// fetch is already waiting or too many are. The transaction that saw the
+// gap does not wait for it.
+func (s *Service) scheduleResync(userID string) {
+	r := &s.fed.resync
+	r.mu.Lock()
+	if again, ok := r.pending[userID]; ok {
+		if !again {
+			r.pending[userID] = true
+		}
+		r.mu.Unlock()
+		return
+	}
+	if len(r.pending) >= maxPendingResyncs {
+		r.mu.Unlock()
+		return
+	}
+	r.pending[userID] = false
+	r.mu.Unlock()
+	s.inBackground(maxPendingResyncs*resyncTimeout, func(ctx context.Context) {
+		select {
+		case r.slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		defer func() { <-r.slots }()
+		for {
+			fetchCtx, cancel := context.WithTimeout(ctx, resyncTimeout)
+			if _, err := s.fetchDeviceList(fetchCtx, userID, true); err != nil && ctx.Err() == nil {
+				// The list stays stale: the next query fetches it.
+				s.log.InfoContext(ctx, "fetching a remote device list again", "user_id", userID, "err", err)
+			}
+			cancel()
+			r.mu.Lock()
+			if r.pending[userID] {
+				r.pending[userID] = false
+				r.mu.Unlock()
+				continue
+			}
+			delete(r.pending, userID)
+			r.mu.Unlock()
+			return
+		}
+	})
+}
