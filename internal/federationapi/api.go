@@ -85,5 +85,11 @@ func Routes(d Deps) []httpapi.Route {
 		httpapi.Route{Method: "PUT", Path: "/_matrix/federation/v2/send_join/{roomId}/{eventId}", Access: httpapi.Open, MaxBody: maxEventBytes, Handle: a.signed(a.sendJoin)},
 		httpapi.Route{Method: "GET", Path: "/_matrix/federation/v1/make_leave/{roomId}/{userId}", Access: httpapi.Open, Handle: a.signed(a.makeLeave)},
 		httpapi.Route{Method: "PUT", Path: "/_matrix/federation/v2/send_leave/{roomId}/{eventId}", Access: httpapi.Open, MaxBody: maxEventBytes, Handle: a.signed(a.sendLeave)},
+		httpapi.Route{Method: "GET", Path: "/_matrix/federation/v1/event/{eventId}", Access: httpapi.Open, Handle: a.signed(a.getEvent)},
+		httpapi.Route{Method: "GET", Path: "/_matrix/federation/v1/state/{roomId}", Access: httpapi.Open, Handle: a.signed(a.getState)},
+		httpapi.Route{Method: "GET", Path: "/_matrix/federation/v1/state_ids/{roomId}", Access: httpapi.Open, Handle: a.signed(a.getStateIDs)},
+		httpapi.Route{Method: "GET", Path: "/_matrix/federation/v1/event_auth/{roomId}/{eventId}", Access: httpapi.Open, Handle: a.signed(a.getEventAuth)},
+		httpapi.Route{Method: "POST", Path: "/_matrix/federation/v1/get_missing_events/{roomId}", Access: httpapi.Open, MaxBody: maxEventBytes, Handle: a.signed(a.getMissingEvents)},
+		httpapi.Route{Method: "GET", Path: "/_matrix/federation/v1/backfill/{roomId}", Access: httpapi.Open, Handle: a.signed(a.getBackfill)},
 	)
 }
