@@ -54,6 +54,9 @@ type Service struct {
 
 	// guestMaxRooms is guest_access.max_rooms (Options).
 	guestMaxRooms int
+
+	// remote fetches events from other servers (SetFederation).
+	remote *remoteDAG
 }
 
 // roomEntry caches a room's current state. mu serialises writes to the

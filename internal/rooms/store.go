@@ -71,6 +71,9 @@ type PersistEvent struct {
 	// Outlier events are stored for state and auth only: no state group,
 	// no place in the timeline (outliers.go).
 	Outlier bool
+	// Backfilled events are history, older than what the room had: they
+	// change neither its current state nor its extremities (backfill.go).
+	Backfilled bool
 }
 
 // StateGroupWrite is a state group to store before an Append's events:

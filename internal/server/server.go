@@ -158,7 +158,7 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 		queueRoomEvent(fedSender, log, se, servers)
 	})
 	accountsSvc := accounts.NewService(accountStore, cfg.ServerName, hasher, cfg.Passwords.MinLength)
-	return &Services{
+	svc := &Services{
 		DB:         db,
 		Accounts:   accountsSvc,
 		SigningKey: key,
@@ -190,7 +190,11 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 		FederationTxns:   storage.NewFederationTxnStore(db),
 		FederationSender: fedSender,
 		FederationClient: fedRequests,
-	}, nil
+	}
+	// Received events' missing prev_events and backfill are fetched from
+	// other servers, their signatures checked with the servers' keys.
+	roomsSvc.SetFederation(fedRequests, svc.ServerKeys.EventKey)
+	return svc, nil
 }
 
 // New validates cfg and builds the server without listening yet.

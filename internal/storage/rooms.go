@@ -86,10 +86,13 @@ func (s *RoomStore) Append(ctx context.Context, a rooms.Append) error {
 			if pe.Rejected || pe.SoftFailed || pe.Outlier {
 				continue
 			}
-			lastShown = pe
 			if err := indexRelation(ctx, tx, a.RoomID, pe); err != nil {
 				return err
 			}
+			if pe.Backfilled {
+				continue // History: the room's present is unchanged.
+			}
+			lastShown = pe
 			if membership.Valid && (membership.String == "join" || membership.String == "invite" || membership.String == "knock") {
 				if _, err := tx.ExecContext(ctx, `DELETE FROM forgotten_rooms WHERE user_id = $1 AND room_id = $2`, stateKey.String, a.RoomID); err != nil {
 					return err
