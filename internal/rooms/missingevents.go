@@ -300,6 +300,11 @@ func (s *Service) remoteStateAfter(ctx context.Context, origin, version, roomID,
 	if err != nil {
 		return nil, err
 	}
+	// prev itself is kept only when it is part of the state: a message
+	// stays missing, for backfill to put in the timeline.
+	fetched = slices.DeleteFunc(fetched, func(ev matrixevents.Event) bool {
+		return ev.EventID() == prev && !ev.IsState() && !slices.Contains(ids.AuthChainIDs, prev)
+	})
 	if err := s.storeOutliers(ctx, roomID, fetched); err != nil {
 		return nil, err
 	}
@@ -328,7 +333,7 @@ func (s *Service) remoteStateAfter(ctx context.Context, origin, version, roomID,
 
 // fetchEvents gets the events ids from origin: one by one (/event), or,
 // when they are many, as the whole state at prev (/state), keeping those
-// asked for.
+// asked for that check.
 func (s *Service) fetchEvents(ctx context.Context, origin, version, roomID, prev string, ids []string) ([]matrixevents.Event, error) {
 	var raws []json.RawMessage
 	if len(ids) > stateByIDsUpTo {
@@ -360,7 +365,9 @@ func (s *Service) fetchEvents(ctx context.Context, origin, version, roomID, prev
 	for _, raw := range raws {
 		ev, err := s.checkFetched(ctx, version, roomID, raw)
 		if err != nil {
-			return nil, err
+			// Left out: a state event missing from the state fails it.
+			s.log.InfoContext(ctx, "dropping a fetched event", "origin", origin, "err", err)
+			continue
 		}
 		if slices.Contains(ids, ev.EventID()) && !slices.ContainsFunc(out, func(o matrixevents.Event) bool { return o.EventID() == ev.EventID() }) {
 			out = append(out, ev)
