@@ -7,7 +7,9 @@ import (
 	"errors"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"foyer/internal/federationclient"
 	"foyer/internal/rooms/matrixevents"
@@ -199,6 +201,57 @@ func TestFederationServesRoomDAG(t *testing.T) {
 		txn, err = fromC.Event(ctx, aName, p2)
 		if err != nil || len(txn.PDUs) != 1 || bodyOf(servedEvents(t, version, keys, txn.PDUs)[0]) != "" {
 			t.Errorf("/event of an event sent under joined for C: %+v, %v", txn, err)
+		}
+	})
+}
+
+// Which events a server in the room is served: not a rejected one (404,
+// as if unknown), a soft-failed one yet (as Synapse does), and nothing
+// once the room's server ACL denies the server (403).
+func TestFederationServedDAGRejectedSoftFailedAndACL(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		hs := startNamed(t, backend, "local.test", nil)
+		rs := txnRemote(t, backend, hs)
+		alice := hs.RegisterUser(t, "alice")
+		room := createRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat"})
+		rita := "@rita:remote.test"
+		joinByTxn(t, rs, "join", room, rita)
+		ask := func(method, path string, body any) *testharness.Response {
+			return hs.SignedRequest(t, rs.key, rs.name, hs.Config.ServerName, method, path, body)
+		}
+		eventPath := func(id string) string { return "/_matrix/federation/v1/event/" + url.PathEscape(id) }
+
+		joined := currentRoom(t, hs, room)
+		rename := rs.event(t, joined.State, room, rita, "m.room.name", strPtr(""), map[string]any{"name": "mine now"}, extremityIDs(joined), time.Now())
+		if e, _ := pduError(t, sendTxn(t, rs, "rename", rs.name, []matrixevents.Event{rename}), rename.EventID()); e == "" {
+			t.Fatal("a name change without the power to make it was accepted")
+		}
+		if r := ask("GET", eventPath(rename.EventID()), nil); r.Status != 404 || r.Str("errcode") != "M_NOT_FOUND" {
+			t.Errorf("/event of a rejected event: %s", r)
+		}
+
+		before := currentRoom(t, hs, room)
+		if r := hs.Do(t, "POST", roomPath(room, "/ban"), alice.Token, map[string]any{"user_id": rita}); r.Status != 200 {
+			t.Fatalf("ban: %s", r)
+		}
+		late := rs.event(t, before.State, room, rita, "m.room.message", nil, map[string]any{"msgtype": "m.text", "body": "late"}, extremityIDs(before), time.Now())
+		if e, _ := pduError(t, sendTxn(t, rs, "late", rs.name, []matrixevents.Event{late}), late.EventID()); e != "" {
+			t.Fatalf("the soft-failed message: %q", e)
+		}
+		if r := ask("GET", eventPath(late.EventID()), nil); r.Status != 200 || !strings.Contains(string(r.Raw), `"late"`) {
+			t.Errorf("/event of a soft-failed event: %s", r)
+		}
+
+		mustPutState(t, hs, alice.Token, room, "m.room.server_acl", map[string]any{"allow": []string{"*"}, "deny": []string{"remote.test"}})
+		if r := ask("GET", eventPath(late.EventID()), nil); r.Status != 403 || r.Str("errcode") != "M_FORBIDDEN" {
+			t.Errorf("/event for a server the ACL denies: %s", r)
+		}
+		if r := ask("GET", "/_matrix/federation/v1/state_ids/"+url.PathEscape(room)+"?event_id="+url.QueryEscape(late.EventID()), nil); r.Status != 403 {
+			t.Errorf("/state_ids for a server the ACL denies: %s", r)
+		}
+		if r := ask("POST", "/_matrix/federation/v1/get_missing_events/"+url.PathEscape(room),
+			map[string]any{"earliest_events": []string{}, "latest_events": []string{late.EventID()}}); r.Status != 403 {
+			t.Errorf("get_missing_events for a server the ACL denies: %s", r)
 		}
 	})
 }
