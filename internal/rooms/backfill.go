@@ -21,7 +21,33 @@ const (
 	// backfillFrom is how many of the room's earliest events are looked
 	// at for the ones whose prev_events are missing.
 	backfillFrom = 20
+	// pageBackfillTimeout bounds the backfill a client's /messages waits
+	// for; it answers with what there is after that.
+	pageBackfillTimeout = 10 * time.Second
+	// pageBackfillMin is the fewest events a page's backfill asks for.
+	pageBackfillMin = 20
 )
+
+// backfillForPage backfills a room when a backwards /messages page (with
+// no "to") ran out of events before its limit — it reached the oldest
+// event here — and reports whether events were stored, so the page is
+// read again. A room whose history is complete here costs two queries.
+func (s *Service) backfillForPage(ctx context.Context, roomID string, q MessagesQuery, page Page) bool {
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 10
+	}
+	if s.remote == nil || !q.Backwards || q.To != nil || len(page.Events) >= limit {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, pageBackfillTimeout)
+	defer cancel()
+	n, err := s.Backfill(ctx, roomID, max(limit, pageBackfillMin))
+	if err != nil {
+		s.log.InfoContext(ctx, "backfilling for /messages", "room_id", roomID, "err", err)
+	}
+	return n > 0
+}
 
 // Backfill asks the other servers in the room, in turn, for up to limit
 // (1 to MaxBackfill) events before the earliest events this server has
