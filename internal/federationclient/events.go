@@ -84,3 +84,14 @@ func (c *Client) Backfill(ctx context.Context, destination, roomID string, from 
 		Query: url.Values{"v": from, "limit": {strconv.Itoa(limit)}}}, &out)
 	return out, err
 }
+
+// EventAuth asks destination for the auth chain of eventID in roomID
+// (GET /event_auth/{roomId}/{eventId}).
+func (c *Client) EventAuth(ctx context.Context, destination, roomID, eventID string) ([]json.RawMessage, error) {
+	var out struct {
+		AuthChain []json.RawMessage `json:"auth_chain"`
+	}
+	err := c.Do(ctx, Request{Method: "GET", Destination: destination,
+		Path: "/_matrix/federation/v1/event_auth/" + url.PathEscape(roomID) + "/" + url.PathEscape(eventID)}, &out)
+	return out.AuthChain, err
+}

@@ -70,25 +70,28 @@ func (b *FetchBudget) take(n int) error {
 // still missing — the answer did not reach what this server has — is
 // received on the state before it that origin gives (/state_ids at each
 // missing prev_event, the events not stored fetched with /event and kept
-// as outliers). No room lock is held during these calls; budget bounds
+// as outliers). Auth events it lacks come from origin's /event_auth, as
+// outliers too. No room lock is held during these calls; budget bounds
 // the events fetched, gapTimeout the time.
 func (s *Service) ReceiveFrom(ctx context.Context, origin string, ev matrixevents.Event, budget *FetchBudget) (Received, error) {
 	missing, err := s.missingPrevs(ctx, ev)
 	if err != nil {
 		return Received{}, err
 	}
-	if len(missing) == 0 || s.remote == nil || budget == nil {
+	if s.remote == nil || budget == nil {
 		return s.Receive(ctx, ev)
 	}
 	ctx, cancel := context.WithTimeout(ctx, gapTimeout)
 	defer cancel()
-	pulled, err := s.pullMissing(ctx, origin, ev, budget)
-	if err != nil {
-		s.log.InfoContext(ctx, "asking for missing events", "origin", origin, "event_id", ev.EventID(), "err", err)
-	}
-	for _, p := range pulled {
-		if _, err := s.receivePulled(ctx, origin, p, budget); err != nil {
-			s.log.InfoContext(ctx, "receiving a missing event", "origin", origin, "event_id", p.EventID(), "err", err)
+	if len(missing) > 0 {
+		pulled, err := s.pullMissing(ctx, origin, ev, budget)
+		if err != nil {
+			s.log.InfoContext(ctx, "asking for missing events", "origin", origin, "event_id", ev.EventID(), "err", err)
+		}
+		for _, p := range pulled {
+			if _, err := s.receivePulled(ctx, origin, p, budget); err != nil {
+				s.log.InfoContext(ctx, "receiving a missing event", "origin", origin, "event_id", p.EventID(), "err", err)
+			}
 		}
 	}
 	return s.receivePulled(ctx, origin, ev, budget)
@@ -198,6 +201,9 @@ func topological(events []matrixevents.Event) []matrixevents.Event {
 // receivePulled receives ev, on the state origin gives for its missing
 // prev_events when some are not stored.
 func (s *Service) receivePulled(ctx context.Context, origin string, ev matrixevents.Event, budget *FetchBudget) (Received, error) {
+	if err := s.fetchMissingAuth(ctx, origin, ev, budget); err != nil {
+		return Received{}, refusal.New(refusal.NotFound, "event %s has auth events this server does not have and could not fetch from %s: %v", ev.EventID(), origin, err)
+	}
 	missing, err := s.missingPrevs(ctx, ev)
 	if err != nil {
 		return Received{}, err
@@ -210,6 +216,45 @@ func (s *Service) receivePulled(ctx context.Context, origin string, ev matrixeve
 		return Received{}, refusal.New(refusal.NotFound, "event %s refers to events this server does not have and could not fetch from %s: %v", ev.EventID(), origin, err)
 	}
 	return s.receive(ctx, ev, state)
+}
+
+// fetchMissingAuth stores, as outliers, the auth events of ev that this
+// server does not have, from origin's /event_auth (ev's whole auth
+// chain, the events not stored kept).
+func (s *Service) fetchMissingAuth(ctx context.Context, origin string, ev matrixevents.Event, budget *FetchBudget) error {
+	found, err := s.store.EventsAnyStatus(ctx, append([]string{ev.EventID()}, ev.AuthEventIDs()...))
+	if err != nil {
+		return err
+	}
+	if _, ok := found[ev.EventID()]; ok || len(found) == len(ev.AuthEventIDs()) {
+		return nil
+	}
+	raws, err := s.remote.client.EventAuth(ctx, origin, ev.RoomID(), ev.EventID())
+	if err != nil {
+		return err
+	}
+	var chain []matrixevents.Event
+	for _, raw := range raws {
+		a, err := s.checkFetched(ctx, ev.Version(), ev.RoomID(), raw)
+		if err != nil {
+			s.log.InfoContext(ctx, "dropping a fetched auth event", "origin", origin, "err", err)
+			continue
+		}
+		chain = append(chain, a)
+	}
+	ids := make([]string, 0, len(chain))
+	for _, a := range chain {
+		ids = append(ids, a.EventID())
+	}
+	stored, err := s.store.EventsAnyStatus(ctx, ids)
+	if err != nil {
+		return err
+	}
+	chain = slices.DeleteFunc(chain, func(a matrixevents.Event) bool { _, ok := stored[a.EventID()]; return ok })
+	if err := budget.take(len(chain)); err != nil {
+		return err
+	}
+	return s.storeOutliers(ctx, ev.RoomID(), chain)
 }
 
 // stateFromRemote is the state before ev (event IDs, all stored when it

@@ -60,6 +60,7 @@ func startDAGRemote(t *testing.T, backend string) *dagRemote {
 	mux.HandleFunc("GET /_matrix/federation/v1/state/{roomId}", d.serveState)
 	mux.HandleFunc("POST /_matrix/federation/v1/get_missing_events/{roomId}", d.serveMissing)
 	mux.HandleFunc("GET /_matrix/federation/v1/backfill/{roomId}", d.serveBackfill)
+	mux.HandleFunc("GET /_matrix/federation/v1/event_auth/{roomId}/{eventId}", d.serveEventAuth)
 	l, err := net.Listen("tcp", "127.0.0.1:"+port)
 	if err != nil {
 		t.Fatal(err)
@@ -178,6 +179,33 @@ func (d *dagRemote) serveState(w http.ResponseWriter, r *http.Request) {
 		return out
 	}
 	writeFakeJSON(w, 200, map[string]any{"pdus": pick(state), "auth_chain": pick(chain)})
+}
+
+// serveEventAuth answers an event's auth chain.
+func (d *dagRemote) serveEventAuth(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("eventId")
+	d.record(r, "event_auth "+id)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ev, ok := d.events[id]
+	if !ok {
+		writeFakeJSON(w, 404, map[string]string{"errcode": "M_NOT_FOUND", "error": "no such event"})
+		return
+	}
+	seen := map[string]bool{}
+	out := []json.RawMessage{}
+	queue := slices.Clone(ev.AuthEventIDs())
+	for len(queue) > 0 {
+		a, ok := d.events[queue[0]]
+		queue = queue[1:]
+		if !ok || seen[a.EventID()] {
+			continue
+		}
+		seen[a.EventID()] = true
+		out = append(out, a.JSON())
+		queue = append(queue, a.AuthEventIDs()...)
+	}
+	writeFakeJSON(w, 200, map[string]any{"auth_chain": out})
 }
 
 // serveMissing walks prev_events breadth-first from latest, skipping
@@ -514,6 +542,36 @@ func TestFederationMissingEventsRefusals(t *testing.T) {
 		}
 		if storedEvent(t, d.remoteServer, forged.EventID()) {
 			t.Error("a forged missing event was stored")
+		}
+	})
+}
+
+// An event whose auth events are not all here: the local server fetches
+// its auth chain from the origin (/event_auth) and stores what it lacked
+// as outliers, so the event is judged by the auth rules — here, a member
+// the room has never seen join, rejected against the state before it —
+// instead of being refused as unknown.
+func TestFederationMissingAuthEventsFetched(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		d := startDAGRemote(t, backend)
+		room := joinDAGRoom(t, d)
+		rhea := "@rhea:" + d.name
+		state := maps.Clone(room.state)
+		join := d.after(t, state, room.join, rhea, "m.room.member", &rhea, map[string]any{"membership": "join"})
+		state[matrixevents.StateTuple{Type: "m.room.member", StateKey: rhea}] = rooms.StoredEvent{Event: join}
+		msg := d.message(t, state, room.join, rhea, "unseen")
+		e, ok := pduError(t, sendTxn(t, d.remoteServer, "msg", d.name, []matrixevents.Event{msg}), msg.EventID())
+		if !ok || e != "the event fails the room's authorisation rules" {
+			t.Errorf("the message of a member whose join is unknown here: %q", e)
+		}
+		if !slices.Equal(d.asked(), []string{"GET event_auth " + msg.EventID()}) {
+			t.Errorf("the remote was asked %v, want the message's auth chain", d.asked())
+		}
+		if !storedEvent(t, d.remoteServer, join.EventID()) || !storedEvent(t, d.remoteServer, msg.EventID()) {
+			t.Error("the fetched join or the rejected message is not stored")
+		}
+		if m := currentRoom(t, d.hs, room.id).Membership(rhea); m != "" {
+			t.Errorf("rhea is %q, want no membership: an outlier changes no state", m)
 		}
 	})
 }
