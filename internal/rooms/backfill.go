@@ -26,12 +26,17 @@ const (
 	pageBackfillTimeout = 10 * time.Second
 	// pageBackfillMin is the fewest events a page's backfill asks for.
 	pageBackfillMin = 20
+	// pageBackfillQuiet is how long /messages does not backfill a room
+	// again after a backfill that brought nothing.
+	pageBackfillQuiet = time.Minute
 )
 
 // backfillForPage backfills a room when a backwards /messages page (with
 // no "to") ran out of events before its limit — it reached the oldest
 // event here — and reports whether events were stored, so the page is
-// read again. A room whose history is complete here costs two queries.
+// read again. A room whose history is complete here costs two queries; a
+// room whose backfill brought nothing is not backfilled again for a
+// while, so paging at its start does not ask other servers each time.
 func (s *Service) backfillForPage(ctx context.Context, roomID string, q MessagesQuery, page Page) bool {
 	limit := q.Limit
 	if limit <= 0 {
@@ -40,11 +45,19 @@ func (s *Service) backfillForPage(ctx context.Context, roomID string, q Messages
 	if s.remote == nil || !q.Backwards || q.To != nil || len(page.Events) >= limit {
 		return false
 	}
+	if until, ok := s.backfillQuiet.Load(roomID); ok && s.now().Before(until.(time.Time)) {
+		return false
+	}
 	ctx, cancel := context.WithTimeout(ctx, pageBackfillTimeout)
 	defer cancel()
 	n, err := s.Backfill(ctx, roomID, max(limit, pageBackfillMin))
 	if err != nil {
 		s.log.InfoContext(ctx, "backfilling for /messages", "room_id", roomID, "err", err)
+	}
+	if n == 0 {
+		s.backfillQuiet.Store(roomID, s.now().Add(pageBackfillQuiet))
+	} else {
+		s.backfillQuiet.Delete(roomID)
 	}
 	return n > 0
 }

@@ -23,8 +23,9 @@ const (
 	// DefaultFetchBudget is the most events one inbound transaction may
 	// make this server fetch from its origin.
 	DefaultFetchBudget = 200
-	// gapTimeout bounds the time spent filling the gap before one event.
-	gapTimeout = 45 * time.Second
+	// fetchTime bounds the time one transaction (or one backfill) spends
+	// fetching events.
+	fetchTime = 60 * time.Second
 	// maxMissingPrevs: an event citing more prev_events this server does
 	// not have is not chased.
 	maxMissingPrevs = 10
@@ -48,12 +49,18 @@ func (s *Service) SetFederation(client *federationclient.Client, keys matrixeven
 }
 
 // FetchBudget is how many events the PDUs of one transaction may still
-// make this server fetch; one transaction's PDUs are handled one at a
-// time, so it is not locked.
-type FetchBudget struct{ left int }
+// make this server fetch, and until when; one transaction's PDUs are
+// handled one at a time, so it is not locked.
+type FetchBudget struct {
+	left     int
+	deadline time.Time
+}
 
-// NewFetchBudget is a budget of n events.
-func NewFetchBudget(n int) *FetchBudget { return &FetchBudget{left: n} }
+// NewFetchBudget is a budget of n events, to be fetched within fetchTime
+// from now.
+func NewFetchBudget(n int) *FetchBudget {
+	return &FetchBudget{left: n, deadline: time.Now().Add(fetchTime)}
+}
 
 func (b *FetchBudget) take(n int) error {
 	if n > b.left {
@@ -72,7 +79,7 @@ func (b *FetchBudget) take(n int) error {
 // missing prev_event, the events not stored fetched with /event and kept
 // as outliers). Auth events it lacks come from origin's /event_auth, as
 // outliers too. No room lock is held during these calls; budget bounds
-// the events fetched, gapTimeout the time.
+// the events fetched and the time spent.
 func (s *Service) ReceiveFrom(ctx context.Context, origin string, ev matrixevents.Event, budget *FetchBudget) (Received, error) {
 	missing, err := s.missingPrevs(ctx, ev)
 	if err != nil {
@@ -81,7 +88,15 @@ func (s *Service) ReceiveFrom(ctx context.Context, origin string, ev matrixevent
 	if s.remote == nil || budget == nil {
 		return s.Receive(ctx, ev)
 	}
-	ctx, cancel := context.WithTimeout(ctx, gapTimeout)
+	if len(missing) == 0 {
+		if lacking, err := s.lacksAuthEvents(ctx, ev); err != nil {
+			return Received{}, err
+		} else if !lacking {
+			return s.Receive(ctx, ev)
+		}
+	}
+	// Only a gap runs against the transaction's deadline.
+	ctx, cancel := context.WithDeadline(ctx, budget.deadline)
 	defer cancel()
 	if len(missing) > 0 {
 		pulled, err := s.pullMissing(ctx, origin, ev, budget)
@@ -222,12 +237,8 @@ func (s *Service) receivePulled(ctx context.Context, origin string, ev matrixeve
 // server does not have, from origin's /event_auth (ev's whole auth
 // chain, the events not stored kept).
 func (s *Service) fetchMissingAuth(ctx context.Context, origin string, ev matrixevents.Event, budget *FetchBudget) error {
-	found, err := s.store.EventsAnyStatus(ctx, append([]string{ev.EventID()}, ev.AuthEventIDs()...))
-	if err != nil {
+	if lacking, err := s.lacksAuthEvents(ctx, ev); err != nil || !lacking {
 		return err
-	}
-	if _, ok := found[ev.EventID()]; ok || len(found) == len(ev.AuthEventIDs()) {
-		return nil
 	}
 	raws, err := s.remote.client.EventAuth(ctx, origin, ev.RoomID(), ev.EventID())
 	if err != nil {
@@ -255,6 +266,19 @@ func (s *Service) fetchMissingAuth(ctx context.Context, origin string, ev matrix
 		return err
 	}
 	return s.storeOutliers(ctx, ev.RoomID(), chain)
+}
+
+// lacksAuthEvents reports whether ev, not stored, names auth events this
+// server does not have.
+func (s *Service) lacksAuthEvents(ctx context.Context, ev matrixevents.Event) (bool, error) {
+	found, err := s.store.EventsAnyStatus(ctx, append([]string{ev.EventID()}, ev.AuthEventIDs()...))
+	if err != nil {
+		return false, err
+	}
+	if _, ok := found[ev.EventID()]; ok {
+		return false, nil
+	}
+	return slices.ContainsFunc(ev.AuthEventIDs(), func(id string) bool { _, ok := found[id]; return !ok }), nil
 }
 
 // stateFromRemote is the state before ev (event IDs, all stored when it

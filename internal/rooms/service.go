@@ -57,6 +57,9 @@ type Service struct {
 
 	// remote fetches events from other servers (SetFederation).
 	remote *remoteDAG
+	// backfillQuiet holds, by room, when /messages may next backfill after
+	// a backfill that brought nothing (backfill.go).
+	backfillQuiet sync.Map
 }
 
 // roomEntry caches a room's current state. mu serialises writes to the
