@@ -158,7 +158,7 @@ func (s *Service) backfillFrom(ctx context.Context, server, version, roomID stri
 
 // backfillOne stores one backfilled event, on the state after its
 // prev_events or, when they are missing, the state server gives; false
-// when it was stored already.
+// when it was stored already (an outlier is put in the timeline).
 func (s *Service) backfillOne(ctx context.Context, server string, ev matrixevents.Event, budget *FetchBudget) (bool, error) {
 	missing, err := s.missingPrevs(ctx, ev)
 	if err != nil {
@@ -175,9 +175,13 @@ func (s *Service) backfillOne(ctx context.Context, server string, ev matrixevent
 		return false, err
 	}
 	defer e.mu.Unlock()
-	if known, err := s.store.EventsAnyStatus(ctx, []string{ev.EventID()}); err != nil {
+	known, err := s.store.EventsAnyStatus(ctx, []string{ev.EventID()})
+	if err != nil {
 		return false, err
-	} else if _, ok := known[ev.EventID()]; ok {
+	}
+	// An outlier (stored for state or auth only) takes its place now.
+	old, wasOutlier := known[ev.EventID()]
+	if wasOutlier && !old.Outlier {
 		return false, nil
 	}
 	refs := slices.Concat(ev.AuthEventIDs(), ev.PrevEventIDs())
@@ -210,7 +214,7 @@ func (s *Service) backfillOne(ctx context.Context, server string, ev matrixevent
 	pe := PersistEvent{
 		Event: ev, StreamPos: -pos, StateBefore: status.groupBefore,
 		HistoryVisibility: historyVisibility(status.stateBefore),
-		Rejected:          status.Rejected, Backfilled: true,
+		Rejected:          status.Rejected, Backfilled: true, ReplacesOutlier: wasOutlier,
 	}
 	if prev, ok := status.stateBefore[tupleOf(ev)]; ok && ev.IsState() {
 		pe.ReplacesState = prev.Event.EventID()

@@ -113,13 +113,14 @@ func (s *Service) ReceiveFrom(ctx context.Context, origin string, ev matrixevent
 }
 
 // missingPrevs are those of ev's prev_events not stored, or stored only
-// as outliers, whose state is not known (none when ev itself is stored).
+// as outliers, whose state is not known (none when ev itself is stored,
+// other than as an outlier).
 func (s *Service) missingPrevs(ctx context.Context, ev matrixevents.Event) ([]string, error) {
 	found, err := s.store.EventsAnyStatus(ctx, append([]string{ev.EventID()}, ev.PrevEventIDs()...))
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := found[ev.EventID()]; ok {
+	if se, ok := found[ev.EventID()]; ok && !se.Outlier {
 		return nil, nil
 	}
 	var out []string

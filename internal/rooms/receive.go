@@ -58,7 +58,9 @@ func (s *Service) receive(ctx context.Context, ev matrixevents.Event, stateBefor
 	if err != nil {
 		return Received{}, err
 	}
-	if se, ok := known[ev.EventID()]; ok {
+	// An outlier (stored for state or auth only) takes its place now.
+	se, wasOutlier := known[ev.EventID()]
+	if wasOutlier && !se.Outlier {
 		return receivedOf(se), nil
 	}
 
@@ -98,6 +100,7 @@ func (s *Service) receive(ctx context.Context, ev matrixevents.Event, stateBefor
 		Event: ev, StreamPos: pos, StateBefore: status.groupBefore,
 		HistoryVisibility: historyVisibility(status.stateBefore),
 		Rejected:          status.Rejected, SoftFailed: status.SoftFailed,
+		ReplacesOutlier: wasOutlier,
 	}
 	if !shown {
 		// Positions clients never sync from: below every token.

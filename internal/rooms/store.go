@@ -74,6 +74,9 @@ type PersistEvent struct {
 	// Backfilled events are history, older than what the room had: they
 	// change neither its current state nor its extremities (backfill.go).
 	Backfilled bool
+	// ReplacesOutlier: the event is stored as an outlier, and now takes
+	// its place in the room's timeline in place of that row.
+	ReplacesOutlier bool
 }
 
 // StateGroupWrite is a state group to store before an Append's events:

@@ -73,6 +73,11 @@ func (s *RoomStore) Append(ctx context.Context, a rooms.Append) error {
 					return err
 				}
 			}
+			if pe.ReplacesOutlier {
+				if _, err := tx.ExecContext(ctx, `DELETE FROM events WHERE event_id = $1 AND outlier = TRUE`, ev.EventID()); err != nil {
+					return err
+				}
+			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO events (stream_pos, event_id, room_id, type, state_key, sender, membership,
 				history_visibility, depth, origin_server_ts, json, contains_url, replaces_state, expires_ts,
 				state_group, rejected, soft_failed, outlier)
