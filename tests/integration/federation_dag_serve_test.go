@@ -149,6 +149,11 @@ func TestFederationServesRoomDAG(t *testing.T) {
 			t.Errorf("get_missing_events served the secret whole: %s", missing[0].JSON())
 		}
 
+		raws, err = fromB.MissingEvents(ctx, aName, room, federationclient.MissingEventsRequest{EarliestEvents: []string{}, LatestEvents: []string{p2}, Limit: 10, MinDepth: missing[2].Depth()})
+		if got := eventIDsOf(servedEvents(t, version, keys, raws)...); err != nil || !slices.Equal(got, []string{p1}) {
+			t.Errorf("get_missing_events above p1's depth: %v (%v), want p1", got, err)
+		}
+
 		// /backfill: from p2 back, newest first.
 		txn, err = fromB.Backfill(ctx, aName, room, []string{p2}, 4)
 		back := servedEvents(t, version, keys, txn.PDUs)
@@ -201,6 +206,23 @@ func TestFederationServesRoomDAG(t *testing.T) {
 		txn, err = fromC.Event(ctx, aName, p2)
 		if err != nil || len(txn.PDUs) != 1 || bodyOf(servedEvents(t, version, keys, txn.PDUs)[0]) != "" {
 			t.Errorf("/event of an event sent under joined for C: %+v, %v", txn, err)
+		}
+		_, err = fromC.StateIDs(ctx, aName, room, p2)
+		if s, _ := remoteStatus(t, err); s != 403 {
+			t.Errorf("/state_ids at an event C may not see: %d", s)
+		}
+		if _, err := fromC.StateIDs(ctx, aName, room, open); err != nil {
+			t.Errorf("/state_ids at a world-readable event for C: %v", err)
+		}
+
+		// get_missing_events answers at most 20 events, whatever the limit.
+		var many []string
+		for range 25 {
+			many = append(many, sendMessage(t, a, alice.Token, room, "many"))
+		}
+		raws, err = fromB.MissingEvents(ctx, aName, room, federationclient.MissingEventsRequest{EarliestEvents: []string{}, LatestEvents: many[24:], Limit: 100})
+		if got := eventIDsOf(servedEvents(t, version, keys, raws)...); err != nil || !slices.Equal(got, many[4:24]) {
+			t.Errorf("get_missing_events with limit 100: %d events (%v), want the 20 before the last", len(got), err)
 		}
 	})
 }
