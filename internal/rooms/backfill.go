@@ -179,10 +179,18 @@ func (s *Service) backfillOne(ctx context.Context, server string, ev matrixevent
 	if err != nil {
 		return false, err
 	}
-	// An outlier (stored for state or auth only) takes its place now.
-	old, wasOutlier := known[ev.EventID()]
-	if wasOutlier && !old.Outlier {
+	prior, isStored := known[ev.EventID()]
+	if isStored && !prior.Outlier {
 		return false, nil
+	}
+	// An outlier (stored for state or auth only) takes its place now.
+	replacesOutlier := isStored
+	if len(ev.PrevEventIDs()) == 0 {
+		create, ok := e.state[matrixevents.StateTuple{Type: "m.room.create"}]
+		if !ok || create.Event.EventID() != ev.EventID() {
+			return false, errors.New("a backfilled event without prev_events that is not the room's create event")
+		}
+		given = []string{} // The start of the room: nothing before it.
 	}
 	refs := slices.Concat(ev.AuthEventIDs(), ev.PrevEventIDs())
 	if given != nil {
@@ -196,9 +204,6 @@ func (s *Service) backfillOne(ctx context.Context, server string, ev matrixevent
 		if _, ok := byID[id]; !ok {
 			return false, refusal.New(refusal.NotFound, "event %s refers to %s, which this server does not have", ev.EventID(), id)
 		}
-	}
-	if len(ev.PrevEventIDs()) == 0 {
-		return false, errors.New("a backfilled event without prev_events: a room has one create event")
 	}
 	// History is checked against its own auth events and the state before
 	// it; the room's current state does not apply (no soft failure).
@@ -214,7 +219,7 @@ func (s *Service) backfillOne(ctx context.Context, server string, ev matrixevent
 	pe := PersistEvent{
 		Event: ev, StreamPos: -pos, StateBefore: status.groupBefore,
 		HistoryVisibility: historyVisibility(status.stateBefore),
-		Rejected:          status.Rejected, Backfilled: true, ReplacesOutlier: wasOutlier,
+		Rejected:          status.Rejected, Backfilled: true, ReplacesOutlier: replacesOutlier,
 	}
 	if prev, ok := status.stateBefore[tupleOf(ev)]; ok && ev.IsState() {
 		pe.ReplacesState = prev.Event.EventID()

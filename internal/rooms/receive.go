@@ -58,11 +58,12 @@ func (s *Service) receive(ctx context.Context, ev matrixevents.Event, stateBefor
 	if err != nil {
 		return Received{}, err
 	}
-	// An outlier (stored for state or auth only) takes its place now.
-	se, wasOutlier := known[ev.EventID()]
-	if wasOutlier && !se.Outlier {
-		return receivedOf(se), nil
+	prior, isStored := known[ev.EventID()]
+	if isStored && !prior.Outlier {
+		return receivedOf(prior), nil
 	}
+	// An outlier (stored for state or auth only) takes its place now.
+	replacesOutlier := isStored
 
 	refs := slices.Concat(ev.AuthEventIDs(), ev.PrevEventIDs())
 	if stateBefore != nil {
@@ -100,7 +101,7 @@ func (s *Service) receive(ctx context.Context, ev matrixevents.Event, stateBefor
 		Event: ev, StreamPos: pos, StateBefore: status.groupBefore,
 		HistoryVisibility: historyVisibility(status.stateBefore),
 		Rejected:          status.Rejected, SoftFailed: status.SoftFailed,
-		ReplacesOutlier: wasOutlier,
+		ReplacesOutlier: replacesOutlier,
 	}
 	if !shown {
 		// Positions clients never sync from: below every token.
