@@ -15,6 +15,25 @@ import (
 // name (backfill's v, get_missing_events' earliest and latest events).
 const maxEventRefs = 100
 
+// Requests for the room DAG from one origin: a sustained rate and a
+// burst, enough for a server catching up on a room (a gap, a backfill),
+// small enough that one server cannot keep this one walking the DAG.
+const (
+	dagPerSecond = 20
+	dagBurst     = 100
+)
+
+// dagRead applies each origin's rate of DAG requests (429
+// M_LIMIT_EXCEEDED beyond it) to h.
+func (a *API) dagRead(h httpapi.HandlerFunc) httpapi.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if ok, wait := a.dagLimit.Allow(Origin(r.Context())); !ok {
+			return httpapi.ErrLimitExceeded(wait)
+		}
+		return h(w, r)
+	}
+}
+
 // getEvent is GET /_matrix/federation/v1/event/{eventId}: a transaction
 // holding the one event, redacted when the asking server may not see it.
 func (a *API) getEvent(w http.ResponseWriter, r *http.Request) error {

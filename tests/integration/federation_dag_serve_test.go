@@ -229,7 +229,8 @@ func TestFederationServesRoomDAG(t *testing.T) {
 
 // Which events a server in the room is served: not a rejected one (404,
 // as if unknown), a soft-failed one yet (as Synapse does), and nothing
-// once the room's server ACL denies the server (403).
+// once the room's server ACL denies the server (403); its requests are
+// rate-limited (429).
 func TestFederationServedDAGRejectedSoftFailedAndACL(t *testing.T) {
 	testharness.EachBackend(t, func(t *testing.T, backend string) {
 		hs := startNamed(t, backend, "local.test", nil)
@@ -274,6 +275,18 @@ func TestFederationServedDAGRejectedSoftFailedAndACL(t *testing.T) {
 		if r := ask("POST", "/_matrix/federation/v1/get_missing_events/"+url.PathEscape(room),
 			map[string]any{"earliest_events": []string{}, "latest_events": []string{late.EventID()}}); r.Status != 403 {
 			t.Errorf("get_missing_events for a server the ACL denies: %s", r)
+		}
+
+		// One origin's DAG requests are rate-limited: a burst, then 429.
+		var limited *testharness.Response
+		for range 1000 {
+			if r := ask("GET", eventPath(late.EventID()), nil); r.Status == 429 {
+				limited = r
+				break
+			}
+		}
+		if limited == nil || limited.Str("errcode") != "M_LIMIT_EXCEEDED" || limited.JSON["retry_after_ms"] == nil {
+			t.Errorf("DAG requests beyond the rate: %v", limited)
 		}
 	})
 }
