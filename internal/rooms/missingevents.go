@@ -446,6 +446,37 @@ func (s *Service) fetchEvents(ctx context.Context, origin, version, roomID, prev
 	return out, nil
 }
 
+// currentAcrossGap is the "current state" an event after a gap is
+// soft-fail checked against, as Synapse does: the resolution of the
+// room's current state and the state given before the event. This server
+// may have missed, say, a join in the gap, which the given state holds,
+// while a gap is easily made up, so a ban here still counts.
+func (s *Service) currentAcrossGap(ctx context.Context, e *roomEntry, before map[matrixevents.StateTuple]StoredEvent) (map[matrixevents.StateTuple]StoredEvent, error) {
+	known := map[string]StoredEvent{}
+	var sets [][]matrixevents.Event
+	for _, st := range []map[matrixevents.StateTuple]StoredEvent{e.state, before} {
+		set := make([]matrixevents.Event, 0, len(st))
+		for _, se := range st {
+			set = append(set, se.Event)
+			known[se.Event.EventID()] = se
+		}
+		sets = append(sets, set)
+	}
+	chain, rejected, err := s.authChain(ctx, sets)
+	if err != nil {
+		return nil, err
+	}
+	resolved, err := matrixevents.ResolveState(e.info.Version, sets, chain, func(id string) bool { return rejected[id] })
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[matrixevents.StateTuple]StoredEvent, len(resolved))
+	for _, r := range resolved {
+		out[tupleOf(r)] = known[r.EventID()]
+	}
+	return out, nil
+}
+
 // givenStateGroup is the state made of the stored events ids (in byID),
 // rejected ones left out, as a new full state group to store.
 func (s *Service) givenStateGroup(ctx context.Context, ids []string, byID map[string]StoredEvent) (map[matrixevents.StateTuple]StoredEvent, int64, []StateGroupWrite, error) {

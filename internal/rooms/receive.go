@@ -207,8 +207,15 @@ func (s *Service) receiveStatus(ctx context.Context, e *roomEntry, ev matrixeven
 	if !st.Rejected && !s.allowed(ctx, ev, authEventsFrom(ev, before)) {
 		st.Rejected = true
 	}
-	// 3. Against the current state.
-	if !st.Rejected && !s.allowed(ctx, ev, authEventsFrom(ev, e.state)) {
+	// 3. Against the current state (across a gap, resolved with the state
+	// given for the event).
+	current := e.state
+	if given != nil && !st.Rejected {
+		if current, err = s.currentAcrossGap(ctx, e, before); err != nil {
+			return st, err
+		}
+	}
+	if !st.Rejected && !s.allowed(ctx, ev, authEventsFrom(ev, current)) {
 		st.SoftFailed = true
 	}
 	return st, nil

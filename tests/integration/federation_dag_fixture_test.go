@@ -385,9 +385,9 @@ func TestFederationMissingEventsFetched(t *testing.T) {
 
 // A gap longer than get_missing_events' limit: the oldest event the
 // answer holds still lacks its prev_event, so the state there comes from
-// state_ids, and the state events not held here (a second remote user's
-// join, inside the gap) from /event, stored as outliers that clients do
-// not see. That user's messages after the gap are accepted on that
+// state_ids, and the events not held here (a second remote user's join,
+// inside the gap, through the event's auth chain) are stored as outliers
+// that clients do not see. That user's messages after the gap are accepted on that
 // state; the events before it stay missing until a /messages page that
 // reaches them backfills them (the join leaving the outliers), which it
 // then shows in their place, and /sync never as new.
@@ -403,9 +403,12 @@ func TestFederationGapFilledThroughStateIDsAndBackfilled(t *testing.T) {
 		state[matrixevents.StateTuple{Type: "m.room.member", StateKey: ross}] = rooms.StoredEvent{Event: join}
 		chain := []matrixevents.Event{join}
 		for i := range 12 {
-			sender := room.rita
+			// ross sends m1, m3...: m3, the first event received after
+			// the gap, is his, which the room's current state here, without
+			// his join, would soft-fail.
+			sender := ross
 			if i%2 == 1 {
-				sender = ross
+				sender = room.rita
 			}
 			chain = append(chain, d.message(t, state, chain[len(chain)-1], sender, "m"+strconv.Itoa(i+1)))
 		}
@@ -424,10 +427,11 @@ func TestFederationGapFilledThroughStateIDsAndBackfilled(t *testing.T) {
 		if got := timelineIDs(t, d.hs, room.alice.Token, room.id, tok.NextBatch); !slices.Equal(got, want) {
 			t.Fatalf("timeline %v, want m3..m13 %v", got, want)
 		}
-		wantAsked := []string{"POST get_missing_events", "GET state_ids " + chain[2].EventID(), "GET event " + chain[0].EventID(), "GET event " + chain[2].EventID()}
+		// m3's auth events name ross's join: its auth chain comes first.
+		wantAsked := []string{"POST get_missing_events", "GET event_auth " + chain[3].EventID(), "GET state_ids " + chain[2].EventID(), "GET event " + chain[2].EventID()}
 		got := d.asked()
-		slices.Sort(got[2:])
-		slices.Sort(wantAsked[2:])
+		slices.Sort(got[1:])
+		slices.Sort(wantAsked[1:])
 		if !slices.Equal(got, wantAsked) {
 			t.Errorf("the remote was asked %v, want %v", got, wantAsked)
 		}
