@@ -582,3 +582,44 @@ func TestFederationMissingAuthEventsFetched(t *testing.T) {
 		}
 	})
 }
+
+// When the state across a gap lacks more than 20 events, it is asked for
+// whole (/state) instead of event by event: 35 users join in the gap,
+// the last 9 and a message come through get_missing_events, and the 26th
+// join's state brings the other 25 at once.
+func TestFederationGapStateFetchedWhole(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		d := startDAGRemote(t, backend)
+		room := joinDAGRoom(t, d)
+		state := maps.Clone(room.state)
+		prev := room.join
+		var joins []matrixevents.Event
+		for i := range 35 {
+			user := "@user" + strconv.Itoa(i) + ":" + d.name
+			j := d.after(t, state, prev, user, "m.room.member", &user, map[string]any{"membership": "join"})
+			if i == 25 {
+				d.mu.Lock()
+				d.stateIDs[j.EventID()] = stateIDsOf(state)
+				d.mu.Unlock()
+			}
+			state[matrixevents.StateTuple{Type: "m.room.member", StateKey: user}] = rooms.StoredEvent{Event: j}
+			joins = append(joins, j)
+			prev = j
+		}
+		msg := d.message(t, state, prev, room.rita, "after the crowd")
+		last := d.message(t, state, msg, room.rita, "last")
+		if e, ok := pduError(t, sendTxn(t, d.remoteServer, "last", d.name, []matrixevents.Event{last}), last.EventID()); !ok || e != "" {
+			t.Fatalf("last: %q (answered: %v)", e, ok)
+		}
+		want := []string{"POST get_missing_events", "GET state_ids " + joins[25].EventID(), "GET state " + joins[25].EventID(), "GET event " + joins[25].EventID()}
+		if got := d.asked(); !slices.Equal(got, want) {
+			t.Errorf("the remote was asked %v, want %v", got, want)
+		}
+		snap := currentRoom(t, d.hs, room.id)
+		for i := range 35 {
+			if m := snap.Membership("@user" + strconv.Itoa(i) + ":" + d.name); m != "join" {
+				t.Fatalf("user%d is %q, want join", i, m)
+			}
+		}
+	})
+}
