@@ -56,6 +56,8 @@ type API struct {
 	// origin's transactions one at a time.
 	txnLimit *ratelimit.Limiter
 	txnLocks keylock.Striped
+	// dagLimit is each origin's rate of requests for the room DAG.
+	dagLimit *ratelimit.Limiter
 }
 
 func (a *API) log() *slog.Logger {
@@ -71,7 +73,7 @@ func (a *API) log() *slog.Logger {
 // /.well-known/matrix/server are served either way, since clients' third
 // parties and delegation need them regardless.
 func Routes(d Deps) []httpapi.Route {
-	a := &API{Deps: d, txnLimit: ratelimit.New(txnPerSecond, txnBurst)}
+	a := &API{Deps: d, txnLimit: ratelimit.New(txnPerSecond, txnBurst), dagLimit: ratelimit.New(dagPerSecond, dagBurst)}
 	routes := []httpapi.Route{
 		{Method: "GET", Path: "/.well-known/matrix/server", Access: httpapi.Open, Handle: a.wellKnownServer},
 		// Unauthenticated by X-Matrix, as the spec says: the SFU asks it.
@@ -105,5 +107,11 @@ func Routes(d Deps) []httpapi.Route {
 		httpapi.Route{Method: "GET", Path: "/_matrix/federation/v1/user/devices/{userId}", Access: httpapi.Open, Handle: a.signed(a.userDevices)},
 		httpapi.Route{Method: "POST", Path: "/_matrix/federation/v1/user/keys/query", Access: httpapi.Open, Handle: a.signed(a.userKeysQuery)},
 		httpapi.Route{Method: "POST", Path: "/_matrix/federation/v1/user/keys/claim", Access: httpapi.Open, Handle: a.signed(a.userKeysClaim)},
+		httpapi.Route{Method: "GET", Path: "/_matrix/federation/v1/event/{eventId}", Access: httpapi.Open, Handle: a.signed(a.dagRead(a.getEvent))},
+		httpapi.Route{Method: "GET", Path: "/_matrix/federation/v1/state/{roomId}", Access: httpapi.Open, Handle: a.signed(a.dagRead(a.getState))},
+		httpapi.Route{Method: "GET", Path: "/_matrix/federation/v1/state_ids/{roomId}", Access: httpapi.Open, Handle: a.signed(a.dagRead(a.getStateIDs))},
+		httpapi.Route{Method: "GET", Path: "/_matrix/federation/v1/event_auth/{roomId}/{eventId}", Access: httpapi.Open, Handle: a.signed(a.dagRead(a.getEventAuth))},
+		httpapi.Route{Method: "POST", Path: "/_matrix/federation/v1/get_missing_events/{roomId}", Access: httpapi.Open, MaxBody: maxEventBytes, Handle: a.signed(a.dagRead(a.getMissingEvents))},
+		httpapi.Route{Method: "GET", Path: "/_matrix/federation/v1/backfill/{roomId}", Access: httpapi.Open, Handle: a.signed(a.dagRead(a.getBackfill))},
 	)
 }

@@ -11,6 +11,7 @@ import (
 
 	"foyer/internal/httpapi"
 	"foyer/internal/refusal"
+	"foyer/internal/rooms"
 	"foyer/internal/rooms/matrixevents"
 )
 
@@ -91,8 +92,10 @@ func (a *API) sendTransaction(w http.ResponseWriter, r *http.Request) error {
 		return httpapi.ErrBadJSON("a transaction holds at most %d EDUs, this one %d", maxTxnEDUs, len(txn.EDUs))
 	}
 	results := map[string]pduResult{}
+	// What the PDUs' missing prev_events may make this server fetch.
+	budget := rooms.NewFetchBudget(rooms.DefaultFetchBudget)
 	for _, raw := range txn.PDUs {
-		id, res, ok := a.receivePDU(r, origin, raw)
+		id, res, ok := a.receivePDU(r, origin, raw, budget)
 		if !ok {
 			continue
 		}
@@ -114,7 +117,7 @@ func (a *API) sendTransaction(w http.ResponseWriter, r *http.Request) error {
 // receivePDU runs the checks on one PDU and hands it to the room. ok is
 // false for a PDU so malformed that it has no event ID to answer under;
 // it is dropped.
-func (a *API) receivePDU(r *http.Request, origin string, raw json.RawMessage) (string, pduResult, bool) {
+func (a *API) receivePDU(r *http.Request, origin string, raw json.RawMessage, budget *rooms.FetchBudget) (string, pduResult, bool) {
 	ctx := r.Context()
 	var head struct {
 		RoomID  string `json:"room_id"`
@@ -162,7 +165,7 @@ func (a *API) receivePDU(r *http.Request, origin string, raw json.RawMessage) (s
 	if err := matrixevents.VerifyEventSignatures(ctx, ev, a.Keys.EventKey); err != nil {
 		return id, failed("the event's signatures do not check: %v", err), true
 	}
-	got, err := a.Rooms.Receive(ctx, ev)
+	got, err := a.Rooms.ReceiveFrom(ctx, origin, ev, budget)
 	switch {
 	case errors.As(err, &re):
 		return id, failed("%s", re.Msg), true

@@ -258,6 +258,10 @@ func (s *Service) Messages(ctx context.Context, userID, roomID string, q Message
 	if !r.mayRead() {
 		return Page{}, forbiddenRead()
 	}
+	page, err := s.paginate(ctx, r, roomID, q)
+	if err != nil || !s.backfillForPage(ctx, roomID, q, page) {
+		return page, err
+	}
 	return s.paginate(ctx, r, roomID, q)
 }
 

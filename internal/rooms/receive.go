@@ -36,10 +36,16 @@ type Received struct {
 // position, below every sync token, since the events table is keyed by
 // position.
 //
-// Its prev_events and auth_events must be stored already: fetching
-// missing ones (and backfill, whose events arrive before their
-// prev_events) is the caller's work, still to come.
+// Its prev_events and auth_events must be stored already: ReceiveFrom
+// fetches missing ones from the sending server first.
 func (s *Service) Receive(ctx context.Context, ev matrixevents.Event) (Received, error) {
+	return s.receive(ctx, ev, nil)
+}
+
+// receive is Receive; with stateBefore not nil, the event's prev_events
+// need not be stored: stateBefore (stored event IDs) is the state before
+// it, as another server told it (missingevents.go).
+func (s *Service) receive(ctx context.Context, ev matrixevents.Event, stateBefore []string) (Received, error) {
 	e, err := s.lockRoom(ctx, ev.RoomID())
 	if err != nil {
 		return Received{}, err
@@ -52,11 +58,17 @@ func (s *Service) Receive(ctx context.Context, ev matrixevents.Event) (Received,
 	if err != nil {
 		return Received{}, err
 	}
-	if se, ok := known[ev.EventID()]; ok {
-		return receivedOf(se), nil
+	prior, isStored := known[ev.EventID()]
+	if isStored && !prior.Outlier {
+		return receivedOf(prior), nil
 	}
+	// An outlier (stored for state or auth only) takes its place now.
+	replacesOutlier := isStored
 
 	refs := slices.Concat(ev.AuthEventIDs(), ev.PrevEventIDs())
+	if stateBefore != nil {
+		refs = slices.Concat(ev.AuthEventIDs(), stateBefore)
+	}
 	byID, err := s.store.EventsAnyStatus(ctx, refs)
 	if err != nil {
 		return Received{}, err
@@ -66,10 +78,15 @@ func (s *Service) Receive(ctx context.Context, ev matrixevents.Event) (Received,
 			return Received{}, refusal.New(refusal.NotFound, "event %s refers to %s, which this server does not have in the room", ev.EventID(), id)
 		}
 	}
+	for _, id := range ev.PrevEventIDs() {
+		if se, ok := byID[id]; ok && se.Outlier && stateBefore == nil {
+			return Received{}, refusal.New(refusal.NotFound, "event %s follows %s, whose state this server does not know", ev.EventID(), id)
+		}
+	}
 	if len(ev.PrevEventIDs()) == 0 {
 		return Received{}, refusal.New(refusal.BadJSON, "event %s has no prev_events: a room has one create event", ev.EventID())
 	}
-	status, err := s.receiveStatus(ctx, e, ev, byID)
+	status, err := s.receiveStatus(ctx, e, ev, byID, stateBefore)
 	if err != nil {
 		return Received{}, err
 	}
@@ -84,6 +101,7 @@ func (s *Service) Receive(ctx context.Context, ev matrixevents.Event) (Received,
 		Event: ev, StreamPos: pos, StateBefore: status.groupBefore,
 		HistoryVisibility: historyVisibility(status.stateBefore),
 		Rejected:          status.Rejected, SoftFailed: status.SoftFailed,
+		ReplacesOutlier: replacesOutlier,
 	}
 	if !shown {
 		// Positions clients never sync from: below every token.
@@ -159,7 +177,7 @@ type receiveStatus struct {
 	groups []StateGroupWrite
 }
 
-func (s *Service) receiveStatus(ctx context.Context, e *roomEntry, ev matrixevents.Event, byID map[string]StoredEvent) (receiveStatus, error) {
+func (s *Service) receiveStatus(ctx context.Context, e *roomEntry, ev matrixevents.Event, byID map[string]StoredEvent, given []string) (receiveStatus, error) {
 	var st receiveStatus
 	// 1. Against its own auth events, none of which may be rejected.
 	var authEvents []matrixevents.Event
@@ -174,7 +192,14 @@ func (s *Service) receiveStatus(ctx context.Context, e *roomEntry, ev matrixeven
 		st.Rejected = true
 	}
 	// 2. Against the state before it.
-	before, group, groups, err := s.stateAfterAll(ctx, e.info, ev.PrevEventIDs(), byID)
+	var before map[matrixevents.StateTuple]StoredEvent
+	var group int64
+	var groups []StateGroupWrite
+	if given != nil {
+		before, group, groups, err = s.givenStateGroup(ctx, given, byID)
+	} else {
+		before, group, groups, err = s.stateAfterAll(ctx, e.info, ev.PrevEventIDs(), byID)
+	}
 	if err != nil {
 		return st, err
 	}
@@ -182,8 +207,15 @@ func (s *Service) receiveStatus(ctx context.Context, e *roomEntry, ev matrixeven
 	if !st.Rejected && !s.allowed(ctx, ev, authEventsFrom(ev, before)) {
 		st.Rejected = true
 	}
-	// 3. Against the current state.
-	if !st.Rejected && !s.allowed(ctx, ev, authEventsFrom(ev, e.state)) {
+	// 3. Against the current state (across a gap, resolved with the state
+	// given for the event).
+	current := e.state
+	if given != nil && !st.Rejected {
+		if current, err = s.currentAcrossGap(ctx, e, before); err != nil {
+			return st, err
+		}
+	}
+	if !st.Rejected && !s.allowed(ctx, ev, authEventsFrom(ev, current)) {
 		st.SoftFailed = true
 	}
 	return st, nil

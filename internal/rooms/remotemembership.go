@@ -96,6 +96,12 @@ func (s *Service) StateBefore(ctx context.Context, eventID string) (StateAtEvent
 	if err != nil {
 		return StateAtEvent{}, err
 	}
+	return s.stateAtStored(ctx, se)
+}
+
+// stateAtStored is the state before a stored event, from the group after
+// it, with its auth chain and joined servers.
+func (s *Service) stateAtStored(ctx context.Context, se StoredEvent) (StateAtEvent, error) {
 	list, err := s.store.StateGroup(ctx, se.StateGroup)
 	if err != nil {
 		return StateAtEvent{}, err

@@ -60,6 +60,11 @@ type Service struct {
 
 	// remote is for memberships in other servers' rooms (remotemembers.go).
 	remote remoteDeps
+	// dag fetches events from other servers (SetFederation).
+	dag *remoteDAG
+	// backfillQuiet holds, by room, when /messages may next backfill after
+	// a backfill that brought nothing (backfill.go).
+	backfillQuiet sync.Map
 }
 
 // roomEntry caches a room's current state. mu serialises writes to the

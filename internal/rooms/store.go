@@ -45,6 +45,8 @@ type StoredEvent struct {
 	// Rejected and SoftFailed events are only ever read by the server's
 	// own checks (EventsAnyStatus, StateGroup); clients never see them.
 	Rejected, SoftFailed bool
+	// Outlier events were fetched for state or auth only (outliers.go).
+	Outlier bool
 }
 
 // PersistEvent is an event about to be stored.
@@ -66,6 +68,15 @@ type PersistEvent struct {
 	// the state before them; SoftFailed ones against the room's current
 	// state. Both are stored, never shown to clients, and change no state.
 	Rejected, SoftFailed bool
+	// Outlier events are stored for state and auth only: no state group,
+	// no place in the timeline (outliers.go).
+	Outlier bool
+	// Backfilled events are history, older than what the room had: they
+	// change neither its current state nor its extremities (backfill.go).
+	Backfilled bool
+	// ReplacesOutlier: the event is stored as an outlier, and now takes
+	// its place in the room's timeline in place of that row.
+	ReplacesOutlier bool
 }
 
 // StateGroupWrite is a state group to store before an Append's events:
@@ -200,4 +211,6 @@ type Store interface {
 
 	// RelationStore indexes relationships between events (relations.go).
 	RelationStore
+	// DAGStore answers other servers' questions about the DAG (dagstore.go).
+	DAGStore
 }

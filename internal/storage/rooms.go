@@ -66,30 +66,38 @@ func (s *RoomStore) Append(ctx context.Context, a rooms.Append) error {
 				expires = sql.NullInt64{Int64: pe.ExpiresTS, Valid: true}
 			}
 			group := pe.StateBefore
-			if stateKey.Valid && !pe.Rejected {
+			if stateKey.Valid && !pe.Rejected && !pe.Outlier {
 				group = pe.StreamPos
 				delta := map[matrixevents.StateTuple]string{{Type: ev.Type(), StateKey: stateKey.String}: ev.EventID()}
 				if err := writeStateGroup(ctx, tx, group, a.RoomID, pe.StateBefore, delta); err != nil {
 					return err
 				}
 			}
+			if pe.ReplacesOutlier {
+				if _, err := tx.ExecContext(ctx, `DELETE FROM events WHERE event_id = $1 AND outlier = TRUE`, ev.EventID()); err != nil {
+					return err
+				}
+			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO events (stream_pos, event_id, room_id, type, state_key, sender, membership,
 				history_visibility, depth, origin_server_ts, json, contains_url, replaces_state, expires_ts,
-				state_group, rejected, soft_failed)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+				state_group, rejected, soft_failed, outlier)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
 				pe.StreamPos, ev.EventID(), a.RoomID, ev.Type(), stateKey, ev.Sender(), membership,
 				pe.HistoryVisibility, ev.Depth(), ev.OriginServerTS(), string(ev.JSON()), containsURL(ev.Content()),
-				nullString(pe.ReplacesState), expires, nullInt(group), pe.Rejected, pe.SoftFailed); err != nil {
+				nullString(pe.ReplacesState), expires, nullInt(group), pe.Rejected, pe.SoftFailed, pe.Outlier); err != nil {
 				return fmt.Errorf("inserting event: %w", err)
 			}
 			last = ev
-			if pe.Rejected || pe.SoftFailed {
+			if pe.Rejected || pe.SoftFailed || pe.Outlier {
 				continue
 			}
-			lastShown = pe
 			if err := indexRelation(ctx, tx, a.RoomID, pe); err != nil {
 				return err
 			}
+			if pe.Backfilled {
+				continue // History: the room's present is unchanged.
+			}
+			lastShown = pe
 			if membership.Valid && (membership.String == "join" || membership.String == "invite" || membership.String == "knock") {
 				if _, err := tx.ExecContext(ctx, `DELETE FROM forgotten_rooms WHERE user_id = $1 AND room_id = $2`, stateKey.String, a.RoomID); err != nil {
 					return err
@@ -227,18 +235,19 @@ func replaceCurrentState(ctx context.Context, tx *sql.Tx, roomID string, state [
 	return nil
 }
 
-// shownToClients keeps out the events clients never see: rejected and
-// soft-failed ones. Every client read of events (as e) carries it.
-const shownToClients = ` AND e.rejected = FALSE AND e.soft_failed = FALSE`
+// shownToClients keeps out the events clients never see: rejected,
+// soft-failed and outlier ones. Every client read of events (as e)
+// carries it.
+const shownToClients = ` AND e.rejected = FALSE AND e.soft_failed = FALSE AND e.outlier = FALSE`
 
 // eventColumns are read by scanEvent; the query must join rooms as r.
 const eventColumns = `e.stream_pos, e.event_id, e.json, COALESCE(e.redacted_by, ''), e.history_visibility, COALESCE(e.replaces_state, ''), r.room_version,
-	COALESCE(e.state_group, 0), e.rejected, e.soft_failed`
+	COALESCE(e.state_group, 0), e.rejected, e.soft_failed, e.outlier`
 
 func scanEvent(row interface{ Scan(...any) error }) (rooms.StoredEvent, error) {
 	var se rooms.StoredEvent
 	var eventID, raw, version string
-	if err := row.Scan(&se.StreamPos, &eventID, &raw, &se.RedactedBy, &se.HistoryVisibility, &se.ReplacesState, &version, &se.StateGroup, &se.Rejected, &se.SoftFailed); err != nil {
+	if err := row.Scan(&se.StreamPos, &eventID, &raw, &se.RedactedBy, &se.HistoryVisibility, &se.ReplacesState, &version, &se.StateGroup, &se.Rejected, &se.SoftFailed, &se.Outlier); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return se, rooms.ErrNotFound
 		}
