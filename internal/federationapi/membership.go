@@ -119,7 +119,7 @@ func (a *API) sendMembership(w http.ResponseWriter, r *http.Request, membership 
 	if err := matrixevents.VerifyEventSignatures(ctx, ev, a.Keys.EventKey); err != nil {
 		return httpapi.ErrForbidden("the event's signatures do not check: %v", err)
 	}
-	got, err := a.Rooms.Receive(ctx, ev)
+	got, err := a.Rooms.ReceiveAsResident(ctx, ev)
 	if err != nil {
 		return err
 	}

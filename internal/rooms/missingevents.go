@@ -231,7 +231,7 @@ func (s *Service) receivePulled(ctx context.Context, origin string, ev matrixeve
 	if err != nil {
 		return Received{}, refusal.New(refusal.NotFound, "event %s refers to events this server does not have and could not fetch from %s: %v", ev.EventID(), origin, err)
 	}
-	return s.receive(ctx, ev, state)
+	return s.receive(ctx, ev, state, false)
 }
 
 // fetchMissingAuth stores, as outliers, the auth events of ev that this

@@ -38,14 +38,27 @@ type Received struct {
 //
 // Its prev_events and auth_events must be stored already: ReceiveFrom
 // fetches missing ones from the sending server first.
+//
+// An event another server sent is that server's to send to the room's
+// other servers: it is not queued for them here, unless its sender is
+// ours (an invite the invitee's server signed) — see ReceiveAsResident.
 func (s *Service) Receive(ctx context.Context, ev matrixevents.Event) (Received, error) {
-	return s.receive(ctx, ev, nil)
+	return s.receive(ctx, ev, nil, false)
+}
+
+// ReceiveAsResident is Receive for a membership event another server
+// hands this one to enter into the room (send_join, send_leave,
+// send_knock): the joining server is not in the room yet, so this server
+// sends the accepted event on to the room's other servers.
+func (s *Service) ReceiveAsResident(ctx context.Context, ev matrixevents.Event) (Received, error) {
+	return s.receive(ctx, ev, nil, true)
 }
 
 // receive is Receive; with stateBefore not nil, the event's prev_events
 // need not be stored: stateBefore (stored event IDs) is the state before
-// it, as another server told it (missingevents.go).
-func (s *Service) receive(ctx context.Context, ev matrixevents.Event, stateBefore []string) (Received, error) {
+// it, as another server told it (missingevents.go). relay queues the
+// accepted event for the room's other servers.
+func (s *Service) receive(ctx context.Context, ev matrixevents.Event, stateBefore []string, relay bool) (Received, error) {
 	e, err := s.lockRoom(ctx, ev.RoomID())
 	if err != nil {
 		return Received{}, err
@@ -154,7 +167,9 @@ func (s *Service) receive(ctx context.Context, ev matrixevents.Event, stateBefor
 	if a.CurrentState != nil {
 		after = slices.Values(a.CurrentState)
 	}
-	s.tellFederated([]StoredEvent{stored}, joinedServers(after))
+	if _, server, _ := matrixevents.SplitUserID(ev.Sender()); relay || server == s.serverName {
+		s.tellFederated([]StoredEvent{stored}, joinedServers(after))
+	}
 	return out, nil
 }
 

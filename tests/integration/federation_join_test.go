@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"foyer/internal/rooms/matrixevents"
 	"foyer/internal/storage"
@@ -238,4 +239,41 @@ func TestFederationEventsQueuedForRemoteMembers(t *testing.T) {
 			t.Errorf("rita's own join was queued back to her server")
 		}
 	})
+}
+
+// An event another server sent is that server's to send to the room's
+// other servers: received here, it is not queued for them (no echo, no
+// duplicates in rooms of three servers). A join handed to this server
+// through send_join is sent on, since its server is not in the room yet.
+func TestFederationReceivedEventsAreNotRelayed(t *testing.T) {
+	hs := startNamed(t, "sqlite", "local.test", nil)
+	rs := txnRemote(t, "sqlite", hs)
+	alice := hs.RegisterUser(t, "alice")
+	room := createRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat"})
+	third := &remoteServer{name: "third.test", key: rs.key, hs: hs}
+	third.join(t, room, "@tom:third.test")
+
+	// rita joins through send_join: third.test hears of it from us.
+	rita := "@rita:remote.test"
+	join := signTemplate(t, rs, makeMembership(t, rs, "join", room, rita, "?ver="+url.QueryEscape(currentRoom(t, hs, room).Info.Version)))
+	if r := sendMembership(t, rs, "join", join); r.Status != 200 {
+		t.Fatalf("send_join: %s", r)
+	}
+	if !strings.Contains(queuedPDUs(t, hs, "third.test"), `"sender":"`+rita+`"`) {
+		t.Fatalf("rita's join through send_join was not sent on to third.test")
+	}
+
+	// rita's message, sent by her server in a transaction, is not.
+	snap := currentRoom(t, hs, room)
+	msg := rs.event(t, snap.State, room, rita, "m.room.message", nil, map[string]any{"msgtype": "m.text", "body": "from rita's server"}, extremityIDs(snap), time.Now())
+	if e, ok := pduError(t, sendTxn(t, rs, "t1", rs.name, []matrixevents.Event{msg}), msg.EventID()); !ok || e != "" {
+		t.Fatalf("rita's message: %q", e)
+	}
+	if q := queuedPDUs(t, hs, "third.test"); strings.Contains(q, "from rita's server") {
+		t.Errorf("rita's message from her own server was relayed to third.test")
+	}
+	sendMessage(t, hs, alice.Token, room, "from alice")
+	if q := queuedPDUs(t, hs, "third.test"); !strings.Contains(q, "from alice") {
+		t.Errorf("alice's message is not queued for third.test")
+	}
 }
