@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"foyer/internal/accounts"
+	"foyer/internal/keylock"
 	"foyer/internal/refusal"
 	"foyer/internal/rooms/matrixevents"
 )
@@ -54,6 +55,13 @@ type Service struct {
 
 	// guestMaxRooms is guest_access.max_rooms (Options).
 	guestMaxRooms int
+
+	// remote and eventKeys reach other servers for joins and leaves of
+	// their rooms (SetFederation); remoteJoins serialises this server's
+	// joins of one remote room, without holding the room's lock.
+	remote      RemoteMembership
+	eventKeys   matrixevents.EventKeyLookup
+	remoteJoins keylock.Striped
 }
 
 // roomEntry caches a room's current state. mu serialises writes to the

@@ -45,6 +45,10 @@ type StoredEvent struct {
 	// Rejected and SoftFailed events are only ever read by the server's
 	// own checks (EventsAnyStatus, StateGroup); clients never see them.
 	Rejected, SoftFailed bool
+	// Outlier events are held without their place in the room's DAG
+	// (the state and auth chain a join brought): state and auth read
+	// them, clients never see them in a timeline.
+	Outlier bool
 }
 
 // PersistEvent is an event about to be stored.
@@ -66,6 +70,10 @@ type PersistEvent struct {
 	// the state before them; SoftFailed ones against the room's current
 	// state. Both are stored, never shown to clients, and change no state.
 	Rejected, SoftFailed bool
+	// Outlier events (a join's state and auth chain) are stored at a
+	// negative position with no state group of their own; they change
+	// neither current state nor forward extremities.
+	Outlier bool
 }
 
 // StateGroupWrite is a state group to store before an Append's events:

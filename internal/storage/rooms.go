@@ -66,7 +66,7 @@ func (s *RoomStore) Append(ctx context.Context, a rooms.Append) error {
 				expires = sql.NullInt64{Int64: pe.ExpiresTS, Valid: true}
 			}
 			group := pe.StateBefore
-			if stateKey.Valid && !pe.Rejected {
+			if stateKey.Valid && !pe.Rejected && !pe.Outlier {
 				group = pe.StreamPos
 				delta := map[matrixevents.StateTuple]string{{Type: ev.Type(), StateKey: stateKey.String}: ev.EventID()}
 				if err := writeStateGroup(ctx, tx, group, a.RoomID, pe.StateBefore, delta); err != nil {
@@ -75,12 +75,15 @@ func (s *RoomStore) Append(ctx context.Context, a rooms.Append) error {
 			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO events (stream_pos, event_id, room_id, type, state_key, sender, membership,
 				history_visibility, depth, origin_server_ts, json, contains_url, replaces_state, expires_ts,
-				state_group, rejected, soft_failed)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+				state_group, rejected, soft_failed, outlier)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
 				pe.StreamPos, ev.EventID(), a.RoomID, ev.Type(), stateKey, ev.Sender(), membership,
 				pe.HistoryVisibility, ev.Depth(), ev.OriginServerTS(), string(ev.JSON()), containsURL(ev.Content()),
-				nullString(pe.ReplacesState), expires, nullInt(group), pe.Rejected, pe.SoftFailed); err != nil {
+				nullString(pe.ReplacesState), expires, nullInt(group), pe.Rejected, pe.SoftFailed, pe.Outlier); err != nil {
 				return fmt.Errorf("inserting event: %w", err)
+			}
+			if pe.Outlier {
+				continue
 			}
 			last = ev
 			if pe.Rejected || pe.SoftFailed {
@@ -228,17 +231,17 @@ func replaceCurrentState(ctx context.Context, tx *sql.Tx, roomID string, state [
 }
 
 // shownToClients keeps out the events clients never see: rejected and
-// soft-failed ones. Every client read of events (as e) carries it.
-const shownToClients = ` AND e.rejected = FALSE AND e.soft_failed = FALSE`
+// soft-failed ones, and outliers. Every client read of events (as e) carries it.
+const shownToClients = ` AND e.rejected = FALSE AND e.soft_failed = FALSE AND e.outlier = FALSE`
 
 // eventColumns are read by scanEvent; the query must join rooms as r.
 const eventColumns = `e.stream_pos, e.event_id, e.json, COALESCE(e.redacted_by, ''), e.history_visibility, COALESCE(e.replaces_state, ''), r.room_version,
-	COALESCE(e.state_group, 0), e.rejected, e.soft_failed`
+	COALESCE(e.state_group, 0), e.rejected, e.soft_failed, e.outlier`
 
 func scanEvent(row interface{ Scan(...any) error }) (rooms.StoredEvent, error) {
 	var se rooms.StoredEvent
 	var eventID, raw, version string
-	if err := row.Scan(&se.StreamPos, &eventID, &raw, &se.RedactedBy, &se.HistoryVisibility, &se.ReplacesState, &version, &se.StateGroup, &se.Rejected, &se.SoftFailed); err != nil {
+	if err := row.Scan(&se.StreamPos, &eventID, &raw, &se.RedactedBy, &se.HistoryVisibility, &se.ReplacesState, &version, &se.StateGroup, &se.Rejected, &se.SoftFailed, &se.Outlier); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return se, rooms.ErrNotFound
 		}
