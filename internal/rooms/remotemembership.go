@@ -1,6 +1,7 @@
 package rooms
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"slices"
@@ -96,24 +97,11 @@ func (s *Service) StateBefore(ctx context.Context, eventID string) (StateAtEvent
 	if err != nil {
 		return StateAtEvent{}, err
 	}
-	list, err := s.store.StateGroup(ctx, se.StateGroup)
+	list, err := s.StateBeforeEvent(ctx, se)
 	if err != nil {
 		return StateAtEvent{}, err
 	}
 	state := stateMap(list)
-	if se.Event.IsState() {
-		k := tupleOf(se.Event)
-		delete(state, k)
-		if se.ReplacesState != "" {
-			old, err := s.store.EventsAnyStatus(ctx, []string{se.ReplacesState})
-			if err != nil {
-				return StateAtEvent{}, err
-			}
-			if o, ok := old[se.ReplacesState]; ok {
-				state[k] = o
-			}
-		}
-	}
 	var out StateAtEvent
 	for _, st := range state {
 		out.State = append(out.State, st.Event)
@@ -130,5 +118,31 @@ func (s *Service) StateBefore(ctx context.Context, eventID string) (StateAtEvent
 		return StateAtEvent{}, err
 	}
 	out.AuthChain = chain
+	return out, nil
+}
+
+// StateBeforeEvent is the room state before a stored event: its group
+// holds the state after it, so a state event's own entry is put back as
+// it was. It is what a timeline that starts at the event starts from,
+// also when no event before it was ever shown (a room first known at
+// this server's join).
+func (s *Service) StateBeforeEvent(ctx context.Context, se StoredEvent) ([]StoredEvent, error) {
+	list, err := s.store.StateGroup(ctx, se.StateGroup)
+	if err != nil || !se.Event.IsState() {
+		return list, err
+	}
+	k := tupleOf(se.Event)
+	out := slices.DeleteFunc(list, func(x StoredEvent) bool { return tupleOf(x.Event) == k })
+	if se.ReplacesState != "" {
+		old, err := s.store.EventsAnyStatus(ctx, []string{se.ReplacesState})
+		if err != nil {
+			return nil, err
+		}
+		if o, ok := old[se.ReplacesState]; ok {
+			out = append(out, o)
+			// In the store's order, by position.
+			slices.SortStableFunc(out, func(a, b StoredEvent) int { return cmp.Compare(a.StreamPos, b.StreamPos) })
+		}
+	}
 	return out, nil
 }
