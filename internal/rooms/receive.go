@@ -66,6 +66,13 @@ func (s *Service) Receive(ctx context.Context, ev matrixevents.Event) (Received,
 			return Received{}, refusal.New(refusal.NotFound, "event %s refers to %s, which this server does not have in the room", ev.EventID(), id)
 		}
 	}
+	// An outlier (held for a join's state) has no state of its own to
+	// build on: as a prev_event it is missing like any other.
+	for _, id := range ev.PrevEventIDs() {
+		if byID[id].Outlier {
+			return Received{}, refusal.New(refusal.NotFound, "event %s follows %s, which this server holds outside the room's history", ev.EventID(), id)
+		}
+	}
 	if len(ev.PrevEventIDs()) == 0 {
 		return Received{}, refusal.New(refusal.BadJSON, "event %s has no prev_events: a room has one create event", ev.EventID())
 	}
