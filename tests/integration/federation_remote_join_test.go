@@ -1,9 +1,13 @@
 package integration
 
 import (
+	"context"
+	"encoding/json"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"foyer/internal/testharness"
 )
@@ -123,6 +127,18 @@ func TestFederationJoinRemoteRoomByIDAndAlias(t *testing.T) {
 		if got := joinedRooms(t, away, bob.Token); len(got) != 0 {
 			t.Fatalf("joined_rooms after leaving: %v", got)
 		}
+		// With no user of its own left, the server refuses the room's
+		// events, even signed by the room's own server.
+		late := sendMessage(t, home, alice.Token, room, "after bob left")
+		stored, err := home.Server.Services.Rooms.Store().GetEvent(context.Background(), late)
+		if err != nil {
+			t.Fatal(err)
+		}
+		txn := away.SignedRequest(t, home.SigningKey(t), home.Config.ServerName, away.Config.ServerName, "PUT", "/_matrix/federation/v1/send/late-1",
+			map[string]any{"origin": home.Config.ServerName, "origin_server_ts": time.Now().UnixMilli(), "pdus": []json.RawMessage{stored.Event.JSON()}})
+		if e, _ := pduError(t, txn, late); !strings.Contains(e, "not in room") {
+			t.Errorf("an event of a room left: %q, want refused as not in room", e)
+		}
 
 		// Rejoin by the room's alias, which its server resolves.
 		alias := "#lobby:" + home.Config.ServerName
@@ -198,6 +214,16 @@ func TestFederationJoinRemoteRoomRefusedOrUnreachable(t *testing.T) {
 		s, _ := doSync(t, away, bob.Token, "")
 		if len(s.Rooms.Join) != 0 {
 			t.Errorf("sync shows rooms after failed joins: %v", s.Rooms.Join)
+		}
+
+		// A server that fails is followed by the next one named.
+		public := createRoom(t, home, alice.Token, map[string]any{"preset": "public_chat"})
+		r := away.Do(t, "POST", cs+"/join/"+testharness.PathEscape(public)+"?via="+url.QueryEscape(down)+"&server_name="+url.QueryEscape(home.Config.ServerName), bob.Token, map[string]any{})
+		if r.Status != 200 {
+			t.Fatalf("join through a server that is down, then one that is up: %s", r)
+		}
+		if got := joinedRooms(t, away, bob.Token); !slices.Equal(got, []string{public}) {
+			t.Fatalf("joined_rooms: %v", got)
 		}
 	})
 }
