@@ -210,9 +210,12 @@ func (s *Service) signTemplate(version string, template json.RawMessage, roomID,
 // relayRemote turns a resident server's answer that is the room's own
 // refusal (a 4xx other than joinFailover's) into a refusal for the
 // client, with the same status and code; other errors stay as they are.
+// A 401 (the servers' request signing) and a 429 (that server's rate) are
+// about the server, not the room: the next one is asked.
 func relayRemote(err error) error {
 	re, ok := federationclient.RemoteError(err)
-	if !ok || re.Status < 400 || re.Status > 499 || slices.Contains(joinFailover, re.Code) || !strings.HasPrefix(re.Code, "M_") {
+	if !ok || re.Status < 400 || re.Status > 499 || re.Status == 401 || re.Status == 429 ||
+		slices.Contains(joinFailover, re.Code) || !strings.HasPrefix(re.Code, "M_") {
 		return err
 	}
 	msg := re.Message
