@@ -40,6 +40,10 @@ func (s *Service) checkJoinAnswer(ctx context.Context, version, roomID string, o
 		if err != nil || ev.RoomID() != roomID {
 			return matrixevents.Event{}, false
 		}
+		if seen, ok := out.events[ev.EventID()]; ok {
+			// In both lists (the state is part of its auth chain): checked once.
+			return seen, true
+		}
 		if err := matrixevents.VerifyEventSignatures(ctx, ev, s.eventKeys); err != nil {
 			s.log.DebugContext(ctx, "dropping an event of a join's answer", "event_id", ev.EventID(), "err", err)
 			return matrixevents.Event{}, false
