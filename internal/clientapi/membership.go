@@ -96,6 +96,9 @@ func (a *API) doJoin(w http.ResponseWriter, r *http.Request, roomID string, alia
 	if err := a.guestJoinPolicy(r, roomID); err != nil {
 		return err
 	}
+	// A join through other servers may take up to RemoteJoinTimeout, and
+	// still needs the usual time to be answered.
+	httpapi.AllowLongPoll(w, a.Config.HTTP, rooms.RemoteJoinTimeout)
 	if err := a.Rooms.JoinVia(r.Context(), roomID, httpapi.Principal(r).UserID, body, rooms.JoinHints{Via: via, Alias: aliasServers}); err != nil {
 		return err
 	}

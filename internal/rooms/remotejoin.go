@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"foyer/internal/federationclient"
 	"foyer/internal/refusal"
@@ -91,6 +92,10 @@ func (s *Service) participating(state map[matrixevents.StateTuple]StoredEvent) b
 	return false
 }
 
+// RemoteJoinTimeout bounds a join through other servers, however many
+// are asked (each request has the federation client's own timeout).
+const RemoteJoinTimeout = 2 * time.Minute
+
 // joinFailover are the errors of a resident server after which the next
 // one is asked, as the spec and Synapse do: it is not in the room, or
 // cannot vouch for a restricted join. Any other 4xx is the room's answer.
@@ -100,6 +105,8 @@ var joinFailover = []string{"M_NOT_FOUND", "M_UNABLE_TO_AUTHORISE_JOIN", "M_UNAB
 // lets it. One join of a room at a time: a second local user waits, and
 // joins locally once the first is in.
 func (s *Service) joinRemote(ctx context.Context, roomID, userID string, extra map[string]any, servers []string) error {
+	ctx, cancel := context.WithTimeout(ctx, RemoteJoinTimeout)
+	defer cancel()
 	unlock := s.remoteJoins.Lock(roomID)
 	defer unlock()
 	if again, err := s.remoteJoinServers(ctx, roomID, JoinHints{Via: servers}); err != nil {
@@ -136,7 +143,9 @@ func (s *Service) joinRemote(ctx context.Context, roomID, userID string, extra m
 			s.leaveThrough(ctx, server, roomID, userID)
 			return refusal.New(refusal.GuestForbidden, "this room does not allow guests to join; register an account to join it")
 		}
-		if err := s.storeRemoteJoin(ctx, roomID, userID, guest, joined); err != nil {
+		// The room's server has the join now: it is stored even if the
+		// client has gone meanwhile.
+		if err := s.storeRemoteJoin(context.WithoutCancel(ctx), roomID, userID, guest, joined); err != nil {
 			var re *refusal.Error
 			if errors.As(err, &re) {
 				// Refused here after the room let the user in (the guest
