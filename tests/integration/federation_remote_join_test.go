@@ -228,11 +228,12 @@ func TestFederationJoinRemoteRoomRefusedOrUnreachable(t *testing.T) {
 	})
 }
 
-// G-19 and G-20 over federation: our guest joins a remote room only when
+// G-19, G-20 and G-54 over federation (G-36: a guest reaches a remote
+// room only by joining it): our guest joins a remote room only when
 // its m.room.guest_access is can_join (checked against the state the join
 // brought; a refused join is left again on the room's server), and when
 // the room's server turns guest access off, our guest is moved to leave.
-func TestFederationGuestJoinsRemoteRoom_G19_G20_G36(t *testing.T) {
+func TestFederationGuestJoinsRemoteRoom_G19_G20_G36_G54(t *testing.T) {
 	testharness.EachBackend(t, func(t *testing.T, backend string) {
 		servers := testharness.StartFederation(t, backend, 2, nil)
 		home, away := servers[0], servers[1]
