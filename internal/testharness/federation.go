@@ -108,7 +108,7 @@ func (h *Homeserver) DoAuthorization(t testing.TB, method, path, authorization s
 // servers find each other by server discovery through the one outbound
 // client, as in production. edit, when not nil, changes the i-th server's
 // configuration before it starts.
-func StartFederation(t *testing.T, backend string, n int, edit func(i int, cfg *config.Config)) []*Homeserver {
+func StartFederation(t testing.TB, backend string, n int, edit func(i int, cfg *config.Config)) []*Homeserver {
 	t.Helper()
 	ca := outboundtest.NewCA(t)
 	certFile, keyFile := ca.ServerCertificateFiles(t, "localhost")

@@ -27,7 +27,7 @@ func joinedRooms(t *testing.T, hs *testharness.Homeserver, token string) []strin
 }
 
 // joinVia joins idOrAlias on hs through server (server_name).
-func joinVia(t *testing.T, hs *testharness.Homeserver, token, idOrAlias, server string) *testharness.Response {
+func joinVia(t testing.TB, hs *testharness.Homeserver, token, idOrAlias, server string) *testharness.Response {
 	t.Helper()
 	return hs.Do(t, "POST", cs+"/join/"+testharness.PathEscape(idOrAlias)+"?server_name="+url.QueryEscape(server), token, map[string]any{})
 }
