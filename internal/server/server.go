@@ -154,22 +154,11 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 		HTTP:       fedClient,
 		Permits:    federationPermits,
 	})
-	serverKeys := serverkeys.New(storage.NewServerKeyStore(db), serverkeys.Options{
-		ServerName: cfg.ServerName,
-		SigningKey: key,
-		Permits:    cfg.Federation.Permits,
-		Log:        log,
-		HTTP:       fedClient,
-		Resolver:   federationDestinations{},
-	})
-	if cfg.Federation.Enabled {
-		roomsSvc.SetFederation(fedRequests, serverKeys.EventKey)
-	}
 	roomsSvc.OnFederatedEvent(func(se rooms.StoredEvent, servers []string) {
 		queueRoomEvent(fedSender, log, se, servers)
 	})
 	accountsSvc := accounts.NewService(accountStore, cfg.ServerName, hasher, cfg.Passwords.MinLength)
-	return &Services{
+	svc := &Services{
 		DB:         db,
 		Accounts:   accountsSvc,
 		SigningKey: key,
@@ -179,22 +168,34 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 			LegacyUnauthenticated: cfg.Media.LegacyUnauthenticated,
 			FreezeLegacyAfter:     cfg.Media.FreezeLegacyAfterTime(),
 		}),
-		Stream:           stream,
-		Rooms:            roomsSvc,
-		Typing:           typingSvc,
-		ClientData:       clientData,
-		Sync:             syncSvc,
-		Filters:          storage.NewFilterStore(db),
-		Presence:         presenceSvc,
-		Push:             pushSvc,
-		Guests:           guest.NewService(storage.NewGuestStore(db), accountsSvc, roomsSvc, guest.OptionsFrom(cfg), log),
-		E2EE:             e2eeSvc,
-		OpenID:           accounts.NewOpenIDTokens(storage.NewOpenIDStore(db)),
-		ServerKeys:       serverKeys,
+		Stream:     stream,
+		Rooms:      roomsSvc,
+		Typing:     typingSvc,
+		ClientData: clientData,
+		Sync:       syncSvc,
+		Filters:    storage.NewFilterStore(db),
+		Presence:   presenceSvc,
+		Push:       pushSvc,
+		Guests:     guest.NewService(storage.NewGuestStore(db), accountsSvc, roomsSvc, guest.OptionsFrom(cfg), log),
+		E2EE:       e2eeSvc,
+		OpenID:     accounts.NewOpenIDTokens(storage.NewOpenIDStore(db)),
+		ServerKeys: serverkeys.New(storage.NewServerKeyStore(db), serverkeys.Options{
+			ServerName: cfg.ServerName,
+			SigningKey: key,
+			Permits:    cfg.Federation.Permits,
+			Log:        log,
+			HTTP:       fedClient,
+			Resolver:   federationDestinations{},
+		}),
 		FederationTxns:   storage.NewFederationTxnStore(db),
 		FederationSender: fedSender,
 		FederationClient: fedRequests,
-	}, nil
+	}
+	if cfg.Federation.Enabled {
+		// Our users join other servers' rooms through them.
+		roomsSvc.SetFederation(fedRequests, svc.ServerKeys.EventKey)
+	}
+	return svc, nil
 }
 
 // New validates cfg and builds the server without listening yet.
