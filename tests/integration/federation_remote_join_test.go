@@ -264,3 +264,22 @@ func TestFederationGuestJoinsRemoteRoom_G19_G20_G36_G54(t *testing.T) {
 		waitFor(t, func() bool { return membershipOn(t, home, alice.Token, open, guest.UserID) == "leave" })
 	})
 }
+
+// A room of version 12, whose ID names no server, is joined through the
+// server the client names; without one there is no server to ask (404).
+func TestFederationJoinRemoteRoomVersion12(t *testing.T) {
+	servers := testharness.StartFederation(t, "sqlite", 2, nil)
+	home, away := servers[0], servers[1]
+	alice := home.RegisterUser(t, "alice")
+	bob := away.RegisterUser(t, "bob")
+	room := createRoom(t, home, alice.Token, map[string]any{"preset": "public_chat", "room_version": "12"})
+
+	expect(t, away.Do(t, "POST", cs+"/join/"+testharness.PathEscape(room), bob.Token, map[string]any{}), 404, "M_NOT_FOUND")
+	if r := joinVia(t, away, bob.Token, room, home.Config.ServerName); r.Status != 200 {
+		t.Fatalf("join of a version 12 room: %s", r)
+	}
+	sendMessage(t, home, alice.Token, room, "hello bob")
+	waitFor(t, func() bool { return syncHasMessage(t, away, bob.Token, room, "hello bob") })
+	sendMessage(t, away, bob.Token, room, "hello alice")
+	waitFor(t, func() bool { return syncHasMessage(t, home, alice.Token, room, "hello alice") })
+}
