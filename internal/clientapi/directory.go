@@ -52,11 +52,11 @@ func (a *API) putRoomAlias(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) getRoomAlias(w http.ResponseWriter, r *http.Request) error {
-	roomID, err := a.Rooms.ResolveAlias(r.Context(), r.PathValue("roomAlias"))
+	roomID, servers, err := a.Rooms.LookupAlias(r.Context(), r.PathValue("roomAlias"))
 	if err != nil {
 		return err
 	}
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"room_id": roomID, "servers": []string{a.Config.ServerName}})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"room_id": roomID, "servers": servers})
 	return nil
 }
 

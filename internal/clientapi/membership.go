@@ -9,6 +9,7 @@ import (
 
 	"foyer/internal/httpapi"
 	"foyer/internal/refusal"
+	"foyer/internal/rooms"
 	"foyer/internal/rooms/matrixevents"
 )
 
@@ -36,11 +37,19 @@ func (a *API) resolveRoom(r *http.Request, idOrAlias string) (string, error) {
 }
 
 func (a *API) joinRoomIDOrAlias(w http.ResponseWriter, r *http.Request) error {
-	roomID, err := a.resolveRoom(r, r.PathValue("roomIdOrAlias"))
+	idOrAlias := r.PathValue("roomIdOrAlias")
+	if !strings.HasPrefix(idOrAlias, "#") {
+		roomID, err := a.resolveRoom(r, idOrAlias)
+		if err != nil {
+			return err
+		}
+		return a.doJoin(w, r, roomID, nil)
+	}
+	roomID, servers, err := a.Rooms.LookupAlias(r.Context(), idOrAlias)
 	if err != nil {
 		return err
 	}
-	return a.doJoin(w, r, roomID)
+	return a.doJoin(w, r, roomID, servers)
 }
 
 func (a *API) joinRoom(w http.ResponseWriter, r *http.Request) error {
@@ -48,10 +57,30 @@ func (a *API) joinRoom(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return a.doJoin(w, r, roomID)
+	return a.doJoin(w, r, roomID, nil)
 }
 
-func (a *API) doJoin(w http.ResponseWriter, r *http.Request, roomID string) error {
+// viaServers are the servers a join request names to join through: via
+// (the spec's name) and server_name (the older one), in that order.
+func viaServers(r *http.Request) ([]string, error) {
+	q := r.URL.Query()
+	names := append(q["via"], q["server_name"]...)
+	for _, name := range names {
+		if !matrixevents.ValidServerName(name) {
+			return nil, httpapi.ErrInvalidParam("%q is not a server name", name)
+		}
+	}
+	return names, nil
+}
+
+// doJoin joins the caller to roomID; aliasServers are those the lookup of
+// the alias it was named by gave. A room this server is not in is joined
+// through another server (rooms.Service.JoinVia).
+func (a *API) doJoin(w http.ResponseWriter, r *http.Request, roomID string, aliasServers []string) error {
+	via, err := viaServers(r)
+	if err != nil {
+		return err
+	}
 	// The whole body is the caller's content for its member event, as in
 	// Synapse: reason and any custom keys go into the event.
 	var body map[string]json.RawMessage
@@ -67,7 +96,10 @@ func (a *API) doJoin(w http.ResponseWriter, r *http.Request, roomID string) erro
 	if err := a.guestJoinPolicy(r, roomID); err != nil {
 		return err
 	}
-	if err := a.Rooms.JoinWithContent(r.Context(), roomID, httpapi.Principal(r).UserID, body); err != nil {
+	// A join through other servers may take up to RemoteJoinTimeout, and
+	// still needs the usual time to be answered.
+	httpapi.AllowLongPoll(w, a.Config.HTTP, rooms.RemoteJoinTimeout)
+	if err := a.Rooms.JoinVia(r.Context(), roomID, httpapi.Principal(r).UserID, body, rooms.JoinHints{Via: via, Alias: aliasServers}); err != nil {
 		return err
 	}
 	a.carryToReplacement(r.Context(), httpapi.Principal(r).UserID, roomID)

@@ -117,7 +117,17 @@ func (s *Service) stateFor(ctx context.Context, req *Request, roomID string, tl 
 		return nil, nil
 	}
 	at := tl.firstPos - 1
-	atStart, err := s.store.StateAt(ctx, roomID, at)
+	// The state before the timeline's first event, which holds it even
+	// when no event before it was shown (a room first known at this
+	// server's join of it over federation); with no timeline, the state
+	// after the last event shown.
+	var atStart []rooms.StoredEvent
+	var err error
+	if len(tl.events) > 0 {
+		atStart, err = s.rooms.StateBeforeEvent(ctx, tl.events[0])
+	} else {
+		atStart, err = s.store.StateAt(ctx, roomID, at)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -88,6 +88,7 @@ func Routes(d Deps) []httpapi.Route {
 		httpapi.Route{Method: "GET", Path: "/_matrix/key/v2/query/{serverName}", Access: httpapi.Open, Handle: a.queryKeys},
 		httpapi.Route{Method: "POST", Path: "/_matrix/key/v2/query", Access: httpapi.Open, Handle: a.queryKeysBatch},
 		httpapi.Route{Method: "GET", Path: "/_matrix/federation/v1/query/profile", Access: httpapi.Open, Handle: a.signed(a.queryProfile)},
+		httpapi.Route{Method: "GET", Path: "/_matrix/federation/v1/query/directory", Access: httpapi.Open, Handle: a.signed(a.queryDirectory)},
 		httpapi.Route{Method: "PUT", Path: "/_matrix/federation/v1/send/{txnId}", Access: httpapi.Open, MaxBody: maxTxnBytes, Handle: a.signed(a.sendTransaction)},
 		httpapi.Route{Method: "GET", Path: "/_matrix/federation/v1/make_join/{roomId}/{userId}", Access: httpapi.Open, Handle: a.signed(a.makeJoin)},
 		httpapi.Route{Method: "PUT", Path: "/_matrix/federation/v2/send_join/{roomId}/{eventId}", Access: httpapi.Open, MaxBody: maxEventBytes, Handle: a.signed(a.sendJoin)},

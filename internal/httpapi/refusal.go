@@ -58,6 +58,10 @@ func fromRefusal(re *refusal.Error) *Error {
 		return NewError(http.StatusBadRequest, "M_BAD_ALIAS", "%s", re.Msg)
 	case refusal.ServerManaged:
 		return NewError(http.StatusMethodNotAllowed, "M_BAD_JSON", "%s", re.Msg)
+	case refusal.Remote:
+		return NewError(re.Status, re.Code, "%s", re.Msg)
+	case refusal.Unreachable:
+		return ErrUnknown(http.StatusBadGateway, "%s", re.Msg)
 	case refusal.WrongRoomKeysVersion:
 		e := NewError(http.StatusForbidden, "M_WRONG_ROOM_KEYS_VERSION", "%s", re.Msg)
 		e.Extra = map[string]any{"current_version": re.CurrentVersion}

@@ -48,6 +48,12 @@ const (
 	// UserLimitExceeded is 403 M_USER_LIMIT_EXCEEDED: a cap on what one
 	// account may store; the error's InfoURI and CanUpgrade go with it.
 	UserLimitExceeded
+	// Remote is another server's 4xx answer relayed to the client as it
+	// came: the error's Status and Code (a join the room's server refused).
+	Remote
+	// Unreachable is 502 M_UNKNOWN: no other server that could do what
+	// was asked answered (every server of a remote room is down).
+	Unreachable
 )
 
 // Error is a refusal.
@@ -63,6 +69,9 @@ type Error struct {
 	// raises it.
 	InfoURI    string
 	CanUpgrade bool
+	// Status and Code are set with Remote.
+	Status int
+	Code   string
 }
 
 func (e *Error) Error() string { return e.Msg }

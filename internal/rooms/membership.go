@@ -85,15 +85,7 @@ var serverSetMemberKeys = []string{"membership", "join_authorised_via_users_serv
 // among them) go into the event, and displayname and avatar_url come from
 // the profile unless content gives them.
 func (s *Service) JoinWithContent(ctx context.Context, roomID, userID string, content map[string]json.RawMessage) error {
-	extra := make(map[string]any, len(content))
-	for k, v := range content {
-		extra[k] = v
-	}
-	for _, k := range serverSetMemberKeys {
-		delete(extra, k)
-	}
-	_, err := s.setMembership(ctx, roomID, userID, userID, "join", extra)
-	return err
+	return s.JoinVia(ctx, roomID, userID, content, JoinHints{})
 }
 
 // Leave leaves a room or rejects an invite; an invite or knock in a

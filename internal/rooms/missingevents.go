@@ -40,12 +40,15 @@ type remoteDAG struct {
 	keys   matrixevents.EventKeyLookup
 }
 
-// SetFederation lets the service fetch events from other servers through
-// client, checking their signatures with keys' keys (missing prev_events
-// of received events, backfill). Without it, Receive's rules hold: an
-// event whose prev_events are not stored is refused.
+// SetFederation lets the service reach other servers through client,
+// checking the signatures of the events they answer with keys' keys: to
+// join its users to their rooms, and to fetch missing prev_events of
+// received events and backfill. Without it every join is local, and
+// Receive's rules hold: an event whose prev_events are not stored is
+// refused.
 func (s *Service) SetFederation(client *federationclient.Client, keys matrixevents.EventKeyLookup) {
 	s.dag = &remoteDAG{client: client, keys: keys}
+	s.joins, s.eventKeys = client, keys
 }
 
 // FetchBudget is how many events the PDUs of one transaction may still

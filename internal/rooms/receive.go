@@ -91,6 +91,9 @@ func (s *Service) receive(ctx context.Context, ev matrixevents.Event, stateBefor
 			return Received{}, refusal.New(refusal.NotFound, "event %s refers to %s, which this server does not have in the room", ev.EventID(), id)
 		}
 	}
+	// An outlier (held for a join's state, or fetched for a gap's) has no
+	// state of its own to build on: as a prev_event it is missing like
+	// any other, unless the state before the event is given.
 	for _, id := range ev.PrevEventIDs() {
 		if se, ok := byID[id]; ok && se.Outlier && stateBefore == nil {
 			return Received{}, refusal.New(refusal.NotFound, "event %s follows %s, whose state this server does not know", ev.EventID(), id)
@@ -170,7 +173,37 @@ func (s *Service) receive(ctx context.Context, ev matrixevents.Event, stateBefor
 	if _, server, _ := matrixevents.SplitUserID(ev.Sender()); relay || server == s.serverName {
 		s.tellFederated([]StoredEvent{stored}, joinedServers(after))
 	}
+	s.guestAccessReceived(ctx, e, ev, a.Redacts)
 	return out, nil
+}
+
+// guestAccessReceived applies G-20 to a received event that sets or
+// redacts the room's m.room.guest_access: when the room's current state
+// no longer lets guests join, this server's guests leave it (their
+// leaves go to the room's servers like any local event). Remote users
+// are never treated as guests: only this server's are.
+func (s *Service) guestAccessReceived(ctx context.Context, e *roomEntry, ev matrixevents.Event, redacts map[string]string) {
+	redacted := ""
+	for target := range redacts {
+		found, err := s.store.EventsAnyStatus(ctx, []string{target})
+		if err != nil {
+			s.log.ErrorContext(ctx, "reading a redacted event", "event_id", target, "err", err)
+			return
+		}
+		if se, ok := found[target]; ok && se.Event.Type() == "m.room.guest_access" {
+			redacted = target
+		}
+	}
+	if ev.Type() != "m.room.guest_access" && redacted == "" {
+		return
+	}
+	if err := s.loadLocked(ctx, e, ev.RoomID()); err != nil {
+		s.log.ErrorContext(ctx, "reloading a room after a guest access change", "room_id", ev.RoomID(), "err", err)
+		return
+	}
+	if err := s.afterStateChange(ctx, e, []matrixevents.Event{ev}, redacted); err != nil {
+		s.log.ErrorContext(ctx, "applying a received guest access change", "room_id", ev.RoomID(), "err", err)
+	}
 }
 
 // receivedOf reports on an event already stored.

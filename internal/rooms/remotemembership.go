@@ -1,6 +1,7 @@
 package rooms
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"slices"
@@ -99,27 +100,14 @@ func (s *Service) StateBefore(ctx context.Context, eventID string) (StateAtEvent
 	return s.stateAtStored(ctx, se)
 }
 
-// stateAtStored is the state before a stored event, from the group after
-// it, with its auth chain and joined servers.
+// stateAtStored is the state before a stored event, with its auth chain
+// and joined servers.
 func (s *Service) stateAtStored(ctx context.Context, se StoredEvent) (StateAtEvent, error) {
-	list, err := s.store.StateGroup(ctx, se.StateGroup)
+	list, err := s.StateBeforeEvent(ctx, se)
 	if err != nil {
 		return StateAtEvent{}, err
 	}
 	state := stateMap(list)
-	if se.Event.IsState() {
-		k := tupleOf(se.Event)
-		delete(state, k)
-		if se.ReplacesState != "" {
-			old, err := s.store.EventsAnyStatus(ctx, []string{se.ReplacesState})
-			if err != nil {
-				return StateAtEvent{}, err
-			}
-			if o, ok := old[se.ReplacesState]; ok {
-				state[k] = o
-			}
-		}
-	}
 	var out StateAtEvent
 	for _, st := range state {
 		out.State = append(out.State, st.Event)
@@ -136,5 +124,31 @@ func (s *Service) stateAtStored(ctx context.Context, se StoredEvent) (StateAtEve
 		return StateAtEvent{}, err
 	}
 	out.AuthChain = chain
+	return out, nil
+}
+
+// StateBeforeEvent is the room state before a stored event: its group
+// holds the state after it, so a state event's own entry is put back as
+// it was. It is what a timeline that starts at the event starts from,
+// also when no event before it was ever shown (a room first known at
+// this server's join).
+func (s *Service) StateBeforeEvent(ctx context.Context, se StoredEvent) ([]StoredEvent, error) {
+	list, err := s.store.StateGroup(ctx, se.StateGroup)
+	if err != nil || !se.Event.IsState() {
+		return list, err
+	}
+	k := tupleOf(se.Event)
+	out := slices.DeleteFunc(list, func(x StoredEvent) bool { return tupleOf(x.Event) == k })
+	if se.ReplacesState != "" {
+		old, err := s.store.EventsAnyStatus(ctx, []string{se.ReplacesState})
+		if err != nil {
+			return nil, err
+		}
+		if o, ok := old[se.ReplacesState]; ok {
+			out = append(out, o)
+			// In the store's order, by position.
+			slices.SortStableFunc(out, func(a, b StoredEvent) int { return cmp.Compare(a.StreamPos, b.StreamPos) })
+		}
+	}
 	return out, nil
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"foyer/internal/accounts"
+	"foyer/internal/keylock"
 	"foyer/internal/refusal"
 	"foyer/internal/rooms/matrixevents"
 )
@@ -65,6 +66,12 @@ type Service struct {
 	// backfillQuiet holds, by room, when /messages may next backfill after
 	// a backfill that brought nothing (backfill.go).
 	backfillQuiet sync.Map
+	// joins and eventKeys reach other servers for joins and leaves of
+	// their rooms (SetFederation); remoteJoins serialises this server's
+	// joins of one remote room, without holding the room's lock.
+	joins       JoinFederation
+	eventKeys   matrixevents.EventKeyLookup
+	remoteJoins keylock.Striped
 }
 
 // roomEntry caches a room's current state. mu serialises writes to the
@@ -137,27 +144,33 @@ func (s *Service) lockRoom(ctx context.Context, roomID string) (*roomEntry, erro
 	if e.loaded {
 		return e, nil
 	}
-	info, err := s.store.GetRoom(ctx, roomID)
-	if errors.Is(err, ErrNotFound) {
-		e.mu.Unlock()
-		return nil, refusal.New(refusal.NotFound, "there is no room %s on this server", roomID)
-	}
-	if err != nil {
+	if err := s.loadLocked(ctx, e, roomID); err != nil {
 		e.mu.Unlock()
 		return nil, err
+	}
+	return e, nil
+}
+
+// loadLocked reads a locked room's row and current state into its entry.
+func (s *Service) loadLocked(ctx context.Context, e *roomEntry, roomID string) error {
+	info, err := s.store.GetRoom(ctx, roomID)
+	if errors.Is(err, ErrNotFound) {
+		return refusal.New(refusal.NotFound, "there is no room %s on this server", roomID)
+	}
+	if err != nil {
+		return err
 	}
 	state, err := s.store.CurrentState(ctx, roomID)
 	if err != nil {
-		e.mu.Unlock()
-		return nil, err
+		return err
 	}
 	e.info = info
 	e.state = map[matrixevents.StateTuple]StoredEvent{}
 	for _, se := range state {
 		e.state[tupleOf(se.Event)] = se
 	}
-	e.loaded = true
-	return e, nil
+	e.loaded, e.summary = true, nil
+	return nil
 }
 
 func tupleOf(ev matrixevents.Event) matrixevents.StateTuple {

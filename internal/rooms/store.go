@@ -45,7 +45,10 @@ type StoredEvent struct {
 	// Rejected and SoftFailed events are only ever read by the server's
 	// own checks (EventsAnyStatus, StateGroup); clients never see them.
 	Rejected, SoftFailed bool
-	// Outlier events were fetched for state or auth only (outliers.go).
+	// Outlier events are held without their place in the room's DAG
+	// (the state and auth chain a join brought, events fetched for a
+	// gap's state or auth): state and auth read them, clients never see
+	// them in a timeline (outliers.go).
 	Outlier bool
 }
 
@@ -68,8 +71,9 @@ type PersistEvent struct {
 	// the state before them; SoftFailed ones against the room's current
 	// state. Both are stored, never shown to clients, and change no state.
 	Rejected, SoftFailed bool
-	// Outlier events are stored for state and auth only: no state group,
-	// no place in the timeline (outliers.go).
+	// Outlier events are stored at a negative position with no state
+	// group of their own, for state and auth only; they change neither
+	// current state nor forward extremities (outliers.go).
 	Outlier bool
 	// Backfilled events are history, older than what the room had: they
 	// change neither its current state nor its extremities (backfill.go).

@@ -215,9 +215,12 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 		FederationEDUs:   fedEDUs,
 	}
 	useRemoteMemberships(svc)
-	// Received events' missing prev_events and backfill are fetched from
-	// other servers, their signatures checked with the servers' keys.
-	roomsSvc.SetFederation(fedRequests, svc.ServerKeys.EventKey)
+	if cfg.Federation.Enabled {
+		// Our users join other servers' rooms through them; received
+		// events' missing prev_events and backfill are fetched from other
+		// servers, their signatures checked with the servers' keys.
+		roomsSvc.SetFederation(fedRequests, svc.ServerKeys.EventKey)
+	}
 	return svc, nil
 }
 

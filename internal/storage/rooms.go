@@ -87,6 +87,9 @@ func (s *RoomStore) Append(ctx context.Context, a rooms.Append) error {
 				nullString(pe.ReplacesState), expires, nullInt(group), pe.Rejected, pe.SoftFailed, pe.Outlier); err != nil {
 				return fmt.Errorf("inserting event: %w", err)
 			}
+			if pe.Outlier {
+				continue
+			}
 			last = ev
 			if pe.Rejected || pe.SoftFailed || pe.Outlier {
 				continue
