@@ -107,11 +107,23 @@ func TestFederationJoinRemoteRoomByIDAndAlias(t *testing.T) {
 		if m := membershipOn(t, away, bob.Token, room, alice.UserID); m != "join" {
 			t.Errorf("alice's membership on the joining server: %q", m)
 		}
+		// Paging back from the join backfills the history before it from
+		// the room's server (history visibility "shared"): each event
+		// once, down to the create event, the room's start.
 		msgs := away.Do(t, "GET", roomPath(room, "/messages?dir=b&limit=50"), bob.Token, nil)
+		seen := map[string]bool{}
+		var types []string
 		for _, raw := range msgs.JSON["chunk"].([]any) {
-			if ev := raw.(map[string]any); ev["type"] == "m.room.create" {
-				t.Errorf("/messages shows the create event, which came with the join's state: %s", msgs)
+			ev := raw.(map[string]any)
+			id, _ := ev["event_id"].(string)
+			if seen[id] {
+				t.Errorf("/messages lists %s twice: %s", id, msgs)
 			}
+			seen[id] = true
+			types = append(types, ev["type"].(string))
+		}
+		if len(types) == 0 || types[len(types)-1] != "m.room.create" || !strings.Contains(msgs.String(), "before bob") {
+			t.Errorf("/messages after a remote join does not reach back to the room's start: %s", msgs)
 		}
 
 		// A message each way.
