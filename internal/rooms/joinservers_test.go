@@ -26,8 +26,8 @@ func TestJoinServersOrder(t *testing.T) {
 		{Type: matrixevents.TypeMember, StateKey: "@a:member.test"}: member("@a:member.test"),
 		{Type: matrixevents.TypeMember, StateKey: "@b:here.test"}:   member("@b:here.test"),
 	}
-	got := s.joinServers("!r:room.test", JoinHints{Via: []string{"via.test", "here.test", "not a name", "via.test"}, Alias: []string{"alias.test", "room.test"}}, known)
-	want := []string{"via.test", "room.test", "alias.test", "member.test"}
+	got := s.joinServers("!r:room.test", JoinHints{Via: []string{"via.test", "here.test", "not a name", "via.test"}, Invite: []string{"inviter.test", "via.test"}, Alias: []string{"alias.test", "room.test"}}, known)
+	want := []string{"via.test", "inviter.test", "room.test", "alias.test", "member.test"}
 	if !slices.Equal(got, want) {
 		t.Errorf("joinServers = %v, want %v", got, want)
 	}

@@ -40,6 +40,11 @@ func (s *Service) JoinVia(ctx context.Context, roomID, userID string, content ma
 		delete(extra, k)
 	}
 	if s.joins != nil {
+		invite, err := s.PendingInviteServers(ctx, roomID, userID)
+		if err != nil {
+			return err
+		}
+		hints.Invite = invite
 		servers, err := s.remoteJoinServers(ctx, roomID, hints)
 		if err != nil {
 			return err

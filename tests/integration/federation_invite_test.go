@@ -242,3 +242,32 @@ func TestFederationKnockBetweenServers(t *testing.T) {
 		}
 	})
 }
+
+// An invite from another server is accepted by joining with nothing but
+// the room ID: the join goes through the inviting server, even in a room
+// version whose room IDs name no server. The room then moves from the
+// invitee's invites to her joined rooms, and messages flow both ways.
+func TestFederationInviteAcceptedByJoin(t *testing.T) {
+	servers := testharness.StartFederation(t, "sqlite", 2, nil)
+	a, b := servers[0], servers[1]
+	alice := a.RegisterUser(t, "alice")
+	bob := b.RegisterUser(t, "bob")
+	room := createRoom(t, a, alice.Token, map[string]any{"preset": "private_chat", "room_version": "12"})
+	if strings.Contains(room, ":") {
+		t.Fatalf("a version 12 room ID names a server: %s", room)
+	}
+	expect(t, a.Do(t, "POST", roomPath(room, "/invite"), alice.Token, map[string]any{"user_id": bob.UserID}), 200, "")
+	expect(t, b.Do(t, "POST", cs+"/join/"+url.PathEscape(room), bob.Token, map[string]any{}), 200, "")
+	if m := memberOf(t, a, room, bob.UserID); m != "join" {
+		t.Fatalf("bob is %q in A's room after joining", m)
+	}
+	s, raw := doSync(t, b, bob.Token, "")
+	if _, ok := s.Rooms.Join[room]; !ok {
+		t.Fatalf("bob's sync does not list the room as joined: %s", raw)
+	}
+	if _, ok := s.Rooms.Invite[room]; ok {
+		t.Fatalf("bob's sync still lists the invite: %s", raw)
+	}
+	sendMessage(t, b, bob.Token, room, "thanks for the invite")
+	waitFor(t, func() bool { return syncHasMessage(t, a, alice.Token, room, "thanks for the invite") })
+}
