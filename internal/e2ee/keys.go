@@ -74,14 +74,9 @@ func (s *Service) Upload(ctx context.Context, userID, deviceID string, req Uploa
 				return nil, refusal.New(refusal.InvalidParam, "device_keys is not signed by the device's own key %s", keyID)
 			}
 		}
-		stored, err := s.store.DeviceKeys(ctx, userID, deviceID)
-		switch {
-		case errors.Is(err, ErrNotFound):
-		case err != nil:
-			return nil, err
-		case !sameSignedContent(stored, req.DeviceKeys):
-			return nil, refusal.New(refusal.InvalidParam, "this device already has different keys; log in as a new device to use new keys")
-		}
+		// New keys for a device replace its old ones, as in Synapse (a
+		// client that lost its store uploads fresh keys); the change
+		// reaches everyone tracking the user's devices.
 		up.DeviceKeys = canonical(req.DeviceKeys)
 	} else if len(req.OneTimeKeys) > 0 || len(req.FallbackKeys) > 0 {
 		stored, err := s.store.DeviceKeys(ctx, userID, deviceID)

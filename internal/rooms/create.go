@@ -203,7 +203,15 @@ func (s *Service) CreateRoom(ctx context.Context, req CreateRequest) (string, er
 	if req.Topic != nil {
 		steps = append(steps, eventRequest{Sender: req.Creator, Type: "m.room.topic", StateKey: &empty, Content: map[string]any{"topic": *req.Topic}})
 	}
+	var localInvites, remoteInvites []string
 	for _, inv := range req.Invite {
+		if _, server, _ := matrixevents.SplitUserID(inv); server == s.serverName {
+			localInvites = append(localInvites, inv)
+		} else {
+			remoteInvites = append(remoteInvites, inv)
+		}
+	}
+	for _, inv := range localInvites {
 		key := inv
 		c := s.memberContent(ctx, inv, "invite")
 		if req.IsDirect {
@@ -217,15 +225,20 @@ func (s *Service) CreateRoom(ctx context.Context, req CreateRequest) (string, er
 		}
 	}
 
-	e := s.entry(roomID)
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if _, err := s.commit(ctx, e, d, true, nil, nil); err != nil {
+	if err := s.commitNew(ctx, roomID, d); err != nil {
 		return "", err
 	}
 	if alias != "" {
 		if err := s.store.CreateAlias(ctx, alias, roomID, req.Creator, now.UnixMilli()); err != nil {
 			return "", err
+		}
+	}
+	// Users of other servers are invited once the room exists, each
+	// through their server (which must sign the invite); one that cannot
+	// be reached does not undo the room.
+	for _, inv := range remoteInvites {
+		if err := s.Invite(ctx, roomID, req.Creator, inv, ""); err != nil {
+			s.log.Warn("createRoom: inviting a user of another server failed", "room_id", roomID, "user_id", inv, "error", err)
 		}
 	}
 	return roomID, nil
@@ -256,11 +269,24 @@ func (s *Service) startRoom(info RoomInfo, createContent any) (*draft, error) {
 	return d, nil
 }
 
-// checkInvitee refuses invites to users this server cannot deliver to.
+// commitNew stores a new room's draft under the room's lock.
+func (s *Service) commitNew(ctx context.Context, roomID string, d *draft) error {
+	e := s.entry(roomID)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_, err := s.commit(ctx, e, d, true, nil, nil)
+	return err
+}
+
+// checkInvitee refuses invites to users this server cannot deliver to:
+// unknown local users, and other servers' users when it does not federate.
 func (s *Service) checkInvitee(ctx context.Context, userID string) error {
 	_, server, _ := matrixevents.SplitUserID(userID)
 	if server != s.serverName {
-		return refusal.New(refusal.Forbidden, "cannot invite %s: this server does not federate yet", userID)
+		if s.joins == nil {
+			return refusal.New(refusal.Forbidden, "cannot invite %s: federation is disabled on this server", userID)
+		}
+		return nil
 	}
 	u, err := s.accounts.GetUser(ctx, userID)
 	if errors.Is(err, accounts.ErrNotFound) || (err == nil && u.Deactivated) {

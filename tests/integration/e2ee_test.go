@@ -238,9 +238,17 @@ func TestKeysUploadAndQuery_G45(t *testing.T) {
 		if n := jsonPath(r.JSON, "one_time_key_counts", "signed_curve25519"); n != float64(5) {
 			t.Fatalf("one_time_key_counts: %s", r)
 		}
-		// The same device keys again are fine; different ones are not.
+		// The same device keys again are fine; new ones replace them (a
+		// client that lost its store uploads fresh keys, as Synapse
+		// allows), and a query then gives the new ones.
 		expect(t, uploadKeys(t, hs, alice.Token, map[string]any{"device_keys": dk}), 200, "")
-		expect(t, uploadKeys(t, hs, alice.Token, map[string]any{"device_keys": alice.deviceKeys(t)}), 400, "M_INVALID_PARAM")
+		newKeys := alice.deviceKeys(t)
+		expect(t, uploadKeys(t, hs, alice.Token, map[string]any{"device_keys": newKeys}), 200, "")
+		fq := hs.Do(t, "POST", cs+"/keys/query", alice.Token, map[string]any{"device_keys": map[string]any{alice.UserID: []any{alice.DeviceID}}})
+		wantCurve := newKeys["keys"].(map[string]any)["curve25519:"+alice.DeviceID]
+		if got := jsonPath(fq.JSON, "device_keys", alice.UserID, alice.DeviceID, "keys", "curve25519:"+alice.DeviceID); fq.Status != 200 || got != wantCurve {
+			t.Fatalf("keys after a replacement: %s", fq)
+		}
 		// A one-time key signed by someone else, and one with a bad
 		// signature, are refused; the count is unchanged.
 		forged := signObj(t, map[string]any{"key": b64(other.pub)}, alice.UserID, alice.keyID(), other.priv)

@@ -271,3 +271,20 @@ func TestFederationInviteAcceptedByJoin(t *testing.T) {
 	sendMessage(t, b, bob.Token, room, "thanks for the invite")
 	waitFor(t, func() bool { return syncHasMessage(t, a, alice.Token, room, "thanks for the invite") })
 }
+
+// createRoom's invite list may name users of other servers: each is
+// invited through their server once the room exists.
+func TestFederationCreateRoomInvitesRemoteUser(t *testing.T) {
+	servers := testharness.StartFederation(t, "sqlite", 2, nil)
+	a, b := servers[0], servers[1]
+	alice := a.RegisterUser(t, "alice")
+	bob := b.RegisterUser(t, "bob")
+	room := createRoom(t, a, alice.Token, map[string]any{"preset": "trusted_private_chat", "is_direct": true, "invite": []string{bob.UserID}})
+	if m := memberOf(t, a, room, bob.UserID); m != "invite" {
+		t.Fatalf("bob is %q in the new room", m)
+	}
+	s, raw := doSync(t, b, bob.Token, "")
+	if _, ok := s.Rooms.Invite[room]; !ok {
+		t.Fatalf("bob's sync has no invite to the new room: %s", raw)
+	}
+}
