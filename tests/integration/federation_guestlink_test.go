@@ -19,7 +19,7 @@ func TestFederationGuestLinkForRemoteRoom_G36(t *testing.T) {
 	// Bob may invite, so he may make guest links.
 	room := createRoom(t, a, alice.Token, map[string]any{"preset": "public_chat",
 		"power_level_content_override": map[string]any{"users": map[string]any{alice.UserID: 100, bob.UserID: 50}},
-		"initial_state": []any{map[string]any{"type": "m.room.guest_access", "state_key": "", "content": map[string]any{"guest_access": "can_join"}}}})
+		"initial_state":                []any{map[string]any{"type": "m.room.guest_access", "state_key": "", "content": map[string]any{"guest_access": "can_join"}}}})
 	expect(t, b.Do(t, "POST", cs+"/join/"+url.PathEscape(room)+"?server_name="+url.QueryEscape(a.Config.ServerName), bob.Token, map[string]any{}), 200, "")
 
 	link := b.Do(t, "POST", gmLinks(room), bob.Token, map[string]any{})
