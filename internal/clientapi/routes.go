@@ -70,6 +70,9 @@ func (a *API) roomRoutes() []httpapi.Route {
 		{Method: "GET", Path: room + "/messages", Access: httpapi.GuestOK, Handle: a.getMessages},
 		{Method: "GET", Path: room + "/context/{eventId}", Access: httpapi.GuestOK, Handle: a.getContext},
 		{Method: "PUT", Path: room + "/redact/{eventId}/{txnId}", Access: httpapi.UserOnly, MaxBody: config.MaxEventBytes, Handle: a.redactEvent},
+		// Without a transaction ID, as older clients and Synapse allow: each
+		// request redacts anew.
+		{Method: "POST", Path: room + "/redact/{eventId}", Access: httpapi.UserOnly, MaxBody: config.MaxEventBytes, Handle: a.redactEvent},
 
 		{Method: "POST", Path: httpapi.ClientV3 + "/join/{roomIdOrAlias}", Access: httpapi.GuestOK, Handle: a.joinRoomIDOrAlias},
 		{Method: "POST", Path: room + "/join", Access: httpapi.GuestOK, Handle: a.joinRoom},

@@ -324,6 +324,14 @@ func TestContextMembersAndRedaction(t *testing.T) {
 		}
 		expect(t, hs.Do(t, "PUT", roomPath(room, "/redact/"+url.PathEscape(ids[1])+"/r3"), alice.Token, map[string]any{}), 200, "")
 		expect(t, hs.Do(t, "PUT", roomPath(room, "/redact/"+url.PathEscape("$nothing")+"/r4"), alice.Token, map[string]any{}), 404, "M_NOT_FOUND")
+		// The form without a transaction ID: each POST is a redaction.
+		second := sendMessage(t, hs, bob.Token, room, "oops again")
+		for range 2 {
+			expect(t, hs.Do(t, "POST", roomPath(room, "/redact/"+url.PathEscape(second)), bob.Token, map[string]any{}), 200, "")
+		}
+		if c := hs.Do(t, "GET", roomPath(room, "/event/"+url.PathEscape(second)), alice.Token, nil); len(c.JSON["content"].(map[string]any)) != 0 {
+			t.Fatalf("redacted by POST: %s", c)
+		}
 		// Redaction sent through /send (v1.18 form) works too.
 		viaSend := hs.Do(t, "PUT", roomPath(room, "/send/m.room.redaction/r5"), alice.Token, map[string]any{"redacts": ids[2]})
 		expect(t, viaSend, 200, "")
