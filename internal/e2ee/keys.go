@@ -401,6 +401,7 @@ func (s *Service) Changes(ctx context.Context, userID string, from, to int64) (c
 	}
 	changedSet := map[string]bool{}
 	leftSet := map[string]bool{}
+	pendingSet := map[string]bool{}
 	for _, id := range ids {
 		changedSet[id] = true
 	}
@@ -427,6 +428,10 @@ func (s *Service) Changes(ctx context.Context, userID string, from, to int64) (c
 			}
 		case joinedNow:
 			changedSet[mc.UserID] = true
+		case (mc.Membership == "invite" || mc.Membership == "knock") && mc.PrevMembership != mc.Membership && mc.UserID != userID:
+			// As Synapse does: a client may encrypt for the invited (or
+			// knocking) before they join, so it hears of their devices.
+			pendingSet[mc.UserID] = true
 		case leftNow:
 			leftSet[mc.UserID] = true
 		}
@@ -439,6 +444,11 @@ func (s *Service) Changes(ctx context.Context, userID string, from, to int64) (c
 		// Entries meant for the caller alone (user-signing signatures)
 		// count whoever they are about; the rest must be room-mates.
 		if isMate[u] || ownEntry[u] {
+			changed = append(changed, u)
+		}
+	}
+	for u := range pendingSet {
+		if !contains(changed, u) {
 			changed = append(changed, u)
 		}
 	}

@@ -47,3 +47,20 @@ func TestFederationDeviceListAfterARemoteLeave(t *testing.T) {
 		t.Errorf("the leaver's key change reached alice after the leave: %v", changed)
 	}
 }
+
+// A user invited to a room, here from another server, is in the
+// inviter's device_lists.changed at once, as in Synapse: a client may
+// encrypt for the invitee before she joins.
+func TestFederationInvitedUserInDeviceListChanges(t *testing.T) {
+	servers := testharness.StartFederation(t, "sqlite", 2, nil)
+	a, b := servers[0], servers[1]
+	alice := a.RegisterUser(t, "alice")
+	bob := b.RegisterUser(t, "bob")
+	room := createRoom(t, a, alice.Token, map[string]any{"preset": "private_chat"})
+	s := syncE2EE(t, a, alice.Token, "")
+	expect(t, a.Do(t, "POST", roomPath(room, "/invite"), alice.Token, map[string]any{"user_id": bob.UserID}), 200, "")
+	next := syncE2EE(t, a, alice.Token, "since="+s.NextBatch)
+	if !slices.Contains(next.DeviceLists.Changed, bob.UserID) {
+		t.Fatalf("the invitee is not in changed: %+v", next.DeviceLists)
+	}
+}
