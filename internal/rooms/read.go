@@ -68,9 +68,16 @@ func (s *Service) openReader(ctx context.Context, userID, roomID string) (reader
 }
 
 // mayRead is the gate in front of the per-event filter: members, former
-// members and, for world_readable rooms, anyone (G-31, G-32).
+// members and, for world_readable rooms, anyone (G-31, G-32). A banned
+// user is no former member here, as in Synapse: the ban shuts the room.
 func (r reader) mayRead() bool {
-	if r.worldReadable || r.joined() || r.vh.everJoined() {
+	if r.worldReadable || r.joined() {
+		return true
+	}
+	if r.vh.current() == "ban" {
+		return false
+	}
+	if r.vh.everJoined() {
 		return true
 	}
 	return r.vh.current() == "invite" && r.historyNow() == "invited"
@@ -97,7 +104,7 @@ func (s *Service) stateFor(ctx context.Context, r reader, roomID string) ([]Stor
 	switch {
 	case r.joined() || r.worldReadable:
 		return sortedState(r.snap), nil
-	case r.vh.everJoined() || r.mayRead():
+	case r.mayRead():
 		if pos := r.lastLeavePos(); pos > 0 {
 			return s.store.StateAt(ctx, roomID, pos)
 		}

@@ -365,7 +365,13 @@ func TestMembershipOperations(t *testing.T) {
 		if m := stateContent(t, hs, alice.Token, room, "m.room.member", bob.UserID); m.Str("membership") != "leave" || m.Str("reason") != "bye" {
 			t.Fatalf("kick: %s", m)
 		}
+		// A kicked user still reads the room as it was when he left; a
+		// banned one reads nothing of it, as in Synapse.
+		expect(t, hs.Do(t, "GET", roomPath(room, "/state"), bob.Token, nil), 200, "")
 		expect(t, hs.Do(t, "POST", roomPath(room, "/ban"), alice.Token, map[string]any{"user_id": bob.UserID}), 200, "")
+		expect(t, hs.Do(t, "GET", roomPath(room, "/state"), bob.Token, nil), 403, "M_FORBIDDEN")
+		expect(t, hs.Do(t, "GET", roomPath(room, "/state/m.room.member/"+url.PathEscape(bob.UserID)), bob.Token, nil), 403, "M_FORBIDDEN")
+		expect(t, hs.Do(t, "GET", roomPath(room, "/messages?dir=b"), bob.Token, nil), 403, "M_FORBIDDEN")
 		expect(t, hs.Do(t, "POST", roomPath(room, "/invite"), alice.Token, map[string]any{"user_id": bob.UserID}), 403, "M_FORBIDDEN")
 		expect(t, hs.Do(t, "POST", roomPath(room, "/unban"), alice.Token, map[string]any{"user_id": bob.UserID}), 200, "")
 		expect(t, hs.Do(t, "POST", roomPath(room, "/unban"), alice.Token, map[string]any{"user_id": bob.UserID}), 403, "M_FORBIDDEN")
