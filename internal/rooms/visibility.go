@@ -80,7 +80,20 @@ func (s *Service) loadViewer(ctx context.Context, roomID, userID string) (viewer
 		return viewerHistory{}, nil
 	}
 	ch, err := s.store.MembershipHistory(ctx, roomID, userID)
-	return viewerHistory{userID: userID, changes: ch}, err
+	if err != nil {
+		return viewerHistory{}, err
+	}
+	// A membership this server holds only as part of the state it was
+	// given (at its join of another server's room, or across a gap) was
+	// not shown here: the user has had it since before anything was.
+	snap, err := s.Current(ctx, roomID)
+	if err == nil {
+		if se, ok := snap.State[matrixevents.StateTuple{Type: matrixevents.TypeMember, StateKey: userID}]; ok && se.StreamPos <= 0 &&
+			(len(ch) == 0 || ch[0].StreamPos > 0) {
+			ch = append([]MembershipChange{{StreamPos: 0, Membership: se.Event.Membership()}}, ch...)
+		}
+	}
+	return viewerHistory{userID: userID, changes: ch}, nil
 }
 
 // membershipBefore is the viewer's membership just before pos.
