@@ -172,3 +172,24 @@ func TestUserDirectorySearchRequests(t *testing.T) {
 		expect(t, udSearch(t, hs, alice.Token, "not json"), 400, "M_NOT_JSON")
 	})
 }
+
+// Users of other servers are in the directory while they share a room
+// with the searcher, under the name their member event gives; once the
+// searcher's server has left the room they are gone. Both databases.
+func TestUserDirectoryRemoteUsers_G49(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		servers := testharness.StartFederation(t, backend, 2, nil)
+		a, b := servers[0], servers[1]
+		alice := a.RegisterUser(t, "alice")
+		bob := b.RegisterUser(t, "bob")
+		udSetName(t, a, alice, "Alice Faraway")
+		room := createRoom(t, a, alice.Token, map[string]any{"preset": "private_chat", "invite": []string{bob.UserID}})
+		expect(t, b.Do(t, "POST", cs+"/join/"+testharness.PathEscape(room), bob.Token, map[string]any{}), 200, "")
+		found := udFound(t, b, bob.Token, "faraway")
+		if u, ok := found[alice.UserID]; !ok || u["display_name"] != "Alice Faraway" {
+			t.Fatalf("alice of the other server in bob's directory: %v", found)
+		}
+		expect(t, b.Do(t, "POST", roomPath(room, "/leave"), bob.Token, map[string]any{}), 200, "")
+		udWant(t, b, bob.Token, "faraway", alice.UserID, false)
+	})
+}
