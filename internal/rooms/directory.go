@@ -337,10 +337,24 @@ func (s *Service) SetDirectoryVisibility(ctx context.Context, userID, roomID str
 	if !mayManageDirectory(RoomSnapshot{Info: e.info, State: e.state}, userID) {
 		return refusal.New(refusal.Forbidden, "only room members allowed to change m.room.canonical_alias may change the room's directory visibility")
 	}
+	return s.setPublicLocked(ctx, e, public)
+}
+
+// setPublic publishes roomID in the directory, or takes it out.
+func (s *Service) setPublic(ctx context.Context, roomID string, public bool) error {
+	e, err := s.lockRoom(ctx, roomID)
+	if err != nil {
+		return err
+	}
+	defer e.mu.Unlock()
+	return s.setPublicLocked(ctx, e, public)
+}
+
+func (s *Service) setPublicLocked(ctx context.Context, e *roomEntry, public bool) error {
 	if e.info.IsPublic == public {
 		return nil
 	}
-	if err := s.store.SetPublic(ctx, roomID, public); err != nil {
+	if err := s.store.SetPublic(ctx, e.info.RoomID, public); err != nil {
 		return err
 	}
 	e.info.IsPublic = public

@@ -152,6 +152,7 @@ func (s *Service) joinRemote(ctx context.Context, roomID, userID string, extra m
 			}
 			return err
 		}
+		s.followUpgrade(context.WithoutCancel(ctx), roomID)
 		return nil
 	}
 	if len(tried) == 0 {
