@@ -200,11 +200,13 @@ type Store interface {
 	// CurrentStateOfType lists the current state event of type eventType
 	// and stateKey in every room that has one (user directory).
 	CurrentStateOfType(ctx context.Context, eventType, stateKey string) ([]StoredEvent, error)
-	// DirectoryCandidates lists, with their global profiles, the local
-	// users who are not deactivated and are joined to one of roomIDs or
-	// share a joined room with userID (userID itself only through
-	// roomIDs).
+	// DirectoryCandidates lists the users joined to one of roomIDs or
+	// sharing a joined room with userID (userID itself only through
+	// roomIDs): local ones with their global profiles (deactivated ones
+	// left out), other servers' with their member events' names.
 	DirectoryCandidates(ctx context.Context, userID string, roomIDs []string) ([]DirectoryUser, error)
+	// RoomsJoinedByServer lists the rooms a user of server is joined to.
+	RoomsJoinedByServer(ctx context.Context, server string) ([]string, error)
 
 	CreateAlias(ctx context.Context, alias, roomID, creator string, ts int64) error
 	GetAlias(ctx context.Context, alias string) (roomID, creator string, err error)

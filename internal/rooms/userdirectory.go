@@ -144,9 +144,17 @@ func (s *Service) openRooms(ctx context.Context) ([]string, error) {
 			open[se.Event.RoomID()] = true
 		}
 	}
+	// Only rooms this server is in: one it has left keeps a stale state
+	// here, whose members it no longer hears of.
+	joined, err := s.store.RoomsJoinedByServer(ctx, s.serverName)
+	if err != nil {
+		return nil, err
+	}
 	ids := make([]string, 0, len(open))
-	for id := range open {
-		ids = append(ids, id)
+	for _, id := range joined {
+		if open[id] {
+			ids = append(ids, id)
+		}
 	}
 	slices.Sort(ids)
 	return ids, nil

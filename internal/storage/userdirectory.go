@@ -126,3 +126,9 @@ func (s *RoomStore) directoryProfiles(ctx context.Context, users []string) (map[
 	}
 	return out, nil
 }
+
+func (s *RoomStore) RoomsJoinedByServer(ctx context.Context, server string) ([]string, error) {
+	return collectStrings(s.db.Read.QueryContext(ctx, `SELECT DISTINCT room_id FROM current_state
+		WHERE type = 'm.room.member' AND membership = 'join' AND state_key LIKE $1 ESCAPE '\'`,
+		"%:"+likeEscaper.Replace(server)))
+}

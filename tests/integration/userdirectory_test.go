@@ -191,5 +191,13 @@ func TestUserDirectoryRemoteUsers_G49(t *testing.T) {
 		}
 		expect(t, b.Do(t, "POST", roomPath(room, "/leave"), bob.Token, map[string]any{}), 200, "")
 		udWant(t, b, bob.Token, "faraway", alice.UserID, false)
+
+		// Nor through a public room this server has left: its state here
+		// is stale.
+		public := createRoom(t, a, alice.Token, map[string]any{"preset": "public_chat"})
+		expect(t, b.Do(t, "POST", cs+"/join/"+testharness.PathEscape(public)+"?server_name="+testharness.PathEscape(a.Config.ServerName), bob.Token, map[string]any{}), 200, "")
+		udWant(t, b, bob.Token, "faraway", alice.UserID, true)
+		expect(t, b.Do(t, "POST", roomPath(public, "/leave"), bob.Token, map[string]any{}), 200, "")
+		udWant(t, b, bob.Token, "faraway", alice.UserID, false)
 	})
 }
