@@ -60,10 +60,14 @@ type Store interface {
 	Destinations(ctx context.Context) ([]string, error)
 }
 
-// The spec's limits on one transaction.
+// The spec's limits on one transaction, and a bound on its size: 100
+// large EDUs (to-device messages) could otherwise make a request larger
+// than receivers accept (Foyer takes 5 MiB), which they would refuse
+// whole.
 const (
 	maxPDUsPerTransaction = 50
 	maxEDUsPerTransaction = 100
+	maxTransactionBytes   = 4 << 20
 )
 
 // Defaults of Options.
@@ -279,6 +283,7 @@ func (s *Sender) work(ctx context.Context, destination string, w *worker) {
 	backoff := time.Duration(0)
 	for ctx.Err() == nil {
 		items, err := s.store.Next(ctx, destination, maxPDUsPerTransaction, maxEDUsPerTransaction)
+		items = fitTransaction(items, maxTransactionBytes)
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -413,6 +418,20 @@ func (s *Sender) send(ctx context.Context, destination string, items []Item) (re
 	default:
 		return true, errors.New(resp.Status)
 	}
+}
+
+// fitTransaction keeps the first items, in queue order, whose JSON fits in
+// limit bytes (at least one: an item larger than limit goes alone). The
+// same queue gives the same batch again, so a retry keeps its txnId.
+func fitTransaction(items []Item, limit int) []Item {
+	total := 0
+	for i, it := range items {
+		total += len(it.JSON)
+		if total > limit && i > 0 {
+			return items[:i]
+		}
+	}
+	return items
 }
 
 // TransactionID names a batch by its first position and a digest of all

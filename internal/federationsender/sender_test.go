@@ -569,3 +569,48 @@ func TestSenderRetriesAtOnceWhenHeardFrom(t *testing.T) {
 		}
 	})
 }
+
+// A transaction stays within 4 MiB however large the queued EDUs (a
+// receiver refuses a larger request whole): three EDUs of 1.5 MiB leave
+// in two transactions, all delivered; an item larger than the bound
+// still leaves, alone.
+func TestSenderBoundsTransactionBytes(t *testing.T) {
+	eachStore(t, func(t *testing.T, reopen func() *storage.DB) {
+		db := reopen()
+		key := signingKey(t)
+		remote := &destination{name: "remote.example", key: key}
+		net := newNetwork(t, remote)
+		s := newSender(db, key, net, federationsender.Options{})
+		ctx := context.Background()
+		big := func(i int, size int) json.RawMessage {
+			return json.RawMessage(fmt.Sprintf(`{"edu":%d,"pad":"%s"}`, i, strings.Repeat("x", size)))
+		}
+		for i := range 3 {
+			if err := s.QueueEDU(ctx, []string{"remote.example"}, big(i, 1536<<10)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.QueueEDU(ctx, []string{"remote.example"}, big(3, 5<<20)); err != nil {
+			t.Fatal(err)
+		}
+		start(t, s)
+		waitFor(t, "the delivery", func() bool { return len(queued(t, db)) == 0 })
+		reqs := remote.all()
+		var sizes []int
+		delivered := 0
+		for _, r := range reqs {
+			n := 0
+			for _, e := range r.edus {
+				n += len(e)
+			}
+			sizes = append(sizes, len(r.edus))
+			delivered += len(r.edus)
+			if n > 4<<20 && len(r.edus) > 1 {
+				t.Errorf("a transaction of %d EDUs and %d bytes", len(r.edus), n)
+			}
+		}
+		if delivered != 4 || len(reqs) < 3 {
+			t.Fatalf("%d EDUs delivered in transactions of %v, want 4 in at least 3", delivered, sizes)
+		}
+	})
+}
