@@ -281,6 +281,11 @@ func TestFederationProcessesCatchUpAfterSenderKill9(t *testing.T) {
 		if n := len(bodies(bobTL.events)); n != len(all) {
 			t.Errorf("B's /sync showed %d messages, want %d: %q", n, len(all), bodies(bobTL.events))
 		}
+		for name, p := range map[string]*foyerProc{"A": a, "B": b} {
+			if strings.Contains(p.stderr.String(), "level=ERROR") {
+				t.Errorf("restarted %s logged errors:\n%s", name, tail(p.stderr.String()))
+			}
+		}
 		t.Logf("%s: %v", backend, time.Since(began).Round(time.Millisecond))
 	})
 }
