@@ -3,6 +3,8 @@ package integration
 import (
 	"encoding/json"
 	"maps"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -176,6 +178,26 @@ func TestSyncStateFollowsResolution(t *testing.T) {
 				(sec.StateAfter != nil && len(sec.StateAfter.Events) != 0) || (sec.Unstable != nil && len(sec.Unstable.Events) != 0) {
 				t.Errorf("%s after rita's message: want an empty state_after: %s", param, r)
 			}
+		}
+		// Lazy-loaded members: the resolved name still comes, and of the
+		// members only the timeline's senders.
+		lazy, lazyRaw := doSync(t, hs, alice.Token, "since="+beforeRob+"&filter="+
+			url.QueryEscape(`{"room":{"state":{"lazy_load_members":true}}}`))
+		var sawName bool
+		for _, ev := range lazy.Rooms.Join[room].State.Events {
+			switch {
+			case ev.Type == "m.room.name":
+				sawName = ev.Content["name"] == "Zeta"
+			case ev.Type == "m.room.member" && *ev.StateKey != rob && *ev.StateKey != rita:
+				t.Errorf("lazy sync sends the member %s", *ev.StateKey)
+			}
+		}
+		if !sawName {
+			t.Errorf("lazy sync lacks the resolved name: %s", lazyRaw)
+		}
+
+		if r := hs.Do(t, "GET", "/_matrix/client/versions", "", nil); !strings.Contains(string(r.Raw), `"org.matrix.msc4222":true`) {
+			t.Errorf("/versions does not name MSC4222: %s", r)
 		}
 		if r := hs.Do(t, "GET", cs+"/sync?use_state_after=maybe", alice.Token, nil); r.Status != 400 || r.Errcode() != "M_INVALID_PARAM" {
 			t.Errorf("use_state_after=maybe: %s", r)
