@@ -150,9 +150,11 @@ func (s *Service) stateFor(ctx context.Context, req *Request, roomID string, tl 
 	}
 	had := map[matrixevents.StateTuple]string{}
 	if !full && sinceGroup != 0 {
-		list, err := s.stateOfGroup(ctx, sinceGroup)
-		if err != nil {
-			return nil, err
+		list := atEnd
+		if sinceGroup != endGroup {
+			if list, err = s.stateOfGroup(ctx, sinceGroup); err != nil {
+				return nil, err
+			}
 		}
 		for _, se := range list {
 			had[tupleOf(se.Event)] = se.Event.EventID()
@@ -160,9 +162,10 @@ func (s *Service) stateFor(ctx context.Context, req *Request, roomID string, tl 
 	}
 	// The state before the timeline's first event, which holds it even
 	// when no event before it was shown (a room first known at this
-	// server's join of it over federation).
+	// server's join of it over federation); only the keys the timeline
+	// carries are taken from it.
 	atStart := atEnd
-	if len(tl.events) > 0 && !req.UseStateAfter {
+	if len(timelineKeys) > 0 && !req.UseStateAfter {
 		if atStart, err = s.rooms.StateBeforeEvent(ctx, tl.events[0]); err != nil {
 			return nil, err
 		}
