@@ -179,6 +179,25 @@ func TestSyncStateFollowsResolution(t *testing.T) {
 				t.Errorf("%s after rita's message: want an empty state_after: %s", param, r)
 			}
 		}
+		// An initial sync whose timeline holds Rita's losing name: only
+		// state_after can give the resolved one.
+		initial := stateAfterOf(t, hs.Do(t, "GET", cs+"/sync?use_state_after=true", alice.Token, nil), room)
+		if initial.State != nil || initial.StateAfter == nil {
+			t.Fatalf("initial sync with use_state_after: want state_after only")
+		}
+		names := 0
+		for _, ev := range initial.StateAfter.Events {
+			if ev.Type == "m.room.name" {
+				names++
+				if ev.Content["name"] != "Zeta" {
+					t.Errorf("initial state_after's name: %v, want Zeta", ev.Content["name"])
+				}
+			}
+		}
+		if names != 1 || len(initial.StateAfter.Events) < 5 {
+			t.Errorf("initial state_after: %d names among %d events", names, len(initial.StateAfter.Events))
+		}
+
 		// Lazy-loaded members: the resolved name still comes, and of the
 		// members only the timeline's senders.
 		lazy, lazyRaw := doSync(t, hs, alice.Token, "since="+beforeRob+"&filter="+
