@@ -29,6 +29,17 @@ func (a *API) syncHandler(w http.ResponseWriter, r *http.Request) error {
 	if req.FullState, _, err = httpapi.BoolParam(r, "full_state"); err != nil {
 		return err
 	}
+	// MSC4222: the stable name (spec v1.16) or the unstable one older
+	// clients send, answered under the matching name.
+	if req.UseStateAfter, _, err = httpapi.BoolParam(r, "use_state_after"); err != nil {
+		return err
+	}
+	if !req.UseStateAfter {
+		if req.UseStateAfter, _, err = httpapi.BoolParam(r, "org.matrix.msc4222.use_state_after"); err != nil {
+			return err
+		}
+		req.StateAfterUnstable = req.UseStateAfter
+	}
 	switch q.Get("set_presence") {
 	case "", "online", "offline", "unavailable":
 	default:

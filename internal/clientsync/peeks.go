@@ -178,7 +178,7 @@ func (s *Service) peekedRoom(ctx context.Context, req *Request, p Peek, since, t
 	if err != nil {
 		return nil, err
 	}
-	state, err := s.stateFor(ctx, req, p.RoomID, tl, since, full)
+	state, err := s.stateFor(ctx, req, p.RoomID, tl, since, to, full)
 	if err != nil {
 		return nil, err
 	}

@@ -67,7 +67,9 @@ type UnreadNotifications struct {
 // JoinedRoom is rooms.join[roomId].
 type JoinedRoom struct {
 	Summary             *Summary            `json:"summary,omitempty"`
-	State               StateList           `json:"state"`
+	State               StateList           `json:"state,omitzero"`
+	StateAfter          *StateList          `json:"state_after,omitempty"`
+	UnstableStateAfter  *StateList          `json:"org.matrix.msc4222.state_after,omitempty"`
 	Timeline            Timeline            `json:"timeline"`
 	Ephemeral           EventList           `json:"ephemeral"`
 	AccountData         EventList           `json:"account_data"`
@@ -98,9 +100,11 @@ type KnockedRoom struct {
 
 // LeftRoom is rooms.leave[roomId].
 type LeftRoom struct {
-	State       StateList `json:"state"`
-	Timeline    Timeline  `json:"timeline"`
-	AccountData EventList `json:"account_data"`
+	State              StateList  `json:"state,omitzero"`
+	StateAfter         *StateList `json:"state_after,omitempty"`
+	UnstableStateAfter *StateList `json:"org.matrix.msc4222.state_after,omitempty"`
+	Timeline           Timeline   `json:"timeline"`
+	AccountData        EventList  `json:"account_data"`
 }
 
 func newResponse() *Response {
@@ -124,4 +128,31 @@ func (r *Response) empty() bool {
 	return len(r.Rooms.Join) == 0 && len(r.Rooms.Invite) == 0 && len(r.Rooms.Leave) == 0 && len(r.Rooms.Knock) == 0 && len(r.Rooms.Peek) == 0 &&
 		len(r.Presence.Events) == 0 && len(r.AccountData.Events) == 0 && len(r.ToDevice.Events) == 0 &&
 		len(r.DeviceLists.Changed) == 0 && len(r.DeviceLists.Left) == 0
+}
+
+// moveToStateAfter answers a use_state_after request: each room's state
+// (computed as the state at its timeline's end) goes to state_after,
+// present even when empty, and state is left out.
+func moveToStateAfter(resp *Response, unstable bool) {
+	move := func(state *StateList, stable, experimental **StateList) {
+		after := &StateList{Events: state.Events}
+		if after.Events == nil {
+			after.Events = []json.RawMessage{}
+		}
+		*state = StateList{}
+		if unstable {
+			*experimental = after
+		} else {
+			*stable = after
+		}
+	}
+	for _, jr := range resp.Rooms.Join {
+		move(&jr.State, &jr.StateAfter, &jr.UnstableStateAfter)
+	}
+	for _, jr := range resp.Rooms.Peek {
+		move(&jr.State, &jr.StateAfter, &jr.UnstableStateAfter)
+	}
+	for _, lr := range resp.Rooms.Leave {
+		move(&lr.State, &lr.StateAfter, &lr.UnstableStateAfter)
+	}
 }

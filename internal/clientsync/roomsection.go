@@ -102,68 +102,105 @@ func (s *Service) timeline(ctx context.Context, req *Request, roomID string, low
 	return out, nil
 }
 
-// stateFor returns the state block for a room's timeline: everything at
-// the timeline's start when full, else the state that changed between
-// since and the start of a limited timeline. With lazy-loaded members,
-// member events are limited to the timeline's senders (and the caller),
-// and those already sent to this device are not sent again unless the
-// filter asks for redundant members.
-func (s *Service) stateFor(ctx context.Context, req *Request, roomID string, tl timelineSlice, since int64, full bool) ([]rooms.StoredEvent, error) {
+// stateFor returns the state block for a room's timeline, which ends at
+// stream position end. The client is to end with the room's real state at
+// end: with several branches, the resolution of their states, which need
+// not be what applying the timeline in stream order gives. So, against
+// the state the room had at since (nothing when full), it holds for each
+// key the timeline does not carry the state at end when that differs, and
+// for each key it carries the state at the timeline's start when that
+// differs. With use_state_after (MSC4222) it holds the state at end where
+// it differs from since, timeline or not. With lazy-loaded members,
+// members unchanged since then are limited to the timeline's senders (and
+// the caller on a full sync), and those already sent to this device are
+// not sent again unless the filter asks for redundant members.
+func (s *Service) stateFor(ctx context.Context, req *Request, roomID string, tl timelineSlice, since, end int64, full bool) ([]rooms.StoredEvent, error) {
 	rf := req.Filter.room()
 	sf := rf.State
 	lazy := (sf != nil && sf.LazyLoadMembers) || (rf.Timeline != nil && rf.Timeline.LazyLoadMembers)
 	redundant := (sf != nil && sf.IncludeRedundantMembers) || (rf.Timeline != nil && rf.Timeline.IncludeRedundantMembers)
-	if !full && !tl.limited && !(lazy && len(tl.events) > 0) {
-		return nil, nil
-	}
-	at := tl.firstPos - 1
-	// The state before the timeline's first event, which holds it even
-	// when no event before it was shown (a room first known at this
-	// server's join of it over federation); with no timeline, the state
-	// after the last event shown.
-	var atStart []rooms.StoredEvent
-	var err error
-	if len(tl.events) > 0 {
-		atStart, err = s.rooms.StateBeforeEvent(ctx, tl.events[0])
-	} else {
-		atStart, err = s.store.StateAt(ctx, roomID, at)
-	}
-	if err != nil {
-		return nil, err
-	}
 	senders := map[string]bool{req.UserID: full}
 	inTimeline := map[string]bool{}
+	timelineKeys := map[matrixevents.StateTuple]bool{}
 	for _, se := range tl.events {
 		senders[se.Event.Sender()] = true
 		inTimeline[se.Event.EventID()] = true
+		if se.Event.IsState() {
+			timelineKeys[tupleOf(se.Event)] = true
+		}
 	}
-	var changed map[matrixevents.StateTuple]bool
-	if !full && tl.limited {
-		events, err := s.store.Events(ctx, roomID, since, at, false, 10000, rooms.EventFilter{StateOnly: true})
-		if err != nil {
+	endGroup, err := s.store.StateGroupAt(ctx, roomID, end)
+	if err != nil {
+		return nil, err
+	}
+	var sinceGroup int64
+	if !full {
+		if sinceGroup, err = s.store.StateGroupAt(ctx, roomID, since); err != nil {
 			return nil, err
 		}
-		changed = map[matrixevents.StateTuple]bool{}
-		for _, se := range events {
-			changed[matrixevents.StateTuple{Type: se.Event.Type(), StateKey: *se.Event.StateKey()}] = true
+		// The common case, a quiet room or one with new messages only:
+		// the state is what it was, and nothing is read.
+		if sinceGroup == endGroup && len(timelineKeys) == 0 && !(lazy && len(tl.events) > 0) {
+			return nil, nil
 		}
 	}
-	out := atStart[:0:0]
-	for _, se := range atStart {
+	atEnd, err := s.stateOfGroup(ctx, endGroup)
+	if err != nil {
+		return nil, err
+	}
+	had := map[matrixevents.StateTuple]string{}
+	if !full && sinceGroup != 0 {
+		list := atEnd
+		if sinceGroup != endGroup {
+			if list, err = s.stateOfGroup(ctx, sinceGroup); err != nil {
+				return nil, err
+			}
+		}
+		for _, se := range list {
+			had[tupleOf(se.Event)] = se.Event.EventID()
+		}
+	}
+	// The state before the timeline's first event, which holds it even
+	// when no event before it was shown (a room first known at this
+	// server's join of it over federation); only the keys the timeline
+	// carries are taken from it.
+	atStart := atEnd
+	if len(timelineKeys) > 0 && !req.UseStateAfter {
+		if atStart, err = s.rooms.StateBeforeEvent(ctx, tl.events[0]); err != nil {
+			return nil, err
+		}
+	}
+	// Each key's candidate, in the order of the state read.
+	var candidates []rooms.StoredEvent
+	for _, se := range atEnd {
+		if req.UseStateAfter || !timelineKeys[tupleOf(se.Event)] {
+			candidates = append(candidates, se)
+		}
+	}
+	if !req.UseStateAfter {
+		for _, se := range atStart {
+			if timelineKeys[tupleOf(se.Event)] {
+				candidates = append(candidates, se)
+			}
+		}
+	}
+	out := candidates[:0:0]
+	for _, se := range candidates {
 		ev := se.Event
-		key := matrixevents.StateTuple{Type: ev.Type(), StateKey: *ev.StateKey()}
+		key := tupleOf(ev)
 		isMember := ev.Type() == "m.room.member"
-		keep := full || changed[key] || (lazy && isMember && senders[key.StateKey])
+		changed := had[key] != ev.EventID()
+		keep := changed || (lazy && isMember && senders[key.StateKey])
 		if full && lazy && isMember && !senders[key.StateKey] {
 			keep = false
 		}
-		if !keep || inTimeline[ev.EventID()] {
+		if !keep || (inTimeline[ev.EventID()] && !req.UseStateAfter) {
 			continue
 		}
 		if !sf.AllowsRoom(roomID) || !sf.event().Allows(ev.Type(), ev.Sender()) {
 			continue
 		}
-		if lazy && isMember && !changed[key] && !redundant && !full && s.lazy.alreadySent(req, roomID, key.StateKey, ev.EventID()) {
+		if lazy && isMember && !changed && !redundant && !full && s.lazy.alreadySent(req, roomID, key.StateKey, ev.EventID()) {
 			continue
 		}
 		out = append(out, se)
@@ -177,13 +214,28 @@ func (s *Service) stateFor(ctx context.Context, req *Request, roomID string, tl 
 				s.lazy.record(req, roomID, *se.Event.StateKey(), se.Event.EventID())
 			}
 		}
-		for _, se := range tl.events {
-			if se.Event.Type() == "m.room.member" {
-				s.lazy.record(req, roomID, *se.Event.StateKey(), se.Event.EventID())
+		if !req.UseStateAfter {
+			for _, se := range tl.events {
+				if se.Event.Type() == "m.room.member" {
+					s.lazy.record(req, roomID, *se.Event.StateKey(), se.Event.EventID())
+				}
 			}
 		}
 	}
 	return out, nil
+}
+
+// stateOfGroup reads a state group; 0 is the empty state.
+func (s *Service) stateOfGroup(ctx context.Context, group int64) ([]rooms.StoredEvent, error) {
+	if group == 0 {
+		return nil, nil
+	}
+	return s.store.StateGroup(ctx, group)
+}
+
+// tupleOf is a state event's key.
+func tupleOf(ev matrixevents.Event) matrixevents.StateTuple {
+	return matrixevents.StateTuple{Type: ev.Type(), StateKey: *ev.StateKey()}
 }
 
 // formatEvents renders events as the filter asks: the client format
@@ -253,7 +305,7 @@ func (s *Service) joinedRoom(ctx context.Context, req *Request, m rooms.RoomMemb
 		if tl, err = s.timeline(ctx, req, roomID, lower, to, m.StreamPos); err != nil {
 			return nil, err
 		}
-		if state, err = s.stateFor(ctx, req, roomID, tl, since, full); err != nil {
+		if state, err = s.stateFor(ctx, req, roomID, tl, since, to, full); err != nil {
 			return nil, err
 		}
 	}
@@ -335,7 +387,7 @@ func (s *Service) leftRoom(ctx context.Context, req *Request, m rooms.RoomMember
 	if err != nil {
 		return nil, err
 	}
-	state, err := s.stateFor(ctx, req, m.RoomID, tl, since, full)
+	state, err := s.stateFor(ctx, req, m.RoomID, tl, since, m.StreamPos, full)
 	if err != nil {
 		return nil, err
 	}

@@ -115,6 +115,11 @@ type Request struct {
 	Timeout   time.Duration
 	FullState bool
 	Filter    Filter
+	// UseStateAfter (MSC4222, spec v1.16): rooms carry the state at the
+	// end of their timeline in state_after, in place of state; under the
+	// unstable name org.matrix.msc4222.state_after when
+	// StateAfterUnstable, the name the client asked with.
+	UseStateAfter, StateAfterUnstable bool
 	// Stopping ends the long-poll early when the server shuts down.
 	Stopping context.Context
 
@@ -376,6 +381,9 @@ func (s *Service) compute(ctx context.Context, req *Request, rs *userRooms) (*Re
 		if err := e.Fill(ctx, req, since, to, resp); err != nil {
 			return nil, err
 		}
+	}
+	if req.UseStateAfter {
+		moveToStateAfter(resp, req.StateAfterUnstable)
 	}
 	return resp, nil
 }

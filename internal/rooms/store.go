@@ -161,9 +161,13 @@ type Store interface {
 	Append(ctx context.Context, a Append) error
 	GetRoom(ctx context.Context, roomID string) (RoomInfo, error)
 	CurrentState(ctx context.Context, roomID string) ([]StoredEvent, error)
-	// StateAt is the room state after the last event shown to clients at
-	// or before stream position pos.
+	// StateAt is the room's state after the last event shown to clients
+	// at or before stream position pos: its current state then, which is
+	// the resolution of the room's branches when it had several.
 	StateAt(ctx context.Context, roomID string, pos int64) ([]StoredEvent, error)
+	// StateGroupAt is the ID of the group StateAt reads (0 when no event
+	// is shown at or before pos): equal IDs hold equal states.
+	StateGroupAt(ctx context.Context, roomID string, pos int64) (int64, error)
 	// StateGroup is the state held by a state group, whatever its events'
 	// status.
 	StateGroup(ctx context.Context, id int64) ([]StoredEvent, error)

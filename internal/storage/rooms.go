@@ -51,6 +51,7 @@ func (s *RoomStore) Append(ctx context.Context, a rooms.Append) error {
 		}
 		var last matrixevents.Event
 		var lastShown rooms.PersistEvent
+		var lastShownGroup int64
 		for _, pe := range a.Events {
 			ev := pe.Event
 			var membership sql.NullString
@@ -100,7 +101,7 @@ func (s *RoomStore) Append(ctx context.Context, a rooms.Append) error {
 			if pe.Backfilled {
 				continue // History: the room's present is unchanged.
 			}
-			lastShown = pe
+			lastShown, lastShownGroup = pe, group
 			if membership.Valid && (membership.String == "join" || membership.String == "invite" || membership.String == "knock") {
 				if _, err := tx.ExecContext(ctx, `DELETE FROM forgotten_rooms WHERE user_id = $1 AND room_id = $2`, stateKey.String, a.RoomID); err != nil {
 					return err
@@ -114,6 +115,15 @@ func (s *RoomStore) Append(ctx context.Context, a rooms.Append) error {
 					a.RoomID, ev.Type(), stateKey.String, ev.EventID(), pe.StreamPos, membership); err != nil {
 					return fmt.Errorf("updating current state: %w", err)
 				}
+			}
+		}
+		// The room's state after its newest shown event is the resolution
+		// of several branches: kept with the event, so the state at any
+		// sync token is the one the room had then.
+		if !lastShown.Event.IsZero() && a.StateGroup != 0 && a.StateGroup != lastShownGroup {
+			if _, err := tx.ExecContext(ctx, `UPDATE events SET resolved_group = $1 WHERE event_id = $2`,
+				a.StateGroup, lastShown.Event.EventID()); err != nil {
+				return err
 			}
 		}
 		for _, g := range a.AfterGroups {
@@ -303,17 +313,22 @@ func (s *RoomStore) CurrentState(ctx context.Context, roomID string) ([]rooms.St
 }
 
 func (s *RoomStore) StateAt(ctx context.Context, roomID string, pos int64) ([]rooms.StoredEvent, error) {
+	group, err := s.StateGroupAt(ctx, roomID, pos)
+	if err != nil || group == 0 {
+		return nil, err
+	}
+	return s.StateGroup(ctx, group)
+}
+
+func (s *RoomStore) StateGroupAt(ctx context.Context, roomID string, pos int64) (int64, error) {
 	var group sql.NullInt64
-	err := s.db.Read.QueryRowContext(ctx, `SELECT e.state_group FROM events e
+	err := s.db.Read.QueryRowContext(ctx, `SELECT COALESCE(e.resolved_group, e.state_group) FROM events e
 		WHERE e.room_id = $1 AND e.stream_pos <= $2 AND e.stream_pos > 0`+shownToClients+`
 		ORDER BY e.stream_pos DESC LIMIT 1`, roomID, pos).Scan(&group)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
+		return 0, nil
 	}
-	if err != nil {
-		return nil, err
-	}
-	return s.StateGroup(ctx, group.Int64)
+	return group.Int64, err
 }
 
 func (s *RoomStore) GetEvent(ctx context.Context, eventID string) (rooms.StoredEvent, error) {
