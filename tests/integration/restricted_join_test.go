@@ -80,3 +80,92 @@ func TestRestrictedJoinLocal(t *testing.T) {
 		expect(t, hs.Do(t, "POST", roomPath(noInviter, "/join"), bob.Token, map[string]any{}), 400, "M_UNABLE_TO_GRANT_JOIN")
 	})
 }
+
+// signedBy fetches eventID from hs through the federation API, asked as
+// the server asker (which must share the room), and reports whether
+// server's signature is on it and whom its join names as authoriser.
+func signedBy(t *testing.T, hs, asker *testharness.Homeserver, eventID, server string) (bool, string) {
+	t.Helper()
+	r := hs.SignedRequest(t, asker.SigningKey(t), asker.Config.ServerName, hs.Config.ServerName, "GET",
+		"/_matrix/federation/v1/event/"+testharness.PathEscape(eventID), nil)
+	expect(t, r, 200, "")
+	pdus, _ := r.JSON["pdus"].([]any)
+	if len(pdus) != 1 {
+		t.Fatalf("/event %s: %s", eventID, r)
+	}
+	ev := pdus[0].(map[string]any)
+	sigs, _ := ev["signatures"].(map[string]any)
+	via, _ := ev["content"].(map[string]any)["join_authorised_via_users_server"].(string)
+	_, ok := sigs[server]
+	return ok, via
+}
+
+// A user of B joins A's restricted room because they are joined to the
+// allowed room on A: make_join's template names A's user in
+// join_authorised_via_users_server, A signs the join at send_join, and
+// both servers store it with A's signature. A user of B in no allowed
+// room is refused 403 M_FORBIDDEN; a room whose allowed room A is not in
+// is 400 M_UNABLE_TO_AUTHORISE_JOIN; a room where no user of A may invite
+// is 400 M_UNABLE_TO_GRANT_JOIN; knock_restricted lets B's users knock,
+// and members of the allowed room join.
+func TestFederationRestrictedJoin(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		servers := testharness.StartFederation(t, backend, 2, nil)
+		home, away := servers[0], servers[1]
+		alice := home.RegisterUser(t, "alice")
+		bob := away.RegisterUser(t, "bob")
+		carol := away.RegisterUser(t, "carol")
+		hsName := home.Config.ServerName
+		space := createRoom(t, home, alice.Token, map[string]any{"preset": "public_chat", "creation_content": map[string]any{"type": "m.space"}})
+		room := restrictedRoom(t, home, alice.Token, "restricted", space, nil)
+
+		expect(t, joinVia(t, away, bob.Token, space, hsName), 200, "")
+		expect(t, joinVia(t, away, bob.Token, room, hsName), 200, "")
+		if m := mustState(t, away, bob.Token, room, "m.room.member", bob.UserID); m.Str("membership") != "join" || m.Str("join_authorised_via_users_server") != alice.UserID {
+			t.Fatalf("bob's restricted join on his server: %s", m)
+		}
+		waitFor(t, func() bool { return membershipOn(t, home, alice.Token, room, bob.UserID) == "join" })
+		joinID := pdMemberEventID(t, away, bob.Token, room, bob.UserID)
+		if id := pdMemberEventID(t, home, alice.Token, room, bob.UserID); id != joinID {
+			t.Fatalf("the servers store different joins: %s and %s", id, joinID)
+		}
+		for _, stored := range []struct{ hs, asker *testharness.Homeserver }{{home, away}, {away, home}} {
+			signed, via := signedBy(t, stored.hs, stored.asker, joinID, hsName)
+			if !signed || via != alice.UserID {
+				t.Errorf("the join on %s: signed by %s %v, authorised via %q", stored.hs.Config.ServerName, hsName, signed, via)
+			}
+		}
+		sendMessage(t, away, bob.Token, room, "hello from bob")
+		waitFor(t, func() bool { return syncHasMessage(t, home, alice.Token, room, "hello from bob") })
+
+		// carol is in no allowed room, which home can tell.
+		expect(t, joinVia(t, away, carol.Token, room, hsName), 403, "M_FORBIDDEN")
+		if got := joinedRooms(t, away, carol.Token); len(got) != 0 {
+			t.Fatalf("carol's rooms after a refused join: %v", got)
+		}
+
+		// A room restricted to a room of away's that home is not in:
+		// home cannot tell.
+		awayRoom := createRoom(t, away, carol.Token, map[string]any{"preset": "public_chat"})
+		unseen := restrictedRoom(t, home, alice.Token, "restricted", awayRoom, nil)
+		expect(t, joinVia(t, away, carol.Token, unseen, hsName), 400, "M_UNABLE_TO_AUTHORISE_JOIN")
+
+		// knock_restricted: carol knocks, bob joins as a member of the space.
+		knock := restrictedRoom(t, home, alice.Token, "knock_restricted", space, nil)
+		expect(t, away.Do(t, "POST", cs+"/knock/"+testharness.PathEscape(knock)+"?via="+hsName, carol.Token, map[string]any{}), 200, "")
+		waitFor(t, func() bool { return membershipOn(t, home, alice.Token, knock, carol.UserID) == "knock" })
+		expect(t, joinVia(t, away, bob.Token, knock, hsName), 200, "")
+		if m := mustState(t, away, bob.Token, knock, "m.room.member", bob.UserID); m.Str("join_authorised_via_users_server") != alice.UserID {
+			t.Fatalf("bob's knock_restricted join: %s", m)
+		}
+
+		// No user of home may invite: home cannot grant the join.
+		dave := home.RegisterUser(t, "dave")
+		noInviter := restrictedRoom(t, home, alice.Token, "restricted", space, map[string]any{
+			"power_level_content_override": map[string]any{"invite": 100}})
+		expect(t, home.Do(t, "POST", roomPath(noInviter, "/invite"), alice.Token, map[string]any{"user_id": dave.UserID}), 200, "")
+		expect(t, home.Do(t, "POST", roomPath(noInviter, "/join"), dave.Token, map[string]any{}), 200, "")
+		expect(t, home.Do(t, "POST", roomPath(noInviter, "/leave"), alice.Token, map[string]any{}), 200, "")
+		expect(t, joinVia(t, away, bob.Token, noInviter, hsName), 400, "M_UNABLE_TO_GRANT_JOIN")
+	})
+}
