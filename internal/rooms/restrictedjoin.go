@@ -42,23 +42,28 @@ func restrictedAllowList(snap RoomSnapshot) ([]string, bool) {
 	return nil, false
 }
 
+// needsRestrictedCheck reports whether a join of userID to the room must
+// meet its restricted join rule's conditions: the room is restricted and
+// the user is neither joined nor invited.
+func needsRestrictedCheck(snap RoomSnapshot, userID string) bool {
+	if _, ok := restrictedAllowList(snap); !ok {
+		return false
+	}
+	m := snap.Membership(userID)
+	return m != "join" && m != "invite"
+}
+
 // restrictedJoinAuthoriser is the join_authorised_via_users_server a join
-// of userID to the room needs, or "" when it needs none: the room is not
-// restricted, or the user is joined or invited already. A user in none of
-// the allowed rooms is refused (Forbidden); a user of another server when
-// this server is not in every allowed room may be in one this server
-// cannot see (UnableToAuthoriseJoin); with no local user who may invite,
-// another server must authorise (UnableToGrantJoin).
+// of userID to the room needs, or "" when it needs none (see
+// needsRestrictedCheck). The user must meet the conditions
+// (checkRestrictedConditions); with no local user who may invite, another
+// server must authorise the join (UnableToGrantJoin).
 func (s *Service) restrictedJoinAuthoriser(ctx context.Context, snap RoomSnapshot, userID string) (string, error) {
+	if !needsRestrictedCheck(snap, userID) {
+		return "", nil
+	}
 	if err := s.checkRestrictedConditions(ctx, snap, userID); err != nil {
 		return "", err
-	}
-	if _, ok := restrictedAllowList(snap); !ok {
-		return "", nil
-	}
-	switch snap.Membership(userID) {
-	case "join", "invite":
-		return "", nil
 	}
 	via := s.localInviter(snap)
 	if via == "" {
@@ -67,19 +72,17 @@ func (s *Service) restrictedJoinAuthoriser(ctx context.Context, snap RoomSnapsho
 	return via, nil
 }
 
-// checkRestrictedConditions checks, for a restricted room, that userID
-// (neither joined nor invited) is joined to one of the rooms its join
-// rule allows, as far as this server knows: a membership of a user of
-// another server counts only in a room this server is in.
+// checkRestrictedConditions checks that userID, when needsRestrictedCheck,
+// is joined to one of the rooms the join rule allows, as far as this
+// server knows: a membership of a user of another server counts only in a
+// room this server is in. A user in none is refused (Forbidden); a user of
+// another server, when this server is not in every allowed room, may be
+// in one it cannot see (UnableToAuthoriseJoin).
 func (s *Service) checkRestrictedConditions(ctx context.Context, snap RoomSnapshot, userID string) error {
-	allowed, ok := restrictedAllowList(snap)
-	if !ok {
+	if !needsRestrictedCheck(snap, userID) {
 		return nil
 	}
-	switch snap.Membership(userID) {
-	case "join", "invite":
-		return nil
-	}
+	allowed, _ := restrictedAllowList(snap)
 	joined, err := s.store.RoomsWithMembership(ctx, userID, "join")
 	if err != nil {
 		return err
