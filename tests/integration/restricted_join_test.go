@@ -169,3 +169,33 @@ func TestFederationRestrictedJoin(t *testing.T) {
 		expect(t, joinVia(t, away, bob.Token, noInviter, hsName), 400, "M_UNABLE_TO_GRANT_JOIN")
 	})
 }
+
+// A server of the room that is not in the allowed room answers
+// make_join with 400 M_UNABLE_TO_AUTHORISE_JOIN, and the joining server
+// asks the next one, which lets the user in. Storage plays no part:
+// SQLite only.
+func TestFederationRestrictedJoinTriesNextServer(t *testing.T) {
+	servers := testharness.StartFederation(t, "sqlite", 3, nil)
+	home, away, third := servers[0], servers[1], servers[2]
+	alice := home.RegisterUser(t, "alice")
+	bob := away.RegisterUser(t, "bob")
+	carol := third.RegisterUser(t, "carol")
+	space := createRoom(t, home, alice.Token, map[string]any{"preset": "public_chat"})
+	room := restrictedRoom(t, home, alice.Token, "restricted", space, nil)
+	expect(t, home.Do(t, "POST", roomPath(room, "/invite"), alice.Token, map[string]any{"user_id": carol.UserID}), 200, "")
+	expect(t, joinVia(t, third, carol.Token, room, home.Config.ServerName), 200, "")
+	waitFor(t, func() bool { return membershipOn(t, home, alice.Token, room, carol.UserID) == "join" })
+	expect(t, joinVia(t, away, bob.Token, space, home.Config.ServerName), 200, "")
+
+	// third is in the room but not in the space: it cannot tell, and says
+	// so in a way that sends bob's server on to home (any other refusal
+	// would be the client's answer).
+	makeJoin := "/_matrix/federation/v1/make_join/" + testharness.PathEscape(room) + "/" + testharness.PathEscape(bob.UserID) + "?ver=10"
+	expect(t, third.SignedRequest(t, away.SigningKey(t), away.Config.ServerName, third.Config.ServerName, "GET", makeJoin, nil), 400, "M_UNABLE_TO_AUTHORISE_JOIN")
+	r := away.Do(t, "POST", cs+"/join/"+testharness.PathEscape(room)+"?via="+third.Config.ServerName+"&via="+home.Config.ServerName, bob.Token, map[string]any{})
+	expect(t, r, 200, "")
+	if m := mustState(t, away, bob.Token, room, "m.room.member", bob.UserID); m.Str("join_authorised_via_users_server") != alice.UserID {
+		t.Fatalf("bob's join: %s", m)
+	}
+	waitFor(t, func() bool { return membershipOn(t, third, carol.Token, room, bob.UserID) == "join" })
+}
