@@ -40,6 +40,10 @@ func (s *Service) setMembershipWith(ctx context.Context, roomID, sender, target,
 	}
 	// Extra keys never change what the event is.
 	content["membership"] = membership
+	raw, _ := json.Marshal(content)
+	if err := s.checkMembershipPolicyWith(ctx, snap, sender, target, raw, policy); err != nil {
+		return "", err
+	}
 	if membership == "join" && target == sender {
 		// A restricted room: who here vouches for the join (restrictedjoin.go).
 		via, err := s.restrictedJoinAuthoriser(ctx, snap, target)
@@ -48,11 +52,8 @@ func (s *Service) setMembershipWith(ctx context.Context, roomID, sender, target,
 		}
 		if via != "" {
 			content["join_authorised_via_users_server"] = via
+			raw, _ = json.Marshal(content)
 		}
-	}
-	raw, _ := json.Marshal(content)
-	if err := s.checkMembershipPolicyWith(ctx, snap, sender, target, raw, policy); err != nil {
-		return "", err
 	}
 	if membership == "invite" {
 		if err := s.checkInvitee(ctx, target); err != nil {

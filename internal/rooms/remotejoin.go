@@ -54,6 +54,11 @@ func (s *Service) JoinVia(ctx context.Context, roomID, userID string, content ma
 		}
 	}
 	_, err := s.setMembership(ctx, roomID, userID, userID, "join", extra)
+	var re *refusal.Error
+	if s.joins != nil && errors.As(err, &re) && re.Kind == refusal.UnableToGrantJoin {
+		// A restricted room no user here may invite to (restrictedjoinvia.go).
+		return s.joinRestrictedThroughInviters(ctx, roomID, userID, extra, err)
+	}
 	return err
 }
 

@@ -199,3 +199,50 @@ func TestFederationRestrictedJoinTriesNextServer(t *testing.T) {
 	}
 	waitFor(t, func() bool { return membershipOn(t, third, carol.Token, room, bob.UserID) == "join" })
 }
+
+// When no user of this server may invite to a restricted room it is in,
+// a local user's join goes through another server of the room whose
+// user may, as Synapse does: that server names its user, signs the join,
+// and this server receives the join it answers with.
+func TestRestrictedJoinThroughAnotherServersInviter(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		servers := testharness.StartFederation(t, backend, 2, nil)
+		home, away := servers[0], servers[1]
+		alice := home.RegisterUser(t, "alice")
+		frank := home.RegisterUser(t, "frank")
+		bob := away.RegisterUser(t, "bob")
+		hsName := home.Config.ServerName
+		space := createRoom(t, home, alice.Token, map[string]any{"preset": "public_chat"})
+		expect(t, home.Do(t, "POST", roomPath(space, "/join"), frank.Token, map[string]any{}), 200, "")
+		expect(t, joinVia(t, away, bob.Token, space, hsName), 200, "")
+		waitFor(t, func() bool { return membershipOn(t, away, bob.Token, space, frank.UserID) == "join" })
+
+		// bob may invite (100); alice, the one user of home in the room,
+		// gives up her power.
+		room := restrictedRoom(t, home, alice.Token, "restricted", space, map[string]any{
+			"power_level_content_override": map[string]any{"invite": 100, "users": map[string]any{alice.UserID: 100, bob.UserID: 100}}})
+		expect(t, home.Do(t, "POST", roomPath(room, "/invite"), alice.Token, map[string]any{"user_id": bob.UserID}), 200, "")
+		expect(t, joinVia(t, away, bob.Token, room, hsName), 200, "")
+		waitFor(t, func() bool { return membershipOn(t, home, alice.Token, room, bob.UserID) == "join" })
+		pl := mustState(t, home, alice.Token, room, "m.room.power_levels", "")
+		pl.JSON["users"] = map[string]any{alice.UserID: 0, bob.UserID: 100}
+		expect(t, putState(t, home, alice.Token, room, "m.room.power_levels", "", pl.JSON), 200, "")
+		waitFor(t, func() bool {
+			return mustState(t, away, bob.Token, room, "m.room.power_levels", "").JSON["users"].(map[string]any)[alice.UserID] == float64(0)
+		})
+
+		expect(t, home.Do(t, "POST", roomPath(room, "/join"), frank.Token, map[string]any{}), 200, "")
+		if m := mustState(t, home, frank.Token, room, "m.room.member", frank.UserID); m.Str("membership") != "join" || m.Str("join_authorised_via_users_server") != bob.UserID {
+			t.Fatalf("frank's join: %s", m)
+		}
+		joinID := pdMemberEventID(t, home, frank.Token, room, frank.UserID)
+		waitFor(t, func() bool { return membershipOn(t, away, bob.Token, room, frank.UserID) == "join" })
+		for _, stored := range []struct{ hs, asker *testharness.Homeserver }{{home, away}, {away, home}} {
+			if signed, _ := signedBy(t, stored.hs, stored.asker, joinID, away.Config.ServerName); !signed {
+				t.Errorf("the join on %s lacks %s's signature", stored.hs.Config.ServerName, away.Config.ServerName)
+			}
+		}
+		sendMessage(t, home, frank.Token, room, "hello from frank")
+		waitFor(t, func() bool { return syncHasMessage(t, away, bob.Token, room, "hello from frank") })
+	})
+}
