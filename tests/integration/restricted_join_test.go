@@ -1,7 +1,9 @@
 package integration
 
 import (
+	"encoding/json"
 	"testing"
+	"time"
 
 	"foyer/internal/testharness"
 )
@@ -244,5 +246,51 @@ func TestRestrictedJoinThroughAnotherServersInviter(t *testing.T) {
 		}
 		sendMessage(t, home, frank.Token, room, "hello from frank")
 		waitFor(t, func() bool { return syncHasMessage(t, away, bob.Token, room, "hello from frank") })
+	})
+}
+
+// send_join of a restricted join checks the conditions again and signs
+// the join before accepting it: a join naming a local user, of a user in
+// the allowed room, is answered with the join carrying this server's
+// signature; one of a user in no allowed room is 403 M_FORBIDDEN; one
+// naming another server's user is 400 M_UNABLE_TO_GRANT_JOIN; one naming
+// no one is refused by the auth rules (403).
+func TestFederationRestrictedSendJoin(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		hs := startNamed(t, backend, "local.test", nil)
+		rs := txnRemote(t, backend, hs)
+		alice := hs.RegisterUser(t, "alice")
+		space := createRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat"})
+		room := restrictedRoom(t, hs, alice.Token, "restricted", space, nil)
+		rita := "@rita:remote.test"
+		sendJoin := func(content map[string]any) *testharness.Response {
+			t.Helper()
+			join := rs.event(t, currentRoom(t, hs, room).State, room, rita, "m.room.member", strPtr(rita), content, extremityIDs(currentRoom(t, hs, room)), time.Now())
+			path := "/_matrix/federation/v2/send_join/" + testharness.PathEscape(room) + "/" + testharness.PathEscape(join.EventID())
+			return hs.SignedRequest(t, rs.key, rs.name, hs.Config.ServerName, "PUT", path, json.RawMessage(join.JSON()))
+		}
+		via := map[string]any{"membership": "join", "join_authorised_via_users_server": alice.UserID}
+
+		r := sendJoin(via)
+		expect(t, r, 403, "M_FORBIDDEN")
+		r = sendJoin(map[string]any{"membership": "join", "join_authorised_via_users_server": "@someone:other.test"})
+		expect(t, r, 400, "M_UNABLE_TO_GRANT_JOIN")
+
+		joinByTxn(t, rs, "t1", space, rita)
+		r = sendJoin(map[string]any{"membership": "join"})
+		expect(t, r, 403, "M_FORBIDDEN")
+		r = sendJoin(via)
+		expect(t, r, 200, "")
+		ev, _ := r.JSON["event"].(map[string]any)
+		sigs, _ := ev["signatures"].(map[string]any)
+		if _, ok := sigs["local.test"]; !ok {
+			t.Fatalf("send_join's event lacks this server's signature: %s", r)
+		}
+		if _, ok := sigs["remote.test"]; !ok {
+			t.Fatalf("send_join's event lost the joining server's signature: %s", r)
+		}
+		if m := membershipOn(t, hs, alice.Token, room, rita); m != "join" {
+			t.Fatalf("rita's membership after send_join: %q", m)
+		}
 	})
 }
