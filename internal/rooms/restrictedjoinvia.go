@@ -1,6 +1,7 @@
 package rooms
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +20,12 @@ import (
 // room, the events this server lacks fetched from that server. refused is
 // the local refusal, returned when no other server can authorise the join.
 func (s *Service) joinRestrictedThroughInviters(ctx context.Context, roomID, userID string, extra map[string]any, refused error) error {
+	// A guest's local joins are bounded by the guest room cap, which a
+	// join received from elsewhere would not count: guests are not joined
+	// this way.
+	if guest, err := s.isGuest(ctx, userID); err != nil || guest {
+		return cmp.Or(err, refused)
+	}
 	snap, err := s.Current(ctx, roomID)
 	if err != nil {
 		return err
