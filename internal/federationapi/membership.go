@@ -86,7 +86,8 @@ func (a *API) sendLeave(w http.ResponseWriter, r *http.Request) error {
 // make_join or make_leave template: the membership of a user of that
 // server, for this room and event ID, signed by it, that the room accepts
 // (403 when it rejects or soft-fails it). A join is answered with the
-// state before it and that state's auth chain.
+// state before it and that state's auth chain, and the join itself, with
+// this server's signature when it authorised a restricted join.
 func (a *API) sendMembership(w http.ResponseWriter, r *http.Request, membership string) error {
 	ctx := r.Context()
 	origin := Origin(ctx)
@@ -115,6 +116,13 @@ func (a *API) sendMembership(w http.ResponseWriter, r *http.Request, membership 
 	}
 	if server != origin {
 		return httpapi.ErrForbidden("user %s is not of %s, the server sending", ev.Sender(), origin)
+	}
+	if membership == "join" {
+		// A restricted join this server vouches for is signed here first:
+		// the checks below need that signature too.
+		if ev, err = a.Rooms.AuthoriseRestrictedJoin(ctx, ev); err != nil {
+			return err
+		}
 	}
 	if err := matrixevents.VerifyEventSignatures(ctx, ev, a.Keys.EventKey); err != nil {
 		return httpapi.ErrForbidden("the event's signatures do not check: %v", err)

@@ -62,6 +62,10 @@ func fromRefusal(re *refusal.Error) *Error {
 		return NewError(re.Status, re.Code, "%s", re.Msg)
 	case refusal.Unreachable:
 		return ErrUnknown(http.StatusBadGateway, "%s", re.Msg)
+	case refusal.UnableToAuthoriseJoin:
+		return NewError(http.StatusBadRequest, "M_UNABLE_TO_AUTHORISE_JOIN", "%s", re.Msg)
+	case refusal.UnableToGrantJoin:
+		return NewError(http.StatusBadRequest, "M_UNABLE_TO_GRANT_JOIN", "%s", re.Msg)
 	case refusal.WrongRoomKeysVersion:
 		e := NewError(http.StatusForbidden, "M_WRONG_ROOM_KEYS_VERSION", "%s", re.Msg)
 		e.Extra = map[string]any{"current_version": re.CurrentVersion}

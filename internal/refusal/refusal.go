@@ -54,6 +54,14 @@ const (
 	// Unreachable is 502 M_UNKNOWN: no other server that could do what
 	// was asked answered (every server of a remote room is down).
 	Unreachable
+	// UnableToAuthoriseJoin is 400 M_UNABLE_TO_AUTHORISE_JOIN: this server
+	// cannot tell whether the user meets a restricted room's conditions
+	// (it is not in the rooms they name).
+	UnableToAuthoriseJoin
+	// UnableToGrantJoin is 400 M_UNABLE_TO_GRANT_JOIN: the user meets a
+	// restricted room's conditions, but no user of this server may invite
+	// them; another server should be asked.
+	UnableToGrantJoin
 )
 
 // Error is a refusal.

@@ -88,6 +88,10 @@ func (s *Service) checkJoinAnswer(ctx context.Context, version, roomID string, o
 	if cc.RoomVersion != version {
 		return out, fmt.Errorf("the room's create event says version %s, make_join said %s", cc.RoomVersion, version)
 	}
+	if len(ans.Event) == 0 && joinAuthoriser(ours) != "" {
+		// The resident server's signature is on its copy only.
+		return out, fmt.Errorf("the answer lacks the restricted join signed by its authorising server")
+	}
 	if len(ans.Event) > 0 {
 		theirs, ok := parse(ans.Event)
 		if !ok || theirs.EventID() != ours.EventID() {

@@ -44,6 +44,17 @@ func (s *Service) setMembershipWith(ctx context.Context, roomID, sender, target,
 	if err := s.checkMembershipPolicyWith(ctx, snap, sender, target, raw, policy); err != nil {
 		return "", err
 	}
+	if membership == "join" && target == sender {
+		// A restricted room: who here vouches for the join (restrictedjoin.go).
+		via, err := s.restrictedJoinAuthoriser(ctx, snap, target)
+		if err != nil {
+			return "", err
+		}
+		if via != "" {
+			content["join_authorised_via_users_server"] = via
+			raw, _ = json.Marshal(content)
+		}
+	}
 	if membership == "invite" {
 		if err := s.checkInvitee(ctx, target); err != nil {
 			return "", err

@@ -54,6 +54,11 @@ func (s *Service) JoinVia(ctx context.Context, roomID, userID string, content ma
 		}
 	}
 	_, err := s.setMembership(ctx, roomID, userID, userID, "join", extra)
+	var re *refusal.Error
+	if s.joins != nil && errors.As(err, &re) && re.Kind == refusal.UnableToGrantJoin {
+		// A restricted room no user here may invite to (restrictedjoinvia.go).
+		return s.joinRestrictedThroughInviters(ctx, roomID, userID, extra, err)
+	}
 	return err
 }
 
@@ -123,6 +128,7 @@ func (s *Service) joinRemote(ctx context.Context, roomID, userID string, extra m
 	}
 	content["membership"] = "join"
 	var tried []string
+	var lastRestricted error
 	for _, server := range servers {
 		joined, err := s.joinThrough(ctx, server, roomID, userID, content)
 		if err != nil {
@@ -135,6 +141,9 @@ func (s *Service) joinRemote(ctx context.Context, roomID, userID string, extra m
 			}
 			s.log.InfoContext(ctx, "joining a room through another server failed", "room_id", roomID, "server", server, "err", err)
 			tried = append(tried, server)
+			if r := restrictedJoinRefusal(err); r != nil {
+				lastRestricted = r
+			}
 			continue
 		}
 		if guest && !guestCanJoin(RoomSnapshot{State: storedState(joined.state)}) {
@@ -157,6 +166,9 @@ func (s *Service) joinRemote(ctx context.Context, roomID, userID string, extra m
 	}
 	if len(tried) == 0 {
 		return refusal.New(refusal.NotFound, "room %s is not on this server, and this server may ask none of its servers", roomID)
+	}
+	if lastRestricted != nil {
+		return lastRestricted
 	}
 	return &refusal.Error{Kind: refusal.Unreachable, Msg: fmt.Sprintf("could not join room %s through any of its servers (%s)", roomID, strings.Join(tried, ", "))}
 }

@@ -39,10 +39,22 @@ func (s *Service) MembershipTemplate(ctx context.Context, roomID, userID, member
 			return nil, "", refusal.New(refusal.Forbidden, "%s is not in room %s", userID, roomID)
 		}
 	}
+	content := map[string]any{"membership": membership}
+	if membership == "join" {
+		// A restricted room: a user of this server vouches for the join,
+		// if the joining user meets the conditions (restrictedjoin.go).
+		via, err := s.restrictedJoinAuthoriser(ctx, RoomSnapshot{Info: e.info, State: e.state}, userID)
+		if err != nil {
+			return nil, "", err
+		}
+		if via != "" {
+			content["join_authorised_via_users_server"] = via
+		}
+	}
 	proto := matrixevents.ProtoEvent{
 		RoomVersion: e.info.Version, RoomID: e.info.RoomID, Sender: userID,
 		Type: matrixevents.TypeMember, StateKey: &userID,
-		Content: map[string]any{"membership": membership},
+		Content: content,
 		Origin:  server, Timestamp: s.now(),
 	}
 	linkToExtremities(&proto, e.info.Extremities)
