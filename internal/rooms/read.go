@@ -439,6 +439,9 @@ func (s *Service) ClientEvents(ctx context.Context, events []StoredEvent, withRo
 			unsigned["m.relations"] = agg
 		}
 		if se.RedactedBy != "" {
+			// The ID alone too, as Synapse gives it: clients and tools
+			// read either.
+			unsigned["redacted_by"] = se.RedactedBy
 			if red, ok := quoted[se.RedactedBy]; ok {
 				unsigned["redacted_because"] = matrixevents.ToClientEvent(red.Event, nil)
 			}

@@ -319,7 +319,7 @@ func TestContextMembersAndRedaction(t *testing.T) {
 		ev := hs.Do(t, "GET", roomPath(room, "/event/"+url.PathEscape(own)), alice.Token, nil)
 		content := ev.JSON["content"].(map[string]any)
 		because := ev.JSON["unsigned"].(map[string]any)["redacted_because"].(map[string]any)
-		if len(content) != 0 || because["event_id"] != red.Str("event_id") {
+		if len(content) != 0 || because["event_id"] != red.Str("event_id") || ev.JSON["unsigned"].(map[string]any)["redacted_by"] != red.Str("event_id") {
 			t.Fatalf("redacted event: %s", ev)
 		}
 		expect(t, hs.Do(t, "PUT", roomPath(room, "/redact/"+url.PathEscape(ids[1])+"/r3"), alice.Token, map[string]any{}), 200, "")
