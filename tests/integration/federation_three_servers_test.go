@@ -10,8 +10,9 @@ import (
 
 // Three servers in one room: the room lives on A; users of B and C join
 // through A. Each server sends its own users' events to both others (C's
-// message reaches B without A passing it on), typing and receipts reach
-// every server, and a leave on B is seen on A and C. Both databases.
+// message reaches B without A passing it on), typing, receipts and
+// presence reach every server, and a leave on B is seen on A and C. Both
+// databases.
 func TestFederationThreeServersInOneRoom(t *testing.T) {
 	testharness.EachBackend(t, func(t *testing.T, backend string) {
 		servers := testharness.StartFederation(t, backend, 3, nil)
@@ -47,6 +48,13 @@ func TestFederationThreeServersInOneRoom(t *testing.T) {
 			body := string(raw.Raw)
 			return strings.Contains(body, `"m.typing"`) && strings.Contains(body, `"user_ids":["`+bob.UserID+`"]`) &&
 				strings.Contains(body, `"m.receipt"`)
+		})
+
+		// Bob's presence reaches carol's sync on C.
+		expect(t, b.Do(t, "PUT", cs+"/presence/"+url.PathEscape(bob.UserID)+"/status", bob.Token, map[string]any{"presence": "online", "status_msg": "on server B"}), 200, "")
+		waitFor(t, func() bool {
+			_, raw := doSync(t, c, carol.Token, "")
+			return strings.Contains(string(raw.Raw), "on server B")
 		})
 
 		expect(t, b.Do(t, "POST", roomPath(room, "/leave"), bob.Token, map[string]any{}), 200, "")
