@@ -87,6 +87,11 @@ func Routes(d Deps) []httpapi.Route {
 		httpapi.Route{Method: "GET", Path: "/_matrix/key/v2/server", Access: httpapi.Open, Handle: a.serverKeys},
 		httpapi.Route{Method: "GET", Path: "/_matrix/key/v2/query/{serverName}", Access: httpapi.Open, Handle: a.queryKeys},
 		httpapi.Route{Method: "POST", Path: "/_matrix/key/v2/query", Access: httpapi.Open, Handle: a.queryKeysBatch},
+		// The forms with a key ID, gone from the spec but still asked by
+		// older servers and test suites: the key ID is a hint, the answer
+		// the same.
+		httpapi.Route{Method: "GET", Path: "/_matrix/key/v2/server/{keyId}", Access: httpapi.Open, Handle: a.serverKeys},
+		httpapi.Route{Method: "GET", Path: "/_matrix/key/v2/query/{serverName}/{keyId}", Access: httpapi.Open, Handle: a.queryKeys},
 		httpapi.Route{Method: "GET", Path: "/_matrix/federation/v1/query/profile", Access: httpapi.Open, Handle: a.signed(a.queryProfile)},
 		httpapi.Route{Method: "GET", Path: "/_matrix/federation/v1/query/directory", Access: httpapi.Open, Handle: a.signed(a.queryDirectory)},
 		httpapi.Route{Method: "PUT", Path: "/_matrix/federation/v1/send/{txnId}", Access: httpapi.Open, MaxBody: maxTxnBytes, Handle: a.signed(a.sendTransaction)},

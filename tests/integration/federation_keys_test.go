@@ -188,6 +188,16 @@ func TestFederationKeyServerAndNotary(t *testing.T) {
 		if d := time.Until(time.UnixMilli(own.ValidUntilTS)); d < 6*24*time.Hour || d > 8*24*time.Hour {
 			t.Errorf("valid_until_ts is %v away, want about 7 days", d)
 		}
+		// The deprecated forms with a key ID, which older servers and
+		// test suites still ask, answer the same.
+		if r := a.Do(t, "GET", "/_matrix/key/v2/server/"+url.PathEscape(aKey.KeyID()), "", nil); r.Status != 200 {
+			t.Fatalf("key server with a key ID: %s", r)
+		} else {
+			checkSignedKeys(t, r.Raw, "a.test", aKey, map[string]*matrixevents.SigningKey{"a.test": aKey})
+		}
+		if keys := serverKeysOf(t, a.Do(t, "GET", "/_matrix/key/v2/query/b.test/"+url.PathEscape(bKey.KeyID()), "", nil)); len(keys) != 1 {
+			t.Fatalf("notary with a key ID: %d key objects", len(keys))
+		}
 		if old, ok := r.JSON["old_verify_keys"].(map[string]any); !ok || len(old) != 0 {
 			t.Errorf("old_verify_keys: %s", r)
 		}
