@@ -1,11 +1,13 @@
 package rooms
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"foyer/internal/refusal"
 	"foyer/internal/rooms/matrixevents"
@@ -141,10 +143,8 @@ func (s *Service) receive(ctx context.Context, ev matrixevents.Event, stateBefor
 	if err := s.store.Append(ctx, a); err != nil {
 		return Received{}, err
 	}
-	// The cache is reloaded from the store on the next lock: current
-	// state may have been resolved.
 	state := e.state
-	e.loaded, e.summary = false, nil
+	keepCachedState(e, a, ev, shown)
 	out := Received{EventID: ev.EventID(), Rejected: status.Rejected, SoftFailed: status.SoftFailed}
 	if !shown {
 		return out, nil
@@ -175,6 +175,37 @@ func (s *Service) receive(ctx context.Context, ev matrixevents.Event, stateBefor
 	}
 	s.guestAccessReceived(ctx, e, ev, a.Redacts)
 	return out, nil
+}
+
+// keepCachedState brings a room's cached entry up to date after a
+// received event's Append: when the event left the current state as it
+// was (a message on it, or an event not shown), only the room's row
+// changed, and the cache takes what Append wrote there; otherwise it is
+// reloaded from the store on the next lock, since the current state may
+// have been resolved. A busy room's messages then cost no reload of its
+// state each.
+func keepCachedState(e *roomEntry, a Append, ev matrixevents.Event, shown bool) {
+	if a.CurrentState != nil || len(a.Redacts) > 0 || (shown && ev.IsState()) || len(a.Extremities) == 0 {
+		e.loaded, e.summary = false, nil
+		return
+	}
+	// As Append writes the room's row, and GetRoom reads it back.
+	xs := slices.Clone(a.Extremities)
+	slices.SortFunc(xs, func(x, y Extremity) int {
+		if x.Depth != y.Depth {
+			return cmp.Compare(y.Depth, x.Depth)
+		}
+		return strings.Compare(x.EventID, y.EventID)
+	})
+	depth := int64(0)
+	for _, x := range a.Extremities {
+		depth = max(depth, x.Depth)
+	}
+	e.info.Extremities, e.info.Depth, e.info.StateGroup = xs, depth, a.StateGroup
+	e.info.LatestEventID = a.Extremities[0].EventID
+	if shown {
+		e.info.LatestEventID = ev.EventID()
+	}
 }
 
 // guestAccessReceived applies G-20 to a received event that sets or

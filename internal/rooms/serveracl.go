@@ -30,12 +30,15 @@ type InboundRoom struct {
 // its server ACL admits origin. A room this server does not know is a
 // refusal of kind NotFound.
 func (s *Service) InboundCheck(ctx context.Context, roomID, origin string) (InboundRoom, error) {
-	// Asked of the store first: other servers name rooms at will, and a
-	// room's lock entry, once made, stays.
-	if _, err := s.store.GetRoom(ctx, roomID); errors.Is(err, ErrNotFound) {
-		return InboundRoom{}, refusal.New(refusal.NotFound, "there is no room %s on this server", roomID)
-	} else if err != nil {
-		return InboundRoom{}, err
+	// Asked of the store first, unless the room has a lock entry already:
+	// other servers name rooms at will, and a room's lock entry, once
+	// made, stays. (Locking a room the store lacks refuses it the same.)
+	if !s.hasEntry(roomID) {
+		if _, err := s.store.GetRoom(ctx, roomID); errors.Is(err, ErrNotFound) {
+			return InboundRoom{}, refusal.New(refusal.NotFound, "there is no room %s on this server", roomID)
+		} else if err != nil {
+			return InboundRoom{}, err
+		}
 	}
 	e, err := s.lockRoom(ctx, roomID)
 	if err != nil {

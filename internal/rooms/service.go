@@ -137,6 +137,13 @@ func (s *Service) entry(roomID string) *roomEntry {
 	return e
 }
 
+// hasEntry reports whether roomID has a lock entry, without making one.
+func (s *Service) hasEntry(roomID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rooms[roomID] != nil
+}
+
 // lockRoom locks a room and loads its state; the caller must unlock.
 func (s *Service) lockRoom(ctx context.Context, roomID string) (*roomEntry, error) {
 	e := s.entry(roomID)
