@@ -69,25 +69,22 @@ func (s *Service) receive(ctx context.Context, ev matrixevents.Event, stateBefor
 	if ev.Version() != e.info.Version {
 		return Received{}, refusal.New(refusal.BadJSON, "event %s is for room version %s, the room is version %s", ev.EventID(), ev.Version(), e.info.Version)
 	}
-	known, err := s.store.EventsAnyStatus(ctx, []string{ev.EventID()})
+	refs := slices.Concat(ev.AuthEventIDs(), ev.PrevEventIDs())
+	if stateBefore != nil {
+		refs = slices.Concat(ev.AuthEventIDs(), stateBefore)
+	}
+	// The event itself and those it refers to, in one read.
+	byID, err := s.store.EventsAnyStatus(ctx, append([]string{ev.EventID()}, refs...))
 	if err != nil {
 		return Received{}, err
 	}
-	prior, isStored := known[ev.EventID()]
+	prior, isStored := byID[ev.EventID()]
 	if isStored && !prior.Outlier {
 		return receivedOf(prior), nil
 	}
 	// An outlier (stored for state or auth only) takes its place now.
 	replacesOutlier := isStored
 
-	refs := slices.Concat(ev.AuthEventIDs(), ev.PrevEventIDs())
-	if stateBefore != nil {
-		refs = slices.Concat(ev.AuthEventIDs(), stateBefore)
-	}
-	byID, err := s.store.EventsAnyStatus(ctx, refs)
-	if err != nil {
-		return Received{}, err
-	}
 	for _, id := range refs {
 		if se, ok := byID[id]; !ok || se.Event.RoomID() != ev.RoomID() {
 			return Received{}, refusal.New(refusal.NotFound, "event %s refers to %s, which this server does not have in the room", ev.EventID(), id)
@@ -263,10 +260,7 @@ func (s *Service) receiveStatus(ctx context.Context, e *roomEntry, ev matrixeven
 	for _, id := range ev.AuthEventIDs() {
 		authEvents = append(authEvents, byID[id].Event)
 	}
-	rejectedAuth, err := s.anyRejected(ctx, ev.AuthEventIDs())
-	if err != nil {
-		return st, err
-	}
+	rejectedAuth := slices.ContainsFunc(ev.AuthEventIDs(), func(id string) bool { return byID[id].Rejected })
 	if rejectedAuth || !s.allowed(ctx, ev, authEvents) {
 		st.Rejected = true
 	}
@@ -274,8 +268,12 @@ func (s *Service) receiveStatus(ctx context.Context, e *roomEntry, ev matrixeven
 	var before map[matrixevents.StateTuple]StoredEvent
 	var group int64
 	var groups []StateGroupWrite
+	var err error
 	if given != nil {
 		before, group, groups, err = s.givenStateGroup(ctx, given, byID)
+	} else if onCurrentState(e, ev, byID) {
+		// The cache holds that group's state already.
+		before, group = e.state, e.info.StateGroup
 	} else {
 		before, group, groups, err = s.stateAfterAll(ctx, e.info, ev.PrevEventIDs(), byID)
 	}
@@ -298,6 +296,21 @@ func (s *Service) receiveStatus(ctx context.Context, e *roomEntry, ev matrixeven
 		st.SoftFailed = true
 	}
 	return st, nil
+}
+
+// onCurrentState reports whether the state after each of ev's prev_events
+// (in byID) is the room's current state, the group its cache holds: as
+// for a message following the room's latest event.
+func onCurrentState(e *roomEntry, ev matrixevents.Event, byID map[string]StoredEvent) bool {
+	if e.info.StateGroup == 0 {
+		return false
+	}
+	for _, id := range ev.PrevEventIDs() {
+		if byID[id].StateGroup != e.info.StateGroup {
+			return false
+		}
+	}
+	return true
 }
 
 // allowed runs the auth rules; an unusable input counts as a refusal.
@@ -323,20 +336,6 @@ func authEventsFrom(ev matrixevents.Event, state map[matrixevents.StateTuple]Sto
 		}
 	}
 	return out
-}
-
-// anyRejected reports whether one of ids is stored as rejected.
-func (s *Service) anyRejected(ctx context.Context, ids []string) (bool, error) {
-	all, err := s.store.EventsAnyStatus(ctx, ids)
-	if err != nil {
-		return false, err
-	}
-	for _, se := range all {
-		if se.Rejected {
-			return true, nil
-		}
-	}
-	return false, nil
 }
 
 // stateAfterAll is the state after the events ids (all stored, in byID):
