@@ -84,16 +84,28 @@ func (b *FetchBudget) take(n int) error {
 // outliers too. No room lock is held during these calls; budget bounds
 // the events fetched and the time spent.
 func (s *Service) ReceiveFrom(ctx context.Context, origin string, ev matrixevents.Event, budget *FetchBudget) (Received, error) {
-	found, err := s.store.EventsAnyStatus(ctx, slices.Concat([]string{ev.EventID()}, ev.PrevEventIDs(), ev.AuthEventIDs()))
+	return s.ReceiveFromBatched(ctx, origin, ev, budget, nil)
+}
+
+// ReceiveFromBatched is ReceiveFrom within a batch (see ReceiveBatch),
+// which may hold the event unwritten until it is flushed. An event whose
+// gap needs filling is received on its own.
+func (s *Service) ReceiveFromBatched(ctx context.Context, origin string, ev matrixevents.Event, budget *FetchBudget, b *ReceiveBatch) (Received, error) {
+	found, err := s.eventsHeldOrStoredUnlocked(ctx, ev.RoomID(), slices.Concat([]string{ev.EventID()}, ev.PrevEventIDs(), ev.AuthEventIDs()))
 	if err != nil {
 		return Received{}, err
 	}
 	missing := missingPrevsIn(ev, found)
 	if s.dag == nil || budget == nil {
-		return s.Receive(ctx, ev)
+		return s.receive(ctx, ev, nil, false, b)
 	}
 	if len(missing) == 0 && !lacksAuthEventsIn(ev, found) {
-		return s.Receive(ctx, ev)
+		return s.receive(ctx, ev, nil, false, b)
+	}
+	// The batch's held events are written first: their reserved stream
+	// positions must not wait on another server.
+	if b != nil {
+		b.Flush(ctx)
 	}
 	// Only a gap runs against the transaction's deadline.
 	ctx, cancel := context.WithDeadline(ctx, budget.deadline)
@@ -237,7 +249,7 @@ func (s *Service) receivePulled(ctx context.Context, origin string, ev matrixeve
 	if err != nil {
 		return Received{}, refusal.New(refusal.NotFound, "event %s refers to events this server does not have and could not fetch from %s: %v", ev.EventID(), origin, err)
 	}
-	return s.receive(ctx, ev, state, false)
+	return s.receive(ctx, ev, state, false, nil)
 }
 
 // fetchMissingAuth stores, as outliers, the auth events of ev that this

@@ -45,7 +45,7 @@ type Received struct {
 // other servers: it is not queued for them here, unless its sender is
 // ours (an invite the invitee's server signed) — see ReceiveAsResident.
 func (s *Service) Receive(ctx context.Context, ev matrixevents.Event) (Received, error) {
-	return s.receive(ctx, ev, nil, false)
+	return s.receive(ctx, ev, nil, false, nil)
 }
 
 // ReceiveAsResident is Receive for a membership event another server
@@ -53,15 +53,17 @@ func (s *Service) Receive(ctx context.Context, ev matrixevents.Event) (Received,
 // send_knock): the joining server is not in the room yet, so this server
 // sends the accepted event on to the room's other servers.
 func (s *Service) ReceiveAsResident(ctx context.Context, ev matrixevents.Event) (Received, error) {
-	return s.receive(ctx, ev, nil, true)
+	return s.receive(ctx, ev, nil, true, nil)
 }
 
 // receive is Receive; with stateBefore not nil, the event's prev_events
 // need not be stored: stateBefore (stored event IDs) is the state before
 // it, as another server told it (missingevents.go). relay queues the
-// accepted event for the room's other servers.
-func (s *Service) receive(ctx context.Context, ev matrixevents.Event, stateBefore []string, relay bool) (Received, error) {
-	e, err := s.lockRoom(ctx, ev.RoomID())
+// accepted event for the room's other servers. With b, an event that
+// leaves the room's state as it was is held in b unwritten, until b is
+// flushed or the room locked by another (receivebatch.go).
+func (s *Service) receive(ctx context.Context, ev matrixevents.Event, stateBefore []string, relay bool, b *ReceiveBatch) (Received, error) {
+	e, err := s.lockRoomFor(ctx, ev.RoomID(), b)
 	if err != nil {
 		return Received{}, err
 	}
@@ -74,7 +76,7 @@ func (s *Service) receive(ctx context.Context, ev matrixevents.Event, stateBefor
 		refs = slices.Concat(ev.AuthEventIDs(), stateBefore)
 	}
 	// The event itself and those it refers to, in one read.
-	byID, err := s.store.EventsAnyStatus(ctx, append([]string{ev.EventID()}, refs...))
+	byID, err := s.eventsHeldOrStored(ctx, e, append([]string{ev.EventID()}, refs...))
 	if err != nil {
 		return Received{}, err
 	}
@@ -110,7 +112,9 @@ func (s *Service) receive(ctx context.Context, ev matrixevents.Event, stateBefor
 	if err != nil {
 		return Received{}, err
 	}
-	defer done()
+	// A held event's position is released once it is written.
+	release := done
+	defer func() { release() }()
 	shown := !status.Rejected && !status.SoftFailed
 	pe := PersistEvent{
 		Event: ev, StreamPos: pos, StateBefore: status.groupBefore,
@@ -131,22 +135,41 @@ func (s *Service) receive(ctx context.Context, ev matrixevents.Event, stateBefor
 		if err := s.advanceExtremities(ctx, e, ev, pe, &a); err != nil {
 			return Received{}, err
 		}
-		redacts, err := s.receivedRedaction(ctx, ev, status.stateBefore)
+		redacts, err := s.receivedRedaction(ctx, e, ev, status.stateBefore)
 		if err != nil {
 			return Received{}, err
 		}
 		a.Redacts = redacts
+	}
+	out := Received{EventID: ev.EventID(), Rejected: status.Rejected, SoftFailed: status.SoftFailed}
+	if shown {
+		out.StreamPos = pos
+	}
+	if b != nil && canHold(a, pe) {
+		var servers []string
+		if _, server, _ := matrixevents.SplitUserID(ev.Sender()); shown && (relay || server == s.serverName) {
+			servers = joinedServers(maps.Values(e.state))
+		}
+		// As the store would read it back.
+		rec := StoredEvent{Event: ev, StreamPos: pe.StreamPos, HistoryVisibility: pe.HistoryVisibility, ReplacesState: pe.ReplacesState,
+			StateGroup: pe.StateBefore, Rejected: pe.Rejected, SoftFailed: pe.SoftFailed}
+		s.hold(e, b, a, done, rec, shown, servers)
+		release = func() {}
+		keepCachedState(e, a, ev, shown)
+		return out, nil
+	}
+	// Held events go first: this one may follow them.
+	if err := s.flushLocked(ctx, e); err != nil {
+		return Received{}, err
 	}
 	if err := s.store.Append(ctx, a); err != nil {
 		return Received{}, err
 	}
 	state := e.state
 	keepCachedState(e, a, ev, shown)
-	out := Received{EventID: ev.EventID(), Rejected: status.Rejected, SoftFailed: status.SoftFailed}
 	if !shown {
 		return out, nil
 	}
-	out.StreamPos = pos
 	stored := StoredEvent{Event: ev, StreamPos: pos, HistoryVisibility: pe.HistoryVisibility, ReplacesState: pe.ReplacesState, StateGroup: pe.StateBefore}
 	if ev.IsState() {
 		stored.StateGroup = pos
@@ -501,7 +524,7 @@ func (s *Service) advanceExtremities(ctx context.Context, e *roomEntry, ev matri
 	for _, x := range xs[1:] {
 		ids = append(ids, x.EventID)
 	}
-	byID, err := s.store.EventsAnyStatus(ctx, ids)
+	byID, err := s.eventsHeldOrStored(ctx, e, ids)
 	if err != nil {
 		return err
 	}
@@ -630,11 +653,11 @@ func (s *Service) pendingState(ctx context.Context, group int64, pending []State
 // — the target's sender is of the redaction sender's server, or the
 // sender's power level reaches the room's redact level (the auth rules of
 // room versions 3 and later leave this check to the time it is applied).
-func (s *Service) receivedRedaction(ctx context.Context, ev matrixevents.Event, stateBefore map[matrixevents.StateTuple]StoredEvent) (map[string]string, error) {
+func (s *Service) receivedRedaction(ctx context.Context, e *roomEntry, ev matrixevents.Event, stateBefore map[matrixevents.StateTuple]StoredEvent) (map[string]string, error) {
 	if ev.Type() != matrixevents.TypeRedaction || ev.Redacts() == "" {
 		return nil, nil
 	}
-	targets, err := s.store.EventsAnyStatus(ctx, []string{ev.Redacts()})
+	targets, err := s.eventsHeldOrStored(ctx, e, []string{ev.Redacts()})
 	if err != nil {
 		return nil, err
 	}

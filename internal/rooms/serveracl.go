@@ -30,6 +30,13 @@ type InboundRoom struct {
 // its server ACL admits origin. A room this server does not know is a
 // refusal of kind NotFound.
 func (s *Service) InboundCheck(ctx context.Context, roomID, origin string) (InboundRoom, error) {
+	return s.InboundCheckFor(ctx, roomID, origin, nil)
+}
+
+// InboundCheckFor is InboundCheck within a batch of received events (see
+// ReceiveBatch), which it leaves held: events held leave the room's state
+// as it was.
+func (s *Service) InboundCheckFor(ctx context.Context, roomID, origin string, b *ReceiveBatch) (InboundRoom, error) {
 	// Asked of the store first, unless the room has a lock entry already:
 	// other servers name rooms at will, and a room's lock entry, once
 	// made, stays. (Locking a room the store lacks refuses it the same.)
@@ -40,7 +47,7 @@ func (s *Service) InboundCheck(ctx context.Context, roomID, origin string) (Inbo
 			return InboundRoom{}, err
 		}
 	}
-	e, err := s.lockRoom(ctx, roomID)
+	e, err := s.lockRoomFor(ctx, roomID, b)
 	if err != nil {
 		return InboundRoom{}, err
 	}
