@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -32,15 +33,19 @@ func containsURL(content json.RawMessage) bool {
 }
 
 func (s *RoomStore) Append(ctx context.Context, a rooms.Append) error {
-	return s.db.WithTx(ctx, func(tx *sql.Tx) error { return s.appendTx(ctx, tx, a) })
+	return s.db.WithTx(ctx, func(tx *sql.Tx) error { return s.appendTx(ctx, tx, a, true) })
 }
 
 // AppendAll writes several Appends in one transaction: one commit for
-// the events of an inbound transaction.
+// the events of an inbound transaction. A room's forward extremities and
+// row, which each Append rewrites whole, are written by its last Append
+// that writes them: the earlier writes would be overwritten in the same
+// transaction.
 func (s *RoomStore) AppendAll(ctx context.Context, as []rooms.Append) error {
 	return s.db.WithTx(ctx, func(tx *sql.Tx) error {
-		for _, a := range as {
-			if err := s.appendTx(ctx, tx, a); err != nil {
+		for i, a := range as {
+			superseded := slices.ContainsFunc(as[i+1:], func(b rooms.Append) bool { return b.RoomID == a.RoomID && writesRoomRow(b) })
+			if err := s.appendTx(ctx, tx, a, !superseded); err != nil {
 				return err
 			}
 		}
@@ -48,7 +53,15 @@ func (s *RoomStore) AppendAll(ctx context.Context, as []rooms.Append) error {
 	})
 }
 
-func (s *RoomStore) appendTx(ctx context.Context, tx *sql.Tx, a rooms.Append) error {
+// writesRoomRow reports whether appendTx writes a's room's extremities
+// and row: it names extremities, or stores an event that is no outlier.
+func writesRoomRow(a rooms.Append) bool {
+	return len(a.Extremities) > 0 || slices.ContainsFunc(a.Events, func(pe rooms.PersistEvent) bool { return !pe.Outlier })
+}
+
+// appendTx is Append within tx; without roomRow, the room's extremities
+// and row are left to a later write.
+func (s *RoomStore) appendTx(ctx context.Context, tx *sql.Tx, a rooms.Append, roomRow bool) error {
 	if c := a.RoomCap; c != nil {
 		if err := s.checkRoomCap(ctx, tx, a.RoomID, *c); err != nil {
 			return err
@@ -146,7 +159,7 @@ func (s *RoomStore) appendTx(ctx context.Context, tx *sql.Tx, a rooms.Append) er
 	if extremities == nil && !last.IsZero() {
 		extremities = []rooms.Extremity{{EventID: last.EventID(), Depth: last.Depth()}}
 	}
-	if len(extremities) > 0 {
+	if len(extremities) > 0 && roomRow {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM room_extremities WHERE room_id = $1`, a.RoomID); err != nil {
 			return err
 		}
