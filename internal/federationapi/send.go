@@ -96,7 +96,10 @@ func (a *API) sendTransaction(w http.ResponseWriter, r *http.Request) error {
 	// What the PDUs' missing prev_events may make this server fetch.
 	budget := rooms.NewFetchBudget(rooms.DefaultFetchBudget)
 	// The PDUs' writes share commits; all are durable before the answer.
+	// (Flushed again on the way out, should a PDU's handling panic: held
+	// events hold back every client's view of new events.)
 	batch := a.Rooms.NewReceiveBatch()
+	defer batch.Flush(context.WithoutCancel(ctx))
 	for _, raw := range txn.PDUs {
 		id, res, ok := a.receivePDU(r, origin, raw, budget, batch)
 		if !ok {
