@@ -2,6 +2,7 @@ package federationapi
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -94,12 +95,23 @@ func (a *API) sendTransaction(w http.ResponseWriter, r *http.Request) error {
 	results := map[string]pduResult{}
 	// What the PDUs' missing prev_events may make this server fetch.
 	budget := rooms.NewFetchBudget(rooms.DefaultFetchBudget)
+	// The PDUs' writes share commits; all are durable before the answer.
+	// (Flushed again on the way out, should a PDU's handling panic: held
+	// events hold back every client's view of new events.)
+	batch := a.Rooms.NewReceiveBatch()
+	defer batch.Flush(context.WithoutCancel(ctx))
 	for _, raw := range txn.PDUs {
-		id, res, ok := a.receivePDU(r, origin, raw, budget)
+		id, res, ok := a.receivePDU(r, origin, raw, budget, batch)
 		if !ok {
 			continue
 		}
 		results[id] = res
+	}
+	batch.Flush(ctx)
+	for id, res := range results {
+		if res.Error == "" && batch.Failed(id) != nil {
+			results[id] = failed("this server could not process the event")
+		}
 	}
 	a.receiveEDUs(r, origin, txn.EDUs)
 	answer, err := json.Marshal(map[string]any{"pdus": results})
@@ -117,7 +129,7 @@ func (a *API) sendTransaction(w http.ResponseWriter, r *http.Request) error {
 // receivePDU runs the checks on one PDU and hands it to the room. ok is
 // false for a PDU so malformed that it has no event ID to answer under;
 // it is dropped.
-func (a *API) receivePDU(r *http.Request, origin string, raw json.RawMessage, budget *rooms.FetchBudget) (string, pduResult, bool) {
+func (a *API) receivePDU(r *http.Request, origin string, raw json.RawMessage, budget *rooms.FetchBudget, batch *rooms.ReceiveBatch) (string, pduResult, bool) {
 	ctx := r.Context()
 	var head struct {
 		RoomID  string `json:"room_id"`
@@ -127,7 +139,7 @@ func (a *API) receivePDU(r *http.Request, origin string, raw json.RawMessage, bu
 		a.log().DebugContext(ctx, "dropping a PDU without a room", "origin", origin)
 		return "", pduResult{}, false
 	}
-	room, err := a.Rooms.InboundCheck(ctx, head.RoomID, origin)
+	room, err := a.Rooms.InboundCheckFor(ctx, head.RoomID, origin, batch)
 	var re *refusal.Error
 	switch {
 	case errors.As(err, &re) && re.Kind == refusal.NotFound:
@@ -162,10 +174,10 @@ func (a *API) receivePDU(r *http.Request, origin string, raw json.RawMessage, bu
 	if !room.OriginAllowed {
 		return id, failed("%s is denied by the server ACL of room %s", origin, head.RoomID), true
 	}
-	if err := matrixevents.VerifyEventSignatures(ctx, ev, a.Keys.EventKey); err != nil {
+	if err := matrixevents.VerifyEventSignatures(ctx, ev, a.eventKeyFlushing(batch)); err != nil {
 		return id, failed("the event's signatures do not check: %v", err), true
 	}
-	got, err := a.Rooms.ReceiveFrom(ctx, origin, ev, budget)
+	got, err := a.Rooms.ReceiveFromBatched(ctx, origin, ev, budget, batch)
 	switch {
 	case errors.As(err, &re):
 		return id, failed("%s", re.Msg), true
@@ -176,6 +188,20 @@ func (a *API) receivePDU(r *http.Request, origin string, raw json.RawMessage, bu
 		return id, failed("the event fails the room's authorisation rules"), true
 	}
 	return id, pduResult{}, true
+}
+
+// eventKeyFlushing is Keys.EventKey that first writes the events batch
+// holds when the key must be fetched: their stream positions, reserved,
+// hold back every client's view of new events until they are written,
+// and a remote server may be slow to answer.
+func (a *API) eventKeyFlushing(batch *rooms.ReceiveBatch) matrixevents.EventKeyLookup {
+	return func(ctx context.Context, serverName, keyID string, ts int64) (ed25519.PublicKey, error) {
+		if key, ok := a.Keys.StoredEventKey(ctx, serverName, keyID, ts); ok {
+			return key, nil
+		}
+		batch.Flush(ctx)
+		return a.Keys.EventKey(ctx, serverName, keyID, ts)
+	}
 }
 
 func failed(format string, args ...any) pduResult {

@@ -84,19 +84,28 @@ func (b *FetchBudget) take(n int) error {
 // outliers too. No room lock is held during these calls; budget bounds
 // the events fetched and the time spent.
 func (s *Service) ReceiveFrom(ctx context.Context, origin string, ev matrixevents.Event, budget *FetchBudget) (Received, error) {
-	missing, err := s.missingPrevs(ctx, ev)
+	return s.ReceiveFromBatched(ctx, origin, ev, budget, nil)
+}
+
+// ReceiveFromBatched is ReceiveFrom within a batch (see ReceiveBatch),
+// which may hold the event unwritten until it is flushed. An event whose
+// gap needs filling is received on its own.
+func (s *Service) ReceiveFromBatched(ctx context.Context, origin string, ev matrixevents.Event, budget *FetchBudget, b *ReceiveBatch) (Received, error) {
+	found, err := s.eventsHeldOrStoredUnlocked(ctx, ev.RoomID(), slices.Concat([]string{ev.EventID()}, ev.PrevEventIDs(), ev.AuthEventIDs()))
 	if err != nil {
 		return Received{}, err
 	}
+	missing := missingPrevsIn(ev, found)
 	if s.dag == nil || budget == nil {
-		return s.Receive(ctx, ev)
+		return s.receive(ctx, ev, nil, false, b)
 	}
-	if len(missing) == 0 {
-		if lacking, err := s.lacksAuthEvents(ctx, ev); err != nil {
-			return Received{}, err
-		} else if !lacking {
-			return s.Receive(ctx, ev)
-		}
+	if len(missing) == 0 && !lacksAuthEventsIn(ev, found) {
+		return s.receive(ctx, ev, nil, false, b)
+	}
+	// The batch's held events are written first: their reserved stream
+	// positions must not wait on another server.
+	if b != nil {
+		b.Flush(ctx)
 	}
 	// Only a gap runs against the transaction's deadline.
 	ctx, cancel := context.WithDeadline(ctx, budget.deadline)
@@ -123,8 +132,14 @@ func (s *Service) missingPrevs(ctx context.Context, ev matrixevents.Event) ([]st
 	if err != nil {
 		return nil, err
 	}
+	return missingPrevsIn(ev, found), nil
+}
+
+// missingPrevsIn is missingPrevs with found holding what the store has of
+// ev and its prev_events.
+func missingPrevsIn(ev matrixevents.Event, found map[string]StoredEvent) []string {
 	if se, ok := found[ev.EventID()]; ok && !se.Outlier {
-		return nil, nil
+		return nil
 	}
 	var out []string
 	for _, id := range ev.PrevEventIDs() {
@@ -132,7 +147,7 @@ func (s *Service) missingPrevs(ctx context.Context, ev matrixevents.Event) ([]st
 			out = append(out, id)
 		}
 	}
-	return out, nil
+	return out
 }
 
 // pullMissing asks origin for the events between this server's forward
@@ -234,7 +249,7 @@ func (s *Service) receivePulled(ctx context.Context, origin string, ev matrixeve
 	if err != nil {
 		return Received{}, refusal.New(refusal.NotFound, "event %s refers to events this server does not have and could not fetch from %s: %v", ev.EventID(), origin, err)
 	}
-	return s.receive(ctx, ev, state, false)
+	return s.receive(ctx, ev, state, false, nil)
 }
 
 // fetchMissingAuth stores, as outliers, the auth events of ev that this
@@ -279,10 +294,16 @@ func (s *Service) lacksAuthEvents(ctx context.Context, ev matrixevents.Event) (b
 	if err != nil {
 		return false, err
 	}
+	return lacksAuthEventsIn(ev, found), nil
+}
+
+// lacksAuthEventsIn is lacksAuthEvents with found holding what the store
+// has of ev and its auth events.
+func lacksAuthEventsIn(ev matrixevents.Event, found map[string]StoredEvent) bool {
 	if _, ok := found[ev.EventID()]; ok {
-		return false, nil
+		return false
 	}
-	return slices.ContainsFunc(ev.AuthEventIDs(), func(id string) bool { _, ok := found[id]; return !ok }), nil
+	return slices.ContainsFunc(ev.AuthEventIDs(), func(id string) bool { _, ok := found[id]; return !ok })
 }
 
 // stateFromRemote is the state before ev (event IDs, all stored when it

@@ -1,11 +1,13 @@
 package rooms
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"foyer/internal/refusal"
 	"foyer/internal/rooms/matrixevents"
@@ -43,7 +45,7 @@ type Received struct {
 // other servers: it is not queued for them here, unless its sender is
 // ours (an invite the invitee's server signed) — see ReceiveAsResident.
 func (s *Service) Receive(ctx context.Context, ev matrixevents.Event) (Received, error) {
-	return s.receive(ctx, ev, nil, false)
+	return s.receive(ctx, ev, nil, false, nil)
 }
 
 // ReceiveAsResident is Receive for a membership event another server
@@ -51,15 +53,17 @@ func (s *Service) Receive(ctx context.Context, ev matrixevents.Event) (Received,
 // send_knock): the joining server is not in the room yet, so this server
 // sends the accepted event on to the room's other servers.
 func (s *Service) ReceiveAsResident(ctx context.Context, ev matrixevents.Event) (Received, error) {
-	return s.receive(ctx, ev, nil, true)
+	return s.receive(ctx, ev, nil, true, nil)
 }
 
 // receive is Receive; with stateBefore not nil, the event's prev_events
 // need not be stored: stateBefore (stored event IDs) is the state before
 // it, as another server told it (missingevents.go). relay queues the
-// accepted event for the room's other servers.
-func (s *Service) receive(ctx context.Context, ev matrixevents.Event, stateBefore []string, relay bool) (Received, error) {
-	e, err := s.lockRoom(ctx, ev.RoomID())
+// accepted event for the room's other servers. With b, an event that
+// leaves the room's state as it was is held in b unwritten, until b is
+// flushed or the room locked by another (receivebatch.go).
+func (s *Service) receive(ctx context.Context, ev matrixevents.Event, stateBefore []string, relay bool, b *ReceiveBatch) (Received, error) {
+	e, err := s.lockRoomFor(ctx, ev.RoomID(), b)
 	if err != nil {
 		return Received{}, err
 	}
@@ -67,25 +71,22 @@ func (s *Service) receive(ctx context.Context, ev matrixevents.Event, stateBefor
 	if ev.Version() != e.info.Version {
 		return Received{}, refusal.New(refusal.BadJSON, "event %s is for room version %s, the room is version %s", ev.EventID(), ev.Version(), e.info.Version)
 	}
-	known, err := s.store.EventsAnyStatus(ctx, []string{ev.EventID()})
+	refs := slices.Concat(ev.AuthEventIDs(), ev.PrevEventIDs())
+	if stateBefore != nil {
+		refs = slices.Concat(ev.AuthEventIDs(), stateBefore)
+	}
+	// The event itself and those it refers to, in one read.
+	byID, err := s.eventsHeldOrStored(ctx, e, append([]string{ev.EventID()}, refs...))
 	if err != nil {
 		return Received{}, err
 	}
-	prior, isStored := known[ev.EventID()]
+	prior, isStored := byID[ev.EventID()]
 	if isStored && !prior.Outlier {
 		return receivedOf(prior), nil
 	}
 	// An outlier (stored for state or auth only) takes its place now.
 	replacesOutlier := isStored
 
-	refs := slices.Concat(ev.AuthEventIDs(), ev.PrevEventIDs())
-	if stateBefore != nil {
-		refs = slices.Concat(ev.AuthEventIDs(), stateBefore)
-	}
-	byID, err := s.store.EventsAnyStatus(ctx, refs)
-	if err != nil {
-		return Received{}, err
-	}
 	for _, id := range refs {
 		if se, ok := byID[id]; !ok || se.Event.RoomID() != ev.RoomID() {
 			return Received{}, refusal.New(refusal.NotFound, "event %s refers to %s, which this server does not have in the room", ev.EventID(), id)
@@ -111,7 +112,9 @@ func (s *Service) receive(ctx context.Context, ev matrixevents.Event, stateBefor
 	if err != nil {
 		return Received{}, err
 	}
-	defer done()
+	// A held event's position is released once it is written.
+	release := done
+	defer func() { release() }()
 	shown := !status.Rejected && !status.SoftFailed
 	pe := PersistEvent{
 		Event: ev, StreamPos: pos, StateBefore: status.groupBefore,
@@ -132,24 +135,41 @@ func (s *Service) receive(ctx context.Context, ev matrixevents.Event, stateBefor
 		if err := s.advanceExtremities(ctx, e, ev, pe, &a); err != nil {
 			return Received{}, err
 		}
-		redacts, err := s.receivedRedaction(ctx, ev, status.stateBefore)
+		redacts, err := s.receivedRedaction(ctx, e, ev, status.stateBefore)
 		if err != nil {
 			return Received{}, err
 		}
 		a.Redacts = redacts
 	}
+	out := Received{EventID: ev.EventID(), Rejected: status.Rejected, SoftFailed: status.SoftFailed}
+	if shown {
+		out.StreamPos = pos
+	}
+	if b != nil && canHold(a, pe) {
+		var servers []string
+		if _, server, _ := matrixevents.SplitUserID(ev.Sender()); shown && (relay || server == s.serverName) {
+			servers = joinedServers(maps.Values(e.state))
+		}
+		// As the store would read it back.
+		rec := StoredEvent{Event: ev, StreamPos: pe.StreamPos, HistoryVisibility: pe.HistoryVisibility, ReplacesState: pe.ReplacesState,
+			StateGroup: pe.StateBefore, Rejected: pe.Rejected, SoftFailed: pe.SoftFailed}
+		s.hold(e, b, a, done, rec, shown, servers)
+		release = func() {}
+		keepCachedState(e, a, ev, shown)
+		return out, nil
+	}
+	// Held events go first: this one may follow them.
+	if err := s.flushLocked(ctx, e); err != nil {
+		return Received{}, err
+	}
 	if err := s.store.Append(ctx, a); err != nil {
 		return Received{}, err
 	}
-	// The cache is reloaded from the store on the next lock: current
-	// state may have been resolved.
 	state := e.state
-	e.loaded, e.summary = false, nil
-	out := Received{EventID: ev.EventID(), Rejected: status.Rejected, SoftFailed: status.SoftFailed}
+	keepCachedState(e, a, ev, shown)
 	if !shown {
 		return out, nil
 	}
-	out.StreamPos = pos
 	stored := StoredEvent{Event: ev, StreamPos: pos, HistoryVisibility: pe.HistoryVisibility, ReplacesState: pe.ReplacesState, StateGroup: pe.StateBefore}
 	if ev.IsState() {
 		stored.StateGroup = pos
@@ -175,6 +195,37 @@ func (s *Service) receive(ctx context.Context, ev matrixevents.Event, stateBefor
 	}
 	s.guestAccessReceived(ctx, e, ev, a.Redacts)
 	return out, nil
+}
+
+// keepCachedState brings a room's cached entry up to date after a
+// received event's Append: when the event left the current state as it
+// was (a message on it, or an event not shown), only the room's row
+// changed, and the cache takes what Append wrote there; otherwise it is
+// reloaded from the store on the next lock, since the current state may
+// have been resolved. A busy room's messages then cost no reload of its
+// state each.
+func keepCachedState(e *roomEntry, a Append, ev matrixevents.Event, shown bool) {
+	if a.CurrentState != nil || len(a.Redacts) > 0 || (shown && ev.IsState()) || len(a.Extremities) == 0 {
+		e.loaded, e.summary = false, nil
+		return
+	}
+	// As Append writes the room's row, and GetRoom reads it back.
+	xs := slices.Clone(a.Extremities)
+	slices.SortFunc(xs, func(x, y Extremity) int {
+		if x.Depth != y.Depth {
+			return cmp.Compare(y.Depth, x.Depth)
+		}
+		return strings.Compare(x.EventID, y.EventID)
+	})
+	depth := int64(0)
+	for _, x := range a.Extremities {
+		depth = max(depth, x.Depth)
+	}
+	e.info.Extremities, e.info.Depth, e.info.StateGroup = xs, depth, a.StateGroup
+	e.info.LatestEventID = a.Extremities[0].EventID
+	if shown {
+		e.info.LatestEventID = ev.EventID()
+	}
 }
 
 // guestAccessReceived applies G-20 to a received event that sets or
@@ -232,10 +283,7 @@ func (s *Service) receiveStatus(ctx context.Context, e *roomEntry, ev matrixeven
 	for _, id := range ev.AuthEventIDs() {
 		authEvents = append(authEvents, byID[id].Event)
 	}
-	rejectedAuth, err := s.anyRejected(ctx, ev.AuthEventIDs())
-	if err != nil {
-		return st, err
-	}
+	rejectedAuth := slices.ContainsFunc(ev.AuthEventIDs(), func(id string) bool { return byID[id].Rejected })
 	if rejectedAuth || !s.allowed(ctx, ev, authEvents) {
 		st.Rejected = true
 	}
@@ -243,8 +291,12 @@ func (s *Service) receiveStatus(ctx context.Context, e *roomEntry, ev matrixeven
 	var before map[matrixevents.StateTuple]StoredEvent
 	var group int64
 	var groups []StateGroupWrite
+	var err error
 	if given != nil {
 		before, group, groups, err = s.givenStateGroup(ctx, given, byID)
+	} else if onCurrentState(e, ev, byID) {
+		// The cache holds that group's state already.
+		before, group = e.state, e.info.StateGroup
 	} else {
 		before, group, groups, err = s.stateAfterAll(ctx, e.info, ev.PrevEventIDs(), byID)
 	}
@@ -267,6 +319,21 @@ func (s *Service) receiveStatus(ctx context.Context, e *roomEntry, ev matrixeven
 		st.SoftFailed = true
 	}
 	return st, nil
+}
+
+// onCurrentState reports whether the state after each of ev's prev_events
+// (in byID) is the room's current state, the group its cache holds: as
+// for a message following the room's latest event.
+func onCurrentState(e *roomEntry, ev matrixevents.Event, byID map[string]StoredEvent) bool {
+	if e.info.StateGroup == 0 {
+		return false
+	}
+	for _, id := range ev.PrevEventIDs() {
+		if byID[id].StateGroup != e.info.StateGroup {
+			return false
+		}
+	}
+	return true
 }
 
 // allowed runs the auth rules; an unusable input counts as a refusal.
@@ -292,20 +359,6 @@ func authEventsFrom(ev matrixevents.Event, state map[matrixevents.StateTuple]Sto
 		}
 	}
 	return out
-}
-
-// anyRejected reports whether one of ids is stored as rejected.
-func (s *Service) anyRejected(ctx context.Context, ids []string) (bool, error) {
-	all, err := s.store.EventsAnyStatus(ctx, ids)
-	if err != nil {
-		return false, err
-	}
-	for _, se := range all {
-		if se.Rejected {
-			return true, nil
-		}
-	}
-	return false, nil
 }
 
 // stateAfterAll is the state after the events ids (all stored, in byID):
@@ -471,7 +524,7 @@ func (s *Service) advanceExtremities(ctx context.Context, e *roomEntry, ev matri
 	for _, x := range xs[1:] {
 		ids = append(ids, x.EventID)
 	}
-	byID, err := s.store.EventsAnyStatus(ctx, ids)
+	byID, err := s.eventsHeldOrStored(ctx, e, ids)
 	if err != nil {
 		return err
 	}
@@ -600,11 +653,11 @@ func (s *Service) pendingState(ctx context.Context, group int64, pending []State
 // — the target's sender is of the redaction sender's server, or the
 // sender's power level reaches the room's redact level (the auth rules of
 // room versions 3 and later leave this check to the time it is applied).
-func (s *Service) receivedRedaction(ctx context.Context, ev matrixevents.Event, stateBefore map[matrixevents.StateTuple]StoredEvent) (map[string]string, error) {
+func (s *Service) receivedRedaction(ctx context.Context, e *roomEntry, ev matrixevents.Event, stateBefore map[matrixevents.StateTuple]StoredEvent) (map[string]string, error) {
 	if ev.Type() != matrixevents.TypeRedaction || ev.Redacts() == "" {
 		return nil, nil
 	}
-	targets, err := s.store.EventsAnyStatus(ctx, []string{ev.Redacts()})
+	targets, err := s.eventsHeldOrStored(ctx, e, []string{ev.Redacts()})
 	if err != nil {
 		return nil, err
 	}

@@ -279,6 +279,9 @@ func (s *Service) storeRemoteJoin(ctx context.Context, roomID, userID string, gu
 	e := s.entry(roomID)
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if err := s.flushLocked(ctx, e); err != nil {
+		return err
+	}
 	info, err := s.store.GetRoom(ctx, roomID)
 	known := err == nil
 	if err != nil && !errors.Is(err, ErrNotFound) {

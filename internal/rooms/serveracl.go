@@ -30,14 +30,24 @@ type InboundRoom struct {
 // its server ACL admits origin. A room this server does not know is a
 // refusal of kind NotFound.
 func (s *Service) InboundCheck(ctx context.Context, roomID, origin string) (InboundRoom, error) {
-	// Asked of the store first: other servers name rooms at will, and a
-	// room's lock entry, once made, stays.
-	if _, err := s.store.GetRoom(ctx, roomID); errors.Is(err, ErrNotFound) {
-		return InboundRoom{}, refusal.New(refusal.NotFound, "there is no room %s on this server", roomID)
-	} else if err != nil {
-		return InboundRoom{}, err
+	return s.InboundCheckFor(ctx, roomID, origin, nil)
+}
+
+// InboundCheckFor is InboundCheck within a batch of received events (see
+// ReceiveBatch), which it leaves held: events held leave the room's state
+// as it was.
+func (s *Service) InboundCheckFor(ctx context.Context, roomID, origin string, b *ReceiveBatch) (InboundRoom, error) {
+	// Asked of the store first, unless the room has a lock entry already:
+	// other servers name rooms at will, and a room's lock entry, once
+	// made, stays. (Locking a room the store lacks refuses it the same.)
+	if !s.hasEntry(roomID) {
+		if _, err := s.store.GetRoom(ctx, roomID); errors.Is(err, ErrNotFound) {
+			return InboundRoom{}, refusal.New(refusal.NotFound, "there is no room %s on this server", roomID)
+		} else if err != nil {
+			return InboundRoom{}, err
+		}
 	}
-	e, err := s.lockRoom(ctx, roomID)
+	e, err := s.lockRoomFor(ctx, roomID, b)
 	if err != nil {
 		return InboundRoom{}, err
 	}

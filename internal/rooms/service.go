@@ -83,6 +83,10 @@ type roomEntry struct {
 	state  map[matrixevents.StateTuple]StoredEvent
 	// summary caches MemberCounts; a state change clears it.
 	summary *MemberSummary
+	// held are received events not yet written (receivebatch.go); the
+	// cache counts them. Locking the room writes them first, unless the
+	// locker is their batch.
+	held *heldWrites
 }
 
 // Options are the room service's settings.
@@ -137,10 +141,29 @@ func (s *Service) entry(roomID string) *roomEntry {
 	return e
 }
 
+// hasEntry reports whether roomID has a lock entry, without making one.
+func (s *Service) hasEntry(roomID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rooms[roomID] != nil
+}
+
 // lockRoom locks a room and loads its state; the caller must unlock.
 func (s *Service) lockRoom(ctx context.Context, roomID string) (*roomEntry, error) {
+	return s.lockRoomFor(ctx, roomID, nil)
+}
+
+// lockRoomFor is lockRoom for a batch of received events, whose held
+// events stay held; another batch's are written first. The write may
+// fail: the room is then reloaded, without them.
+func (s *Service) lockRoomFor(ctx context.Context, roomID string, b *ReceiveBatch) (*roomEntry, error) {
 	e := s.entry(roomID)
 	e.mu.Lock()
+	if e.held != nil && (b == nil || e.held.batch != b) {
+		if err := s.flushLocked(ctx, e); err != nil {
+			s.log.ErrorContext(ctx, "writing received events", "room_id", roomID, "err", err)
+		}
+	}
 	if e.loaded {
 		return e, nil
 	}

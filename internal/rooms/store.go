@@ -159,6 +159,8 @@ type RoomMembership struct {
 // tested on SQLite and PostgreSQL.
 type Store interface {
 	Append(ctx context.Context, a Append) error
+	// AppendAll is Append of each of as, in order, in one transaction.
+	AppendAll(ctx context.Context, as []Append) error
 	GetRoom(ctx context.Context, roomID string) (RoomInfo, error)
 	CurrentState(ctx context.Context, roomID string) ([]StoredEvent, error)
 	// StateAt is the room's state after the last event shown to clients

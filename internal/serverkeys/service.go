@@ -119,6 +119,23 @@ func (s *Service) EventKey(ctx context.Context, serverName, keyID string, ts int
 	return s.lookup(ctx, serverName, keyID, func(k Key) bool { return k.ValidAt(ts) })
 }
 
+// StoredEventKey is EventKey without fetching: ok is false when the key
+// is not at hand, and EventKey would ask serverName for it.
+func (s *Service) StoredEventKey(ctx context.Context, serverName, keyID string, ts int64) (ed25519.PublicKey, bool) {
+	if strings.EqualFold(serverName, s.opts.ServerName) {
+		k := s.opts.SigningKey
+		return k.PublicKey(), k.KeyID() == keyID
+	}
+	if !s.opts.Permits(serverName) || !validServerName(serverName) {
+		return nil, false
+	}
+	key, ok, err := s.store.Key(ctx, serverName, keyID)
+	if err != nil || !ok || !key.ValidAt(ts) {
+		return nil, false
+	}
+	return key.PublicKey, true
+}
+
 func (s *Service) lookup(ctx context.Context, serverName, keyID string, usable func(Key) bool) (ed25519.PublicKey, error) {
 	if strings.EqualFold(serverName, s.opts.ServerName) {
 		k := s.opts.SigningKey

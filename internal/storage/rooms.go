@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -32,148 +33,175 @@ func containsURL(content json.RawMessage) bool {
 }
 
 func (s *RoomStore) Append(ctx context.Context, a rooms.Append) error {
+	return s.db.WithTx(ctx, func(tx *sql.Tx) error { return s.appendTx(ctx, tx, a, true) })
+}
+
+// AppendAll writes several Appends in one transaction: one commit for
+// the events of an inbound transaction. A room's forward extremities and
+// row, which each Append rewrites whole, are written by its last Append
+// that writes them: the earlier writes would be overwritten in the same
+// transaction.
+func (s *RoomStore) AppendAll(ctx context.Context, as []rooms.Append) error {
 	return s.db.WithTx(ctx, func(tx *sql.Tx) error {
-		if c := a.RoomCap; c != nil {
-			if err := s.checkRoomCap(ctx, tx, a.RoomID, *c); err != nil {
-				return err
-			}
-		}
-		if r := a.NewRoom; r != nil {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO rooms (room_id, room_version, creator, created_ts, is_public, latest_event_id, depth)
-				VALUES ($1, $2, $3, $4, $5, $6, $7)`, r.RoomID, r.Version, r.Creator, r.CreatedTS, r.IsPublic, r.LatestEventID, r.Depth); err != nil {
-				return fmt.Errorf("inserting room: %w", err)
-			}
-		}
-		for _, g := range a.StateGroups {
-			if err := writeStateGroup(ctx, tx, g.ID, a.RoomID, g.Prev, g.Delta); err != nil {
-				return err
-			}
-		}
-		var last matrixevents.Event
-		var lastShown rooms.PersistEvent
-		var lastShownGroup int64
-		for _, pe := range a.Events {
-			ev := pe.Event
-			var membership sql.NullString
-			if ev.Type() == "m.room.member" {
-				membership = sql.NullString{String: ev.Membership(), Valid: true}
-			}
-			var stateKey sql.NullString
-			if sk := ev.StateKey(); sk != nil {
-				stateKey = sql.NullString{String: *sk, Valid: true}
-			}
-			var expires sql.NullInt64
-			if pe.ExpiresTS > 0 {
-				expires = sql.NullInt64{Int64: pe.ExpiresTS, Valid: true}
-			}
-			group := pe.StateBefore
-			if stateKey.Valid && !pe.Rejected && !pe.Outlier {
-				group = pe.StreamPos
-				delta := map[matrixevents.StateTuple]string{{Type: ev.Type(), StateKey: stateKey.String}: ev.EventID()}
-				if err := writeStateGroup(ctx, tx, group, a.RoomID, pe.StateBefore, delta); err != nil {
-					return err
-				}
-			}
-			if pe.ReplacesOutlier {
-				if _, err := tx.ExecContext(ctx, `DELETE FROM events WHERE event_id = $1 AND outlier = TRUE`, ev.EventID()); err != nil {
-					return err
-				}
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO events (stream_pos, event_id, room_id, type, state_key, sender, membership,
-				history_visibility, depth, origin_server_ts, json, contains_url, replaces_state, expires_ts,
-				state_group, rejected, soft_failed, outlier)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
-				pe.StreamPos, ev.EventID(), a.RoomID, ev.Type(), stateKey, ev.Sender(), membership,
-				pe.HistoryVisibility, ev.Depth(), ev.OriginServerTS(), string(ev.JSON()), containsURL(ev.Content()),
-				nullString(pe.ReplacesState), expires, nullInt(group), pe.Rejected, pe.SoftFailed, pe.Outlier); err != nil {
-				return fmt.Errorf("inserting event: %w", err)
-			}
-			if pe.Outlier {
-				continue
-			}
-			last = ev
-			if pe.Rejected || pe.SoftFailed || pe.Outlier {
-				continue
-			}
-			if err := indexRelation(ctx, tx, a.RoomID, pe); err != nil {
-				return err
-			}
-			if pe.Backfilled {
-				continue // History: the room's present is unchanged.
-			}
-			lastShown, lastShownGroup = pe, group
-			if membership.Valid && (membership.String == "join" || membership.String == "invite" || membership.String == "knock") {
-				if _, err := tx.ExecContext(ctx, `DELETE FROM forgotten_rooms WHERE user_id = $1 AND room_id = $2`, stateKey.String, a.RoomID); err != nil {
-					return err
-				}
-			}
-			if stateKey.Valid && a.CurrentState == nil {
-				if _, err := tx.ExecContext(ctx, `INSERT INTO current_state (room_id, type, state_key, event_id, stream_pos, membership)
-					VALUES ($1, $2, $3, $4, $5, $6)
-					ON CONFLICT (room_id, type, state_key) DO UPDATE SET event_id = excluded.event_id,
-						stream_pos = excluded.stream_pos, membership = excluded.membership`,
-					a.RoomID, ev.Type(), stateKey.String, ev.EventID(), pe.StreamPos, membership); err != nil {
-					return fmt.Errorf("updating current state: %w", err)
-				}
-			}
-		}
-		// The room's state after its newest shown event is the resolution
-		// of several branches: kept with the event, so the state at any
-		// sync token is the one the room had then.
-		if !lastShown.Event.IsZero() && a.StateGroup != 0 && a.StateGroup != lastShownGroup {
-			if _, err := tx.ExecContext(ctx, `UPDATE events SET resolved_group = $1 WHERE event_id = $2`,
-				a.StateGroup, lastShown.Event.EventID()); err != nil {
-				return err
-			}
-		}
-		for _, g := range a.AfterGroups {
-			if err := writeStateGroup(ctx, tx, g.ID, a.RoomID, g.Prev, g.Delta); err != nil {
-				return err
-			}
-		}
-		if a.CurrentState != nil {
-			if err := replaceCurrentState(ctx, tx, a.RoomID, a.CurrentState); err != nil {
-				return err
-			}
-		}
-		extremities := a.Extremities
-		if extremities == nil && !last.IsZero() {
-			extremities = []rooms.Extremity{{EventID: last.EventID(), Depth: last.Depth()}}
-		}
-		if len(extremities) > 0 {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM room_extremities WHERE room_id = $1`, a.RoomID); err != nil {
-				return err
-			}
-			depth := int64(0)
-			for _, x := range extremities {
-				if _, err := tx.ExecContext(ctx, `INSERT INTO room_extremities (room_id, event_id, depth) VALUES ($1, $2, $3)`,
-					a.RoomID, x.EventID, x.Depth); err != nil {
-					return fmt.Errorf("recording forward extremity: %w", err)
-				}
-				depth = max(depth, x.Depth)
-			}
-			latest := extremities[0].EventID
-			if !lastShown.Event.IsZero() {
-				latest = lastShown.Event.EventID()
-			}
-			if _, err := tx.ExecContext(ctx, `UPDATE rooms SET latest_event_id = $1, depth = $2, state_group = $3 WHERE room_id = $4`,
-				latest, depth, nullInt(a.StateGroup), a.RoomID); err != nil {
-				return err
-			}
-		}
-		for target, by := range a.Redacts {
-			if _, err := tx.ExecContext(ctx, `UPDATE events SET redacted_by = $1 WHERE event_id = $2 AND redacted_by IS NULL`, by, target); err != nil {
-				return err
-			}
-		}
-		if t := a.Txn; t != nil && !last.IsZero() {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO txn_ids (user_id, device_id, scope, txn_id, event_id) VALUES ($1, $2, $3, $4, $5)`,
-				t.UserID, t.DeviceID, t.Scope, t.TxnID, last.EventID()); err != nil {
+		for i, a := range as {
+			superseded := slices.ContainsFunc(as[i+1:], func(b rooms.Append) bool { return b.RoomID == a.RoomID && writesRoomRow(b) })
+			if err := s.appendTx(ctx, tx, a, !superseded); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+}
+
+// writesRoomRow reports whether appendTx writes a's room's extremities
+// and row: it names extremities, or stores an event that is no outlier.
+func writesRoomRow(a rooms.Append) bool {
+	return len(a.Extremities) > 0 || slices.ContainsFunc(a.Events, func(pe rooms.PersistEvent) bool { return !pe.Outlier })
+}
+
+// appendTx is Append within tx; without roomRow, the room's extremities
+// and row are left to a later write.
+func (s *RoomStore) appendTx(ctx context.Context, tx *sql.Tx, a rooms.Append, roomRow bool) error {
+	if c := a.RoomCap; c != nil {
+		if err := s.checkRoomCap(ctx, tx, a.RoomID, *c); err != nil {
+			return err
+		}
+	}
+	if r := a.NewRoom; r != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO rooms (room_id, room_version, creator, created_ts, is_public, latest_event_id, depth)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, r.RoomID, r.Version, r.Creator, r.CreatedTS, r.IsPublic, r.LatestEventID, r.Depth); err != nil {
+			return fmt.Errorf("inserting room: %w", err)
+		}
+	}
+	for _, g := range a.StateGroups {
+		if err := writeStateGroup(ctx, tx, g.ID, a.RoomID, g.Prev, g.Delta); err != nil {
+			return err
+		}
+	}
+	var last matrixevents.Event
+	var lastShown rooms.PersistEvent
+	var lastShownGroup int64
+	for _, pe := range a.Events {
+		ev := pe.Event
+		var membership sql.NullString
+		if ev.Type() == "m.room.member" {
+			membership = sql.NullString{String: ev.Membership(), Valid: true}
+		}
+		var stateKey sql.NullString
+		if sk := ev.StateKey(); sk != nil {
+			stateKey = sql.NullString{String: *sk, Valid: true}
+		}
+		var expires sql.NullInt64
+		if pe.ExpiresTS > 0 {
+			expires = sql.NullInt64{Int64: pe.ExpiresTS, Valid: true}
+		}
+		group := pe.StateBefore
+		if stateKey.Valid && !pe.Rejected && !pe.Outlier {
+			group = pe.StreamPos
+			delta := map[matrixevents.StateTuple]string{{Type: ev.Type(), StateKey: stateKey.String}: ev.EventID()}
+			if err := writeStateGroup(ctx, tx, group, a.RoomID, pe.StateBefore, delta); err != nil {
+				return err
+			}
+		}
+		if pe.ReplacesOutlier {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM events WHERE event_id = $1 AND outlier = TRUE`, ev.EventID()); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO events (stream_pos, event_id, room_id, type, state_key, sender, membership,
+			history_visibility, depth, origin_server_ts, json, contains_url, replaces_state, expires_ts,
+			state_group, rejected, soft_failed, outlier)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+			pe.StreamPos, ev.EventID(), a.RoomID, ev.Type(), stateKey, ev.Sender(), membership,
+			pe.HistoryVisibility, ev.Depth(), ev.OriginServerTS(), string(ev.JSON()), containsURL(ev.Content()),
+			nullString(pe.ReplacesState), expires, nullInt(group), pe.Rejected, pe.SoftFailed, pe.Outlier); err != nil {
+			return fmt.Errorf("inserting event: %w", err)
+		}
+		if pe.Outlier {
+			continue
+		}
+		last = ev
+		if pe.Rejected || pe.SoftFailed || pe.Outlier {
+			continue
+		}
+		if err := indexRelation(ctx, tx, a.RoomID, pe); err != nil {
+			return err
+		}
+		if pe.Backfilled {
+			continue // History: the room's present is unchanged.
+		}
+		lastShown, lastShownGroup = pe, group
+		if membership.Valid && (membership.String == "join" || membership.String == "invite" || membership.String == "knock") {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM forgotten_rooms WHERE user_id = $1 AND room_id = $2`, stateKey.String, a.RoomID); err != nil {
+				return err
+			}
+		}
+		if stateKey.Valid && a.CurrentState == nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO current_state (room_id, type, state_key, event_id, stream_pos, membership)
+				VALUES ($1, $2, $3, $4, $5, $6)
+				ON CONFLICT (room_id, type, state_key) DO UPDATE SET event_id = excluded.event_id,
+					stream_pos = excluded.stream_pos, membership = excluded.membership`,
+				a.RoomID, ev.Type(), stateKey.String, ev.EventID(), pe.StreamPos, membership); err != nil {
+				return fmt.Errorf("updating current state: %w", err)
+			}
+		}
+	}
+	// The room's state after its newest shown event is the resolution of
+	// several branches: kept with the event, so the state at any sync
+	// token is the one the room had then.
+	if !lastShown.Event.IsZero() && a.StateGroup != 0 && a.StateGroup != lastShownGroup {
+		if _, err := tx.ExecContext(ctx, `UPDATE events SET resolved_group = $1 WHERE event_id = $2`,
+			a.StateGroup, lastShown.Event.EventID()); err != nil {
+			return err
+		}
+	}
+	for _, g := range a.AfterGroups {
+		if err := writeStateGroup(ctx, tx, g.ID, a.RoomID, g.Prev, g.Delta); err != nil {
+			return err
+		}
+	}
+	if a.CurrentState != nil {
+		if err := replaceCurrentState(ctx, tx, a.RoomID, a.CurrentState); err != nil {
+			return err
+		}
+	}
+	extremities := a.Extremities
+	if extremities == nil && !last.IsZero() {
+		extremities = []rooms.Extremity{{EventID: last.EventID(), Depth: last.Depth()}}
+	}
+	if len(extremities) > 0 && roomRow {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM room_extremities WHERE room_id = $1`, a.RoomID); err != nil {
+			return err
+		}
+		depth := int64(0)
+		for _, x := range extremities {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO room_extremities (room_id, event_id, depth) VALUES ($1, $2, $3)`,
+				a.RoomID, x.EventID, x.Depth); err != nil {
+				return fmt.Errorf("recording forward extremity: %w", err)
+			}
+			depth = max(depth, x.Depth)
+		}
+		latest := extremities[0].EventID
+		if !lastShown.Event.IsZero() {
+			latest = lastShown.Event.EventID()
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE rooms SET latest_event_id = $1, depth = $2, state_group = $3 WHERE room_id = $4`,
+			latest, depth, nullInt(a.StateGroup), a.RoomID); err != nil {
+			return err
+		}
+	}
+	for target, by := range a.Redacts {
+		if _, err := tx.ExecContext(ctx, `UPDATE events SET redacted_by = $1 WHERE event_id = $2 AND redacted_by IS NULL`, by, target); err != nil {
+			return err
+		}
+	}
+	if t := a.Txn; t != nil && !last.IsZero() {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO txn_ids (user_id, device_id, scope, txn_id, event_id) VALUES ($1, $2, $3, $4, $5)`,
+			t.UserID, t.DeviceID, t.Scope, t.TxnID, last.EventID()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // checkRoomCap refuses with rooms.ErrRoomCapReached when the cap's user
