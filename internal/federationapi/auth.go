@@ -63,6 +63,9 @@ func (a *API) authenticate(r *http.Request) (string, error) {
 	if err != nil {
 		return "", errUnauthorized("bad X-Matrix Authorization header: %v", err)
 	}
+	if !matrixevents.ValidServerName(x.Origin) {
+		return "", httpapi.NewError(http.StatusBadRequest, "M_UNAUTHORIZED", "the X-Matrix origin %q is not a server name", x.Origin)
+	}
 	ours := a.Keys.ServerName()
 	if x.Destination != "" && !strings.EqualFold(x.Destination, ours) {
 		return "", errUnauthorized("this request is for %s, not this server (%s)", x.Destination, ours)

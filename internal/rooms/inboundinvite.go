@@ -78,7 +78,7 @@ func (s *Service) ReceiveInvite(ctx context.Context, in InboundInvite) (matrixev
 		return matrixevents.Event{}, refusal.New(refusal.InvalidParam, "cannot sign the invite: %v", err)
 	}
 	if err := matrixevents.VerifyEventSignatures(ctx, signed, s.remote.EventKeys); err != nil {
-		return matrixevents.Event{}, refusal.New(refusal.InvalidParam, "the invite's signatures do not check: %v", err)
+		return matrixevents.Event{}, refusal.New(refusal.Forbidden, "the invite's signatures do not check: %v", err)
 	}
 	guest := user.Kind == accounts.KindGuest
 	limiter, maxPending := s.remote.invites, maxPendingRemote

@@ -166,7 +166,7 @@ func TestFederationInboundInvite(t *testing.T) {
 			status  int
 			code    string
 		}{
-			{"forged signature", newRemoteRoomInvite(t, rs, forger, "10", rita, bob.UserID, nil), "10", 400, "M_INVALID_PARAM"},
+			{"forged signature", newRemoteRoomInvite(t, rs, forger, "10", rita, bob.UserID, nil), "10", 403, "M_FORBIDDEN"},
 			{"invitee of another server", newRemoteRoomInvite(t, rs, rs.key, "10", rita, "@bob:elsewhere.test", nil), "10", 400, "M_INVALID_PARAM"},
 			{"unknown user", newRemoteRoomInvite(t, rs, rs.key, "10", rita, "@nobody:local.test", nil), "10", 404, "M_NOT_FOUND"},
 			{"deactivated user", newRemoteRoomInvite(t, rs, rs.key, "10", rita, carol.UserID, nil), "10", 404, "M_NOT_FOUND"},

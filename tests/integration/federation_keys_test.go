@@ -266,3 +266,21 @@ func TestFederationDiscoveryVersionAndSwitch(t *testing.T) {
 		t.Errorf("federation off, well-known: %s", r)
 	}
 }
+
+// A request whose X-Matrix origin is not a server name (a port that is
+// not a number) is refused as malformed, 400, before any key is fetched.
+func TestFederationOriginMustBeServerName(t *testing.T) {
+	a := startNamed(t, "sqlite", "a.test", nil)
+	key, err := matrixevents.LoadOrCreateSigningKey(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := "/_matrix/federation/v1/query/profile?user_id=" + url.QueryEscape("@alice:a.test") + "&field=displayname"
+	auth, err := matrixevents.XMatrixAuthorization(key, "localhost:http", "a.test", "GET", path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := a.DoAuthorization(t, "GET", path, auth, nil); r.Status != 400 {
+		t.Fatalf("origin localhost:http: %s", r)
+	}
+}
