@@ -221,3 +221,21 @@ func remoteError(destination string, status int, data []byte) error {
 	}
 	return e
 }
+
+// unknownEndpoint reports an answer of a server that does not have the
+// endpoint: 404 or 405 M_UNRECOGNIZED, or without a Matrix error at all
+// (older servers answer an HTML 404), or the 400 M_UNRECOGNIZED of older
+// Synapse versions.
+func unknownEndpoint(err error) bool {
+	e, ok := RemoteError(err)
+	if !ok {
+		return false
+	}
+	switch e.Status {
+	case http.StatusNotFound, http.StatusMethodNotAllowed:
+		return e.Code == "" || e.Code == "M_UNRECOGNIZED"
+	case http.StatusBadRequest:
+		return e.Code == "M_UNRECOGNIZED"
+	}
+	return false
+}

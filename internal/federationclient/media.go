@@ -87,24 +87,6 @@ func (c *Client) ThumbnailMedia(ctx context.Context, origin, mediaID string, siz
 		Query: q, Timeout: timeout}, limit)
 }
 
-// unknownEndpoint reports an answer of a server that does not have the
-// endpoint: 404 or 405 M_UNRECOGNIZED, or without a Matrix error at all
-// (older servers answer an HTML 404), or the 400 M_UNRECOGNIZED of older
-// Synapse versions.
-func unknownEndpoint(err error) bool {
-	e, ok := RemoteError(err)
-	if !ok {
-		return false
-	}
-	switch e.Status {
-	case http.StatusNotFound, http.StatusMethodNotAllowed:
-		return e.Code == "" || e.Code == "M_UNRECOGNIZED"
-	case http.StatusBadRequest:
-		return e.Code == "M_UNRECOGNIZED"
-	}
-	return false
-}
-
 // federationMedia sends r and reads its multipart/mixed answer: a JSON
 // metadata part, then the content or a Location to fetch it from.
 func (c *Client) federationMedia(ctx context.Context, r Request, limit int64) (*Media, error) {

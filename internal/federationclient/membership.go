@@ -3,6 +3,7 @@ package federationclient
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/url"
 )
 
@@ -39,10 +40,31 @@ func (c *Client) MakeJoin(ctx context.Context, destination, roomID, userID strin
 // SendJoin sends a signed join event to destination.
 func (c *Client) SendJoin(ctx context.Context, destination, roomID, eventID string, event json.RawMessage) (SendJoinAnswer, error) {
 	var out SendJoinAnswer
-	err := c.Do(ctx, Request{Method: "PUT", Destination: destination,
-		Path: "/_matrix/federation/v2/send_join/" + url.PathEscape(roomID) + "/" + url.PathEscape(eventID),
-		Body: event}, &out)
+	path := "/send_join/" + url.PathEscape(roomID) + "/" + url.PathEscape(eventID)
+	err := c.Do(ctx, Request{Method: "PUT", Destination: destination, Path: "/_matrix/federation/v2" + path, Body: event}, &out)
+	if unknownEndpoint(err) {
+		err = c.doV1(ctx, Request{Method: "PUT", Destination: destination, Path: "/_matrix/federation/v1" + path, Body: event}, &out)
+	}
 	return out, err
+}
+
+// doV1 is Do for the v1 membership endpoints of servers without the v2
+// ones, whose answer is [200, answer].
+func (c *Client) doV1(ctx context.Context, r Request, out any) error {
+	var pair []json.RawMessage
+	if err := c.Do(ctx, r, &pair); err != nil {
+		return err
+	}
+	if len(pair) != 2 {
+		return fmt.Errorf("%s's v1 answer is not [status, answer]", r.Destination)
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(pair[1], out); err != nil {
+		return fmt.Errorf("%s's v1 answer is not the expected JSON: %w", r.Destination, err)
+	}
+	return nil
 }
 
 // MakeLeave asks destination for the leave event of userID in roomID.
@@ -55,9 +77,12 @@ func (c *Client) MakeLeave(ctx context.Context, destination, roomID, userID stri
 
 // SendLeave sends a signed leave event to destination.
 func (c *Client) SendLeave(ctx context.Context, destination, roomID, eventID string, event json.RawMessage) error {
-	return c.Do(ctx, Request{Method: "PUT", Destination: destination,
-		Path: "/_matrix/federation/v2/send_leave/" + url.PathEscape(roomID) + "/" + url.PathEscape(eventID),
-		Body: event}, nil)
+	path := "/send_leave/" + url.PathEscape(roomID) + "/" + url.PathEscape(eventID)
+	err := c.Do(ctx, Request{Method: "PUT", Destination: destination, Path: "/_matrix/federation/v2" + path, Body: event}, nil)
+	if unknownEndpoint(err) {
+		err = c.doV1(ctx, Request{Method: "PUT", Destination: destination, Path: "/_matrix/federation/v1" + path, Body: event}, nil)
+	}
+	return err
 }
 
 // DirectoryAnswer is a /query/directory answer: the room an alias names
