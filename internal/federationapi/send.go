@@ -177,16 +177,17 @@ func (a *API) receivePDU(r *http.Request, origin string, raw json.RawMessage, bu
 	if err := matrixevents.VerifyEventSignatures(ctx, ev, a.eventKeyFlushing(batch)); err != nil {
 		return id, failed("the event's signatures do not check: %v", err), true
 	}
-	got, err := a.Rooms.ReceiveFromBatched(ctx, origin, ev, budget, batch)
+	_, err = a.Rooms.ReceiveFromBatched(ctx, origin, ev, budget, batch)
 	switch {
 	case errors.As(err, &re):
 		return id, failed("%s", re.Msg), true
 	case err != nil:
 		a.log().ErrorContext(ctx, "receiving a PDU", "origin", origin, "event_id", id, "err", err)
 		return id, failed("this server could not process the event"), true
-	case got.Rejected:
-		return id, failed("the event fails the room's authorisation rules"), true
 	}
+	// A rejected event was processed: it is stored as rejected and never
+	// shown, and the answer, as Synapse's, carries no error for it (an
+	// error says the event could not be handled).
 	return id, pduResult{}, true
 }
 

@@ -59,8 +59,8 @@ func TestFederationTransactionEventsWrittenTogether(t *testing.T) {
 				t.Fatalf("%s (%s): %q in %s", ev.EventID(), ev.Type(), e, r)
 			}
 		}
-		if e, _ := pduError(t, r, topic.EventID()); e == "" {
-			t.Fatalf("the topic rita may not set was accepted: %s", r)
+		if e, ok := pduError(t, r, topic.EventID()); !ok || e != "" || !rejectedEvent(t, rs, topic.EventID()) {
+			t.Fatalf("the topic rita may not set is not stored as rejected (answered %q): %s", e, r)
 		}
 
 		_, sync := doSync(t, hs, alice.Token, "")

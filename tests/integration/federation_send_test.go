@@ -81,6 +81,30 @@ func storedEvent(t *testing.T, rs *remoteServer, eventID string) bool {
 	return ok
 }
 
+// rejectedByTxn sends ev in a transaction from rs and fails the test
+// unless it is answered without an error (it was processed, as Synapse
+// answers) and stored as rejected.
+func rejectedByTxn(t *testing.T, rs *remoteServer, txnID string, ev matrixevents.Event) {
+	t.Helper()
+	if e, ok := pduError(t, sendTxn(t, rs, txnID, rs.name, []matrixevents.Event{ev}), ev.EventID()); !ok || e != "" {
+		t.Fatalf("%s: answered %q, want no error for a processed event", ev.EventID(), e)
+	}
+	if !rejectedEvent(t, rs, ev.EventID()) {
+		t.Fatalf("%s is not stored as rejected", ev.EventID())
+	}
+}
+
+// rejectedEvent reports whether eventID is stored as rejected.
+func rejectedEvent(t *testing.T, rs *remoteServer, eventID string) bool {
+	t.Helper()
+	found, err := rs.hs.Server.Services.Rooms.Store().EventsAnyStatus(context.Background(), []string{eventID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	se, ok := found[eventID]
+	return ok && se.Rejected
+}
+
 // A signed transaction from another server: a joined remote user's
 // message reaches a local member's /sync; a retried transaction ID is
 // answered as before and not processed again.
