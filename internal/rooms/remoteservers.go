@@ -9,7 +9,8 @@ import (
 
 // OnFederatedEvent registers f to hear of each event shown to clients
 // together with the other servers it is for: those with a joined member
-// in the room after it, and a membership event's target's server, less
+// in the room after it, and a membership event's target's server (not an
+// invite's, which /invite delivered), less
 // this server and the sender's (a received event's origin). f runs while
 // the room is locked, so it must not call back into the room; it is not
 // called when there is no other server.
@@ -29,7 +30,11 @@ func (s *Service) tellFederated(events []StoredEvent, joined []string) {
 	}
 	for _, se := range events {
 		servers := slices.Clone(joined)
-		if se.Event.Type() == matrixevents.TypeMember && se.Event.StateKey() != nil {
+		// A membership's target's server hears of it even when it has no
+		// member joined after it (a kick, a ban) — but not of an invite,
+		// which reached it through /invite: a server not in the room has
+		// no use for the room's PDUs (and some refuse them).
+		if se.Event.Type() == matrixevents.TypeMember && se.Event.StateKey() != nil && se.Event.Membership() != "invite" {
 			if _, target, ok := matrixevents.SplitUserID(*se.Event.StateKey()); ok && !slices.Contains(servers, target) {
 				servers = append(servers, target)
 			}

@@ -288,3 +288,40 @@ func TestFederationCreateRoomInvitesRemoteUser(t *testing.T) {
 		t.Fatalf("bob's sync has no invite to the new room: %s", raw)
 	}
 }
+
+// An invite reaches the invitee's server through /invite only: the room's
+// later traffic (the invite event itself, then a message) is not sent to
+// a server with no member joined, which has no use for it. Once the
+// invitee joins, her server gets the room's events.
+func TestFederationInviteNotSentAsPDUToInviteesServer(t *testing.T) {
+	servers := testharness.StartFederation(t, "sqlite", 2, nil)
+	a, b := servers[0], servers[1]
+	alice := a.RegisterUser(t, "alice")
+	bob := b.RegisterUser(t, "bob")
+	room := createRoom(t, a, alice.Token, map[string]any{"preset": "private_chat"})
+	expect(t, a.Do(t, "POST", roomPath(room, "/invite"), alice.Token, map[string]any{"user_id": bob.UserID}), 200, "")
+	invite, _ := currentRoom(t, a, room).Get("m.room.member", bob.UserID)
+	sendMessage(t, a, alice.Token, room, "before bob joins")
+	expect(t, b.Do(t, "POST", cs+"/join/"+url.PathEscape(room), bob.Token, map[string]any{}), 200, "")
+	after := sendMessage(t, a, alice.Token, room, "after bob joined")
+	waitFor(t, func() bool { return syncHasMessage(t, b, bob.Token, room, "after bob joined") })
+	rows, err := b.Server.DB.Read.Query(`SELECT answer FROM federation_transactions WHERE origin = $1`, a.Config.ServerName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var answers string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		answers += s
+	}
+	if strings.Contains(answers, invite.Event.EventID()) {
+		t.Errorf("the invite event was sent to the invitee's server as a PDU: %s", answers)
+	}
+	if !strings.Contains(answers, after) {
+		t.Errorf("the message after the join did not come in a transaction: %s", answers)
+	}
+}
