@@ -107,8 +107,13 @@ func (a *API) getMissingEvents(w http.ResponseWriter, r *http.Request) error {
 	if err := json.Unmarshal(body, &req); err != nil {
 		return httpapi.ErrBadJSON("the body is not a get_missing_events request: %v", err)
 	}
-	if req.Earliest == nil || req.Latest == nil {
-		return httpapi.ErrBadJSON("earliest_events and latest_events are required")
+	// Absent lists are empty ones, as Synapse takes them: nothing to walk
+	// from, nothing missing (the room's access checks still apply).
+	if req.Earliest == nil {
+		req.Earliest = &[]string{}
+	}
+	if req.Latest == nil {
+		req.Latest = &[]string{}
 	}
 	if len(*req.Earliest) > maxEventRefs || len(*req.Latest) > maxEventRefs {
 		return httpapi.ErrBadJSON("at most %d earliest_events and %d latest_events", maxEventRefs, maxEventRefs)

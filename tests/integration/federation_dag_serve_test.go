@@ -274,6 +274,10 @@ func TestFederationServedDAGRejectedSoftFailedAndACL(t *testing.T) {
 			map[string]any{"earliest_events": []string{}, "latest_events": []string{late.EventID()}}); r.Status != 403 {
 			t.Errorf("get_missing_events for a server the ACL denies: %s", r)
 		}
+		// An empty request is still a request for the room: the ACL answers.
+		if r := ask("POST", "/_matrix/federation/v1/get_missing_events/"+url.PathEscape(room), map[string]any{}); r.Status != 403 {
+			t.Errorf("an empty get_missing_events for a server the ACL denies: %s", r)
+		}
 
 		// One origin's DAG requests are rate-limited: a burst, then 429.
 		var limited *testharness.Response
