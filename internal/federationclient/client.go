@@ -73,6 +73,9 @@ type Error struct {
 	// Code and Message are the answer's errcode and error, when it had them.
 	Code    string
 	Message string
+	// RoomVersion is the answer's room_version (with
+	// M_INCOMPATIBLE_ROOM_VERSION), for the client to see too.
+	RoomVersion string
 }
 
 func (e *Error) Error() string {
@@ -213,11 +216,12 @@ func readBounded(r io.Reader, limit int64) ([]byte, error) {
 func remoteError(destination string, status int, data []byte) error {
 	e := &Error{Destination: destination, Status: status}
 	var body struct {
-		Code    string `json:"errcode"`
-		Message string `json:"error"`
+		Code        string `json:"errcode"`
+		Message     string `json:"error"`
+		RoomVersion string `json:"room_version"`
 	}
 	if json.Unmarshal(data, &body) == nil {
-		e.Code, e.Message = body.Code, body.Message
+		e.Code, e.Message, e.RoomVersion = body.Code, body.Message, body.RoomVersion
 	}
 	return e
 }

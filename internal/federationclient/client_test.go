@@ -65,6 +65,9 @@ func TestDoSignsAndDecodes(t *testing.T) {
 func TestDoErrors(t *testing.T) {
 	c := newClient(t, func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
+		case "/incompatible":
+			w.WriteHeader(400)
+			io.WriteString(w, `{"errcode":"M_INCOMPATIBLE_ROOM_VERSION","error":"no","room_version":"odd"}`)
 		case "/forbidden":
 			w.WriteHeader(403)
 			io.WriteString(w, `{"errcode":"M_FORBIDDEN","error":"no"}`)
@@ -79,6 +82,10 @@ func TestDoErrors(t *testing.T) {
 	err := c.Do(ctx, Request{Method: "GET", Destination: "b.example", Path: "/forbidden"}, nil)
 	if e, ok := RemoteError(err); !ok || e.Status != 403 || e.Code != "M_FORBIDDEN" || e.Message != "no" {
 		t.Fatalf("forbidden: %v", err)
+	}
+	err = c.Do(ctx, Request{Method: "GET", Destination: "b.example", Path: "/incompatible"}, nil)
+	if e, ok := RemoteError(err); !ok || e.Code != "M_INCOMPATIBLE_ROOM_VERSION" || e.RoomVersion != "odd" {
+		t.Fatalf("incompatible: %v", err)
 	}
 	err = c.Do(ctx, Request{Method: "GET", Destination: "b.example", Path: "/gateway"}, nil)
 	if e, ok := RemoteError(err); !ok || e.Status != 502 || e.Code != "" {

@@ -59,7 +59,11 @@ func fromRefusal(re *refusal.Error) *Error {
 	case refusal.ServerManaged:
 		return NewError(http.StatusMethodNotAllowed, "M_BAD_JSON", "%s", re.Msg)
 	case refusal.Remote:
-		return NewError(re.Status, re.Code, "%s", re.Msg)
+		e := NewError(re.Status, re.Code, "%s", re.Msg)
+		if re.RoomVersion != "" {
+			e.Extra = map[string]any{"room_version": re.RoomVersion}
+		}
+		return e
 	case refusal.Unreachable:
 		return ErrUnknown(http.StatusBadGateway, "%s", re.Msg)
 	case refusal.UnableToAuthoriseJoin:

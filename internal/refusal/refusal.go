@@ -77,9 +77,11 @@ type Error struct {
 	// raises it.
 	InfoURI    string
 	CanUpgrade bool
-	// Status and Code are set with Remote.
-	Status int
-	Code   string
+	// Status and Code are set with Remote, and RoomVersion when the
+	// remote answer named one (M_INCOMPATIBLE_ROOM_VERSION).
+	Status      int
+	Code        string
+	RoomVersion string
 }
 
 func (e *Error) Error() string { return e.Msg }

@@ -63,6 +63,12 @@ func TestRelayRemote(t *testing.T) {
 			t.Errorf("%d %s relayed as %+v", c.status, c.code, re)
 		}
 	}
+	// The room version an incompatible-version answer names reaches the
+	// client with it.
+	err := relayRemote(&federationclient.Error{Destination: "x.test", Status: 400, Code: "M_INCOMPATIBLE_ROOM_VERSION", RoomVersion: "odd-version"})
+	if re, ok := err.(*refusal.Error); !ok || re.RoomVersion != "odd-version" {
+		t.Errorf("the remote's room_version is lost: %+v", err)
+	}
 }
 
 func testSigningKey(t *testing.T) *matrixevents.SigningKey {

@@ -242,7 +242,7 @@ func relayRemote(err error) error {
 	if msg == "" {
 		msg = fmt.Sprintf("%s refused", re.Destination)
 	}
-	return &refusal.Error{Kind: refusal.Remote, Msg: msg, Status: re.Status, Code: re.Code}
+	return &refusal.Error{Kind: refusal.Remote, Msg: msg, Status: re.Status, Code: re.Code, RoomVersion: re.RoomVersion}
 }
 
 // leaveThrough undoes a join this server then refused to keep: the
