@@ -64,6 +64,11 @@ func (s *Service) ReceiveInvite(ctx context.Context, in InboundInvite) (matrixev
 	if err := checkInviteState(ev, in.State); err != nil {
 		return matrixevents.Event{}, err
 	}
+	// A server the room's ACL denies learns nothing more, not even
+	// whether the invitee exists.
+	if err := s.inviteACL(ctx, ev.RoomID(), in.Origin); err != nil {
+		return matrixevents.Event{}, err
+	}
 	user, err := s.accounts.GetUser(ctx, invitee)
 	if errors.Is(err, accounts.ErrNotFound) || (err == nil && user.Deactivated) {
 		return matrixevents.Event{}, refusal.New(refusal.NotFound, "there is no user %s", invitee)
@@ -104,6 +109,24 @@ func (s *Service) ReceiveInvite(ctx context.Context, in InboundInvite) (matrixev
 		return matrixevents.Event{}, err
 	}
 	return signed, nil
+}
+
+// inviteACL refuses an invite from origin into a room this server is in
+// whose server ACL denies origin.
+func (s *Service) inviteACL(ctx context.Context, roomID, origin string) error {
+	if _, err := s.store.GetRoom(ctx, roomID); errors.Is(err, ErrNotFound) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	snap, err := s.Current(ctx, roomID)
+	if err != nil {
+		return err
+	}
+	if acl, ok := snap.Get(TypeServerACL, ""); ok && !ServerACLAllows(acl.Event.Content(), origin) {
+		return refusal.New(refusal.Forbidden, "%s is denied by the server ACL of room %s", origin, roomID)
+	}
+	return nil
 }
 
 // inviteIntoKnownRoom puts an invite into a room this server is in

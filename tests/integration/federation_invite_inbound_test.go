@@ -452,6 +452,12 @@ func TestFederationInboundInviteToKnownRoom(t *testing.T) {
 		if r.Status != 403 || memberOf(t, hs, room, carol.UserID) != "" || storedEvent(t, rs, denied.EventID()) {
 			t.Fatalf("an invite from a server the ACL denies: %s", r)
 		}
+		// Nor does it learn whether the invitee exists: 403 before 404.
+		ghost := "@ghost:" + hs.Config.ServerName
+		toGhost := rs.event(t, snap.State, room, rita, "m.room.member", strPtr(ghost), map[string]any{"membership": "invite"}, extremityIDs(snap), time.Now())
+		if r := sendInvite(t, rs, remoteRoomInvite{version: snap.Info.Version, roomID: room, invite: toGhost}, snap.Info.Version, state); r.Status != 403 {
+			t.Fatalf("an invite of no one from a server the ACL denies: %s", r)
+		}
 	})
 }
 
