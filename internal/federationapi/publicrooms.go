@@ -59,13 +59,6 @@ func (a *API) writePublicRooms(w http.ResponseWriter, r *http.Request, q rooms.P
 	if err != nil {
 		return err
 	}
-	resp := map[string]any{"chunk": page.Chunk, "total_room_count_estimate": page.Total}
-	if page.NextBatch != "" {
-		resp["next_batch"] = page.NextBatch
-	}
-	if page.PrevBatch != "" {
-		resp["prev_batch"] = page.PrevBatch
-	}
-	httpapi.WriteJSON(w, http.StatusOK, resp)
+	httpapi.WriteJSON(w, http.StatusOK, page)
 	return nil
 }

@@ -376,10 +376,11 @@ type PublicRoomsQuery struct {
 
 // PublicRoomsPage is one page of the published room directory.
 type PublicRoomsPage struct {
-	Chunk                []PublicRoom
-	NextBatch, PrevBatch string
+	Chunk     []PublicRoom `json:"chunk"`
+	NextBatch string       `json:"next_batch,omitempty"`
+	PrevBatch string       `json:"prev_batch,omitempty"`
 	// Total is the number of rooms matching the filter.
-	Total int
+	Total int `json:"total_room_count_estimate"`
 }
 
 // Pagination tokens of /publicRooms are "p" and an offset into the

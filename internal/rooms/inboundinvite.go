@@ -66,7 +66,8 @@ func (s *Service) ReceiveInvite(ctx context.Context, in InboundInvite) (matrixev
 	}
 	// A server the room's ACL denies learns nothing more, not even
 	// whether the invitee exists.
-	if err := s.inviteACL(ctx, ev.RoomID(), in.Origin); err != nil {
+	known, err := s.inviteRoom(ctx, ev.RoomID(), in.Origin)
+	if err != nil {
 		return matrixevents.Event{}, err
 	}
 	user, err := s.accounts.GetUser(ctx, invitee)
@@ -94,7 +95,7 @@ func (s *Service) ReceiveInvite(ctx context.Context, in InboundInvite) (matrixev
 		return matrixevents.Event{}, &refusal.Error{Kind: refusal.LimitExceeded, RetryAfter: wait,
 			Msg: "this user receives too many invites; try again later"}
 	}
-	if done, err := s.inviteIntoKnownRoom(ctx, signed, in.Origin); done || err != nil {
+	if done, err := s.inviteIntoKnownRoom(ctx, known, signed); done || err != nil {
 		return signed, err
 	}
 	state, err := json.Marshal(in.State)
@@ -111,42 +112,34 @@ func (s *Service) ReceiveInvite(ctx context.Context, in InboundInvite) (matrixev
 	return signed, nil
 }
 
-// inviteACL refuses an invite from origin into a room this server is in
-// whose server ACL denies origin.
-func (s *Service) inviteACL(ctx context.Context, roomID, origin string) error {
+// inviteRoom is the room an invite from origin is for, when a local user
+// is joined to it here (nil otherwise), refusing an origin its server ACL
+// denies.
+func (s *Service) inviteRoom(ctx context.Context, roomID, origin string) (*RoomSnapshot, error) {
 	if _, err := s.store.GetRoom(ctx, roomID); errors.Is(err, ErrNotFound) {
-		return nil
+		return nil, nil
 	} else if err != nil {
-		return err
+		return nil, err
 	}
 	snap, err := s.Current(ctx, roomID)
-	if err != nil {
-		return err
+	if err != nil || !snap.hasLocalMember(s.serverName) {
+		return nil, err
 	}
 	if acl, ok := snap.Get(TypeServerACL, ""); ok && !ServerACLAllows(acl.Event.Content(), origin) {
-		return refusal.New(refusal.Forbidden, "%s is denied by the server ACL of room %s", origin, roomID)
+		return nil, refusal.New(refusal.Forbidden, "%s is denied by the server ACL of room %s", origin, roomID)
 	}
-	return nil
+	return &snap, nil
 }
 
 // inviteIntoKnownRoom puts an invite into a room this server is in
-// through the one write path (done), as its transaction would later. An
-// invite the room's rules or server ACL refuse is refused; one that
-// refers to events this server lacks is kept as a remote membership
-// instead (not done), until the inviting server's transaction brings
-// them.
-func (s *Service) inviteIntoKnownRoom(ctx context.Context, ev matrixevents.Event, origin string) (bool, error) {
-	if _, err := s.store.GetRoom(ctx, ev.RoomID()); errors.Is(err, ErrNotFound) {
+// (snap, from inviteRoom; nil: none) through the one write path (done),
+// as its transaction would later. An invite the room's rules refuse is
+// refused; one that refers to events this server lacks is kept as a
+// remote membership instead (not done), until the inviting server's
+// transaction brings them.
+func (s *Service) inviteIntoKnownRoom(ctx context.Context, snap *RoomSnapshot, ev matrixevents.Event) (bool, error) {
+	if snap == nil {
 		return false, nil
-	} else if err != nil {
-		return false, err
-	}
-	snap, err := s.Current(ctx, ev.RoomID())
-	if err != nil || !snap.hasLocalMember(s.serverName) {
-		return false, err
-	}
-	if acl, ok := snap.Get(TypeServerACL, ""); ok && !ServerACLAllows(acl.Event.Content(), origin) {
-		return false, refusal.New(refusal.Forbidden, "%s is denied by the server ACL of room %s", origin, ev.RoomID())
 	}
 	// Checked first against current state, so that an invite this server
 	// will not sign is not stored either (Receive keeps what it rejects).
