@@ -181,34 +181,44 @@ func spaceChildren(snap RoomSnapshot, suggestedOnly bool) []StoredEvent {
 	if roomSummaryOf(snap).RoomType != "m.space" {
 		return nil
 	}
+	var children []StoredEvent
+	for k, se := range snap.State {
+		if k.Type == "m.space.child" {
+			children = append(children, se)
+		}
+	}
+	return orderedSpaceChildren(children, func(se StoredEvent) (string, json.RawMessage, int64) {
+		return *se.Event.StateKey(), se.Event.Content(), se.Event.OriginServerTS()
+	}, suggestedOnly)
+}
+
+// orderedSpaceChildren keeps the valid m.space.child entries among items
+// (a room ID for state key, a non-empty via of strings), the suggested
+// ones only if asked, in the spec's order: those with a valid order
+// first, by it, then by origin_server_ts, then by room ID. fields reads
+// an item's state key, content and origin_server_ts; items are local
+// state events or another server's stripped children.
+func orderedSpaceChildren[T any](items []T, fields func(T) (string, json.RawMessage, int64), suggestedOnly bool) []T {
 	type child struct {
-		se    StoredEvent
-		order *string
+		item     T
+		stateKey string
+		ts       int64
+		order    *string
 	}
 	var kids []child
-	for k, se := range snap.State {
-		if k.Type != "m.space.child" || !matrixevents.ValidRoomID(k.StateKey) {
+	for _, it := range items {
+		stateKey, content, ts := fields(it)
+		if !matrixevents.ValidRoomID(stateKey) || len(viaOf(content)) == 0 {
 			continue
 		}
 		var c struct {
-			Via       []json.RawMessage `json:"via"`
-			Order     json.RawMessage   `json:"order"`
-			Suggested bool              `json:"suggested"`
+			Order     json.RawMessage `json:"order"`
+			Suggested bool            `json:"suggested"`
 		}
-		if json.Unmarshal(se.Event.Content(), &c) != nil || len(c.Via) == 0 {
+		if json.Unmarshal(content, &c) != nil || (suggestedOnly && !c.Suggested) {
 			continue
 		}
-		validVia := true
-		for _, v := range c.Via {
-			var s string
-			if json.Unmarshal(v, &s) != nil {
-				validVia = false
-			}
-		}
-		if !validVia || (suggestedOnly && !c.Suggested) {
-			continue
-		}
-		kid := child{se: se}
+		kid := child{item: it, stateKey: stateKey, ts: ts}
 		var order string
 		if json.Unmarshal(c.Order, &order) == nil && validOrder(order) {
 			kid.order = &order
@@ -224,14 +234,14 @@ func spaceChildren(snap RoomSnapshot, suggestedOnly bool) []StoredEvent {
 		case a.order != nil && *a.order != *b.order:
 			return cmp.Compare(*a.order, *b.order)
 		}
-		if d := cmp.Compare(a.se.Event.OriginServerTS(), b.se.Event.OriginServerTS()); d != 0 {
+		if d := cmp.Compare(a.ts, b.ts); d != 0 {
 			return d
 		}
-		return cmp.Compare(*a.se.Event.StateKey(), *b.se.Event.StateKey())
+		return cmp.Compare(a.stateKey, b.stateKey)
 	})
-	out := make([]StoredEvent, len(kids))
+	out := make([]T, len(kids))
 	for i, k := range kids {
-		out[i] = k.se
+		out[i] = k.item
 	}
 	return out
 }

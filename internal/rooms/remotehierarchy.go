@@ -1,7 +1,6 @@
 package rooms
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"slices"
@@ -162,48 +161,15 @@ func (s *Service) remoteRoomVisible(ctx context.Context, userID string, sum Room
 // are valid (a room ID, a non-empty via of strings), suggested ones only
 // if asked, in the spec's order, as spaceChildren does for local rooms.
 func validRemoteChildren(children []StrippedChild, suggestedOnly bool) []StrippedChild {
-	type child struct {
-		c     StrippedChild
-		order *string
-	}
-	var kids []child
+	var spaceChildren []StrippedChild
 	for _, c := range children {
-		if c.Type != "m.space.child" || !matrixevents.ValidRoomID(c.StateKey) || len(viaOf(c.Content)) == 0 {
-			continue
+		if c.Type == "m.space.child" {
+			spaceChildren = append(spaceChildren, c)
 		}
-		var content struct {
-			Order     json.RawMessage `json:"order"`
-			Suggested bool            `json:"suggested"`
-		}
-		if json.Unmarshal(c.Content, &content) != nil || (suggestedOnly && !content.Suggested) {
-			continue
-		}
-		kid := child{c: c}
-		var order string
-		if json.Unmarshal(content.Order, &order) == nil && validOrder(order) {
-			kid.order = &order
-		}
-		kids = append(kids, kid)
 	}
-	slices.SortFunc(kids, func(a, b child) int {
-		switch {
-		case a.order != nil && b.order == nil:
-			return -1
-		case a.order == nil && b.order != nil:
-			return 1
-		case a.order != nil && *a.order != *b.order:
-			return cmp.Compare(*a.order, *b.order)
-		}
-		if d := cmp.Compare(a.c.OriginServerTS, b.c.OriginServerTS); d != 0 {
-			return d
-		}
-		return cmp.Compare(a.c.StateKey, b.c.StateKey)
-	})
-	out := make([]StrippedChild, len(kids))
-	for i, k := range kids {
-		out[i] = k.c
-	}
-	return out
+	return orderedSpaceChildren(spaceChildren, func(c StrippedChild) (string, json.RawMessage, int64) {
+		return c.StateKey, c.Content, c.OriginServerTS
+	}, suggestedOnly)
 }
 
 // viaOf is an m.space.child content's via: the servers to ask for the
