@@ -82,9 +82,20 @@ func (s *MediaStore) CountPending(ctx context.Context, userID string, now int64)
 }
 
 func (s *MediaStore) GetThumbnail(ctx context.Context, origin, mediaID string, width, height int, method string) (media.Thumbnail, error) {
+	return s.thumbnail(ctx, "media_thumbnails", origin, mediaID, width, height, method)
+}
+
+func (s *MediaStore) InsertThumbnail(ctx context.Context, t media.Thumbnail) error {
+	return s.insertThumbnail(ctx, "media_thumbnails", t)
+}
+
+// thumbnail and insertThumbnail read and write a thumbnail row of table:
+// media_thumbnails (of media kept here) or remote_media_thumbnails (of
+// other servers' media, remotemedia.go), which have the same columns.
+func (s *MediaStore) thumbnail(ctx context.Context, table, origin, mediaID string, width, height int, method string) (media.Thumbnail, error) {
 	t := media.Thumbnail{Origin: origin, MediaID: mediaID, Width: width, Height: height, Method: method}
 	err := s.db.Read.QueryRowContext(ctx, `SELECT content_type, sha256, size_bytes, actual_width, actual_height, created_ts
-		FROM media_thumbnails WHERE origin = $1 AND media_id = $2 AND width = $3 AND height = $4 AND method = $5`,
+		FROM `+table+` WHERE origin = $1 AND media_id = $2 AND width = $3 AND height = $4 AND method = $5`,
 		origin, mediaID, width, height, method).
 		Scan(&t.ContentType, &t.SHA256, &t.Size, &t.ActualWidth, &t.ActualHeight, &t.CreatedTS)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -93,8 +104,8 @@ func (s *MediaStore) GetThumbnail(ctx context.Context, origin, mediaID string, w
 	return t, err
 }
 
-func (s *MediaStore) InsertThumbnail(ctx context.Context, t media.Thumbnail) error {
-	_, err := s.db.Write.ExecContext(ctx, `INSERT INTO media_thumbnails
+func (s *MediaStore) insertThumbnail(ctx context.Context, table string, t media.Thumbnail) error {
+	_, err := s.db.Write.ExecContext(ctx, `INSERT INTO `+table+`
 		(origin, media_id, width, height, method, content_type, sha256, size_bytes, actual_width, actual_height, created_ts)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 		ON CONFLICT (origin, media_id, width, height, method) DO NOTHING`,

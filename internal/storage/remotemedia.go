@@ -37,23 +37,9 @@ func (s *MediaStore) InsertRemoteMedia(ctx context.Context, r media.Record) erro
 }
 
 func (s *MediaStore) GetRemoteThumbnail(ctx context.Context, origin, mediaID string, width, height int, method string) (media.Thumbnail, error) {
-	t := media.Thumbnail{Origin: origin, MediaID: mediaID, Width: width, Height: height, Method: method}
-	err := s.db.Read.QueryRowContext(ctx, `SELECT content_type, sha256, size_bytes, actual_width, actual_height, created_ts
-		FROM remote_media_thumbnails WHERE origin = $1 AND media_id = $2 AND width = $3 AND height = $4 AND method = $5`,
-		origin, mediaID, width, height, method).
-		Scan(&t.ContentType, &t.SHA256, &t.Size, &t.ActualWidth, &t.ActualHeight, &t.CreatedTS)
-	if errors.Is(err, sql.ErrNoRows) {
-		return media.Thumbnail{}, media.ErrNotFound
-	}
-	return t, err
+	return s.thumbnail(ctx, "remote_media_thumbnails", origin, mediaID, width, height, method)
 }
 
 func (s *MediaStore) InsertRemoteThumbnail(ctx context.Context, t media.Thumbnail) error {
-	_, err := s.db.Write.ExecContext(ctx, `INSERT INTO remote_media_thumbnails
-		(origin, media_id, width, height, method, content_type, sha256, size_bytes, actual_width, actual_height, created_ts)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-		ON CONFLICT (origin, media_id, width, height, method) DO NOTHING`,
-		t.Origin, t.MediaID, t.Width, t.Height, t.Method, t.ContentType, t.SHA256, t.Size,
-		t.ActualWidth, t.ActualHeight, t.CreatedTS)
-	return err
+	return s.insertThumbnail(ctx, "remote_media_thumbnails", t)
 }
