@@ -8,31 +8,18 @@
 // federation (/user/keys/query), claims one-time keys (/user/keys/claim),
 // sends room keys over to-device (m.direct_to_device) and decrypts the
 // other's messages; a guest on B joins too when the room allows guests.
-import { test, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { logger } from "matrix-js-sdk/lib/logger.js";
-
 import { baseUrl, rawAt, waitFor } from "./helpers.mjs";
-import { clients, decrypted, deviceKnown, joinedMembers, startCryptoClient } from "./crypto.mjs";
+import { decrypted, deviceKnown, joinedMembers, quietClientsStoppedAfterTests, startCryptoClient } from "./crypto.mjs";
 
 const serverB = process.env.FOYER_URL_B;
 if (!serverB) {
   throw new Error("FOYER_URL_B is not set; TestMatrixJSSDKAcrossServers runs this file");
 }
 
-if (!process.env.E2E_DEBUG) {
-  logger.setLevel("error");
-  console.debug = () => {};
-  console.info = () => {};
-}
-
-after(() => {
-  for (const c of clients) {
-    c.stopClient();
-  }
-  setTimeout(() => process.exit(), 1000).unref();
-});
+quietClientsStoppedAfterTests();
 
 async function api(server, method, path, body, token) {
   const r = await rawAt(server, method, "/_matrix/client/v3" + path, body, token);

@@ -1,11 +1,33 @@
 // Real clients with end-to-end encryption, shared by the test files that
 // need them: matrix-js-sdk 37.5.0 with its Rust crypto. Every client
 // started here is listed in clients, for the test file to stop.
+import { after } from "node:test";
+
 import { createClient, ClientEvent } from "matrix-js-sdk";
+import { logger } from "matrix-js-sdk/lib/logger.js";
 
 import { baseUrl, waitFor, withTimeout } from "./helpers.mjs";
 
 export const clients = [];
+
+// quietClientsStoppedAfterTests silences the SDK and its Rust crypto
+// (tracing on console.debug/info; E2E_DEBUG=1 shows everything) and stops
+// every client when the calling file's tests end.
+export function quietClientsStoppedAfterTests() {
+  if (!process.env.E2E_DEBUG) {
+    logger.setLevel("error");
+    console.debug = () => {};
+    console.info = () => {};
+  }
+  after(() => {
+    for (const c of clients) {
+      c.stopClient();
+    }
+    // The SDK leaves request-timeout and capability-refresh timers behind
+    // (up to minutes) after stopClient; don't wait for them.
+    setTimeout(() => process.exit(), 1000).unref();
+  });
+}
 
 // startCryptoClient logs a client in with the Rust crypto (in memory) on
 // server (FOYER_URL unless given) and waits for its first sync.

@@ -8,31 +8,15 @@
 // 2. The user's second device, offline while messages are sent, receives
 //    the room keys over to-device when it next syncs (the server kept them)
 //    and decrypts that history.
-import { test, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 
 import { createClient, MatrixEventEvent } from "matrix-js-sdk";
-import { logger } from "matrix-js-sdk/lib/logger.js";
 
 import { baseUrl, raw, waitFor, withTimeout } from "./helpers.mjs";
-import { clients, decrypted, deviceKnown, joinedMembers, startCryptoClient } from "./crypto.mjs";
+import { clients, decrypted, deviceKnown, joinedMembers, quietClientsStoppedAfterTests, startCryptoClient } from "./crypto.mjs";
 
-if (!process.env.E2E_DEBUG) {
-  // The SDK and its Rust crypto (tracing on console.debug/info) are
-  // chatty; E2E_DEBUG=1 shows everything.
-  logger.setLevel("error");
-  console.debug = () => {};
-  console.info = () => {};
-}
-
-after(() => {
-  for (const c of clients) {
-    c.stopClient();
-  }
-  // The SDK leaves request-timeout and capability-refresh timers behind
-  // (up to minutes) after stopClient; don't wait for them.
-  setTimeout(() => process.exit(), 1000).unref();
-});
+quietClientsStoppedAfterTests();
 
 // api makes a client-server v3 request and fails on any error status.
 async function api(method, path, body, token) {
