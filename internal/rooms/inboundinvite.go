@@ -37,15 +37,15 @@ type InboundInvite struct {
 	State []json.RawMessage
 }
 
-// ReceiveInvite signs another server's invite of a local user and keeps
-// it, so that the user sees it in /sync: the event must be an invite of a
-// live local user by a user of the asking server, signed by that server
-// (400 M_INVALID_PARAM otherwise, as the spec advises; 404 for a user
-// who does not exist here). In a room this server is in, the invite
-// enters the room like any event; otherwise it is kept as the user's
-// remote membership in place of an earlier one, within the caps on
-// pending invites and the rate of invites a user receives. It returns
-// the event with this server's signature added.
+// ReceiveInvite signs another server's invite of a local user: the event
+// must be an invite of a user of this server by a user of the asking
+// server, signed by that server (400 M_INVALID_PARAM otherwise, as the
+// spec advises). In a room this server is in, the invite enters the room
+// like any event, even of a user who does not exist (the room's other
+// servers have it too). Otherwise the invitee must be a live user (404)
+// and the invite is kept as the user's remote membership, so that /sync
+// shows it, within the caps on pending invites and the rate of invites a
+// user receives. It returns the event with this server's signature added.
 func (s *Service) ReceiveInvite(ctx context.Context, in InboundInvite) (matrixevents.Event, error) {
 	if s.remote.store == nil {
 		return matrixevents.Event{}, refusal.New(refusal.Forbidden, "this server does not take invites from other servers")
@@ -71,11 +71,14 @@ func (s *Service) ReceiveInvite(ctx context.Context, in InboundInvite) (matrixev
 		return matrixevents.Event{}, err
 	}
 	user, err := s.accounts.GetUser(ctx, invitee)
-	if errors.Is(err, accounts.ErrNotFound) || (err == nil && user.Deactivated) {
-		return matrixevents.Event{}, refusal.New(refusal.NotFound, "there is no user %s", invitee)
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, accounts.ErrNotFound) {
 		return matrixevents.Event{}, err
+	}
+	// An invite of nobody still enters a room this server is in, as the
+	// other servers of the room will have it; elsewhere nothing is kept.
+	noSuchUser := err != nil || user.Deactivated
+	if noSuchUser && known == nil {
+		return matrixevents.Event{}, refusal.New(refusal.NotFound, "there is no user %s", invitee)
 	}
 	// Signed first: the spec has the invitee's server sign too, and the
 	// check below wants every signature, the asking server's among them.
@@ -97,6 +100,9 @@ func (s *Service) ReceiveInvite(ctx context.Context, in InboundInvite) (matrixev
 	}
 	if done, err := s.inviteIntoKnownRoom(ctx, known, signed); done || err != nil {
 		return signed, err
+	}
+	if noSuchUser {
+		return matrixevents.Event{}, refusal.New(refusal.NotFound, "there is no user %s", invitee)
 	}
 	state, err := json.Marshal(in.State)
 	if err != nil {

@@ -385,8 +385,9 @@ func containsAll(have []string, want ...string) bool {
 
 // An invite over /invite to a room this server is in enters the room
 // like any event (the local user's membership in its state is invite,
-// shown through the room's own state); one the room's rules or its
-// server ACL refuse is refused with 403 and stored nowhere.
+// shown through the room's own state), even for a user who does not exist
+// here; one the room's rules or its server ACL refuse is refused with 403
+// and stored nowhere.
 func TestFederationInboundInviteToKnownRoom(t *testing.T) {
 	testharness.EachBackend(t, func(t *testing.T, backend string) {
 		hs := startNamed(t, backend, "local.test", nil)
@@ -417,6 +418,18 @@ func TestFederationInboundInviteToKnownRoom(t *testing.T) {
 		}
 		if s, raw := doSync(t, hs, bob.Token, ""); !containsRoom(s.Rooms.Invite, room) {
 			t.Fatalf("bob's sync lacks the invite: %s", raw)
+		}
+
+		// An invite of a user who does not exist here still enters the
+		// room (its other servers have it), with no invite kept for anyone.
+		nobody := "@nobody:" + hs.Config.ServerName
+		snap = currentRoom(t, hs, room)
+		toNobody := rs.event(t, snap.State, room, rita, "m.room.member", strPtr(nobody), map[string]any{"membership": "invite"}, extremityIDs(snap), time.Now())
+		if r := sendInvite(t, rs, remoteRoomInvite{version: snap.Info.Version, roomID: room, invite: toNobody}, snap.Info.Version, state); r.Status != 200 {
+			t.Fatalf("an invite of no one into a room this server is in: %s", r)
+		}
+		if m := memberOf(t, hs, room, nobody); m != "invite" || pendingRemote(t, hs, nobody) != 0 {
+			t.Fatalf("the invite of no one is %q in the room", m)
 		}
 
 		// Without her power level, Rita may not invite.
