@@ -494,9 +494,13 @@ func (s *Service) authChain(ctx context.Context, sets [][]matrixevents.Event) ([
 // place of its prev_events, and the resolution of the extremities' states
 // the room's current state.
 func (s *Service) advanceExtremities(ctx context.Context, e *roomEntry, ev matrixevents.Event, pe PersistEvent, a *Append) error {
+	covered, err := s.coveredExtremities(ctx, e, ev.PrevEventIDs())
+	if err != nil {
+		return err
+	}
 	xs := []Extremity{{EventID: ev.EventID(), Depth: ev.Depth()}}
 	for _, x := range e.info.Extremities {
-		if !slices.Contains(ev.PrevEventIDs(), x.EventID) {
+		if !covered[x.EventID] {
 			xs = append(xs, x)
 		}
 	}

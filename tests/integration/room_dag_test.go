@@ -293,6 +293,64 @@ func TestRoomDAGSoftFail(t *testing.T) {
 	})
 }
 
+// An accepted event whose prev_events lead back through soft-failed events
+// covers the extremity that chain grew from: the next local event names
+// only the accepted one (a message on the old branch must not stay an
+// extremity for ever because only soft-failed events followed it).
+func TestRoomDAGSoftFailedChainCoveredByAcceptedEvent(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		hs := startNamed(t, backend, "local.test", nil)
+		rs := txnRemote(t, backend, hs)
+		alice := hs.RegisterUser(t, "alice")
+		room := createRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat"})
+		rita := "@rita:remote.test"
+		joinByTxn(t, rs, "join", room, rita)
+		joined := currentRoom(t, hs, room)
+		r := putState(t, hs, alice.Token, room, "m.room.power_levels", "", map[string]any{
+			"users": map[string]any{alice.UserID: 100}, "events": map[string]any{"test.sf": 50}})
+		if r.Status != 200 {
+			t.Fatalf("power levels: %s", r)
+		}
+		pl := r.Str("event_id")
+		send := func(txn string, ev matrixevents.Event) {
+			t.Helper()
+			if e, ok := pduError(t, sendTxn(t, rs, txn, rs.name, []matrixevents.Event{ev}), ev.EventID()); !ok || e != "" {
+				t.Fatalf("%s: %q", txn, e)
+			}
+		}
+		// On the branch from the join, before the power levels: a
+		// message, then two events the new power levels forbid.
+		m1 := rs.event(t, joined.State, room, rita, "m.room.message", nil, map[string]any{"body": "M1"}, extremityIDs(joined), time.Now())
+		send("m1", m1)
+		sf1 := rs.event(t, joined.State, room, rita, "test.sf", nil, map[string]any{"body": "SF1"}, []string{m1.EventID()}, time.Now())
+		send("sf1", sf1)
+		sf2 := rs.event(t, joined.State, room, rita, "test.sf", nil, map[string]any{"body": "SF2"}, []string{sf1.EventID()}, time.Now())
+		send("sf2", sf2)
+		stored, err := hs.Server.Services.Rooms.Store().EventsAnyStatus(context.Background(), []string{sf1.EventID(), sf2.EventID()})
+		if err != nil || !stored[sf1.EventID()].SoftFailed || !stored[sf2.EventID()].SoftFailed {
+			t.Fatalf("SF1 and SF2 are not soft-failed: %+v %v", stored, err)
+		}
+		if xs := extremityIDs(currentRoom(t, hs, room)); !slices.Equal(xs, sortedIDs(m1.EventID(), pl)) {
+			t.Fatalf("extremities before M2: %v", xs)
+		}
+		m2 := rs.event(t, currentRoom(t, hs, room).State, room, rita, "m.room.message", nil, map[string]any{"body": "M2"}, []string{pl, sf2.EventID()}, time.Now())
+		send("m2", m2)
+		if xs := extremityIDs(currentRoom(t, hs, room)); !slices.Equal(xs, []string{m2.EventID()}) {
+			t.Fatalf("extremities after M2: %v, want only M2", xs)
+		}
+		m3 := sendMessage(t, hs, alice.Token, room, "M3")
+		got, err := hs.Server.Services.Rooms.Store().EventsAnyStatus(context.Background(), []string{m3})
+		if err != nil || !slices.Equal(got[m3].Event.PrevEventIDs(), []string{m2.EventID()}) {
+			t.Fatalf("M3's prev_events: %v (%v), want only M2", got[m3].Event.PrevEventIDs(), err)
+		}
+	})
+}
+
+func sortedIDs(ids ...string) []string {
+	slices.Sort(ids)
+	return ids
+}
+
 // /messages pages in topological order: an event that arrives late on an
 // old branch sits at its depth, not at the end; /sync, in stream order,
 // shows it as new.
