@@ -254,16 +254,19 @@ func (s *Service) receivePulled(ctx context.Context, origin string, ev matrixeve
 
 // fetchMissingAuth stores, as outliers, the auth events of ev that this
 // server does not have, from origin's /event_auth (ev's whole auth
-// chain, the events not stored kept).
+// chain, the events not stored kept) or, when origin does not answer
+// that, one by one from its /event.
 func (s *Service) fetchMissingAuth(ctx context.Context, origin string, ev matrixevents.Event, budget *FetchBudget) error {
 	if lacking, err := s.lacksAuthEvents(ctx, ev); err != nil || !lacking {
 		return err
 	}
+	var chain []matrixevents.Event
 	raws, err := s.dag.client.EventAuth(ctx, origin, ev.RoomID(), ev.EventID())
 	if err != nil {
-		return err
+		if chain, err = s.fetchAuthEventByEvent(ctx, origin, ev, budget); err != nil {
+			return err
+		}
 	}
-	var chain []matrixevents.Event
 	for _, raw := range raws {
 		a, err := s.checkFetched(ctx, ev.Version(), ev.RoomID(), raw)
 		if err != nil {
@@ -285,6 +288,42 @@ func (s *Service) fetchMissingAuth(ctx context.Context, origin string, ev matrix
 		return err
 	}
 	return s.storeOutliers(ctx, ev.RoomID(), chain)
+}
+
+// fetchAuthEventByEvent gets from origin's /event the auth events of ev
+// this server does not have, and theirs in turn, within budget: for a
+// server that does not serve /event_auth.
+func (s *Service) fetchAuthEventByEvent(ctx context.Context, origin string, ev matrixevents.Event, budget *FetchBudget) ([]matrixevents.Event, error) {
+	var chain []matrixevents.Event
+	seen := map[string]bool{}
+	wanted := ev.AuthEventIDs()
+	for len(wanted) > 0 {
+		stored, err := s.store.EventsAnyStatus(ctx, wanted)
+		if err != nil {
+			return nil, err
+		}
+		var next []string
+		for _, id := range wanted {
+			if _, ok := stored[id]; ok || seen[id] {
+				continue
+			}
+			seen[id] = true
+			if err := budget.take(1); err != nil {
+				return nil, err
+			}
+			fetched, err := s.fetchEvents(ctx, origin, ev.Version(), ev.RoomID(), "", []string{id})
+			if err != nil {
+				return nil, err
+			}
+			if len(fetched) != 1 {
+				return nil, fmt.Errorf("%s gave no usable auth event %s", origin, id)
+			}
+			chain = append(chain, fetched[0])
+			next = append(next, fetched[0].AuthEventIDs()...)
+		}
+		wanted = next
+	}
+	return chain, nil
 }
 
 // lacksAuthEvents reports whether ev, not stored, names auth events this

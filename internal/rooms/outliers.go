@@ -12,7 +12,7 @@ import (
 // storeOutliers stores events fetched from another server for what they
 // are — the state at an event or an auth chain — not for their place in
 // the timeline: each is checked against its own auth events (rejected
-// when it fails them or one of them is rejected), given a negative stream
+// when it fails them or one of them is rejected or of another room), given a negative stream
 // position, no state group, and kept from clients. Events are taken in
 // the order of their auth events; one whose auth events are neither
 // stored nor in events is left out. Known events are skipped.
@@ -61,7 +61,7 @@ func (s *Service) storeOutliers(ctx context.Context, roomID string, events []mat
 			rejected := false
 			for _, id := range ev.AuthEventIDs() {
 				authEvents = append(authEvents, known[id].Event)
-				rejected = rejected || known[id].Rejected
+				rejected = rejected || known[id].Rejected || known[id].Event.RoomID() != roomID
 			}
 			rejected = rejected || !s.allowed(ctx, ev, authEvents)
 			pos, done, err := s.positions.Reserve(ctx)

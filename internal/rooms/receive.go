@@ -88,7 +88,10 @@ func (s *Service) receive(ctx context.Context, ev matrixevents.Event, stateBefor
 	replacesOutlier := isStored
 
 	for _, id := range refs {
-		if se, ok := byID[id]; !ok || se.Event.RoomID() != ev.RoomID() {
+		se, ok := byID[id]
+		// An auth event of another room rejects the event (receiveStatus):
+		// powers held there count for nothing here.
+		if !ok || (se.Event.RoomID() != ev.RoomID() && !slices.Contains(ev.AuthEventIDs(), id)) {
 			return Received{}, refusal.New(refusal.NotFound, "event %s refers to %s, which this server does not have in the room", ev.EventID(), id)
 		}
 	}
@@ -283,7 +286,9 @@ func (s *Service) receiveStatus(ctx context.Context, e *roomEntry, ev matrixeven
 	for _, id := range ev.AuthEventIDs() {
 		authEvents = append(authEvents, byID[id].Event)
 	}
-	rejectedAuth := slices.ContainsFunc(ev.AuthEventIDs(), func(id string) bool { return byID[id].Rejected })
+	rejectedAuth := slices.ContainsFunc(ev.AuthEventIDs(), func(id string) bool {
+		return byID[id].Rejected || byID[id].Event.RoomID() != ev.RoomID()
+	})
 	if rejectedAuth || !s.allowed(ctx, ev, authEvents) {
 		st.Rejected = true
 	}

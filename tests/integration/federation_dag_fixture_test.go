@@ -33,8 +33,12 @@ type dagRemote struct {
 	events   map[string]matrixevents.Event
 	stateIDs map[string][]string // the state before an event, by event ID
 	// tooMany, when set, is answered to state_ids in place of the state.
-	tooMany  []string
-	requests []string
+	tooMany []string
+	// noEventAuth makes event_auth unknown, as some servers' is;
+	// missingLimit, when set, caps get_missing_events answers.
+	noEventAuth  bool
+	missingLimit int
+	requests     []string
 }
 
 // startDAGRemote starts the fake remote and a local server that trusts
@@ -187,6 +191,10 @@ func (d *dagRemote) serveEventAuth(w http.ResponseWriter, r *http.Request) {
 	d.record(r, "event_auth "+id)
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.noEventAuth {
+		writeFakeJSON(w, 404, map[string]string{"errcode": "M_UNRECOGNIZED", "error": "unknown endpoint"})
+		return
+	}
 	ev, ok := d.events[id]
 	if !ok {
 		writeFakeJSON(w, 404, map[string]string{"errcode": "M_NOT_FOUND", "error": "no such event"})
@@ -220,6 +228,9 @@ func (d *dagRemote) serveMissing(w http.ResponseWriter, r *http.Request) {
 	d.record(r, "get_missing_events")
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.missingLimit > 0 {
+		req.Limit = min(req.Limit, d.missingLimit)
+	}
 	seen := map[string]bool{}
 	for _, id := range slices.Concat(req.Earliest, req.Latest) {
 		seen[id] = true
