@@ -323,6 +323,18 @@ func (s *Service) receiveStatus(ctx context.Context, e *roomEntry, ev matrixeven
 	if !st.Rejected && !s.allowed(ctx, ev, authEventsFrom(ev, current)) {
 		st.SoftFailed = true
 	}
+	// A redaction of another room's event passes the auth rules (they do
+	// not look at the target) but means nothing here: held back like a
+	// soft-failed event, so clients never see it, as Synapse withholds it.
+	if !st.Rejected && !st.SoftFailed && ev.Type() == matrixevents.TypeRedaction && ev.Redacts() != "" {
+		targets, err := s.eventsHeldOrStored(ctx, e, []string{ev.Redacts()})
+		if err != nil {
+			return st, err
+		}
+		if t, ok := targets[ev.Redacts()]; ok && t.Event.RoomID() != ev.RoomID() {
+			st.SoftFailed = true
+		}
+	}
 	return st, nil
 }
 

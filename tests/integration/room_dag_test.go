@@ -460,6 +460,28 @@ func TestRoomDAGReceivedRedactions(t *testing.T) {
 		if b := body(ritaMsg.EventID()); b != "" {
 			t.Errorf("rita's message after her redaction: %q", b)
 		}
+
+		// A redaction sent in another room, of an event of this one, is
+		// held back there (soft-failed: no client sees it) and redacts
+		// nothing.
+		elsewhere := createRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat"})
+		remote.join(t, elsewhere, rita)
+		ritaWords := remote.event(t, currentRoom(t, hs, room).State, room, rita, "m.room.message", nil,
+			map[string]any{"msgtype": "m.text", "body": "rita again"}, extremityIDs(currentRoom(t, hs, room)), time.Now())
+		remote.receive(t, ritaWords)
+		there := currentRoom(t, hs, elsewhere)
+		cross := remote.event(t, there.State, elsewhere, rita, "m.room.redaction", nil, map[string]any{"redacts": ritaWords.EventID()},
+			extremityIDs(there), time.Now())
+		if got := remote.receive(t, cross); got.Rejected || !got.SoftFailed || got.StreamPos != 0 {
+			t.Fatalf("redaction of another room's event: %+v", got)
+		}
+		if b := body(ritaWords.EventID()); b != "rita again" {
+			t.Errorf("rita's message after a redaction from another room: %q", b)
+		}
+		msgs := hs.Do(t, "GET", roomPath(elsewhere, "/messages?dir=b&limit=50"), alice.Token, nil)
+		if strings.Contains(string(msgs.Raw), cross.EventID()) {
+			t.Error("the other room shows the redaction")
+		}
 	})
 }
 
