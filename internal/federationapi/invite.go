@@ -74,7 +74,7 @@ func (a *API) receiveInvite(r *http.Request, roomVersion string, raw json.RawMes
 	}
 	ev, err := matrixevents.ParseUntrusted(roomVersion, raw)
 	if err != nil {
-		return matrixevents.Event{}, httpapi.ErrInvalidParam("invalid event: %v", err)
+		return matrixevents.Event{}, httpapi.ErrBadJSON("invalid event: %v", err)
 	}
 	if ev.EventID() != eventID || ev.RoomID() != roomID {
 		return matrixevents.Event{}, httpapi.ErrInvalidParam("the event is %s in %s, not %s in %s", ev.EventID(), ev.RoomID(), eventID, roomID)

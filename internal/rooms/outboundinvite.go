@@ -42,6 +42,9 @@ func (s *Service) inviteRemote(ctx context.Context, roomID, sender, target, reas
 	if err != nil {
 		return refusal.New(refusal.Forbidden, "%s did not accept the invite: %v", server, err)
 	}
+	if _, err := matrixevents.ParseUntrusted(ev.Version(), raw); err != nil {
+		return refusal.New(refusal.BadJSON, "%s answered the invite with an event room version %s does not allow: %v", server, ev.Version(), err)
+	}
 	// Only the invitee's server's signature is taken from the answer, so
 	// the event that enters the room is the one built here; a signature
 	// of anything else does not check.

@@ -38,7 +38,10 @@ type dagRemote struct {
 	// missingLimit, when set, caps get_missing_events answers.
 	noEventAuth  bool
 	missingLimit int
-	requests     []string
+	// floatInInvite makes the answer to an invite carry a float, which
+	// rooms from version 6 on do not allow.
+	floatInInvite bool
+	requests      []string
 }
 
 // startDAGRemote starts the fake remote and a local server that trusts
@@ -55,7 +58,24 @@ func startDAGRemote(t *testing.T, backend string) *dagRemote {
 	}
 	d := &dagRemote{events: map[string]matrixevents.Event{}, stateIDs: map[string][]string{}}
 	mux := http.NewServeMux()
-	mux.Handle("/", httputil.NewSingleHostReverseProxy(target))
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	mux.Handle("/", proxy)
+	mux.HandleFunc("PUT /_matrix/federation/v2/invite/{roomId}/{eventId}", func(w http.ResponseWriter, r *http.Request) {
+		d.mu.Lock()
+		float := d.floatInInvite
+		d.mu.Unlock()
+		if !float {
+			proxy.ServeHTTP(w, r)
+			return
+		}
+		d.record(r, "invite")
+		var body struct {
+			Event map[string]any `json:"event"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		body.Event["bad_val"] = 1.1
+		writeFakeJSON(w, 200, map[string]any{"event": body.Event})
+	})
 	mux.HandleFunc("PUT /_matrix/federation/v1/send/{txnId}", func(w http.ResponseWriter, r *http.Request) {
 		writeFakeJSON(w, 200, map[string]any{"pdus": map[string]any{}})
 	})

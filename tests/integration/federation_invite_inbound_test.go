@@ -183,6 +183,19 @@ func TestFederationInboundInvite(t *testing.T) {
 				t.Errorf("%s: the answer lacks room_version: %s", c.name, r)
 			}
 		}
+		// Not JSON a room of version 6 or later takes (an integer beyond
+		// the safe range): 400 M_BAD_JSON, as for any PDU that does not parse.
+		bad := newRemoteRoomInvite(t, rs, rs.key, "10", rita, bob.UserID, nil)
+		var obj map[string]any
+		if err := json.Unmarshal(bad.invite.JSON(), &obj); err != nil {
+			t.Fatal(err)
+		}
+		obj["content"] = json.RawMessage(`{"membership":"invite","n":9007199254740993}`)
+		path := "/_matrix/federation/v2/invite/" + url.PathEscape(bad.roomID) + "/" + url.PathEscape(bad.invite.EventID())
+		if r := hs.SignedRequest(t, rs.key, rs.name, hs.Config.ServerName, "PUT", path,
+			map[string]any{"room_version": "10", "event": obj, "invite_room_state": bad.state("Bad")}); r.Status != 400 || r.Str("errcode") != "M_BAD_JSON" {
+			t.Errorf("an invite with an integer out of range: got %s, want 400 M_BAD_JSON", r)
+		}
 		if n := pendingRemote(t, hs, bob.UserID); n != before {
 			t.Errorf("refused invites were kept: %d remote memberships, want %d", n, before)
 		}

@@ -325,3 +325,28 @@ func TestFederationInviteNotSentAsPDUToInviteesServer(t *testing.T) {
 		t.Errorf("the message after the join did not come in a transaction: %s", answers)
 	}
 }
+
+// An invitee's server that answers an invite with JSON the room version
+// does not allow (a float, from version 6 on) gets the client a 400
+// M_BAD_JSON, and the invite is not stored.
+func TestFederationInviteAnswerWithBadJSON(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		d := startDAGRemote(t, backend)
+		alice := d.hs.RegisterUser(t, "alice")
+		room := createRoom(t, d.hs, alice.Token, map[string]any{"room_version": "6"})
+		d.mu.Lock()
+		d.floatInInvite = true
+		d.mu.Unlock()
+		rhea := "@rhea:" + d.name
+		r := d.hs.Do(t, "POST", roomPath(room, "/invite"), alice.Token, map[string]any{"user_id": rhea})
+		if r.Status != 400 || r.Str("errcode") != "M_BAD_JSON" {
+			t.Fatalf("invite answered with a float: got %s, want 400 M_BAD_JSON", r)
+		}
+		if !slices.Equal(d.asked(), []string{"PUT invite"}) {
+			t.Errorf("the remote was asked %v", d.asked())
+		}
+		if m := memberOf(t, d.hs, room, rhea); m != "" {
+			t.Errorf("rhea is %q after the refused invite", m)
+		}
+	})
+}
