@@ -84,13 +84,21 @@ func (b *FetchBudget) take(n int) error {
 // outliers too. No room lock is held during these calls; budget bounds
 // the events fetched and the time spent.
 func (s *Service) ReceiveFrom(ctx context.Context, origin string, ev matrixevents.Event, budget *FetchBudget) (Received, error) {
-	return s.ReceiveFromBatched(ctx, origin, ev, budget, nil)
+	return s.receiveFrom(ctx, origin, ev, budget, nil, true)
 }
 
-// ReceiveFromBatched is ReceiveFrom within a batch (see ReceiveBatch),
-// which may hold the event unwritten until it is flushed. An event whose
-// gap needs filling is received on its own.
+// ReceiveFromBatched is ReceiveFrom for an event a transaction pushed,
+// within a batch (see ReceiveBatch), which may hold the event unwritten
+// until it is flushed; an event whose gap needs filling is received on
+// its own. Unlike the events get_missing_events brings, a pushed event
+// whose prev_events are still missing after it is refused, as Synapse
+// does: its sender withholds them, and the state it would give for them
+// is not taken on its word.
 func (s *Service) ReceiveFromBatched(ctx context.Context, origin string, ev matrixevents.Event, budget *FetchBudget, b *ReceiveBatch) (Received, error) {
+	return s.receiveFrom(ctx, origin, ev, budget, b, false)
+}
+
+func (s *Service) receiveFrom(ctx context.Context, origin string, ev matrixevents.Event, budget *FetchBudget, b *ReceiveBatch, stateForGap bool) (Received, error) {
 	found, err := s.eventsHeldOrStoredUnlocked(ctx, ev.RoomID(), slices.Concat([]string{ev.EventID()}, ev.PrevEventIDs(), ev.AuthEventIDs()))
 	if err != nil {
 		return Received{}, err
@@ -118,6 +126,13 @@ func (s *Service) ReceiveFromBatched(ctx context.Context, origin string, ev matr
 		for _, p := range pulled {
 			if _, err := s.receivePulled(ctx, origin, p, budget); err != nil {
 				s.log.InfoContext(ctx, "receiving a missing event", "origin", origin, "event_id", p.EventID(), "err", err)
+			}
+		}
+		if !stateForGap {
+			if still, err := s.missingPrevs(ctx, ev); err != nil {
+				return Received{}, err
+			} else if len(still) > 0 {
+				return Received{}, refusal.New(refusal.Forbidden, "event %s follows %s, which %s did not give when asked", ev.EventID(), strings.Join(still, ", "), origin)
 			}
 		}
 	}
