@@ -58,7 +58,10 @@ func (s *Service) ReceiveDeviceListUpdate(ctx context.Context, u RemoteDeviceUpd
 	case UpdateApplied:
 		s.wakeMates(ctx, u.UserID, pos)
 	case UpdateGap, UpdateUntracked:
-		s.scheduleResync(u.UserID)
+		if !s.scheduleResync(u.UserID) {
+			// No fetch soon: local clients re-query, which fetches.
+			s.announceUnfetchedChange(ctx, u.UserID)
+		}
 	}
 	return nil
 }

@@ -30,8 +30,9 @@ type resyncer struct {
 
 // scheduleResync fetches userID's list again in the background, unless a
 // fetch is already waiting or too many are. The transaction that saw the
-// gap does not wait for it.
-func (s *Service) scheduleResync(userID string) {
+// gap does not wait for it. It reports false when too many are waiting:
+// then nothing will fetch the list until a client asks for it.
+func (s *Service) scheduleResync(userID string) bool {
 	r := &s.fed.resync
 	r.mu.Lock()
 	if again, ok := r.pending[userID]; ok {
@@ -39,11 +40,11 @@ func (s *Service) scheduleResync(userID string) {
 			r.pending[userID] = true
 		}
 		r.mu.Unlock()
-		return
+		return true
 	}
 	if len(r.pending) >= maxPendingResyncs {
 		r.mu.Unlock()
-		return
+		return false
 	}
 	r.pending[userID] = false
 	r.mu.Unlock()
@@ -74,6 +75,7 @@ func (s *Service) scheduleResync(userID string) {
 			return
 		}
 	})
+	return true
 }
 
 // announceUnfetchedChange puts userID in room-mates' device_lists.changed
