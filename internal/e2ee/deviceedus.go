@@ -15,8 +15,10 @@ var ErrNotShared = errors.New("the user shares no room with a local user")
 // ReceiveDeviceListUpdate acts on another server's m.device_list_update
 // about one of its users (the caller checked the user is the origin's).
 // An update that follows the cached list is applied; one after a gap
-// marks the list stale and fetches it again in the background. Either
-// way local room-mates see the user in device_lists.changed.
+// marks the list stale, and one about a user whose list is not cached
+// says nothing of the devices it does not name: either way the whole
+// list is fetched in the background. Local room-mates see the user in
+// device_lists.changed once the list here changed.
 func (s *Service) ReceiveDeviceListUpdate(ctx context.Context, u RemoteDeviceUpdate) error {
 	if s.fed == nil {
 		return ErrNotShared
@@ -48,19 +50,18 @@ func (s *Service) ReceiveDeviceListUpdate(ctx context.Context, u RemoteDeviceUpd
 		return err
 	}
 	outcome, err := s.fed.store.ApplyRemoteDeviceUpdate(ctx, u, maxRemoteDevices, pos)
-	if err == nil && outcome == UpdateUntracked {
-		// Nothing cached to update: local clients re-query, which fetches.
-		err = s.fed.store.RecordDeviceListChange(ctx, u.UserID, pos)
-	}
 	done()
 	if err != nil {
 		return err
 	}
 	switch outcome {
-	case UpdateApplied, UpdateUntracked:
+	case UpdateApplied:
 		s.wakeMates(ctx, u.UserID, pos)
-	case UpdateGap:
-		s.scheduleResync(u.UserID)
+	case UpdateGap, UpdateUntracked:
+		if !s.scheduleResync(u.UserID) {
+			// No fetch soon: local clients re-query, which fetches.
+			s.announceUnfetchedChange(ctx, u.UserID)
+		}
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package e2ee
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -57,13 +58,20 @@ func failure(err error) map[string]any {
 }
 
 // validRemoteDeviceKeys checks that a device key object another server
-// sent is the named user's and device's, within size.
+// sent is an object within size that claims no other user or device.
+// One that names neither is kept as sent, as other servers do: the
+// device itself is known, and clients verify the keys' own user_id,
+// device_id and signatures before trusting them.
 func validRemoteDeviceKeys(raw json.RawMessage, userID, deviceID string) bool {
-	if len(raw) == 0 || len(raw) > maxRemoteKeyBytes {
+	trimmed := bytes.TrimSpace(raw)
+	if len(trimmed) == 0 || trimmed[0] != '{' || len(raw) > maxRemoteKeyBytes {
 		return false
 	}
 	var dk deviceKeysJSON
-	return json.Unmarshal(raw, &dk) == nil && dk.UserID == userID && dk.DeviceID == deviceID
+	if json.Unmarshal(raw, &dk) != nil {
+		return false
+	}
+	return (dk.UserID == "" || dk.UserID == userID) && (dk.DeviceID == "" || dk.DeviceID == deviceID)
 }
 
 // validRemoteCrossSigningKey checks a cross-signing key another server
@@ -107,10 +115,11 @@ func remoteDeviceList(userID string, ans federationclient.UserDevices) (RemoteDe
 	return l, nil
 }
 
-// fetchDeviceList asks the user's server for their whole list and caches
-// it. With notify the change is recorded and room-mates' syncs wake (the
-// list replaces one local clients may have seen).
-func (s *Service) fetchDeviceList(ctx context.Context, userID string, notify bool) (RemoteDeviceList, error) {
+// fetchDeviceList asks the user's server for their whole list, caches
+// it, and records the change so room-mates' syncs wake and name the user
+// in device_lists.changed (as a fetch may replace what they saw, or tell
+// a client that asked before it came to ask again).
+func (s *Service) fetchDeviceList(ctx context.Context, userID string) (RemoteDeviceList, error) {
 	ans, err := s.fed.remote.UserDevices(ctx, serverOf(userID), userID)
 	if err != nil {
 		return RemoteDeviceList{}, err
@@ -121,23 +130,16 @@ func (s *Service) fetchDeviceList(ctx context.Context, userID string, notify boo
 	}
 	// The answer is in: keep it even if the wait for it has just ended.
 	ctx = context.WithoutCancel(ctx)
-	var pos int64
-	var done func()
-	if notify {
-		if pos, done, err = s.positions.Reserve(ctx); err != nil {
-			return RemoteDeviceList{}, err
-		}
-	}
-	err = s.fed.store.ReplaceRemoteDeviceList(ctx, l, pos)
-	if done != nil {
-		done()
-	}
+	pos, done, err := s.positions.Reserve(ctx)
 	if err != nil {
 		return RemoteDeviceList{}, err
 	}
-	if notify {
-		s.wakeMates(ctx, userID, pos)
+	err = s.fed.store.ReplaceRemoteDeviceList(ctx, l, pos)
+	done()
+	if err != nil {
+		return RemoteDeviceList{}, err
 	}
+	s.wakeMates(ctx, userID, pos)
 	return l, nil
 }
 
@@ -218,12 +220,18 @@ func (s *Service) queryRemote(ctx context.Context, users map[string][]string, ti
 		var failed error
 		var failedMu sync.Mutex
 		parallel(fetch, maxParallelFetches, func(u string) {
-			_, wasCached := cached[u]
-			l, err := s.fetchDeviceList(remoteCtx, u, wasCached)
+			l, err := s.fetchDeviceList(remoteCtx, u)
 			if err != nil {
 				failedMu.Lock()
 				failed = err
 				failedMu.Unlock()
+				// The server is named in failures; what was last known
+				// of the user's devices is still given, not emptied.
+				if stale, ok := cached[u]; ok {
+					mu.Lock()
+					fillFromList(out, stale, users[u])
+					mu.Unlock()
+				}
 				return
 			}
 			mu.Lock()

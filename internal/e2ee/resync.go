@@ -30,8 +30,9 @@ type resyncer struct {
 
 // scheduleResync fetches userID's list again in the background, unless a
 // fetch is already waiting or too many are. The transaction that saw the
-// gap does not wait for it.
-func (s *Service) scheduleResync(userID string) {
+// gap does not wait for it. It reports false when too many are waiting:
+// then nothing will fetch the list until a client asks for it.
+func (s *Service) scheduleResync(userID string) bool {
 	r := &s.fed.resync
 	r.mu.Lock()
 	if again, ok := r.pending[userID]; ok {
@@ -39,11 +40,11 @@ func (s *Service) scheduleResync(userID string) {
 			r.pending[userID] = true
 		}
 		r.mu.Unlock()
-		return
+		return true
 	}
 	if len(r.pending) >= maxPendingResyncs {
 		r.mu.Unlock()
-		return
+		return false
 	}
 	r.pending[userID] = false
 	r.mu.Unlock()
@@ -56,9 +57,11 @@ func (s *Service) scheduleResync(userID string) {
 		defer func() { <-r.slots }()
 		for {
 			fetchCtx, cancel := context.WithTimeout(ctx, resyncTimeout)
-			if _, err := s.fetchDeviceList(fetchCtx, userID, true); err != nil && ctx.Err() == nil {
-				// The list stays stale: the next query fetches it.
+			if _, err := s.fetchDeviceList(fetchCtx, userID); err != nil && ctx.Err() == nil {
+				// The list stays stale (or uncached): local clients are
+				// told it changed, and their next query fetches it.
 				s.log.InfoContext(ctx, "fetching a remote device list again", "user_id", userID, "err", err)
+				s.announceUnfetchedChange(ctx, userID)
 			}
 			cancel()
 			r.mu.Lock()
@@ -72,4 +75,22 @@ func (s *Service) scheduleResync(userID string) {
 			return
 		}
 	})
+	return true
+}
+
+// announceUnfetchedChange puts userID in room-mates' device_lists.changed
+// when their server told of a change this server could not fetch.
+func (s *Service) announceUnfetchedChange(ctx context.Context, userID string) {
+	pos, done, err := s.positions.Reserve(ctx)
+	if err != nil {
+		s.log.WarnContext(ctx, "recording a remote device-list change", "user_id", userID, "err", err)
+		return
+	}
+	err = s.fed.store.RecordDeviceListChange(ctx, userID, pos)
+	done()
+	if err != nil {
+		s.log.WarnContext(ctx, "recording a remote device-list change", "user_id", userID, "err", err)
+		return
+	}
+	s.wakeMates(ctx, userID, pos)
 }
