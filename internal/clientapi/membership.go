@@ -16,6 +16,9 @@ import (
 type membershipRequest struct {
 	UserID string `json:"user_id"`
 	Reason string `json:"reason"`
+	// Medium and Address are an invite's third-party form, refused.
+	Medium  string `json:"medium"`
+	Address string `json:"address"`
 }
 
 // resolveRoom turns a room ID or a local alias into a room ID.
@@ -170,6 +173,9 @@ func (a *API) targetedMembership(do func(ctx context.Context, roomID, sender, ta
 		var req membershipRequest
 		if err := httpapi.ReadJSON(r, &req); err != nil {
 			return err
+		}
+		if req.UserID == "" && (req.Medium != "" || req.Address != "") {
+			return errNoThreepidInvite()
 		}
 		if req.UserID == "" {
 			return httpapi.ErrMissingParam("user_id is required")

@@ -33,12 +33,16 @@ type createRoomRequest struct {
 	Preset                    string                     `json:"preset"`
 	IsDirect                  bool                       `json:"is_direct"`
 	PowerLevelContentOverride map[string]json.RawMessage `json:"power_level_content_override"`
+	Invite3PID                []json.RawMessage          `json:"invite_3pid"`
 }
 
 func (a *API) createRoom(w http.ResponseWriter, r *http.Request) error {
 	var req createRoomRequest
 	if err := httpapi.ReadJSON(r, &req); err != nil {
 		return err
+	}
+	if len(req.Invite3PID) > 0 {
+		return errNoThreepidInvite()
 	}
 	roomID, err := a.Rooms.CreateRoom(r.Context(), rooms.CreateRequest{
 		Creator:            httpapi.Principal(r).UserID,

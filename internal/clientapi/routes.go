@@ -49,6 +49,8 @@ func (a *API) routeTable() []httpapi.Route {
 	routes = append(routes, a.userDirectoryRoutes()...)
 	routes = append(routes, a.relationRoutes()...)
 	routes = append(routes, a.upgradeRoutes()...)
+	routes = append(routes, a.threepidRoutes()...)
+	routes = append(routes, a.thirdPartyRoutes()...)
 	return routes
 }
 

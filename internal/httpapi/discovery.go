@@ -75,7 +75,7 @@ func (a *API) AdvertisedVersions() []string {
 func (a *API) versions(w http.ResponseWriter, r *http.Request) error {
 	WriteJSON(w, http.StatusOK, map[string]any{
 		"versions":          a.AdvertisedVersions(),
-		"unstable_features": map[string]bool{"org.matrix.msc2753": true, "org.matrix.msc4222": true},
+		"unstable_features": map[string]bool{"org.matrix.e2e_cross_signing": true, "org.matrix.msc2753": true, "org.matrix.msc4222": true},
 	})
 	return nil
 }
