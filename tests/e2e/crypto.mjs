@@ -30,14 +30,16 @@ export function quietClientsStoppedAfterTests() {
 }
 
 // startCryptoClient logs a client in with the Rust crypto (in memory) on
-// server (FOYER_URL unless given) and waits for its first sync.
-export async function startCryptoClient(creds, { guest = false, fetchFn, server = baseUrl } = {}) {
+// server (FOYER_URL unless given) and waits for its first sync;
+// cryptoCallbacks give it a secret storage key when asked.
+export async function startCryptoClient(creds, { guest = false, fetchFn, server = baseUrl, cryptoCallbacks } = {}) {
   const client = createClient({
     baseUrl: server,
     userId: creds.userId,
     deviceId: creds.deviceId,
     accessToken: creds.accessToken,
     ...(fetchFn ? { fetchFn } : {}),
+    ...(cryptoCallbacks ? { cryptoCallbacks } : {}),
   });
   clients.push(client);
   if (guest) {
