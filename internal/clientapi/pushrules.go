@@ -66,11 +66,14 @@ func (a *API) getPushRulesTree(w http.ResponseWriter, r *http.Request) error {
 	return httpapi.ErrUnrecognized(http.StatusNotFound, "unrecognised request: %s %s", r.Method, r.URL.Path)
 }
 
-// pushRuleParams reads {kind} and {ruleId}.
+// pushRuleParams reads {kind} and {ruleId} of an existing rule: one of a
+// kind this server does not have (another server's, such as
+// "postcontent") does not exist, 404 as the spec answers a missing rule,
+// so clients probing for it carry on.
 func pushRuleParams(r *http.Request) (push.Kind, string, error) {
 	k, ok := push.ParseKind(r.PathValue("kind"))
 	if !ok {
-		return "", "", httpapi.ErrInvalidParam("unknown push rule kind %q; use override, content, room, sender or underride", r.PathValue("kind"))
+		return "", "", httpapi.ErrNotFound("there is no push rule %q of kind %q: this server has the kinds override, content, room, sender and underride", r.PathValue("ruleId"), r.PathValue("kind"))
 	}
 	return k, r.PathValue("ruleId"), nil
 }
@@ -118,6 +121,9 @@ type putPushRuleRequest struct {
 }
 
 func (a *API) putPushRule(w http.ResponseWriter, r *http.Request) error {
+	if _, ok := push.ParseKind(r.PathValue("kind")); !ok {
+		return httpapi.ErrInvalidParam("unknown push rule kind %q; use override, content, room, sender or underride", r.PathValue("kind"))
+	}
 	k, id, err := pushRuleParams(r)
 	if err != nil {
 		return err
