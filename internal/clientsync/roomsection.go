@@ -329,7 +329,10 @@ func (s *Service) joinedRoom(ctx context.Context, req *Request, m rooms.RoomMemb
 		if len(req.ignored) > 0 {
 			users = slices.DeleteFunc(slices.Clone(users), func(u string) bool { return req.ignored[u] })
 		}
-		if !initial || len(users) > 0 {
+		// An initial sync shows the list of a room that has seen typing
+		// since the server started, empty or not, as Synapse does: a client
+		// waiting for typing to stop sees it stopped.
+		if !initial || len(users) > 0 || s.typing.RoomVersion(roomID) > 0 {
 			if users == nil {
 				users = []string{}
 			}

@@ -139,6 +139,28 @@ func TestTypingEndpoint_G52(t *testing.T) {
 		if got := typing.Current(room); slices.Contains(got, bob.UserID) {
 			t.Fatalf("bob left but still types: %v", got)
 		}
+
+		// An initial sync shows a room's typing list once the room has
+		// seen typing, empty when everyone stopped; a room never typed in
+		// has none.
+		expect(t, hs.Do(t, "PUT", typingPath(room, alice.UserID), alice.Token, map[string]any{"typing": false}), 200, "")
+		quiet := createRoom(t, hs, alice.Token, map[string]any{})
+		initial, raw := doSync(t, hs, alice.Token, "")
+		typingIn := func(roomID string) (users []any, seen bool) {
+			for _, e := range initial.Rooms.Join[roomID].Ephemeral.Events {
+				if e.Type == "m.typing" {
+					users, _ = e.Content["user_ids"].([]any)
+					return users, true
+				}
+			}
+			return nil, false
+		}
+		if users, seen := typingIn(room); !seen || users == nil || len(users) != 0 {
+			t.Errorf("the initial sync lacks the room's empty typing list: %s", raw)
+		}
+		if _, seen := typingIn(quiet); seen {
+			t.Errorf("the initial sync has a typing list for a room never typed in: %s", raw)
+		}
 	})
 }
 
