@@ -21,7 +21,8 @@ func (a *API) serverKeys(w http.ResponseWriter, r *http.Request) error {
 }
 
 // queryKeys is GET /_matrix/key/v2/query/{serverName}: this server as a
-// notary for one server.
+// notary for all of one server's keys; the deprecated form with a
+// {keyId} asks for that key.
 func (a *API) queryKeys(w http.ResponseWriter, r *http.Request) error {
 	minValid := a.now()
 	if v := r.URL.Query().Get("minimum_valid_until_ts"); v != "" {
@@ -31,7 +32,11 @@ func (a *API) queryKeys(w http.ResponseWriter, r *http.Request) error {
 		}
 		minValid = n
 	}
-	answers, err := a.Keys.NotaryQuery(r.Context(), r.PathValue("serverName"), minValid)
+	var keyIDs []string
+	if id := r.PathValue("keyId"); id != "" {
+		keyIDs = []string{id}
+	}
+	answers, err := a.Keys.NotaryQuery(r.Context(), r.PathValue("serverName"), keyIDs, minValid)
 	if err != nil {
 		return err
 	}
@@ -44,8 +49,9 @@ func (a *API) queryKeys(w http.ResponseWriter, r *http.Request) error {
 const maxNotaryServers = 100
 
 // queryKeysBatch is POST /_matrix/key/v2/query: this server as a notary
-// for several servers. A server's minimum_valid_until_ts is the latest
-// its key criteria ask for; none means now.
+// for several servers, each for the key IDs its criteria name (all its
+// keys when they name none). A server's minimum_valid_until_ts is the
+// latest its criteria ask for; a criterion without one asks for now.
 func (a *API) queryKeysBatch(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		ServerKeys map[string]map[string]struct {
@@ -63,13 +69,20 @@ func (a *API) queryKeysBatch(w http.ResponseWriter, r *http.Request) error {
 	}
 	answers := []json.RawMessage{}
 	for server, criteria := range req.ServerKeys {
-		minValid := a.now()
-		for _, c := range criteria {
-			if c.MinimumValidUntilTS != nil && *c.MinimumValidUntilTS > minValid {
-				minValid = *c.MinimumValidUntilTS
+		now := a.now()
+		minValid, anyCriterion := now, false
+		keyIDs := make([]string, 0, len(criteria))
+		for id, c := range criteria {
+			keyIDs = append(keyIDs, id)
+			asked := now
+			if c.MinimumValidUntilTS != nil {
+				asked = *c.MinimumValidUntilTS
+			}
+			if !anyCriterion || asked > minValid {
+				minValid, anyCriterion = asked, true
 			}
 		}
-		got, err := a.Keys.NotaryQuery(r.Context(), server, minValid)
+		got, err := a.Keys.NotaryQuery(r.Context(), server, keyIDs, minValid)
 		if err != nil {
 			return err
 		}

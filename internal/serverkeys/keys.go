@@ -59,16 +59,28 @@ type Response struct {
 	Keys         []Key
 }
 
-// Store keeps other servers' keys and their last answers (both databases:
-// internal/storage).
+// KeyAnswer is the last stored answer that listed one of a server's keys.
+type KeyAnswer struct {
+	KeyID string
+	// Raw is the answer as signed by the server (and a notary, if any).
+	Raw []byte
+	// ValidUntilTS is the answer's valid_until_ts, capped as Response's.
+	ValidUntilTS int64
+}
+
+// Store keeps other servers' keys and, for each key, the last answer that
+// listed it (both databases: internal/storage).
 type Store interface {
 	// Key returns a stored key; ok is false when there is none.
 	Key(ctx context.Context, serverName, keyID string) (key Key, ok bool, err error)
 	// SaveResponse stores an answer and its keys: keys it lists replace
-	// what was known of them, keys it no longer lists are kept.
+	// what was known of them and have it as their answer; keys it no
+	// longer lists are kept, with the answer that last listed them.
 	SaveResponse(ctx context.Context, resp Response, fetchedTS int64) error
-	// Response returns the last stored answer of a server.
-	Response(ctx context.Context, serverName string) (raw []byte, validUntilTS int64, ok bool, err error)
+	// Answers returns the stored answers of serverName's keys keyIDs, or
+	// of all its keys when keyIDs is empty, one per key found, in key ID
+	// order. Keys listed by one answer each come with a copy of it.
+	Answers(ctx context.Context, serverName string, keyIDs []string) ([]KeyAnswer, error)
 }
 
 // Errors of key lookups.

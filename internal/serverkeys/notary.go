@@ -9,14 +9,21 @@ import (
 	"foyer/internal/rooms/matrixevents"
 )
 
-// NotaryQuery answers /_matrix/key/v2/query for one server: its key
-// answers, each with our signature added. Our own keys are served as
-// published. Another server's come from the cache when valid until
-// minimumValidUntilTS (ms), else are fetched; when that fails the cached
-// answer is served anyway, as the spec asks of notaries, so old
-// signatures stay checkable. No answer at all gives an empty list, and so
+// NotaryQuery answers /_matrix/key/v2/query for one server: the last
+// answer that listed each of keyIDs (all the server's known keys when
+// keyIDs is empty), each answer once, with our signature added. Our own
+// keys are served as published.
+//
+// When a named key has no answer, or an answer is valid until before
+// minimumValidUntilTS (ms), the server is asked again, however recently
+// it was asked (concurrent queries share one fetch): the asker has said
+// what it needs, and the origin may have something newer. What is stored
+// afterwards is served, expired answers included, as the spec asks of
+// notaries: the most recent answer, even an expired one, still lets old
+// signatures be checked. An answer that no longer lists a key leaves that
+// key's last answer in place. No answer at all gives an empty list, and so
 // does a server federation may not reach.
-func (s *Service) NotaryQuery(ctx context.Context, serverName string, minimumValidUntilTS int64) ([]json.RawMessage, error) {
+func (s *Service) NotaryQuery(ctx context.Context, serverName string, keyIDs []string, minimumValidUntilTS int64) ([]json.RawMessage, error) {
 	if strings.EqualFold(serverName, s.opts.ServerName) {
 		own, err := s.OwnKeys()
 		if err != nil {
@@ -27,29 +34,64 @@ func (s *Service) NotaryQuery(ctx context.Context, serverName string, minimumVal
 	if !s.opts.Permits(serverName) || !validServerName(serverName) {
 		return []json.RawMessage{}, nil
 	}
-	raw, validUntil, ok, err := s.store.Response(ctx, serverName)
+	answers, err := s.store.Answers(ctx, serverName, keyIDs)
 	if err != nil {
 		return nil, err
 	}
-	if !ok || validUntil < minimumValidUntilTS {
+	if !answersSuffice(answers, keyIDs, minimumValidUntilTS) {
 		// Without an outbound client the cache is all there is.
-		if err := s.refresh(ctx, serverName); err != nil && !errors.Is(err, ErrNoOutbound) {
+		if err := s.fetchKeys(ctx, serverName, false); err != nil && !errors.Is(err, ErrNoOutbound) {
 			return nil, err
 		}
-		if fresh, _, found, err := s.store.Response(ctx, serverName); err != nil {
+		if answers, err = s.store.Answers(ctx, serverName, keyIDs); err != nil {
 			return nil, err
-		} else if found {
-			raw, ok = fresh, true
 		}
 	}
-	if !ok {
-		return []json.RawMessage{}, nil
+	out := []json.RawMessage{}
+	seen := map[string]bool{}
+	for _, a := range answers {
+		if seen[string(a.Raw)] {
+			continue
+		}
+		seen[string(a.Raw)] = true
+		signed, err := matrixevents.SignJSON(s.opts.ServerName, s.opts.SigningKey, a.Raw)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, signed)
 	}
-	signed, err := matrixevents.SignJSON(s.opts.ServerName, s.opts.SigningKey, raw)
-	if err != nil {
-		return nil, err
+	return out, nil
+}
+
+// answersSuffice reports whether the stored answers serve a query without
+// asking the origin: every named key has an answer valid until
+// minimumValidUntilTS. Asked for all keys, the newest answer must be:
+// keys a server has dropped keep their old answers, which must not make
+// every such query a fetch.
+func answersSuffice(answers []KeyAnswer, keyIDs []string, minimumValidUntilTS int64) bool {
+	if len(answers) == 0 {
+		return false
 	}
-	return []json.RawMessage{signed}, nil
+	if len(keyIDs) == 0 {
+		newest := answers[0].ValidUntilTS
+		for _, a := range answers[1:] {
+			newest = max(newest, a.ValidUntilTS)
+		}
+		return newest >= minimumValidUntilTS
+	}
+	found := map[string]bool{}
+	for _, a := range answers {
+		if a.ValidUntilTS < minimumValidUntilTS {
+			return false
+		}
+		found[a.KeyID] = true
+	}
+	for _, id := range keyIDs {
+		if !found[id] {
+			return false
+		}
+	}
+	return true
 }
 
 // validServerName is the spec's grammar of a server name, loosely: a

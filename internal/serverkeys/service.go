@@ -174,6 +174,13 @@ func (s *Service) lookup(ctx context.Context, serverName, keyID string, usable f
 // refetchInterval; concurrent callers share one fetch. A failed fetch is
 // not an error here (it is logged): the caller then finds no usable key.
 func (s *Service) refresh(ctx context.Context, serverName string) error {
+	return s.fetchKeys(ctx, serverName, true)
+}
+
+// fetchKeys fetches serverName's keys, one fetch of a server at a time:
+// a caller finding one running waits for it and takes its result. With
+// throttle, a server asked within refetchInterval is not asked again.
+func (s *Service) fetchKeys(ctx context.Context, serverName string, throttle bool) error {
 	s.mu.Lock()
 	if s.doer == nil || s.resolver == nil {
 		s.mu.Unlock()
@@ -189,7 +196,7 @@ func (s *Service) refresh(ctx context.Context, serverName string) error {
 		}
 	}
 	now := s.opts.Now()
-	if last, ok := s.lastFetch[serverName]; ok && now.Sub(last) < refetchInterval {
+	if last, ok := s.lastFetch[serverName]; throttle && ok && now.Sub(last) < refetchInterval {
 		s.mu.Unlock()
 		return nil
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,13 +18,13 @@ import (
 
 // memStore is a Store in memory.
 type memStore struct {
-	mu        sync.Mutex
-	keys      map[string]Key
-	responses map[string]Response
+	mu      sync.Mutex
+	keys    map[string]Key
+	answers map[string]map[string]KeyAnswer
 }
 
 func newMemStore() *memStore {
-	return &memStore{keys: map[string]Key{}, responses: map[string]Response{}}
+	return &memStore{keys: map[string]Key{}, answers: map[string]map[string]KeyAnswer{}}
 }
 
 func (m *memStore) Key(_ context.Context, server, keyID string) (Key, bool, error) {
@@ -36,18 +37,27 @@ func (m *memStore) Key(_ context.Context, server, keyID string) (Key, bool, erro
 func (m *memStore) SaveResponse(_ context.Context, resp Response, _ int64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.answers[resp.ServerName] == nil {
+		m.answers[resp.ServerName] = map[string]KeyAnswer{}
+	}
 	for _, k := range resp.Keys {
 		m.keys[resp.ServerName+"|"+k.KeyID] = k
+		m.answers[resp.ServerName][k.KeyID] = KeyAnswer{KeyID: k.KeyID, Raw: resp.Raw, ValidUntilTS: resp.ValidUntilTS}
 	}
-	m.responses[resp.ServerName] = resp
 	return nil
 }
 
-func (m *memStore) Response(_ context.Context, server string) ([]byte, int64, bool, error) {
+func (m *memStore) Answers(_ context.Context, server string, keyIDs []string) ([]KeyAnswer, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	r, ok := m.responses[server]
-	return r.Raw, r.ValidUntilTS, ok, nil
+	var out []KeyAnswer
+	for id, a := range m.answers[server] {
+		if len(keyIDs) == 0 || slices.Contains(keyIDs, id) {
+			out = append(out, a)
+		}
+	}
+	slices.SortFunc(out, func(a, b KeyAnswer) int { return strings.Compare(a.KeyID, b.KeyID) })
+	return out, nil
 }
 
 // mapResolver sends each server name to a test server's URL.
@@ -198,7 +208,7 @@ func TestBlockedServerKeysAreNotFetched(t *testing.T) {
 	if _, err := s.RequestKey(context.Background(), "remote.example", remote.key.KeyID()); !errors.Is(err, ErrServerNotPermitted) {
 		t.Fatalf("blocked: %v", err)
 	}
-	got, err := s.NotaryQuery(context.Background(), "remote.example", 0)
+	got, err := s.NotaryQuery(context.Background(), "remote.example", nil, 0)
 	if err != nil || len(got) != 0 {
 		t.Fatalf("notary for a blocked server: %s, %v", got, err)
 	}
@@ -225,7 +235,7 @@ func TestKeysFetchedThroughNotary(t *testing.T) {
 			_ = json.NewDecoder(r.Body).Decode(&q)
 			var all []json.RawMessage
 			for name := range q.ServerKeys {
-				got, err := notary.NotaryQuery(r.Context(), name, time.Now().UnixMilli())
+				got, err := notary.NotaryQuery(r.Context(), name, nil, time.Now().UnixMilli())
 				if err != nil {
 					http.Error(w, err.Error(), 500)
 					return
@@ -254,7 +264,7 @@ func TestNotaryQuerySignsAndHonoursMinimumValidity(t *testing.T) {
 	remote, srv := newFakeServer(t, "remote.example")
 	s, _ := newTestService(t, "notary.example", mapResolver{"remote.example": srv.URL}, Options{})
 	ctx := context.Background()
-	got, err := s.NotaryQuery(ctx, "remote.example", time.Now().UnixMilli())
+	got, err := s.NotaryQuery(ctx, "remote.example", nil, time.Now().UnixMilli())
 	if err != nil || len(got) != 1 {
 		t.Fatalf("notary: %s, %v", got, err)
 	}
@@ -265,24 +275,21 @@ func TestNotaryQuerySignsAndHonoursMinimumValidity(t *testing.T) {
 		t.Fatalf("origin signature: %v", err)
 	}
 	// Cached: a second query within validity does not fetch.
-	if _, err := s.NotaryQuery(ctx, "remote.example", time.Now().UnixMilli()); err != nil {
+	if _, err := s.NotaryQuery(ctx, "remote.example", nil, time.Now().UnixMilli()); err != nil {
 		t.Fatal(err)
 	}
 	if n := remote.calls.Load(); n != 1 {
 		t.Fatalf("fetched %d times", n)
 	}
-	// Asking beyond the cached validity refetches (after the refetch
-	// interval); a server that is gone still has its last answer served.
-	s.mu.Lock()
-	clear(s.lastFetch)
-	s.mu.Unlock()
+	// Asking beyond the cached validity refetches, however recent the
+	// last fetch; a server that is gone still has its last answer served.
 	srv.Close()
-	got, err = s.NotaryQuery(ctx, "remote.example", time.Now().Add(30*24*time.Hour).UnixMilli())
+	got, err = s.NotaryQuery(ctx, "remote.example", nil, time.Now().Add(30*24*time.Hour).UnixMilli())
 	if err != nil || len(got) != 1 || !strings.Contains(string(got[0]), remote.key.PublicKeyBase64()) {
 		t.Fatalf("stale answer: %s, %v", got, err)
 	}
 	// Our own keys are served as published, signed by us.
-	own, err := s.NotaryQuery(ctx, "notary.example", 0)
+	own, err := s.NotaryQuery(ctx, "notary.example", nil, 0)
 	if err != nil || len(own) != 1 {
 		t.Fatalf("own: %s, %v", own, err)
 	}
@@ -290,7 +297,7 @@ func TestNotaryQuerySignsAndHonoursMinimumValidity(t *testing.T) {
 		t.Fatal(err)
 	}
 	// An unknown, unreachable server gives an empty list.
-	none, err := s.NotaryQuery(ctx, "nowhere.example", 0)
+	none, err := s.NotaryQuery(ctx, "nowhere.example", nil, 0)
 	if err != nil || len(none) != 0 {
 		t.Fatalf("unreachable: %s, %v", none, err)
 	}

@@ -5,12 +5,14 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"errors"
+	"slices"
+	"strings"
 
 	"foyer/internal/serverkeys"
 )
 
-// ServerKeyStore keeps other servers' signing keys and their last key
-// answers (serverkeys.Store).
+// ServerKeyStore keeps other servers' signing keys and each key's last
+// key answer (serverkeys.Store).
 type ServerKeyStore struct{ db *DB }
 
 // NewServerKeyStore returns the server key store over db.
@@ -35,8 +37,10 @@ func (s *ServerKeyStore) Key(ctx context.Context, serverName, keyID string) (ser
 	return k, true, nil
 }
 
-// SaveResponse stores a checked key answer and every key it lists, in one
-// transaction. Keys the answer no longer lists are kept as they were.
+// SaveResponse stores a checked key answer, every key it lists and, for
+// each of those keys, the answer as the last that listed it, in one
+// transaction. Keys the answer no longer lists are kept as they were,
+// with their own last answer.
 func (s *ServerKeyStore) SaveResponse(ctx context.Context, resp serverkeys.Response, fetchedTS int64) error {
 	return s.db.WithTx(ctx, func(tx *sql.Tx) error {
 		for _, k := range resp.Keys {
@@ -50,27 +54,57 @@ func (s *ServerKeyStore) SaveResponse(ctx context.Context, resp serverkeys.Respo
 				k.ValidUntilTS, k.ExpiredTS, fetchedTS); err != nil {
 				return err
 			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO server_key_answers
+				(server_name, key_id, response, valid_until_ts, fetched_ts)
+				VALUES ($1, $2, $3, $4, $5)
+				ON CONFLICT (server_name, key_id) DO UPDATE SET response = excluded.response,
+					valid_until_ts = excluded.valid_until_ts, fetched_ts = excluded.fetched_ts`,
+				resp.ServerName, k.KeyID, string(resp.Raw), resp.ValidUntilTS, fetchedTS); err != nil {
+				return err
+			}
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO server_key_responses (server_name, response, valid_until_ts, fetched_ts)
-			VALUES ($1, $2, $3, $4)
-			ON CONFLICT (server_name) DO UPDATE SET response = excluded.response,
-				valid_until_ts = excluded.valid_until_ts, fetched_ts = excluded.fetched_ts`,
-			resp.ServerName, string(resp.Raw), resp.ValidUntilTS, fetchedTS)
-		return err
+		return nil
 	})
 }
 
-// Response returns a server's last stored key answer.
-func (s *ServerKeyStore) Response(ctx context.Context, serverName string) ([]byte, int64, bool, error) {
-	var raw string
-	var validUntil int64
-	err := s.db.Read.QueryRowContext(ctx, `SELECT response, valid_until_ts FROM server_key_responses WHERE server_name = $1`,
-		serverName).Scan(&raw, &validUntil)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, 0, false, nil
+// Answers returns the last answers that listed serverName's keys keyIDs
+// (all its keys when keyIDs is empty), in key ID order.
+func (s *ServerKeyStore) Answers(ctx context.Context, serverName string, keyIDs []string) ([]serverkeys.KeyAnswer, error) {
+	if len(keyIDs) == 0 {
+		return s.answers(ctx, `SELECT key_id, response, valid_until_ts FROM server_key_answers
+			WHERE server_name = $1 ORDER BY key_id`, serverName)
 	}
+	var all []serverkeys.KeyAnswer
+	for chunk := range slices.Chunk(keyIDs, maxInArgs-1) {
+		var p placeholders
+		query := `SELECT key_id, response, valid_until_ts FROM server_key_answers
+			WHERE server_name = ` + p.arg(serverName) + ` AND key_id IN (` + p.list(chunk) + `)`
+		got, err := s.answers(ctx, query, p.args...)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, got...)
+	}
+	// Chunks may repeat a key ID that the request named twice.
+	slices.SortFunc(all, func(a, b serverkeys.KeyAnswer) int { return strings.Compare(a.KeyID, b.KeyID) })
+	return slices.CompactFunc(all, func(a, b serverkeys.KeyAnswer) bool { return a.KeyID == b.KeyID }), nil
+}
+
+func (s *ServerKeyStore) answers(ctx context.Context, query string, args ...any) ([]serverkeys.KeyAnswer, error) {
+	rows, err := s.db.Read.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, 0, false, err
+		return nil, err
 	}
-	return []byte(raw), validUntil, true, nil
+	defer rows.Close()
+	var out []serverkeys.KeyAnswer
+	for rows.Next() {
+		var a serverkeys.KeyAnswer
+		var raw string
+		if err := rows.Scan(&a.KeyID, &raw, &a.ValidUntilTS); err != nil {
+			return nil, err
+		}
+		a.Raw = []byte(raw)
+		out = append(out, a)
+	}
+	return out, rows.Err()
 }
