@@ -129,14 +129,23 @@ func (s *Service) stateAtStored(ctx context.Context, se StoredEvent) (StateAtEve
 			}
 		}
 	}
-	slices.SortFunc(out.State, func(a, b matrixevents.Event) int { return strings.Compare(a.EventID(), b.EventID()) })
+	slices.SortFunc(out.State, byDepth)
 	slices.Sort(out.Servers)
 	chain, _, err := s.authChain(ctx, [][]matrixevents.Event{append(slices.Clone(out.State), se.Event)})
 	if err != nil {
 		return StateAtEvent{}, err
 	}
+	// Oldest first: a server that takes the answer in order as its view
+	// of the room (SyTest's does) ends with the later of two events for
+	// the same state key, as an auth chain holds both.
+	slices.SortFunc(chain, byDepth)
 	out.AuthChain = chain
 	return out, nil
+}
+
+// byDepth orders events by depth, then event ID.
+func byDepth(a, b matrixevents.Event) int {
+	return cmp.Or(cmp.Compare(a.Depth(), b.Depth()), strings.Compare(a.EventID(), b.EventID()))
 }
 
 // StateBeforeEvent is the room state before a stored event: its group

@@ -70,6 +70,11 @@ func TestFederationJoinAndLeave(t *testing.T) {
 		alice := hs.RegisterUser(t, "alice")
 		room := createRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat"})
 		rita := "@rita:remote.test"
+		// A second power levels event: the join's auth chain holds both.
+		if r := putState(t, hs, alice.Token, room, "m.room.power_levels", "", map[string]any{
+			"users": map[string]any{alice.UserID: 100, rita: 100}}); r.Status != 200 {
+			t.Fatalf("power levels: %s", r)
+		}
 		snap := currentRoom(t, hs, room)
 		version := snap.Info.Version
 		create, _ := snap.Get("m.room.create", "")
@@ -104,6 +109,18 @@ func TestFederationJoinAndLeave(t *testing.T) {
 		}
 		if len(answer.AuthChain) == 0 || answer.Origin != "local.test" || !slices.Contains(answer.Servers, "local.test") {
 			t.Errorf("send_join answer: %s", r)
+		}
+		// Oldest first, so that a server taking the answer in order ends
+		// with the later of two events for one state key.
+		for name, list := range map[string][]json.RawMessage{"state": answer.State, "auth_chain": answer.AuthChain} {
+			var last int64
+			for _, raw := range list {
+				var ev struct{ Depth int64 }
+				if err := json.Unmarshal(raw, &ev); err != nil || ev.Depth < last {
+					t.Fatalf("send_join's %s is not in depth order", name)
+				}
+				last = ev.Depth
+			}
 		}
 		if currentRoom(t, hs, room).Membership(rita) != "join" {
 			t.Fatalf("rita is not joined after send_join")
