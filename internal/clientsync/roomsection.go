@@ -255,26 +255,7 @@ func (s *Service) formatEvents(ctx context.Context, req *Request, events []rooms
 		}
 		return out, nil
 	}
-	var own []string
-	for _, se := range events {
-		if se.Event.Sender() == req.UserID {
-			own = append(own, se.Event.EventID())
-		}
-	}
-	txns, err := s.store.TxnIDs(ctx, req.UserID, req.DeviceID, own)
-	if err != nil {
-		return nil, err
-	}
-	for i, ce := range s.rooms.ClientEvents(ctx, events, false) {
-		if txn, ok := txns[events[i].Event.EventID()]; ok {
-			var u map[string]any
-			_ = json.Unmarshal(ce.Unsigned, &u)
-			if u == nil {
-				u = map[string]any{}
-			}
-			u["transaction_id"] = txn
-			ce.Unsigned = mustJSON(u)
-		}
+	for _, ce := range s.rooms.ClientEvents(rooms.WithViewer(ctx, req.UserID, req.DeviceID), events, false) {
 		out = append(out, mustJSON(ce))
 	}
 	return out, nil

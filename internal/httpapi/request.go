@@ -31,7 +31,7 @@ func Principal(r *http.Request) *accounts.Session {
 func withPrincipal(ctx context.Context, s *accounts.Session) context.Context {
 	if s != nil {
 		// Events served to the caller carry the aggregations they may see.
-		ctx = rooms.WithViewer(ctx, s.UserID)
+		ctx = rooms.WithViewer(ctx, s.UserID, s.DeviceID)
 	}
 	return context.WithValue(ctx, principalKey, s)
 }

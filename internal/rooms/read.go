@@ -413,11 +413,13 @@ func (s *Service) Context(ctx context.Context, userID, roomID, eventID string, l
 
 // ClientEvents formats events for clients, adding unsigned data: age,
 // redacted_because, replaces_state and prev_content, and, when ctx names
-// a viewer (WithViewer), bundled aggregations (m.relations).
+// a viewer (WithViewer), bundled aggregations (m.relations) and the
+// transaction ID of each event the viewer's device sent.
 func (s *Service) ClientEvents(ctx context.Context, events []StoredEvent, withRoomID bool) []matrixevents.ClientEvent {
 	out := make([]matrixevents.ClientEvent, 0, len(events))
 	now := s.now().UnixMilli()
 	bundles := s.bundledAggregations(ctx, events, withRoomID)
+	txns := s.viewerTxnIDs(ctx, events)
 	// The redactions and replaced state the unsigned data quotes, in one
 	// query; one that cannot be read is left out, as a missing one is.
 	var refs []string
@@ -437,6 +439,9 @@ func (s *Service) ClientEvents(ctx context.Context, events []StoredEvent, withRo
 		unsigned := map[string]any{"age": now - se.Event.OriginServerTS()}
 		if agg, ok := bundles[se.Event.EventID()]; ok {
 			unsigned["m.relations"] = agg
+		}
+		if txn, ok := txns[se.Event.EventID()]; ok {
+			unsigned["transaction_id"] = txn
 		}
 		if se.RedactedBy != "" {
 			// The ID alone too, as Synapse gives it: clients and tools
@@ -461,6 +466,30 @@ func (s *Service) ClientEvents(ctx context.Context, events []StoredEvent, withRo
 		out = append(out, ce)
 	}
 	return out
+}
+
+// viewerTxnIDs maps the events of events that the viewer's device sent
+// to their transaction IDs; one that cannot be read is left out, as the
+// spec lets a server omit it.
+func (s *Service) viewerTxnIDs(ctx context.Context, events []StoredEvent) map[string]string {
+	v, ok := viewerDeviceFrom(ctx)
+	if !ok {
+		return nil
+	}
+	var own []string
+	for _, se := range events {
+		if se.Event.Sender() == v.userID {
+			own = append(own, se.Event.EventID())
+		}
+	}
+	if len(own) == 0 {
+		return nil
+	}
+	txns, err := s.store.TxnIDs(ctx, v.userID, v.deviceID, own)
+	if err != nil {
+		return nil
+	}
+	return txns
 }
 
 // FilterVisible keeps the events of one room that userID may see.

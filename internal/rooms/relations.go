@@ -111,16 +111,25 @@ type viewerKey struct{}
 // event carries its own edit, and no more).
 type bundleDepthKey struct{}
 
-// WithViewer tells ClientEvents which user the events are for, so it can
-// add the bundled aggregations (unsigned.m.relations) that user may see.
-// Without a viewer no aggregations are added.
-func WithViewer(ctx context.Context, userID string) context.Context {
-	return context.WithValue(ctx, viewerKey{}, userID)
+// viewer is a user and the device the events are served to.
+type viewer struct{ userID, deviceID string }
+
+// WithViewer tells ClientEvents which user and device the events are
+// for, so it can add the bundled aggregations (unsigned.m.relations) that
+// user may see and, on the events that device sent,
+// unsigned.transaction_id. Without a viewer neither is added.
+func WithViewer(ctx context.Context, userID, deviceID string) context.Context {
+	return context.WithValue(ctx, viewerKey{}, viewer{userID: userID, deviceID: deviceID})
 }
 
 func viewerFrom(ctx context.Context) (string, bool) {
-	v, ok := ctx.Value(viewerKey{}).(string)
-	return v, ok
+	v, ok := ctx.Value(viewerKey{}).(viewer)
+	return v.userID, ok
+}
+
+func viewerDeviceFrom(ctx context.Context) (viewer, bool) {
+	v, ok := ctx.Value(viewerKey{}).(viewer)
+	return v, ok && v.deviceID != ""
 }
 
 func bundleDepth(ctx context.Context) int {
