@@ -103,8 +103,10 @@ func (a *API) createFilter(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	raw, _ := json.Marshal(body)
-	if _, err := clientsync.ParseFilter(raw); err != nil {
+	if f, err := clientsync.ParseFilter(raw); err != nil {
 		return httpapi.ErrBadJSON("%s", err.Error())
+	} else if err := f.CheckIDs(); err != nil {
+		return httpapi.ErrInvalidParam("%s", err.Error())
 	}
 	id, err := a.Filters.CreateFilter(r.Context(), httpapi.Principal(r).UserID, raw)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"foyer/internal/rooms"
+	"foyer/internal/rooms/matrixevents"
 )
 
 // EventFilter is the spec's EventFilter.
@@ -165,3 +166,37 @@ type FilterStore interface {
 
 // ErrFilterNotFound: no such filter for this user.
 var ErrFilterNotFound = errors.New("filter not found")
+
+// CheckIDs refuses room and user lists holding what is not a room or
+// user ID: such a filter would silently match nothing (or everything).
+// New filters are checked; those stored before are still used as they are.
+func (f Filter) CheckIDs() error {
+	ids := func(name string, list []string, valid func(string) bool, what string) error {
+		for _, id := range list {
+			if !valid(id) {
+				return fmt.Errorf("%s: %q is not a %s", name, id, what)
+			}
+		}
+		return nil
+	}
+	events := func(name string, ef *EventFilter) error {
+		if ef == nil {
+			return nil
+		}
+		return errors.Join(ids(name+".senders", ef.Senders, matrixevents.ValidUserID, "user ID"),
+			ids(name+".not_senders", ef.NotSenders, matrixevents.ValidUserID, "user ID"))
+	}
+	errs := []error{events("presence", f.Presence), events("account_data", f.AccountData)}
+	if f.Room != nil {
+		errs = append(errs, ids("room.rooms", f.Room.Rooms, matrixevents.ValidRoomID, "room ID"),
+			ids("room.not_rooms", f.Room.NotRooms, matrixevents.ValidRoomID, "room ID"))
+		for name, rf := range map[string]*RoomEventFilter{"room.timeline": f.Room.Timeline, "room.state": f.Room.State, "room.ephemeral": f.Room.Ephemeral, "room.account_data": f.Room.AccountData} {
+			if rf == nil {
+				continue
+			}
+			errs = append(errs, events(name, &rf.EventFilter), ids(name+".rooms", rf.Rooms, matrixevents.ValidRoomID, "room ID"),
+				ids(name+".not_rooms", rf.NotRooms, matrixevents.ValidRoomID, "room ID"))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -22,6 +22,15 @@ func inlineFilter(t testing.TB, filter any) string {
 }
 
 // manyTypes is n event types, the last one m.room.message.
+// manyIDs is n short IDs of the form prefixI:x (user or room IDs).
+func manyIDs(prefix string, n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%s%d:x", prefix, i)
+	}
+	return ids
+}
+
 func manyTypes(n int) []string {
 	types := make([]string, n)
 	for i := range types {
@@ -73,8 +82,8 @@ func TestFilterListCap(t *testing.T) {
 
 		for _, n := range []int{100, clientsync.MaxFilterListLength} {
 			types := manyTypes(n)
-			senders := append(manyTypes(n-1), user.UserID)
-			f := map[string]any{"types": types, "senders": senders, "not_types": manyTypes(n)[:n-1], "not_senders": manyTypes(n)}
+			senders := append(manyIDs("@s", n-1), user.UserID)
+			f := map[string]any{"types": types, "senders": senders, "not_types": manyTypes(n)[:n-1], "not_senders": manyIDs("@o", n)}
 			msgs := hs.Do(t, "GET", roomPath(room, "/messages?dir=b&filter="+inlineFilter(t, f)), user.Token, nil)
 			if got := chunkBodies(msgs, "chunk"); msgs.Status != 200 || !slices.Equal(got, []string{"hello"}) {
 				t.Errorf("messages with %d-entry lists: %v %s", n, got, msgs)
@@ -83,7 +92,7 @@ func TestFilterListCap(t *testing.T) {
 			if ctx.Status != 200 {
 				t.Errorf("context with %d-entry lists: %s", n, ctx)
 			}
-			syncFilter := map[string]any{"room": map[string]any{"timeline": f, "rooms": append(manyTypes(n-1), room)}}
+			syncFilter := map[string]any{"room": map[string]any{"timeline": f, "rooms": append(manyIDs("!r", n-1), room)}}
 			up := hs.Do(t, "POST", filterPath, user.Token, syncFilter)
 			if up.Status != 200 {
 				t.Fatalf("upload a filter with %d-entry lists: %s", n, up)
@@ -153,4 +162,32 @@ func TestFilterWildcardsOnlyStar(t *testing.T) {
 			t.Errorf("not_types m.room.* left: messages %v, sync %v", m, s)
 		}
 	})
+}
+
+// A new filter whose room or sender lists hold what is not a room or user
+// ID is refused (400 M_INVALID_PARAM), as Complement's invalid-filter
+// cases expect a 4xx; lists of real IDs are taken.
+func TestFilterRefusesMalformedIDs(t *testing.T) {
+	hs := testharness.StartBackend(t, "sqlite")
+	user := hs.RegisterUser(t, "filterids")
+	filterPath := cs + "/user/" + testharness.PathEscape(user.UserID) + "/filter"
+	for name, filter := range map[string]map[string]any{
+		"room.timeline.rooms":       {"room": map[string]any{"timeline": map[string]any{"rooms": []string{"not_a_room_id"}}}},
+		"room.timeline.senders":     {"room": map[string]any{"timeline": map[string]any{"senders": []string{"not_a_sender_id"}}}},
+		"room.not_rooms":            {"room": map[string]any{"not_rooms": []string{"#alias:localhost"}}},
+		"room.state.not_senders":    {"room": map[string]any{"state": map[string]any{"not_senders": []string{"bob"}}}},
+		"presence.senders":          {"presence": map[string]any{"senders": []string{""}}},
+		"account_data.not_senders":  {"account_data": map[string]any{"not_senders": []string{"!room:localhost"}}},
+		"room.ephemeral.not_rooms":  {"room": map[string]any{"ephemeral": map[string]any{"not_rooms": []string{"@user:localhost"}}}},
+		"room.account_data.senders": {"room": map[string]any{"account_data": map[string]any{"senders": []string{"x"}}}},
+	} {
+		if r := hs.Do(t, "POST", filterPath, user.Token, filter); r.Status != 400 || r.Errcode() != "M_INVALID_PARAM" {
+			t.Errorf("%s: %s, want 400 M_INVALID_PARAM", name, r)
+		}
+	}
+	ok := map[string]any{"room": map[string]any{"rooms": []string{"!abc:localhost"},
+		"timeline": map[string]any{"senders": []string{user.UserID}, "not_rooms": []string{"!def:localhost"}}}}
+	if r := hs.Do(t, "POST", filterPath, user.Token, ok); r.Status != 200 {
+		t.Errorf("a filter of real IDs: %s", r)
+	}
 }
