@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -196,12 +197,14 @@ func NewDeviceIDLower() string {
 }
 
 // ResolveUser turns what a client typed at login (a localpart or a full
-// user ID) into a local user ID.
+// user ID) into a local user ID. The localpart is lower-cased, as
+// registration stores it, so "Alice" and "@Alice:server" log in as
+// @alice, as on Synapse.
 func (s *Service) ResolveUser(user string) (string, bool) {
 	if lp, server, ok := SplitUserID(user); ok {
-		return UserID(lp, server), server == s.serverName
+		return UserID(strings.ToLower(lp), server), server == s.serverName
 	}
-	return UserID(user, s.serverName), user != ""
+	return UserID(strings.ToLower(user), s.serverName), user != ""
 }
 
 // CheckPassword verifies a local user's password. Guests, named guests

@@ -13,12 +13,12 @@ import (
 func (a *API) thirdPartyRoutes() []httpapi.Route {
 	const tp = httpapi.ClientV3 + "/thirdparty"
 	return []httpapi.Route{
-		{Method: "GET", Path: tp + "/protocols", Access: httpapi.GuestOK, Handle: a.thirdPartyProtocols},
-		{Method: "GET", Path: tp + "/protocol/{protocol}", Access: httpapi.GuestOK, Handle: a.thirdPartyProtocol},
-		{Method: "GET", Path: tp + "/location", Access: httpapi.GuestOK, Handle: a.thirdPartyNone},
-		{Method: "GET", Path: tp + "/location/{protocol}", Access: httpapi.GuestOK, Handle: a.thirdPartyNone},
-		{Method: "GET", Path: tp + "/user", Access: httpapi.GuestOK, Handle: a.thirdPartyNone},
-		{Method: "GET", Path: tp + "/user/{protocol}", Access: httpapi.GuestOK, Handle: a.thirdPartyNone},
+		{Method: "GET", Path: tp + "/protocols", Access: httpapi.UserOnly, Handle: a.thirdPartyProtocols},
+		{Method: "GET", Path: tp + "/protocol/{protocol}", Access: httpapi.UserOnly, Handle: a.thirdPartyProtocol},
+		{Method: "GET", Path: tp + "/location", Access: httpapi.UserOnly, Handle: a.thirdPartyNone},
+		{Method: "GET", Path: tp + "/location/{protocol}", Access: httpapi.UserOnly, Handle: a.thirdPartyNone},
+		{Method: "GET", Path: tp + "/user", Access: httpapi.UserOnly, Handle: a.thirdPartyNone},
+		{Method: "GET", Path: tp + "/user/{protocol}", Access: httpapi.UserOnly, Handle: a.thirdPartyNone},
 	}
 }
 

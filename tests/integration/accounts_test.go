@@ -179,6 +179,16 @@ func TestLoginLogoutAndTokens_G40_G43(t *testing.T) {
 		expect(t, hs.Do(t, "POST", "/_matrix/client/v3/login", "", map[string]any{
 			"type": "m.login.password", "user": "@alice:localhost", "password": alice.Password,
 		}), 200, "")
+		// Upper case, as typed: the localpart is lower-cased as at
+		// registration, so these are alice too.
+		for _, typed := range []string{"Alice", "@Alice:localhost", "@ALICE:localhost"} {
+			r := hs.Do(t, "POST", "/_matrix/client/v3/login", "", map[string]any{
+				"type": "m.login.password", "identifier": map[string]any{"type": "m.id.user", "user": typed}, "password": alice.Password,
+			})
+			if r.Status != 200 || r.Str("user_id") != alice.UserID {
+				t.Errorf("login as %q: %s", typed, r)
+			}
+		}
 		expect(t, hs.Do(t, "POST", "/_matrix/client/v3/login", "", map[string]any{
 			"type": "m.login.password", "identifier": map[string]any{"type": "m.id.user", "user": "alice"}, "password": "wrong",
 		}), 403, "M_FORBIDDEN")

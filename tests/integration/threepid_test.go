@@ -11,7 +11,8 @@ import (
 // server that has neither: an empty list (guests 403), requestToken
 // refused as unsupported, add and bind refused for want of a validated
 // session, delete and unbind answered as nothing bound, invites by email
-// refused clearly (no room created for one), /thirdparty lookups empty,
+// refused clearly (no room created for one), /thirdparty lookups empty
+// (closed to guests),
 // and /versions advertising cross-signing so Element sets it up.
 func TestThirdPartyIdentifiersAndLookups(t *testing.T) {
 	hs := testharness.StartBackend(t, "sqlite")
@@ -59,17 +60,17 @@ func TestThirdPartyIdentifiersAndLookups(t *testing.T) {
 		t.Errorf("a room was created for a refused invite_3pid: %s", after)
 	}
 
-	for _, tok := range []string{alice.Token, guest.Token} {
-		if r := hs.Do(t, "GET", cs+"/thirdparty/protocols", tok, nil); r.Status != 200 || string(r.Raw) != "{}" {
-			t.Errorf("protocols: %s", r)
-		}
-		for _, path := range []string{"/thirdparty/location?alias=%23irc", "/thirdparty/location/irc?q=x", "/thirdparty/user?userid=%40a%3Ab", "/thirdparty/user/irc"} {
-			if r := hs.Do(t, "GET", cs+path, tok, nil); r.Status != 200 || string(r.Raw) != "[]" {
-				t.Errorf("%s: %s", path, r)
-			}
-		}
-		expect(t, hs.Do(t, "GET", cs+"/thirdparty/protocol/irc", tok, nil), 404, "M_NOT_FOUND")
+	if r := hs.Do(t, "GET", cs+"/thirdparty/protocols", alice.Token, nil); r.Status != 200 || string(r.Raw) != "{}" {
+		t.Errorf("protocols: %s", r)
 	}
+	for _, path := range []string{"/thirdparty/location?alias=%23irc", "/thirdparty/location/irc?q=x", "/thirdparty/user?userid=%40a%3Ab", "/thirdparty/user/irc"} {
+		if r := hs.Do(t, "GET", cs+path, alice.Token, nil); r.Status != 200 || string(r.Raw) != "[]" {
+			t.Errorf("%s: %s", path, r)
+		}
+	}
+	expect(t, hs.Do(t, "GET", cs+"/thirdparty/protocol/irc", alice.Token, nil), 404, "M_NOT_FOUND")
+	// Not on the guest list: closed to guests, as every route by default.
+	expect(t, hs.Do(t, "GET", cs+"/thirdparty/protocols", guest.Token, nil), 403, "M_GUEST_ACCESS_FORBIDDEN")
 
 	if r := hs.Do(t, "GET", "/_matrix/client/versions", "", nil); !strings.Contains(string(r.Raw), `"org.matrix.e2e_cross_signing":true`) {
 		t.Errorf("/versions does not advertise cross-signing: %s", r)
