@@ -164,6 +164,13 @@ func (a *API) authorise(r *http.Request, access Access) error {
 		if errors.Is(err, accounts.ErrNotFound) {
 			return ErrUnknownToken("unrecognised access token")
 		}
+		if errors.Is(err, accounts.ErrTokenExpired) {
+			// The session lives on: the client refreshes the token, or
+			// logs in again on the same device, keeping its keys.
+			e := ErrUnknownToken("access token expired")
+			e.Extra["soft_logout"] = true
+			return e
+		}
 		return err
 	}
 	switch access {
