@@ -154,6 +154,9 @@ func addLogin(ctx context.Context, tx *sql.Tx, d accounts.Device, tokens account
 func (s *AccountStore) AddLogin(ctx context.Context, d accounts.Device, tokens accounts.LoginTokens) error {
 	// A new login may be a new device: room-mates re-query its keys.
 	return s.withDeviceListChange(ctx, d.UserID, func(tx *sql.Tx) error {
+		if err := s.lockDevice(ctx, tx, d.UserID, d.DeviceID); err != nil {
+			return err
+		}
 		// The device's earlier tokens go, its refresh token chain too:
 		// one chain per device.
 		for _, q := range []string{
@@ -263,9 +266,12 @@ func (s *AccountStore) DeleteDevices(ctx context.Context, userID string, deviceI
 // areas (keys, to-device) add their tables here.
 func deleteDevice(ctx context.Context, tx *sql.Tx, userID, deviceID string) error {
 	for _, q := range []string{
+		// The device's row first: changes to its tokens lock it before
+		// them (lockDevice), so a refresh under way and the deletion take
+		// turns.
+		`DELETE FROM devices WHERE user_id = $1 AND device_id = $2`,
 		`DELETE FROM access_tokens WHERE user_id = $1 AND device_id = $2`,
 		`DELETE FROM refresh_tokens WHERE user_id = $1 AND device_id = $2`,
-		`DELETE FROM devices WHERE user_id = $1 AND device_id = $2`,
 		// End-to-end encryption (e2ee.go): the device's keys and the
 		// to-device messages waiting for it.
 		`DELETE FROM e2e_device_keys WHERE user_id = $1 AND device_id = $2`,

@@ -12,6 +12,22 @@ import (
 // and at most one predecessor kept until the tokens that replaced it are
 // first used (accounts/refresh.go has the rules).
 
+// lockDevice takes, on PostgreSQL, the lock of the device's row, which
+// every change to the device's tokens takes first (refresh, the first use
+// of refreshed tokens, a new login on the device, deleting it): they take
+// turns rather than locking token rows in different orders and
+// deadlocking. SQLite has one writer.
+func (s *AccountStore) lockDevice(ctx context.Context, tx *sql.Tx, userID, deviceID string) error {
+	if s.db.Dialect != Postgres {
+		return nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT 1 FROM devices WHERE user_id = $1 AND device_id = $2 FOR UPDATE`, userID, deviceID)
+	if err != nil {
+		return err
+	}
+	return rows.Close()
+}
+
 // insertTokens stores a login's access token and, when it has one, its
 // refresh token.
 func insertTokens(ctx context.Context, tx *sql.Tx, userID, deviceID string, t accounts.LoginTokens, now int64) error {
@@ -41,8 +57,19 @@ func dropRefreshTokens(ctx context.Context, tx *sql.Tx, where string, arg string
 
 func (s *AccountStore) MarkTokenUsed(ctx context.Context, hash string) error {
 	return s.db.WithTx(ctx, func(tx *sql.Tx) error {
+		var userID, deviceID string
+		err := tx.QueryRowContext(ctx, `SELECT user_id, device_id FROM access_tokens WHERE token_hash = $1`, hash).Scan(&userID, &deviceID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil // revoked meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		if err := s.lockDevice(ctx, tx, userID, deviceID); err != nil {
+			return err
+		}
 		var refreshHash string
-		err := tx.QueryRowContext(ctx, `UPDATE access_tokens SET used = TRUE
+		err = tx.QueryRowContext(ctx, `UPDATE access_tokens SET used = TRUE
 			WHERE token_hash = $1 AND NOT used AND refresh_token_hash IS NOT NULL
 			RETURNING refresh_token_hash`, hash).Scan(&refreshHash)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -60,15 +87,17 @@ func (s *AccountStore) MarkTokenUsed(ctx context.Context, hash string) error {
 
 func (s *AccountStore) RotateRefreshToken(ctx context.Context, oldHash string, tokens accounts.LoginTokens, now int64) (userID, deviceID string, err error) {
 	err = s.db.WithTx(ctx, func(tx *sql.Tx) error {
-		// On PostgreSQL the row stays locked until the rotation commits:
-		// two refreshes with one token, or a refresh and the first use of
-		// the tokens it gave, take turns. SQLite has one writer.
-		q := `SELECT user_id, device_id, COALESCE(next_token_hash, '') FROM refresh_tokens WHERE token_hash = $1`
-		if s.db.Dialect == Postgres {
-			q += ` FOR UPDATE`
-		}
+		// Two refreshes with one token, or a refresh and the first use of
+		// the tokens it gave, take turns on the device's lock; the token
+		// is read again under it.
+		const q = `SELECT user_id, device_id, COALESCE(next_token_hash, '') FROM refresh_tokens WHERE token_hash = $1`
 		var next string
 		err := tx.QueryRowContext(ctx, q, oldHash).Scan(&userID, &deviceID, &next)
+		if err == nil && s.db.Dialect == Postgres {
+			if err = s.lockDevice(ctx, tx, userID, deviceID); err == nil {
+				err = tx.QueryRowContext(ctx, q, oldHash).Scan(&userID, &deviceID, &next)
+			}
+		}
 		if errors.Is(err, sql.ErrNoRows) {
 			return accounts.ErrNotFound
 		}

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"sync"
 	"testing"
 	"time"
 
@@ -335,5 +336,78 @@ func TestRefreshTokensGuests(t *testing.T) {
 		whoamiDevice(t, hs, up.Str("access_token"), guest.DeviceID)
 		access, _ := refresh(t, hs, up.Str("refresh_token"))
 		whoamiDevice(t, hs, access, guest.DeviceID)
+	})
+}
+
+// Refreshes of one refresh token at once, and a refresh racing the first
+// use of the tokens it replaces, take turns: every answer is 200 or 401
+// (never a 500 or a deadlock), exactly the last refresh's tokens work,
+// and the device keeps one chain.
+func TestRefreshTokensConcurrent(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		hs := testharness.StartBackend(t, backend)
+		alice := hs.RegisterUser(t, "alice")
+		login := refreshLogin(t, hs, alice, "")
+		dev, r1 := login.Str("device_id"), login.Str("refresh_token")
+
+		type answer struct {
+			resp *testharness.Response
+			err  error
+		}
+		race := func(requests ...func() (*testharness.Response, error)) []answer {
+			out := make([]answer, len(requests))
+			var wg sync.WaitGroup
+			for i, req := range requests {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					out[i].resp, out[i].err = req()
+				}()
+			}
+			wg.Wait()
+			for _, a := range out {
+				if a.err != nil {
+					t.Fatal(a.err)
+				}
+				if a.resp.Status != 200 && a.resp.Status != 401 {
+					t.Fatalf("racing token changes: %s", a.resp)
+				}
+			}
+			return out
+		}
+		refreshReq := func(token string) func() (*testharness.Response, error) {
+			return func() (*testharness.Response, error) {
+				return hs.DoErr("POST", cs+"/refresh", "", map[string]any{"refresh_token": token})
+			}
+		}
+
+		var reqs []func() (*testharness.Response, error)
+		for range 6 {
+			reqs = append(reqs, refreshReq(r1))
+		}
+		working, winner := 0, answer{}
+		for _, a := range race(reqs...) {
+			if a.resp.Status != 200 {
+				t.Fatalf("a repeated refresh of an unused chain was refused: %s", a.resp)
+			}
+			if hs.Do(t, "GET", cs+"/account/whoami", a.resp.Str("access_token"), nil).Status == 200 {
+				working++
+				winner = a
+			}
+		}
+		if working != 1 {
+			t.Fatalf("%d of the racing refreshes' access tokens work, want exactly one", working)
+		}
+
+		// The winner's tokens are in use now; race a refresh of them, a
+		// reuse of the spent token and a new login on the device.
+		race(refreshReq(winner.resp.Str("refresh_token")), refreshReq(r1), refreshReq(winner.resp.Str("refresh_token")),
+			func() (*testharness.Response, error) {
+				return hs.DoErr("POST", cs+"/login", "", map[string]any{"type": "m.login.password", "user": alice.UserID,
+					"password": alice.Password, "device_id": dev, "refresh_token": true})
+			})
+		if n := gmCount(t, hs, `SELECT COUNT(*) FROM refresh_tokens WHERE user_id = $1 AND device_id = $2`, alice.UserID, dev); n > 2 {
+			t.Fatalf("%d refresh tokens kept for one device", n)
+		}
 	})
 }
