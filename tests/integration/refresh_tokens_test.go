@@ -336,6 +336,19 @@ func TestRefreshTokensGuests(t *testing.T) {
 		whoamiDevice(t, hs, up.Str("access_token"), guest.DeviceID)
 		access, _ := refresh(t, hs, up.Str("refresh_token"))
 		whoamiDevice(t, hs, access, guest.DeviceID)
+
+		// A rename upgrade (a new account in the guest's place) too.
+		other := hs.RegisterGuest(t)
+		renamed := hs.Do(t, "POST", cs+"/register", "", map[string]any{
+			"username": "vera", "password": "password-vera", "guest_access_token": other.Token, "refresh_token": true,
+			"auth": map[string]any{"type": "m.login.dummy"},
+		})
+		expect(t, renamed, 200, "")
+		if renamed.Str("refresh_token") == "" || renamed.JSON["expires_in_ms"] != float64(1500) {
+			t.Fatalf("rename upgrade with refresh_token: true: %s", renamed)
+		}
+		access, _ = refresh(t, hs, renamed.Str("refresh_token"))
+		whoamiDevice(t, hs, access, renamed.Str("device_id"))
 	})
 }
 
