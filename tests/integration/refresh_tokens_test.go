@@ -212,9 +212,21 @@ func TestRefreshableAccessTokenExpires(t *testing.T) {
 		whoamiDevice(t, hs, alice.Token, alice.DeviceID)
 
 		// The session survives its expired access token.
-		access, _ := refresh(t, hs, login.Str("refresh_token"))
+		access, next := refresh(t, hs, login.Str("refresh_token"))
 		whoamiDevice(t, hs, access, dev)
 		expect(t, hs.Do(t, "GET", cs+"/account/whoami", login.Str("access_token"), nil), 401, "M_UNKNOWN_TOKEN")
+
+		// A session whose token expired can still be logged out, as in
+		// Synapse: /logout and /logout/all take the expired token.
+		time.Sleep(1600 * time.Millisecond)
+		expect(t, hs.Do(t, "POST", cs+"/logout", access, map[string]any{}), 200, "")
+		expectRevoked(t, hs.Do(t, "POST", cs+"/refresh", "", map[string]any{"refresh_token": next}))
+		expectRevoked(t, hs.Do(t, "GET", cs+"/account/whoami", access, nil))
+		other := refreshLogin(t, hs, alice, "")
+		time.Sleep(1600 * time.Millisecond)
+		expect(t, hs.Do(t, "POST", cs+"/logout/all", other.Str("access_token"), map[string]any{}), 200, "")
+		expectRevoked(t, hs.Do(t, "GET", cs+"/account/whoami", alice.Token, nil))
+		expectRevoked(t, hs.Do(t, "POST", cs+"/refresh", "", map[string]any{"refresh_token": other.Str("refresh_token")}))
 	})
 }
 
