@@ -46,7 +46,7 @@ func insertTokens(ctx context.Context, tx *sql.Tx, userID, deviceID string, t ac
 
 // dropRefreshTokens removes the refresh tokens the query selects (by
 // token_hash, with $1) and the access tokens issued with them.
-func dropRefreshTokens(ctx context.Context, tx *sql.Tx, where string, arg string) error {
+func dropRefreshTokens(ctx context.Context, tx *sql.Tx, where, arg string) error {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM access_tokens WHERE refresh_token_hash IN
 		(SELECT token_hash FROM refresh_tokens WHERE `+where+`)`, arg); err != nil {
 		return err
