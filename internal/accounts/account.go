@@ -54,6 +54,11 @@ type Credentials struct {
 	UserID      string
 	DeviceID    string
 	AccessToken string // empty when inhibit_login was asked for
+	// RefreshToken and ExpiresInMS are set when the client asked for a
+	// refresh token (and the server issues them): the access token then
+	// stops working after ExpiresInMS milliseconds.
+	RefreshToken string
+	ExpiresInMS  int64
 }
 
 // Errors the HTTP layer maps to Matrix error codes.
@@ -66,4 +71,7 @@ var (
 	ErrTokenExhausted  = errors.New("registration token is not valid")
 	ErrWeakPassword    = errors.New("password too weak")
 	ErrNotGuest        = errors.New("not a guest access token")
+	// ErrTokenExpired: the access token was issued with a refresh token
+	// and its lifetime is over; the client should refresh it.
+	ErrTokenExpired = errors.New("access token expired")
 )

@@ -17,6 +17,9 @@ type Service struct {
 	minPasswordLen int
 	now            func() time.Time
 	touches        deviceTouches
+	// refreshableLifetime is the lifetime of access tokens issued with a
+	// refresh token; 0 issues no refresh tokens (refresh.go).
+	refreshableLifetime time.Duration
 }
 
 // NewService builds the accounts service.
@@ -36,17 +39,20 @@ func (s *Service) RegisterGuest(ctx context.Context, deviceDisplayName string) (
 	}
 	lp := strconv.FormatInt(n, 10)
 	now := s.nowMS()
-	token, hash := NewAccessToken()
+	// Guests never get a refresh token, as in Synapse: their access token
+	// lives as long as the guest.
+	creds, tokens := s.issueTokens(false, now)
 	dev := &Device{UserID: UserID(lp, s.serverName), DeviceID: NewDeviceID(), DisplayName: deviceDisplayName, LastSeenTS: now}
 	err = s.store.CreateAccount(ctx, NewAccount{
-		User:      User{UserID: dev.UserID, Localpart: lp, Kind: KindGuest, CreatedTS: now, LastSeenTS: now},
-		Device:    dev,
-		TokenHash: hash,
+		User:   User{UserID: dev.UserID, Localpart: lp, Kind: KindGuest, CreatedTS: now, LastSeenTS: now},
+		Device: dev,
+		Tokens: tokens,
 	})
 	if err != nil {
 		return Credentials{}, err
 	}
-	return Credentials{UserID: dev.UserID, DeviceID: dev.DeviceID, AccessToken: token}, nil
+	creds.UserID, creds.DeviceID = dev.UserID, dev.DeviceID
+	return creds, nil
 }
 
 // RegisterRequest is a full or named-guest registration, or a guest
@@ -57,6 +63,9 @@ type RegisterRequest struct {
 	DeviceID          string
 	DeviceDisplayName string
 	InhibitLogin      bool
+	// RefreshToken: the client asked for a refresh token (and so for an
+	// access token that expires).
+	RefreshToken      bool
 	RegistrationToken string
 	// Guest is the session of guest_access_token, for an upgrade.
 	Guest *Session
@@ -142,7 +151,8 @@ func (s *Service) Register(ctx context.Context, req RegisterRequest) (Credential
 	userID := UserID(lp, s.serverName)
 	now := s.nowMS()
 	var dev *Device
-	var token, tokenHash string
+	var creds Credentials
+	var tokens LoginTokens
 	if !req.InhibitLogin {
 		deviceID := req.DeviceID
 		if deviceID == "" && req.Guest != nil {
@@ -152,13 +162,13 @@ func (s *Service) Register(ctx context.Context, req RegisterRequest) (Credential
 		if deviceID == "" {
 			deviceID = NewDeviceID()
 		}
-		token, tokenHash = NewAccessToken()
+		creds, tokens = s.issueTokens(req.RefreshToken, now)
 		dev = &Device{UserID: userID, DeviceID: deviceID, DisplayName: req.DeviceDisplayName, LastSeenTS: now}
 	}
 	if req.Guest != nil {
 		err = s.store.UpgradeGuest(ctx, Upgrade{
 			UserID: userID, Kind: kind, PasswordHash: hash,
-			Device: dev, TokenHash: tokenHash, RegistrationToken: req.RegistrationToken,
+			Device: dev, Tokens: tokens, RegistrationToken: req.RegistrationToken,
 		})
 	} else {
 		displayName := lp
@@ -172,7 +182,7 @@ func (s *Service) Register(ctx context.Context, req RegisterRequest) (Credential
 			},
 			DisplayName:       displayName,
 			Device:            dev,
-			TokenHash:         tokenHash,
+			Tokens:            tokens,
 			RegistrationToken: req.RegistrationToken,
 			RenameOf:          req.RenameOf,
 		})
@@ -180,11 +190,11 @@ func (s *Service) Register(ctx context.Context, req RegisterRequest) (Credential
 	if err != nil {
 		return Credentials{}, err
 	}
-	c := Credentials{UserID: userID}
+	creds.UserID = userID
 	if dev != nil {
-		c.DeviceID, c.AccessToken = dev.DeviceID, token
+		creds.DeviceID = dev.DeviceID
 	}
-	return c, nil
+	return creds, nil
 }
 
 // NewDeviceIDLower is a random lower-case name suffix.
@@ -233,8 +243,9 @@ func (s *Service) CheckPassword(ctx context.Context, userID, password string) (U
 	return u, nil
 }
 
-// Login checks a password and issues a token bound to a device.
-func (s *Service) Login(ctx context.Context, user, password, deviceID, deviceDisplayName string) (Credentials, error) {
+// Login checks a password and issues a token bound to a device, and a
+// refresh token with it when wantRefresh.
+func (s *Service) Login(ctx context.Context, user, password, deviceID, deviceDisplayName string, wantRefresh bool) (Credentials, error) {
 	userID, local := s.ResolveUser(user)
 	if !local {
 		return Credentials{}, ErrBadCredentials
@@ -243,31 +254,26 @@ func (s *Service) Login(ctx context.Context, user, password, deviceID, deviceDis
 	if err != nil {
 		return Credentials{}, err
 	}
-	if deviceID == "" {
-		deviceID = NewDeviceID()
-	}
-	token, hash := NewAccessToken()
-	err = s.store.AddLogin(ctx, Device{UserID: u.UserID, DeviceID: deviceID, DisplayName: deviceDisplayName, LastSeenTS: s.nowMS()}, hash)
-	if err != nil {
-		return Credentials{}, err
-	}
-	return Credentials{UserID: u.UserID, DeviceID: deviceID, AccessToken: token}, nil
+	return s.NewLogin(ctx, u.UserID, deviceID, deviceDisplayName, wantRefresh)
 }
 
 // NewLogin issues a token for a device of userID, creating the device if
 // new; earlier tokens of that device are revoked. It checks no password:
 // callers have proved the right to it otherwise (a rename upgrade
-// finished on retry, by the guest that asked for it).
-func (s *Service) NewLogin(ctx context.Context, userID, deviceID, deviceDisplayName string) (Credentials, error) {
+// finished on retry, by the guest that asked for it). wantRefresh asks
+// for a refresh token as well.
+func (s *Service) NewLogin(ctx context.Context, userID, deviceID, deviceDisplayName string, wantRefresh bool) (Credentials, error) {
 	if deviceID == "" {
 		deviceID = NewDeviceID()
 	}
-	token, hash := NewAccessToken()
-	err := s.store.AddLogin(ctx, Device{UserID: userID, DeviceID: deviceID, DisplayName: deviceDisplayName, LastSeenTS: s.nowMS()}, hash)
+	now := s.nowMS()
+	creds, tokens := s.issueTokens(wantRefresh, now)
+	err := s.store.AddLogin(ctx, Device{UserID: userID, DeviceID: deviceID, DisplayName: deviceDisplayName, LastSeenTS: now}, tokens)
 	if err != nil {
 		return Credentials{}, err
 	}
-	return Credentials{UserID: userID, DeviceID: deviceID, AccessToken: token}, nil
+	creds.UserID, creds.DeviceID = userID, deviceID
+	return creds, nil
 }
 
 // GetUser returns a local account, deactivated ones included, or
@@ -281,9 +287,35 @@ func (s *Service) GetProfile(ctx context.Context, userID string) (Profile, error
 	return s.store.GetProfile(ctx, userID)
 }
 
-// Authenticate resolves an access token.
+// Authenticate resolves an access token: ErrNotFound for one that is
+// unknown or revoked, ErrTokenExpired for one whose lifetime is over (the
+// client should refresh it). The first use of a token issued by a
+// refresh revokes the tokens it replaced.
 func (s *Service) Authenticate(ctx context.Context, token string) (Session, error) {
-	return s.store.SessionByTokenHash(ctx, HashToken(token))
+	return s.authenticate(ctx, token, false)
+}
+
+// AuthenticateExpired is Authenticate for the few routes that accept a
+// token past its lifetime (logout).
+func (s *Service) AuthenticateExpired(ctx context.Context, token string) (Session, error) {
+	return s.authenticate(ctx, token, true)
+}
+
+func (s *Service) authenticate(ctx context.Context, token string, expiredOK bool) (Session, error) {
+	hash := HashToken(token)
+	t, err := s.store.SessionByTokenHash(ctx, hash)
+	if err != nil {
+		return Session{}, err
+	}
+	if !expiredOK && t.ExpiresTS != 0 && s.nowMS() >= t.ExpiresTS {
+		return Session{}, ErrTokenExpired
+	}
+	if t.FirstUse {
+		if err := s.store.MarkTokenUsed(ctx, hash); err != nil {
+			return Session{}, err
+		}
+	}
+	return t.Session, nil
 }
 
 // ChangePassword sets a new password; a named guest thereby becomes a full

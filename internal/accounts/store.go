@@ -7,9 +7,9 @@ type NewAccount struct {
 	User User
 	// DisplayName is the initial profile name.
 	DisplayName string
-	// Device and TokenHash are empty when no login is wanted.
-	Device    *Device
-	TokenHash string
+	// Device and Tokens are empty when no login is wanted.
+	Device *Device
+	Tokens LoginTokens
 	// RegistrationToken, when set, is consumed in the same transaction;
 	// the registration fails with ErrTokenExhausted if it has no use left.
 	RegistrationToken string
@@ -24,10 +24,10 @@ type Upgrade struct {
 	UserID       string
 	Kind         Kind
 	PasswordHash string
-	// Device and TokenHash: the login issued by the upgrade. Device may
+	// Device and Tokens: the login issued by the upgrade. Device may
 	// name the guest's existing device, which is then kept with its keys.
 	Device            *Device
-	TokenHash         string
+	Tokens            LoginTokens
 	RegistrationToken string
 }
 
@@ -44,11 +44,21 @@ type Store interface {
 	GetUser(ctx context.Context, userID string) (User, error)
 	// SessionByTokenHash returns ErrNotFound for unknown tokens and for
 	// tokens of deactivated accounts.
-	SessionByTokenHash(ctx context.Context, hash string) (Session, error)
+	SessionByTokenHash(ctx context.Context, hash string) (TokenSession, error)
+	// MarkTokenUsed records the first use of an access token issued with
+	// a refresh token, and revokes the refresh token (and its access
+	// token) that the new pair replaced.
+	MarkTokenUsed(ctx context.Context, hash string) error
+	// RotateRefreshToken replaces the refresh token oldHash with the new
+	// tokens, bound to the same device, and returns that device's user
+	// and ID. ErrNotFound for a refresh token that is unknown or revoked;
+	// ErrRefreshTokenUsed for one whose successor has been used.
+	RotateRefreshToken(ctx context.Context, oldHash string, tokens LoginTokens, now int64) (userID, deviceID string, err error)
 
-	// AddLogin creates the device if new (or keeps it) and stores a new
-	// token for it; tokens previously issued to that device are revoked.
-	AddLogin(ctx context.Context, d Device, tokenHash string) error
+	// AddLogin creates the device if new (or keeps it) and stores new
+	// tokens for it; tokens previously issued to that device, refresh
+	// tokens included, are revoked.
+	AddLogin(ctx context.Context, d Device, tokens LoginTokens) error
 	ListDevices(ctx context.Context, userID string) ([]Device, error)
 	GetDevice(ctx context.Context, userID, deviceID string) (Device, error)
 	RenameDevice(ctx context.Context, userID, deviceID, displayName string) error

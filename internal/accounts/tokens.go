@@ -21,6 +21,21 @@ func NewAccessToken() (token, hash string) {
 	return token, HashToken(token)
 }
 
+// refreshTokenPrefix tells a refresh token from an access token at a
+// glance, in a client's storage or a leak report.
+const refreshTokenPrefix = "foyer_refresh_"
+
+// NewRefreshToken returns a fresh random refresh token and its hash, as
+// NewAccessToken does.
+func NewRefreshToken() (token, hash string) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic("crypto/rand failed: " + err.Error())
+	}
+	token = refreshTokenPrefix + base64.RawURLEncoding.EncodeToString(b)
+	return token, HashToken(token)
+}
+
 // HashToken is the lookup key for a token: tokens are long and random, so
 // a fast hash without salt is enough.
 func HashToken(token string) string {

@@ -29,6 +29,8 @@ type loginRequest struct {
 	Password                 string          `json:"password"`
 	DeviceID                 string          `json:"device_id"`
 	InitialDeviceDisplayName string          `json:"initial_device_display_name"`
+	// RefreshToken: the client supports refresh tokens.
+	RefreshToken bool `json:"refresh_token"`
 }
 
 // loginUser returns the user a login or password stage names.
@@ -63,7 +65,7 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	creds, err := a.Accounts.Login(r.Context(), user, req.Password, req.DeviceID, req.InitialDeviceDisplayName)
+	creds, err := a.Accounts.Login(r.Context(), user, req.Password, req.DeviceID, req.InitialDeviceDisplayName, req.RefreshToken)
 	switch {
 	case errors.Is(err, accounts.ErrBadCredentials), errors.Is(err, accounts.ErrDeactivated):
 		// One answer for every failure, so logins cannot probe which
@@ -73,12 +75,7 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.Log.InfoContext(r.Context(), "login", "user_id", creds.UserID, "device_id", creds.DeviceID, "ip", httpapi.ClientIP(r))
-	httpapi.WriteJSON(w, http.StatusOK, map[string]string{
-		"user_id":      creds.UserID,
-		"access_token": creds.AccessToken,
-		"device_id":    creds.DeviceID,
-		"home_server":  a.Config.ServerName,
-	})
+	httpapi.WriteJSON(w, http.StatusOK, httpapi.NewRegisterResponse(creds, a.Config.ServerName))
 	return nil
 }
 

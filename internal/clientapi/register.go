@@ -17,6 +17,7 @@ type registerRequest struct {
 	DeviceID                 string          `json:"device_id"`
 	InitialDeviceDisplayName string          `json:"initial_device_display_name"`
 	InhibitLogin             bool            `json:"inhibit_login"`
+	RefreshToken             bool            `json:"refresh_token"`
 	Auth                     json.RawMessage `json:"auth"`
 	// GuestAccessToken upgrades a guest; it is in the guest module's
 	// prose, not the OpenAPI schema (G-37).
@@ -93,9 +94,9 @@ func (a *API) registerGuest(w http.ResponseWriter, r *http.Request) error {
 	}
 	a.Metrics.Registrations.WithLabelValues(string(accounts.KindGuest)).Inc()
 	a.Log.InfoContext(r.Context(), "guest registered", "user_id", creds.UserID, "ip", httpapi.ClientIP(r))
-	httpapi.WriteJSON(w, http.StatusOK, httpapi.RegisterResponse{
-		UserID: creds.UserID, AccessToken: creds.AccessToken, DeviceID: creds.DeviceID, HomeServer: a.Config.ServerName,
-	})
+	// Any refresh_token asked for is ignored too: guests get none, as in
+	// Synapse, and keep an access token that does not expire.
+	httpapi.WriteJSON(w, http.StatusOK, httpapi.NewRegisterResponse(creds, a.Config.ServerName))
 	return nil
 }
 
@@ -229,6 +230,7 @@ func (a *API) registerUser(w http.ResponseWriter, r *http.Request) error {
 		DeviceID:          req.DeviceID,
 		DeviceDisplayName: req.InitialDeviceDisplayName,
 		InhibitLogin:      req.InhibitLogin,
+		RefreshToken:      req.RefreshToken,
 		RegistrationToken: sess.Values["registration_token"],
 		Guest:             upgrade,
 	}
@@ -250,9 +252,7 @@ func (a *API) registerUser(w http.ResponseWriter, r *http.Request) error {
 	}
 	a.Metrics.Registrations.WithLabelValues(label).Inc()
 	a.Log.InfoContext(r.Context(), "account registered", "user_id", creds.UserID, "kind", kind, "upgrade", upgrade != nil, "ip", httpapi.ClientIP(r))
-	res := httpapi.RegisterResponse{
-		UserID: creds.UserID, AccessToken: creds.AccessToken, DeviceID: creds.DeviceID, HomeServer: a.Config.ServerName,
-	}
+	res := httpapi.NewRegisterResponse(creds, a.Config.ServerName)
 	a.uia.Finish(sess, res)
 	httpapi.WriteJSON(w, http.StatusOK, res)
 	return nil
@@ -279,12 +279,10 @@ func (a *API) renameGuest(w http.ResponseWriter, r *http.Request, sess *accounts
 	a.Log.InfoContext(r.Context(), "guest renamed", "user_id", out.UserID, "previous_user_id", out.PreviousUserID, "kind", kind,
 		"rooms_moved", len(out.Moved), "rooms_not_moved", len(out.NotMoved), "resumed", out.Resumed, "ip", httpapi.ClientIP(r))
 	res := renameResponse{
-		RegisterResponse: httpapi.RegisterResponse{
-			UserID: out.UserID, AccessToken: out.AccessToken, DeviceID: out.DeviceID, HomeServer: a.Config.ServerName,
-		},
-		PreviousUserID: out.PreviousUserID,
-		RoomsMoved:     out.Moved,
-		RoomsNotMoved:  notMovedJSON(out.NotMoved),
+		RegisterResponse: httpapi.NewRegisterResponse(out.Credentials, a.Config.ServerName),
+		PreviousUserID:   out.PreviousUserID,
+		RoomsMoved:       out.Moved,
+		RoomsNotMoved:    notMovedJSON(out.NotMoved),
 	}
 	a.uia.Finish(sess, res)
 	httpapi.WriteJSON(w, http.StatusOK, res)

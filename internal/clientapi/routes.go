@@ -19,8 +19,9 @@ func (a *API) routeTable() []httpapi.Route {
 		{Method: "GET", Path: httpapi.ClientV1 + "/register/m.login.registration_token/validity", Access: httpapi.Open, Handle: a.registrationTokenValidity},
 		{Method: "GET", Path: httpapi.ClientV3 + "/login", Access: httpapi.Open, Handle: a.loginFlows},
 		{Method: "POST", Path: httpapi.ClientV3 + "/login", Access: httpapi.Open, Handle: a.login},
-		{Method: "POST", Path: httpapi.ClientV3 + "/logout", Access: httpapi.GuestOK, Handle: a.logout},
-		{Method: "POST", Path: httpapi.ClientV3 + "/logout/all", Access: httpapi.UserOnly, Handle: a.logoutAll},
+		{Method: "POST", Path: httpapi.ClientV3 + "/refresh", Access: httpapi.Open, Handle: a.refresh},
+		{Method: "POST", Path: httpapi.ClientV3 + "/logout", Access: httpapi.GuestOK, ExpiredTokenOK: true, Handle: a.logout},
+		{Method: "POST", Path: httpapi.ClientV3 + "/logout/all", Access: httpapi.UserOnly, ExpiredTokenOK: true, Handle: a.logoutAll},
 
 		// Account.
 		{Method: "GET", Path: httpapi.ClientV3 + "/account/whoami", Access: httpapi.GuestOK, Handle: a.whoami},

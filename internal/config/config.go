@@ -54,8 +54,10 @@ type Config struct {
 	// GuestAccess tunes guests (guestaccess.go); `guests` above still
 	// switches them on or off.
 	GuestAccess GuestAccess `yaml:"guest_access"`
-	TURN        TURN        `yaml:"turn"`
-	E2EE        E2EE        `yaml:"e2ee"`
+	// Auth bounds the life of access tokens (auth.go).
+	Auth Auth `yaml:"auth"`
+	TURN TURN `yaml:"turn"`
+	E2EE E2EE `yaml:"e2ee"`
 	// AccountLimits and SyncLimits bound what one account may store and
 	// what one sync may carry (accountlimits.go).
 	AccountLimits AccountLimits `yaml:"account_limits"`
@@ -174,6 +176,7 @@ func Default() Config {
 		AccountLimits: defaultAccountLimits(),
 		SyncLimits:    SyncLimits{ToDeviceBytes: 1 << 20},
 		GuestAccess:   defaultGuestAccess(),
+		Auth:          defaultAuth(),
 		TURN:          TURN{TTL: 24 * time.Hour},
 		E2EE:          E2EE{VerifyKeySignatures: true},
 		HTTP:          defaultHTTP(),

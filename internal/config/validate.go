@@ -103,6 +103,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.GuestAccess.validate()...)
+	errs = append(errs, c.Auth.validate()...)
 	errs = append(errs, c.AccountLimits.validate(c.SyncLimits, c.Limits.MaxRequestBytes)...)
 	errs = append(errs, c.HTTP.validate()...)
 	errs = append(errs, c.Outbound.validate()...)

@@ -270,7 +270,7 @@ func (a *fakeAccounts) Register(_ context.Context, req accounts.RegisterRequest)
 	return accounts.Credentials{UserID: id, DeviceID: "NEWDEV", AccessToken: "newtok"}, nil
 }
 
-func (a *fakeAccounts) NewLogin(_ context.Context, userID, deviceID, _ string) (accounts.Credentials, error) {
+func (a *fakeAccounts) NewLogin(_ context.Context, userID, deviceID, _ string, _ bool) (accounts.Credentials, error) {
 	a.logins++
 	return accounts.Credentials{UserID: userID, DeviceID: deviceID, AccessToken: "login" + strconv.Itoa(a.logins)}, nil
 }

@@ -222,7 +222,7 @@ func (s *Service) resumeRename(ctx context.Context, req RenameRequest, r Rename)
 		if deviceID == "" {
 			deviceID = r.NewDeviceID
 		}
-		if res.Credentials, err = s.accounts.NewLogin(ctx, r.NewUserID, deviceID, req.Account.DeviceDisplayName); err != nil {
+		if res.Credentials, err = s.accounts.NewLogin(ctx, r.NewUserID, deviceID, req.Account.DeviceDisplayName, req.Account.RefreshToken); err != nil {
 			// The guest stays; another repeat can finish.
 			return RenameResult{}, err
 		}

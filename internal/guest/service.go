@@ -54,8 +54,9 @@ type Accounts interface {
 	GetUser(ctx context.Context, userID string) (accounts.User, error)
 	GetProfile(ctx context.Context, userID string) (accounts.Profile, error)
 	// NewLogin issues a token for a device of userID (a rename finished
-	// on retry hands the new account to the guest that asked for it).
-	NewLogin(ctx context.Context, userID, deviceID, deviceDisplayName string) (accounts.Credentials, error)
+	// on retry hands the new account to the guest that asked for it),
+	// with a refresh token when wantRefresh.
+	NewLogin(ctx context.Context, userID, deviceID, deviceDisplayName string, wantRefresh bool) (accounts.Credentials, error)
 }
 
 // Options are the settings the service follows.

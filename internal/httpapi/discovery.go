@@ -39,7 +39,7 @@ var specVersions = []struct {
 		"POST /_matrix/client/v3/knock/{roomIdOrAlias}", "POST /_matrix/client/v3/keys/device_signing/upload",
 	}},
 	{"v1.2", []string{"GET /_matrix/client/v1/rooms/{roomId}/hierarchy"}},
-	{"v1.3", []string{"GET /_matrix/client/v1/rooms/{roomId}/relations/{eventId}"}},
+	{"v1.3", []string{"GET /_matrix/client/v1/rooms/{roomId}/relations/{eventId}", "POST /_matrix/client/v3/refresh"}},
 	{"v1.4", []string{"GET /_matrix/client/v1/rooms/{roomId}/threads"}},
 	{"v1.5", nil},
 	{"v1.6", []string{"GET /_matrix/client/v1/rooms/{roomId}/timestamp_to_event"}},

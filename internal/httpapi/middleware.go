@@ -119,7 +119,7 @@ func (a *API) wrap(rt Route) http.Handler {
 		maxBody = a.Config.Limits.MaxRequestBytes
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := a.authorise(r, rt.Access); err != nil {
+		if err := a.authorise(r, rt.Access, rt.ExpiredTokenOK); err != nil {
 			WriteError(w, r, a.Log, err)
 			return
 		}
@@ -148,7 +148,7 @@ func (a *API) wrap(rt Route) http.Handler {
 
 // authorise resolves the access token into the request's principal and
 // applies the route's access rule. The guest gate is here, in one place.
-func (a *API) authorise(r *http.Request, access Access) error {
+func (a *API) authorise(r *http.Request, access Access, expiredOK bool) error {
 	token := accessToken(r)
 	if token == "" {
 		if access == Open || access == OptionalAuth {
@@ -156,13 +156,24 @@ func (a *API) authorise(r *http.Request, access Access) error {
 		}
 		return ErrMissingToken()
 	}
-	sess, err := a.Accounts.Authenticate(r.Context(), token)
+	authenticate := a.Accounts.Authenticate
+	if expiredOK {
+		authenticate = a.Accounts.AuthenticateExpired
+	}
+	sess, err := authenticate(r.Context(), token)
 	if err != nil {
 		if access == Open {
 			return nil // an open route ignores a bad token
 		}
 		if errors.Is(err, accounts.ErrNotFound) {
 			return ErrUnknownToken("unrecognised access token")
+		}
+		if errors.Is(err, accounts.ErrTokenExpired) {
+			// The session lives on: the client refreshes the token, or
+			// logs in again on the same device, keeping its keys.
+			e := ErrUnknownToken("access token expired")
+			e.Extra["soft_logout"] = true
+			return e
 		}
 		return err
 	}

@@ -7,11 +7,24 @@ import (
 	"foyer/internal/accounts"
 )
 
+// RegisterResponse answers a registration or a login.
 type RegisterResponse struct {
 	UserID      string `json:"user_id"`
 	AccessToken string `json:"access_token,omitempty"`
 	DeviceID    string `json:"device_id,omitempty"`
 	HomeServer  string `json:"home_server"`
+	// RefreshToken and ExpiresInMS are there only for a client that asked
+	// for a refresh token; without them the access token does not expire.
+	RefreshToken string `json:"refresh_token,omitempty"`
+	ExpiresInMS  int64  `json:"expires_in_ms,omitempty"`
+}
+
+// NewRegisterResponse is the answer that hands creds to the client.
+func NewRegisterResponse(creds accounts.Credentials, serverName string) RegisterResponse {
+	return RegisterResponse{
+		UserID: creds.UserID, AccessToken: creds.AccessToken, DeviceID: creds.DeviceID, HomeServer: serverName,
+		RefreshToken: creds.RefreshToken, ExpiresInMS: creds.ExpiresInMS,
+	}
 }
 
 // UsernameError maps account errors of registration to Matrix errors.

@@ -48,7 +48,11 @@ type Route struct {
 	// RawBody routes take opaque bytes (media), not JSON: their body is
 	// not checked as text.
 	RawBody bool
-	Handle  HandlerFunc
+	// ExpiredTokenOK routes accept an access token whose lifetime is over
+	// (logout: a client may end a session it can no longer refresh, as
+	// Synapse allows).
+	ExpiredTokenOK bool
+	Handle         HandlerFunc
 }
 
 const (

@@ -174,6 +174,7 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 	presenceSvc.OnChange(fedEDUs.PresenceChanged)
 	roomsSvc.OnEvent(fedEDUs.RoomEvent)
 	accountsSvc := accounts.NewService(accountStore, cfg.ServerName, hasher, cfg.Passwords.MinLength)
+	accountsSvc.EnableRefreshTokens(cfg.Auth.RefreshableAccessTokenLifetime)
 	mediaStore := storage.NewMediaStore(db)
 	svc := &Services{
 		DB:         db,

@@ -68,7 +68,7 @@ func (s *AccountStore) CreateAccount(ctx context.Context, a accounts.NewAccount)
 			return err
 		}
 		if a.Device != nil {
-			return addLogin(ctx, tx, *a.Device, a.TokenHash)
+			return addLogin(ctx, tx, *a.Device, a.Tokens)
 		}
 		return nil
 	})
@@ -121,16 +121,21 @@ func (s *AccountStore) UpgradeGuest(ctx context.Context, u accounts.Upgrade) err
 		// The token the upgrade returns replaces the guest's: a guest
 		// token must not outlive the guest as a full credential (it
 		// could, for one, set a named guest's first password).
-		if _, err := tx.ExecContext(ctx, `DELETE FROM access_tokens WHERE user_id = $1`, u.UserID); err != nil {
-			return err
+		for _, q := range []string{
+			`DELETE FROM access_tokens WHERE user_id = $1`,
+			`DELETE FROM refresh_tokens WHERE user_id = $1`,
+		} {
+			if _, err := tx.ExecContext(ctx, q, u.UserID); err != nil {
+				return err
+			}
 		}
-		return addLogin(ctx, tx, *u.Device, u.TokenHash)
+		return addLogin(ctx, tx, *u.Device, u.Tokens)
 	})
 }
 
-// addLogin creates or keeps the device and adds a token. Callers remove
-// the tokens the new one replaces.
-func addLogin(ctx context.Context, tx *sql.Tx, d accounts.Device, tokenHash string) error {
+// addLogin creates or keeps the device and adds the tokens. Callers
+// remove the tokens the new ones replace.
+func addLogin(ctx context.Context, tx *sql.Tx, d accounts.Device, tokens accounts.LoginTokens) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO devices (user_id, device_id, display_name, created_ts, last_seen_ts)
 		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, device_id) DO NOTHING`,
 		d.UserID, d.DeviceID, nullString(d.DisplayName), d.LastSeenTS, d.LastSeenTS)
@@ -143,18 +148,26 @@ func addLogin(ctx context.Context, tx *sql.Tx, d accounts.Device, tokenHash stri
 			return err
 		}
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO access_tokens (token_hash, user_id, device_id, created_ts) VALUES ($1, $2, $3, $4)`,
-		tokenHash, d.UserID, d.DeviceID, d.LastSeenTS)
-	return err
+	return insertTokens(ctx, tx, d.UserID, d.DeviceID, tokens, d.LastSeenTS)
 }
 
-func (s *AccountStore) AddLogin(ctx context.Context, d accounts.Device, tokenHash string) error {
+func (s *AccountStore) AddLogin(ctx context.Context, d accounts.Device, tokens accounts.LoginTokens) error {
 	// A new login may be a new device: room-mates re-query its keys.
 	return s.withDeviceListChange(ctx, d.UserID, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM access_tokens WHERE user_id = $1 AND device_id = $2`, d.UserID, d.DeviceID); err != nil {
+		if err := s.lockDevice(ctx, tx, d.UserID, d.DeviceID); err != nil {
 			return err
 		}
-		return addLogin(ctx, tx, d, tokenHash)
+		// The device's earlier tokens go, its refresh token chain too:
+		// one chain per device.
+		for _, q := range []string{
+			`DELETE FROM access_tokens WHERE user_id = $1 AND device_id = $2`,
+			`DELETE FROM refresh_tokens WHERE user_id = $1 AND device_id = $2`,
+		} {
+			if _, err := tx.ExecContext(ctx, q, d.UserID, d.DeviceID); err != nil {
+				return err
+			}
+		}
+		return addLogin(ctx, tx, d, tokens)
 	})
 }
 
@@ -175,17 +188,18 @@ func (s *AccountStore) GetUser(ctx context.Context, userID string) (accounts.Use
 	return scanUser(s.db.Read.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE user_id = $1`, userID))
 }
 
-func (s *AccountStore) SessionByTokenHash(ctx context.Context, hash string) (accounts.Session, error) {
-	var sess accounts.Session
+func (s *AccountStore) SessionByTokenHash(ctx context.Context, hash string) (accounts.TokenSession, error) {
+	var ts accounts.TokenSession
 	var kind string
-	err := s.db.Read.QueryRowContext(ctx, `SELECT t.user_id, t.device_id, u.kind, u.is_admin
+	err := s.db.Read.QueryRowContext(ctx, `SELECT t.user_id, t.device_id, u.kind, u.is_admin, COALESCE(t.expires_ts, 0),
+			CASE WHEN t.refresh_token_hash IS NOT NULL AND NOT t.used THEN 1 ELSE 0 END
 		FROM access_tokens t JOIN users u ON u.user_id = t.user_id
-		WHERE t.token_hash = $1 AND NOT u.deactivated`, hash).Scan(&sess.UserID, &sess.DeviceID, &kind, &sess.IsAdmin)
+		WHERE t.token_hash = $1 AND NOT u.deactivated`, hash).Scan(&ts.UserID, &ts.DeviceID, &kind, &ts.IsAdmin, &ts.ExpiresTS, &ts.FirstUse)
 	if errors.Is(err, sql.ErrNoRows) {
-		return sess, accounts.ErrNotFound
+		return ts, accounts.ErrNotFound
 	}
-	sess.Kind = accounts.Kind(kind)
-	return sess, err
+	ts.Kind = accounts.Kind(kind)
+	return ts, err
 }
 
 const deviceColumns = `user_id, device_id, COALESCE(display_name, ''), COALESCE(last_seen_ts, 0), COALESCE(last_seen_ip, ''),
@@ -252,8 +266,12 @@ func (s *AccountStore) DeleteDevices(ctx context.Context, userID string, deviceI
 // areas (keys, to-device) add their tables here.
 func deleteDevice(ctx context.Context, tx *sql.Tx, userID, deviceID string) error {
 	for _, q := range []string{
-		`DELETE FROM access_tokens WHERE user_id = $1 AND device_id = $2`,
+		// The device's row first: changes to its tokens lock it before
+		// them (lockDevice), so a refresh under way and the deletion take
+		// turns.
 		`DELETE FROM devices WHERE user_id = $1 AND device_id = $2`,
+		`DELETE FROM access_tokens WHERE user_id = $1 AND device_id = $2`,
+		`DELETE FROM refresh_tokens WHERE user_id = $1 AND device_id = $2`,
 		// End-to-end encryption (e2ee.go): the device's keys and the
 		// to-device messages waiting for it.
 		`DELETE FROM e2e_device_keys WHERE user_id = $1 AND device_id = $2`,
@@ -293,8 +311,15 @@ func deleteDevicesExcept(ctx context.Context, tx *sql.Tx, userID, keep string) e
 		}
 	}
 	// Tokens whose device row is gone (none should exist) go too.
-	_, err = tx.ExecContext(ctx, `DELETE FROM access_tokens WHERE user_id = $1 AND device_id <> $2`, userID, keep)
-	return err
+	for _, q := range []string{
+		`DELETE FROM access_tokens WHERE user_id = $1 AND device_id <> $2`,
+		`DELETE FROM refresh_tokens WHERE user_id = $1 AND device_id <> $2`,
+	} {
+		if _, err := tx.ExecContext(ctx, q, userID, keep); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *AccountStore) TouchDevice(ctx context.Context, userID, deviceID, ip, userAgent string, ts int64) error {
