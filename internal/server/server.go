@@ -32,6 +32,7 @@ import (
 	"foyer/internal/serverkeys"
 	"foyer/internal/storage"
 	"foyer/internal/typing"
+	"foyer/internal/urlpreview"
 )
 
 // Server is a running homeserver. Start opens the listeners; Stop closes
@@ -63,17 +64,20 @@ type Services struct {
 	Accounts   *accounts.Service
 	SigningKey *matrixevents.SigningKey
 	Media      *media.Service
-	Stream     *storage.Stream
-	Rooms      *rooms.Service
-	Typing     *typing.Service
-	ClientData *clientdata.Service
-	Sync       *clientsync.Service
-	Filters    *storage.FilterStore
-	Presence   *presence.Service
-	Push       *push.Service
-	Guests     *guest.Service
-	E2EE       *e2ee.Service
-	OpenID     *accounts.OpenIDTokens
+	// URLPreviews answers preview_url through the outbound client; nil
+	// when media.url_preview_enabled is off.
+	URLPreviews *urlpreview.Service
+	Stream      *storage.Stream
+	Rooms       *rooms.Service
+	Typing      *typing.Service
+	ClientData  *clientdata.Service
+	Sync        *clientsync.Service
+	Filters     *storage.FilterStore
+	Presence    *presence.Service
+	Push        *push.Service
+	Guests      *guest.Service
+	E2EE        *e2ee.Service
+	OpenID      *accounts.OpenIDTokens
 	// ServerKeys are ours and other servers' signing keys. Remote keys
 	// are fetched through the client SetOutbound gives it.
 	ServerKeys *serverkeys.Service
@@ -213,6 +217,15 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 		FederationSender: fedSender,
 		FederationClient: fedRequests,
 		FederationEDUs:   fedEDUs,
+	}
+	if cfg.Media.URLPreviewEnabled {
+		svc.URLPreviews = urlpreview.New(outboundClient, svc.Media, storage.NewURLPreviewStore(db), urlpreview.Options{
+			MaxPageBytes:  cfg.Media.URLPreviewMaxPageBytes,
+			MaxImageBytes: cfg.Media.URLPreviewMaxImageBytes,
+			Timeout:       cfg.Media.URLPreviewTimeout,
+			CacheFor:      cfg.Media.URLPreviewCacheFor,
+			Log:           log,
+		})
 	}
 	useRemoteMemberships(svc)
 	if cfg.Federation.Enabled {
