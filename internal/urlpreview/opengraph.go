@@ -21,6 +21,7 @@ const (
 	maxDescription    = 500  // descriptions are cut (at a word) to this many runes
 	maxCapturedText   = 4096 // bytes of <title> or <h1> text kept
 	maxTokenBytes     = 1 << 20
+	maxKeptBytes      = 16 << 10 // of any one value read, before it is cleaned and judged
 	minFallbackImgDim = 10 // an <img> smaller than this is an icon or a tracker
 )
 
@@ -101,7 +102,7 @@ func readPage(r io.Reader) (*pageMeta, error) {
 			case atom.Link:
 				a := attrs(z)
 				if m.icon == "" && a["href"] != "" && hasToken(a["rel"], "icon") {
-					m.icon = a["href"]
+					m.icon = truncate(a["href"], maxKeptBytes)
 				}
 			}
 		}
@@ -132,7 +133,7 @@ func hasToken(list, token string) bool {
 }
 
 func (m *pageMeta) meta(a map[string]string) {
-	content := strings.TrimSpace(a["content"])
+	content := truncate(strings.TrimSpace(a["content"]), maxKeptBytes)
 	if content == "" {
 		return
 	}
@@ -167,7 +168,7 @@ func (m *pageMeta) keep(into map[string]string, key, value string) {
 }
 
 func (m *pageMeta) img(a map[string]string) {
-	src := strings.TrimSpace(a["src"])
+	src := truncate(strings.TrimSpace(a["src"]), maxKeptBytes)
 	if src == "" {
 		return
 	}
@@ -251,6 +252,18 @@ func cleanText(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// truncate cuts s to at most n bytes, at a character boundary, so that
+// a page's huge attribute holds no more memory than a preview can use.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // summarize cuts s to at most max runes, at a word boundary when there

@@ -91,6 +91,10 @@ func startLinkSite(t *testing.T) *linkSite {
 				w.Write(bytes.Repeat([]byte("<p>filler</p>"), 100))
 				w.(http.Flusher).Flush()
 			}
+		case "/unhurried":
+			time.Sleep(300 * time.Millisecond)
+			w.Header().Set("Content-Type", "text/html")
+			fmt.Fprint(w, plainPage)
 		case "/slow":
 			w.Header().Set("Content-Type", "text/html")
 			w.Write([]byte("<html><head><title>slow"))
@@ -240,6 +244,31 @@ func TestURLPreviewFallbacks(t *testing.T) {
 	noImage := get("/missing-image")
 	if noImage.Str("og:title") != "No picture" || len(noImage.JSON) != 1 {
 		t.Fatalf("a page whose image is missing previews without it: %s", noImage)
+	}
+}
+
+// Requests for a link not yet cached, made at once, share one fetch.
+func TestURLPreviewConcurrentRequestsShareOneFetch(t *testing.T) {
+	site := startLinkSite(t)
+	hs := testharness.Start(t, previewConfig(t, "sqlite"))
+	alice := hs.RegisterUser(t, "alice")
+	var wg sync.WaitGroup
+	answers := make([]*testharness.Response, 5)
+	for i := range answers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			answers[i], _ = hs.DoErr("GET", previewPath(previewV1, site.URL+"/unhurried"), alice.Token, nil)
+		}()
+	}
+	wg.Wait()
+	for _, r := range answers {
+		if r == nil || r.Status != 200 || r.Str("og:title") != "Plain page" {
+			t.Fatalf("answer %v", r)
+		}
+	}
+	if n := site.count("/unhurried"); n != 1 {
+		t.Fatalf("the page was fetched %d times, want once", n)
 	}
 }
 
