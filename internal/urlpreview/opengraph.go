@@ -22,7 +22,7 @@ const (
 	maxCapturedText   = 4096 // bytes of <title> or <h1> text kept
 	maxTokenBytes     = 1 << 20
 	maxKeptBytes      = 16 << 10 // of any one value read, before it is cleaned and judged
-	minFallbackImgDim = 10 // an <img> smaller than this is an icon or a tracker
+	minFallbackImgDim = 10       // an <img> smaller than this is an icon or a tracker
 )
 
 // pageMeta is what a page says about itself, as read from its HTML.
