@@ -77,6 +77,9 @@ func (s *Service) build(ctx context.Context, userID string, u *url.URL) (map[str
 		if ref := props["og:image"]; ref != "" {
 			s.addPageImage(ctx, userID, resp.Request.URL, ref, og)
 		}
+		if _, ok := og["og:image"]; !ok {
+			delete(og, "og:image:alt") // describes an image the answer does not have
+		}
 	case strings.HasPrefix(mediaType, "image/"):
 		img, err := s.storeImage(ctx, userID, resp, mediaType, body)
 		if err != nil {

@@ -41,6 +41,7 @@ const ogPage = `<!DOCTYPE html>
 <meta property="og:site_name" content="Example">
 <meta property="og:image" content="/picture.png">
 <meta property="og:image:width" content="9999">
+<meta property="og:image:alt" content="A picture">
 <meta name="twitter:title" content="Twitter's title">
 <meta name="twitter:card" content="summary">
 <script>var og = "<meta property='og:title' content='not me'>";</script>
@@ -78,7 +79,7 @@ func startLinkSite(t *testing.T) *linkSite {
 			w.Write(s.png)
 		case "/missing-image":
 			w.Header().Set("Content-Type", "text/html")
-			fmt.Fprint(w, `<meta property="og:title" content="No picture"><meta property="og:image" content="/nowhere.png"><meta property="og:image:width" content="10">`)
+			fmt.Fprint(w, `<meta property="og:title" content="No picture"><meta property="og:image" content="/nowhere.png"><meta property="og:image:width" content="10"><meta property="og:image:alt" content="gone">`)
 		case "/paper.pdf":
 			w.Header().Set("Content-Type", "application/pdf")
 			w.Write([]byte("%PDF-1.4 not really"))
@@ -149,6 +150,7 @@ func TestURLPreviewOpenGraphAndCache(t *testing.T) {
 			"og:title":          "A & B: the story",
 			"og:description":    "What happened next.",
 			"og:site_name":      "Example",
+			"og:image:alt":      "A picture",
 			"og:image:type":     "image/png",
 			"og:image:width":    float64(40),
 			"og:image:height":   float64(30),
