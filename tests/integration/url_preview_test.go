@@ -278,7 +278,9 @@ func TestURLPreviewConcurrentRequestsShareOneFetch(t *testing.T) {
 // never a 500.
 func TestURLPreviewErrors(t *testing.T) {
 	site := startLinkSite(t)
-	hs := testharness.Start(t, previewConfig(t, "sqlite"))
+	cfg := previewConfig(t, "sqlite")
+	cfg.Media.URLPreviewMaxImageBytes = 100
+	hs := testharness.Start(t, cfg)
 	alice := hs.RegisterUser(t, "alice")
 
 	expect(t, hs.Do(t, "GET", previewV1+"/preview_url", alice.Token, nil), 400, "M_MISSING_PARAM")
@@ -292,6 +294,15 @@ func TestURLPreviewErrors(t *testing.T) {
 	expect(t, hs.Do(t, "GET", previewPath(previewV1, site.URL+"/nothing-here"), alice.Token, nil), 502, "M_UNKNOWN")
 	expect(t, hs.Do(t, "GET", previewPath(previewV1, site.URL+"/big"), alice.Token, nil), 502, "M_TOO_LARGE")
 	expect(t, hs.Do(t, "GET", previewPath(previewV1, site.URL+"/big-chunked"), alice.Token, nil), 502, "M_TOO_LARGE")
+
+	// An image over media.url_preview_max_image_bytes: as the URL, an
+	// error; as a page's image, left out.
+	expect(t, hs.Do(t, "GET", previewPath(previewV1, site.URL+"/photo"), alice.Token, nil), 502, "M_TOO_LARGE")
+	page := hs.Do(t, "GET", previewPath(previewV1, site.URL+"/page"), alice.Token, nil)
+	expect(t, page, 200, "")
+	if page.Str("og:title") == "" || page.JSON["og:image"] != nil || page.JSON["matrix:image:size"] != nil {
+		t.Fatalf("a page whose image is too large: %s", page)
+	}
 
 	began := time.Now()
 	expect(t, hs.Do(t, "GET", previewPath(previewV1, site.URL+"/slow"), alice.Token, nil), 502, "M_UNKNOWN")
