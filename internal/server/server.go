@@ -64,20 +64,17 @@ type Services struct {
 	Accounts   *accounts.Service
 	SigningKey *matrixevents.SigningKey
 	Media      *media.Service
-	// URLPreviews answers preview_url through the outbound client; nil
-	// when media.url_preview_enabled is off.
-	URLPreviews *urlpreview.Service
-	Stream      *storage.Stream
-	Rooms       *rooms.Service
-	Typing      *typing.Service
-	ClientData  *clientdata.Service
-	Sync        *clientsync.Service
-	Filters     *storage.FilterStore
-	Presence    *presence.Service
-	Push        *push.Service
-	Guests      *guest.Service
-	E2EE        *e2ee.Service
-	OpenID      *accounts.OpenIDTokens
+	Stream     *storage.Stream
+	Rooms      *rooms.Service
+	Typing     *typing.Service
+	ClientData *clientdata.Service
+	Sync       *clientsync.Service
+	Filters    *storage.FilterStore
+	Presence   *presence.Service
+	Push       *push.Service
+	Guests     *guest.Service
+	E2EE       *e2ee.Service
+	OpenID     *accounts.OpenIDTokens
 	// ServerKeys are ours and other servers' signing keys. Remote keys
 	// are fetched through the client SetOutbound gives it.
 	ServerKeys *serverkeys.Service
@@ -92,6 +89,9 @@ type Services struct {
 	// FederationEDUs sends local typing, receipts and presence to other
 	// servers through FederationSender.
 	FederationEDUs *federationedus.Publisher
+	// URLPreviews answers preview_url through the outbound client; nil
+	// when media.url_preview_enabled is off.
+	URLPreviews *urlpreview.Service
 }
 
 // OpenServices opens the database and builds the services over it. Each
