@@ -100,6 +100,9 @@ type RateLimit struct {
 	// its other writes that take room on disk (filter and key uploads).
 	GuestToDevice Rate `yaml:"guest_to_device" env:"RATE_GUEST_TO_DEVICE"`
 	GuestWrites   Rate `yaml:"guest_writes" env:"RATE_GUEST_WRITES"`
+	// GuestURLPreviews: URL previews each guest may have fetched (answers
+	// from the cache are free).
+	GuestURLPreviews Rate `yaml:"guest_url_previews" env:"RATE_GUEST_URL_PREVIEWS"`
 }
 
 // Passwords tunes argon2id. The defaults follow OWASP's guidance for
@@ -132,6 +135,22 @@ type Media struct {
 	// MaxConcurrentRemoteFetches bounds the fetches of other servers'
 	// media running at once; further ones wait (within the timeout).
 	MaxConcurrentRemoteFetches int `yaml:"max_concurrent_remote_fetches" env:"MEDIA_MAX_CONCURRENT_REMOTE_FETCHES"`
+	// URLPreviewEnabled serves GET /_matrix/client/v1/media/preview_url
+	// (and the legacy /_matrix/media/{v3,r0}/preview_url); false leaves
+	// them unrouted (404 M_UNRECOGNIZED), as the reference server does.
+	URLPreviewEnabled bool `yaml:"url_preview_enabled" env:"MEDIA_URL_PREVIEW_ENABLED"`
+	// URLPreviewMaxPageBytes caps the page fetched for a preview; a
+	// larger one gets 502 M_TOO_LARGE.
+	URLPreviewMaxPageBytes int64 `yaml:"url_preview_max_page_bytes" env:"MEDIA_URL_PREVIEW_MAX_PAGE_BYTES"`
+	// URLPreviewMaxImageBytes caps the image of a preview (og:image, or
+	// the URL itself when it is an image); it is also held to
+	// MaxUploadBytes, since the image becomes local media.
+	URLPreviewMaxImageBytes int64 `yaml:"url_preview_max_image_bytes" env:"MEDIA_URL_PREVIEW_MAX_IMAGE_BYTES"`
+	// URLPreviewTimeout bounds one preview, page and image together.
+	URLPreviewTimeout time.Duration `yaml:"url_preview_timeout" env:"MEDIA_URL_PREVIEW_TIMEOUT"`
+	// URLPreviewCacheFor is how long a preview is answered from the
+	// database before the page is fetched again.
+	URLPreviewCacheFor time.Duration `yaml:"url_preview_cache_for" env:"MEDIA_URL_PREVIEW_CACHE_FOR"`
 }
 
 // FreezeLegacyAfterTime parses FreezeLegacyAfter; zero when empty or
@@ -172,6 +191,7 @@ func Default() Config {
 			GuestStateEvents:    Rate{PerSecond: 0.2, Burst: 10},
 			GuestToDevice:       Rate{PerSecond: 2, Burst: 30},
 			GuestWrites:         Rate{PerSecond: 1, Burst: 20},
+			GuestURLPreviews:    Rate{PerSecond: 0.1, Burst: 10},
 		},
 		AccountLimits: defaultAccountLimits(),
 		SyncLimits:    SyncLimits{ToDeviceBytes: 1 << 20},
@@ -192,6 +212,11 @@ func Default() Config {
 			LegacyUnauthenticated:      true,
 			RemoteFetchTimeout:         60 * time.Second,
 			MaxConcurrentRemoteFetches: 8,
+			URLPreviewEnabled:          true,
+			URLPreviewMaxPageBytes:     10 << 20,
+			URLPreviewMaxImageBytes:    10 << 20,
+			URLPreviewTimeout:          10 * time.Second,
+			URLPreviewCacheFor:         time.Hour,
 		},
 	}
 }

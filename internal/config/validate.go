@@ -79,6 +79,7 @@ func (c *Config) Validate() error {
 		"guest_state_events":    c.RateLimit.GuestStateEvents,
 		"guest_to_device":       c.RateLimit.GuestToDevice,
 		"guest_writes":          c.RateLimit.GuestWrites,
+		"guest_url_previews":    c.RateLimit.GuestURLPreviews,
 	} {
 		if r.PerSecond < 0 || (r.PerSecond > 0 && r.Burst < 1) {
 			add("rate_limits.%s: per_second must be >= 0 and burst >= 1 when the limit is on", name)
@@ -96,6 +97,18 @@ func (c *Config) Validate() error {
 	}
 	if c.Media.MaxConcurrentRemoteFetches < 1 {
 		add("media.max_concurrent_remote_fetches must be at least 1 (the default is 8)")
+	}
+	if c.Media.URLPreviewMaxPageBytes < 1 {
+		add("media.url_preview_max_page_bytes must be at least 1 (the default is 10485760, 10 MiB)")
+	}
+	if c.Media.URLPreviewMaxImageBytes < 1 {
+		add("media.url_preview_max_image_bytes must be at least 1 (the default is 10485760, 10 MiB)")
+	}
+	if c.Media.URLPreviewTimeout < time.Second || c.Media.URLPreviewTimeout > 2*time.Minute {
+		add("media.url_preview_timeout must be between 1s and 2m, the outbound client's bound on one request (the default is 10s)")
+	}
+	if c.Media.URLPreviewCacheFor < time.Second {
+		add("media.url_preview_cache_for must be at least 1s (the default is 1h)")
 	}
 	if c.Media.FreezeLegacyAfter != "" {
 		if _, err := time.Parse(time.RFC3339, c.Media.FreezeLegacyAfter); err != nil {

@@ -25,6 +25,7 @@ var extensionGroups = map[Route]string{
 	{"POST", "/_matrix/client/v3/join/{roomIdOrAlias}"}:                           "join_by_alias",
 	{"GET", "/_matrix/client/v1/room_summary/{roomIdOrAlias}"}:                    "room_summary",
 	{"GET", "/_matrix/client/v3/joined_rooms"}:                                    "joined_rooms",
+	{"GET", "/_matrix/client/v1/media/preview_url"}:                               "url_previews",
 }
 
 // ExtensionGroup names the extension group of a route, or "" when the

@@ -70,6 +70,10 @@ var Extensions = []Route{
 	{"GET", "/_matrix/client/v1/room_summary/{roomIdOrAlias}"},
 	// Clients list their joined rooms at start-up.
 	{"GET", "/_matrix/client/v3/joined_rooms"},
+	// Link previews in the timeline, throttled per guest
+	// (rate_limits.guest_url_previews). The deprecated
+	// /_matrix/media/v3/preview_url stays for full users only.
+	{"GET", "/_matrix/client/v1/media/preview_url"},
 }
 
 // Allowed reports whether a guest may call method path.

@@ -67,6 +67,8 @@ type Options struct {
 	// Rates: link redemptions per IP; events, state events, to-device
 	// sends and other stored writes per guest.
 	LinkRedemption, Events, StateEvents, ToDevice, Writes config.Rate
+	// URLPreviews: URL previews fetched for each guest.
+	URLPreviews config.Rate
 }
 
 // OptionsFrom picks the service's settings out of the configuration.
@@ -79,6 +81,7 @@ func OptionsFrom(cfg config.Config) Options {
 		StateEvents:    cfg.RateLimit.GuestStateEvents,
 		ToDevice:       cfg.RateLimit.GuestToDevice,
 		Writes:         cfg.RateLimit.GuestWrites,
+		URLPreviews:    cfg.RateLimit.GuestURLPreviews,
 	}
 }
 
@@ -104,6 +107,8 @@ type Service struct {
 	// rate_limits.guest_writes.
 	toDeviceLimit *ratelimit.Limiter
 	writeLimit    *ratelimit.Limiter
+	// previewLimit: rate_limits.guest_url_previews.
+	previewLimit *ratelimit.Limiter
 
 	hooksMu   sync.Mutex
 	onExpired func(n int)
@@ -131,6 +136,7 @@ func NewService(store Store, accts Accounts, rooms Rooms, opts Options, log *slo
 
 		toDeviceLimit: ratelimit.New(opts.ToDevice.PerSecond, opts.ToDevice.Burst),
 		writeLimit:    ratelimit.New(opts.Writes.PerSecond, opts.Writes.Burst),
+		previewLimit:  ratelimit.New(opts.URLPreviews.PerSecond, opts.URLPreviews.Burst),
 	}
 	s.job = NewJob(opts.Access.ExpireInterval, s.runExpiry)
 	s.renameJob = NewJob(opts.Access.ExpireInterval, s.runRenameRecovery)

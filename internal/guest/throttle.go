@@ -44,6 +44,17 @@ func (s *Service) AllowWrite(userID string) error {
 	return nil
 }
 
+// AllowURLPreview takes one token of a guest's budget of URL previews
+// fetched for it (rate_limits.guest_url_previews): each makes the server
+// fetch a page someone else chose. Callers apply it to guests only, and
+// only when the preview is not cached.
+func (s *Service) AllowURLPreview(userID string) error {
+	if ok, retry := s.previewLimit.Allow(userID); !ok {
+		return &LimitError{Reason: "guests may preview only so many links; slow down or register an account", RetryAfter: retry}
+	}
+	return nil
+}
+
 // CheckRoomCap refuses a guest joining one more room when it is already
 // in guest_access.max_rooms rooms. Rejoining a room it is in is fine. It
 // answers early; the room service enforces the cap atomically.

@@ -41,7 +41,7 @@ func newAPI(cfg config.Config, log *slog.Logger, svc *Services, stopping context
 			RemoteProfiles: remoteProfiles(cfg, svc),
 			Federation:     svc.FederationClient,
 		}),
-		mediaapi.Routes(cfg, svc.Media),
+		mediaapi.Routes(&mediaapi.API{Config: cfg, Media: svc.Media, Previews: svc.URLPreviews, Guests: svc.Guests}),
 		adminapi.Routes(adminapi.Deps{Config: cfg, Log: log, Accounts: svc.Accounts, Guests: svc.Guests, Metrics: m}),
 		joinpage.Routes(joinpage.Options{
 			ServerName:            cfg.ServerName,

@@ -32,6 +32,7 @@ import (
 	"foyer/internal/serverkeys"
 	"foyer/internal/storage"
 	"foyer/internal/typing"
+	"foyer/internal/urlpreview"
 )
 
 // Server is a running homeserver. Start opens the listeners; Stop closes
@@ -88,6 +89,9 @@ type Services struct {
 	// FederationEDUs sends local typing, receipts and presence to other
 	// servers through FederationSender.
 	FederationEDUs *federationedus.Publisher
+	// URLPreviews answers preview_url through the outbound client; nil
+	// when media.url_preview_enabled is off.
+	URLPreviews *urlpreview.Service
 }
 
 // OpenServices opens the database and builds the services over it. Each
@@ -214,6 +218,15 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 		FederationSender: fedSender,
 		FederationClient: fedRequests,
 		FederationEDUs:   fedEDUs,
+	}
+	if cfg.Media.URLPreviewEnabled {
+		svc.URLPreviews = urlpreview.New(outboundClient, svc.Media, storage.NewURLPreviewStore(db), urlpreview.Options{
+			MaxPageBytes:  cfg.Media.URLPreviewMaxPageBytes,
+			MaxImageBytes: cfg.Media.URLPreviewMaxImageBytes,
+			Timeout:       cfg.Media.URLPreviewTimeout,
+			CacheFor:      cfg.Media.URLPreviewCacheFor,
+			Log:           log,
+		})
 	}
 	useRemoteMemberships(svc)
 	if cfg.Federation.Enabled {
