@@ -932,7 +932,7 @@ func TestRoomKeyBackup_G48(t *testing.T) {
 		expect(t, hs.Do(t, "GET", rk+"/version", "", nil), 401, "M_MISSING_TOKEN")
 		expect(t, hs.Do(t, "POST", rk+"/version", alice.Token, map[string]any{"auth_data": map[string]any{}}), 400, "M_MISSING_PARAM")
 		expect(t, hs.Do(t, "POST", rk+"/version", alice.Token, map[string]any{"algorithm": "m.megolm_backup.v1.curve25519-aes-sha2"}), 400, "M_MISSING_PARAM")
-		expect(t, hs.Do(t, "POST", rk+"/version", alice.Token, map[string]any{"algorithm": "m.megolm_backup.v1.curve25519-aes-sha2", "auth_data": "opaque"}), 400, "M_BAD_JSON")
+		expect(t, hs.Do(t, "POST", rk+"/version", alice.Token, map[string]any{"algorithm": "m.megolm_backup.v1.curve25519-aes-sha2", "auth_data": []any{1}}), 400, "M_BAD_JSON")
 
 		const alg = "m.megolm_backup.v1.curve25519-aes-sha2"
 		r := hs.Do(t, "POST", rk+"/version", alice.Token, map[string]any{"algorithm": alg, "auth_data": map[string]any{"public_key": "abc"}})
@@ -1161,5 +1161,28 @@ func TestUserSigningKeyChangeIsTheOwnersOnly_G46_G48(t *testing.T) {
 		if a2 := syncE2EE(t, hs, alice.Token, "since="+a1.NextBatch); !slices.Contains(a2.DeviceLists.Changed, alice.UserID) {
 			t.Fatalf("alice was not told of her own new user-signing key: %v", a2.DeviceLists)
 		}
+	})
+}
+
+// A backup whose auth_data is a string (SyTest's and some clients') is
+// kept and answered as given, as Synapse does; other non-objects are
+// still refused.
+func TestRoomKeyBackupStringAuthData(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		hs := testharness.StartBackend(t, backend)
+		alice := hs.RegisterUser(t, "alice")
+		const rk = cs + "/room_keys"
+		const alg = "m.megolm_backup.v1.curve25519-aes-sha2"
+		r := hs.Do(t, "POST", rk+"/version", alice.Token, map[string]any{"algorithm": alg, "auth_data": "anything"})
+		expect(t, r, 200, "")
+		v := r.Str("version")
+		if info := hs.Do(t, "GET", rk+"/version/"+v, alice.Token, nil); info.Status != 200 || info.Str("auth_data") != "anything" {
+			t.Fatalf("backup with a string auth_data: %s", info)
+		}
+		expect(t, hs.Do(t, "PUT", rk+"/version/"+v, alice.Token, map[string]any{"algorithm": alg, "auth_data": "changed"}), 200, "")
+		if info := hs.Do(t, "GET", rk+"/version", alice.Token, nil); info.Str("auth_data") != "changed" {
+			t.Fatalf("after the update: %s", info)
+		}
+		expect(t, hs.Do(t, "POST", rk+"/version", alice.Token, map[string]any{"algorithm": alg, "auth_data": 7}), 400, "M_BAD_JSON")
 	})
 }
