@@ -343,7 +343,20 @@ func (s *Service) LogoutAll(ctx context.Context, userID string) error {
 
 // Deactivate locks the account for good and ends its sessions.
 func (s *Service) Deactivate(ctx context.Context, userID string) error {
-	return s.store.Deactivate(ctx, userID)
+	return s.store.Deactivate(ctx, userID, 0)
+}
+
+// DeactivateAndErase is Deactivate for a user who also asks for their
+// messages to be erased: from then on they are served redacted to anyone
+// who was not in the room when they were sent (and to other servers), as
+// Synapse does.
+func (s *Service) DeactivateAndErase(ctx context.Context, userID string) error {
+	return s.store.Deactivate(ctx, userID, s.nowMS())
+}
+
+// ErasedAmong returns which of userIDs had their messages erased.
+func (s *Service) ErasedAmong(ctx context.Context, userIDs []string) (map[string]bool, error) {
+	return s.store.ErasedAmong(ctx, userIDs)
 }
 
 // CreateRegistrationToken makes a token for token-mode registration.

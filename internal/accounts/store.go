@@ -72,7 +72,11 @@ type Store interface {
 	// logOutOthers it removes every device but keep in the same
 	// transaction, so a new password never leaves old sessions behind.
 	SetPassword(ctx context.Context, userID, hash string, kind Kind, logOutOthers bool, keep string) error
-	Deactivate(ctx context.Context, userID string) error
+	// Deactivate locks the account and ends its sessions; with erasedTS
+	// set, in the same write, the user's messages are marked erased.
+	Deactivate(ctx context.Context, userID string, erasedTS int64) error
+	// ErasedAmong returns which of userIDs had their messages erased.
+	ErasedAmong(ctx context.Context, userIDs []string) (map[string]bool, error)
 
 	// GetProfile returns ErrNotFound for unknown users.
 	GetProfile(ctx context.Context, userID string) (Profile, error)

@@ -62,7 +62,8 @@ func (a *API) changePassword(w http.ResponseWriter, r *http.Request) error {
 
 func (a *API) deactivate(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		Auth json.RawMessage `json:"auth"`
+		Auth  json.RawMessage `json:"auth"`
+		Erase bool            `json:"erase"`
 	}
 	if err := httpapi.ReadOptionalJSON(r, &req); err != nil {
 		return err
@@ -72,10 +73,14 @@ func (a *API) deactivate(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	p := httpapi.Principal(r)
-	if err := a.Accounts.Deactivate(r.Context(), p.UserID); err != nil {
+	deactivate := a.Accounts.Deactivate
+	if req.Erase {
+		deactivate = a.Accounts.DeactivateAndErase
+	}
+	if err := deactivate(r.Context(), p.UserID); err != nil {
 		return err
 	}
-	a.Log.InfoContext(r.Context(), "account deactivated", "user_id", p.UserID)
+	a.Log.InfoContext(r.Context(), "account deactivated", "user_id", p.UserID, "erased", req.Erase)
 	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"id_server_unbind_result": "no-support"})
 	return nil
 }

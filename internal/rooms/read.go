@@ -414,10 +414,13 @@ func (s *Service) Context(ctx context.Context, userID, roomID, eventID string, l
 // ClientEvents formats events for clients, adding unsigned data: age,
 // redacted_because, replaces_state and prev_content, and, when ctx names
 // a viewer (WithViewer), bundled aggregations (m.relations) and the
-// transaction ID of each event the viewer's device sent.
+// transaction ID of each event the viewer's device sent. An erased user's
+// event is redacted unless the viewer was joined when it was sent
+// (erasure.go).
 func (s *Service) ClientEvents(ctx context.Context, events []StoredEvent, withRoomID bool) []matrixevents.ClientEvent {
 	out := make([]matrixevents.ClientEvent, 0, len(events))
 	now := s.now().UnixMilli()
+	events = s.withErasure(ctx, events)
 	bundles := s.bundledAggregations(ctx, events, withRoomID)
 	txns := s.viewerTxnIDs(ctx, events)
 	// The redactions and replaced state the unsigned data quotes, in one

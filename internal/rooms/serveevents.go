@@ -32,6 +32,20 @@ type serverReader struct {
 	// joinedIn caches, by state group, whether the server had a joined
 	// (or invited) member in that state.
 	joinedIn map[int64]string
+	// erased caches, by sender, whether the sender's messages are erased.
+	erased map[string]bool
+}
+
+func (r *serverReader) senderErased(ctx context.Context, se StoredEvent) bool {
+	sender := se.Event.Sender()
+	if v, ok := r.erased[sender]; ok {
+		return v
+	}
+	if r.erased == nil {
+		r.erased = map[string]bool{}
+	}
+	r.erased[sender] = r.svc.erasedSenders(ctx, []StoredEvent{se})[sender]
+	return r.erased[sender]
 }
 
 // readerFor checks that server may read roomID's DAG: the room is known
@@ -121,11 +135,16 @@ func (r *serverReader) canSee(ctx context.Context, se StoredEvent) (bool, error)
 }
 
 // served is the event as the server may have it: whole, or redacted when
-// it may not see it (as Synapse answers, so the DAG stays whole).
+// it may not see it or its sender was erased (as Synapse answers, so the
+// DAG stays whole).
 func (r *serverReader) served(ctx context.Context, se StoredEvent) (matrixevents.Event, error) {
 	ok, err := r.canSee(ctx, se)
-	if err != nil || ok {
+	if err != nil {
 		return se.Event, err
+	}
+	// An erased user's events reach other servers redacted.
+	if ok && !r.senderErased(ctx, se) {
+		return se.Event, nil
 	}
 	data, err := matrixevents.Redact(r.info.Version, se.Event.JSON())
 	if err != nil {

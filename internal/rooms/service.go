@@ -26,6 +26,7 @@ type Accounts interface {
 	GetProfile(ctx context.Context, userID string) (accounts.Profile, error)
 	SetDisplayName(ctx context.Context, userID, name string) error
 	SetAvatarURL(ctx context.Context, userID, url string) error
+	ErasedAmong(ctx context.Context, userIDs []string) (map[string]bool, error)
 }
 
 // Service is the room core. Sends to one room are serialised by that

@@ -356,10 +356,16 @@ func (s *AccountStore) SetPassword(ctx context.Context, userID, hash string, kin
 	return s.db.WithTx(ctx, set)
 }
 
-func (s *AccountStore) Deactivate(ctx context.Context, userID string) error {
+func (s *AccountStore) Deactivate(ctx context.Context, userID string, erasedTS int64) error {
 	return s.withDeviceListChange(ctx, userID, func(tx *sql.Tx) error {
 		if err := deleteUserE2EE(ctx, tx, userID); err != nil {
 			return err
+		}
+		if erasedTS > 0 {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO erased_users (user_id, erased_ts) VALUES ($1, $2)
+				ON CONFLICT (user_id) DO NOTHING`, userID, erasedTS); err != nil {
+				return err
+			}
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE users SET deactivated = TRUE, password_hash = NULL WHERE user_id = $1`, userID); err != nil {
 			return err
@@ -374,6 +380,29 @@ func (s *AccountStore) Deactivate(ctx context.Context, userID string) error {
 		}
 		return deleteDevicesExcept(ctx, tx, userID, "")
 	})
+}
+
+// ErasedAmong returns which of userIDs asked for their messages to be
+// erased.
+func (s *AccountStore) ErasedAmong(ctx context.Context, userIDs []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	if len(userIDs) == 0 {
+		return out, nil
+	}
+	var p placeholders
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT user_id FROM erased_users WHERE user_id IN (`+p.list(userIDs)+`)`, p.args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out[id] = true
+	}
+	return out, rows.Err()
 }
 
 func (s *AccountStore) CreateRegistrationToken(ctx context.Context, t accounts.RegistrationToken) error {
