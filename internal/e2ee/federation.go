@@ -35,6 +35,9 @@ type federation struct {
 	// their stream_ids and prev_ids chain.
 	publishing keylock.Striped
 	resync     resyncer
+	// fetching holds the fetches of users' lists under way, which
+	// concurrent askers share.
+	fetching listFetches
 
 	// background is the work left running after a request (fetches of
 	// stale lists, forgetting lists): cancelled and awaited by Stop.
@@ -52,7 +55,8 @@ type federation struct {
 func (s *Service) SetFederation(remote RemoteKeys, edus EDUQueue, store RemoteDeviceStore) {
 	ctx, stop := context.WithCancel(context.Background())
 	s.fed = &federation{remote: remote, edus: edus, store: store, background: ctx, stop: stop,
-		resync: resyncer{pending: map[string]bool{}, slots: make(chan struct{}, maxConcurrentResyncs)}}
+		resync: resyncer{pending: map[string]bool{}, slots: make(chan struct{}, maxConcurrentResyncs)},
+		fetching: listFetches{byUser: map[string]*listFetch{}}}
 }
 
 // Stop ends the service's background work and waits for it, before the

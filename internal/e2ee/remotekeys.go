@@ -118,8 +118,15 @@ func remoteDeviceList(userID string, ans federationclient.UserDevices) (RemoteDe
 // fetchDeviceList asks the user's server for their whole list, caches
 // it, and records the change so room-mates' syncs wake and name the user
 // in device_lists.changed (as a fetch may replace what they saw, or tell
-// a client that asked before it came to ask again).
+// a client that asked before it came to ask again). A fetch of the same
+// user already under way (a resync after an update, another client's
+// query) is waited for instead of asking again: a client told of the
+// change by it gets its answer.
 func (s *Service) fetchDeviceList(ctx context.Context, userID string) (RemoteDeviceList, error) {
+	return s.fed.fetching.do(ctx, userID, func() (RemoteDeviceList, error) { return s.fetchDeviceListNow(ctx, userID) })
+}
+
+func (s *Service) fetchDeviceListNow(ctx context.Context, userID string) (RemoteDeviceList, error) {
 	ans, err := s.fed.remote.UserDevices(ctx, serverOf(userID), userID)
 	if err != nil {
 		return RemoteDeviceList{}, err
