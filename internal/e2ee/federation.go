@@ -55,7 +55,7 @@ type federation struct {
 func (s *Service) SetFederation(remote RemoteKeys, edus EDUQueue, store RemoteDeviceStore) {
 	ctx, stop := context.WithCancel(context.Background())
 	s.fed = &federation{remote: remote, edus: edus, store: store, background: ctx, stop: stop,
-		resync: resyncer{pending: map[string]bool{}, slots: make(chan struct{}, maxConcurrentResyncs)},
+		resync:   resyncer{pending: map[string]bool{}, slots: make(chan struct{}, maxConcurrentResyncs)},
 		fetching: listFetches{byUser: map[string]*listFetch{}}}
 }
 
