@@ -35,9 +35,9 @@ func validateRuleID(k Kind, ruleID string) error {
 	return nil
 }
 
-// ValidateActions checks an actions list and strips the historical
-// dont_notify and coalesce actions, which the spec says to ignore. Known
-// actions are "notify" and {"set_tweak": name, ...}; anything else is
+// ValidateActions checks an actions list. Known actions are "notify",
+// {"set_tweak": name, ...} and the historical dont_notify and coalesce
+// (kept; the spec says to ignore them when evaluating); anything else is
 // refused, as are highlight and sound tweaks whose value has the wrong
 // type.
 func ValidateActions(actions []json.RawMessage) ([]json.RawMessage, error) {
@@ -52,7 +52,9 @@ func ValidateActions(actions []json.RawMessage) ([]json.RawMessage, error) {
 			case "notify":
 				out = append(out, json.RawMessage(`"notify"`))
 			case "dont_notify", "coalesce":
-				// Historical: stripped.
+				// Historical: kept as sent (clients read back what they
+				// wrote, as on Synapse), and ignored when rules are run.
+				out = append(out, json.RawMessage(`"`+s+`"`))
 			default:
 				return nil, refusal.New(refusal.InvalidParam, "unknown push rule action %q", s)
 			}
