@@ -201,7 +201,7 @@ func (s *Service) CreateRoom(ctx context.Context, req CreateRequest) (string, er
 		steps = append(steps, eventRequest{Sender: req.Creator, Type: "m.room.name", StateKey: &empty, Content: map[string]any{"name": *req.Name}})
 	}
 	if req.Topic != nil {
-		steps = append(steps, eventRequest{Sender: req.Creator, Type: "m.room.topic", StateKey: &empty, Content: map[string]any{"topic": *req.Topic}})
+		steps = append(steps, eventRequest{Sender: req.Creator, Type: "m.room.topic", StateKey: &empty, Content: topicContent(*req.Topic)})
 	}
 	var localInvites, remoteInvites []string
 	for _, inv := range req.Invite {
@@ -293,4 +293,14 @@ func (s *Service) checkInvitee(ctx context.Context, userID string) error {
 		return refusal.New(refusal.NotFound, "there is no user %s", userID)
 	}
 	return err
+}
+
+// topicContent is createRoom's topic as an m.room.topic content: the
+// plain text, and since spec v1.15 the same as a text/plain m.topic
+// block, which newer clients read.
+func topicContent(topic string) map[string]any {
+	return map[string]any{
+		"topic":   topic,
+		"m.topic": map[string]any{"m.text": []any{map[string]any{"mimetype": "text/plain", "body": topic}}},
+	}
 }

@@ -69,6 +69,11 @@ func TestCreateRoomPresets_G21(t *testing.T) {
 				t.Errorf("%s: got %q want %q", k, got, want)
 			}
 		}
+		// The topic also as a text/plain m.topic block (spec v1.15).
+		topic := stateContent(t, hs, alice.Token, room, "m.room.topic", "")
+		if !strings.Contains(string(topic.Raw), `"m.topic":{"m.text":[{"body":"Say hi","mimetype":"text/plain"}]}`) {
+			t.Errorf("topic content: %s", topic)
+		}
 		pl := stateContent(t, hs, alice.Token, room, "m.room.power_levels", "")
 		if pl.JSON["events_default"] != float64(10) || pl.JSON["users"].(map[string]any)[alice.UserID] != float64(100) {
 			t.Errorf("power levels: %s", pl)
