@@ -134,10 +134,17 @@ func (s *E2EEStore) UploadKeys(ctx context.Context, u e2ee.KeyUpload) (bool, err
 				changed = true
 			}
 		}
+		var seq int64
+		if len(u.OneTime) > 0 {
+			if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(upload_seq), 0) + 1 FROM e2e_one_time_keys
+				WHERE user_id = $1 AND device_id = $2`, u.UserID, u.DeviceID).Scan(&seq); err != nil {
+				return err
+			}
+		}
 		for _, k := range u.OneTime {
-			res, err := tx.ExecContext(ctx, `INSERT INTO e2e_one_time_keys (user_id, device_id, algorithm, key_id, key_json)
-				VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, device_id, algorithm, key_id) DO NOTHING`,
-				u.UserID, u.DeviceID, k.Algorithm, k.KeyID, string(k.Key))
+			res, err := tx.ExecContext(ctx, `INSERT INTO e2e_one_time_keys (user_id, device_id, algorithm, key_id, key_json, upload_seq)
+				VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (user_id, device_id, algorithm, key_id) DO NOTHING`,
+				u.UserID, u.DeviceID, k.Algorithm, k.KeyID, string(k.Key), seq)
 			if err != nil {
 				return err
 			}
@@ -148,7 +155,7 @@ func (s *E2EEStore) UploadKeys(ctx context.Context, u e2ee.KeyUpload) (bool, err
 					u.UserID, u.DeviceID, k.Algorithm, k.KeyID).Scan(&old); err != nil {
 					return err
 				}
-				if old != string(k.Key) {
+				if !e2ee.SameKeyButSignatures(json.RawMessage(old), k.Key) {
 					return e2ee.ErrKeyConflict
 				}
 			}
@@ -237,7 +244,7 @@ func (s *E2EEStore) QueryDeviceKeys(ctx context.Context, userIDs []string) ([]e2
 	return out, rows.Err()
 }
 
-// ClaimKey takes one one-time key with a single DELETE ... RETURNING on
+// ClaimKey takes the oldest upload's one-time key (MSC4225) with a single DELETE ... RETURNING on
 // the writer, so concurrent claims never get the same key: on SQLite the
 // one writer connection serialises them; on PostgreSQL SKIP LOCKED sends
 // a concurrent claim to the next free row instead of failing on a row
@@ -248,11 +255,11 @@ func (s *E2EEStore) ClaimKey(ctx context.Context, userID, deviceID, algorithm st
 	if s.db.Dialect == Postgres {
 		q = `DELETE FROM e2e_one_time_keys WHERE (user_id, device_id, algorithm, key_id) IN (
 			SELECT user_id, device_id, algorithm, key_id FROM e2e_one_time_keys
-			WHERE user_id = $1 AND device_id = $2 AND algorithm = $3 ORDER BY key_id LIMIT 1 FOR UPDATE SKIP LOCKED)
+			WHERE user_id = $1 AND device_id = $2 AND algorithm = $3 ORDER BY upload_seq, key_id LIMIT 1 FOR UPDATE SKIP LOCKED)
 			RETURNING key_id, key_json`
 	} else {
 		q = `DELETE FROM e2e_one_time_keys WHERE rowid = (
-			SELECT rowid FROM e2e_one_time_keys WHERE user_id = $1 AND device_id = $2 AND algorithm = $3 ORDER BY key_id LIMIT 1)
+			SELECT rowid FROM e2e_one_time_keys WHERE user_id = $1 AND device_id = $2 AND algorithm = $3 ORDER BY upload_seq, key_id LIMIT 1)
 			RETURNING key_id, key_json`
 	}
 	var raw string

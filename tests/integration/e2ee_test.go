@@ -1186,3 +1186,46 @@ func TestRoomKeyBackupStringAuthData(t *testing.T) {
 		expect(t, hs.Do(t, "POST", rk+"/version", alice.Token, map[string]any{"algorithm": alg, "auth_data": 7}), 400, "M_BAD_JSON")
 	})
 }
+
+// One-time keys are claimed in upload order (MSC4225), whatever their
+// IDs; uploading a key again under its ID is accepted when only its
+// signatures differ, refused when the key itself does.
+func TestOneTimeKeysClaimedInUploadOrder(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		hs := testharness.StartBackend(t, backend)
+		alice := newCryptoDevice(t, hs.RegisterUser(t, "alice"))
+		bob := hs.RegisterUser(t, "bob")
+		expect(t, uploadKeys(t, hs, alice.Token, map[string]any{"device_keys": alice.deviceKeys(t)}), 200, "")
+		signed := func() map[string]any {
+			k, _ := newKey(t)
+			return signObj(t, map[string]any{"key": b64(k)}, alice.UserID, alice.keyID(), alice.priv)
+		}
+		// Uploaded later but with IDs that sort first.
+		first := signed()
+		expect(t, uploadKeys(t, hs, alice.Token, map[string]any{"one_time_keys": map[string]any{"signed_curve25519:ZZZ": first}}), 200, "")
+		second := signed()
+		expect(t, uploadKeys(t, hs, alice.Token, map[string]any{"one_time_keys": map[string]any{"signed_curve25519:AAA": second}}), 200, "")
+
+		// The same key again with other signatures (one more): accepted,
+		// kept once.
+		raw, _ := json.Marshal(second)
+		var resigned map[string]any
+		_ = json.Unmarshal(raw, &resigned)
+		resigned["signatures"].(map[string]any)[alice.UserID].(map[string]any)["ed25519:EXTRA"] = "c2lnbmVkIGFnYWlu"
+		expect(t, uploadKeys(t, hs, alice.Token, map[string]any{"one_time_keys": map[string]any{"signed_curve25519:AAA": resigned}}), 200, "")
+		// Another key under a used ID: refused.
+		other := signed()
+		expect(t, uploadKeys(t, hs, alice.Token, map[string]any{"one_time_keys": map[string]any{"signed_curve25519:AAA": other}}), 400, "M_INVALID_PARAM")
+
+		req := map[string]any{alice.UserID: map[string]any{alice.DeviceID: "signed_curve25519"}}
+		var got []string
+		for range 2 {
+			r := claim(t, hs, bob.Token, req)
+			expect(t, r, 200, "")
+			got = append(got, claimedKeyID(t, r, alice.UserID, alice.DeviceID))
+		}
+		if !slices.Equal(got, []string{"signed_curve25519:ZZZ", "signed_curve25519:AAA"}) {
+			t.Fatalf("claimed %v, want the first upload's key first", got)
+		}
+	})
+}
