@@ -15,7 +15,25 @@ import (
 type backupVersionBody struct {
 	Algorithm string          `json:"algorithm"`
 	AuthData  json.RawMessage `json:"auth_data"`
-	Version   string          `json:"version"`
+	// Version is a string in the spec; some clients (and SyTest) send
+	// the number, taken as its decimal form.
+	Version json.RawMessage `json:"version"`
+}
+
+// version is the body's version as a string ("" when absent).
+func (b backupVersionBody) version() (string, error) {
+	if len(b.Version) == 0 || string(b.Version) == "null" {
+		return "", nil
+	}
+	var s string
+	if json.Unmarshal(b.Version, &s) == nil {
+		return s, nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(b.Version, &n); err != nil {
+		return "", httpapi.ErrBadJSON("version must be a string")
+	}
+	return n.String(), nil
 }
 
 func (a *API) createBackup(w http.ResponseWriter, r *http.Request) error {
@@ -46,7 +64,11 @@ func (a *API) updateBackup(w http.ResponseWriter, r *http.Request) error {
 	if err := httpapi.ReadJSON(r, &req); err != nil {
 		return err
 	}
-	err := a.E2EE.UpdateBackup(r.Context(), httpapi.Principal(r).UserID, r.PathValue("version"), req.Algorithm, req.AuthData, req.Version)
+	bodyVersion, err := req.version()
+	if err != nil {
+		return err
+	}
+	err = a.E2EE.UpdateBackup(r.Context(), httpapi.Principal(r).UserID, r.PathValue("version"), req.Algorithm, req.AuthData, bodyVersion)
 	if err != nil {
 		return err
 	}

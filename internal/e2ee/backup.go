@@ -164,8 +164,10 @@ func (s *Service) PutRoomKeys(ctx context.Context, userID, version string, rooms
 	var keys []RoomKey
 	for roomID, rk := range rooms {
 		for sessionID, d := range rk.Sessions {
-			if d.FirstMessageIndex == nil || d.ForwardedCount == nil || d.IsVerified == nil ||
-				!strings.HasPrefix(strings.TrimSpace(string(d.SessionData)), "{") {
+			// session_data is an object in the spec; a string is kept as
+			// given, as Synapse does (as for a version's auth_data).
+			if data := strings.TrimSpace(string(d.SessionData)); d.FirstMessageIndex == nil || d.ForwardedCount == nil || d.IsVerified == nil ||
+				!(strings.HasPrefix(data, "{") || strings.HasPrefix(data, `"`)) {
 				return BackupCounts{}, refusal.New(refusal.BadJSON, "key %s/%s needs first_message_index, forwarded_count, is_verified and a session_data object", roomID, sessionID)
 			}
 			keys = append(keys, RoomKey{

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -1165,8 +1166,9 @@ func TestUserSigningKeyChangeIsTheOwnersOnly_G46_G48(t *testing.T) {
 }
 
 // A backup whose auth_data is a string (SyTest's and some clients') is
-// kept and answered as given, as Synapse does; other non-objects are
-// still refused.
+// kept and answered as given, as Synapse does, and so is a key's string
+// session_data; a body version given as a number is taken; other
+// non-objects are still refused.
 func TestRoomKeyBackupStringAuthData(t *testing.T) {
 	testharness.EachBackend(t, func(t *testing.T, backend string) {
 		hs := testharness.StartBackend(t, backend)
@@ -1182,6 +1184,17 @@ func TestRoomKeyBackupStringAuthData(t *testing.T) {
 		expect(t, hs.Do(t, "PUT", rk+"/version/"+v, alice.Token, map[string]any{"algorithm": alg, "auth_data": "changed"}), 200, "")
 		if info := hs.Do(t, "GET", rk+"/version", alice.Token, nil); info.Str("auth_data") != "changed" {
 			t.Fatalf("after the update: %s", info)
+		}
+		// The version in the body as a number, as some clients send it.
+		n, _ := strconv.Atoi(v)
+		expect(t, hs.Do(t, "PUT", rk+"/version/"+v, alice.Token, map[string]any{"algorithm": alg, "auth_data": "again", "version": n}), 200, "")
+		expect(t, hs.Do(t, "PUT", rk+"/version/"+v, alice.Token, map[string]any{"algorithm": alg, "auth_data": "again", "version": n + 1}), 400, "M_INVALID_PARAM")
+		expect(t, hs.Do(t, "PUT", rk+"/version/"+v, alice.Token, map[string]any{"algorithm": alg, "auth_data": "again", "version": []int{n}}), 400, "M_BAD_JSON")
+		// A key whose session_data is a string is kept as given.
+		key := map[string]any{"first_message_index": 3, "forwarded_count": 0, "is_verified": false, "session_data": "anopaquestring"}
+		expect(t, hs.Do(t, "PUT", rk+"/keys/!abcd:localhost/1234?version="+v, alice.Token, key), 200, "")
+		if got := hs.Do(t, "GET", rk+"/keys/!abcd:localhost/1234?version="+v, alice.Token, nil); got.Str("session_data") != "anopaquestring" {
+			t.Fatalf("key with a string session_data: %s", got)
 		}
 		expect(t, hs.Do(t, "POST", rk+"/version", alice.Token, map[string]any{"algorithm": alg, "auth_data": 7}), 400, "M_BAD_JSON")
 	})
