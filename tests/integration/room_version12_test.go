@@ -323,3 +323,55 @@ func TestFederationRoomVersion12InviteStateFullCreateEvent(t *testing.T) {
 		checkStrippedCreate(t, inviteStateCreate(t, b, bob.Token, old))
 	})
 }
+
+// newRemoteV12Invite is a version 12 room of rs's server that hs is not
+// in: its create event (whose hash is the room ID) and an invite of
+// invitee by inviter.
+func newRemoteV12Invite(t *testing.T, rs *remoteServer, inviter, invitee, name string) remoteRoomInvite {
+	t.Helper()
+	create, err := matrixevents.BuildEvent(matrixevents.ProtoEvent{RoomVersion: "12", Sender: inviter,
+		Type: "m.room.create", StateKey: strPtr(""), Content: map[string]any{"room_version": "12", "name": name},
+		Depth: 1, Origin: rs.name}, rs.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	invite, err := matrixevents.BuildEvent(matrixevents.ProtoEvent{RoomVersion: "12", RoomID: create.RoomID(), Sender: inviter,
+		Type: "m.room.member", StateKey: strPtr(invitee), Content: map[string]any{"membership": "invite"},
+		PrevEventIDs: []string{create.EventID()}, Depth: 2, Origin: rs.name}, rs.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return remoteRoomInvite{version: "12", roomID: create.RoomID(), create: create, invite: invite}
+}
+
+// MSC4311, received: another server's invite to a version 12 room must
+// bring the room's full create event, the one whose hash is the room ID
+// (400 M_INVALID_PARAM, nothing kept, for a stripped one or one of another
+// room); the invitee's client then gets that event whole.
+func TestFederationInboundInviteRoomVersion12CreateEvent(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		hs := startNamed(t, backend, "local.test", nil)
+		rs := txnRemote(t, backend, hs)
+		bob := hs.RegisterUser(t, "bob")
+		rita := "@rita:remote.test"
+		ri := newRemoteV12Invite(t, rs, rita, bob.UserID, "one")
+		other := newRemoteV12Invite(t, rs, rita, bob.UserID, "another")
+
+		stripped := map[string]any{"type": "m.room.create", "state_key": "", "sender": rita, "content": map[string]any{"room_version": "12"}}
+		for name, state := range map[string][]any{
+			"no create event":           {},
+			"a stripped create event":   {stripped},
+			"another room's create":     {json.RawMessage(other.create.JSON())},
+			"a create of wrong content": {json.RawMessage(strings.Replace(string(ri.create.JSON()), `"one"`, `"two"`, 1))},
+		} {
+			if r := sendInvite(t, rs, ri, "12", state); r.Status != 400 || r.Errcode() != "M_INVALID_PARAM" {
+				t.Errorf("an invite with %s: %s", name, r)
+			}
+		}
+		if n := pendingRemote(t, hs, bob.UserID); n != 0 {
+			t.Fatalf("refused invites left %d pending memberships", n)
+		}
+		expect(t, sendInvite(t, rs, ri, "12", ri.state("Lake")), 200, "")
+		checkFullCreate(t, ri.roomID, inviteStateCreate(t, hs, bob.Token, ri.roomID))
+	})
+}
