@@ -231,32 +231,43 @@ func TestRoomVersion12CreateEventHasRoomID(t *testing.T) {
 // user's sync.
 func inviteStateCreate(t *testing.T, hs *testharness.Homeserver, token, room string) map[string]json.RawMessage {
 	t.Helper()
+	return strippedStateCreate(t, hs, token, room, "invite")
+}
+
+// strippedStateCreate is the create event of the room's invite_state or
+// knock_state (section "invite" or "knock") in the user's sync.
+func strippedStateCreate(t *testing.T, hs *testharness.Homeserver, token, room, section string) map[string]json.RawMessage {
+	t.Helper()
 	r := hs.Do(t, "GET", cs+"/sync", token, nil)
 	if r.Status != 200 {
 		t.Fatalf("sync: %s", r)
 	}
+	type events struct {
+		Events []map[string]json.RawMessage `json:"events"`
+	}
 	var s struct {
-		Rooms struct {
-			Invite map[string]struct {
-				InviteState struct {
-					Events []map[string]json.RawMessage `json:"events"`
-				} `json:"invite_state"`
-			} `json:"invite"`
+		Rooms map[string]map[string]struct {
+			InviteState events `json:"invite_state"`
+			KnockState  events `json:"knock_state"`
 		} `json:"rooms"`
 	}
 	if err := json.Unmarshal(r.Raw, &s); err != nil {
 		t.Fatal(err)
 	}
-	inv, ok := s.Rooms.Invite[room]
+	entry, ok := s.Rooms[section][room]
 	if !ok {
-		t.Fatalf("no invite to %s: %s", room, r)
+		t.Fatalf("no %s of %s: %s", section, room, r)
 	}
-	for _, ev := range inv.InviteState.Events {
+	list := entry.InviteState.Events
+	if section == "knock" {
+		list = entry.KnockState.Events
+	}
+	for _, ev := range list {
 		if string(ev["type"]) == `"m.room.create"` {
 			return ev
 		}
 	}
-	t.Fatalf("invite_state lacks the create event: %s", r)
+	t.Fatalf("the %s state lacks the create event: %s", section, r)
 	return nil
 }
 
@@ -302,6 +313,13 @@ func TestRoomVersion12InviteStateFullCreateEvent(t *testing.T) {
 		old := createRoom(t, hs, alice.Token, map[string]any{"room_version": "11", "preset": "public_chat"})
 		expect(t, hs.Do(t, "POST", roomPath(old, "/invite"), alice.Token, map[string]any{"user_id": bob.UserID}), 200, "")
 		checkStrippedCreate(t, inviteStateCreate(t, hs, bob.Token, old))
+
+		// A knocker's knock_state too.
+		carol := hs.RegisterUser(t, "carol")
+		knockRule := []any{map[string]any{"type": "m.room.join_rules", "state_key": "", "content": map[string]any{"join_rule": "knock"}}}
+		knockable := createRoom(t, hs, alice.Token, map[string]any{"room_version": "12", "initial_state": knockRule})
+		expect(t, hs.Do(t, "POST", cs+"/knock/"+url.PathEscape(knockable), carol.Token, map[string]any{}), 200, "")
+		checkFullCreate(t, knockable, strippedStateCreate(t, hs, carol.Token, knockable, "knock"))
 	})
 }
 
