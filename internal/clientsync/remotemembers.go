@@ -89,15 +89,17 @@ func (s *Service) addRemoteMemberships(ctx context.Context, req *Request, resp *
 // state (full events or already stripped ones) with the user's own
 // membership event, which replaces any member event of the user there.
 func strippedRemoteState(state json.RawMessage, own matrixevents.Event) []StrippedEvent {
-	var entries []struct {
-		Type     *string         `json:"type"`
-		StateKey *string         `json:"state_key"`
-		Sender   string          `json:"sender"`
-		Content  json.RawMessage `json:"content"`
-	}
-	_ = json.Unmarshal(state, &entries)
+	var raws []json.RawMessage
+	_ = json.Unmarshal(state, &raws)
 	out := []StrippedEvent{}
-	for _, e := range entries {
+	for _, raw := range raws {
+		var e struct {
+			Type     *string         `json:"type"`
+			StateKey *string         `json:"state_key"`
+			Sender   string          `json:"sender"`
+			Content  json.RawMessage `json:"content"`
+		}
+		_ = json.Unmarshal(raw, &e)
 		if e.Type == nil || e.StateKey == nil || (*e.Type == matrixevents.TypeMember && *e.StateKey == *own.StateKey()) {
 			continue
 		}
@@ -105,7 +107,11 @@ func strippedRemoteState(state json.RawMessage, own matrixevents.Event) []Stripp
 		if len(content) == 0 {
 			content = json.RawMessage("{}")
 		}
-		out = append(out, StrippedEvent{Type: *e.Type, StateKey: *e.StateKey, Sender: e.Sender, Content: content})
+		stripped := StrippedEvent{Type: *e.Type, StateKey: *e.StateKey, Sender: e.Sender, Content: content}
+		if *e.Type == matrixevents.TypeCreate && *e.StateKey == "" {
+			stripped.Full = remoteFullCreateEvent(own, raw)
+		}
+		out = append(out, stripped)
 	}
 	return append(out, StrippedEvent{Type: own.Type(), StateKey: *own.StateKey(), Sender: own.Sender(), Content: own.Content()})
 }

@@ -82,6 +82,18 @@ type StrippedEvent struct {
 	Sender   string          `json:"sender"`
 	StateKey string          `json:"state_key"`
 	Type     string          `json:"type"`
+	// Full, when set, is the whole event, given instead of the stripped
+	// fields: the create event of a room whose ID is its hash (MSC4311).
+	Full json.RawMessage `json:"-"`
+}
+
+// MarshalJSON writes Full when the event has it, else the stripped form.
+func (e StrippedEvent) MarshalJSON() ([]byte, error) {
+	if e.Full != nil {
+		return e.Full, nil
+	}
+	type stripped StrippedEvent
+	return json.Marshal(stripped(e))
 }
 
 // InvitedRoom is rooms.invite[roomId].

@@ -398,7 +398,8 @@ func (s *Service) strippedState(ctx context.Context, roomID, userID string) ([]S
 	out := []StrippedEvent{}
 	add := func(se rooms.StoredEvent) {
 		ev := se.Event
-		out = append(out, StrippedEvent{Content: ev.Content(), Sender: ev.Sender(), StateKey: *ev.StateKey(), Type: ev.Type()})
+		out = append(out, StrippedEvent{Content: ev.Content(), Sender: ev.Sender(), StateKey: *ev.StateKey(), Type: ev.Type(),
+			Full: fullCreateEvent(ev)})
 	}
 	for _, typ := range strippedTypes {
 		if se, ok := snap.Get(typ, ""); ok {

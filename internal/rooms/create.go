@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"maps"
+	"slices"
 	"strings"
 
 	"foyer/internal/accounts"
@@ -130,6 +131,24 @@ func (s *Service) CreateRoom(ctx context.Context, req CreateRequest) (string, er
 	maps.Copy(createContent, req.CreationContent)
 	delete(createContent, "room_version")
 	delete(createContent, "creator")
+	if feats.PrivilegedCreators {
+		creators, err := readAdditionalCreators(createContent["additional_creators"])
+		if err != nil {
+			return "", err
+		}
+		if p.inviteesAdmin {
+			// Invitees of a trusted chat become creators, as Synapse
+			// makes them: listing them at 100 would be refused.
+			for _, inv := range req.Invite {
+				if !slices.Contains(creators, inv) {
+					creators = append(creators, inv)
+				}
+			}
+		}
+		if len(creators) > 0 {
+			createContent["additional_creators"], _ = json.Marshal(creators)
+		}
+	}
 
 	now := s.now()
 	d, err := s.startRoom(RoomInfo{RoomID: s.newRoomID(version), Version: version, Creator: req.Creator,
@@ -147,16 +166,22 @@ func (s *Service) CreateRoom(ctx context.Context, req CreateRequest) (string, er
 	if !feats.PrivilegedCreators {
 		users[req.Creator] = 100
 	}
-	if p.inviteesAdmin {
+	if p.inviteesAdmin && !feats.PrivilegedCreators {
 		for _, inv := range req.Invite {
 			users[inv] = 100
 		}
+	}
+	// Upgrading a room with privileged creators is for creators alone,
+	// whose power no listed level reaches (Synapse's 150).
+	tombstoneLevel := 100
+	if feats.PrivilegedCreators {
+		tombstoneLevel = 150
 	}
 	pl := map[string]any{
 		"users": users, "users_default": 0,
 		"events": map[string]any{
 			"m.room.name": 50, "m.room.power_levels": 100, "m.room.history_visibility": 100,
-			"m.room.canonical_alias": 50, "m.room.avatar": 50, "m.room.tombstone": 100,
+			"m.room.canonical_alias": 50, "m.room.avatar": 50, "m.room.tombstone": tombstoneLevel,
 			"m.room.server_acl": 100, "m.room.encryption": 100,
 		},
 		"events_default": 0, "state_default": 50, "ban": 50, "kick": 50, "redact": 50,

@@ -179,10 +179,15 @@ func (snap RoomSnapshot) hasLocalMember(serverName string) bool {
 // checkInviteState applies the spec's checks on invite_room_state that
 // need no keys: a bounded list of state events of the invite's room, with
 // the room's create event (required from room version 12 on, where the
-// spec says servers should check; older servers may omit it).
+// spec says servers should check, as the full event whose hash is the
+// room ID; older servers may omit it).
 func checkInviteState(ev matrixevents.Event, state []json.RawMessage) error {
 	if len(state) > maxInviteStateEvents {
 		return refusal.New(refusal.TooLarge, "invite_room_state has %d events; at most %d are taken", len(state), maxInviteStateEvents)
+	}
+	hashedID := false
+	if f, ok := matrixevents.Features(ev.Version()); ok && f.RoomIDFromCreateEvent {
+		hashedID = true
 	}
 	hasCreate := false
 	for _, raw := range state {
@@ -204,9 +209,18 @@ func checkInviteState(ev matrixevents.Event, state []json.RawMessage) error {
 		}
 		if *e.Type == matrixevents.TypeCreate {
 			hasCreate = true
+			// The room ID is the create event's hash (MSC4291): the
+			// event must be the full PDU that hashes to it (MSC4311),
+			// which is what the invitee's clients are then shown.
+			if hashedID {
+				create, err := matrixevents.ParseUntrusted(ev.Version(), raw)
+				if err != nil || create.RoomID() != ev.RoomID() {
+					return refusal.New(refusal.InvalidParam, "the create event in invite_room_state is not the full event of room %s", ev.RoomID())
+				}
+			}
 		}
 	}
-	if f, ok := matrixevents.Features(ev.Version()); ok && f.RoomIDFromCreateEvent && !hasCreate {
+	if hashedID && !hasCreate {
 		return refusal.New(refusal.InvalidParam, "invite_room_state lacks the room's create event")
 	}
 	return nil

@@ -79,6 +79,9 @@ func (s *Service) add(d *draft, req eventRequest) (matrixevents.Event, error) {
 	if len(ev.JSON()) > 65536 {
 		return matrixevents.Event{}, refusal.New(refusal.TooLarge, "the event would be larger than the 65536 bytes an event may have")
 	}
+	if err := checkCreatorsUnranked(d.info.Version, d.state, ev); err != nil {
+		return matrixevents.Event{}, err
+	}
 	if err := matrixevents.Authorise(ev, authEvents); err != nil {
 		return matrixevents.Event{}, AsError(err)
 	}
@@ -282,7 +285,9 @@ func (s *Service) Send(ctx context.Context, roomID string, req SendRequest) (str
 		}
 	}
 	if req.Type == "m.room.create" {
-		return "", refusal.New(refusal.Forbidden, "a room's create event cannot be sent again")
+		// A request that cannot succeed in any room, not a lack of power:
+		// 400, as Synapse answers.
+		return "", refusal.New(refusal.InvalidParam, "a room's create event cannot be sent again")
 	}
 	if req.Type == "m.room.canonical_alias" && req.StateKey != nil && *req.StateKey == "" {
 		if err := s.checkCanonicalAlias(ctx, e.info.RoomID, req.Content); err != nil {
