@@ -12,7 +12,7 @@ type SearchExpr [][]SearchClause
 
 // SearchClause is one word (Prefix: or any word it begins), a phrase of
 // several words in order, or, Negated, a word or phrase the event must
-// not hold. Words hold only letters, marks and digits, so no database's
+// not hold (never a prefix: "-r" would exclude nearly everything). Words hold only letters, marks and digits, so no database's
 // query syntax can be spelt with them.
 type SearchClause struct {
 	Words   []string
@@ -54,7 +54,7 @@ func ParseSearchTerm(term string) SearchExpr {
 		if len(words) == 0 {
 			continue
 		}
-		group = append(group, SearchClause{Words: words, Prefix: !tok.quoted && len(words) == 1, Negated: tok.negated})
+		group = append(group, SearchClause{Words: words, Prefix: !tok.quoted && !tok.negated && len(words) == 1, Negated: tok.negated})
 		clauses++
 	}
 	flush()
