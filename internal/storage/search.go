@@ -68,17 +68,24 @@ func (s *RoomStore) searchMatch(p *placeholders, q rooms.SearchQuery) (string, s
 	var rank string
 	if s.db.Dialect == Postgres {
 		fmt.Fprintf(&b, `WITH q AS (SELECT %s AS query)
-			SELECT {{columns}} FROM q CROSS JOIN event_search s JOIN events e ON e.stream_pos = s.stream_pos JOIN rooms r ON r.room_id = e.room_id
+			SELECT {{columns}} FROM q CROSS JOIN event_search s JOIN events e ON e.stream_pos = s.stream_pos
 			WHERE s.vector @@ q.query`, postgresSearchQuery(p, q.Expr))
 		rank = "ts_rank_cd(s.vector, q.query)"
 	} else {
 		// FTS5 answers the match; each hit is then read by primary key.
-		b.WriteString(`SELECT {{columns}} FROM event_search CROSS JOIN events e ON e.stream_pos = event_search.rowid JOIN rooms r ON r.room_id = e.room_id
+		b.WriteString(`SELECT {{columns}} FROM event_search CROSS JOIN events e ON e.stream_pos = event_search.rowid
 			WHERE event_search MATCH ` + p.arg(sqliteSearchQuery(q.Expr)))
 		rank = "-bm25(event_search)"
 	}
 	d := s.db.Dialect
-	fmt.Fprintf(&b, " AND e.room_id IN (SELECT v.value FROM %s)", d.jsonStrings(p, q.RoomIDs))
+	// Each match is read by its stream position; SQLite would otherwise
+	// look it up once per room of the list (unary + keeps the room column
+	// off its indexes).
+	roomCol := "e.room_id"
+	if d == SQLite {
+		roomCol = "+e.room_id"
+	}
+	fmt.Fprintf(&b, " AND %s IN (SELECT v.value FROM %s)", roomCol, d.jsonStrings(p, q.RoomIDs))
 	fmt.Fprintf(&b, " AND e.type IN (SELECT v.value FROM %s)", d.jsonStrings(p, q.Types))
 	b.WriteString(shownToClients + " AND e.redacted_by IS NULL")
 	s.writeEventFilter(&b, p, q.Filter)
@@ -98,20 +105,31 @@ func (s *RoomStore) SearchEvents(ctx context.Context, q rooms.SearchQuery) ([]ro
 	}
 	var p placeholders
 	query, rank := s.searchMatch(&p, q)
+	// The matches are ranked and cut to the page reading the events
+	// table's indexed columns only; the page's rows are read whole after.
+	pos, order := "e.stream_pos", " ORDER BY hit.search_rank DESC, hit.pos DESC"
+	if q.Recent && s.db.Dialect == SQLite {
+		// FTS5 lists its matches in rowid (stream position) order, so
+		// newest first needs no sort, and stops at the page's end.
+		pos = "event_search.rowid"
+	}
 	var b strings.Builder
-	b.WriteString(strings.Replace(query, "{{columns}}", rank+" AS search_rank, "+eventColumns, 1))
+	b.WriteString("SELECT hit.search_rank, " + eventColumns + " FROM (")
+	b.WriteString(strings.Replace(query, "{{columns}}", rank+" AS search_rank, "+pos+" AS pos", 1))
 	if q.Recent {
 		if q.Before != nil {
-			b.WriteString(" AND e.stream_pos < " + p.arg(*q.Before))
+			b.WriteString(" AND " + pos + " < " + p.arg(*q.Before))
 		}
-		b.WriteString(" ORDER BY e.stream_pos DESC")
+		b.WriteString(" ORDER BY " + pos + " DESC")
+		order = " ORDER BY hit.pos DESC"
 	} else {
-		b.WriteString(" ORDER BY search_rank DESC, e.stream_pos DESC")
+		b.WriteString(" ORDER BY search_rank DESC, " + pos + " DESC")
 	}
 	b.WriteString(" LIMIT " + p.arg(q.Limit))
 	if !q.Recent && q.Offset > 0 {
 		b.WriteString(" OFFSET " + p.arg(q.Offset))
 	}
+	b.WriteString(") hit JOIN events e ON e.stream_pos = hit.pos JOIN rooms r ON r.room_id = e.room_id" + order)
 	rows, err := s.db.Read.QueryContext(ctx, b.String(), p.args...)
 	if err != nil {
 		return nil, err
