@@ -7,9 +7,11 @@ import "context"
 // commit, its redaction).
 type SearchStore interface {
 	// SearchEvents lists the matching events, best first (Recent: newest
-	// first), at most q.Limit from the cursor on.
+	// first), at most q.Limit from the cursor on. A store may bound the
+	// matches it ranks (the newest it can afford to).
 	SearchEvents(ctx context.Context, q SearchQuery) ([]SearchHit, error)
-	// CountSearch is how many events match, the cursor aside.
+	// CountSearch is how many events match, the cursor aside, up to the
+	// same bound.
 	CountSearch(ctx context.Context, q SearchQuery) (int, error)
 }
 

@@ -99,37 +99,45 @@ func (s *RoomStore) searchMatch(p *placeholders, q rooms.SearchQuery) (string, s
 	return b.String(), rank
 }
 
+// searchWindow bounds the work of one search, whatever the term: rank
+// order ranks the newest searchWindow matches, and count counts at most
+// that many. Newest first reads only the page's matches (and the ones
+// the caller may not see among them).
+const searchWindow = 10_000
+
 func (s *RoomStore) SearchEvents(ctx context.Context, q rooms.SearchQuery) ([]rooms.SearchHit, error) {
 	if len(q.Expr) == 0 || len(q.RoomIDs) == 0 || len(q.Types) == 0 || q.Limit <= 0 {
 		return nil, nil
 	}
 	var p placeholders
 	query, rank := s.searchMatch(&p, q)
-	// The matches are ranked and cut to the page reading the events
-	// table's indexed columns only; the page's rows are read whole after.
-	pos, order := "e.stream_pos", " ORDER BY hit.search_rank DESC, hit.pos DESC"
-	if q.Recent && s.db.Dialect == SQLite {
+	pos := "e.stream_pos"
+	if s.db.Dialect == SQLite {
 		// FTS5 lists its matches in rowid (stream position) order, so
-		// newest first needs no sort, and stops at the page's end.
+		// newest first needs no sort and stops where the LIMIT says.
 		pos = "event_search.rowid"
 	}
+	// The page is chosen reading the events table's indexed columns
+	// only; its rows are read whole after.
 	var b strings.Builder
 	b.WriteString("SELECT hit.search_rank, " + eventColumns + " FROM (")
-	b.WriteString(strings.Replace(query, "{{columns}}", rank+" AS search_rank, "+pos+" AS pos", 1))
 	if q.Recent {
+		b.WriteString(strings.Replace(query, "{{columns}}", rank+" AS search_rank, "+pos+" AS pos", 1))
 		if q.Before != nil {
 			b.WriteString(" AND " + pos + " < " + p.arg(*q.Before))
 		}
-		b.WriteString(" ORDER BY " + pos + " DESC")
-		order = " ORDER BY hit.pos DESC"
+		b.WriteString(" ORDER BY " + pos + " DESC LIMIT " + p.arg(q.Limit))
+		b.WriteString(") hit JOIN events e ON e.stream_pos = hit.pos JOIN rooms r ON r.room_id = e.room_id ORDER BY hit.pos DESC")
 	} else {
-		b.WriteString(" ORDER BY search_rank DESC, " + pos + " DESC")
+		b.WriteString("SELECT search_rank, pos FROM (")
+		b.WriteString(strings.Replace(query, "{{columns}}", rank+" AS search_rank, "+pos+" AS pos", 1))
+		b.WriteString(" ORDER BY " + pos + " DESC LIMIT " + p.arg(searchWindow) + ") newest")
+		b.WriteString(" ORDER BY search_rank DESC, pos DESC LIMIT " + p.arg(q.Limit))
+		if q.Offset > 0 {
+			b.WriteString(" OFFSET " + p.arg(q.Offset))
+		}
+		b.WriteString(") hit JOIN events e ON e.stream_pos = hit.pos JOIN rooms r ON r.room_id = e.room_id ORDER BY hit.search_rank DESC, hit.pos DESC")
 	}
-	b.WriteString(" LIMIT " + p.arg(q.Limit))
-	if !q.Recent && q.Offset > 0 {
-		b.WriteString(" OFFSET " + p.arg(q.Offset))
-	}
-	b.WriteString(") hit JOIN events e ON e.stream_pos = hit.pos JOIN rooms r ON r.room_id = e.room_id" + order)
 	rows, err := s.db.Read.QueryContext(ctx, b.String(), p.args...)
 	if err != nil {
 		return nil, err
@@ -152,8 +160,9 @@ func (s *RoomStore) CountSearch(ctx context.Context, q rooms.SearchQuery) (int, 
 	}
 	var p placeholders
 	query, _ := s.searchMatch(&p, q)
+	query = strings.Replace(query, "{{columns}}", "1", 1) + " LIMIT " + p.arg(searchWindow)
 	var n int
-	err := s.db.Read.QueryRowContext(ctx, strings.Replace(query, "{{columns}}", "COUNT(*)", 1), p.args...).Scan(&n)
+	err := s.db.Read.QueryRowContext(ctx, "SELECT COUNT(*) FROM ("+query+") matches", p.args...).Scan(&n)
 	return n, err
 }
 
