@@ -180,7 +180,11 @@ func (s *Service) Search(ctx context.Context, userID string, req SearchRequest) 
 		}
 		exhausted = len(batch) < q.Limit && consumed == len(batch)
 	}
-	if !exhausted && req.Limit > 0 && (q.Recent || q.Offset <= maxSearchOffset) {
+	// A full page may have more after it, as far as the client can tell
+	// (Synapse gives next_batch after any page with results; Complement
+	// pages on after a full last page and expects an empty one).
+	more := !exhausted || len(res.Hits) == req.Limit
+	if more && req.Limit > 0 && (q.Recent || q.Offset <= maxSearchOffset) {
 		next := SearchCursor{Offset: q.Offset, Before: q.Before}
 		if !q.Recent {
 			next.Before = nil

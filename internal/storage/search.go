@@ -132,11 +132,13 @@ func (s *RoomStore) SearchEvents(ctx context.Context, q rooms.SearchQuery) ([]ro
 		b.WriteString("SELECT search_rank, pos FROM (")
 		b.WriteString(strings.Replace(query, "{{columns}}", rank+" AS search_rank, "+pos+" AS pos", 1))
 		b.WriteString(" ORDER BY " + pos + " DESC LIMIT " + p.arg(searchWindow) + ") newest")
-		b.WriteString(" ORDER BY search_rank DESC, pos DESC LIMIT " + p.arg(q.Limit))
+		// Equal ranks list the older first, as Synapse's do (Complement's
+		// search of an upgraded room and its predecessor expects it).
+		b.WriteString(" ORDER BY search_rank DESC, pos ASC LIMIT " + p.arg(q.Limit))
 		if q.Offset > 0 {
 			b.WriteString(" OFFSET " + p.arg(q.Offset))
 		}
-		b.WriteString(") hit JOIN events e ON e.stream_pos = hit.pos JOIN rooms r ON r.room_id = e.room_id ORDER BY hit.search_rank DESC, hit.pos DESC")
+		b.WriteString(") hit JOIN events e ON e.stream_pos = hit.pos JOIN rooms r ON r.room_id = e.room_id ORDER BY hit.search_rank DESC, hit.pos ASC")
 	}
 	rows, err := s.db.Read.QueryContext(ctx, b.String(), p.args...)
 	if err != nil {

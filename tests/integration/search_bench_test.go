@@ -92,7 +92,9 @@ func BenchmarkSearch(b *testing.B) {
 }
 
 // searchBenchWord is the vocabulary's i-th most common word: letters made
-// from i, so every word is distinct and none is an English stop word.
+// from i, so every word is distinct and none is an English stop word,
+// ending in a q no other letter of it is, so no word begins another (a
+// word searched for is one word, a prefix of one many).
 func searchBenchWord(i int) string {
 	const syllables = "ba be bi bo bu da de di do du ka ke ki ko ku la le li lo lu ma me mi mo mu na ne ni no nu ra re ri ro ru sa se si so su ta te ti to tu za ze zi zo zu"
 	syl := strings.Fields(syllables)
@@ -101,6 +103,7 @@ func searchBenchWord(i int) string {
 	for n := i + 1; n > 0; n /= len(syl) {
 		w.WriteString(syl[n%len(syl)])
 	}
+	w.WriteString("q")
 	return w.String()
 }
 

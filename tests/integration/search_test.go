@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"fmt"
 	"net/url"
 	"slices"
 	"strings"
@@ -222,6 +223,36 @@ func TestSearchPaginatesWithNextBatch(t *testing.T) {
 				}
 			}
 		}
+		// A full last page still gives next_batch (as Synapse: a client
+		// cannot tell it is the last), and the page after it is empty
+		// and ends the pages.
+		numbered := createRoom(t, hs, alice.Token, nil)
+		var ids []string
+		for i := 0; i < 20; i++ {
+			ids = append(ids, sendMessage(t, hs, alice.Token, numbered, fmt.Sprintf("Message number %d", i)))
+		}
+		criteria := map[string]any{"search_term": "Message", "order_by": "recent", "keys": []string{"content.body"},
+			"filter": map[string]any{"limit": 10, "rooms": []string{numbered}}}
+		next := ""
+		for page, want := range [][]string{{ids[19], ids[10]}, {ids[9], ids[0]}, nil} {
+			re := roomEvents(t, searchRooms(t, hs, alice.Token, criteria, next))
+			got, _ := searchResults(t, re)
+			nb, _ := re["next_batch"].(string)
+			if re["count"] != float64(20) {
+				t.Errorf("page %d: count %v, want 20", page, re["count"])
+			}
+			if want == nil {
+				if len(got) != 0 || nb != "" {
+					t.Errorf("page %d: %v, next_batch %q; want none", page, got, nb)
+				}
+				continue
+			}
+			if len(got) != 10 || got[0] != want[0] || got[9] != want[1] || nb == "" {
+				t.Fatalf("page %d: %v, next_batch %q", page, got, nb)
+			}
+			next = nb
+		}
+
 		// A token of the other order, or none of ours, is refused.
 		re := roomEvents(t, searchRooms(t, hs, alice.Token, map[string]any{"search_term": "pager", "filter": map[string]any{"limit": 5}}, ""))
 		tok := re["next_batch"].(string)
@@ -317,6 +348,25 @@ func TestSearchContextStateAndGroupings(t *testing.T) {
 		}
 		if len(byRoom) != 2 || len(bySender) != 1 {
 			t.Errorf("groups %v", groups)
+		}
+
+		// Context is in the order /context gives: before, newest first.
+		numbered := createRoom(t, hs, bob.Token, nil)
+		for i := 1; i <= 7; i++ {
+			sendMessage(t, hs, bob.Token, numbered, fmt.Sprintf("Message number %d", i))
+		}
+		re = roomEvents(t, searchRooms(t, hs, bob.Token, map[string]any{"search_term": "Message 4", "order_by": "recent",
+			"filter": map[string]any{"limit": 1, "rooms": []string{numbered}}, "event_context": map[string]any{"before_limit": 2, "after_limit": 2}}, ""))
+		res = re["results"].([]any)[0].(map[string]any)
+		c = res["context"].(map[string]any)
+		var got []string
+		for _, key := range []string{"events_before", "events_after"} {
+			for _, e := range c[key].([]any) {
+				got = append(got, e.(map[string]any)["content"].(map[string]any)["body"].(string))
+			}
+		}
+		if want := []string{"Message number 3", "Message number 2", "Message number 5", "Message number 6"}; !slices.Equal(got, want) || re["count"] != float64(1) {
+			t.Errorf("context %v, count %v; want %v, 1", got, re["count"], want)
 		}
 
 		// No context unless asked.
@@ -488,6 +538,28 @@ func TestSearchBadInput(t *testing.T) {
 		// A big limit is capped, not refused.
 		if r := searchRooms(t, hs, alice.Token, map[string]any{"search_term": "odd", "filter": map[string]any{"limit": 100000}, "event_context": map[string]any{"before_limit": 100000}}, ""); r.Status != 200 {
 			t.Errorf("large limits: %s", r)
+		}
+	})
+}
+
+// A room and the room that replaced it are searched together when the
+// filter names both; equal ranks list the older first, as Synapse does.
+func TestSearchAcrossAnUpgradedRoomAndItsPredecessor(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		hs := testharness.StartBackend(t, backend)
+		alice := hs.RegisterUser(t, "alice")
+		old := createRoom(t, hs, alice.Token, map[string]any{"preset": "private_chat", "room_version": "8"})
+		before := sendMessage(t, hs, alice.Token, old, "Message before upgrade")
+		up := hs.Do(t, "POST", roomPath(old, "/upgrade"), alice.Token, map[string]any{"new_version": "9"})
+		if up.Status != 200 {
+			t.Fatalf("upgrade: %s", up)
+		}
+		replacement := up.Str("replacement_room")
+		after := sendMessage(t, hs, alice.Token, replacement, "Message after upgrade")
+		re := roomEvents(t, searchRooms(t, hs, alice.Token, map[string]any{"search_term": "upgrade", "keys": []string{"content.body"},
+			"filter": map[string]any{"rooms": []string{old, replacement}}}, ""))
+		if ids, ranks := searchResults(t, re); !slices.Equal(ids, []string{before, after}) || re["count"] != float64(2) {
+			t.Errorf("results %v (ranks %v), count %v; want %s then %s", ids, ranks, re["count"], before, after)
 		}
 	})
 }
