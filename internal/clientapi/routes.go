@@ -48,6 +48,7 @@ func (a *API) routeTable() []httpapi.Route {
 	routes = append(routes, a.e2eeRoutes()...)
 	routes = append(routes, a.voipRoutes()...)
 	routes = append(routes, a.userDirectoryRoutes()...)
+	routes = append(routes, a.searchRoutes()...)
 	routes = append(routes, a.relationRoutes()...)
 	routes = append(routes, a.upgradeRoutes()...)
 	routes = append(routes, a.threepidRoutes()...)

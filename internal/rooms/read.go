@@ -376,12 +376,26 @@ func (s *Service) Context(ctx context.Context, userID, roomID, eventID string, l
 	if limit < 0 {
 		limit = 0
 	}
-	before, after := limit/2, limit-limit/2
+	bp, ap, err := s.around(ctx, r, roomID, se, limit/2, limit-limit/2, filter)
+	if err != nil {
+		return StoredEvent{}, Page{}, Page{}, nil, err
+	}
+	state, err := s.store.StateGroup(ctx, se.StateGroup)
+	if err != nil {
+		return StoredEvent{}, Page{}, Page{}, nil, err
+	}
+	return se, bp, ap, state, nil
+}
+
+// around pages before and after events either side of se, as the viewer
+// may see them (/context, and the context of search results); the End of
+// each page is the token to page on from, backwards and forwards.
+func (s *Service) around(ctx context.Context, r reader, roomID string, se StoredEvent, before, after int, filter EventFilter) (Page, Page, error) {
 	at := topoOf(se)
 	from := at.before()
 	bp, err := s.paginate(ctx, r, roomID, MessagesQuery{From: &PageToken{Topo: from, IsTopo: true}, Backwards: true, Limit: max(before, 1), Filter: filter})
 	if err != nil {
-		return StoredEvent{}, Page{}, Page{}, nil, err
+		return Page{}, Page{}, err
 	}
 	if before == 0 {
 		bp.Events = nil
@@ -389,7 +403,7 @@ func (s *Service) Context(ctx context.Context, userID, roomID, eventID string, l
 	}
 	ap, err := s.paginate(ctx, r, roomID, MessagesQuery{From: &PageToken{Topo: at, IsTopo: true}, Limit: max(after, 1), Filter: filter})
 	if err != nil {
-		return StoredEvent{}, Page{}, Page{}, nil, err
+		return Page{}, Page{}, err
 	}
 	if after == 0 {
 		ap.Events = nil
@@ -404,11 +418,7 @@ func (s *Service) Context(ctx context.Context, userID, roomID, eventID string, l
 			ap.End = topoOf(ap.Events[n-1])
 		}
 	}
-	state, err := s.store.StateGroup(ctx, se.StateGroup)
-	if err != nil {
-		return StoredEvent{}, Page{}, Page{}, nil, err
-	}
-	return se, bp, ap, state, nil
+	return bp, ap, nil
 }
 
 // ClientEvents formats events for clients, adding unsigned data: age,

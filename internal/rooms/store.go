@@ -225,4 +225,6 @@ type Store interface {
 	RelationStore
 	// DAGStore answers other servers' questions about the DAG (dagstore.go).
 	DAGStore
+	// SearchStore is the full-text index of POST /search (search.go).
+	SearchStore
 }

@@ -127,6 +127,9 @@ func (s *RoomStore) appendTx(ctx context.Context, tx *sql.Tx, a rooms.Append, ro
 		if err := indexRelation(ctx, tx, a.RoomID, pe); err != nil {
 			return err
 		}
+		if err := s.indexSearch(ctx, tx, pe); err != nil {
+			return err
+		}
 		if pe.Backfilled {
 			continue // History: the room's present is unchanged.
 		}
@@ -192,6 +195,9 @@ func (s *RoomStore) appendTx(ctx context.Context, tx *sql.Tx, a rooms.Append, ro
 	}
 	for target, by := range a.Redacts {
 		if _, err := tx.ExecContext(ctx, `UPDATE events SET redacted_by = $1 WHERE event_id = $2 AND redacted_by IS NULL`, by, target); err != nil {
+			return err
+		}
+		if err := s.unindexSearch(ctx, tx, target); err != nil {
 			return err
 		}
 	}

@@ -44,6 +44,9 @@ func (s *RoomStore) ExpireDue(ctx context.Context, now int64) (int, error) {
 			if _, err := tx.ExecContext(ctx, `UPDATE events SET json = $1, expires_ts = NULL WHERE event_id = $2`, string(red), d.eventID); err != nil {
 				return err
 			}
+			if err := s.unindexSearch(ctx, tx, d.eventID); err != nil {
+				return err
+			}
 		}
 		return nil
 	})

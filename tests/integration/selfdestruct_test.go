@@ -58,6 +58,13 @@ func TestSelfDestructingMessages(t *testing.T) {
 		if c, ok := contentByID[doomed]; !ok || len(c) != 0 || contentByID[kept]["body"] != "stays" {
 			t.Fatalf("/messages after the expiry: %s", msgs)
 		}
+		// Search forgets the pruned words.
+		if got := searchIDs(t, hs, alice.Token, map[string]any{"search_term": "soon"}); len(got) != 0 {
+			t.Errorf("search still finds a pruned message: %v", got)
+		}
+		if got := searchIDs(t, hs, alice.Token, map[string]any{"search_term": "stays"}); len(got) != 1 || got[0] != kept {
+			t.Errorf("search of a kept message: %v", got)
+		}
 		s, raw := doSync(t, hs, alice.Token, "")
 		inSync := false
 		for _, e := range s.Rooms.Join[room].Timeline.Events {
