@@ -416,11 +416,13 @@ func (s *Service) Context(ctx context.Context, userID, roomID, eventID string, l
 // a viewer (WithViewer), bundled aggregations (m.relations) and the
 // transaction ID of each event the viewer's device sent. An erased user's
 // event is redacted unless the viewer was joined when it was sent
-// (erasure.go).
+// (erasure.go). Each event also carries the viewer's membership at it
+// (viewermembership.go).
 func (s *Service) ClientEvents(ctx context.Context, events []StoredEvent, withRoomID bool) []matrixevents.ClientEvent {
 	out := make([]matrixevents.ClientEvent, 0, len(events))
 	now := s.now().UnixMilli()
-	events = s.withErasure(ctx, events)
+	histories := s.viewerHistories(ctx, events)
+	events = s.withErasure(ctx, events, histories)
 	bundles := s.bundledAggregations(ctx, events, withRoomID)
 	txns := s.viewerTxnIDs(ctx, events)
 	// The redactions and replaced state the unsigned data quotes, in one
@@ -445,6 +447,9 @@ func (s *Service) ClientEvents(ctx context.Context, events []StoredEvent, withRo
 		}
 		if txn, ok := txns[se.Event.EventID()]; ok {
 			unsigned["transaction_id"] = txn
+		}
+		if vh, ok := histories[se.Event.RoomID()]; ok {
+			unsigned["membership"] = vh.membershipAt(se)
 		}
 		if se.RedactedBy != "" {
 			// The ID alone too, as Synapse gives it: clients and tools
