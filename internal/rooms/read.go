@@ -35,6 +35,8 @@ type reader struct {
 	snap          RoomSnapshot
 	vh            viewerHistory
 	worldReadable bool
+	// forgotten is set for a former member who forgot the room.
+	forgotten bool
 }
 
 func (r reader) joined() bool { return r.snap.Membership(r.vh.userID) == "join" }
@@ -64,17 +66,25 @@ func (s *Service) openReader(ctx context.Context, userID, roomID string) (reader
 	}
 	r := reader{snap: snap, vh: vh}
 	r.worldReadable = r.historyNow() == "world_readable"
+	if !r.worldReadable && !r.joined() && vh.current() == "leave" {
+		if r.forgotten, err = s.store.Forgot(ctx, userID, roomID); err != nil {
+			return reader{}, err
+		}
+	}
 	return r, nil
 }
 
 // mayRead is the gate in front of the per-event filter: members, former
 // members and, for world_readable rooms, anyone (G-31, G-32). A banned
-// user is no former member here, as in Synapse: the ban shuts the room.
+// user is no former member here, as in Synapse: the ban shuts the room;
+// nor is one who forgot the room, whose history is then gone for them
+// (spec: /forget; Complement's "Forgotten room messages cannot be
+// paginated").
 func (r reader) mayRead() bool {
 	if r.worldReadable || r.joined() {
 		return true
 	}
-	if r.vh.current() == "ban" {
+	if r.vh.current() == "ban" || r.forgotten {
 		return false
 	}
 	if r.vh.everJoined() {
