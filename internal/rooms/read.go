@@ -193,7 +193,7 @@ func (s *Service) Members(ctx context.Context, userID, roomID string, q MembersQ
 				at = lp
 			}
 		}
-		state, err = s.store.StateAt(ctx, roomID, at)
+		state, err = s.stateAtToken(ctx, roomID, at)
 	default:
 		state, err = s.stateFor(ctx, r, roomID)
 	}
@@ -215,6 +215,20 @@ func (s *Service) Members(ctx context.Context, userID, roomID string, q MembersQ
 		out = append(out, se)
 	}
 	return out, nil
+}
+
+// stateAtToken is the state after the room's last event at or before
+// stream position pos; a token from before the room's first event finds
+// none (404), as in Synapse.
+func (s *Service) stateAtToken(ctx context.Context, roomID string, pos int64) ([]StoredEvent, error) {
+	group, err := s.store.StateGroupAt(ctx, roomID, pos)
+	if err != nil {
+		return nil, err
+	}
+	if group == 0 {
+		return nil, refusal.New(refusal.NotFound, "the room has no event at or before this token")
+	}
+	return s.store.StateGroup(ctx, group)
 }
 
 // JoinedMember is an entry of /joined_members.
