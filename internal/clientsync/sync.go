@@ -238,6 +238,8 @@ func (s *Service) roomsOf(ctx context.Context, req *Request) (*userRooms, error)
 // compute builds one response from since to the current position.
 // rs may be passed in when the caller has just read it.
 func (s *Service) compute(ctx context.Context, req *Request, rs *userRooms) (*Response, error) {
+	// Each room's membership history is read once per response.
+	ctx = rooms.WithHistoryCache(ctx)
 	to := s.stream.Current()
 	typingVersion := int64(0)
 	if s.typing != nil {
