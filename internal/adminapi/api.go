@@ -1,6 +1,7 @@
 // Package adminapi is the API of server admins: Foyer's own guest
-// administration under /_foyer/admin, the spec's whois, and the
-// shared-secret registration that provisioning tools use.
+// administration under /_foyer/admin, the spec's whois, and Synapse's
+// shared-secret registration and server notices that provisioning and
+// operators' tools use.
 package adminapi
 
 import (
@@ -11,6 +12,7 @@ import (
 	"foyer/internal/guest"
 	"foyer/internal/httpapi"
 	"foyer/internal/metrics"
+	"foyer/internal/servernotices"
 )
 
 // Deps are the services the admin API calls.
@@ -20,6 +22,8 @@ type Deps struct {
 	Accounts *accounts.Service
 	Guests   *guest.Service
 	Metrics  *metrics.Metrics
+	// ServerNotices sends operators' notices to users.
+	ServerNotices *servernotices.Service
 }
 
 // API holds the admin API's handlers.
@@ -32,5 +36,6 @@ type API struct {
 // Routes builds the admin API and returns its route table.
 func Routes(d Deps) []httpapi.Route {
 	a := &API{Deps: d}
-	return append(a.adminRoutes(), a.sharedSecretRoutes()...)
+	routes := append(a.adminRoutes(), a.sharedSecretRoutes()...)
+	return append(routes, a.serverNoticeRoutes()...)
 }

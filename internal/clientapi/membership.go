@@ -139,6 +139,9 @@ func (a *API) leaveRoom(w http.ResponseWriter, r *http.Request) error {
 	if err := httpapi.ReadOptionalJSON(r, &req); err != nil {
 		return err
 	}
+	if err := a.Rooms.CheckNoticeInviteRejection(r.Context(), roomID, httpapi.Principal(r).UserID); err != nil {
+		return err
+	}
 	if err := a.Rooms.Leave(r.Context(), roomID, httpapi.Principal(r).UserID, req.Reason); err != nil {
 		return err
 	}

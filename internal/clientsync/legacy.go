@@ -330,10 +330,11 @@ func (s *Service) UserEvents(ctx context.Context, userID string, from *Token, ti
 // InitialSync is the deprecated GET /initialSync: every room of the user
 // with recent messages and state.
 func (s *Service) InitialSync(ctx context.Context, userID string, limit int, archived bool) (map[string]any, error) {
-	memberships, err := s.store.UserMemberships(ctx, userID)
+	all, err := s.store.UserMemberships(ctx, userID)
 	if err != nil {
 		return nil, err
 	}
+	memberships, _ := splitForgotten(all)
 	remote, err := s.rooms.RemoteMemberships(ctx, userID)
 	if err != nil {
 		return nil, err

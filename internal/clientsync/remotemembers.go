@@ -75,9 +75,12 @@ func (s *Service) addRemoteMemberships(ctx context.Context, req *Request, resp *
 			resp.Rooms.Knock[m.RoomID] = kr
 		case "leave":
 			if (initial && rf.IncludeLeave) || (!initial && m.StreamPos > since) {
+				// The user's own membership, as every served event says
+				// (MSC4115).
+				unsigned := mustJSON(map[string]string{"membership": ev.Membership()})
 				resp.Rooms.Leave[m.RoomID] = &LeftRoom{
 					State:       StateList{Events: []json.RawMessage{}},
-					Timeline:    Timeline{Events: []json.RawMessage{mustJSON(matrixevents.ToClientEvent(ev, nil))}},
+					Timeline:    Timeline{Events: []json.RawMessage{mustJSON(matrixevents.ToClientEvent(ev, unsigned))}},
 					AccountData: EventList{Events: []json.RawMessage{}},
 				}
 			}

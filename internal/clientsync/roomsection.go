@@ -22,16 +22,21 @@ type timelineSlice struct {
 	// earlier is true when the room has events before firstPos, so a
 	// prev_batch token leads somewhere.
 	earlier bool
+	// upper is the position the timeline was read up to.
+	upper int64
 }
 
 // prevBatch is where backwards pagination continues: before the first
-// event, or, when nothing is earlier, at it — so the token still leads to
-// the start of the room rather than to an empty page.
+// event or, when the timeline holds the whole room, the position it was
+// read up to, as Synapse gives it. From there /messages still leads back
+// to the start of the room rather than to an empty page, and
+// /members?at= gives the state as of the sync, not the empty state from
+// before the room's first event (Complement's TestGetRoomMembersAtPoint).
 func (t timelineSlice) prevBatch() string {
 	if t.earlier {
 		return rooms.FormatToken(t.firstPos - 1)
 	}
-	return rooms.FormatToken(t.firstPos)
+	return rooms.FormatToken(t.upper)
 }
 
 // emptyList reports a filter list given as [] (matches nothing), as
@@ -48,7 +53,7 @@ func (s *Service) timeline(ctx context.Context, req *Request, roomID string, low
 	if limit > 200 {
 		limit = 200
 	}
-	out := timelineSlice{firstPos: upper + 1}
+	out := timelineSlice{firstPos: upper + 1, upper: upper}
 	if !tf.AllowsRoom(roomID) || limit == 0 || upper <= lower || (tf != nil && (emptyList(tf.Types) || emptyList(tf.Senders))) {
 		return out, nil
 	}

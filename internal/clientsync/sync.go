@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"slices"
 	"sort"
 	"time"
 
@@ -212,13 +213,16 @@ type userRooms struct {
 	// remote are the memberships in other servers' rooms that are newer
 	// than any here (remotemembers.go).
 	remote []rooms.RemoteMembership
+	// forgotten are the rooms the user left and forgot (forgotten.go).
+	forgotten []rooms.RoomMembership
 }
 
 func (s *Service) roomsOf(ctx context.Context, req *Request) (*userRooms, error) {
-	memberships, err := s.store.UserMemberships(ctx, req.UserID)
+	all, err := s.store.UserMemberships(ctx, req.UserID)
 	if err != nil {
 		return nil, err
 	}
+	memberships, forgotten := splitForgotten(all)
 	remote, err := s.rooms.RemoteMemberships(ctx, req.UserID)
 	if err != nil {
 		return nil, err
@@ -228,12 +232,14 @@ func (s *Service) roomsOf(ctx context.Context, req *Request) (*userRooms, error)
 	if err != nil {
 		return nil, err
 	}
-	return &userRooms{memberships: memberships, peeks: peeks, remote: remote}, nil
+	return &userRooms{memberships: memberships, peeks: peeks, remote: remote, forgotten: forgotten}, nil
 }
 
 // compute builds one response from since to the current position.
 // rs may be passed in when the caller has just read it.
 func (s *Service) compute(ctx context.Context, req *Request, rs *userRooms) (*Response, error) {
+	// Each room's membership history is read once per response.
+	ctx = rooms.WithHistoryCache(ctx)
 	to := s.stream.Current()
 	typingVersion := int64(0)
 	if s.typing != nil {
@@ -258,6 +264,11 @@ func (s *Service) compute(ctx context.Context, req *Request, rs *userRooms) (*Re
 		}
 	}
 	memberships := rs.memberships
+	if !initial {
+		if left := leftSince(rs.forgotten, since); len(left) > 0 {
+			memberships = append(slices.Clone(memberships), left...)
+		}
+	}
 	if req.ignored, err = s.IgnoredBy(ctx, req.UserID); err != nil {
 		return nil, err
 	}

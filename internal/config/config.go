@@ -68,6 +68,8 @@ type Config struct {
 	Outbound Outbound `yaml:"outbound"`
 	// Federation configures the server-server API (federation.go).
 	Federation Federation `yaml:"federation"`
+	// ServerNotices lets operators send users notices (servernotices.go).
+	ServerNotices ServerNotices `yaml:"server_notices"`
 
 	Experimental Experimental `yaml:"experimental"`
 }
@@ -201,6 +203,7 @@ func Default() Config {
 		E2EE:          E2EE{VerifyKeySignatures: true},
 		HTTP:          defaultHTTP(),
 		Federation:    Federation{Enabled: true},
+		ServerNotices: defaultServerNotices(),
 		Passwords: Passwords{
 			MemoryKiB:     19 * 1024,
 			Iterations:    2,

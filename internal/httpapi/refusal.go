@@ -70,6 +70,8 @@ func fromRefusal(re *refusal.Error) *Error {
 		return NewError(http.StatusBadRequest, "M_UNABLE_TO_AUTHORISE_JOIN", "%s", re.Msg)
 	case refusal.UnableToGrantJoin:
 		return NewError(http.StatusBadRequest, "M_UNABLE_TO_GRANT_JOIN", "%s", re.Msg)
+	case refusal.CannotLeaveServerNoticeRoom:
+		return NewError(http.StatusForbidden, "M_CANNOT_LEAVE_SERVER_NOTICE_ROOM", "%s", re.Msg)
 	case refusal.WrongRoomKeysVersion:
 		e := NewError(http.StatusForbidden, "M_WRONG_ROOM_KEYS_VERSION", "%s", re.Msg)
 		e.Extra = map[string]any{"current_version": re.CurrentVersion}

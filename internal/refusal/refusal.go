@@ -62,6 +62,9 @@ const (
 	// restricted room's conditions, but no user of this server may invite
 	// them; another server should be asked.
 	UnableToGrantJoin
+	// CannotLeaveServerNoticeRoom is 403 M_CANNOT_LEAVE_SERVER_NOTICE_ROOM:
+	// an invite to a server-notices room cannot be rejected.
+	CannotLeaveServerNoticeRoom
 )
 
 // Error is a refusal.

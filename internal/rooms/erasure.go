@@ -39,25 +39,22 @@ func (s *Service) erasedSenders(ctx context.Context, events []StoredEvent) map[s
 }
 
 // withErasure returns events with those of erased senders redacted for
-// the viewer of ctx, unless the viewer was joined when they were sent.
-func (s *Service) withErasure(ctx context.Context, events []StoredEvent) []StoredEvent {
+// the viewer of ctx, unless the viewer was joined when they were sent;
+// histories are the viewer's, per room (viewerHistories), and a room
+// missing there counts as never joined.
+func (s *Service) withErasure(ctx context.Context, events []StoredEvent, histories map[string]viewerHistory) []StoredEvent {
 	erased := s.erasedSenders(ctx, events)
 	if erased == nil {
 		return events
 	}
 	viewer, _ := viewerFrom(ctx)
-	histories := map[string]viewerHistory{}
 	out := slices.Clone(events)
 	for i, se := range out {
 		if !erased[se.Event.Sender()] || se.Event.Sender() == viewer {
 			continue
 		}
 		vh, ok := histories[se.Event.RoomID()]
-		if !ok {
-			vh, _ = s.loadViewer(ctx, se.Event.RoomID(), viewer)
-			histories[se.Event.RoomID()] = vh
-		}
-		if viewer != "" && se.StreamPos > 0 && vh.membershipBefore(se.StreamPos) == "join" {
+		if ok && viewer != "" && se.StreamPos > 0 && vh.membershipBefore(se.StreamPos) == "join" {
 			continue
 		}
 		out[i].Event = redactedForServing(se.Event)

@@ -35,6 +35,8 @@ type reader struct {
 	snap          RoomSnapshot
 	vh            viewerHistory
 	worldReadable bool
+	// forgotten is set for a former member who forgot the room.
+	forgotten bool
 }
 
 func (r reader) joined() bool { return r.snap.Membership(r.vh.userID) == "join" }
@@ -64,17 +66,25 @@ func (s *Service) openReader(ctx context.Context, userID, roomID string) (reader
 	}
 	r := reader{snap: snap, vh: vh}
 	r.worldReadable = r.historyNow() == "world_readable"
+	if !r.worldReadable && !r.joined() && vh.current() == "leave" {
+		if r.forgotten, err = s.store.Forgot(ctx, userID, roomID); err != nil {
+			return reader{}, err
+		}
+	}
 	return r, nil
 }
 
 // mayRead is the gate in front of the per-event filter: members, former
 // members and, for world_readable rooms, anyone (G-31, G-32). A banned
-// user is no former member here, as in Synapse: the ban shuts the room.
+// user is no former member here, as in Synapse: the ban shuts the room;
+// nor is one who forgot the room, whose history is then gone for them
+// (spec: /forget; Complement's "Forgotten room messages cannot be
+// paginated").
 func (r reader) mayRead() bool {
 	if r.worldReadable || r.joined() {
 		return true
 	}
-	if r.vh.current() == "ban" {
+	if r.vh.current() == "ban" || r.forgotten {
 		return false
 	}
 	if r.vh.everJoined() {
@@ -183,7 +193,7 @@ func (s *Service) Members(ctx context.Context, userID, roomID string, q MembersQ
 				at = lp
 			}
 		}
-		state, err = s.store.StateAt(ctx, roomID, at)
+		state, err = s.stateAtToken(ctx, roomID, at)
 	default:
 		state, err = s.stateFor(ctx, r, roomID)
 	}
@@ -205,6 +215,20 @@ func (s *Service) Members(ctx context.Context, userID, roomID string, q MembersQ
 		out = append(out, se)
 	}
 	return out, nil
+}
+
+// stateAtToken is the state after the room's last event at or before
+// stream position pos; a token from before the room's first event finds
+// none (404), as in Synapse.
+func (s *Service) stateAtToken(ctx context.Context, roomID string, pos int64) ([]StoredEvent, error) {
+	group, err := s.store.StateGroupAt(ctx, roomID, pos)
+	if err != nil {
+		return nil, err
+	}
+	if group == 0 {
+		return nil, refusal.New(refusal.NotFound, "the room has no event at or before this token")
+	}
+	return s.store.StateGroup(ctx, group)
 }
 
 // JoinedMember is an entry of /joined_members.
@@ -426,11 +450,13 @@ func (s *Service) around(ctx context.Context, r reader, roomID string, se Stored
 // a viewer (WithViewer), bundled aggregations (m.relations) and the
 // transaction ID of each event the viewer's device sent. An erased user's
 // event is redacted unless the viewer was joined when it was sent
-// (erasure.go).
+// (erasure.go). Each event also carries the viewer's membership at it
+// (viewermembership.go).
 func (s *Service) ClientEvents(ctx context.Context, events []StoredEvent, withRoomID bool) []matrixevents.ClientEvent {
 	out := make([]matrixevents.ClientEvent, 0, len(events))
 	now := s.now().UnixMilli()
-	events = s.withErasure(ctx, events)
+	histories := s.viewerHistories(ctx, events)
+	events = s.withErasure(ctx, events, histories)
 	bundles := s.bundledAggregations(ctx, events, withRoomID)
 	txns := s.viewerTxnIDs(ctx, events)
 	// The redactions and replaced state the unsigned data quotes, in one
@@ -455,6 +481,9 @@ func (s *Service) ClientEvents(ctx context.Context, events []StoredEvent, withRo
 		}
 		if txn, ok := txns[se.Event.EventID()]; ok {
 			unsigned["transaction_id"] = txn
+		}
+		if vh, ok := histories[se.Event.RoomID()]; ok {
+			unsigned["membership"] = vh.membershipAt(se)
 		}
 		if se.RedactedBy != "" {
 			// The ID alone too, as Synapse gives it: clients and tools

@@ -59,6 +59,8 @@ type Service struct {
 
 	// guestMaxRooms is guest_access.max_rooms (Options).
 	guestMaxRooms int
+	// serverNoticesUser is Options.ServerNoticesUser.
+	serverNoticesUser string
 
 	// remote is for memberships in other servers' rooms (remotemembers.go).
 	remote remoteDeps
@@ -98,6 +100,9 @@ type Options struct {
 	// (guestRoomCap), so concurrent joins cannot pass it together,
 	// whichever endpoint they come through.
 	GuestMaxRooms int
+	// ServerNoticesUser is the system user that sends server notices
+	// (empty when they are off): its invites cannot be rejected.
+	ServerNoticesUser string
 }
 
 // NewService builds the room service.
@@ -105,6 +110,7 @@ func NewService(store Store, accts Accounts, key *matrixevents.SigningKey, serve
 	return &Service{
 		store: store, accounts: accts, key: key, serverName: serverName, positions: positions, log: log,
 		now: time.Now, rooms: map[string]*roomEntry{}, guestMaxRooms: opts.GuestMaxRooms,
+		serverNoticesUser: opts.ServerNoticesUser,
 	}
 }
 

@@ -153,6 +153,8 @@ type RoomMembership struct {
 	RoomID     string
 	Membership string
 	StreamPos  int64
+	// Forgotten is set when the user forgot the room after leaving it.
+	Forgotten bool
 }
 
 // Store is the persistence of rooms, implemented in internal/storage and
@@ -198,7 +200,7 @@ type Store interface {
 	// from > pos >= to (backwards), at most limit, filtered.
 	Events(ctx context.Context, roomID string, from, to int64, backwards bool, limit int, f EventFilter) ([]StoredEvent, error)
 	// UserMemberships lists every room where the user has a membership
-	// event in current state, forgotten rooms excepted.
+	// event in current state, forgotten rooms marked.
 	UserMemberships(ctx context.Context, userID string) ([]RoomMembership, error)
 	SetPublic(ctx context.Context, roomID string, public bool) error
 	PublicRooms(ctx context.Context) ([]string, error)
@@ -220,6 +222,9 @@ type Store interface {
 	AliasesForRoom(ctx context.Context, roomID string) ([]string, error)
 
 	Forget(ctx context.Context, userID, roomID string) error
+	// Forgot reports whether the user forgot the room since their last
+	// membership change.
+	Forgot(ctx context.Context, userID, roomID string) (bool, error)
 
 	// RelationStore indexes relationships between events (relations.go).
 	RelationStore

@@ -79,6 +79,20 @@ func (s *Service) loadViewer(ctx context.Context, roomID, userID string) (viewer
 	if userID == "" {
 		return viewerHistory{}, nil
 	}
+	cache := historyCacheFrom(ctx)
+	if cache != nil {
+		if vh, ok := cache.get(roomID, userID); ok {
+			return vh, nil
+		}
+	}
+	vh, err := s.readViewer(ctx, roomID, userID)
+	if err == nil && cache != nil {
+		cache.put(roomID, userID, vh)
+	}
+	return vh, err
+}
+
+func (s *Service) readViewer(ctx context.Context, roomID, userID string) (viewerHistory, error) {
 	ch, err := s.store.MembershipHistory(ctx, roomID, userID)
 	if err != nil {
 		return viewerHistory{}, err

@@ -42,7 +42,8 @@ func newAPI(cfg config.Config, log *slog.Logger, svc *Services, stopping context
 			Federation:     svc.FederationClient,
 		}),
 		mediaapi.Routes(&mediaapi.API{Config: cfg, Media: svc.Media, Previews: svc.URLPreviews, Guests: svc.Guests}),
-		adminapi.Routes(adminapi.Deps{Config: cfg, Log: log, Accounts: svc.Accounts, Guests: svc.Guests, Metrics: m}),
+		adminapi.Routes(adminapi.Deps{Config: cfg, Log: log, Accounts: svc.Accounts, Guests: svc.Guests, Metrics: m,
+			ServerNotices: svc.ServerNotices}),
 		joinpage.Routes(joinpage.Options{
 			ServerName:            cfg.ServerName,
 			GuestRegistrationOpen: cfg.Guests && cfg.GuestAccess.OpenRegistration,

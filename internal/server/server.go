@@ -30,6 +30,7 @@ import (
 	"foyer/internal/rooms"
 	"foyer/internal/rooms/matrixevents"
 	"foyer/internal/serverkeys"
+	"foyer/internal/servernotices"
 	"foyer/internal/storage"
 	"foyer/internal/typing"
 	"foyer/internal/urlpreview"
@@ -92,6 +93,8 @@ type Services struct {
 	// URLPreviews answers preview_url through the outbound client; nil
 	// when media.url_preview_enabled is off.
 	URLPreviews *urlpreview.Service
+	// ServerNotices sends operators' notices to users.
+	ServerNotices *servernotices.Service
 }
 
 // OpenServices opens the database and builds the services over it. Each
@@ -125,7 +128,8 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 	}
 	accountStore := storage.NewAccountStore(db, stream)
 	roomsSvc := rooms.NewService(storage.NewRoomStore(db), accountStore, key, cfg.ServerName, stream,
-		rooms.Options{GuestMaxRooms: cfg.GuestAccess.MaxRooms}, log)
+		rooms.Options{GuestMaxRooms: cfg.GuestAccess.MaxRooms,
+			ServerNoticesUser: servernotices.SystemUserID(cfg.ServerNotices, cfg.ServerName)}, log)
 	typingSvc := typing.New(roomsSvc, nil)
 	roomsSvc.OnEvent(typingSvc.HandleEvent) // leaving a room ends typing there
 	clientData := clientdata.NewService(storage.NewClientDataStore(db), roomsSvc, stream)
@@ -228,6 +232,7 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 			Log:           log,
 		})
 	}
+	svc.ServerNotices = servernotices.New(cfg.ServerNotices, cfg.ServerName, accountsSvc, roomsSvc, clientData)
 	useRemoteMemberships(svc)
 	if cfg.Federation.Enabled {
 		// Our users join other servers' rooms through them; received

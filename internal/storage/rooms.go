@@ -555,11 +555,20 @@ func (s *RoomStore) Forget(ctx context.Context, userID, roomID string) error {
 	return err
 }
 
+func (s *RoomStore) Forgot(ctx context.Context, userID, roomID string) (bool, error) {
+	var one int
+	err := s.db.Read.QueryRowContext(ctx, `SELECT 1 FROM forgotten_rooms WHERE user_id = $1 AND room_id = $2`, userID, roomID).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 func (s *RoomStore) UserMemberships(ctx context.Context, userID string) ([]rooms.RoomMembership, error) {
-	rows, err := s.db.Read.QueryContext(ctx, `SELECT c.room_id, c.membership, c.stream_pos FROM current_state c
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT c.room_id, c.membership, c.stream_pos, f.room_id IS NOT NULL FROM current_state c
+		LEFT JOIN forgotten_rooms f ON f.user_id = c.state_key AND f.room_id = c.room_id
 		WHERE c.type = 'm.room.member' AND c.state_key = $1
-		AND NOT EXISTS (SELECT 1 FROM forgotten_rooms f WHERE f.user_id = $2 AND f.room_id = c.room_id)
-		ORDER BY c.room_id`, userID, userID)
+		ORDER BY c.room_id`, userID)
 	if err != nil {
 		return nil, err
 	}
@@ -567,7 +576,7 @@ func (s *RoomStore) UserMemberships(ctx context.Context, userID string) ([]rooms
 	var out []rooms.RoomMembership
 	for rows.Next() {
 		var m rooms.RoomMembership
-		if err := rows.Scan(&m.RoomID, &m.Membership, &m.StreamPos); err != nil {
+		if err := rows.Scan(&m.RoomID, &m.Membership, &m.StreamPos, &m.Forgotten); err != nil {
 			return nil, err
 		}
 		out = append(out, m)
