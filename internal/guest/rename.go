@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"foyer/internal/accounts"
 )
@@ -88,26 +89,34 @@ func (e *RenameConflictError) Error() string {
 	return "this guest account is already moving to " + e.NewUserID + "; repeat that request (same username) to finish it"
 }
 
-// beginRename marks a guest's rename as running in this process; false
-// when it is already.
-func (s *Service) beginRename(guestID string) bool {
+// beginRename marks a guest's rename as running in this process; false,
+// with a channel that closes when it ends, when it is already.
+func (s *Service) beginRename(guestID string) (bool, <-chan struct{}) {
 	s.renameMu.Lock()
 	defer s.renameMu.Unlock()
 	if s.renaming == nil {
-		s.renaming = map[string]bool{}
+		s.renaming = map[string]chan struct{}{}
 	}
-	if s.renaming[guestID] {
-		return false
+	if running, ok := s.renaming[guestID]; ok {
+		return false, running
 	}
-	s.renaming[guestID] = true
-	return true
+	s.renaming[guestID] = make(chan struct{})
+	return true, nil
 }
 
 func (s *Service) endRename(guestID string) {
 	s.renameMu.Lock()
-	delete(s.renaming, guestID)
+	if done, ok := s.renaming[guestID]; ok {
+		close(done)
+		delete(s.renaming, guestID)
+	}
 	s.renameMu.Unlock()
 }
+
+// maxRenameWait bounds how long a repeated rename request waits for the
+// one under way (another request, or the recovery of a rename cut short)
+// before it is refused.
+const maxRenameWait = 30 * time.Second
 
 // AfterRenamedRoom registers f to hear, after each room a rename moves,
 // how many rooms that rename has moved so far. Only Foyer's crash tests
@@ -150,8 +159,23 @@ func (s *Service) Rename(ctx context.Context, req RenameRequest) (RenameResult, 
 	if !req.Guest.IsGuest() || req.Account.Username == "" {
 		return RenameResult{}, ErrNotGuest
 	}
-	if !s.beginRename(guestID) {
-		return RenameResult{}, ErrRenameUnderWay
+	// A rename under way (this guest's earlier request, or the recovery
+	// of one cut short) is waited for: the repeat then finishes or
+	// resumes it, as the client meant.
+	deadline := time.NewTimer(maxRenameWait)
+	defer deadline.Stop()
+	for {
+		ok, running := s.beginRename(guestID)
+		if ok {
+			break
+		}
+		select {
+		case <-running:
+		case <-deadline.C:
+			return RenameResult{}, ErrRenameUnderWay
+		case <-ctx.Done():
+			return RenameResult{}, ctx.Err()
+		}
 	}
 	defer s.endRename(guestID)
 
@@ -308,7 +332,7 @@ func (s *Service) runRenameRecovery(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		if !s.beginRename(r.GuestUserID) {
+		if ok, _ := s.beginRename(r.GuestUserID); !ok {
 			continue // a request of this process is finishing it
 		}
 		s.recoverRename(context.WithoutCancel(ctx), r)

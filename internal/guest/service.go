@@ -114,9 +114,10 @@ type Service struct {
 	onExpired func(n int)
 
 	// renaming holds the guests whose rename upgrade is under way, so
-	// one guest is never moved twice at once.
+	// one guest is never moved twice at once; each channel closes when
+	// that rename ends.
 	renameMu sync.Mutex
-	renaming map[string]bool
+	renaming map[string]chan struct{}
 	// afterRenamedRoom, when set, hears how many rooms the rename under
 	// way has moved, after each one (crash tests stop the process there).
 	afterRenamedRoom func(moved int)
