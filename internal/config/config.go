@@ -35,6 +35,10 @@ type Config struct {
 	// (register_new_matrix_user and the like) use whatever the
 	// registration mode; empty disables it.
 	RegistrationSharedSecret string `yaml:"registration_shared_secret" env:"REGISTRATION_SHARED_SECRET"`
+	// RegistrationRequireCaptcha adds the captcha stage (captcha.go) to
+	// every user registration flow. A key of its own beside
+	// `registration`, which is a plain string.
+	RegistrationRequireCaptcha bool `yaml:"registration_require_captcha" env:"REGISTRATION_REQUIRE_CAPTCHA"`
 
 	// RegistrationExplicit records that the registration mode was given by
 	// the operator rather than defaulted; open registration on a public
@@ -57,7 +61,9 @@ type Config struct {
 	// Auth bounds the life of access tokens (auth.go).
 	Auth Auth `yaml:"auth"`
 	TURN TURN `yaml:"turn"`
-	E2EE E2EE `yaml:"e2ee"`
+	// Captcha is the third-party captcha behind m.login.recaptcha.
+	Captcha Captcha `yaml:"captcha"`
+	E2EE    E2EE    `yaml:"e2ee"`
 	// AccountLimits and SyncLimits bound what one account may store and
 	// what one sync may carry (accountlimits.go).
 	AccountLimits AccountLimits `yaml:"account_limits"`
@@ -200,6 +206,7 @@ func Default() Config {
 		GuestAccess:   defaultGuestAccess(),
 		Auth:          defaultAuth(),
 		TURN:          TURN{TTL: 24 * time.Hour},
+		Captcha:       defaultCaptcha(),
 		E2EE:          E2EE{VerifyKeySignatures: true},
 		HTTP:          defaultHTTP(),
 		Federation:    Federation{Enabled: true},
