@@ -13,6 +13,9 @@ const (
 	StageDummy             = "m.login.dummy"
 	StagePassword          = "m.login.password"
 	StageRegistrationToken = "m.login.registration_token"
+	// StageRecaptcha is the spec's captcha stage, whichever provider
+	// serves it.
+	StageRecaptcha = "m.login.recaptcha"
 )
 
 // Flow is one accepted sequence of stages.

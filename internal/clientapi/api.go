@@ -10,6 +10,7 @@ import (
 	"log/slog"
 
 	"foyer/internal/accounts"
+	"foyer/internal/captcha"
 	"foyer/internal/clientdata"
 	"foyer/internal/clientsync"
 	"foyer/internal/config"
@@ -52,6 +53,8 @@ type Deps struct {
 	// RemoteProfiles looks up other servers' users' profiles; nil: they
 	// are not found.
 	RemoteProfiles *remoteprofile.Cache
+	// Captcha checks captcha responses; nil: no provider is configured.
+	Captcha *captcha.Verifier
 	// Federation asks other servers for their room directories.
 	Federation *federationclient.Client
 	// Stopping is cancelled when the server begins to shut down; long-polls

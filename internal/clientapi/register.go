@@ -100,12 +100,45 @@ func (a *API) registerGuest(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// registrationFlows are the UIA flows for the configured mode.
-func (a *API) registrationFlows() [][]string {
-	if a.Config.Registration == config.RegistrationToken {
-		return [][]string{{accounts.StageRegistrationToken}}
+// registrationFlows are the UIA flows for the configured mode, and the
+// params their stages need. The captcha, when required, comes first and
+// takes the place of m.login.dummy, which only stands for "no stage".
+func (a *API) registrationFlows() ([][]string, map[string]any) {
+	var stages []string
+	var params map[string]any
+	if a.Config.RegistrationRequireCaptcha && a.Captcha != nil {
+		stages = append(stages, accounts.StageRecaptcha)
+		params = map[string]any{accounts.StageRecaptcha: map[string]string{"public_key": a.Captcha.SiteKey()}}
 	}
-	return [][]string{{accounts.StageDummy}}
+	if a.Config.Registration == config.RegistrationToken {
+		stages = append(stages, accounts.StageRegistrationToken)
+	}
+	if len(stages) == 0 {
+		stages = append(stages, accounts.StageDummy)
+	}
+	return [][]string{stages}, params
+}
+
+// verifyCaptcha completes the captcha stage when the provider accepts the
+// auth dict's response; a provider that cannot be asked is a 503, for
+// the client to try again later.
+func (a *API) verifyCaptcha(r *http.Request, auth json.RawMessage) error {
+	var body struct {
+		Response string `json:"response"`
+	}
+	_ = json.Unmarshal(auth, &body)
+	if a.Captcha == nil {
+		return &accounts.StageError{Errcode: "M_UNRECOGNIZED", Message: "this server has no captcha"}
+	}
+	ok, err := a.Captcha.Verify(r.Context(), body.Response, httpapi.ClientIP(r))
+	if err != nil {
+		a.Log.WarnContext(r.Context(), "captcha check failed", "err", err)
+		return httpapi.NewError(http.StatusServiceUnavailable, "M_UNKNOWN", "the captcha provider could not be reached; try again later")
+	}
+	if !ok {
+		return &accounts.StageError{Errcode: "M_UNAUTHORIZED", Message: "the captcha was not solved; solve it again"}
+	}
+	return nil
 }
 
 func (a *API) registerUser(w http.ResponseWriter, r *http.Request) error {
@@ -196,11 +229,14 @@ func (a *API) registerUser(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 
-	sess, done, err := a.runUIA(w, purpose, a.registrationFlows(), req.Auth,
+	flows, flowParams := a.registrationFlows()
+	sess, done, err := a.runUIAWithParams(w, purpose, flows, flowParams, req.Auth,
 		func(stage string, auth json.RawMessage, s *accounts.UIASession) error {
 			switch stage {
 			case accounts.StageDummy:
 				return nil
+			case accounts.StageRecaptcha:
+				return a.verifyCaptcha(r, auth)
 			case accounts.StageRegistrationToken:
 				var body struct {
 					Token string `json:"token"`

@@ -14,7 +14,14 @@ import (
 // challenge (after onChallenge, when given, has seen it).
 func (a *API) runUIA(w http.ResponseWriter, purpose string, flows [][]string, auth json.RawMessage,
 	verify accounts.StageVerifier, onChallenge func(*accounts.Challenge)) (*accounts.UIASession, bool, error) {
-	sess, challenge, err := a.uia.Run(purpose, flows, nil, auth, verify)
+	return a.runUIAWithParams(w, purpose, flows, nil, auth, verify, onChallenge)
+}
+
+// runUIAWithParams is runUIA for flows whose stages need params in the
+// challenge (the captcha's public key).
+func (a *API) runUIAWithParams(w http.ResponseWriter, purpose string, flows [][]string, params map[string]any, auth json.RawMessage,
+	verify accounts.StageVerifier, onChallenge func(*accounts.Challenge)) (*accounts.UIASession, bool, error) {
+	sess, challenge, err := a.uia.Run(purpose, flows, params, auth, verify)
 	if err != nil {
 		return nil, false, uiaError(err)
 	}

@@ -33,6 +33,7 @@ func newAPI(cfg config.Config, log *slog.Logger, svc *Services, stopping context
 			ClientData:   svc.ClientData,
 			Push:         svc.Push,
 			Guests:       svc.Guests,
+			Captcha:      svc.Captcha,
 			E2EE:         svc.E2EE,
 			Metrics:      m,
 			RoomVersions: roomVersions(),

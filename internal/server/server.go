@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"foyer/internal/accounts"
+	"foyer/internal/captcha"
 	"foyer/internal/clientdata"
 	"foyer/internal/clientsync"
 	"foyer/internal/config"
@@ -93,6 +94,9 @@ type Services struct {
 	// URLPreviews answers preview_url through the outbound client; nil
 	// when media.url_preview_enabled is off.
 	URLPreviews *urlpreview.Service
+	// Captcha checks captcha responses through the outbound client; nil
+	// when no provider is configured.
+	Captcha *captcha.Verifier
 	// ServerNotices sends operators' notices to users.
 	ServerNotices *servernotices.Service
 }
@@ -222,6 +226,9 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 		FederationSender: fedSender,
 		FederationClient: fedRequests,
 		FederationEDUs:   fedEDUs,
+	}
+	if cfg.Captcha.Provider != "" {
+		svc.Captcha = captcha.New(cfg.Captcha, outboundClient)
 	}
 	if cfg.Media.URLPreviewEnabled {
 		svc.URLPreviews = urlpreview.New(outboundClient, svc.Media, storage.NewURLPreviewStore(db), urlpreview.Options{
