@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestCaptchaValidate(t *testing.T) {
@@ -36,5 +37,35 @@ func TestCaptchaValidate(t *testing.T) {
 	}
 	if got := (Captcha{Provider: CaptchaTurnstile, VerifyURL: "http://127.0.0.1:1/v"}).EffectiveVerifyURL(); got != "http://127.0.0.1:1/v" {
 		t.Errorf("overridden verify URL %q", got)
+	}
+}
+
+func TestCaptchaFileAndEnv(t *testing.T) {
+	file := writeConfig(t, `
+registration_require_captcha: true
+captcha:
+  provider: hcaptcha
+  site_key: file-key
+  secret: file-secret
+  timeout: 3s
+`)
+	cfg := mustResolve(t, []string{"--config", file})
+	if !cfg.RegistrationRequireCaptcha || cfg.Captcha != (Captcha{Provider: CaptchaHCaptcha, SiteKey: "file-key", Secret: "file-secret", Timeout: 3 * time.Second}) {
+		t.Errorf("from the file: %+v %v", cfg.Captcha, cfg.RegistrationRequireCaptcha)
+	}
+	cfg = mustResolve(t, []string{"--config", file},
+		"FOYER_REGISTRATION_REQUIRE_CAPTCHA=false",
+		"FOYER_CAPTCHA_PROVIDER=turnstile",
+		"FOYER_CAPTCHA_SITE_KEY=env-key",
+		"FOYER_CAPTCHA_SECRET=env-secret",
+		"FOYER_CAPTCHA_VERIFY_URL=http://127.0.0.1:9/verify",
+		"FOYER_CAPTCHA_TIMEOUT=500ms",
+	)
+	if cfg.RegistrationRequireCaptcha || cfg.Captcha != (Captcha{Provider: CaptchaTurnstile, SiteKey: "env-key", Secret: "env-secret",
+		VerifyURL: "http://127.0.0.1:9/verify", Timeout: 500 * time.Millisecond}) {
+		t.Errorf("env over the file: %+v %v", cfg.Captcha, cfg.RegistrationRequireCaptcha)
+	}
+	if d := Default(); d.RegistrationRequireCaptcha || d.Captcha.Provider != "" || d.Captcha.Timeout != 10*time.Second {
+		t.Errorf("defaults: %+v", d.Captcha)
 	}
 }

@@ -175,6 +175,20 @@ func TestCaptchaProviderUnreachable(t *testing.T) {
 	hs2 := testharness.Start(t, captchaConfig(t, config.CaptchaTurnstile, broken.URL))
 	r = hs2.Do(t, "POST", "/_matrix/client/v3/register", "", map[string]any{"username": "grace", "password": "pw-grace"})
 	expect(t, registerWithCaptcha(t, hs2, "grace", r.Str("session"), "solved"), 503, "M_UNKNOWN")
+
+	// The check goes through the outbound client: a provider on a private
+	// address is refused unless the operator allows those.
+	provider := &fakeCaptchaProvider{}
+	private := httptest.NewServer(provider)
+	defer private.Close()
+	cfg := captchaConfig(t, config.CaptchaTurnstile, private.URL)
+	cfg.Outbound.AllowPrivateAddresses = false
+	hs3 := testharness.Start(t, cfg)
+	r = hs3.Do(t, "POST", "/_matrix/client/v3/register", "", map[string]any{"username": "ivan", "password": "pw-ivan"})
+	expect(t, registerWithCaptcha(t, hs3, "ivan", r.Str("session"), "solved"), 503, "M_UNKNOWN")
+	if provider.asked() != 0 {
+		t.Fatal("the outbound client reached a loopback provider")
+	}
 }
 
 func TestCaptchaOffLeavesFlows(t *testing.T) {
