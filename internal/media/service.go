@@ -156,10 +156,16 @@ func NormalizeContentType(ct string) string {
 	return "application/octet-stream"
 }
 
-// capReader fails with ErrTooLarge once more than left bytes are read.
+// CapReader reads r and fails with over once more than limit bytes are
+// read (ErrTooLarge for uploads), reading at most one byte past it.
+func CapReader(r io.Reader, limit int64, over error) io.Reader {
+	return &capReader{r: r, left: limit, over: over}
+}
+
 type capReader struct {
 	r    io.Reader
 	left int64
+	over error
 }
 
 func (c *capReader) Read(p []byte) (int, error) {
@@ -169,7 +175,7 @@ func (c *capReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.left -= int64(n)
 	if c.left < 0 {
-		return 0, ErrTooLarge
+		return 0, c.over
 	}
 	return n, err
 }
@@ -178,7 +184,7 @@ func (c *capReader) Read(p []byte) (int, error) {
 func (s *Service) store(ctx context.Context, body io.Reader) (string, int64, error) {
 	var r io.Reader = body
 	if s.opts.MaxUploadBytes > 0 {
-		r = &capReader{r: body, left: s.opts.MaxUploadBytes}
+		r = CapReader(body, s.opts.MaxUploadBytes, ErrTooLarge)
 	}
 	sha, size, err := s.blobs.Put(ctx, r)
 	if errors.Is(err, ErrTooLarge) {

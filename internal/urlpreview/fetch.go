@@ -193,24 +193,7 @@ func downloadName(resp *http.Response) string {
 }
 
 // capBody fails a read beyond limit bytes with errOverLimit.
-func capBody(r io.Reader, limit int64) io.Reader { return &cappedReader{r: r, left: limit} }
-
-type cappedReader struct {
-	r    io.Reader
-	left int64
-}
-
-func (c *cappedReader) Read(p []byte) (int, error) {
-	if int64(len(p)) > c.left+1 {
-		p = p[:c.left+1]
-	}
-	n, err := c.r.Read(p)
-	c.left -= int64(n)
-	if c.left < 0 {
-		return 0, errOverLimit
-	}
-	return n, err
-}
+func capBody(r io.Reader, limit int64) io.Reader { return media.CapReader(r, limit, errOverLimit) }
 
 func tooLarge(what string, limit int64) error {
 	return &Error{Kind: TooLarge, Reason: fmt.Sprintf("%s is larger than %d bytes", what, limit)}

@@ -11,7 +11,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { baseUrl, rawAt, waitFor } from "./helpers.mjs";
+import { api, baseUrl, registerUser, waitFor } from "./helpers.mjs";
 import { decrypted, deviceKnown, joinedMembers, quietClientsStoppedAfterTests, startCryptoClient } from "./crypto.mjs";
 
 const serverB = process.env.FOYER_URL_B;
@@ -21,32 +21,16 @@ if (!serverB) {
 
 quietClientsStoppedAfterTests();
 
-async function api(server, method, path, body, token) {
-  const r = await rawAt(server, method, "/_matrix/client/v3" + path, body, token);
-  if (r.status >= 300) {
-    throw new Error(`${server} ${method} ${path}: ${r.status} ${JSON.stringify(r.json)}`);
-  }
-  return r.json;
-}
-
-let counter = 0;
-async function registerUser(server) {
-  counter++;
-  const username = `fed${Date.now().toString(36)}${counter}`;
-  const r = await api(server, "POST", "/register", { username, password: `pw-${username}-secret`, auth: { type: "m.login.dummy" } });
-  return { userId: r.user_id, deviceId: r.device_id, accessToken: r.access_token };
-}
-
 async function registerGuest(server) {
-  const r = await api(server, "POST", "/register?kind=guest", {});
+  const r = await api("POST", "/register?kind=guest", {}, undefined, server);
   return { userId: r.user_id, deviceId: r.device_id, accessToken: r.access_token };
 }
 
 const serverNameOf = (userId) => userId.slice(userId.indexOf(":") + 1);
 
 test("users of two servers decrypt each other's messages in a room of one of them", { timeout: 140000 }, async () => {
-  const aliceCreds = await registerUser(baseUrl);
-  const bobCreds = await registerUser(serverB);
+  const aliceCreds = await registerUser("fed", baseUrl);
+  const bobCreds = await registerUser("fed", serverB);
   const alice = await startCryptoClient(aliceCreds, { server: baseUrl });
   const bob = await startCryptoClient(bobCreds, { server: serverB });
 
@@ -90,7 +74,7 @@ test("users of two servers decrypt each other's messages in a room of one of the
 
   // Neither server stored plaintext.
   for (const [server, token] of [[baseUrl, aliceCreds.accessToken], [serverB, bobCreds.accessToken]]) {
-    const page = await api(server, "GET", `/rooms/${encodeURIComponent(roomId)}/messages?dir=b&limit=50`, undefined, token);
+    const page = await api("GET", `/rooms/${encodeURIComponent(roomId)}/messages?dir=b&limit=50`, undefined, token, server);
     assert.equal(page.chunk.filter((e) => e.type === "m.room.message").length, 0, `plaintext stored on ${server}`);
   }
 });

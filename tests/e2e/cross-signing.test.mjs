@@ -10,36 +10,10 @@ import assert from "node:assert/strict";
 
 import { EventShieldColour, EventShieldReason } from "matrix-js-sdk/lib/crypto-api/index.js";
 
-import { raw, waitFor } from "./helpers.mjs";
+import { login, raw, registerUser, waitFor } from "./helpers.mjs";
 import { decrypted, deviceKnown, quietClientsStoppedAfterTests, startCryptoClient } from "./crypto.mjs";
 
 quietClientsStoppedAfterTests();
-
-async function api(method, path, body, token) {
-  const r = await raw(method, "/_matrix/client/v3" + path, body, token);
-  if (r.status >= 300) {
-    throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(r.json)}`);
-  }
-  return r.json;
-}
-
-let counter = 0;
-async function registerUser() {
-  counter++;
-  const username = `xs${Date.now().toString(36)}${counter}`;
-  const password = `pw-${username}-secret`;
-  const r = await api("POST", "/register", { username, password, auth: { type: "m.login.dummy" } });
-  return { userId: r.user_id, deviceId: r.device_id, accessToken: r.access_token, username, password };
-}
-
-async function login(user) {
-  const r = await api("POST", "/login", {
-    type: "m.login.password",
-    identifier: { type: "m.id.user", user: user.username },
-    password: user.password,
-  });
-  return { userId: r.user_id, deviceId: r.device_id, accessToken: r.access_token };
-}
 
 // The recovery key alice's devices answer secret storage with.
 function recoveryKeyHolder() {
@@ -64,8 +38,8 @@ test("a device cross-signed through secret storage sends messages with no unveri
   const versions = await raw("GET", "/_matrix/client/versions");
   assert.equal(versions.json.unstable_features["org.matrix.e2e_cross_signing"], true);
 
-  const alice = await registerUser();
-  const bob = await registerUser();
+  const alice = await registerUser("xs");
+  const bob = await registerUser("xs");
   const recovery = recoveryKeyHolder();
   const a1 = await startCryptoClient(alice, { cryptoCallbacks: recovery.callbacks });
   const b = await startCryptoClient(bob);

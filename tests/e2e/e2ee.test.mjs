@@ -13,37 +13,10 @@ import assert from "node:assert/strict";
 
 import { createClient, MatrixEventEvent } from "matrix-js-sdk";
 
-import { baseUrl, raw, waitFor, withTimeout } from "./helpers.mjs";
+import { api, baseUrl, login, registerUser, waitFor, withTimeout } from "./helpers.mjs";
 import { clients, decrypted, deviceKnown, joinedMembers, quietClientsStoppedAfterTests, startCryptoClient } from "./crypto.mjs";
 
 quietClientsStoppedAfterTests();
-
-// api makes a client-server v3 request and fails on any error status.
-async function api(method, path, body, token) {
-  const r = await raw(method, "/_matrix/client/v3" + path, body, token);
-  if (r.status >= 300) {
-    throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(r.json)}`);
-  }
-  return r.json;
-}
-
-let userCounter = 0;
-async function registerUser() {
-  userCounter++;
-  const username = `e2e${Date.now().toString(36)}${userCounter}`;
-  const password = `pw-${username}-secret`;
-  const r = await api("POST", "/register", { username, password, auth: { type: "m.login.dummy" } });
-  return { userId: r.user_id, deviceId: r.device_id, accessToken: r.access_token, password, username };
-}
-
-async function login(username, password) {
-  const r = await api("POST", "/login", {
-    type: "m.login.password",
-    identifier: { type: "m.id.user", user: username },
-    password,
-  });
-  return { userId: r.user_id, deviceId: r.device_id, accessToken: r.access_token };
-}
 
 async function registerGuest() {
   const tmp = createClient({ baseUrl });
@@ -140,7 +113,7 @@ test("a guest and a registered user decrypt each other's messages; a second devi
 
   // Alice's second device logs in, syncs once (uploading its keys), then
   // goes offline: its next /sync is held back.
-  const secondCreds = await login(aliceCreds.username, aliceCreds.password);
+  const secondCreds = await login(aliceCreds);
   const gate = syncGate(1);
   const second = await startCryptoClient(secondCreds, { fetchFn: gate.fetchFn });
   await waitFor(

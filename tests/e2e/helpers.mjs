@@ -1,5 +1,5 @@
-// What both real-client test files need: the server's address, timeouts
-// that say what was awaited, and requests made without the SDK.
+// What the real-client test files share: the server's address, timeouts
+// that say what was awaited, requests made without the SDK, and accounts.
 
 export const baseUrl = process.env.FOYER_URL;
 if (!baseUrl) {
@@ -50,4 +50,38 @@ export async function rawAt(server, method, path, body, token) {
     json = { unparsed: text };
   }
   return { status: res.status, json };
+}
+
+// api makes a client-server v3 request (to server, FOYER_URL unless
+// given) and fails on any error status.
+export async function api(method, path, body, token, server = baseUrl) {
+  const r = await rawAt(server, method, "/_matrix/client/v3" + path, body, token);
+  if (r.status >= 300) {
+    throw new Error(`${server} ${method} ${path}: ${r.status} ${JSON.stringify(r.json)}`);
+  }
+  return r.json;
+}
+
+let registered = 0;
+
+// registerUser registers a user with a password (m.login.dummy), its
+// name made unique from prefix.
+export async function registerUser(prefix = "e2e", server = baseUrl) {
+  registered++;
+  const username = `${prefix}${Date.now().toString(36)}${registered}`;
+  const password = `pw-${username}-secret`;
+  const r = await api("POST", "/register", { username, password, auth: { type: "m.login.dummy" } }, undefined, server);
+  return { userId: r.user_id, deviceId: r.device_id, accessToken: r.access_token, username, password };
+}
+
+// login logs a user registerUser made in again: a new device.
+export async function login(user, server = baseUrl) {
+  const r = await api(
+    "POST",
+    "/login",
+    { type: "m.login.password", identifier: { type: "m.id.user", user: user.username }, password: user.password },
+    undefined,
+    server,
+  );
+  return { userId: r.user_id, deviceId: r.device_id, accessToken: r.access_token };
 }
