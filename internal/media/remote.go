@@ -124,7 +124,7 @@ func (s *Service) fetchRemote(ctx context.Context, origin, mediaID string) (Reco
 		Origin:      origin,
 		MediaID:     mediaID,
 		ContentType: NormalizeContentType(m.ContentType),
-		UploadName:  dispositionFilename(m.Disposition),
+		UploadName:  DispositionFilename(m.Disposition),
 		SHA256:      sha,
 		Size:        size,
 		CreatedTS:   now,
@@ -156,9 +156,9 @@ func (s *Service) remoteError(origin, mediaID string, err error) error {
 	return fmt.Errorf("%w: %v", ErrRemoteUnavailable, err)
 }
 
-// dispositionFilename is the filename of a Content-Disposition, when it
+// DispositionFilename is the filename of a Content-Disposition, when it
 // is one we would accept at upload; "" otherwise.
-func dispositionFilename(disposition string) string {
+func DispositionFilename(disposition string) string {
 	if disposition == "" {
 		return ""
 	}

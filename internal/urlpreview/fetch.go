@@ -13,8 +13,6 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"golang.org/x/net/html/charset"
 
@@ -163,7 +161,7 @@ func (s *Service) storeImage(ctx context.Context, userID string, resp *http.Resp
 	if resp.ContentLength > limit {
 		return imageInfo{}, errOverLimit
 	}
-	rec, err := s.media.Upload(ctx, userID, mediaType, downloadName(resp), capBody(body, limit))
+	rec, err := s.media.Upload(ctx, userID, mediaType, media.DispositionFilename(resp.Header.Get("Content-Disposition")), capBody(body, limit))
 	if err != nil {
 		return imageInfo{}, err
 	}
@@ -176,20 +174,6 @@ func (s *Service) storeImage(ctx context.Context, userID string, resp *http.Resp
 		blob.Close()
 	}
 	return info, nil
-}
-
-// downloadName is the filename of Content-Disposition, when it is one an
-// upload could have.
-func downloadName(resp *http.Response) string {
-	_, params, err := mime.ParseMediaType(resp.Header.Get("Content-Disposition"))
-	if err != nil {
-		return ""
-	}
-	name := params["filename"]
-	if len(name) > 255 || !utf8.ValidString(name) || strings.ContainsFunc(name, unicode.IsControl) {
-		return ""
-	}
-	return name
 }
 
 // capBody fails a read beyond limit bytes with errOverLimit.
