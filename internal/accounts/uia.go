@@ -16,6 +16,9 @@ const (
 	// StageRecaptcha is the spec's captcha stage, whichever provider
 	// serves it.
 	StageRecaptcha = "m.login.recaptcha"
+	// StageProofOfWork is Foyer's own stage: a hash puzzle the client
+	// solves (internal/proofofwork; README, "Proof of work").
+	StageProofOfWork = "foyer.login.proof_of_work"
 )
 
 // Flow is one accepted sequence of stages.

@@ -20,6 +20,7 @@ import (
 	"foyer/internal/httpapi"
 	"foyer/internal/metrics"
 	"foyer/internal/presence"
+	"foyer/internal/proofofwork"
 	"foyer/internal/push"
 	"foyer/internal/ratelimit"
 	"foyer/internal/remoteprofile"
@@ -74,6 +75,9 @@ type API struct {
 
 	// filters are uploaded filters, parsed.
 	filters parsedFilters
+	// proofOfWork hands out and checks the guest proof-of-work stage's
+	// challenges; nil when guest_access.proof_of_work is off.
+	proofOfWork *proofofwork.Issuer
 }
 
 // Routes builds the client API and returns its route table.
@@ -85,6 +89,9 @@ func Routes(d Deps) []httpapi.Route {
 		guestRegLimit: ratelimit.New(rl.GuestRegistration.PerSecond, rl.GuestRegistration.Burst),
 		regLimit:      ratelimit.New(rl.Registration.PerSecond, rl.Registration.Burst),
 		loginLimit:    ratelimit.New(rl.Login.PerSecond, rl.Login.Burst),
+	}
+	if g := d.Config.GuestAccess; g.ProofOfWork {
+		a.proofOfWork = proofofwork.New(g.ProofOfWorkBits, g.ProofOfWorkTTL)
 	}
 	if a.Stopping == nil {
 		a.Stopping = context.Background()

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"foyer/internal/accounts"
 	"foyer/internal/guest"
 	"foyer/internal/httpapi"
 )
@@ -119,15 +120,34 @@ func (a *API) redeemGuestLink(w http.ResponseWriter, r *http.Request) error {
 	}
 	var displayName string
 	_ = json.Unmarshal(body["initial_device_display_name"], &displayName)
-	red, err := a.Guests.Redeem(r.Context(), r.PathValue("token"), displayName, httpapi.ClientIP(r))
+	token := r.PathValue("token")
+	var sess *accounts.UIASession
+	if flows, _ := a.guestFlows(); flows != nil {
+		// A link that cannot be used says so before anyone solves a check
+		// for it.
+		if err := a.Guests.CheckRedeemable(r.Context(), token); err != nil {
+			return a.keepTokenOutOfLogs(r, httpapi.GuestError(err))
+		}
+		var done bool
+		var err error
+		// Each link has sessions of its own: a check passed for one link
+		// does not redeem another.
+		sess, done, err = a.guestHumanCheck(w, r, "redeem_guest_link:"+token, body["auth"])
+		if err != nil || !done {
+			return err
+		}
+	}
+	red, err := a.Guests.Redeem(r.Context(), token, displayName, httpapi.ClientIP(r))
 	if err != nil {
 		return a.keepTokenOutOfLogs(r, httpapi.GuestError(err))
 	}
 	a.Metrics.Registrations.WithLabelValues("guest").Inc()
-	httpapi.WriteJSON(w, http.StatusOK, map[string]string{
+	res := map[string]string{
 		"user_id": red.UserID, "access_token": red.AccessToken, "device_id": red.DeviceID,
 		"home_server": a.Config.ServerName, "room_id": red.RoomID,
-	})
+	}
+	a.finishHumanCheck(sess, res)
+	httpapi.WriteJSON(w, http.StatusOK, res)
 	return nil
 }
 

@@ -79,14 +79,19 @@ func (a *API) registerGuest(w http.ResponseWriter, r *http.Request) error {
 	if err := httpapi.RateLimit(r, a.guestRegLimit); err != nil {
 		return err
 	}
-	// Every field but initial_device_display_name is ignored (G-6), so
-	// their types do not matter either.
+	// Every field but initial_device_display_name (and auth, when the
+	// server asks for a human check) is ignored (G-6), so their types do
+	// not matter either.
 	var body map[string]json.RawMessage
 	if err := httpapi.ReadJSON(r, &body); err != nil {
 		return err
 	}
 	var displayName string
 	_ = json.Unmarshal(body["initial_device_display_name"], &displayName)
+	sess, done, err := a.guestHumanCheck(w, r, "register_guest", body["auth"])
+	if err != nil || !done {
+		return err
+	}
 	// Under the live-guest cap, then into the auto-join rooms.
 	creds, err := a.Guests.Register(r.Context(), displayName)
 	if err != nil {
@@ -96,8 +101,42 @@ func (a *API) registerGuest(w http.ResponseWriter, r *http.Request) error {
 	a.Log.InfoContext(r.Context(), "guest registered", "user_id", creds.UserID, "ip", httpapi.ClientIP(r))
 	// Any refresh_token asked for is ignored too: guests get none, as in
 	// Synapse, and keep an access token that does not expire.
-	httpapi.WriteJSON(w, http.StatusOK, httpapi.NewRegisterResponse(creds, a.Config.ServerName))
+	res := httpapi.NewRegisterResponse(creds, a.Config.ServerName)
+	a.finishHumanCheck(sess, res)
+	httpapi.WriteJSON(w, http.StatusOK, res)
 	return nil
+}
+
+// guestHumanCheck runs the human checks guest_access asks of a guest
+// registration or link redemption (purpose tells them apart) as UIA, as
+// for any registration. With no check configured it is done at once,
+// with no session: the spec's guest registration takes no auth. A
+// session whose request already succeeded (the client lost the answer)
+// is answered again as it was.
+func (a *API) guestHumanCheck(w http.ResponseWriter, r *http.Request, purpose string, auth json.RawMessage) (*accounts.UIASession, bool, error) {
+	flows, params := a.guestFlows()
+	if flows == nil {
+		return nil, true, nil
+	}
+	if res, ok := a.uia.Result(purpose, accounts.AuthSession(auth)); ok {
+		httpapi.WriteJSON(w, http.StatusOK, res)
+		return nil, false, nil
+	}
+	return a.runUIAWithParams(w, purpose, flows, params, auth,
+		func(stage string, auth json.RawMessage, _ *accounts.UIASession) error {
+			if handled, err := a.verifyHumanCheck(r, stage, auth); handled {
+				return err
+			}
+			return &accounts.StageError{Errcode: "M_UNRECOGNIZED", Message: "unsupported stage " + stage}
+		}, a.offerChallenges)
+}
+
+// finishHumanCheck keeps a guest request's answer with its session, if it
+// had one.
+func (a *API) finishHumanCheck(sess *accounts.UIASession, res any) {
+	if sess != nil {
+		a.uia.Finish(sess, res)
+	}
 }
 
 // registrationFlows are the UIA flows for the configured mode, and the
@@ -117,28 +156,6 @@ func (a *API) registrationFlows() ([][]string, map[string]any) {
 		stages = append(stages, accounts.StageDummy)
 	}
 	return [][]string{stages}, params
-}
-
-// verifyCaptcha completes the captcha stage when the provider accepts the
-// auth dict's response; a provider that cannot be asked is a 503, for
-// the client to try again later.
-func (a *API) verifyCaptcha(r *http.Request, auth json.RawMessage) error {
-	var body struct {
-		Response string `json:"response"`
-	}
-	_ = json.Unmarshal(auth, &body)
-	if a.Captcha == nil {
-		return &accounts.StageError{Errcode: "M_UNRECOGNIZED", Message: "this server has no captcha"}
-	}
-	ok, err := a.Captcha.Verify(r.Context(), body.Response, httpapi.ClientIP(r))
-	if err != nil {
-		a.Log.WarnContext(r.Context(), "captcha check failed", "err", err)
-		return httpapi.NewError(http.StatusServiceUnavailable, "M_UNKNOWN", "the captcha provider could not be reached; try again later")
-	}
-	if !ok {
-		return &accounts.StageError{Errcode: "M_UNAUTHORIZED", Message: "the captcha was not solved; solve it again"}
-	}
-	return nil
 }
 
 func (a *API) registerUser(w http.ResponseWriter, r *http.Request) error {
@@ -255,7 +272,10 @@ func (a *API) registerUser(w http.ResponseWriter, r *http.Request) error {
 			return &accounts.StageError{Errcode: "M_UNRECOGNIZED", Message: "unsupported stage " + stage}
 		},
 		// The new session remembers this request's parameters.
-		func(c *accounts.Challenge) { a.uia.RememberParams(purpose, c.Session, params) })
+		func(c *accounts.Challenge) {
+			a.uia.RememberParams(purpose, c.Session, params)
+			a.offerChallenges(c)
+		})
 	if err != nil || !done {
 		return err
 	}

@@ -10,16 +10,18 @@ func TestCaptchaValidate(t *testing.T) {
 	full := Captcha{Provider: CaptchaHCaptcha, SiteKey: "site", Secret: "secret"}
 	for name, tc := range map[string]struct {
 		c        Captcha
-		required bool
+		required string // the switch that needs it, if any
 		want     string // "" for valid
 	}{
-		"off":                 {Captcha{}, false, ""},
-		"configured":          {full, true, ""},
-		"required, none":      {Captcha{}, true, "captcha.provider is not set"},
-		"required, no secret": {Captcha{Provider: CaptchaTurnstile, SiteKey: "k"}, true, "captcha.secret is not set"},
-		"required, no key":    {Captcha{Provider: CaptchaRecaptcha, Secret: "s"}, true, "captcha.site_key is not set"},
-		"unknown provider":    {Captcha{Provider: "friendlycaptcha"}, false, "not one of recaptcha"},
-		"bad verify URL":      {Captcha{Provider: CaptchaHCaptcha, VerifyURL: "ftp://x"}, false, "captcha.verify_url"},
+		"off":                 {Captcha{}, "", ""},
+		"configured":          {full, "registration_require_captcha", ""},
+		"required, none":      {Captcha{}, "registration_require_captcha", "registration_require_captcha is on but captcha.provider is not set"},
+		"guests, none":        {Captcha{}, "guest_access.require_captcha", "guest_access.require_captcha is on but captcha.provider is not set"},
+		"required, no secret": {Captcha{Provider: CaptchaTurnstile, SiteKey: "k"}, "registration_require_captcha", "captcha.secret is not set"},
+		"required, no key":    {Captcha{Provider: CaptchaRecaptcha, Secret: "s"}, "registration_require_captcha", "captcha.site_key is not set"},
+		"unknown provider":    {Captcha{Provider: "friendlycaptcha"}, "", "not one of recaptcha"},
+		"bad verify URL":      {Captcha{Provider: CaptchaHCaptcha, VerifyURL: "ftp://x"}, "", "captcha.verify_url"},
+		"bad script URL":      {Captcha{Provider: CaptchaHCaptcha, ScriptURL: "javascript:alert(1)"}, "", "captcha.script_url"},
 	} {
 		errs := tc.c.validate(tc.required)
 		if tc.want == "" {
@@ -31,6 +33,13 @@ func TestCaptchaValidate(t *testing.T) {
 		if len(errs) == 0 || !strings.Contains(errs[0].Error(), tc.want) {
 			t.Errorf("%s: errors %v, want one containing %q", name, errs, tc.want)
 		}
+	}
+	if got := (Captcha{Provider: CaptchaTurnstile}).WidgetOrigins(); len(got) != 1 || got[0] != "https://challenges.cloudflare.com" {
+		t.Errorf("turnstile widget origins %v", got)
+	}
+	fake := Captcha{Provider: CaptchaHCaptcha, ScriptURL: "http://127.0.0.1:9/fake/api.js?render=explicit"}
+	if got := fake.WidgetOrigins(); len(got) != 1 || got[0] != "http://127.0.0.1:9" || fake.WidgetScript() != fake.ScriptURL {
+		t.Errorf("overridden widget %v %q", got, fake.WidgetScript())
 	}
 	if got := (Captcha{Provider: CaptchaTurnstile}).EffectiveVerifyURL(); got != "https://challenges.cloudflare.com/turnstile/v0/siteverify" {
 		t.Errorf("turnstile verify URL %q", got)

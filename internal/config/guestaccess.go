@@ -38,7 +38,24 @@ type GuestAccess struct {
 	// DisabledExtensions switches off Foyer's extensions to the spec's
 	// guest endpoint list (G-14) by group name; see GuestExtensionGroups.
 	DisabledExtensions []string `yaml:"disabled_extensions" env:"GUEST_DISABLED_EXTENSIONS"`
+	// RequireCaptcha puts the captcha stage (captcha: section) before
+	// guest registration and guest-link redemption, which then answer
+	// 401 with UIA flows like any registration.
+	RequireCaptcha bool `yaml:"require_captcha" env:"GUEST_REQUIRE_CAPTCHA"`
+	// ProofOfWork puts Foyer's proof-of-work stage (internal/proofofwork)
+	// before guest registration and guest-link redemption.
+	ProofOfWork bool `yaml:"proof_of_work" env:"GUEST_PROOF_OF_WORK"`
+	// ProofOfWorkBits is the difficulty: the zero bits a hash must start
+	// with; each bit doubles the client's expected work.
+	ProofOfWorkBits int `yaml:"proof_of_work_bits" env:"GUEST_PROOF_OF_WORK_BITS"`
+	// ProofOfWorkTTL is how long a challenge may be answered.
+	ProofOfWorkTTL time.Duration `yaml:"proof_of_work_ttl" env:"GUEST_PROOF_OF_WORK_TTL"`
 }
+
+// DefaultProofOfWorkBits takes headless Chromium on the test machine
+// about a quarter of a second on average, a phone's browser about a
+// second (README, "Proof of work").
+const DefaultProofOfWorkBits = 18
 
 // GuestExtensionGroups are the names DisabledExtensions accepts; the
 // routes of each group are listed in internal/guest.
@@ -54,6 +71,8 @@ func defaultGuestAccess() GuestAccess {
 		ExpireAfter:      30 * 24 * time.Hour,
 		ExpireInterval:   10 * time.Minute,
 		MaxRooms:         50,
+		ProofOfWorkBits:  DefaultProofOfWorkBits,
+		ProofOfWorkTTL:   10 * time.Minute,
 	}
 }
 
@@ -82,6 +101,12 @@ func (g GuestAccess) validate() []error {
 	}
 	if g.LinkURL != "" && !strings.Contains(g.LinkURL, "{token}") {
 		add("guest_access.link_url %q must contain {token}", g.LinkURL)
+	}
+	if g.ProofOfWorkBits < 1 || g.ProofOfWorkBits > 32 {
+		add("guest_access.proof_of_work_bits must be between 1 and 32, not %d (the default is %d)", g.ProofOfWorkBits, DefaultProofOfWorkBits)
+	}
+	if g.ProofOfWorkTTL < time.Second {
+		add("guest_access.proof_of_work_ttl must be at least 1s, not %s (the default is 10m)", g.ProofOfWorkTTL)
 	}
 	for _, name := range g.DisabledExtensions {
 		known := false

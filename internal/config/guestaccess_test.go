@@ -94,3 +94,51 @@ func TestConfigGuestAccessValidate(t *testing.T) {
 		t.Errorf("guest event rate without burst: %v", err)
 	}
 }
+
+// The guest human checks (captcha, proof of work) come from the file and
+// the environment, and are checked.
+func TestConfigGuestHumanChecks(t *testing.T) {
+	def := Default().GuestAccess
+	if def.RequireCaptcha || def.ProofOfWork || def.ProofOfWorkBits != DefaultProofOfWorkBits || def.ProofOfWorkTTL != 10*time.Minute {
+		t.Fatalf("defaults: %+v", def)
+	}
+	file := writeConfig(t, `
+guest_access:
+  require_captcha: true
+  proof_of_work: true
+  proof_of_work_bits: 12
+  proof_of_work_ttl: 2m
+captcha:
+  provider: turnstile
+  site_key: k
+  secret: s
+  script_url: https://captcha.example.org/api.js
+`)
+	g := mustResolve(t, []string{"--config", file}).GuestAccess
+	if !g.RequireCaptcha || !g.ProofOfWork || g.ProofOfWorkBits != 12 || g.ProofOfWorkTTL != 2*time.Minute {
+		t.Errorf("from the file: %+v", g)
+	}
+	cfg := mustResolve(t, []string{"--config", file}, "FOYER_GUEST_REQUIRE_CAPTCHA=false", "FOYER_GUEST_PROOF_OF_WORK=false",
+		"FOYER_GUEST_PROOF_OF_WORK_BITS=20", "FOYER_GUEST_PROOF_OF_WORK_TTL=30s", "FOYER_CAPTCHA_SCRIPT_URL=https://other.example.org/a.js")
+	g = cfg.GuestAccess
+	if g.RequireCaptcha || g.ProofOfWork || g.ProofOfWorkBits != 20 || g.ProofOfWorkTTL != 30*time.Second ||
+		cfg.Captcha.ScriptURL != "https://other.example.org/a.js" {
+		t.Errorf("env over the file: %+v %q", g, cfg.Captcha.ScriptURL)
+	}
+
+	for name, tc := range map[string]struct {
+		mutate func(*Config)
+		want   string
+	}{
+		"no provider": {func(c *Config) { c.GuestAccess.RequireCaptcha = true }, "guest_access.require_captcha is on but captcha.provider is not set"},
+		"zero bits":   {func(c *Config) { c.GuestAccess.ProofOfWorkBits = 0 }, "guest_access.proof_of_work_bits must be between 1 and 32"},
+		"too hard":    {func(c *Config) { c.GuestAccess.ProofOfWorkBits = 33 }, "guest_access.proof_of_work_bits"},
+		"short ttl":   {func(c *Config) { c.GuestAccess.ProofOfWorkTTL = time.Millisecond }, "guest_access.proof_of_work_ttl must be at least 1s"},
+	} {
+		c := Default()
+		tc.mutate(&c)
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

@@ -122,7 +122,14 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Outbound.validate()...)
 	errs = append(errs, c.Federation.validate()...)
 	errs = append(errs, c.ServerNotices.validate()...)
-	errs = append(errs, c.Captcha.validate(c.RegistrationRequireCaptcha)...)
+	switch {
+	case c.RegistrationRequireCaptcha:
+		errs = append(errs, c.Captcha.validate("registration_require_captcha")...)
+	case c.GuestAccess.RequireCaptcha:
+		errs = append(errs, c.Captcha.validate("guest_access.require_captcha")...)
+	default:
+		errs = append(errs, c.Captcha.validate("")...)
+	}
 	if len(c.TURN.URIs) > 0 && c.TURN.SharedSecret == "" {
 		add("turn.uris is set but turn.shared_secret is not: set the TURN server's static-auth-secret")
 	}

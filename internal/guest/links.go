@@ -136,23 +136,10 @@ func (s *Service) AllowRedeem(ip string) error {
 // behind: the checks come first, and a join that fails still undoes the
 // registration.
 func (s *Service) Redeem(ctx context.Context, token, deviceDisplayName, ip string) (Redemption, error) {
-	if !s.opts.GuestsEnabled {
-		return Redemption{}, ErrGuestsDisabled
-	}
-	link, err := s.store.GetLink(ctx, token)
-	if err != nil {
-		return Redemption{}, err
-	}
 	now := s.nowMS()
-	if err := link.Status(now); err != nil {
-		return Redemption{}, err
-	}
-	facts, err := s.rooms.GuestFacts(ctx, link.RoomID, "")
+	link, facts, err := s.redeemable(ctx, token, now)
 	if err != nil {
 		return Redemption{}, err
-	}
-	if !facts.Exists || !facts.GuestsCanJoin {
-		return Redemption{}, fmt.Errorf("%w: this guest link's room no longer admits guests", ErrRoomForbidsGuests)
 	}
 	ok, err := s.store.UseLink(ctx, token, now)
 	if err != nil {
@@ -182,6 +169,36 @@ func (s *Service) Redeem(ctx context.Context, token, deviceDisplayName, ip strin
 	s.log.InfoContext(ctx, "guest link redeemed", "link", TokenPrefix(token), "room_id", link.RoomID, "user_id", creds.UserID, "ip", ip)
 	s.AutoJoin(ctx, creds.UserID)
 	return Redemption{Credentials: creds, RoomID: link.RoomID}, nil
+}
+
+// CheckRedeemable reports why the link could not be redeemed now, if it
+// could not: Redeem's own checks, without using the link.
+func (s *Service) CheckRedeemable(ctx context.Context, token string) error {
+	_, _, err := s.redeemable(ctx, token, s.nowMS())
+	return err
+}
+
+// redeemable returns the link and its room's facts when the link may be
+// redeemed at now.
+func (s *Service) redeemable(ctx context.Context, token string, now int64) (Link, RoomFacts, error) {
+	if !s.opts.GuestsEnabled {
+		return Link{}, RoomFacts{}, ErrGuestsDisabled
+	}
+	link, err := s.store.GetLink(ctx, token)
+	if err != nil {
+		return Link{}, RoomFacts{}, err
+	}
+	if err := link.Status(now); err != nil {
+		return Link{}, RoomFacts{}, err
+	}
+	facts, err := s.rooms.GuestFacts(ctx, link.RoomID, "")
+	if err != nil {
+		return Link{}, RoomFacts{}, err
+	}
+	if !facts.Exists || !facts.GuestsCanJoin {
+		return Link{}, RoomFacts{}, fmt.Errorf("%w: this guest link's room no longer admits guests", ErrRoomForbidsGuests)
+	}
+	return link, facts, nil
 }
 
 // joinThroughLink joins a fresh guest to the link's room. Unless the

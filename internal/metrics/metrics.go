@@ -20,6 +20,8 @@ type Metrics struct {
 	// gauge is added by WatchLiveGuests.
 	GuestsUpgraded prometheus.Counter
 	GuestsExpired  prometheus.Counter
+	// Challenges are the human checks of registration (challenges.go).
+	Challenges Challenges
 }
 
 // New registers the collectors, plus Go runtime and process metrics.
@@ -42,11 +44,17 @@ func New() *Metrics {
 		}, []string{"kind"}),
 	}
 	m.GuestsUpgraded, m.GuestsExpired = newGuestCounters()
+	m.Challenges = newChallenges()
 	reg.MustRegister(m.Requests, m.Latency, m.Registrations, m.GuestsUpgraded, m.GuestsExpired,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(m.Challenges.collectors()...)
 	// Zero series from the start, so dashboards see every kind.
 	for _, kind := range []string{"user", "guest", "named_guest", "upgrade"} {
 		m.Registrations.WithLabelValues(kind)
+	}
+	for _, stage := range []string{"m.login.recaptcha", "foyer.login.proof_of_work"} {
+		m.Challenges.Issued.WithLabelValues(stage)
+		m.Challenges.Solved.WithLabelValues(stage)
 	}
 	return m
 }
