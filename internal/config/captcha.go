@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/url"
+	"regexp"
 	"time"
 )
 
@@ -56,6 +57,9 @@ var captchaWidgets = map[string]struct {
 		[]string{"https://challenges.cloudflare.com"}},
 }
 
+// plainHost is a host (and port) that can stand in a CSP source as is.
+var plainHost = regexp.MustCompile(`^[A-Za-z0-9.-]+(:[0-9]+)?$|^\[[0-9A-Fa-f:.]+\](:[0-9]+)?$`)
+
 // WidgetScript is the script the join page loads to show the widget.
 func (c Captcha) WidgetScript() string {
 	if c.ScriptURL != "" {
@@ -108,7 +112,7 @@ func (c Captcha) validate(requiredBy string) []error {
 		add("captcha.timeout must not be negative, not %s", c.Timeout)
 	}
 	if c.ScriptURL != "" {
-		if u, err := url.Parse(c.ScriptURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		if u, err := url.Parse(c.ScriptURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || !plainHost.MatchString(u.Host) {
 			add("captcha.script_url %q is not an http(s) URL", c.ScriptURL)
 		}
 	}

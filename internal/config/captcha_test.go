@@ -13,15 +13,17 @@ func TestCaptchaValidate(t *testing.T) {
 		required string // the switch that needs it, if any
 		want     string // "" for valid
 	}{
-		"off":                 {Captcha{}, "", ""},
-		"configured":          {full, "registration_require_captcha", ""},
-		"required, none":      {Captcha{}, "registration_require_captcha", "registration_require_captcha is on but captcha.provider is not set"},
-		"guests, none":        {Captcha{}, "guest_access.require_captcha", "guest_access.require_captcha is on but captcha.provider is not set"},
-		"required, no secret": {Captcha{Provider: CaptchaTurnstile, SiteKey: "k"}, "registration_require_captcha", "captcha.secret is not set"},
-		"required, no key":    {Captcha{Provider: CaptchaRecaptcha, Secret: "s"}, "registration_require_captcha", "captcha.site_key is not set"},
-		"unknown provider":    {Captcha{Provider: "friendlycaptcha"}, "", "not one of recaptcha"},
-		"bad verify URL":      {Captcha{Provider: CaptchaHCaptcha, VerifyURL: "ftp://x"}, "", "captcha.verify_url"},
-		"bad script URL":      {Captcha{Provider: CaptchaHCaptcha, ScriptURL: "javascript:alert(1)"}, "", "captcha.script_url"},
+		"off":                    {Captcha{}, "", ""},
+		"configured":             {full, "registration_require_captcha", ""},
+		"required, none":         {Captcha{}, "registration_require_captcha", "registration_require_captcha is on but captcha.provider is not set"},
+		"guests, none":           {Captcha{}, "guest_access.require_captcha", "guest_access.require_captcha is on but captcha.provider is not set"},
+		"required, no secret":    {Captcha{Provider: CaptchaTurnstile, SiteKey: "k"}, "registration_require_captcha", "captcha.secret is not set"},
+		"required, no key":       {Captcha{Provider: CaptchaRecaptcha, Secret: "s"}, "registration_require_captcha", "captcha.site_key is not set"},
+		"unknown provider":       {Captcha{Provider: "friendlycaptcha"}, "", "not one of recaptcha"},
+		"bad verify URL":         {Captcha{Provider: CaptchaHCaptcha, VerifyURL: "ftp://x"}, "", "captcha.verify_url"},
+		"bad script URL":         {Captcha{Provider: CaptchaHCaptcha, ScriptURL: "javascript:alert(1)"}, "", "captcha.script_url"},
+		"script host breaks CSP": {Captcha{Provider: CaptchaHCaptcha, ScriptURL: "https://a;script-src:*/x.js"}, "", "captcha.script_url"},
+		"script on IPv6":         {Captcha{Provider: CaptchaHCaptcha, ScriptURL: "http://[::1]:8080/x.js"}, "", ""},
 	} {
 		errs := tc.c.validate(tc.required)
 		if tc.want == "" {

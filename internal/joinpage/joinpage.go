@@ -29,11 +29,26 @@ var assets embed.FS
 // StaticPrefix is where the page's scripts, styles and icon are served.
 const StaticPrefix = "/_foyer/static/"
 
-// ContentSecurityPolicy allows scripts, styles and connections to this
-// origin only, no inline script or style, no plugins, no framing, no
-// <base> and no form submissions (the page's forms are handled by script).
-const ContentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; " +
+// ContentSecurityPolicy allows scripts (and the proof-of-work worker),
+// styles and connections to this origin only, no inline script or style,
+// no plugins, no framing, no <base> and no form submissions (the page's
+// forms are handled by script). A captcha widget adds its provider's
+// origins (see policyFor).
+const ContentSecurityPolicy = "default-src 'none'; script-src 'self'; worker-src 'self'; style-src 'self'; connect-src 'self'; " +
 	"img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+// policyFor is ContentSecurityPolicy with the captcha widget's origins
+// admitted where the widget needs them: its script, its frame, the
+// requests and styles of its loader.
+func policyFor(captchaOrigins []string) string {
+	if len(captchaOrigins) == 0 {
+		return ContentSecurityPolicy
+	}
+	o := " " + strings.Join(captchaOrigins, " ")
+	return "default-src 'none'; script-src 'self'" + o + "; worker-src 'self'; style-src 'self'" + o +
+		"; connect-src 'self'" + o + "; frame-src" + o + "; img-src 'self' data:" + o +
+		"; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+}
 
 // Options are what the page needs to know about the server that it cannot
 // ask the client API for.
@@ -45,7 +60,22 @@ type Options struct {
 	// shows previews only to visitors who already have an account here,
 	// and offers no Join button; guest links still work.
 	GuestRegistrationOpen bool
+	// GuestChecks are the human checks new guests must pass
+	// (GuestCheckCaptcha, GuestCheckProofOfWork); the page does them.
+	GuestChecks []string
+	// CaptchaProvider (recaptcha, hcaptcha, turnstile), CaptchaScript and
+	// CaptchaOrigins describe the captcha widget, when a provider is set:
+	// the page loads the script and its CSP admits the origins.
+	CaptchaProvider string
+	CaptchaScript   string
+	CaptchaOrigins  []string
 }
+
+// The human checks Options.GuestChecks may name.
+const (
+	GuestCheckCaptcha     = "captcha"
+	GuestCheckProofOfWork = "proof_of_work"
+)
 
 // asset is one static file, ready to serve.
 type asset struct {
@@ -58,12 +88,17 @@ type asset struct {
 type Handler struct {
 	page   *asset
 	static map[string]*asset
+	// csp is the Content-Security-Policy of every answer.
+	csp string
 }
 
 // New reads the embedded files and renders the page for opts. It panics
 // if the embedded files are broken, which a test catches.
 func New(opts Options) *Handler {
-	h := &Handler{static: map[string]*asset{}}
+	h := &Handler{static: map[string]*asset{}, csp: ContentSecurityPolicy}
+	if opts.CaptchaProvider != "" {
+		h.csp = policyFor(opts.CaptchaOrigins)
+	}
 	err := fs.WalkDir(assets, "assets", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -93,6 +128,9 @@ func New(opts Options) *Handler {
 	if err := tmpl.Execute(&buf, map[string]any{
 		"ServerName":            opts.ServerName,
 		"GuestRegistrationOpen": opts.GuestRegistrationOpen,
+		"GuestChecks":           strings.Join(opts.GuestChecks, " "),
+		"CaptchaProvider":       opts.CaptchaProvider,
+		"CaptchaScript":         opts.CaptchaScript,
 		"Asset":                 urls,
 	}); err != nil {
 		panic("joinpage: rendering index.html: " + err.Error())
@@ -127,11 +165,11 @@ func newAsset(name string, body []byte) *asset {
 }
 
 // setSecurityHeaders are on every answer of this package.
-func setSecurityHeaders(h http.Header) {
-	h.Set("Content-Security-Policy", ContentSecurityPolicy)
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("X-Frame-Options", "DENY")
+func (h *Handler) setSecurityHeaders(hdr http.Header) {
+	hdr.Set("Content-Security-Policy", h.csp)
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("Referrer-Policy", "no-referrer")
+	hdr.Set("X-Frame-Options", "DENY")
 }
 
 // ServeHTTP serves static files under StaticPrefix and the page on every
@@ -139,7 +177,7 @@ func setSecurityHeaders(h http.Header) {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if name, ok := strings.CutPrefix(r.URL.Path, StaticPrefix); ok {
 		if !h.ServeStatic(w, r, name) {
-			setSecurityHeaders(w.Header())
+			h.setSecurityHeaders(w.Header())
 			http.Error(w, "not found", http.StatusNotFound)
 		}
 		return
@@ -152,7 +190,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // reaches a template, a log line or a cache key here.
 func (h *Handler) ServePage(w http.ResponseWriter, r *http.Request) {
 	hdr := w.Header()
-	setSecurityHeaders(hdr)
+	h.setSecurityHeaders(hdr)
 	hdr.Set("Content-Type", "text/html; charset=utf-8")
 	// The page's own URL may hold a link token: keep it out of caches.
 	hdr.Set("Cache-Control", "no-store")
@@ -167,7 +205,7 @@ func (h *Handler) ServeStatic(w http.ResponseWriter, r *http.Request, name strin
 		return false
 	}
 	hdr := w.Header()
-	setSecurityHeaders(hdr)
+	h.setSecurityHeaders(hdr)
 	hdr.Set("Content-Type", a.contentType)
 	hdr.Set("ETag", a.etag)
 	if r.URL.Query().Get("v") == a.etag[1:13] {

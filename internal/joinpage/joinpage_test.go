@@ -165,3 +165,53 @@ func TestStaticFiles(t *testing.T) {
 		}
 	}
 }
+
+// With a captcha provider, the page's CSP admits exactly the widget's
+// origins (its script, frame, requests and styles) and nothing else new;
+// the page learns the checks, the provider, its script and the worker.
+func TestCaptchaWidgetPolicy(t *testing.T) {
+	h := New(Options{ServerName: "x", GuestRegistrationOpen: true,
+		GuestChecks:     []string{GuestCheckCaptcha, GuestCheckProofOfWork},
+		CaptchaProvider: "turnstile", CaptchaScript: "https://challenges.cloudflare.com/turnstile/v0/api.js?render=explicit",
+		CaptchaOrigins: []string{"https://challenges.cloudflare.com"}})
+	resp := get(t, h, "/_foyer/join/abc", nil)
+	csp := resp.Header.Get("Content-Security-Policy")
+	for _, want := range []string{
+		"script-src 'self' https://challenges.cloudflare.com;",
+		"frame-src https://challenges.cloudflare.com;",
+		"connect-src 'self' https://challenges.cloudflare.com;",
+		"worker-src 'self';",
+		"default-src 'none';",
+		"frame-ancestors 'none'",
+	} {
+		if !strings.Contains(csp, want) {
+			t.Errorf("CSP %q lacks %q", csp, want)
+		}
+	}
+	if strings.Contains(csp, "unsafe") || strings.Count(csp, "https://") != 5 {
+		t.Errorf("CSP admits more than the widget: %q", csp)
+	}
+	// Static files carry the same policy.
+	if got := get(t, h, StaticPrefix+"app.js", nil).Header.Get("Content-Security-Policy"); got != csp {
+		t.Errorf("static CSP %q", got)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{
+		`<meta name="foyer-guest-checks" content="captcha proof_of_work">`,
+		`<meta name="foyer-captcha-provider" content="turnstile">`,
+		`<meta name="foyer-captcha-script" content="https://challenges.cloudflare.com/turnstile/v0/api.js?render=explicit">`,
+		`<meta name="foyer-pow-worker" content="/_foyer/static/pow-worker.js?v=`,
+	} {
+		if !bytes.Contains(body, []byte(want)) {
+			t.Errorf("page lacks %s", want)
+		}
+	}
+	worker := get(t, h, StaticPrefix+"pow-worker.js", nil)
+	if worker.StatusCode != 200 || worker.Header.Get("Content-Type") != "text/javascript; charset=utf-8" {
+		t.Errorf("worker: %d %s", worker.StatusCode, worker.Header.Get("Content-Type"))
+	}
+	// Without a provider the policy is the plain one.
+	if got := get(t, New(Options{ServerName: "x", GuestChecks: []string{GuestCheckProofOfWork}}), "/_foyer/join/abc", nil).Header.Get("Content-Security-Policy"); got != ContentSecurityPolicy {
+		t.Errorf("CSP without a captcha: %q", got)
+	}
+}

@@ -45,13 +45,32 @@ func newAPI(cfg config.Config, log *slog.Logger, svc *Services, stopping context
 		mediaapi.Routes(&mediaapi.API{Config: cfg, Media: svc.Media, Previews: svc.URLPreviews, Guests: svc.Guests}),
 		adminapi.Routes(adminapi.Deps{Config: cfg, Log: log, Accounts: svc.Accounts, Guests: svc.Guests, Metrics: m,
 			ServerNotices: svc.ServerNotices}),
-		joinpage.Routes(joinpage.Options{
-			ServerName:            cfg.ServerName,
-			GuestRegistrationOpen: cfg.Guests && cfg.GuestAccess.OpenRegistration,
-		}),
+		joinpage.Routes(joinPageOptions(cfg)),
 		federationapi.Routes(federationapi.Deps{Config: cfg, Accounts: svc.Accounts, OpenID: svc.OpenID, Keys: svc.ServerKeys,
 			Rooms: svc.Rooms, Typing: svc.Typing, ClientData: svc.ClientData, Presence: svc.Presence, E2EE: svc.E2EE,
 			Transactions: svc.FederationTxns, HeardFrom: svc.FederationSender.HeardFrom, Log: log,
 			Media: svc.Media}),
 	)
+}
+
+// joinPageOptions tell the join page what it cannot ask the client API:
+// whether visitors may become guests, and the human checks and captcha
+// widget that takes.
+func joinPageOptions(cfg config.Config) joinpage.Options {
+	opts := joinpage.Options{
+		ServerName:            cfg.ServerName,
+		GuestRegistrationOpen: cfg.Guests && cfg.GuestAccess.OpenRegistration,
+	}
+	if cfg.GuestAccess.RequireCaptcha {
+		opts.GuestChecks = append(opts.GuestChecks, joinpage.GuestCheckCaptcha)
+	}
+	if cfg.GuestAccess.ProofOfWork {
+		opts.GuestChecks = append(opts.GuestChecks, joinpage.GuestCheckProofOfWork)
+	}
+	if cfg.Captcha.Provider != "" {
+		opts.CaptchaProvider = cfg.Captcha.Provider
+		opts.CaptchaScript = cfg.Captcha.WidgetScript()
+		opts.CaptchaOrigins = cfg.Captcha.WidgetOrigins()
+	}
+	return opts
 }

@@ -14,6 +14,12 @@
   const API = "/_matrix/client/v3";
   const serverName = meta("foyer-server-name");
   const guestRegistrationOpen = meta("foyer-guest-registration") === "open";
+  // The human checks the server asks of new guests, done here (see
+  // "Human checks" below).
+  const guestChecks = meta("foyer-guest-checks").split(" ").filter(Boolean);
+  const captchaProvider = meta("foyer-captcha-provider");
+  const captchaScript = meta("foyer-captcha-script");
+  const powWorkerURL = meta("foyer-pow-worker");
 
   function meta(name) {
     const el = document.querySelector(`meta[name="${name}"]`);
@@ -769,10 +775,149 @@
     setAccountStatus(`You are ${acct.user_id} now.`);
   }
 
+  // ---- Human checks: the captcha and the proof of work a server may ask
+  // of new guests, as user-interactive auth on guest registration and link
+  // redemption. The page does them by itself: the proof of work in a Web
+  // Worker with a progress bar, the captcha with the provider's widget. ----
+
+  const STAGE_CAPTCHA = "m.login.recaptcha";
+  const STAGE_POW = "foyer.login.proof_of_work";
+  // The widget API each provider's script defines.
+  const captchaGlobals = { recaptcha: "grecaptcha", hcaptcha: "hcaptcha", turnstile: "turnstile" };
+
+  function showCheck(title, text) {
+    $("check-title").textContent = title;
+    $("check-text").textContent = text;
+    $("check").hidden = false;
+  }
+  function hideCheck() {
+    $("check").hidden = true;
+    $("check-progress").hidden = true;
+    $("captcha-box").hidden = true;
+    $("captcha-box").replaceChildren();
+  }
+
+  // solveProofOfWork finds the nonce in a worker; the bar shows the chance
+  // that it would have been found by now.
+  function solveProofOfWork(params, session) {
+    if (!params || typeof params.challenge !== "string" || !(params.bits > 0)) {
+      return Promise.reject(new Error("the server's proof-of-work challenge is malformed"));
+    }
+    showCheck("Getting you in…", "Your browser is doing a short calculation that keeps automated sign-ups out. It takes a moment.");
+    const bar = $("check-progress");
+    bar.value = 0;
+    bar.hidden = false;
+    const expected = 2 ** params.bits;
+    return new Promise((resolve, reject) => {
+      let worker;
+      try {
+        worker = new Worker(powWorkerURL);
+      } catch {
+        reject(new Error("this browser cannot run the check (Web Workers are off)"));
+        return;
+      }
+      worker.onmessage = (e) => {
+        if (typeof e.data.nonce === "string") {
+          worker.terminate();
+          bar.value = 1;
+          resolve({ type: STAGE_POW, session, challenge: params.challenge, nonce: e.data.nonce });
+        } else {
+          bar.value = Math.min(0.99, 1 - Math.exp(-e.data.tries / expected));
+        }
+      };
+      worker.onerror = () => {
+        worker.terminate();
+        reject(new Error("the check could not run in this browser"));
+      };
+      worker.postMessage({ challenge: params.challenge, bits: params.bits });
+    });
+  }
+
+  let captchaLoaded = null;
+  // loadCaptcha adds the provider's script once and waits for its API.
+  function loadCaptcha() {
+    const name = captchaGlobals[captchaProvider];
+    if (!captchaLoaded) {
+      captchaLoaded = new Promise((resolve, reject) => {
+        const script = document.createElement("script");
+        script.src = captchaScript;
+        script.async = true;
+        script.onerror = () => { captchaLoaded = null; reject(new Error("the captcha could not be loaded")); };
+        script.onload = async () => {
+          for (let i = 0; i < 100; i++) {
+            const widget = window[name];
+            if (widget && typeof widget.render === "function") {
+              if (typeof widget.ready === "function") widget.ready(() => resolve(widget));
+              else resolve(widget);
+              return;
+            }
+            await sleep(100);
+          }
+          captchaLoaded = null;
+          reject(new Error("the captcha did not start"));
+        };
+        document.head.appendChild(script);
+      });
+    }
+    return captchaLoaded;
+  }
+
+  // solveCaptcha shows the widget and waits for the person to solve it.
+  async function solveCaptcha(params, session) {
+    if (!captchaProvider || !params || !params.public_key) throw new Error("the server's captcha is not set up for this page");
+    showCheck("One more step", "Show that you are a person, and you are in.");
+    const widget = await loadCaptcha();
+    const box = $("captcha-box");
+    box.replaceChildren();
+    const holder = el("div");
+    box.append(holder);
+    box.hidden = false;
+    return new Promise((resolve) => {
+      widget.render(holder, {
+        sitekey: params.public_key,
+        callback: (response) => resolve({ type: STAGE_CAPTCHA, session, response }),
+        "expired-callback": () => $("check-text").textContent = "The check expired; solve it again.",
+        "error-callback": () => $("check-text").textContent = "The check could not load; reload the page to try again.",
+      });
+    });
+  }
+
+  // withHumanCheck posts body to path; when the server answers with
+  // user-interactive auth, it completes a flow made of stages this page can
+  // do (proof of work first: it needs no one) and posts again. A refused
+  // answer comes back with a fresh challenge, tried a few times.
+  async function withHumanCheck(path, { query, body }) {
+    let res = await api("POST", path, { query, body, uia: true });
+    if (!res.uia) return res;
+    let challenge = res.uia;
+    const doable = (s) => s === STAGE_POW || s === "m.login.dummy" || (s === STAGE_CAPTCHA && captchaProvider !== "");
+    const flow = (challenge.flows || []).map((f) => f.stages || []).find((stages) => stages.every(doable));
+    if (!flow) throw new MatrixError(401, { error: "This server asks for a step this page cannot do; use a Matrix app." });
+    const order = [STAGE_POW, "m.login.dummy", STAGE_CAPTCHA];
+    try {
+      for (let round = 0; round < 6; round++) {
+        const done = challenge.completed || [];
+        const stage = [...flow].sort((a, b) => order.indexOf(a) - order.indexOf(b)).find((s) => !done.includes(s));
+        if (!stage) break;
+        const params = (challenge.params || {})[stage];
+        let auth;
+        if (stage === STAGE_POW) auth = await solveProofOfWork(params, challenge.session);
+        else if (stage === STAGE_CAPTCHA) auth = await solveCaptcha(params, challenge.session);
+        else auth = { type: stage, session: challenge.session };
+        res = await api("POST", path, { query, body: { ...body, auth }, uia: true });
+        if (!res.uia) return res;
+        challenge = res.uia;
+      }
+    } finally {
+      hideCheck();
+    }
+    throw new MatrixError(401, challenge);
+  }
+
   // ---- Getting an account for previews and joining. ----
 
   async function registerGuest() {
-    const res = await api("POST", `${API}/register`, { query: { kind: "guest" }, body: { initial_device_display_name: "Foyer web" } });
+    const res = await withHumanCheck(`${API}/register`, { query: { kind: "guest" }, body: { initial_device_display_name: "Foyer web" } });
     const acct = { user_id: res.user_id, access_token: res.access_token, device_id: res.device_id, kind: "guest" };
     store.saveAccount(acct);
     return acct;
@@ -824,7 +969,7 @@
     }
     let res;
     try {
-      res = await api("POST", `/_foyer/client/v1/guest_links/${enc(token)}/redeem`, {
+      res = await withHumanCheck(`/_foyer/client/v1/guest_links/${enc(token)}/redeem`, {
         body: { initial_device_display_name: "Foyer web" },
       });
     } catch (err) {
@@ -903,13 +1048,18 @@
       return;
     }
     let viewer = acct;
-    if (!viewer && guestRegistrationOpen) {
+    // A captcha is asked only of a visitor who joins, not to look.
+    if (!viewer && guestRegistrationOpen && !guestChecks.includes("captcha")) {
       try {
         viewer = await registerGuest();
       } catch (err) {
         previewUnavailable(canJoin, "The preview could not start: " + err.message);
         return;
       }
+    }
+    if (!viewer && canJoin) {
+      previewUnavailable(true, "Join to read and write here.");
+      return;
     }
     if (!viewer) {
       previewUnavailable(false, "This server does not let visitors without an account read rooms here. Open the room in a Matrix app.");
