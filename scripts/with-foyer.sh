@@ -2,7 +2,8 @@
 # Runs a command against a freshly built foyer: builds the binary, starts
 # it on a free loopback port with a throwaway data directory, rate limits
 # off and cheap password hashing, waits until it answers, runs the command
-# with FOYER_URL set, and always stops the server. On failure it prints the
+# with FOYER_URL set (and FOYER_BIN, the binary, for tests that start
+# servers of their own), and always stops the server. On failure it prints the
 # end of the server's log. Used by tests/e2e/run.sh and tests/browser/run.sh.
 #
 #   scripts/with-foyer.sh NAME COMMAND [ARGS...]
@@ -53,7 +54,7 @@ fi
 echo "$name: foyer serving on $url"
 
 status=0
-FOYER_URL="$url" "$@" || status=$?
+FOYER_BIN="$tmp/foyer" FOYER_URL="$url" "$@" || status=$?
 if [ "$status" -ne 0 ]; then
   echo "$name: tests failed; the last lines of foyer's log:" >&2
   tail -n 60 "$tmp/server.log" >&2

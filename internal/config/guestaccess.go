@@ -52,9 +52,9 @@ type GuestAccess struct {
 	ProofOfWorkTTL time.Duration `yaml:"proof_of_work_ttl" env:"GUEST_PROOF_OF_WORK_TTL"`
 }
 
-// DefaultProofOfWorkBits takes headless Chromium on the test machine
-// about a quarter of a second on average, a phone's browser about a
-// second (README, "Proof of work").
+// DefaultProofOfWorkBits takes the join page's worker about 0.2 s in
+// headless Chromium on the test machine (median), a few times that in a
+// phone's browser (README, "Proof of work").
 const DefaultProofOfWorkBits = 18
 
 // GuestExtensionGroups are the names DisabledExtensions accepts; the
