@@ -166,6 +166,18 @@ func TestCaptchaProviderUnreachable(t *testing.T) {
 	if !strings.Contains(r.Str("error"), "captcha provider could not be reached") || time.Since(start) > 5*time.Second {
 		t.Fatalf("after %s: %s", time.Since(start), r)
 	}
+	// The same for a named guest (no password) and a guest upgrade.
+	r = hs.Do(t, "POST", "/_matrix/client/v3/register", "", map[string]any{"username": "nina"})
+	expect(t, hs.Do(t, "POST", "/_matrix/client/v3/register", "", map[string]any{"username": "nina",
+		"auth": map[string]any{"type": "m.login.recaptcha", "response": "solved", "session": r.Str("session")}}), 503, "M_UNKNOWN")
+	g := hs.RegisterGuest(t)
+	lp := strings.TrimSuffix(strings.TrimPrefix(g.UserID, "@"), ":localhost")
+	r = hs.Do(t, "POST", "/_matrix/client/v3/register", "", map[string]any{"username": lp, "guest_access_token": g.Token})
+	expect(t, hs.Do(t, "POST", "/_matrix/client/v3/register", "", map[string]any{"username": lp, "guest_access_token": g.Token,
+		"auth": map[string]any{"type": "m.login.recaptcha", "response": "solved", "session": r.Str("session")}}), 503, "M_UNKNOWN")
+	if who := hs.Do(t, "GET", "/_matrix/client/v3/account/whoami", g.Token, nil); who.JSON["is_guest"] != true {
+		t.Fatalf("the guest changed without a checked captcha: %s", who)
+	}
 
 	// A provider that answers nonsense is no verdict either.
 	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

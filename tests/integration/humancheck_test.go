@@ -18,8 +18,10 @@ import (
 // The human checks of guest registration and guest-link redemption
 // (guest_access.require_captcha, guest_access.proof_of_work), and the
 // captcha of named-guest registration and guest upgrades
-// (registration_require_captcha). Guest registration without a check
-// stays the spec's (G-5): captcha_test.go's TestCaptchaRegistration.
+// (registration_require_captcha): the spec's "captchas for guest
+// registration" (G-10), which with either switch on departs from G-5 by
+// the operator's choice. Guest registration without a check stays the
+// spec's (G-5): captcha_test.go's TestCaptchaRegistration.
 
 const (
 	stageCaptcha = "m.login.recaptcha"
