@@ -127,3 +127,19 @@ func freePort() int {
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
 }
+
+// CPUSeconds is the user and system CPU time the server process has used.
+func (s *Server) CPUSeconds() float64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.proc.Pid()))
+	Check(err)
+	// Fields after the command name, which is in parentheses and may
+	// hold spaces: utime and stime are the 12th and 13th of them.
+	rest := string(raw[strings.LastIndexByte(string(raw), ')')+2:])
+	f := strings.Fields(rest)
+	var utime, stime float64
+	fmt.Sscanf(f[11], "%g", &utime)
+	fmt.Sscanf(f[12], "%g", &stime)
+	// Linux reports clock ticks of 1/100 s (USER_HZ) on every platform Go
+	// supports.
+	return (utime + stime) / 100
+}

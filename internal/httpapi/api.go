@@ -42,6 +42,8 @@ type API struct {
 	// secretPaths are the route paths with a credential in them, which
 	// the request log redacts.
 	secretPaths [][]string
+	// versionsJSON is the answer of /versions (discovery.go).
+	versionsJSON []byte
 
 	// Proxies are the trusted reverse proxies, whose X-Forwarded-For
 	// names the client.
@@ -66,6 +68,7 @@ func New(d Deps, surfaces ...[]Route) *API {
 		a.routes = append(a.routes, s...)
 	}
 	a.secretPaths = secretPathsOf(a.routes)
+	a.versionsJSON = a.versionsBody()
 	for _, rt := range a.routes {
 		h := a.wrap(rt)
 		for _, p := range rt.patterns() {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 )
@@ -72,11 +73,23 @@ func (a *API) AdvertisedVersions() []string {
 	return out
 }
 
+// unstableFeatures are the unstable_features of /versions.
+var unstableFeatures = map[string]bool{"org.matrix.e2e_cross_signing": true, "org.matrix.msc2753": true, "org.matrix.msc4222": true}
+
+// versionsBody is /versions' answer, encoded once: the route table does
+// not change after New, and every client asks at start.
+func (a *API) versionsBody() []byte {
+	b, err := json.Marshal(map[string]any{"versions": a.AdvertisedVersions(), "unstable_features": unstableFeatures})
+	if err != nil {
+		panic("httpapi: encoding /versions: " + err.Error())
+	}
+	return b
+}
+
 func (a *API) versions(w http.ResponseWriter, r *http.Request) error {
-	WriteJSON(w, http.StatusOK, map[string]any{
-		"versions":          a.AdvertisedVersions(),
-		"unstable_features": map[string]bool{"org.matrix.e2e_cross_signing": true, "org.matrix.msc2753": true, "org.matrix.msc4222": true},
-	})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(a.versionsJSON)
 	return nil
 }
 
