@@ -18,6 +18,9 @@ import (
 // Stream is the ordering of stored writes (storage.Stream).
 type Stream interface {
 	Current() int64
+	// CatchUp waits (at most maxWait) until every position handed out
+	// before it is visible.
+	CatchUp(ctx context.Context, maxWait time.Duration) bool
 	OnAdvance(func(int64))
 	Reserve(ctx context.Context) (pos int64, done func(), err error)
 }
@@ -128,9 +131,18 @@ type Request struct {
 	ignored map[string]bool
 }
 
+// catchUpWait bounds how long a sync waits for writes in flight when it
+// starts; they normally finish within milliseconds.
+const catchUpWait = 2 * time.Second
+
 // Sync answers a /sync request, waiting up to req.Timeout for something
 // new on an incremental sync.
 func (s *Service) Sync(ctx context.Context, req *Request) (*Response, error) {
+	// Read your own writes: a write acknowledged before this request (a
+	// join, a message) took its position before it, so once those
+	// positions are visible the answer holds it, even while writers with
+	// earlier positions were still committing when it was acknowledged.
+	s.stream.CatchUp(ctx, catchUpWait)
 	if req.Since == nil || req.FullState || req.Timeout <= 0 {
 		return s.compute(ctx, req, nil)
 	}

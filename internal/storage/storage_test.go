@@ -92,6 +92,37 @@ func TestStreamOrdering(t *testing.T) {
 	})
 }
 
+// CatchUp waits for the positions handed out before it, not for later
+// ones, and gives up after its bound.
+func TestStreamCatchUp(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		s, err := OpenStream(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !s.CatchUp(ctx, time.Second) {
+			t.Fatal("nothing in flight, yet not caught up")
+		}
+		_, done1 := mustReserve(t, s)
+		_, done2 := mustReserve(t, s)
+		done2()
+		if s.CatchUp(ctx, 20*time.Millisecond) {
+			t.Fatal("caught up with a position in flight")
+		}
+		caught := make(chan bool)
+		go func() { caught <- s.CatchUp(ctx, 5*time.Second) }()
+		time.Sleep(20 * time.Millisecond)
+		// A position taken after CatchUp began is not waited for.
+		_, done3 := mustReserve(t, s)
+		defer done3()
+		done1()
+		if !<-caught {
+			t.Fatal("did not catch up once the earlier writes finished")
+		}
+	})
+}
+
 // A reopened stream (a restart, clean or not) starts above every position
 // handed out before, stored or not; blocks are claimed as they run out.
 func TestStreamNeverRepeatsAPositionAfterRestart(t *testing.T) {

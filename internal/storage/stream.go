@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // Stream hands out positions in the one stream that orders everything a
@@ -30,6 +31,8 @@ type Stream struct {
 	current  int64
 	// onAdvance is told the new Current whenever it moves.
 	onAdvance []func(int64)
+	// advanced is closed (and replaced) whenever Current moves.
+	advanced chan struct{}
 
 	// claiming serialises block claims, so writers waiting for a block
 	// share one database write.
@@ -52,7 +55,8 @@ func openStream(ctx context.Context, db *DB, blockSize int64) (*Stream, error) {
 	}
 	// Nothing of this process is claimed yet: the first Reserve claims a
 	// block above ceiling.
-	return &Stream{db: db, blockSize: blockSize, next: ceiling + 1, ceiling: ceiling, current: ceiling, inFlight: map[int64]struct{}{}}, nil
+	return &Stream{db: db, blockSize: blockSize, next: ceiling + 1, ceiling: ceiling, current: ceiling, inFlight: map[int64]struct{}{},
+		advanced: make(chan struct{})}, nil
 }
 
 // Reserve takes the next position. The caller must call done exactly once
@@ -118,6 +122,8 @@ func (s *Stream) finish(pos int64) {
 	advanced := newCurrent > s.current
 	if advanced {
 		s.current = newCurrent
+		close(s.advanced)
+		s.advanced = make(chan struct{})
 	}
 	listeners := s.onAdvance
 	s.mu.Unlock()
@@ -133,6 +139,38 @@ func (s *Stream) Current() int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.current
+}
+
+// CatchUp waits until every position handed out before the call is
+// visible, at most maxWait: a write acknowledged to a client took its
+// position before the client's next request, so a read that catches up
+// first sees it (read your own writes), although later writers may have
+// finished before it. It reports whether it caught up.
+func (s *Stream) CatchUp(ctx context.Context, maxWait time.Duration) bool {
+	s.mu.Lock()
+	target := s.next - 1
+	s.mu.Unlock()
+	var timeout <-chan time.Time
+	for {
+		s.mu.Lock()
+		caught, advanced := s.current >= target, s.advanced
+		s.mu.Unlock()
+		if caught {
+			return true
+		}
+		if timeout == nil {
+			t := time.NewTimer(maxWait)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case <-advanced:
+		case <-timeout:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
 }
 
 // OnAdvance registers f to be called (outside locks) when Current moves.
