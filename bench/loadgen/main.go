@@ -8,7 +8,8 @@
 // versions: GET /_matrix/client/versions in a loop per client (the
 // trivial request: routing, middleware, metrics, JSON).
 // onboarding: per client, register a guest, join one shared room, and do
-// a first /sync that must show the room just joined; the room grows by
+// a first /sync (lazy-loading members, as Element and matrix-js-sdk do;
+// -lazy=false for all members) that must show the room just joined; the room grows by
 // one member per journey. It reports the rate per second, the first and
 // last five seconds, and the first syncs that missed the room.
 //
@@ -57,6 +58,7 @@ func main() {
 	duration := flag.Duration("duration", 10*time.Second, "how long to drive the load")
 	asJSON := flag.Bool("json", false, "print the result as JSON")
 	env := flag.String("env", "", "extra FOYER_* settings for the server, comma-separated")
+	lazy := flag.Bool("lazy", true, "onboarding: first sync with lazy-loaded members, as Element and matrix-js-sdk do")
 	flag.Parse()
 	log.SetFlags(0)
 
@@ -73,7 +75,7 @@ func main() {
 	case "versions":
 		op = versions(srv.Base)
 	case "onboarding":
-		op = onboarding(client, srv)
+		op = onboarding(client, srv, *lazy)
 	default:
 		log.Fatalf("unknown scenario %q", *scenario)
 	}
@@ -167,7 +169,11 @@ func versions(base string) func(*http.Client) (bool, bool) {
 }
 
 // onboarding is one guest's journey into a shared room.
-func onboarding(setup *http.Client, srv *benchserver.Server) func(*http.Client) (bool, bool) {
+func onboarding(setup *http.Client, srv *benchserver.Server, lazy bool) func(*http.Client) (bool, bool) {
+	syncURL := srv.Base + "/_matrix/client/v3/sync?timeout=0"
+	if lazy {
+		syncURL += "&filter=" + url.QueryEscape(`{"room":{"state":{"lazy_load_members":true},"timeline":{"limit":20}}}`)
+	}
 	owner := srv.Register(setup, "owner")
 	room := benchserver.Call(setup, "POST", srv.Base+"/_matrix/client/v3/createRoom", owner, map[string]any{
 		"preset": "public_chat",
@@ -189,7 +195,7 @@ func onboarding(setup *http.Client, srv *benchserver.Server) func(*http.Client) 
 		if status, _ := request(c, "POST", join, reg.AccessToken, `{}`); status != 200 {
 			return false, false
 		}
-		status, raw = request(c, "GET", srv.Base+"/_matrix/client/v3/sync?timeout=0", reg.AccessToken, "")
+		status, raw = request(c, "GET", syncURL, reg.AccessToken, "")
 		if status != 200 {
 			return false, false
 		}

@@ -1,8 +1,10 @@
 package clientsync
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"maps"
 	"slices"
 
 	"foyer/internal/clientdata"
@@ -149,66 +151,88 @@ func (s *Service) stateFor(ctx context.Context, req *Request, roomID string, tl 
 			return nil, nil
 		}
 	}
-	atEnd, err := s.stateOfGroup(ctx, endGroup)
+	// The keys are read first, as event IDs; only the events kept are
+	// fetched, so a lazy-loading sync of a large room reads the members it
+	// shows, not all of them.
+	var atEnd map[matrixevents.StateTuple]string
+	if full && lazy {
+		// Members beyond the timeline's senders are not sent: not read
+		// either.
+		var members []matrixevents.StateTuple
+		for user, sent := range senders {
+			if sent {
+				members = append(members, matrixevents.StateTuple{Type: "m.room.member", StateKey: user})
+			}
+		}
+		atEnd, err = s.store.StateGroupSubset(ctx, endGroup, true, members)
+	} else {
+		atEnd, err = s.store.StateGroupIDs(ctx, endGroup)
+	}
 	if err != nil {
 		return nil, err
 	}
 	had := map[matrixevents.StateTuple]string{}
 	if !full && sinceGroup != 0 {
-		list := atEnd
+		had = atEnd
 		if sinceGroup != endGroup {
-			if list, err = s.stateOfGroup(ctx, sinceGroup); err != nil {
+			if had, err = s.store.StateGroupIDs(ctx, sinceGroup); err != nil {
 				return nil, err
 			}
-		}
-		for _, se := range list {
-			had[tupleOf(se.Event)] = se.Event.EventID()
 		}
 	}
 	// The state before the timeline's first event, which holds it even
 	// when no event before it was shown (a room first known at this
 	// server's join of it over federation); only the keys the timeline
 	// carries are taken from it.
-	atStart := atEnd
+	var atStart map[matrixevents.StateTuple]string
 	if len(timelineKeys) > 0 && !req.UseStateAfter {
-		if atStart, err = s.rooms.StateBeforeEvent(ctx, tl.events[0]); err != nil {
+		if atStart, err = s.stateIDsBefore(ctx, tl.events[0], timelineKeys); err != nil {
 			return nil, err
 		}
 	}
-	// Each key's candidate, in the order of the state read.
-	var candidates []rooms.StoredEvent
-	for _, se := range atEnd {
-		if req.UseStateAfter || !timelineKeys[tupleOf(se.Event)] {
-			candidates = append(candidates, se)
+	roomAllowed := sf.AllowsRoom(roomID)
+	keep := func(key matrixevents.StateTuple, eventID string) bool {
+		if !roomAllowed {
+			return false
+		}
+		isMember := key.Type == "m.room.member"
+		changed := had[key] != eventID
+		kept := changed || (lazy && isMember && senders[key.StateKey])
+		if full && lazy && isMember && !senders[key.StateKey] {
+			kept = false
+		}
+		if !kept || (inTimeline[eventID] && !req.UseStateAfter) {
+			return false
+		}
+		if lazy && isMember && !changed && !redundant && !full && s.lazy.alreadySent(req, roomID, key.StateKey, eventID) {
+			return false
+		}
+		return true
+	}
+	// Each key's candidate: the state at the end, but the state before
+	// the timeline for keys the timeline carries.
+	var fromEnd, fromStart []string
+	for key, id := range atEnd {
+		if (req.UseStateAfter || !timelineKeys[key]) && keep(key, id) {
+			fromEnd = append(fromEnd, id)
 		}
 	}
-	if !req.UseStateAfter {
-		for _, se := range atStart {
-			if timelineKeys[tupleOf(se.Event)] {
-				candidates = append(candidates, se)
+	for key, id := range atStart {
+		if timelineKeys[key] && keep(key, id) {
+			fromStart = append(fromStart, id)
+		}
+	}
+	var out []rooms.StoredEvent
+	for _, ids := range [][]string{fromEnd, fromStart} {
+		events, err := s.stateEvents(ctx, ids)
+		if err != nil {
+			return nil, err
+		}
+		for _, se := range events {
+			if sf.event().Allows(se.Event.Type(), se.Event.Sender()) {
+				out = append(out, se)
 			}
 		}
-	}
-	out := candidates[:0:0]
-	for _, se := range candidates {
-		ev := se.Event
-		key := tupleOf(ev)
-		isMember := ev.Type() == "m.room.member"
-		changed := had[key] != ev.EventID()
-		keep := changed || (lazy && isMember && senders[key.StateKey])
-		if full && lazy && isMember && !senders[key.StateKey] {
-			keep = false
-		}
-		if !keep || (inTimeline[ev.EventID()] && !req.UseStateAfter) {
-			continue
-		}
-		if !sf.AllowsRoom(roomID) || !sf.event().Allows(ev.Type(), ev.Sender()) {
-			continue
-		}
-		if lazy && isMember && !changed && !redundant && !full && s.lazy.alreadySent(req, roomID, key.StateKey, ev.EventID()) {
-			continue
-		}
-		out = append(out, se)
 	}
 	if lazy {
 		if full {
@@ -230,12 +254,42 @@ func (s *Service) stateFor(ctx context.Context, req *Request, roomID string, tl 
 	return out, nil
 }
 
-// stateOfGroup reads a state group; 0 is the empty state.
-func (s *Service) stateOfGroup(ctx context.Context, group int64) ([]rooms.StoredEvent, error) {
-	if group == 0 {
+// stateIDsBefore is the state before se as event IDs, for keys only:
+// the state after it without its own key, or with the state it replaced.
+func (s *Service) stateIDsBefore(ctx context.Context, se rooms.StoredEvent, keys map[matrixevents.StateTuple]bool) (map[matrixevents.StateTuple]string, error) {
+	before, err := s.store.StateGroupSubset(ctx, se.StateGroup, false, slices.Collect(maps.Keys(keys)))
+	if err != nil || !se.Event.IsState() {
+		return before, err
+	}
+	key := tupleOf(se.Event)
+	delete(before, key)
+	if se.ReplacesState != "" {
+		before[key] = se.ReplacesState
+	}
+	return before, nil
+}
+
+// stateEvents fetches state events by ID in the order a state group's
+// events are read: by stream position, then depth.
+func (s *Service) stateEvents(ctx context.Context, ids []string) ([]rooms.StoredEvent, error) {
+	if len(ids) == 0 {
 		return nil, nil
 	}
-	return s.store.StateGroup(ctx, group)
+	byID, err := s.store.EventsAnyStatus(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]rooms.StoredEvent, 0, len(byID))
+	for _, se := range byID {
+		out = append(out, se)
+	}
+	slices.SortFunc(out, func(a, b rooms.StoredEvent) int {
+		if c := cmp.Compare(a.StreamPos, b.StreamPos); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Event.Depth(), b.Event.Depth())
+	})
+	return out, nil
 }
 
 // tupleOf is a state event's key.

@@ -175,6 +175,13 @@ type Store interface {
 	// StateGroup is the state held by a state group, whatever its events'
 	// status.
 	StateGroup(ctx context.Context, id int64) ([]StoredEvent, error)
+	// StateGroupIDs is the same state as event IDs by key, read without
+	// the events: callers that keep a few keys fetch only those.
+	StateGroupIDs(ctx context.Context, id int64) (map[matrixevents.StateTuple]string, error)
+	// StateGroupSubset is part of StateGroupIDs: the keys given, and with
+	// nonMembers every key but members'. Its cost follows the keys asked
+	// for, not the size of the state.
+	StateGroupSubset(ctx context.Context, id int64, nonMembers bool, keys []matrixevents.StateTuple) (map[matrixevents.StateTuple]string, error)
 	// EventsAnyStatus returns the events found among eventIDs, rejected
 	// and soft-failed ones too (auth and state resolution need them).
 	EventsAnyStatus(ctx context.Context, eventIDs []string) (map[string]StoredEvent, error)

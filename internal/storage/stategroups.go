@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"foyer/internal/rooms"
 	"foyer/internal/rooms/matrixevents"
@@ -39,13 +40,18 @@ type querier interface {
 }
 
 // readStateGroup returns the state of group id: (type, state_key) → event ID.
+//
+// The chain is read first and each of its groups' entries by primary key:
+// CROSS JOIN keeps SQLite to that order, where its planner otherwise may
+// scan every group's entries (the whole room's history of state) against
+// a filter of the chain. PostgreSQL plans it by its statistics either way.
 func readStateGroup(ctx context.Context, q querier, id int64) (map[matrixevents.StateTuple]string, error) {
 	rows, err := q.QueryContext(ctx, `WITH RECURSIVE chain (id, prev_id, n) AS (
 			SELECT id, prev_id, 0 FROM state_groups WHERE id = $1
 			UNION ALL
 			SELECT g.id, g.prev_id, c.n + 1 FROM state_groups g JOIN chain c ON g.id = c.prev_id WHERE c.n < $2
 		)
-		SELECT s.type, s.state_key, s.event_id, c.n FROM chain c JOIN state_group_entries s ON s.group_id = c.id
+		SELECT s.type, s.state_key, s.event_id, c.n FROM chain c CROSS JOIN state_group_entries s WHERE s.group_id = c.id
 		ORDER BY c.n DESC`, id, maxStateChain+1)
 	if err != nil {
 		return nil, err
@@ -148,6 +154,85 @@ func (s *RoomStore) StateGroup(ctx context.Context, id int64) ([]rooms.StoredEve
 		return compareInt(a.Event.Depth(), b.Event.Depth())
 	})
 	return out, nil
+}
+
+func (s *RoomStore) StateGroupIDs(ctx context.Context, id int64) (map[matrixevents.StateTuple]string, error) {
+	if id == 0 {
+		return map[matrixevents.StateTuple]string{}, nil
+	}
+	return readStateGroup(ctx, s.db.Read, id)
+}
+
+// stateSubsetKeys bounds the keys one StateGroupSubset query names; more
+// are read in several queries.
+const stateSubsetKeys = 200
+
+func (s *RoomStore) StateGroupSubset(ctx context.Context, id int64, nonMembers bool, keys []matrixevents.StateTuple) (map[matrixevents.StateTuple]string, error) {
+	state := map[matrixevents.StateTuple]string{}
+	if id == 0 || (!nonMembers && len(keys) == 0) {
+		return state, nil
+	}
+	for start := 0; start == 0 || start < len(keys); start += stateSubsetKeys {
+		chunk := keys[start:min(start+stateSubsetKeys, len(keys))]
+		p := placeholders{args: []any{id, maxStateChain + 1}}
+		var conds []string
+		if nonMembers && start == 0 {
+			// Two ranges of the primary key, so each group of the chain is
+			// read by index, not scanned.
+			conds = append(conds, `s.type < 'm.room.member'`, `s.type > 'm.room.member'`)
+		}
+		// Keys grouped by type, each type a list of state keys: index
+		// seeks, where SQLite reads a long OR of pairs by scanning.
+		byType := map[string][]string{}
+		var types []string
+		for _, k := range chunk {
+			if _, ok := byType[k.Type]; !ok {
+				types = append(types, k.Type)
+			}
+			byType[k.Type] = append(byType[k.Type], k.StateKey)
+		}
+		for _, typ := range types {
+			conds = append(conds, `(s.type = `+p.arg(typ)+` AND s.state_key IN (`+p.list(byType[typ])+`))`)
+		}
+		if len(conds) == 0 {
+			break
+		}
+		rows, err := s.db.Read.QueryContext(ctx, `WITH RECURSIVE chain (id, prev_id, n) AS (
+				SELECT id, prev_id, 0 FROM state_groups WHERE id = $1
+				UNION ALL
+				SELECT g.id, g.prev_id, c.n + 1 FROM state_groups g JOIN chain c ON g.id = c.prev_id WHERE c.n < $2
+			)
+			SELECT s.type, s.state_key, s.event_id, c.n FROM chain c CROSS JOIN state_group_entries s WHERE s.group_id = c.id
+			AND (`+strings.Join(conds, " OR ")+`)
+			ORDER BY c.n DESC`, p.args...)
+		if err != nil {
+			return nil, err
+		}
+		// Oldest first, so nearer deltas overwrite; this query's keys are
+		// disjoint from the other queries'.
+		for rows.Next() {
+			var t matrixevents.StateTuple
+			var eventID string
+			var n int
+			if err := rows.Scan(&t.Type, &t.StateKey, &eventID, &n); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if eventID == "" {
+				delete(state, t)
+			} else {
+				state[t] = eventID
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		if len(keys) == 0 {
+			break
+		}
+	}
+	return state, nil
 }
 
 func compareInt(a, b int64) int {

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"net/url"
 	"sync"
 	"testing"
 
@@ -46,4 +47,25 @@ func TestFirstSyncShowsRoomJustJoined(t *testing.T) {
 			t.Fatalf("%d of %d first syncs did not show the room just joined", missing, workers*journeys)
 		}
 	})
+}
+
+// BenchmarkOnboarding is one guest's journey into a growing room:
+// register, join, first sync (lazy-loading members, as clients do). Its cost must not grow with the room:
+//
+//	go test ./tests/integration -run '^$' -bench Onboarding -benchtime 1000x -count 3
+func BenchmarkOnboarding(b *testing.B) {
+	hs := testharness.StartBackend(b, "sqlite")
+	owner := hs.RegisterUser(b, "owner")
+	room := createRoom(b, hs, owner.Token, map[string]any{"preset": "public_chat",
+		"initial_state": []map[string]any{{"type": "m.room.guest_access", "content": map[string]any{"guest_access": "can_join"}}}})
+	lazy := url.QueryEscape(`{"room":{"state":{"lazy_load_members":true},"timeline":{"limit":20}}}`)
+	for b.Loop() {
+		g := hs.RegisterGuest(b)
+		if r := hs.Do(b, "POST", roomPath(room, "/join"), g.Token, map[string]any{}); r.Status != 200 {
+			b.Fatalf("join: %s", r)
+		}
+		if r := hs.Do(b, "GET", cs+"/sync?timeout=0&filter="+lazy, g.Token, nil); r.Status != 200 {
+			b.Fatalf("sync: %s", r)
+		}
+	}
 }
