@@ -392,7 +392,7 @@ func (s *Service) joinedRoom(ctx context.Context, req *Request, m rooms.RoomMemb
 		return nil, err
 	}
 	jr.Summary = summarise(ms, req.UserID)
-	if jr.UnreadNotifications, err = s.unread(ctx, req.UserID, roomID, to); err != nil {
+	if jr.UnreadNotifications, err = s.unread(ctx, req.UserID, roomID, m.StreamPos, to); err != nil {
 		return nil, err
 	}
 	return jr, nil

@@ -28,9 +28,10 @@ type unreadState struct {
 }
 
 // unread computes unread_notifications for a joined room from the push
-// rules: events by others after the user's read receipt that notify, and
-// those that highlight.
-func (s *Service) unread(ctx context.Context, userID, roomID string, to int64) (UnreadNotifications, error) {
+// rules: events by others after the user's read receipt (or after its
+// join, when that is later: what came before is history, not unread, as
+// in Synapse) that notify, and those that highlight.
+func (s *Service) unread(ctx context.Context, userID, roomID string, joinedAt, to int64) (UnreadNotifications, error) {
 	if s.push == nil || s.clientData == nil {
 		return UnreadNotifications{}, nil
 	}
@@ -43,13 +44,14 @@ func (s *Service) unread(ctx context.Context, userID, roomID string, to int64) (
 	s.unreadCache.mu.Unlock()
 	var readPos int64
 	if cached != nil && !s.changes.receiptsMaybeSince(userID, []string{roomID}, cached.readCheckedAt) {
-		readPos = cached.readPos
+		readPos = max(cached.readPos, joinedAt)
 	} else {
 		checkedAt := s.stream.Current()
 		var err error
 		if readPos, err = s.clientData.ReadUpTo(ctx, userID, roomID); err != nil {
 			return UnreadNotifications{}, err
 		}
+		readPos = max(readPos, joinedAt)
 		if cached != nil && cached.readPos == readPos {
 			s.unreadCache.mu.Lock()
 			cached.readCheckedAt = checkedAt

@@ -598,6 +598,36 @@ func TestSyncUnreadCountsAndPushRules(t *testing.T) {
 	})
 }
 
+// What was said before a user joined is history, not unread: a newcomer's
+// first sync counts 0 however many messages the room holds (as Synapse
+// counts from the join when there is no receipt), and what comes after
+// the join counts.
+func TestSyncUnreadCountsStartAtTheJoin(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		hs := testharness.StartBackend(t, backend)
+		alice := hs.RegisterUser(t, "alice")
+		room := createRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat"})
+		for i := range 5 {
+			sendMessage(t, hs, alice.Token, room, fmt.Sprintf("before %d", i))
+		}
+		bob := hs.RegisterUser(t, "bob")
+		expect(t, hs.Do(t, "POST", roomPath(room, "/join"), bob.Token, map[string]any{}), 200, "")
+		counts := func(r *testharness.Response) float64 {
+			un := r.JSON["rooms"].(map[string]any)["join"].(map[string]any)[room].(map[string]any)["unread_notifications"].(map[string]any)
+			return un["notification_count"].(float64)
+		}
+		s, r := doSync(t, hs, bob.Token, "")
+		if n := counts(r); n != 0 {
+			t.Fatalf("a newcomer has %v unread from before its join: %s", n, r)
+		}
+		sendMessage(t, hs, alice.Token, room, "after")
+		_, r = doSync(t, hs, bob.Token, "since="+s.NextBatch)
+		if n := counts(r); n != 1 {
+			t.Fatalf("after the join: %v unread, want 1: %s", n, r)
+		}
+	})
+}
+
 // Ignoring users (m.ignored_user_list): from the next sync, the ignored
 // user's messages and invites stay out of the ignorer's syncs, while their
 // state events still arrive; others' messages are unaffected, and
