@@ -20,6 +20,9 @@ func (p PresenceExtension) Fill(ctx context.Context, req *Request, since, to int
 	if req.Filter.Presence != nil && req.Filter.Presence.Limit != nil && *req.Filter.Presence.Limit == 0 {
 		return nil
 	}
+	if since == 0 {
+		return p.fillInitial(ctx, req, to, resp)
+	}
 	// Changes are few; room-mates of a big room are many. Look at the
 	// changes first and check each changed user for a shared room.
 	changes, err := p.Presence.ChangedBetween(ctx, nil, since, to)
@@ -71,6 +74,30 @@ func (p PresenceExtension) Fill(ctx context.Context, req *Request, since, to int
 	}
 	for _, st := range changes {
 		if !isMate[st.UserID] {
+			continue
+		}
+		if !req.Filter.Presence.Allows("m.presence", st.UserID) {
+			continue
+		}
+		resp.Presence.Events = append(resp.Presence.Events, mustJSON(p.Presence.Event(st)))
+	}
+	return nil
+}
+
+// fillInitial gives an initial sync the presence of the caller's
+// room-mates who are not offline, as Synapse does: read for those users
+// only, not for every user the server knows.
+func (p PresenceExtension) fillInitial(ctx context.Context, req *Request, to int64, resp *Response) error {
+	mates, err := p.Sync.rooms.RoomMates(ctx, req.UserID)
+	if err != nil {
+		return err
+	}
+	states, err := p.Presence.ChangedBetween(ctx, mates, 0, to)
+	if err != nil {
+		return err
+	}
+	for _, st := range states {
+		if st.Presence == presence.Offline && st.UserID != req.UserID {
 			continue
 		}
 		if !req.Filter.Presence.Allows("m.presence", st.UserID) {

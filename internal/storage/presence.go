@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 
 	"foyer/internal/presence"
 )
@@ -43,12 +44,21 @@ func (s *PresenceStore) ChangedBetween(ctx context.Context, users []string, sinc
 		return s.changed(ctx, `SELECT user_id, presence, status_msg, last_active_ts, stream_pos FROM presence
 			WHERE stream_pos > $1 AND stream_pos <= $2 ORDER BY stream_pos`, args)
 	}
-	if len(users) == 0 {
-		return nil, nil
+	var out []presence.Status
+	for start := 0; start < len(users); start += maxInArgs {
+		p := placeholders{args: args}
+		part, err := s.changed(ctx, `SELECT user_id, presence, status_msg, last_active_ts, stream_pos FROM presence
+			WHERE stream_pos > $1 AND stream_pos <= $2 AND user_id IN (`+p.list(users[start:min(start+maxInArgs, len(users))])+`)
+			ORDER BY stream_pos`, p.args)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, part...)
 	}
-	p := placeholders{args: args}
-	return s.changed(ctx, `SELECT user_id, presence, status_msg, last_active_ts, stream_pos FROM presence
-		WHERE stream_pos > $1 AND stream_pos <= $2 AND user_id IN (`+p.list(users)+`) ORDER BY stream_pos`, p.args)
+	if len(users) > maxInArgs {
+		slices.SortFunc(out, func(a, b presence.Status) int { return compareInt(a.StreamPos, b.StreamPos) })
+	}
+	return out, nil
 }
 
 func (s *PresenceStore) changed(ctx context.Context, query string, args []any) ([]presence.Status, error) {

@@ -434,6 +434,23 @@ func TestSyncPresence_G51(t *testing.T) {
 	expect(t, hs.Do(t, "PUT", cs+"/presence/"+url.PathEscape(alice.UserID)+"/status", bob.Token, map[string]any{"presence": "online"}), 403, "M_FORBIDDEN")
 	expect(t, hs.Do(t, "PUT", cs+"/presence/"+url.PathEscape(alice.UserID)+"/status", alice.Token, map[string]any{"presence": "asleep"}), 400, "M_INVALID_PARAM")
 	expect(t, hs.Do(t, "GET", cs+"/presence/"+url.PathEscape(alice.UserID)+"/status", g.Token, nil), 403, "M_GUEST_ACCESS_FORBIDDEN")
+	// An initial sync leaves out room-mates who are offline (as Synapse
+	// does); incremental syncs still tell of someone going offline.
+	carol := hs.RegisterUser(t, "carol")
+	mustJoin(t, hs, carol.Token, room)
+	doSync(t, hs, carol.Token, "")
+	s1, _ := doSync(t, hs, bob.Token, "")
+	expect(t, hs.Do(t, "PUT", cs+"/presence/"+url.PathEscape(carol.UserID)+"/status", carol.Token, map[string]any{"presence": "offline"}), 200, "")
+	s2, raw2 := doSync(t, hs, bob.Token, "since="+s1.NextBatch)
+	if len(s2.Presence.Events) != 1 || s2.Presence.Events[0].Sender != carol.UserID || s2.Presence.Events[0].Content["presence"] != "offline" {
+		t.Fatalf("going offline not told incrementally: %s", raw2)
+	}
+	s0, raw0 := doSync(t, hs, bob.Token, "")
+	for _, e := range s0.Presence.Events {
+		if e.Sender == carol.UserID {
+			t.Fatalf("an offline room-mate in an initial sync: %s", raw0)
+		}
+	}
 }
 
 // TestSyncLongPollsEachWokenOnlyByItsRoom: 200 concurrent long-polls, each
