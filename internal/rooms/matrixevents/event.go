@@ -27,6 +27,10 @@ type Event struct {
 	// malformed input; newEvent evaluates them once under recover.
 	eventID string
 	roomID  string
+	// membership is a member event's content.membership, read once: the
+	// library parses the content on every call, and room summaries, auth
+	// and sync ask it of every member.
+	membership string
 }
 
 // newEvent wraps a PDU, turning the library's panics on malformed room or
@@ -37,7 +41,11 @@ func newEvent(pdu gmsl.PDU) (ev Event, err error) {
 			ev, err = Event{}, fmt.Errorf("invalid event: %v", r)
 		}
 	}()
-	return Event{pdu: pdu, eventID: pdu.EventID(), roomID: pdu.RoomID().String()}, nil
+	ev = Event{pdu: pdu, eventID: pdu.EventID(), roomID: pdu.RoomID().String()}
+	if pdu.Type() == TypeMember {
+		ev.membership, _ = pdu.Membership()
+	}
+	return ev, nil
 }
 
 // IsZero reports whether e holds no event.
@@ -146,13 +154,7 @@ func (e Event) Redacts() string {
 }
 
 // Membership returns content.membership of a m.room.member event, or "".
-func (e Event) Membership() string {
-	if e.pdu == nil || e.pdu.Type() != TypeMember {
-		return ""
-	}
-	m, _ := e.pdu.Membership()
-	return m
-}
+func (e Event) Membership() string { return e.membership }
 
 // JSON returns a copy of the full event JSON as it should be stored and
 // sent over federation (canonical, signed, hashed).
