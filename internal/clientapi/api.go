@@ -24,6 +24,7 @@ import (
 	"foyer/internal/ratelimit"
 	"foyer/internal/remoteprofile"
 	"foyer/internal/rooms"
+	"foyer/internal/slidingsync"
 	"foyer/internal/typing"
 )
 
@@ -41,6 +42,7 @@ type Deps struct {
 	OpenID       *accounts.OpenIDTokens
 	Rooms        *rooms.Service
 	Sync         *clientsync.Service
+	SlidingSync  *slidingsync.Service
 	Filters      clientsync.FilterStore
 	Presence     *presence.Service
 	Typing       *typing.Service

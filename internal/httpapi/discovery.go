@@ -74,8 +74,10 @@ func (a *API) AdvertisedVersions() []string {
 
 func (a *API) versions(w http.ResponseWriter, r *http.Request) error {
 	WriteJSON(w, http.StatusOK, map[string]any{
-		"versions":          a.AdvertisedVersions(),
-		"unstable_features": map[string]bool{"org.matrix.e2e_cross_signing": true, "org.matrix.msc2753": true, "org.matrix.msc4222": true},
+		"versions": a.AdvertisedVersions(),
+		"unstable_features": map[string]bool{"org.matrix.e2e_cross_signing": true, "org.matrix.msc2753": true, "org.matrix.msc4222": true,
+			// Simplified sliding sync (MSC4186), which Element X requires.
+			"org.matrix.simplified_msc3575": true},
 	})
 	return nil
 }

@@ -1,0 +1,43 @@
+package slidingsync
+
+import "context"
+
+// ListedRoom is one of a user's rooms as a room list needs it: the
+// user's membership and the room's newest bump.
+type ListedRoom struct {
+	RoomID     string
+	Membership string
+	// MembershipPos is the stream position of the user's membership
+	// event; MembershipSender who sent it (a leave sent by someone else
+	// is a kick).
+	MembershipPos    int64
+	MembershipSender string
+	Forgotten        bool
+	// BumpPos is the position of the room's newest bump event (0: none
+	// known, e.g. a room joined over federation whose messages are all
+	// older than the join).
+	BumpPos int64
+}
+
+// RoomFacts are what list filters ask of a room's state.
+type RoomFacts struct {
+	// Type is the create event's content.type; HasType is false when the
+	// room has none (an ordinary room).
+	Type      string
+	HasType   bool
+	Encrypted bool
+}
+
+// Store is what sliding sync reads beyond the rooms and sync services,
+// implemented in internal/storage and tested on SQLite and PostgreSQL.
+type Store interface {
+	// ListedRooms are every room the user has a membership in here, with
+	// their bump positions: one row per room, from indexes.
+	ListedRooms(ctx context.Context, userID string) ([]ListedRoom, error)
+	// RoomFacts reads the create and encryption state of rooms.
+	RoomFacts(ctx context.Context, roomIDs []string) (map[string]RoomFacts, error)
+	// RoomsWithEventsAfter are those of rooms (room ID → position) that
+	// have an event shown to clients after their position and at or
+	// before to.
+	RoomsWithEventsAfter(ctx context.Context, rooms map[string]int64, to int64) (map[string]bool, error)
+}
