@@ -23,7 +23,7 @@ func (a *API) slidingSyncRoutes() []httpapi.Route {
 
 func (a *API) slidingSync(w http.ResponseWriter, r *http.Request) error {
 	p := httpapi.Principal(r)
-	req := &slidingsync.Request{UserID: p.UserID, DeviceID: p.DeviceID, Pos: r.URL.Query().Get("pos"), IsGuest: httpapi.IsGuest(p)}
+	req := &slidingsync.Request{UserID: p.UserID, DeviceID: p.DeviceID, Pos: r.URL.Query().Get("pos")}
 	var err error
 	if req.Timeout, err = parseTimeout(r, 0); err != nil {
 		return err

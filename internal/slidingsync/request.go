@@ -26,9 +26,6 @@ type Request struct {
 	Pos     string
 	Timeout time.Duration
 	Body    Body
-	// IsGuest limits the rooms listed to those a guest may use; guests
-	// see their own rooms only, like /sync.
-	IsGuest bool
 }
 
 // Body is the request body.

@@ -8,8 +8,8 @@ type ListedRoom struct {
 	RoomID     string
 	Membership string
 	// MembershipPos is the stream position of the user's membership
-	// event; MembershipSender who sent it (a leave sent by someone else
-	// is a kick).
+	// event; MembershipSender who sent it, for a leave (one sent by
+	// someone else is a kick) or an invite, else "".
 	MembershipPos    int64
 	MembershipSender string
 	Forgotten        bool

@@ -16,10 +16,12 @@ func NewSlidingSyncStore(db *DB) *SlidingSyncStore { return &SlidingSyncStore{db
 var _ slidingsync.Store = (*SlidingSyncStore)(nil)
 
 func (s *SlidingSyncStore) ListedRooms(ctx context.Context, userID string) ([]slidingsync.ListedRoom, error) {
-	rows, err := s.db.Read.QueryContext(ctx, `SELECT c.room_id, c.membership, c.stream_pos, e.sender,
+	// Only the sender of a leave (a kick stays listed) or an invite (an
+	// ignored inviter's is hidden) matters, so only those read their event.
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT c.room_id, c.membership, c.stream_pos, COALESCE(e.sender, ''),
 			f.room_id IS NOT NULL, COALESCE(b.stream_pos, 0)
 		FROM current_state c
-		JOIN events e ON e.event_id = c.event_id
+		LEFT JOIN events e ON c.membership IN ('leave', 'invite') AND e.event_id = c.event_id
 		LEFT JOIN forgotten_rooms f ON f.user_id = c.state_key AND f.room_id = c.room_id
 		LEFT JOIN room_bump_stamps b ON b.room_id = c.room_id
 		WHERE c.type = 'm.room.member' AND c.state_key = $1`, userID)
