@@ -212,3 +212,30 @@ func TestSlidingSyncVisibilityAndGuests(t *testing.T) {
 		}
 	})
 }
+
+// A room without a name comes with heroes (other members, with their
+// profiles), member counts and unread counts from the push rules.
+func TestSlidingSyncHeroesAndCounts(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		hs := testharness.StartBackend(t, backend)
+		alice := hs.RegisterUser(t, "alice")
+		bob := hs.RegisterUser(t, "bob")
+		expect(t, hs.Do(t, "PUT", cs+"/profile/"+testharness.PathEscape(bob.UserID)+"/displayname", bob.Token, map[string]any{"displayname": "Bob B"}), 200, "")
+		room := createRoom(t, hs, alice.Token, map[string]any{"invite": []string{bob.UserID}})
+		mustJoin(t, hs, bob.Token, room)
+		sendMessage(t, hs, bob.Token, room, "hi alice")
+		sendMessage(t, hs, bob.Token, room, "again")
+
+		resp := slidingSync(t, hs, alice.Token, "", 0, map[string]any{"lists": map[string]any{"l": ssList(0, 1)}})
+		r := resp.Rooms[room]
+		if r.Name != "" || len(r.Heroes) != 1 || r.Heroes[0].UserID != bob.UserID || r.Heroes[0].DisplayName != "Bob B" {
+			t.Fatalf("heroes: %+v", r)
+		}
+		if r.JoinedCount == nil || *r.JoinedCount != 2 || r.InvitedCount == nil || *r.InvitedCount != 0 {
+			t.Fatalf("counts: %+v", r)
+		}
+		if r.NotificationCount != 2 {
+			t.Fatalf("notification_count %d, want 2", r.NotificationCount)
+		}
+	})
+}
