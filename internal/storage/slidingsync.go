@@ -16,13 +16,29 @@ func NewSlidingSyncStore(db *DB) *SlidingSyncStore { return &SlidingSyncStore{db
 var _ slidingsync.Store = (*SlidingSyncStore)(nil)
 
 func (s *SlidingSyncStore) ListedRooms(ctx context.Context, userID string) ([]slidingsync.ListedRoom, error) {
+	// Forgotten rooms are few: read apart, not looked up for every room.
+	forgotten := map[string]bool{}
+	frows, err := s.db.Read.QueryContext(ctx, `SELECT room_id FROM forgotten_rooms WHERE user_id = $1`, userID)
+	if err != nil {
+		return nil, err
+	}
+	for frows.Next() {
+		var id string
+		if err := frows.Scan(&id); err != nil {
+			frows.Close()
+			return nil, err
+		}
+		forgotten[id] = true
+	}
+	if err := frows.Close(); err != nil {
+		return nil, err
+	}
 	// Only the sender of a leave (a kick stays listed) or an invite (an
 	// ignored inviter's is hidden) matters, so only those read their event.
 	rows, err := s.db.Read.QueryContext(ctx, `SELECT c.room_id, c.membership, c.stream_pos, COALESCE(e.sender, ''),
-			f.room_id IS NOT NULL, COALESCE(b.stream_pos, 0)
+			COALESCE(b.stream_pos, 0)
 		FROM current_state c
 		LEFT JOIN events e ON c.membership IN ('leave', 'invite') AND e.event_id = c.event_id
-		LEFT JOIN forgotten_rooms f ON f.user_id = c.state_key AND f.room_id = c.room_id
 		LEFT JOIN room_bump_stamps b ON b.room_id = c.room_id
 		WHERE c.type = 'm.room.member' AND c.state_key = $1`, userID)
 	if err != nil {
@@ -32,9 +48,10 @@ func (s *SlidingSyncStore) ListedRooms(ctx context.Context, userID string) ([]sl
 	var out []slidingsync.ListedRoom
 	for rows.Next() {
 		var r slidingsync.ListedRoom
-		if err := rows.Scan(&r.RoomID, &r.Membership, &r.MembershipPos, &r.MembershipSender, &r.Forgotten, &r.BumpPos); err != nil {
+		if err := rows.Scan(&r.RoomID, &r.Membership, &r.MembershipPos, &r.MembershipSender, &r.BumpPos); err != nil {
 			return nil, err
 		}
+		r.Forgotten = forgotten[r.RoomID]
 		out = append(out, r)
 	}
 	return out, rows.Err()

@@ -6,7 +6,7 @@
 CREATE TABLE room_bump_stamps (
     room_id    TEXT PRIMARY KEY,
     stream_pos BIGINT NOT NULL
-);
+) {{without_rowid}};
 
 INSERT INTO room_bump_stamps (room_id, stream_pos)
     SELECT room_id, MAX(stream_pos) FROM events
