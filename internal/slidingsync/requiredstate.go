@@ -2,7 +2,6 @@ package slidingsync
 
 import (
 	"maps"
-	"slices"
 
 	"foyer/internal/rooms/matrixevents"
 )
@@ -90,24 +89,5 @@ func (s stateSpec) added(old stateSpec) stateSpec {
 			out[typ][k] = true
 		}
 	}
-	return out
-}
-
-// empty is true when the spec asks for nothing.
-func (s stateSpec) empty() bool { return len(s) == 0 }
-
-// explicitMembers are the users whose member events the spec names.
-func (s stateSpec) explicitMembers(self string) []string {
-	var out []string
-	for k := range s[matrixevents.TypeMember] {
-		switch k {
-		case wildcard, lazyKey:
-		case meKey:
-			out = append(out, self)
-		default:
-			out = append(out, k)
-		}
-	}
-	slices.Sort(out)
 	return out
 }
