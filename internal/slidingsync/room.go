@@ -1,8 +1,10 @@
 package slidingsync
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"slices"
 
 	"foyer/internal/clientsync"
 	"foyer/internal/rooms"
@@ -293,11 +295,7 @@ func (s *Service) changedState(ctx context.Context, roomID string, from, to int6
 }
 
 func sortByPos(list []rooms.StoredEvent) {
-	for i := 1; i < len(list); i++ {
-		for j := i; j > 0 && list[j].StreamPos < list[j-1].StreamPos; j-- {
-			list[j], list[j-1] = list[j-1], list[j]
-		}
-	}
+	slices.SortFunc(list, func(a, b rooms.StoredEvent) int { return cmp.Compare(a.StreamPos, b.StreamPos) })
 }
 
 // contentString is a string field of a state event's content ("" when
