@@ -87,7 +87,7 @@ func main() {
 		first = append(first, float64(d.Microseconds())/1000)
 	}
 
-	var wake []float64
+	var wake, sends []float64
 	pos := post(client, base, user, "", 0, body("wake"))["pos"].(string)
 	for i := 0; i < *runs; i++ {
 		answered := make(chan map[string]any, 1)
@@ -97,17 +97,19 @@ func main() {
 		t0 := time.Now()
 		benchserver.Call(client, "PUT", base+fmt.Sprintf("/_matrix/client/v3/rooms/%s/send/m.room.message/w%d", url.PathEscape(room), i), user,
 			map[string]any{"msgtype": "m.text", "body": "wake"})
+		sent := time.Since(t0)
 		resp := <-answered
 		d := time.Since(t0)
+		sends = append(sends, float64(sent.Microseconds())/1000)
 		if _, ok := resp["rooms"].(map[string]any)[room]; !ok {
 			log.Fatalf("run %d: woken without the room", i+1)
 		}
 		pos = resp["pos"].(string)
-		log.Printf("run %d: long-poll answered %v after the send began", i+1, d.Round(time.Microsecond))
+		log.Printf("run %d: long-poll answered %v after the send began (the send took %v)", i+1, d.Round(time.Microsecond), sent.Round(time.Microsecond))
 		wake = append(wake, float64(d.Microseconds())/1000)
 	}
-	fmt.Printf("rooms=%d median first response (20-room window)=%.1f ms median long-poll wake=%.1f ms server RSS=%.1f MiB\n",
-		*nRooms, benchserver.Median(first), benchserver.Median(wake), float64(srv.RSSKiB())/1024)
+	fmt.Printf("rooms=%d median first response (20-room window)=%.1f ms median long-poll answer after a send began=%.1f ms (the send itself: %.1f ms) server RSS=%.1f MiB\n",
+		*nRooms, benchserver.Median(first), benchserver.Median(wake), benchserver.Median(sends), float64(srv.RSSKiB())/1024)
 }
 
 func post(c *http.Client, base, token, pos string, timeoutMS int, body any) map[string]any {

@@ -83,3 +83,9 @@ func RemoteInviteState(m rooms.RemoteMembership) (state []StrippedEvent, sender 
 func (s *Service) MembershipAt(ctx context.Context, m rooms.RoomMembership, userID string, pos int64) (rooms.RoomMembership, error) {
 	return s.membershipAt(ctx, m, userID, pos)
 }
+
+// EventsMaybeSince is false only when the room has had no event after
+// since (the in-memory change index), so a reader may skip its query.
+func (s *Service) EventsMaybeSince(roomID string, since int64) bool {
+	return s.changes.eventsMaybeSince(roomID, since)
+}

@@ -116,6 +116,9 @@ func (s *Service) compute(ctx context.Context, req *Request, from *position, pre
 			check[id] = since
 		}
 	}
+	// Most rooms have had no event since: the change index says so
+	// without a query.
+	maps.DeleteFunc(check, func(id string, after int64) bool { return !s.sync.EventsMaybeSince(id, after) })
 	if len(check) > 0 {
 		news, err := s.lists.RoomsWithEventsAfter(ctx, check, to)
 		if err != nil {
