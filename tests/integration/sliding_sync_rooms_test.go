@@ -239,3 +239,53 @@ func TestSlidingSyncHeroesAndCounts(t *testing.T) {
 		}
 	})
 }
+
+// A room that leaves the window and comes back is sent with only what
+// the client missed since it left (not as new); a room joined on the
+// connection comes whole, marked initial.
+func TestSlidingSyncWindowReturnsAndNewJoins(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		hs := testharness.StartBackend(t, backend)
+		alice := hs.RegisterUser(t, "alice")
+		bob := hs.RegisterUser(t, "bob")
+		a := createRoom(t, hs, alice.Token, nil)
+		b := createRoom(t, hs, alice.Token, nil)
+		sendMessage(t, hs, alice.Token, a, "a1")
+		body := map[string]any{"lists": map[string]any{"top": ssList(0, 5, []string{"m.room.create", ""})}}
+		s1 := slidingSync(t, hs, alice.Token, "", 0, body)
+		if got := s1.listRooms("top"); !slices.Equal(got, []string{a}) {
+			t.Fatalf("window %v", got)
+		}
+		sendMessage(t, hs, alice.Token, b, "b1")
+		s2 := slidingSync(t, hs, alice.Token, s1.Pos, 0, body)
+		if got := s2.listRooms("top"); !slices.Equal(got, []string{b}) || !s2.Rooms[b].Initial {
+			t.Fatalf("b takes the window as new: %v %+v", got, s2.Rooms[b])
+		}
+		sendMessage(t, hs, alice.Token, a, "a2")
+		s3 := slidingSync(t, hs, alice.Token, s2.Pos, 0, body)
+		ra := s3.Rooms[a]
+		if ra.Initial || len(ra.RequiredState) != 0 {
+			t.Fatalf("a came back as new: %+v", ra)
+		}
+		if got := timelineBodies(ra.Timeline); !slices.Equal(got, []string{"a2"}) {
+			t.Fatalf("a's missed events %v", got)
+		}
+
+		// Bob invites alice; she joins: the room comes whole.
+		room := createRoom(t, hs, bob.Token, map[string]any{"name": "joined later", "invite": []string{alice.UserID}})
+		sendMessage(t, hs, bob.Token, room, "before alice")
+		s4 := slidingSync(t, hs, alice.Token, s3.Pos, 0, map[string]any{"lists": map[string]any{"top": ssList(5, 5, []string{"m.room.create", ""})}})
+		if len(s4.Rooms[room].InviteState) == 0 {
+			t.Fatalf("invite: %+v", s4.Rooms[room])
+		}
+		mustJoin(t, hs, alice.Token, room)
+		s5 := slidingSync(t, hs, alice.Token, s4.Pos, 0, map[string]any{"lists": map[string]any{"top": ssList(5, 5, []string{"m.room.create", ""})}})
+		r := s5.Rooms[room]
+		if !r.Initial || r.Name != "joined later" || len(r.RequiredState) != 1 || len(r.InviteState) != 0 {
+			t.Fatalf("joined room: %+v", r)
+		}
+		if got := timelineBodies(r.Timeline); !slices.Contains(got, "before alice") {
+			t.Fatalf("history of a shared room not sent on join: %v", got)
+		}
+	})
+}
