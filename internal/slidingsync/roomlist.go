@@ -34,7 +34,7 @@ type userRooms struct {
 // need no further reads, except an invite's sender against the ignore
 // list.
 func (s *Service) roomsOf(ctx context.Context, userID string, since int64, incremental bool, ignored map[string]bool) (*userRooms, error) {
-	local, err := s.lists.ListedRooms(ctx, userID)
+	local, err := s.listedRooms(ctx, userID)
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +110,7 @@ func listable(c *candidate, userID string, since int64, incremental bool) bool {
 }
 
 func sortByBump(list []*candidate) {
-	slices.SortStableFunc(list, func(a, b *candidate) int {
+	slices.SortFunc(list, func(a, b *candidate) int {
 		if c := cmp.Compare(b.bump, a.bump); c != 0 {
 			return c
 		}

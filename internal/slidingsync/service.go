@@ -49,6 +49,7 @@ type Service struct {
 	push       PushRules
 	conns      *connections
 	facts      *factCache
+	listCache  *listCache
 	log        *slog.Logger
 }
 
@@ -67,7 +68,8 @@ type Deps struct {
 // New builds the service.
 func New(d Deps) *Service {
 	return &Service{sync: d.Sync, rooms: d.Rooms, store: d.Rooms.Store(), lists: d.Store, clientData: d.ClientData,
-		typing: d.Typing, devices: d.Devices, push: d.Push, conns: newConnections(), facts: newFactCache(), log: d.Log}
+		typing: d.Typing, devices: d.Devices, push: d.Push, conns: newConnections(), facts: newFactCache(),
+		listCache: newListCache(d.Rooms), log: d.Log}
 }
 
 // Sync answers one request, waiting up to req.Timeout for news on a

@@ -12,7 +12,8 @@ type ListedRoom struct {
 	// someone else is a kick) or an invite, else "".
 	MembershipPos    int64
 	MembershipSender string
-	Forgotten        bool
+	// Forgotten is set when the user forgot the room (ForgottenRooms).
+	Forgotten bool
 	// BumpPos is the position of the room's newest bump event (0: none
 	// known, e.g. a room joined over federation whose messages are all
 	// older than the join).
@@ -32,12 +33,25 @@ type RoomFacts struct {
 // implemented in internal/storage and tested on SQLite and PostgreSQL.
 type Store interface {
 	// ListedRooms are every room the user has a membership in here, with
-	// their bump positions: one row per room, from indexes.
+	// their bump positions: one row per room, from indexes (Forgotten is
+	// left unset).
 	ListedRooms(ctx context.Context, userID string) ([]ListedRoom, error)
+	// MembershipsDigest sums up the user's membership rows (how many,
+	// and their positions), so a cached list can be checked against them
+	// without reading them: any membership change moves a row to a new
+	// event's position.
+	MembershipsDigest(ctx context.Context, userID string) (MembershipsDigest, error)
+	// ForgottenRooms are the rooms the user forgot.
+	ForgottenRooms(ctx context.Context, userID string) (map[string]bool, error)
 	// RoomFacts reads the create and encryption state of rooms.
 	RoomFacts(ctx context.Context, roomIDs []string) (map[string]RoomFacts, error)
 	// RoomsWithEventsAfter are those of rooms (room ID → position) that
 	// have an event shown to clients after their position and at or
 	// before to.
 	RoomsWithEventsAfter(ctx context.Context, rooms map[string]int64, to int64) (map[string]bool, error)
+}
+
+// MembershipsDigest is a summary of a user's membership rows.
+type MembershipsDigest struct {
+	Count, SumPos, MaxPos int64
 }

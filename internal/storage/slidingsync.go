@@ -16,23 +16,6 @@ func NewSlidingSyncStore(db *DB) *SlidingSyncStore { return &SlidingSyncStore{db
 var _ slidingsync.Store = (*SlidingSyncStore)(nil)
 
 func (s *SlidingSyncStore) ListedRooms(ctx context.Context, userID string) ([]slidingsync.ListedRoom, error) {
-	// Forgotten rooms are few: read apart, not looked up for every room.
-	forgotten := map[string]bool{}
-	frows, err := s.db.Read.QueryContext(ctx, `SELECT room_id FROM forgotten_rooms WHERE user_id = $1`, userID)
-	if err != nil {
-		return nil, err
-	}
-	for frows.Next() {
-		var id string
-		if err := frows.Scan(&id); err != nil {
-			frows.Close()
-			return nil, err
-		}
-		forgotten[id] = true
-	}
-	if err := frows.Close(); err != nil {
-		return nil, err
-	}
 	// Only the sender of a leave (a kick stays listed) or an invite (an
 	// ignored inviter's is hidden) matters, so only those read their event.
 	rows, err := s.db.Read.QueryContext(ctx, `SELECT c.room_id, c.membership, c.stream_pos, COALESCE(e.sender, ''),
@@ -51,8 +34,31 @@ func (s *SlidingSyncStore) ListedRooms(ctx context.Context, userID string) ([]sl
 		if err := rows.Scan(&r.RoomID, &r.Membership, &r.MembershipPos, &r.MembershipSender, &r.BumpPos); err != nil {
 			return nil, err
 		}
-		r.Forgotten = forgotten[r.RoomID]
 		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func (s *SlidingSyncStore) MembershipsDigest(ctx context.Context, userID string) (slidingsync.MembershipsDigest, error) {
+	var d slidingsync.MembershipsDigest
+	err := s.db.Read.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(stream_pos), 0), COALESCE(MAX(stream_pos), 0)
+		FROM current_state WHERE type = 'm.room.member' AND state_key = $1`, userID).Scan(&d.Count, &d.SumPos, &d.MaxPos)
+	return d, err
+}
+
+func (s *SlidingSyncStore) ForgottenRooms(ctx context.Context, userID string) (map[string]bool, error) {
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT room_id FROM forgotten_rooms WHERE user_id = $1`, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out[id] = true
 	}
 	return out, rows.Err()
 }

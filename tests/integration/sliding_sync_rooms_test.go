@@ -174,6 +174,12 @@ func TestSlidingSyncInvitesLeavesAndKicks(t *testing.T) {
 		if b := timelineBodies(third.Rooms[kicked].Timeline); slices.Contains(b, "after") {
 			t.Fatalf("saw past the kick: %v", b)
 		}
+		// Forgotten, the kick leaves the list.
+		expect(t, hs.Do(t, "POST", roomPath(kicked, "/forget"), alice.Token, map[string]any{}), 200, "")
+		fourth := slidingSync(t, hs, alice.Token, "", 0, map[string]any{"conn_id": "after forget", "lists": body["lists"]})
+		if got := fourth.listRooms("l"); slices.Contains(got, kicked) || !slices.Contains(got, invited) {
+			t.Fatalf("list after forgetting: %v", got)
+		}
 	})
 }
 
