@@ -295,3 +295,21 @@ func TestSlidingSyncWindowReturnsAndNewJoins(t *testing.T) {
 		}
 	})
 }
+
+// A knock is listed with its stripped state, as knock_state (and, as
+// Synapse sends it, invite_state).
+func TestSlidingSyncKnock(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		hs := testharness.StartBackend(t, backend)
+		alice := hs.RegisterUser(t, "alice")
+		bob := hs.RegisterUser(t, "bob")
+		room := createRoom(t, hs, bob.Token, map[string]any{"name": "knock here", "initial_state": []any{
+			map[string]any{"type": "m.room.join_rules", "state_key": "", "content": map[string]any{"join_rule": "knock"}}}})
+		expect(t, hs.Do(t, "POST", cs+"/knock/"+testharness.PathEscape(room), alice.Token, map[string]any{}), 200, "")
+		resp := slidingSync(t, hs, alice.Token, "", 0, map[string]any{"lists": map[string]any{"l": ssList(5, 5)}})
+		r, ok := resp.Rooms[room]
+		if !ok || !slices.Contains(stateKeys(r.KnockState), "m.room.name|") || len(r.InviteState) == 0 || len(r.Timeline) != 0 {
+			t.Fatalf("knock: %+v", r)
+		}
+	})
+}
