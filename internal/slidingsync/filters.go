@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"slices"
 	"sync"
+
+	"foyer/internal/clientsync"
 )
 
 // factCache keeps the room facts that never change once true: a room's
@@ -74,14 +76,42 @@ func (fc *filterContext) needFacts(ctx context.Context) error {
 		return nil
 	}
 	ids := make([]string, 0, len(fc.rooms.listed))
+	var remote []*candidate
 	for _, c := range fc.rooms.listed {
 		if c.remote == nil {
 			ids = append(ids, c.RoomID)
+		} else {
+			remote = append(remote, c)
 		}
 	}
 	var err error
-	fc.facts, err = fc.s.roomFacts(ctx, ids)
-	return err
+	if fc.facts, err = fc.s.roomFacts(ctx, ids); err != nil {
+		return err
+	}
+	// A room on another server is known by the state its invite or
+	// knock came with.
+	for _, c := range remote {
+		stripped, _, err := clientsync.RemoteInviteState(*c.remote)
+		if err != nil {
+			continue
+		}
+		var f RoomFacts
+		for _, ev := range stripped {
+			switch {
+			case ev.Type == "m.room.encryption" && ev.StateKey == "":
+				f.Encrypted = true
+			case ev.Type == "m.room.create" && ev.StateKey == "":
+				var content struct {
+					Type *string `json:"type"`
+				}
+				if json.Unmarshal(ev.Content, &content) == nil && content.Type != nil {
+					f.Type, f.HasType = *content.Type, true
+				}
+			}
+		}
+		fc.facts[c.RoomID] = f
+	}
+	return nil
 }
 
 func (fc *filterContext) needTags(ctx context.Context) error {
