@@ -40,7 +40,18 @@ func (a *API) slidingSync(w http.ResponseWriter, r *http.Request) error {
 	if req.Body, err = slidingsync.ParseBody(raw); err != nil {
 		return httpapi.ErrBadJSON("%s", err.Error())
 	}
+	// As with /sync, polling marks the user online unless set_presence
+	// says otherwise.
+	setPresence := r.URL.Query().Get("set_presence")
+	switch setPresence {
+	case "", "online", "offline", "unavailable":
+	default:
+		return httpapi.ErrInvalidParam("set_presence must be online, offline or unavailable")
+	}
 	httpapi.AllowLongPoll(w, a.Config.HTTP, req.Timeout)
+	if a.Presence != nil {
+		a.Presence.SyncStarted(r.Context(), p.UserID, setPresence)
+	}
 	resp, err := a.SlidingSync.Sync(r.Context(), a.Stopping, req)
 	if errors.Is(err, slidingsync.ErrUnknownPos) {
 		return &httpapi.Error{Status: http.StatusBadRequest, Code: "M_UNKNOWN_POS", Message: err.Error()}

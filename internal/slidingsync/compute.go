@@ -39,7 +39,7 @@ func (s *Service) compute(ctx context.Context, req *Request, from *position, pre
 	if err != nil {
 		return nil, err
 	}
-	ur, err := s.roomsOf(ctx, req.UserID, since, incremental, ignored)
+	ur, err := s.roomsOf(ctx, req.UserID, since, prev, ignored)
 	if err != nil {
 		return nil, err
 	}

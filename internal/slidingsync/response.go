@@ -37,24 +37,27 @@ type Hero struct {
 // RoomResponse is one room of a response: fields left out did not change
 // since the connection last sent the room.
 type RoomResponse struct {
-	Name              string                     `json:"name,omitempty"`
-	Avatar            string                     `json:"avatar,omitempty"`
-	Heroes            []Hero                     `json:"heroes,omitempty"`
-	Initial           bool                       `json:"initial,omitempty"`
-	ExpandedTimeline  bool                       `json:"unstable_expanded_timeline,omitempty"`
-	RequiredState     []json.RawMessage          `json:"required_state,omitempty"`
-	Timeline          []json.RawMessage          `json:"timeline,omitempty"`
-	PrevBatch         string                     `json:"prev_batch,omitempty"`
-	Limited           *bool                      `json:"limited,omitempty"`
-	NumLive           *int                       `json:"num_live,omitempty"`
-	BumpStamp         *int64                     `json:"bump_stamp,omitempty"`
-	JoinedCount       *int                       `json:"joined_count,omitempty"`
-	InvitedCount      *int                       `json:"invited_count,omitempty"`
-	NotificationCount int                        `json:"notification_count"`
-	HighlightCount    int                        `json:"highlight_count"`
-	IsDM              bool                       `json:"is_dm,omitempty"`
-	InviteState       []clientsync.StrippedEvent `json:"invite_state,omitempty"`
-	KnockState        []clientsync.StrippedEvent `json:"knock_state,omitempty"`
+	// Name and Avatar are JSON strings, or null once removed.
+	Name    json.RawMessage `json:"name,omitempty"`
+	Avatar  json.RawMessage `json:"avatar,omitempty"`
+	Heroes  []Hero          `json:"heroes,omitempty"`
+	Initial bool            `json:"initial,omitempty"`
+	// ExpandedTimeline is sent under Synapse's name and the MSC's.
+	ExpandedTimeline       bool                       `json:"unstable_expanded_timeline,omitempty"`
+	ExpandedTimelineStable bool                       `json:"expanded_timeline,omitempty"`
+	RequiredState          []json.RawMessage          `json:"required_state,omitempty"`
+	Timeline               []json.RawMessage          `json:"timeline,omitempty"`
+	PrevBatch              string                     `json:"prev_batch,omitempty"`
+	Limited                *bool                      `json:"limited,omitempty"`
+	NumLive                *int                       `json:"num_live,omitempty"`
+	BumpStamp              *int64                     `json:"bump_stamp,omitempty"`
+	JoinedCount            *int                       `json:"joined_count,omitempty"`
+	InvitedCount           *int                       `json:"invited_count,omitempty"`
+	NotificationCount      int                        `json:"notification_count"`
+	HighlightCount         int                        `json:"highlight_count"`
+	IsDM                   bool                       `json:"is_dm,omitempty"`
+	InviteState            []clientsync.StrippedEvent `json:"invite_state,omitempty"`
+	KnockState             []clientsync.StrippedEvent `json:"knock_state,omitempty"`
 }
 
 // ExtensionsResponse holds the enabled extensions' data.

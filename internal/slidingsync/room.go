@@ -114,7 +114,7 @@ func (s *Service) room(ctx context.Context, a roomArgs) (*RoomResponse, bool, er
 			news = true
 		}
 		if expanded {
-			r.ExpandedTimeline = true
+			r.ExpandedTimeline, r.ExpandedTimelineStable = true, true
 			news = true
 		}
 	}
@@ -221,14 +221,15 @@ func (s *Service) room(ctx context.Context, a roomArgs) (*RoomResponse, bool, er
 		}
 	}
 	name := contentString(state, "m.room.name", "name")
-	if nameChanged && name != "" {
-		r.Name = name
+	// A name or avatar removed since the room was sent is null; on a first
+	// send, absent.
+	if nameChanged && (name != "" || !initial) {
+		r.Name = nullableString(name)
 		news = true
 	}
-	if avatarChanged {
-		if r.Avatar = contentString(state, "m.room.avatar", "url"); r.Avatar != "" {
-			news = true
-		}
+	if avatar := contentString(state, "m.room.avatar", "url"); avatarChanged && (avatar != "" || !initial) {
+		r.Avatar = nullableString(avatar)
+		news = true
 	}
 	if c.Membership == "join" && membersChanged {
 		ms, err := s.rooms.MemberCounts(ctx, c.RoomID)
@@ -296,6 +297,14 @@ func (s *Service) changedState(ctx context.Context, roomID string, from, to int6
 
 func sortByPos(list []rooms.StoredEvent) {
 	slices.SortFunc(list, func(a, b rooms.StoredEvent) int { return cmp.Compare(a.StreamPos, b.StreamPos) })
+}
+
+// nullableString is s as JSON, null when empty.
+func nullableString(s string) json.RawMessage {
+	if s == "" {
+		return json.RawMessage("null")
+	}
+	return mustJSON(s)
 }
 
 // contentString is a string field of a state event's content ("" when

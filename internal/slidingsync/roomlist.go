@@ -33,7 +33,7 @@ type userRooms struct {
 // roomsOf reads the user's rooms: one row per room, then rules that
 // need no further reads, except an invite's sender against the ignore
 // list.
-func (s *Service) roomsOf(ctx context.Context, userID string, since int64, incremental bool, ignored map[string]bool) (*userRooms, error) {
+func (s *Service) roomsOf(ctx context.Context, userID string, since int64, prev *connState, ignored map[string]bool) (*userRooms, error) {
 	local, err := s.listedRooms(ctx, userID)
 	if err != nil {
 		return nil, err
@@ -61,7 +61,7 @@ func (s *Service) roomsOf(ctx context.Context, userID string, since int64, incre
 	}
 	for _, c := range out.byID {
 		c.bump = bumpOf(c.ListedRoom)
-		if !listable(c, userID, since, incremental) {
+		if !listable(c, userID, since, prev) {
 			continue
 		}
 		if c.Membership == "invite" && ignored[c.MembershipSender] {
@@ -74,27 +74,19 @@ func (s *Service) roomsOf(ctx context.Context, userID string, since int64, incre
 }
 
 // bumpOf is where a room sorts: its newest bump event while the user is
-// in it, else its membership (an invite sorts by when it came; a room
-// left by its last bump before the leave).
+// in it, else its membership (when the user was invited, left...).
 func bumpOf(r ListedRoom) int64 {
-	switch r.Membership {
-	case "join":
-		if r.BumpPos > 0 {
-			return r.BumpPos
-		}
-	case "leave", "ban":
-		if r.BumpPos > 0 && r.BumpPos < r.MembershipPos {
-			return r.BumpPos
-		}
+	if r.Membership == "join" && r.BumpPos > 0 {
+		return r.BumpPos
 	}
 	return r.MembershipPos
 }
 
 // listable: lists show the rooms the user is in, invited to, knocking
-// on or banned from, and rooms left only when the leave is news to this
-// connection or was a kick; never forgotten rooms.
-func listable(c *candidate, userID string, since int64, incremental bool) bool {
-	newlyLeft := incremental && c.MembershipPos > since
+// on or banned from, and rooms left only when the leave is news to a
+// connection that was sent the room or was a kick; never forgotten rooms.
+func listable(c *candidate, userID string, since int64, prev *connState) bool {
+	newlyLeft := since > 0 && c.MembershipPos > since && prev.rooms[c.RoomID].status != neverSent
 	switch c.Membership {
 	case "join", "invite", "knock":
 		return true

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"encoding/json"
 	"slices"
 	"testing"
 
@@ -310,6 +311,37 @@ func TestSlidingSyncKnock(t *testing.T) {
 		r, ok := resp.Rooms[room]
 		if !ok || !slices.Contains(stateKeys(r.KnockState), "m.room.name|") || len(r.InviteState) == 0 || len(r.Timeline) != 0 {
 			t.Fatalf("knock: %+v", r)
+		}
+	})
+}
+
+// A name or avatar removed after the room was sent comes as null; an
+// unknown set_presence is refused.
+func TestSlidingSyncRemovedNameAndAvatar(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		hs := testharness.StartBackend(t, backend)
+		alice := hs.RegisterUser(t, "alice")
+		room := createRoom(t, hs, alice.Token, map[string]any{"name": "named"})
+		mustPutState(t, hs, alice.Token, room, "m.room.avatar", map[string]any{"url": "mxc://localhost/a"})
+		body := map[string]any{"lists": map[string]any{"l": ssList(0, 1)}}
+		first := slidingSync(t, hs, alice.Token, "", 0, body)
+		if r := first.Rooms[room]; r.Name != "named" || r.Avatar != "mxc://localhost/a" {
+			t.Fatalf("first: %+v", r)
+		}
+		mustPutState(t, hs, alice.Token, room, "m.room.name", map[string]any{})
+		mustPutState(t, hs, alice.Token, room, "m.room.avatar", map[string]any{})
+		r := slidingSyncRaw(t, hs, alice.Token, first.Pos, 0, body)
+		var raw struct {
+			Rooms map[string]map[string]json.RawMessage `json:"rooms"`
+		}
+		if err := json.Unmarshal(r.Raw, &raw); err != nil {
+			t.Fatal(err)
+		}
+		if got := raw.Rooms[room]; string(got["name"]) != "null" || string(got["avatar"]) != "null" {
+			t.Fatalf("removed name and avatar: %s", r.Raw)
+		}
+		if r := hs.Do(t, "POST", slidingSyncPath+"?set_presence=busy", alice.Token, map[string]any{}); r.Status != 400 || r.Errcode() != "M_INVALID_PARAM" {
+			t.Fatalf("set_presence=busy: %s", r)
 		}
 	})
 }
