@@ -134,7 +134,7 @@ func (s *Service) compute(ctx context.Context, req *Request, from *position, pre
 	for _, id := range ids {
 		rr := relevant[id]
 		r, news, err := s.room(ctx, roomArgs{req: req, cand: ur.byID[id], rr: rr, prev: prev, next: c.next, owned: owned,
-			since: since, to: to, incremental: incremental, isDM: direct[id], ignored: ignored})
+			since: since, to: to, incremental: incremental, isDM: direct[id] || ur.byID[id].DirectInvite, ignored: ignored})
 		if err != nil {
 			return nil, err
 		}

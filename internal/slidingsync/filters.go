@@ -208,7 +208,7 @@ func (fc *filterContext) apply(ctx context.Context, f *ListFilters, list []*cand
 	}
 	out := make([]*candidate, 0, len(list))
 	for _, c := range list {
-		if f.IsDM != nil && fc.direct[c.RoomID] != *f.IsDM {
+		if f.IsDM != nil && (fc.direct[c.RoomID] || c.DirectInvite) != *f.IsDM {
 			continue
 		}
 		if f.IsInvite != nil && (c.Membership == "invite") != *f.IsInvite {

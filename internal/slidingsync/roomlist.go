@@ -56,8 +56,14 @@ func (s *Service) roomsOf(ctx context.Context, userID string, since int64, prev 
 			s.log.WarnContext(ctx, "a stored remote membership does not parse", "room_id", m.RoomID, "err", err)
 			continue
 		}
+		var ev struct {
+			Content struct {
+				IsDirect bool `json:"is_direct"`
+			} `json:"content"`
+		}
+		_ = json.Unmarshal(m.Event, &ev)
 		out.byID[m.RoomID] = &candidate{remote: m, ListedRoom: ListedRoom{RoomID: m.RoomID, Membership: m.Membership,
-			MembershipPos: m.StreamPos, MembershipSender: sender}}
+			MembershipPos: m.StreamPos, MembershipSender: sender, DirectInvite: m.Membership == "invite" && ev.Content.IsDirect}}
 	}
 	for _, c := range out.byID {
 		c.bump = bumpOf(c.ListedRoom)

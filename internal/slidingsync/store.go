@@ -12,6 +12,9 @@ type ListedRoom struct {
 	// someone else is a kick) or an invite, else "".
 	MembershipPos    int64
 	MembershipSender string
+	// DirectInvite is set for an invite marked is_direct (a DM before
+	// m.direct lists it).
+	DirectInvite bool
 	// Forgotten is set when the user forgot the room (ForgottenRooms).
 	Forgotten bool
 	// BumpPos is the position of the room's newest bump event (0: none

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 
 	"foyer/internal/slidingsync"
@@ -19,7 +20,7 @@ func (s *SlidingSyncStore) ListedRooms(ctx context.Context, userID string) ([]sl
 	// Only the sender of a leave (a kick stays listed) or an invite (an
 	// ignored inviter's is hidden) matters, so only those read their event.
 	rows, err := s.db.Read.QueryContext(ctx, `SELECT c.room_id, c.membership, c.stream_pos, COALESCE(e.sender, ''),
-			COALESCE(b.stream_pos, 0)
+			COALESCE(b.stream_pos, 0), CASE WHEN c.membership = 'invite' THEN e.json ELSE '' END
 		FROM current_state c
 		LEFT JOIN events e ON c.membership IN ('leave', 'invite') AND e.event_id = c.event_id
 		LEFT JOIN room_bump_stamps b ON b.room_id = c.room_id
@@ -31,12 +32,24 @@ func (s *SlidingSyncStore) ListedRooms(ctx context.Context, userID string) ([]sl
 	var out []slidingsync.ListedRoom
 	for rows.Next() {
 		var r slidingsync.ListedRoom
-		if err := rows.Scan(&r.RoomID, &r.Membership, &r.MembershipPos, &r.MembershipSender, &r.BumpPos); err != nil {
+		var invite sql.NullString
+		if err := rows.Scan(&r.RoomID, &r.Membership, &r.MembershipPos, &r.MembershipSender, &r.BumpPos, &invite); err != nil {
 			return nil, err
 		}
+		r.DirectInvite = invite.String != "" && isDirectInvite(invite.String)
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// isDirectInvite reads is_direct from an invite event's JSON.
+func isDirectInvite(raw string) bool {
+	var ev struct {
+		Content struct {
+			IsDirect bool `json:"is_direct"`
+		} `json:"content"`
+	}
+	return json.Unmarshal([]byte(raw), &ev) == nil && ev.Content.IsDirect
 }
 
 func (s *SlidingSyncStore) MembershipsDigest(ctx context.Context, userID string) (slidingsync.MembershipsDigest, error) {

@@ -23,6 +23,7 @@ func TestSlidingSyncListFilters(t *testing.T) {
 		expect(t, putState(t, hs, alice.Token, space, "m.space.child", plain, map[string]any{"via": []string{"localhost"}}), 200, "")
 		expect(t, putState(t, hs, alice.Token, space, "m.space.child", encrypted, map[string]any{}), 200, "") // no via: not a child
 		invite := createRoom(t, hs, bob.Token, map[string]any{"invite": []string{alice.UserID}})
+		dmInvite := createRoom(t, hs, bob.Token, map[string]any{"invite": []string{alice.UserID}, "is_direct": true})
 		userPath := cs + "/user/" + testharness.PathEscape(alice.UserID)
 		expect(t, hs.Do(t, "PUT", userPath+"/account_data/m.direct", alice.Token, map[string]any{bob.UserID: []string{dm}}), 200, "")
 		expect(t, hs.Do(t, "PUT", userPath+"/rooms/"+testharness.PathEscape(encrypted)+"/tags/m.favourite", alice.Token, map[string]any{}), 200, "")
@@ -33,11 +34,11 @@ func TestSlidingSyncListFilters(t *testing.T) {
 			filters map[string]any
 			want    []string
 		}{
-			{"none", map[string]any{}, []string{plain, encrypted, dm, space, invite}},
-			{"is_dm", map[string]any{"is_dm": true}, []string{dm}},
+			{"none", map[string]any{}, []string{plain, encrypted, dm, space, invite, dmInvite}},
+			{"is_dm", map[string]any{"is_dm": true}, []string{dm, dmInvite}},
 			{"not dm", map[string]any{"is_dm": false}, []string{plain, encrypted, space, invite}},
 			{"is_encrypted", map[string]any{"is_encrypted": true}, []string{encrypted}},
-			{"is_invite", map[string]any{"is_invite": true}, []string{invite}},
+			{"is_invite", map[string]any{"is_invite": true}, []string{invite, dmInvite}},
 			{"no invites", map[string]any{"is_invite": false}, []string{plain, encrypted, dm, space}},
 			{"spaces only", map[string]any{"room_types": []any{"m.space"}}, []string{space}},
 			{"no spaces", map[string]any{"not_room_types": []any{"m.space"}, "is_invite": false}, []string{plain, encrypted, dm}},
@@ -56,8 +57,8 @@ func TestSlidingSyncListFilters(t *testing.T) {
 			if !slices.Equal(got, want) || resp.Lists["l"].Count != len(want) {
 				t.Errorf("%s: got %v (count %d), want %v", c.name, got, resp.Lists["l"].Count, want)
 			}
-			if c.name == "is_dm" && !resp.Rooms[dm].IsDM {
-				t.Errorf("is_dm not set on the DM: %+v", resp.Rooms[dm])
+			if c.name == "is_dm" && (!resp.Rooms[dm].IsDM || !resp.Rooms[dmInvite].IsDM) {
+				t.Errorf("is_dm not set on the DM or the DM invite: %+v", resp.Rooms)
 			}
 		}
 	})
