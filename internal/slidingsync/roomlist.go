@@ -30,9 +30,9 @@ type userRooms struct {
 	byID   map[string]*candidate
 }
 
-// roomsOf reads the user's rooms: one row per room, then rules that
-// need no further reads, except an invite's sender against the ignore
-// list.
+// roomsOf reads the user's rooms (membership rows, held remote
+// memberships) and keeps those lists show, in list order; an invite from
+// an ignored user is left out.
 func (s *Service) roomsOf(ctx context.Context, userID string, since int64, prev *connState, ignored map[string]bool) (*userRooms, error) {
 	local, err := s.listedRooms(ctx, userID)
 	if err != nil {
