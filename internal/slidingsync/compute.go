@@ -110,6 +110,9 @@ func (s *Service) compute(ctx context.Context, req *Request, from *position, pre
 			toSend[id] = true
 		case cand.MembershipPos > since:
 			toSend[id] = true
+		case prev.dms[id] != (direct[id] || cand.DirectInvite):
+			// Its DM status changed (m.direct): the client is told.
+			toSend[id] = true
 		case st.status == sentBefore:
 			check[id] = st.upTo
 		default:

@@ -62,16 +62,19 @@ type connState struct {
 	// members are, per room, the member events sent as lazy-loaded
 	// members: user ID → event ID.
 	members map[string]map[string]string
+	// dms are the rooms last sent as DMs.
+	dms map[string]bool
 }
 
 func newConnState() *connState {
-	return &connState{rooms: map[string]roomSent{}, configs: map[string]roomConfig{}, members: map[string]map[string]string{}}
+	return &connState{rooms: map[string]roomSent{}, configs: map[string]roomConfig{}, members: map[string]map[string]string{},
+		dms: map[string]bool{}}
 }
 
 // clone copies the maps a response changes; members' inner maps are
 // copied when written (setMember).
 func (c *connState) clone() *connState {
-	return &connState{rooms: maps.Clone(c.rooms), configs: maps.Clone(c.configs), members: maps.Clone(c.members)}
+	return &connState{rooms: maps.Clone(c.rooms), configs: maps.Clone(c.configs), members: maps.Clone(c.members), dms: maps.Clone(c.dms)}
 }
 
 func (c *connState) setMember(roomID, userID, eventID string, owned map[string]bool) {

@@ -43,21 +43,23 @@ type RoomResponse struct {
 	Heroes  []Hero          `json:"heroes,omitempty"`
 	Initial bool            `json:"initial,omitempty"`
 	// ExpandedTimeline is sent under Synapse's name and the MSC's.
-	ExpandedTimeline       bool                       `json:"unstable_expanded_timeline,omitempty"`
-	ExpandedTimelineStable bool                       `json:"expanded_timeline,omitempty"`
-	RequiredState          []json.RawMessage          `json:"required_state,omitempty"`
-	Timeline               []json.RawMessage          `json:"timeline,omitempty"`
-	PrevBatch              string                     `json:"prev_batch,omitempty"`
-	Limited                *bool                      `json:"limited,omitempty"`
-	NumLive                *int                       `json:"num_live,omitempty"`
-	BumpStamp              *int64                     `json:"bump_stamp,omitempty"`
-	JoinedCount            *int                       `json:"joined_count,omitempty"`
-	InvitedCount           *int                       `json:"invited_count,omitempty"`
-	NotificationCount      int                        `json:"notification_count"`
-	HighlightCount         int                        `json:"highlight_count"`
-	IsDM                   bool                       `json:"is_dm,omitempty"`
-	InviteState            []clientsync.StrippedEvent `json:"invite_state,omitempty"`
-	KnockState             []clientsync.StrippedEvent `json:"knock_state,omitempty"`
+	ExpandedTimeline       bool              `json:"unstable_expanded_timeline,omitempty"`
+	ExpandedTimelineStable bool              `json:"expanded_timeline,omitempty"`
+	RequiredState          []json.RawMessage `json:"required_state,omitempty"`
+	Timeline               []json.RawMessage `json:"timeline,omitempty"`
+	PrevBatch              string            `json:"prev_batch,omitempty"`
+	Limited                *bool             `json:"limited,omitempty"`
+	NumLive                *int              `json:"num_live,omitempty"`
+	BumpStamp              *int64            `json:"bump_stamp,omitempty"`
+	JoinedCount            *int              `json:"joined_count,omitempty"`
+	InvitedCount           *int              `json:"invited_count,omitempty"`
+	NotificationCount      int               `json:"notification_count"`
+	HighlightCount         int               `json:"highlight_count"`
+	// IsDM is true for a DM; false is sent only when a room stopped being
+	// one since it was sent.
+	IsDM        *bool                      `json:"is_dm,omitempty"`
+	InviteState []clientsync.StrippedEvent `json:"invite_state,omitempty"`
+	KnockState  []clientsync.StrippedEvent `json:"knock_state,omitempty"`
 }
 
 // ExtensionsResponse holds the enabled extensions' data.

@@ -49,11 +49,21 @@ func (s *Service) room(ctx context.Context, a roomArgs) (*RoomResponse, bool, er
 		}
 	}
 	bump := c.bump
-	r := &RoomResponse{Initial: initial, IsDM: a.isDM, BumpStamp: &bump}
+	r := &RoomResponse{Initial: initial, BumpStamp: &bump}
+	dmChanged := !initial && a.prev.dms[c.RoomID] != a.isDM
+	if (initial && a.isDM) || dmChanged {
+		isDM := a.isDM
+		r.IsDM = &isDM
+	}
+	if a.isDM {
+		a.next.dms[c.RoomID] = true
+	} else {
+		delete(a.next.dms, c.RoomID)
+	}
 
 	if c.Membership == "invite" || c.Membership == "knock" {
 		if !initial && c.MembershipPos <= fromBound {
-			return r, false, nil
+			return r, dmChanged, nil
 		}
 		var stripped []clientsync.StrippedEvent
 		var err error
@@ -84,7 +94,7 @@ func (s *Service) room(ctx context.Context, a roomArgs) (*RoomResponse, bool, er
 		// No one sees past their leave or ban.
 		upper = min(upper, c.MembershipPos)
 	}
-	news := initial
+	news := initial || dmChanged
 
 	// Timeline.
 	expanded := !initial && hadConfig && old.timelineLimit < a.rr.timelineLimit

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"encoding/json"
 	"slices"
 	"testing"
 
@@ -57,9 +58,50 @@ func TestSlidingSyncListFilters(t *testing.T) {
 			if !slices.Equal(got, want) || resp.Lists["l"].Count != len(want) {
 				t.Errorf("%s: got %v (count %d), want %v", c.name, got, resp.Lists["l"].Count, want)
 			}
-			if c.name == "is_dm" && (!resp.Rooms[dm].IsDM || !resp.Rooms[dmInvite].IsDM) {
+			if c.name == "is_dm" && (resp.Rooms[dm].IsDM == nil || resp.Rooms[dmInvite].IsDM == nil) {
 				t.Errorf("is_dm not set on the DM or the DM invite: %+v", resp.Rooms)
 			}
+		}
+	})
+}
+
+// A change of m.direct sends the rooms whose DM status changed, with
+// is_dm true, or false once a room is no longer a DM.
+func TestSlidingSyncDMStatusChanges(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		hs := testharness.StartBackend(t, backend)
+		alice := hs.RegisterUser(t, "alice")
+		bob := hs.RegisterUser(t, "bob")
+		room := createRoom(t, hs, alice.Token, map[string]any{"invite": []string{bob.UserID}})
+		body := map[string]any{"lists": map[string]any{"l": ssList(5, 1)}}
+		first := slidingSync(t, hs, alice.Token, "", 0, body)
+		if _, sent := first.Rooms[room]; !sent {
+			t.Fatal("room not sent")
+		}
+		direct := cs + "/user/" + testharness.PathEscape(alice.UserID) + "/account_data/m.direct"
+		isDM := func(pos string) (*bool, string) {
+			t.Helper()
+			r := slidingSyncRaw(t, hs, alice.Token, pos, 0, body)
+			var raw struct {
+				Pos   string `json:"pos"`
+				Rooms map[string]struct {
+					IsDM *bool `json:"is_dm"`
+				} `json:"rooms"`
+			}
+			if err := json.Unmarshal(r.Raw, &raw); err != nil || r.Status != 200 {
+				t.Fatalf("%s %v", r, err)
+			}
+			return raw.Rooms[room].IsDM, raw.Pos
+		}
+		expect(t, hs.Do(t, "PUT", direct, alice.Token, map[string]any{bob.UserID: []string{room}}), 200, "")
+		dm, pos := isDM(first.Pos)
+		if dm == nil || !*dm {
+			t.Fatalf("is_dm after m.direct lists the room: %v", dm)
+		}
+		expect(t, hs.Do(t, "PUT", direct, alice.Token, map[string]any{}), 200, "")
+		dm, _ = isDM(pos)
+		if dm == nil || *dm {
+			t.Fatalf("is_dm after m.direct drops the room: %v", dm)
 		}
 	})
 }

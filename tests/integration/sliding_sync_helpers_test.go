@@ -64,7 +64,7 @@ type ssRoom struct {
 	InvitedCount      *int        `json:"invited_count"`
 	NotificationCount int         `json:"notification_count"`
 	HighlightCount    int         `json:"highlight_count"`
-	IsDM              bool        `json:"is_dm"`
+	IsDM              *bool       `json:"is_dm"`
 	InviteState       []syncEvent `json:"invite_state"`
 	KnockState        []syncEvent `json:"knock_state"`
 	Heroes            []struct {
