@@ -25,6 +25,7 @@ import (
 	"foyer/internal/ratelimit"
 	"foyer/internal/remoteprofile"
 	"foyer/internal/rooms"
+	"foyer/internal/slidingsync"
 	"foyer/internal/typing"
 )
 
@@ -42,6 +43,7 @@ type Deps struct {
 	OpenID       *accounts.OpenIDTokens
 	Rooms        *rooms.Service
 	Sync         *clientsync.Service
+	SlidingSync  *slidingsync.Service
 	Filters      clientsync.FilterStore
 	Presence     *presence.Service
 	Typing       *typing.Service

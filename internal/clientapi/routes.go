@@ -37,6 +37,7 @@ func (a *API) routeTable() []httpapi.Route {
 	}
 	routes = append(routes, a.roomRoutes()...)
 	routes = append(routes, a.syncRoutes()...)
+	routes = append(routes, a.slidingSyncRoutes()...)
 	routes = append(routes, a.peekRoutes()...)
 	routes = append(routes, a.legacySyncRoutes()...)
 	routes = append(routes, a.presenceRoutes()...)

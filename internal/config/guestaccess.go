@@ -61,7 +61,7 @@ const DefaultProofOfWorkBits = 18
 // routes of each group are listed in internal/guest.
 var GuestExtensionGroups = []string{
 	"capabilities", "logout", "filters_push_rules", "keys_changes", "typing_receipts",
-	"element_call", "join_by_alias", "room_summary", "joined_rooms", "url_previews",
+	"element_call", "join_by_alias", "room_summary", "joined_rooms", "url_previews", "sliding_sync",
 }
 
 // defaultGuestAccess is the guest_access section of Default.

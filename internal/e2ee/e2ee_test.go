@@ -92,14 +92,14 @@ func TestPendingToDeviceCapsWithoutSplittingAPosition(t *testing.T) {
 	}
 	f.msgs = append(f.msgs, ToDeviceMessage{Pos: 100, Type: "m.test", Content: json.RawMessage(`{}`)})
 	s := &Service{store: f}
-	events, limitedAt, err := s.pendingToDevice(context.Background(), "@u:x", "D", 0, 200)
+	events, limitedAt, err := s.pendingToDevice(context.Background(), "@u:x", "D", 0, 200, MaxToDevicePerSync)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(events) != 99 || limitedAt != 99 {
 		t.Fatalf("got %d events, limited at %d; want 99 at 99", len(events), limitedAt)
 	}
-	events, limitedAt, err = s.pendingToDevice(context.Background(), "@u:x", "D", limitedAt, 200)
+	events, limitedAt, err = s.pendingToDevice(context.Background(), "@u:x", "D", limitedAt, 200, MaxToDevicePerSync)
 	if err != nil {
 		t.Fatal(err)
 	}

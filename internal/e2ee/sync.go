@@ -31,7 +31,7 @@ func (x SyncExtension) Fill(ctx context.Context, req *clientsync.Request, since,
 			ack = td
 		}
 	}
-	events, limitedAt, err := s.pendingToDevice(ctx, req.UserID, req.DeviceID, ack, to)
+	events, limitedAt, err := s.pendingToDevice(ctx, req.UserID, req.DeviceID, ack, to, MaxToDevicePerSync)
 	if err != nil {
 		return err
 	}

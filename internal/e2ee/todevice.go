@@ -257,23 +257,23 @@ type toDeviceEvent struct {
 
 // pendingToDevice acknowledges what the device has confirmed receiving
 // (messages at positions <= ackUpTo) and returns the next messages up to
-// position to, at most MaxToDevicePerSync of them and, after the first
+// position to, at most maxCount of them and, after the first
 // position, at most SyncBytes. limitedAt is the position through which
 // the returned messages go when more are waiting (0 when everything up
 // to to was returned). Only the sizes of the waiting messages are read
 // before choosing, so a long queue never costs more memory than a
 // response.
-func (s *Service) pendingToDevice(ctx context.Context, userID, deviceID string, ackUpTo, to int64) (events []json.RawMessage, limitedAt int64, err error) {
+func (s *Service) pendingToDevice(ctx context.Context, userID, deviceID string, ackUpTo, to int64, maxCount int) (events []json.RawMessage, limitedAt int64, err error) {
 	if ackUpTo > 0 {
 		if err := s.store.AckToDevice(ctx, userID, deviceID, ackUpTo); err != nil {
 			return nil, 0, err
 		}
 	}
-	queued, err := s.store.PendingToDeviceSizes(ctx, userID, deviceID, to, MaxToDevicePerSync+1)
+	queued, err := s.store.PendingToDeviceSizes(ctx, userID, deviceID, to, maxCount+1)
 	if err != nil {
 		return nil, 0, err
 	}
-	n := toDeviceBatch(queued, MaxToDevicePerSync, s.toDeviceLimits.SyncBytes)
+	n := toDeviceBatch(queued, maxCount, s.toDeviceLimits.SyncBytes)
 	if n == 0 {
 		return nil, 0, nil
 	}

@@ -26,6 +26,7 @@ var extensionGroups = map[Route]string{
 	{"GET", "/_matrix/client/v1/room_summary/{roomIdOrAlias}"}:                    "room_summary",
 	{"GET", "/_matrix/client/v3/joined_rooms"}:                                    "joined_rooms",
 	{"GET", "/_matrix/client/v1/media/preview_url"}:                               "url_previews",
+	{"POST", "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync"}:       "sliding_sync",
 }
 
 // ExtensionGroup names the extension group of a route, or "" when the

@@ -68,6 +68,9 @@ var Extensions = []Route{
 	{"POST", "/_matrix/client/v3/join/{roomIdOrAlias}"},
 	// Room summaries for links (G-24).
 	{"GET", "/_matrix/client/v1/room_summary/{roomIdOrAlias}"},
+	// Simplified sliding sync (MSC4186), the sync of Element X: the same
+	// rooms and rules as /sync, which the spec's list holds.
+	{"POST", "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync"},
 	// Clients list their joined rooms at start-up.
 	{"GET", "/_matrix/client/v3/joined_rooms"},
 	// Link previews in the timeline, throttled per guest

@@ -74,7 +74,9 @@ func (a *API) AdvertisedVersions() []string {
 }
 
 // unstableFeatures are the unstable_features of /versions.
-var unstableFeatures = map[string]bool{"org.matrix.e2e_cross_signing": true, "org.matrix.msc2753": true, "org.matrix.msc4222": true}
+var unstableFeatures = map[string]bool{"org.matrix.e2e_cross_signing": true, "org.matrix.msc2753": true, "org.matrix.msc4222": true,
+	// Simplified sliding sync (MSC4186), which Element X requires.
+	"org.matrix.simplified_msc3575": true}
 
 // versionsBody is /versions' answer, encoded once: the route table does
 // not change after New, and every client asks at start.

@@ -27,6 +27,7 @@ func newAPI(cfg config.Config, log *slog.Logger, svc *Services, stopping context
 			OpenID:       svc.OpenID,
 			Rooms:        svc.Rooms,
 			Sync:         svc.Sync,
+			SlidingSync:  svc.SlidingSync,
 			Filters:      svc.Filters,
 			Presence:     svc.Presence,
 			Typing:       svc.Typing,

@@ -32,6 +32,7 @@ import (
 	"foyer/internal/rooms/matrixevents"
 	"foyer/internal/serverkeys"
 	"foyer/internal/servernotices"
+	"foyer/internal/slidingsync"
 	"foyer/internal/storage"
 	"foyer/internal/typing"
 	"foyer/internal/urlpreview"
@@ -71,12 +72,15 @@ type Services struct {
 	Typing     *typing.Service
 	ClientData *clientdata.Service
 	Sync       *clientsync.Service
-	Filters    *storage.FilterStore
-	Presence   *presence.Service
-	Push       *push.Service
-	Guests     *guest.Service
-	E2EE       *e2ee.Service
-	OpenID     *accounts.OpenIDTokens
+	// SlidingSync serves simplified sliding sync (MSC4186) over Sync's
+	// rules.
+	SlidingSync *slidingsync.Service
+	Filters     *storage.FilterStore
+	Presence    *presence.Service
+	Push        *push.Service
+	Guests      *guest.Service
+	E2EE        *e2ee.Service
+	OpenID      *accounts.OpenIDTokens
 	// ServerKeys are ours and other servers' signing keys. Remote keys
 	// are fetched through the client SetOutbound gives it.
 	ServerKeys *serverkeys.Service
@@ -208,12 +212,14 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 		Typing:     typingSvc,
 		ClientData: clientData,
 		Sync:       syncSvc,
-		Filters:    storage.NewFilterStore(db),
-		Presence:   presenceSvc,
-		Push:       pushSvc,
-		Guests:     guest.NewService(storage.NewGuestStore(db), accountsSvc, roomsSvc, guest.OptionsFrom(cfg), log),
-		E2EE:       e2eeSvc,
-		OpenID:     accounts.NewOpenIDTokens(storage.NewOpenIDStore(db)),
+		SlidingSync: slidingsync.New(slidingsync.Deps{Sync: syncSvc, Rooms: roomsSvc, Store: storage.NewSlidingSyncStore(db),
+			ClientData: clientData, Typing: typingSvc, Devices: e2eeSvc, Push: pushSvc, Log: log}),
+		Filters:  storage.NewFilterStore(db),
+		Presence: presenceSvc,
+		Push:     pushSvc,
+		Guests:   guest.NewService(storage.NewGuestStore(db), accountsSvc, roomsSvc, guest.OptionsFrom(cfg), log),
+		E2EE:     e2eeSvc,
+		OpenID:   accounts.NewOpenIDTokens(storage.NewOpenIDStore(db)),
 		ServerKeys: serverkeys.New(storage.NewServerKeyStore(db), serverkeys.Options{
 			ServerName: cfg.ServerName,
 			SigningKey: key,

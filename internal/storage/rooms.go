@@ -134,6 +134,13 @@ func (s *RoomStore) appendTx(ctx context.Context, tx *sql.Tx, a rooms.Append, ro
 			continue // History: the room's present is unchanged.
 		}
 		lastShown, lastShownGroup = pe, group
+		if rooms.BumpEventTypes[ev.Type()] {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO room_bump_stamps (room_id, stream_pos) VALUES ($1, $2)
+				ON CONFLICT (room_id) DO UPDATE SET stream_pos = excluded.stream_pos
+				WHERE room_bump_stamps.stream_pos < excluded.stream_pos`, a.RoomID, pe.StreamPos); err != nil {
+				return fmt.Errorf("updating bump stamp: %w", err)
+			}
+		}
 		if membership.Valid && (membership.String == "join" || membership.String == "invite" || membership.String == "knock") {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM forgotten_rooms WHERE user_id = $1 AND room_id = $2`, stateKey.String, a.RoomID); err != nil {
 				return err
