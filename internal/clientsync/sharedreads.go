@@ -51,6 +51,10 @@ func (s *Service) ClientFormat(ctx context.Context, userID, deviceID string, eve
 	return out
 }
 
+// CatchUp waits, briefly, until every write acknowledged before the call
+// is visible (read your own writes; see Sync).
+func (s *Service) CatchUp(ctx context.Context) { s.stream.CatchUp(ctx, catchUpWait) }
+
 // Unread is a joined room's notification and highlight counts, counted
 // after the later of the user's read receipt and its join at joinedAt.
 func (s *Service) Unread(ctx context.Context, userID, roomID string, joinedAt, to int64) (UnreadNotifications, error) {

@@ -76,6 +76,8 @@ func New(d Deps) *Service {
 // connection's later requests. stopping ends the wait when the server
 // shuts down.
 func (s *Service) Sync(ctx, stopping context.Context, req *Request) (*Response, error) {
+	// Read your own writes, as /sync.
+	s.sync.CatchUp(ctx)
 	key := connKey{user: req.UserID, device: req.DeviceID, conn: req.Body.ConnID}
 	var from *position
 	if req.Pos != "" {
