@@ -1,8 +1,10 @@
 package clientsync
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"slices"
 
 	"foyer/internal/presence"
 )
@@ -86,7 +88,9 @@ func (p PresenceExtension) Fill(ctx context.Context, req *Request, since, to int
 
 // fillInitial gives an initial sync the presence of the caller's
 // room-mates who are not offline, as Synapse does: read for those users
-// only, not for every user the server knows.
+// only, not for every user the server knows, and at most
+// sync_limits.initial_presence of them, the caller and the most recently
+// active first: a newcomer to a room of thousands is not sent thousands.
 func (p PresenceExtension) fillInitial(ctx context.Context, req *Request, to int64, resp *Response) error {
 	mates, err := p.Sync.rooms.RoomMates(ctx, req.UserID)
 	if err != nil {
@@ -96,6 +100,7 @@ func (p PresenceExtension) fillInitial(ctx context.Context, req *Request, to int
 	if err != nil {
 		return err
 	}
+	kept := states[:0]
 	for _, st := range states {
 		if st.Presence == presence.Offline && st.UserID != req.UserID {
 			continue
@@ -103,6 +108,22 @@ func (p PresenceExtension) fillInitial(ctx context.Context, req *Request, to int
 		if !req.Filter.Presence.Allows("m.presence", st.UserID) {
 			continue
 		}
+		kept = append(kept, st)
+	}
+	if limit := p.Sync.initialPresence; limit > 0 && len(kept) > limit {
+		// The caller first, then the most recently active.
+		slices.SortFunc(kept, func(a, b presence.Status) int {
+			if (a.UserID == req.UserID) != (b.UserID == req.UserID) {
+				if a.UserID == req.UserID {
+					return -1
+				}
+				return 1
+			}
+			return cmp.Compare(b.LastActiveTS, a.LastActiveTS)
+		})
+		kept = kept[:limit]
+	}
+	for _, st := range kept {
 		resp.Presence.Events = append(resp.Presence.Events, mustJSON(p.Presence.Event(st)))
 	}
 	return nil

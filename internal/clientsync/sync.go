@@ -58,7 +58,12 @@ type Service struct {
 	unreadCache unreadCounts
 	lazy        lazyMembers
 	presence    *presence.Service
+	// initialPresence caps the presence of an initial sync (0: none).
+	initialPresence int
 }
+
+// SetInitialPresenceLimit is sync_limits.initial_presence.
+func (s *Service) SetInitialPresenceLimit(n int) { s.initialPresence = n }
 
 // NewService builds the sync service and subscribes it to room events,
 // typing, client data, push rule and presence changes. Push rules count

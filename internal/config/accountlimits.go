@@ -48,6 +48,10 @@ type SyncLimits struct {
 	// the cap of 100 messages); a response carries at least one message
 	// however large, and the rest follow in the next syncs.
 	ToDeviceBytes int64 `yaml:"to_device_bytes" env:"SYNC_TO_DEVICE_BYTES"`
+	// InitialPresence caps the room-mates' presence an initial sync
+	// carries, the most recently active first (0: no cap); later changes
+	// arrive in incremental syncs as ever.
+	InitialPresence int `yaml:"initial_presence" env:"SYNC_INITIAL_PRESENCE"`
 }
 
 // defaultAccountLimits is the account_limits section of Default.
@@ -93,6 +97,9 @@ func (l AccountLimits) validate(sync SyncLimits, maxRequestBytes int64) []error 
 	}
 	if l.InfoURI == "" {
 		errs = append(errs, errors.New("account_limits.info_uri must be set: clients show it to users who reach a limit"))
+	}
+	if sync.InitialPresence < 0 {
+		errs = append(errs, errors.New("sync_limits.initial_presence must not be negative (0: no cap; the default is 200)"))
 	}
 	if sync.ToDeviceBytes < 1 {
 		errs = append(errs, errors.New("sync_limits.to_device_bytes must be at least 1 (the default is 1048576, 1 MiB)"))

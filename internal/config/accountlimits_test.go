@@ -9,7 +9,7 @@ import (
 // and write rates come from the file and the environment.
 func TestConfigAccountLimits(t *testing.T) {
 	def := Default()
-	if def.AccountLimits.MaxPendingToDeviceBytes != 16<<20 || def.SyncLimits.ToDeviceBytes != 1<<20 ||
+	if def.AccountLimits.MaxPendingToDeviceBytes != 16<<20 || def.SyncLimits.ToDeviceBytes != 1<<20 || def.SyncLimits.InitialPresence != 200 ||
 		def.AccountLimits.GuestMaxFilters >= def.AccountLimits.MaxFilters || def.AccountLimits.InfoURI == "" ||
 		def.RateLimit.GuestToDevice != (Rate{PerSecond: 2, Burst: 30}) || def.RateLimit.GuestWrites != (Rate{PerSecond: 1, Burst: 20}) {
 		t.Fatalf("defaults: %+v %+v %+v", def.AccountLimits, def.SyncLimits, def.RateLimit)
@@ -25,17 +25,19 @@ account_limits:
   info_uri: https://example.org/limits
 sync_limits:
   to_device_bytes: 65536
+  initial_presence: 50
 rate_limits:
   guest_to_device: {per_second: 1, burst: 5}
 `)
 	cfg := mustResolve(t, []string{"--config", file},
 		"FOYER_ACCOUNT_LIMITS_GUEST_MAX_ACCOUNT_DATA_BYTES=1000",
 		"FOYER_SYNC_TO_DEVICE_BYTES=4096",
+		"FOYER_SYNC_INITIAL_PRESENCE=0",
 		"FOYER_RATE_GUEST_WRITES=off",
 	)
 	l := cfg.AccountLimits
 	if l.MaxFilters != 10 || l.GuestMaxOneTimeKeysPerDevice != 20 || l.MaxPendingToDeviceBytes != 2<<20 ||
-		l.InfoURI != "https://example.org/limits" || l.GuestMaxAccountDataBytes != 1000 || cfg.SyncLimits.ToDeviceBytes != 4096 ||
+		l.InfoURI != "https://example.org/limits" || l.GuestMaxAccountDataBytes != 1000 || cfg.SyncLimits.ToDeviceBytes != 4096 || cfg.SyncLimits.InitialPresence != 0 ||
 		cfg.RateLimit.GuestToDevice != (Rate{PerSecond: 1, Burst: 5}) || cfg.RateLimit.GuestWrites != (Rate{}) {
 		t.Fatalf("from the file and the environment: %+v %+v %+v", l, cfg.SyncLimits, cfg.RateLimit)
 	}

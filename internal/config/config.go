@@ -202,7 +202,7 @@ func Default() Config {
 			GuestURLPreviews:    Rate{PerSecond: 0.1, Burst: 10},
 		},
 		AccountLimits: defaultAccountLimits(),
-		SyncLimits:    SyncLimits{ToDeviceBytes: 1 << 20},
+		SyncLimits:    SyncLimits{ToDeviceBytes: 1 << 20, InitialPresence: 200},
 		GuestAccess:   defaultGuestAccess(),
 		Auth:          defaultAuth(),
 		TURN:          TURN{TTL: 24 * time.Hour},

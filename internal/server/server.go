@@ -159,6 +159,7 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 	accountStore.OnDeviceListChange(e2eeSvc.DeviceListChanged)
 	syncSvc := clientsync.NewService(roomsSvc, clientData, typingSvc, pushSvc, presenceSvc, storage.NewPeekStore(db),
 		stream, wakeups, []clientsync.Extension{e2ee.SyncExtension{E2EE: e2eeSvc}}, log)
+	syncSvc.SetInitialPresenceLimit(cfg.SyncLimits.InitialPresence)
 	// With federation off nothing is sent (or kept queued).
 	federationPermits := func(name string) bool { return cfg.Federation.Enabled && cfg.Federation.Permits(name) }
 	fedSender := federationsender.New(storage.NewFederationQueue(db), federationsender.Options{

@@ -453,6 +453,31 @@ func TestSyncPresence_G51(t *testing.T) {
 	}
 }
 
+// sync_limits.initial_presence bounds an initial sync's presence: the
+// caller and the most recently active room-mates.
+func TestSyncInitialPresenceBounded(t *testing.T) {
+	cfg := testharness.Config(t, "sqlite")
+	cfg.SyncLimits.InitialPresence = 2
+	hs := testharness.Start(t, cfg)
+	alice := hs.RegisterUser(t, "alice")
+	room := createRoom(t, hs, alice.Token, map[string]any{"preset": "public_chat"})
+	var last testharness.Account
+	for i := range 4 {
+		last = hs.RegisterUser(t, fmt.Sprintf("mate%d", i))
+		mustJoin(t, hs, last.Token, room)
+		doSync(t, hs, last.Token, "")
+		time.Sleep(5 * time.Millisecond)
+	}
+	s, raw := doSync(t, hs, alice.Token, "")
+	var senders []string
+	for _, e := range s.Presence.Events {
+		senders = append(senders, e.Sender)
+	}
+	if len(senders) != 2 || !slices.Contains(senders, alice.UserID) || !slices.Contains(senders, last.UserID) {
+		t.Fatalf("initial presence %v, want alice and the latest active: %s", senders, raw)
+	}
+}
+
 // TestSyncLongPollsEachWokenOnlyByItsRoom: 200 concurrent long-polls, each
 // in a room of its own, each receive the one message sent to their room,
 // quickly, and nothing else.
