@@ -84,6 +84,8 @@ type Publisher struct {
 	typing   Typing
 	presence Presence
 	opt      Options
+	// now is the clock of typing refreshes (a test sets its own).
+	now func() time.Time
 
 	mu              sync.Mutex
 	typingRooms     map[string]bool
@@ -112,7 +114,7 @@ func New(queue Queue, r Rooms, t Typing, p Presence, opt Options) *Publisher {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
 	return &Publisher{
-		queue: queue, rooms: r, typing: t, presence: p, opt: opt,
+		queue: queue, rooms: r, typing: t, presence: p, opt: opt, now: time.Now,
 		typingRooms:     map[string]bool{},
 		receipts:        map[receiptKey]clientdata.Receipt{},
 		presenceChanges: map[string]presence.Status{},
@@ -263,7 +265,7 @@ func (p *Publisher) flushTyping(ctx context.Context) {
 	clear(p.typingRooms)
 	p.mu.Unlock()
 	slices.Sort(changed)
-	now := time.Now()
+	now := p.now()
 	for _, roomID := range changed {
 		sent := p.typingSent[roomID]
 		var typists []string
@@ -309,7 +311,7 @@ func (p *Publisher) flushTyping(ctx context.Context) {
 // refreshTyping announces again the local users still typing whose last
 // notice is TypingRefresh old, so receivers do not time them out.
 func (p *Publisher) refreshTyping(ctx context.Context) {
-	now := time.Now()
+	now := p.now()
 	for roomID, sent := range p.typingSent {
 		var servers []string
 		for u, at := range sent {

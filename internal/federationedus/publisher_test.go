@@ -98,10 +98,12 @@ func TestPresenceIsCoalesced(t *testing.T) {
 func TestTypingIsRefreshed(t *testing.T) {
 	q := &fakeQueue{}
 	ty := &fakeTyping{users: []string{"@al:here.test", "@rita:there.test"}}
-	p := New(q, fakeRooms{}, ty, fakePresence{}, Options{ServerName: "here.test", TypingRefresh: time.Millisecond})
+	p := New(q, fakeRooms{}, ty, fakePresence{}, Options{ServerName: "here.test", TypingRefresh: time.Minute})
+	clock := time.Now()
+	p.now = func() time.Time { return clock }
 	p.TypingChanged("!r:here.test")
 	p.flush(context.Background())
-	time.Sleep(5 * time.Millisecond)
+	clock = clock.Add(time.Minute)
 	p.flush(context.Background())
 	ty.users = nil
 	p.TypingChanged("!r:here.test")
