@@ -73,7 +73,7 @@ test("a guest link opened in a fresh browser lands in the room and chats both wa
 
   const resp = await page.goto(`/_foyer/join/${bookLink}`);
   const headers = resp.headers();
-  assert.match(headers["content-security-policy"], /^default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self';/);
+  assert.match(headers["content-security-policy"], /^default-src 'none'; script-src 'self'; worker-src 'self'; style-src 'self'; connect-src 'self';/);
   assert.equal(headers["referrer-policy"], "no-referrer");
   assert.equal(headers["x-content-type-options"], "nosniff");
   await page.locator("#composer").waitFor({ state: "visible", timeout: 15000 });
