@@ -122,6 +122,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Outbound.validate()...)
 	errs = append(errs, c.Federation.validate()...)
 	errs = append(errs, c.ServerNotices.validate()...)
+	errs = append(errs, c.Push.validate()...)
 	errs = append(errs, c.Captcha.validate(c.RegistrationRequireCaptcha)...)
 	if len(c.TURN.URIs) > 0 && c.TURN.SharedSecret == "" {
 		add("turn.uris is set but turn.shared_secret is not: set the TURN server's static-auth-secret")

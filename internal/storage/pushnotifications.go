@@ -1,0 +1,338 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"foyer/internal/push"
+	"foyer/internal/pushsender"
+	"foyer/internal/rooms"
+)
+
+// PushNotificationStore keeps notifications, the per-pusher queues and
+// the notifier's cursor (pushsender.Store).
+type PushNotificationStore struct {
+	db     *DB
+	pushes *PushStore
+}
+
+// NewPushNotificationStore returns the store over db.
+func NewPushNotificationStore(db *DB) *PushNotificationStore {
+	return &PushNotificationStore{db: db, pushes: NewPushStore(db)}
+}
+
+var _ pushsender.Store = (*PushNotificationStore)(nil)
+
+func (s *PushNotificationStore) Cursor(ctx context.Context) (int64, error) {
+	var pos int64
+	err := s.db.Read.QueryRowContext(ctx, `SELECT stream_pos FROM push_cursor WHERE id = 1`).Scan(&pos)
+	return pos, err
+}
+
+// EventsAfter reads positive positions only: backfilled history and
+// outliers sit below zero.
+func (s *PushNotificationStore) EventsAfter(ctx context.Context, from, to int64, limit int) ([]rooms.StoredEvent, error) {
+	return collectEvents(s.db.Read.QueryContext(ctx, `SELECT `+eventColumns+` FROM events e JOIN rooms r ON r.room_id = e.room_id
+		WHERE e.stream_pos > $1 AND e.stream_pos <= $2`+shownToClients+` ORDER BY e.stream_pos LIMIT $3`,
+		max(from, 0), to, limit))
+}
+
+// notificationRowsPerInsert bounds one multi-row INSERT (7 arguments a
+// row) within both databases' parameter limits.
+const notificationRowsPerInsert = 200
+
+func (s *PushNotificationStore) Record(ctx context.Context, ns []pushsender.Notification, cursor, queuedTS int64) ([]pushsender.PusherKey, error) {
+	var keys []pushsender.PusherKey
+	err := s.db.WithTx(ctx, func(tx *sql.Tx) error {
+		keys = nil
+		for start := 0; start < len(ns); start += notificationRowsPerInsert {
+			chunk := ns[start:min(start+notificationRowsPerInsert, len(ns))]
+			q := &strings.Builder{}
+			p := placeholders{}
+			q.WriteString(`INSERT INTO push_notifications (user_id, stream_pos, room_id, event_id, highlight, actions, ts) VALUES `)
+			for i, n := range chunk {
+				if i > 0 {
+					q.WriteString(", ")
+				}
+				actions, err := json.Marshal(n.Actions)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(q, "(%s, %s, %s, %s, %s, %s, %s)", p.arg(n.UserID), p.arg(n.StreamPos), p.arg(n.RoomID),
+					p.arg(n.EventID), p.arg(n.Highlight), p.arg(string(actions)), p.arg(n.TS))
+			}
+			q.WriteString(` ON CONFLICT (user_id, stream_pos) DO NOTHING`)
+			if _, err := tx.ExecContext(ctx, q.String(), p.args...); err != nil {
+				return fmt.Errorf("storing notifications: %w", err)
+			}
+		}
+		// Queue each notification for its user's HTTP pushers: read the
+		// pushers of the users notified, then one row per pair.
+		byUser := map[string][]pushsender.Notification{}
+		var users []string
+		for _, n := range ns {
+			if _, ok := byUser[n.UserID]; !ok {
+				users = append(users, n.UserID)
+			}
+			byUser[n.UserID] = append(byUser[n.UserID], n)
+		}
+		pushers, err := httpPushersOf(ctx, tx, users)
+		if err != nil {
+			return err
+		}
+		type row struct {
+			k   pushsender.PusherKey
+			pos int64
+		}
+		var rows []row
+		for _, k := range pushers {
+			for _, n := range byUser[k.UserID] {
+				rows = append(rows, row{k, n.StreamPos})
+			}
+		}
+		// Queue order is stream order per pusher: rows go in by position.
+		for start := 0; start < len(rows); start += notificationRowsPerInsert {
+			chunk := rows[start:min(start+notificationRowsPerInsert, len(rows))]
+			q := &strings.Builder{}
+			p := placeholders{}
+			q.WriteString(`INSERT INTO push_queue (user_id, app_id, pushkey, stream_pos, created_ts) VALUES `)
+			for i, r := range chunk {
+				if i > 0 {
+					q.WriteString(", ")
+				}
+				fmt.Fprintf(q, "(%s, %s, %s, %s, %s)", p.arg(r.k.UserID), p.arg(r.k.AppID), p.arg(r.k.PushKey), p.arg(r.pos), p.arg(queuedTS))
+			}
+			if _, err := tx.ExecContext(ctx, q.String(), p.args...); err != nil {
+				return fmt.Errorf("queueing notifications: %w", err)
+			}
+		}
+		keys = pushers
+		_, err = tx.ExecContext(ctx, `UPDATE push_cursor SET stream_pos = $1 WHERE id = 1 AND stream_pos < $2`, cursor, cursor)
+		return err
+	})
+	return keys, err
+}
+
+// httpPushersOf lists the HTTP pushers of users.
+func httpPushersOf(ctx context.Context, tx *sql.Tx, users []string) ([]pushsender.PusherKey, error) {
+	var out []pushsender.PusherKey
+	for start := 0; start < len(users); start += maxInArgs {
+		chunk := users[start:min(start+maxInArgs, len(users))]
+		p := placeholders{}
+		in := p.list(chunk)
+		rows, err := tx.QueryContext(ctx, `SELECT user_id, app_id, pushkey FROM pushers WHERE user_id IN (`+in+`) AND kind = 'http'
+			ORDER BY user_id, app_id, pushkey`, p.args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var k pushsender.PusherKey
+			if err := rows.Scan(&k.UserID, &k.AppID, &k.PushKey); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out = append(out, k)
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (s *PushNotificationStore) QueueBadge(ctx context.Context, userID string, queuedTS int64) ([]pushsender.PusherKey, error) {
+	var keys []pushsender.PusherKey
+	err := s.db.WithTx(ctx, func(tx *sql.Tx) error {
+		pushers, err := httpPushersOf(ctx, tx, []string{userID})
+		if err != nil {
+			return err
+		}
+		keys = keys[:0]
+		for _, k := range pushers {
+			// One waiting badge update is enough: it reads the count
+			// when it is sent.
+			res, err := tx.ExecContext(ctx, `INSERT INTO push_queue (user_id, app_id, pushkey, stream_pos, created_ts)
+				SELECT $1, $2, $3, 0, $4 WHERE NOT EXISTS (SELECT 1 FROM push_queue
+					WHERE user_id = $5 AND app_id = $6 AND pushkey = $7 AND stream_pos = 0)`,
+				k.UserID, k.AppID, k.PushKey, queuedTS, k.UserID, k.AppID, k.PushKey)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n > 0 {
+				keys = append(keys, k)
+			}
+		}
+		return nil
+	})
+	return keys, err
+}
+
+func (s *PushNotificationStore) Next(ctx context.Context, k pushsender.PusherKey) (pushsender.Queued, bool, error) {
+	var q pushsender.Queued
+	var roomID, eventID, actions sql.NullString
+	err := s.db.Read.QueryRowContext(ctx, `SELECT q.position, q.stream_pos, q.created_ts, n.room_id, n.event_id, n.actions
+		FROM push_queue q LEFT JOIN push_notifications n ON n.user_id = q.user_id AND n.stream_pos = q.stream_pos
+		WHERE q.user_id = $1 AND q.app_id = $2 AND q.pushkey = $3 ORDER BY q.position LIMIT 1`,
+		k.UserID, k.AppID, k.PushKey).Scan(&q.Position, &q.StreamPos, &q.CreatedTS, &roomID, &eventID, &actions)
+	if errors.Is(err, sql.ErrNoRows) {
+		return q, false, nil
+	}
+	if err != nil {
+		return q, false, err
+	}
+	q.RoomID, q.EventID = roomID.String, eventID.String
+	if actions.Valid {
+		if err := json.Unmarshal([]byte(actions.String), &q.Actions); err != nil {
+			return q, false, fmt.Errorf("notification actions: %w", err)
+		}
+	}
+	if q.StreamPos != 0 && !eventID.Valid {
+		// The notification was pruned: send a badge update instead.
+		q.StreamPos = 0
+	}
+	return q, true, nil
+}
+
+func (s *PushNotificationStore) Remove(ctx context.Context, k pushsender.PusherKey, position int64) error {
+	_, err := s.db.Write.ExecContext(ctx, `DELETE FROM push_queue WHERE user_id = $1 AND app_id = $2 AND pushkey = $3 AND position = $4`,
+		k.UserID, k.AppID, k.PushKey, position)
+	return err
+}
+
+func (s *PushNotificationStore) DropQueue(ctx context.Context, k pushsender.PusherKey) error {
+	_, err := s.db.Write.ExecContext(ctx, `DELETE FROM push_queue WHERE user_id = $1 AND app_id = $2 AND pushkey = $3`,
+		k.UserID, k.AppID, k.PushKey)
+	return err
+}
+
+func (s *PushNotificationStore) QueuedPushers(ctx context.Context) ([]pushsender.PusherKey, error) {
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT DISTINCT user_id, app_id, pushkey FROM push_queue ORDER BY user_id, app_id, pushkey`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []pushsender.PusherKey
+	for rows.Next() {
+		var k pushsender.PusherKey
+		if err := rows.Scan(&k.UserID, &k.AppID, &k.PushKey); err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+func (s *PushNotificationStore) Pusher(ctx context.Context, k pushsender.PusherKey) (push.Pusher, bool, error) {
+	var p push.Pusher
+	var data string
+	err := s.db.Read.QueryRowContext(ctx, `SELECT `+pusherColumns+` FROM pushers WHERE user_id = $1 AND app_id = $2 AND pushkey = $3`,
+		k.UserID, k.AppID, k.PushKey).Scan(&p.UserID, &p.DeviceID, &p.PushKey, &p.Kind, &p.AppID, &p.AppDisplayName,
+		&p.DeviceDisplayName, &p.ProfileTag, &p.Lang, &data, &p.CreatedTS)
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, false, nil
+	}
+	p.Data = json.RawMessage(data)
+	return p, err == nil, err
+}
+
+func (s *PushNotificationStore) DeletePusher(ctx context.Context, k pushsender.PusherKey) error {
+	return s.db.WithTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM pushers WHERE user_id = $1 AND app_id = $2 AND pushkey = $3`,
+			k.UserID, k.AppID, k.PushKey); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM push_queue WHERE user_id = $1 AND app_id = $2 AND pushkey = $3`,
+			k.UserID, k.AppID, k.PushKey)
+		return err
+	})
+}
+
+// UnreadRooms counts, per room the user is joined or invited to, whether
+// its newest notification is after the user's read receipt (an unthreaded
+// or main-thread m.read or m.read.private).
+func (s *PushNotificationStore) UnreadRooms(ctx context.Context, userID string) (int, error) {
+	var n int
+	err := s.db.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM (
+			SELECT room_id, MAX(stream_pos) AS latest FROM push_notifications WHERE user_id = $1 GROUP BY room_id) n
+		WHERE n.latest > COALESCE((SELECT MAX(e.stream_pos) FROM receipts r JOIN events e ON e.event_id = r.event_id
+				WHERE r.user_id = $2 AND r.room_id = n.room_id AND r.receipt_type IN ('m.read', 'm.read.private')
+					AND r.thread_id IN ('', 'main')), 0)
+			AND EXISTS (SELECT 1 FROM current_state cs WHERE cs.room_id = n.room_id AND cs.type = 'm.room.member'
+				AND cs.state_key = $3 AND cs.membership IN ('join', 'invite'))`,
+		userID, userID, userID).Scan(&n)
+	return n, err
+}
+
+func (s *PushNotificationStore) QueueLengths(ctx context.Context) ([]pushsender.GatewayQueue, error) {
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT p.data, COUNT(*) FROM push_queue q
+		JOIN pushers p ON p.user_id = q.user_id AND p.app_id = q.app_id AND p.pushkey = q.pushkey
+		GROUP BY q.user_id, q.app_id, q.pushkey, p.data`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []pushsender.GatewayQueue
+	for rows.Next() {
+		var data string
+		var n int64
+		if err := rows.Scan(&data, &n); err != nil {
+			return nil, err
+		}
+		var d struct {
+			URL string `json:"url"`
+		}
+		_ = json.Unmarshal([]byte(data), &d)
+		out = append(out, pushsender.GatewayQueue{URL: d.URL, Length: n})
+	}
+	return out, rows.Err()
+}
+
+func (s *PushNotificationStore) Prune(ctx context.Context, before int64) error {
+	_, err := s.db.Write.ExecContext(ctx, `DELETE FROM push_notifications WHERE ts < $1`, before)
+	return err
+}
+
+// Notifications lists the user's notifications below position before (0:
+// from the newest), at most limit, only highlights when asked.
+func (s *PushNotificationStore) Notifications(ctx context.Context, userID string, before int64, limit int, onlyHighlight bool) (pushsender.NotificationPage, error) {
+	q := &strings.Builder{}
+	p := placeholders{}
+	fmt.Fprintf(q, `SELECT stream_pos, room_id, event_id, highlight, actions, ts FROM push_notifications WHERE user_id = %s`, p.arg(userID))
+	if before > 0 {
+		fmt.Fprintf(q, ` AND stream_pos < %s`, p.arg(before))
+	}
+	if onlyHighlight {
+		fmt.Fprintf(q, ` AND highlight = %s`, p.arg(true))
+	}
+	fmt.Fprintf(q, ` ORDER BY stream_pos DESC LIMIT %s`, p.arg(limit+1))
+	rows, err := s.db.Read.QueryContext(ctx, q.String(), p.args...)
+	if err != nil {
+		return pushsender.NotificationPage{}, err
+	}
+	defer rows.Close()
+	var page pushsender.NotificationPage
+	for rows.Next() {
+		n := pushsender.Notification{UserID: userID}
+		var actions string
+		if err := rows.Scan(&n.StreamPos, &n.RoomID, &n.EventID, &n.Highlight, &actions, &n.TS); err != nil {
+			return pushsender.NotificationPage{}, err
+		}
+		_ = json.Unmarshal([]byte(actions), &n.Actions)
+		page.Notifications = append(page.Notifications, n)
+	}
+	if err := rows.Err(); err != nil {
+		return pushsender.NotificationPage{}, err
+	}
+	if len(page.Notifications) > limit {
+		page.Notifications = page.Notifications[:limit]
+		page.Next = page.Notifications[limit-1].StreamPos
+	}
+	return page, nil
+}
