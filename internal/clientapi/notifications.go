@@ -33,9 +33,12 @@ func (a *API) notificationRoutes() []httpapi.Route {
 type notificationJSON struct {
 	Actions []json.RawMessage `json:"actions"`
 	Event   any               `json:"event"`
-	Read    bool              `json:"read"`
-	RoomID  string            `json:"room_id"`
-	TS      int64             `json:"ts"`
+	// ProfileTag is the profile tag of the rule that matched: rules have
+	// none here, so it is null, as on Synapse.
+	ProfileTag *string `json:"profile_tag"`
+	Read       bool    `json:"read"`
+	RoomID     string  `json:"room_id"`
+	TS         int64   `json:"ts"`
 }
 
 // getNotifications serves GET /notifications: the events that notified

@@ -141,10 +141,12 @@ func validateHTTPPusherData(raw json.RawMessage) (json.RawMessage, error) {
 	if parsed.Path != pushGatewayPath {
 		return nil, refusal.New(refusal.InvalidParam, "data.url must have the path %s", pushGatewayPath)
 	}
+	// Only event_id_only changes what is sent; other formats are kept
+	// and get full notifications, as on Synapse (clients send others).
 	if rawFormat, ok := data["format"]; ok {
 		var f string
-		if err := json.Unmarshal(rawFormat, &f); err != nil || f != formatEventIDOnly {
-			return nil, refusal.New(refusal.InvalidParam, "data.format must be %q when given", formatEventIDOnly)
+		if err := json.Unmarshal(rawFormat, &f); err != nil {
+			return nil, refusal.New(refusal.InvalidParam, "data.format must be a string (%q is the one format defined)", formatEventIDOnly)
 		}
 	}
 	return compactJSON(raw), nil

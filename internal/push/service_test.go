@@ -427,7 +427,7 @@ func TestPusherValidation(t *testing.T) {
 		}, refusal.InvalidParam},
 		{func(p *PusherInput) { p.Data = json.RawMessage(`{"url":"https://push.example.com/notify"}`) }, refusal.InvalidParam},
 		{func(p *PusherInput) {
-			p.Data = json.RawMessage(`{"url":"https://push.example.com/_matrix/push/v1/notify","format":"full"}`)
+			p.Data = json.RawMessage(`{"url":"https://push.example.com/_matrix/push/v1/notify","format":5}`)
 		}, refusal.InvalidParam},
 	}
 	for i, b := range bad {

@@ -3,6 +3,8 @@ package pushsender
 import (
 	"context"
 	"time"
+
+	"foyer/internal/push"
 )
 
 // worker is a pusher's running worker; wakeup says its queue has
@@ -87,6 +89,20 @@ func (s *Sender) work(ctx context.Context, k PusherKey, w *worker) {
 			return
 		}
 		gateway := gatewayHost(p)
+		if item.IsBadge() {
+			// A badge update waits for no one and no one waits for it:
+			// it is sent beside the queue, once, and the next
+			// notification carries the count anyway.
+			if err := s.store.Remove(ctx, k, item.Position); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				s.opt.Log.Error("push sender: removing a badge update from the queue", "error", err)
+				continue
+			}
+			s.sendBadge(ctx, p, gateway)
+			continue
+		}
 		for ctx.Err() == nil {
 			if failing && s.tooOld(item) {
 				s.opt.Log.Warn("push sender: giving up on a notification its gateway kept failing",
@@ -158,4 +174,49 @@ func (s *Sender) count(f func(Metrics, string), gateway string) {
 	if s.opt.Metrics != nil {
 		f(s.opt.Metrics, gateway)
 	}
+}
+
+// sendBadge sends the pusher's badge in the background, one at a time per
+// pusher: a read while one is in flight sends another after it. Called by
+// the pusher's worker, so the sender's wait group is not empty.
+func (s *Sender) sendBadge(ctx context.Context, p push.Pusher, gateway string) {
+	k := PusherKey{p.UserID, p.AppID, p.PushKey}
+	s.mu.Lock()
+	if _, inFlight := s.badgesAgain[k]; inFlight {
+		s.badgesAgain[k] = true
+		s.mu.Unlock()
+		return
+	}
+	s.badgesAgain[k] = false
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		for {
+			res := s.deliver(ctx, p, Queued{})
+			switch {
+			case ctx.Err() != nil:
+			case res.outcome == rejected:
+				s.count(Metrics.Sent, gateway)
+				if err := s.store.DeletePusher(ctx, k); err != nil && ctx.Err() == nil {
+					s.opt.Log.Error("push sender: deleting a rejected pusher", "error", err)
+				}
+			case res.outcome == delivered && res.sent:
+				s.count(Metrics.Sent, gateway)
+			case res.outcome == retry || res.outcome == refused:
+				s.count(Metrics.Failed, gateway)
+				s.opt.Log.Info("push sender: a badge update failed; the next notification carries the count",
+					"user_id", k.UserID, "app_id", k.AppID, "gateway", gateway, "error", res.err)
+			}
+			s.mu.Lock()
+			again := s.badgesAgain[k] && ctx.Err() == nil
+			if !again {
+				delete(s.badgesAgain, k)
+				s.mu.Unlock()
+				return
+			}
+			s.badgesAgain[k] = false
+			s.mu.Unlock()
+		}
+	}()
 }

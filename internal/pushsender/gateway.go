@@ -45,7 +45,7 @@ type device struct {
 	AppID     string                     `json:"app_id"`
 	PushKey   string                     `json:"pushkey"`
 	PushKeyTS int64                      `json:"pushkey_ts,omitempty"`
-	Data      map[string]json.RawMessage `json:"data,omitempty"`
+	Data      map[string]json.RawMessage `json:"data"`
 	Tweaks    map[string]json.RawMessage `json:"tweaks,omitempty"`
 }
 
@@ -57,6 +57,9 @@ type counts struct {
 // API; format event_id_only leaves out everything but the IDs, counts,
 // priority and devices.
 type gatewayNotification struct {
+	// ID is event_id under its old name, still sent by Synapse and read
+	// by older gateways.
+	ID                string          `json:"id,omitempty"`
 	EventID           string          `json:"event_id,omitempty"`
 	RoomID            string          `json:"room_id,omitempty"`
 	Type              string          `json:"type,omitempty"`
@@ -64,6 +67,7 @@ type gatewayNotification struct {
 	SenderDisplayName string          `json:"sender_display_name,omitempty"`
 	RoomName          string          `json:"room_name,omitempty"`
 	RoomAlias         string          `json:"room_alias,omitempty"`
+	Membership        string          `json:"membership,omitempty"`
 	UserIsTarget      bool            `json:"user_is_target,omitempty"`
 	Prio              string          `json:"prio,omitempty"`
 	Content           json.RawMessage `json:"content,omitempty"`
@@ -85,13 +89,10 @@ type badgeNotification struct {
 // pushkey's time in seconds.
 func deviceOf(p push.Pusher, tweaks map[string]json.RawMessage) device {
 	d := device{AppID: p.AppID, PushKey: p.PushKey, PushKeyTS: p.CreatedTS / 1000, Tweaks: tweaks}
-	var data map[string]json.RawMessage
-	if json.Unmarshal(p.Data, &data) == nil {
-		delete(data, "url")
-		if len(data) > 0 {
-			d.Data = data
-		}
+	if json.Unmarshal(p.Data, &d.Data) != nil || d.Data == nil {
+		d.Data = map[string]json.RawMessage{}
 	}
+	delete(d.Data, "url")
 	return d
 }
 
@@ -181,12 +182,12 @@ func (s *Sender) eventNotification(ctx context.Context, p push.Pusher, item Queu
 	if err != nil && !(errors.As(err, &re) && re.Kind == refusal.NotFound) {
 		return gatewayNotification{}, false, fmt.Errorf("reading the room: %w", err)
 	}
-	n.Type, n.Sender, n.Content = ev.Type(), ev.Sender(), ev.Content()
+	n.ID, n.Type, n.Sender, n.Content = item.EventID, ev.Type(), ev.Sender(), ev.Content()
 	if room != nil {
 		n.SenderDisplayName, n.RoomName, n.RoomAlias = room.DisplayName(ev.Sender()), room.Name, room.CanonicalAlias
 	}
 	if sk := ev.StateKey(); sk != nil && ev.Type() == "m.room.member" {
-		n.UserIsTarget = *sk == p.UserID
+		n.Membership, n.UserIsTarget = ev.Membership(), *sk == p.UserID
 	}
 	return n, true, nil
 }

@@ -59,6 +59,9 @@ type Sender struct {
 	// lastBadge is the unread count last sent to each pusher, so a read
 	// that changes nothing sends nothing.
 	lastBadge map[PusherKey]int
+	// badgesAgain holds the pushers with a badge update in flight, true
+	// when another read asked for one meanwhile.
+	badgesAgain map[PusherKey]bool
 
 	// streamMoved wakes the notifier; readers are users whose read
 	// receipts may have changed their badge, for the badge loop.
@@ -88,7 +91,7 @@ func New(store Store, rooms Rooms, rules Rules, stream Stream, opt Options) *Sen
 	return &Sender{
 		store: store, rooms: rooms, rules: rules, stream: stream, opt: opt, now: time.Now,
 		workers: map[PusherKey]*worker{}, slots: make(chan struct{}, opt.MaxRequests),
-		lastBadge:   map[PusherKey]int{},
+		lastBadge: map[PusherKey]int{}, badgesAgain: map[PusherKey]bool{},
 		streamMoved: make(chan struct{}, 1),
 		readers:     map[string]struct{}{}, readersWake: make(chan struct{}, 1),
 	}

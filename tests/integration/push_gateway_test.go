@@ -34,7 +34,7 @@ type pushGateway struct {
 	requests int
 }
 
-func startPushGateway(t *testing.T, ca *outboundtest.CA) *pushGateway {
+func startPushGateway(t testing.TB, ca *outboundtest.CA) *pushGateway {
 	g := &pushGateway{seen: map[string]int{}}
 	g.cond = sync.NewCond(&g.mu)
 	g.srv = httptest.NewUnstartedServer(http.HandlerFunc(g.serve))
@@ -164,20 +164,22 @@ func (g *pushGateway) none(t *testing.T, pushkey string, wait time.Duration) {
 // pushConfig is a server configuration that may reach the test gateway:
 // private addresses allowed (it listens on loopback) and the test CA
 // trusted.
-func pushConfig(t *testing.T, backend string, ca *outboundtest.CA) config.Config {
+func pushConfig(t testing.TB, backend string, ca *outboundtest.CA) config.Config {
 	cfg := testharness.Config(t, backend)
 	cfg.Outbound.AllowPrivateAddresses = true
 	cfg.Outbound.TrustedCAFile = ca.WriteFile(t)
 	return cfg
 }
 
-func setHTTPPusher(t *testing.T, hs *testharness.Homeserver, acct testharness.Account, pushkey string, data map[string]any) {
+func setHTTPPusher(t testing.TB, hs *testharness.Homeserver, acct testharness.Account, pushkey string, data map[string]any) {
 	t.Helper()
 	r := hs.Do(t, "POST", cs+"/pushers/set", acct.Token, map[string]any{
 		"kind": "http", "app_id": "org.example.app", "pushkey": pushkey, "app_display_name": "Example",
 		"device_display_name": "Phone", "lang": "en", "data": data,
 	})
-	expect(t, r, 200, "")
+	if r.Status != 200 {
+		t.Fatalf("setting pusher %s: %s", pushkey, r)
+	}
 }
 
 func str(m map[string]any, path ...string) string {
