@@ -162,34 +162,69 @@ func (s *Sender) deliver(ctx context.Context, p push.Pusher, item Queued) result
 // (a redaction since is respected); false when the event is gone.
 func (s *Sender) eventNotification(ctx context.Context, p push.Pusher, item Queued, badge int) (gatewayNotification, bool, error) {
 	tweaks := tweaksOf(item.Actions)
-	se, err := s.rooms.GetEvent(ctx, item.EventID)
-	var re *refusal.Error
-	if errors.Is(err, rooms.ErrNotFound) {
-		return gatewayNotification{}, false, nil
+	ev, ok, err := s.queuedEvent(ctx, item)
+	if err != nil || !ok {
+		return gatewayNotification{}, false, err
 	}
-	if err != nil {
-		return gatewayNotification{}, false, fmt.Errorf("reading the event: %w", err)
-	}
-	ev := se.Event
 	n := gatewayNotification{
 		EventID: item.EventID, RoomID: item.RoomID, Counts: counts{badge},
-		Prio: priority(ev.Type(), tweaks), Devices: []device{deviceOf(p, tweaks)},
+		Prio: priority(ev.Type, tweaks), Devices: []device{deviceOf(p, tweaks)},
 	}
 	if eventIDOnly(p) {
 		return n, true, nil
 	}
-	room, err := s.rooms.PushRoomFor(ctx, item.RoomID)
-	if err != nil && !(errors.As(err, &re) && re.Kind == refusal.NotFound) {
-		return gatewayNotification{}, false, fmt.Errorf("reading the room: %w", err)
+	n.ID, n.Type, n.Sender, n.Content = item.EventID, ev.Type, ev.Sender, ev.Content
+	if item.Event != nil {
+		n.RoomName = item.RoomName
+	} else {
+		room, err := s.rooms.PushRoomFor(ctx, item.RoomID)
+		var re *refusal.Error
+		switch {
+		case err == nil:
+			// A room without a name is named by its canonical alias, as
+			// Synapse names it.
+			n.SenderDisplayName, n.RoomName, n.RoomAlias = room.DisplayName(ev.Sender), room.Name, room.CanonicalAlias
+			if n.RoomName == "" {
+				n.RoomName = room.CanonicalAlias
+			}
+		case !(errors.As(err, &re) && re.Kind == refusal.NotFound):
+			return gatewayNotification{}, false, fmt.Errorf("reading the room: %w", err)
+		}
 	}
-	n.ID, n.Type, n.Sender, n.Content = item.EventID, ev.Type(), ev.Sender(), ev.Content()
-	if room != nil {
-		n.SenderDisplayName, n.RoomName, n.RoomAlias = room.DisplayName(ev.Sender()), room.Name, room.CanonicalAlias
-	}
-	if sk := ev.StateKey(); sk != nil && ev.Type() == "m.room.member" {
-		n.Membership, n.UserIsTarget = ev.Membership(), *sk == p.UserID
+	if ev.StateKey != nil && ev.Type == "m.room.member" {
+		var c struct {
+			Membership string `json:"membership"`
+		}
+		_ = json.Unmarshal(ev.Content, &c)
+		n.Membership, n.UserIsTarget = c.Membership, *ev.StateKey == p.UserID
 	}
 	return n, true, nil
+}
+
+// pushedEvent is what a notification shows of its event.
+type pushedEvent struct {
+	Type     string          `json:"type"`
+	StateKey *string         `json:"state_key"`
+	Sender   string          `json:"sender"`
+	Content  json.RawMessage `json:"content"`
+}
+
+// queuedEvent reads a queued notification's event now (a redaction since
+// is respected), or from the notification for an invite into a room this
+// server is not in; false when the event is gone.
+func (s *Sender) queuedEvent(ctx context.Context, item Queued) (pushedEvent, bool, error) {
+	var ev pushedEvent
+	if item.Event != nil {
+		return ev, json.Unmarshal(item.Event, &ev) == nil, nil
+	}
+	se, err := s.rooms.GetEvent(ctx, item.EventID)
+	if errors.Is(err, rooms.ErrNotFound) {
+		return ev, false, nil
+	}
+	if err != nil {
+		return ev, false, fmt.Errorf("reading the event: %w", err)
+	}
+	return pushedEvent{Type: se.Event.Type(), StateKey: se.Event.StateKey(), Sender: se.Event.Sender(), Content: se.Event.Content()}, true, nil
 }
 
 // priority is "high" for what a person should hear now (encrypted

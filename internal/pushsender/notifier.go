@@ -2,6 +2,7 @@ package pushsender
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -68,7 +69,17 @@ func (s *Sender) processBatch(ctx context.Context, cursor int64) (int64, int, er
 	if err != nil {
 		return cursor, 0, err
 	}
-	if len(events) == 0 {
+	// A full batch ends at its last event; invites into rooms this server
+	// is not in are read up to the same place.
+	upper := to
+	if len(events) == eventsPerBatch {
+		upper = events[len(events)-1].StreamPos
+	}
+	invites, err := s.store.RemoteInvitesAfter(ctx, cursor, upper)
+	if err != nil {
+		return cursor, 0, err
+	}
+	if len(events) == 0 && len(invites) == 0 {
 		// Nothing to notify up to to; the stored cursor stays behind,
 		// which only costs a re-read after a restart.
 		return to, 0, nil
@@ -81,15 +92,73 @@ func (s *Sender) processBatch(ctx context.Context, cursor int64) (int64, int, er
 		}
 		ns = append(ns, out...)
 	}
-	next := events[len(events)-1].StreamPos
-	keys, err := s.store.Record(ctx, ns, next, s.now().UnixMilli())
+	for _, ri := range invites {
+		n, ok, err := s.remoteInviteNotification(ctx, ri)
+		if err != nil {
+			return cursor, 0, err
+		}
+		if ok {
+			ns = append(ns, n)
+		}
+	}
+	keys, err := s.store.Record(ctx, ns, upper, s.now().UnixMilli())
 	if err != nil {
 		return cursor, 0, err
 	}
 	for _, k := range keys {
 		s.wake(k)
 	}
-	return next, len(events), nil
+	return upper, len(events) + len(invites), nil
+}
+
+// remoteInviteNotification evaluates the invitee's rules over an invite
+// into a room this server is not in: the room is known only by the
+// invite's stripped state, which also names it.
+func (s *Sender) remoteInviteNotification(ctx context.Context, ri RemoteInvite) (Notification, bool, error) {
+	var ev struct {
+		Type     string          `json:"type"`
+		StateKey *string         `json:"state_key"`
+		Sender   string          `json:"sender"`
+		Content  json.RawMessage `json:"content"`
+	}
+	if json.Unmarshal(ri.Event, &ev) != nil {
+		return Notification{}, false, nil
+	}
+	pe := push.Prepare(push.Event{Type: ev.Type, StateKey: ev.StateKey, Sender: ev.Sender, RoomID: ri.RoomID,
+		EventID: ri.EventID, Content: ev.Content})
+	m, ok, err := s.rules.EvaluatePrepared(ctx, ri.UserID, pe, push.RoomContext{})
+	if err != nil || !ok || !m.Notify {
+		return Notification{}, false, err
+	}
+	return Notification{UserID: ri.UserID, RoomID: ri.RoomID, EventID: ri.EventID, StreamPos: ri.StreamPos,
+		Highlight: m.Highlight, Actions: m.Actions, TS: s.now().UnixMilli(), Event: ri.Event, RoomName: strippedRoomName(ri.State)}, true, nil
+}
+
+// strippedRoomName is the room's name, else its canonical alias, from
+// stripped state.
+func strippedRoomName(state json.RawMessage) string {
+	var events []struct {
+		Type     string `json:"type"`
+		StateKey string `json:"state_key"`
+		Content  struct {
+			Name  string `json:"name"`
+			Alias string `json:"alias"`
+		} `json:"content"`
+	}
+	_ = json.Unmarshal(state, &events)
+	var name, alias string
+	for _, e := range events {
+		switch {
+		case e.Type == "m.room.name" && e.StateKey == "":
+			name = e.Content.Name
+		case e.Type == "m.room.canonical_alias" && e.StateKey == "":
+			alias = e.Content.Alias
+		}
+	}
+	if name != "" {
+		return name
+	}
+	return alias
 }
 
 // notificationsFor evaluates the push rules of the room's local joined

@@ -36,6 +36,20 @@ type Notification struct {
 	// Actions are the actions of the push rule that decided it.
 	Actions []json.RawMessage
 	TS      int64
+	// Event and RoomName are set for an event this server holds no
+	// timeline for: an invite into a room it is not in.
+	Event    json.RawMessage
+	RoomName string
+}
+
+// RemoteInvite is a local user's pending invite into a room this server
+// is not in, kept at a stream position.
+type RemoteInvite struct {
+	UserID, RoomID, EventID string
+	StreamPos               int64
+	Event                   json.RawMessage
+	// State is the invite's stripped state: a JSON array of events.
+	State json.RawMessage
 }
 
 // NotificationPage is one page of GET /notifications, newest first.
@@ -54,6 +68,9 @@ type Queued struct {
 	EventID   string
 	Actions   []json.RawMessage
 	CreatedTS int64
+	// Event and RoomName as in Notification.
+	Event    json.RawMessage
+	RoomName string
 }
 
 // IsBadge reports whether the entry is a badge update.
@@ -75,6 +92,9 @@ type Store interface {
 	// soft-failed events, no backfilled history) with from < position <=
 	// to, in stream order, at most limit.
 	EventsAfter(ctx context.Context, from, to int64, limit int) ([]rooms.StoredEvent, error)
+	// RemoteInvitesAfter lists the pending invites into rooms this
+	// server is not in with from < position <= to.
+	RemoteInvitesAfter(ctx context.Context, from, to int64) ([]RemoteInvite, error)
 	// Record stores ns, queues each for its user's HTTP pushers and moves
 	// the cursor to cursor, in one transaction. It returns the pushers
 	// that have something newly queued.

@@ -41,7 +41,27 @@ func (s *PushNotificationStore) EventsAfter(ctx context.Context, from, to int64,
 		max(from, 0), to, limit))
 }
 
-// notificationRowsPerInsert bounds one multi-row INSERT (7 arguments a
+func (s *PushNotificationStore) RemoteInvitesAfter(ctx context.Context, from, to int64) ([]pushsender.RemoteInvite, error) {
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT user_id, room_id, event_id, event_json, stripped_state, stream_pos
+		FROM remote_memberships WHERE membership = 'invite' AND stream_pos > $1 AND stream_pos <= $2 ORDER BY stream_pos`, from, to)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []pushsender.RemoteInvite
+	for rows.Next() {
+		var ri pushsender.RemoteInvite
+		var ev, state string
+		if err := rows.Scan(&ri.UserID, &ri.RoomID, &ri.EventID, &ev, &state, &ri.StreamPos); err != nil {
+			return nil, err
+		}
+		ri.Event, ri.State = json.RawMessage(ev), json.RawMessage(state)
+		out = append(out, ri)
+	}
+	return out, rows.Err()
+}
+
+// notificationRowsPerInsert bounds one multi-row INSERT (9 arguments a
 // row) within both databases' parameter limits.
 const notificationRowsPerInsert = 200
 
@@ -53,7 +73,7 @@ func (s *PushNotificationStore) Record(ctx context.Context, ns []pushsender.Noti
 			chunk := ns[start:min(start+notificationRowsPerInsert, len(ns))]
 			q := &strings.Builder{}
 			p := placeholders{}
-			q.WriteString(`INSERT INTO push_notifications (user_id, stream_pos, room_id, event_id, highlight, actions, ts) VALUES `)
+			q.WriteString(`INSERT INTO push_notifications (user_id, stream_pos, room_id, event_id, highlight, actions, ts, event_json, room_name) VALUES `)
 			for i, n := range chunk {
 				if i > 0 {
 					q.WriteString(", ")
@@ -62,8 +82,13 @@ func (s *PushNotificationStore) Record(ctx context.Context, ns []pushsender.Noti
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(q, "(%s, %s, %s, %s, %s, %s, %s)", p.arg(n.UserID), p.arg(n.StreamPos), p.arg(n.RoomID),
-					p.arg(n.EventID), p.arg(n.Highlight), p.arg(string(actions)), p.arg(n.TS))
+				var event, roomName sql.NullString
+				if n.Event != nil {
+					event = sql.NullString{String: string(n.Event), Valid: true}
+					roomName = sql.NullString{String: n.RoomName, Valid: true}
+				}
+				fmt.Fprintf(q, "(%s, %s, %s, %s, %s, %s, %s, %s, %s)", p.arg(n.UserID), p.arg(n.StreamPos), p.arg(n.RoomID),
+					p.arg(n.EventID), p.arg(n.Highlight), p.arg(string(actions)), p.arg(n.TS), p.arg(event), p.arg(roomName))
 			}
 			q.WriteString(` ON CONFLICT (user_id, stream_pos) DO NOTHING`)
 			if _, err := tx.ExecContext(ctx, q.String(), p.args...); err != nil {
@@ -176,18 +201,22 @@ func (s *PushNotificationStore) QueueBadge(ctx context.Context, userID string, q
 
 func (s *PushNotificationStore) Next(ctx context.Context, k pushsender.PusherKey) (pushsender.Queued, bool, error) {
 	var q pushsender.Queued
-	var roomID, eventID, actions sql.NullString
-	err := s.db.Read.QueryRowContext(ctx, `SELECT q.position, q.stream_pos, q.created_ts, n.room_id, n.event_id, n.actions
+	var roomID, eventID, actions, event, roomName sql.NullString
+	err := s.db.Read.QueryRowContext(ctx, `SELECT q.position, q.stream_pos, q.created_ts, n.room_id, n.event_id, n.actions,
+			n.event_json, n.room_name
 		FROM push_queue q LEFT JOIN push_notifications n ON n.user_id = q.user_id AND n.stream_pos = q.stream_pos
 		WHERE q.user_id = $1 AND q.app_id = $2 AND q.pushkey = $3 ORDER BY q.position LIMIT 1`,
-		k.UserID, k.AppID, k.PushKey).Scan(&q.Position, &q.StreamPos, &q.CreatedTS, &roomID, &eventID, &actions)
+		k.UserID, k.AppID, k.PushKey).Scan(&q.Position, &q.StreamPos, &q.CreatedTS, &roomID, &eventID, &actions, &event, &roomName)
 	if errors.Is(err, sql.ErrNoRows) {
 		return q, false, nil
 	}
 	if err != nil {
 		return q, false, err
 	}
-	q.RoomID, q.EventID = roomID.String, eventID.String
+	q.RoomID, q.EventID, q.RoomName = roomID.String, eventID.String, roomName.String
+	if event.Valid {
+		q.Event = json.RawMessage(event.String)
+	}
 	if actions.Valid {
 		if err := json.Unmarshal([]byte(actions.String), &q.Actions); err != nil {
 			return q, false, fmt.Errorf("notification actions: %w", err)
@@ -254,20 +283,33 @@ func (s *PushNotificationStore) DeletePusher(ctx context.Context, k pushsender.P
 	})
 }
 
-// UnreadRooms counts, per room the user is joined or invited to, whether
-// its newest notification is after the user's read receipt (an unthreaded
-// or main-thread m.read or m.read.private).
+// UnreadRooms is the badge as Synapse counts it: the rooms the user is
+// invited to (here or, pending, into rooms this server is not in), and
+// the joined rooms whose newest notification is after the user's read
+// receipt (an unthreaded or main-thread m.read or m.read.private).
 func (s *PushNotificationStore) UnreadRooms(ctx context.Context, userID string) (int, error) {
-	var n int
+	var unread, invited, remoteInvited int
 	err := s.db.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM (
 			SELECT room_id, MAX(stream_pos) AS latest FROM push_notifications WHERE user_id = $1 GROUP BY room_id) n
 		WHERE n.latest > COALESCE((SELECT MAX(e.stream_pos) FROM receipts r JOIN events e ON e.event_id = r.event_id
 				WHERE r.user_id = $2 AND r.room_id = n.room_id AND r.receipt_type IN ('m.read', 'm.read.private')
 					AND r.thread_id IN ('', 'main')), 0)
 			AND EXISTS (SELECT 1 FROM current_state cs WHERE cs.room_id = n.room_id AND cs.type = 'm.room.member'
-				AND cs.state_key = $3 AND cs.membership IN ('join', 'invite'))`,
-		userID, userID, userID).Scan(&n)
-	return n, err
+				AND cs.state_key = $3 AND cs.membership = 'join')`,
+		userID, userID, userID).Scan(&unread)
+	if err != nil {
+		return 0, err
+	}
+	if err := s.db.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM current_state
+		WHERE type = 'm.room.member' AND state_key = $1 AND membership = 'invite'`, userID).Scan(&invited); err != nil {
+		return 0, err
+	}
+	if err := s.db.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM remote_memberships rm
+		WHERE rm.user_id = $1 AND rm.membership = 'invite' AND NOT EXISTS (SELECT 1 FROM current_state cs
+			WHERE cs.room_id = rm.room_id AND cs.type = 'm.room.member' AND cs.state_key = $2)`, userID, userID).Scan(&remoteInvited); err != nil {
+		return 0, err
+	}
+	return unread + invited + remoteInvited, nil
 }
 
 func (s *PushNotificationStore) QueueLengths(ctx context.Context) ([]pushsender.GatewayQueue, error) {

@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -505,4 +507,34 @@ func grepLines(s, substr string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// An invite from another server into a room this server is not in is
+// pushed to the invitee, named from the invite's stripped state.
+func TestPushGatewayRemoteInvite(t *testing.T) {
+	ca := outboundtest.NewCA(t)
+	gw := startPushGateway(t, ca)
+	servers := testharness.StartFederation(t, "sqlite", 2, func(i int, cfg *config.Config) {
+		// Trust the gateway's CA beside the federation's.
+		fedCA, err := os.ReadFile(cfg.Outbound.TrustedCAFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		both := filepath.Join(t.TempDir(), "cas.pem")
+		if err := os.WriteFile(both, append(fedCA, ca.CertPEM...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg.Outbound.TrustedCAFile = both
+	})
+	a, b := servers[0], servers[1]
+	alice := a.RegisterUser(t, "alice")
+	charlie := b.RegisterUser(t, "charlie")
+	setHTTPPusher(t, a, alice, "alice-key", map[string]any{"url": gw.URL})
+	room := createRoom(t, b, charlie.Token, map[string]any{"name": "Remote Plans"})
+	expect(t, b.Do(t, "POST", roomPath(room, "/invite"), charlie.Token, map[string]any{"user_id": alice.UserID}), 200, "")
+	n := gw.next(t, "alice-key", pushWait)
+	if n["type"] != "m.room.member" || n["room_id"] != room || n["sender"] != charlie.UserID || n["membership"] != "invite" ||
+		n["user_is_target"] != true || n["room_name"] != "Remote Plans" || unreadCount(t, n) != 1 {
+		t.Fatalf("remote invite notification: %v", n)
+	}
 }

@@ -3,6 +3,8 @@
 -- push_notifications: each event that notified a local user under their
 -- push rules, for GET /notifications and the badge count; actions are
 -- those of the deciding rule. One per user and event (stream_pos).
+-- event_json and room_name are kept only for an event not in a room's
+-- timeline here: an invite into a room this server is not in.
 CREATE TABLE push_notifications (
     user_id    TEXT NOT NULL,
     stream_pos BIGINT NOT NULL,
@@ -11,6 +13,8 @@ CREATE TABLE push_notifications (
     highlight  BOOLEAN NOT NULL,
     actions    TEXT NOT NULL,
     ts         BIGINT NOT NULL,
+    event_json TEXT,
+    room_name  TEXT,
     PRIMARY KEY (user_id, stream_pos)
 );
 CREATE INDEX push_notifications_user_room ON push_notifications (user_id, room_id, stream_pos);
