@@ -173,8 +173,15 @@ func httpPushersOf(ctx context.Context, tx *sql.Tx, users []string) ([]pushsende
 }
 
 func (s *PushNotificationStore) QueueBadge(ctx context.Context, userID string, queuedTS int64) ([]pushsender.PusherKey, error) {
+	// Most reads are by users without pushers: they cost one read, no
+	// write transaction.
+	var httpPushers int
+	err := s.db.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM pushers WHERE user_id = $1 AND kind = 'http'`, userID).Scan(&httpPushers)
+	if err != nil || httpPushers == 0 {
+		return nil, err
+	}
 	var keys []pushsender.PusherKey
-	err := s.db.WithTx(ctx, func(tx *sql.Tx) error {
+	err = s.db.WithTx(ctx, func(tx *sql.Tx) error {
 		pushers, err := httpPushersOf(ctx, tx, []string{userID})
 		if err != nil {
 			return err
