@@ -8,8 +8,13 @@ import (
 )
 
 // worker is a pusher's running worker; wakeup says its queue has
-// something new.
-type worker struct{ wakeup chan struct{} }
+// something new. handled is the last queue position it dealt with (only
+// it reads and writes it while it runs; Sender.handled keeps it between
+// workers).
+type worker struct {
+	wakeup  chan struct{}
+	handled int64
+}
 
 // wake starts the pusher's worker, or tells the running one to look at
 // its queue again. Before Start it does nothing: Start resumes queues.
@@ -23,7 +28,7 @@ func (s *Sender) wake(k PusherKey) {
 		signal(w.wakeup)
 		return
 	}
-	w := &worker{wakeup: make(chan struct{}, 1)}
+	w := &worker{wakeup: make(chan struct{}, 1), handled: s.handled[k]}
 	s.workers[k] = w
 	s.wg.Add(1)
 	go s.work(s.ctx, k, w)
@@ -35,9 +40,7 @@ func (s *Sender) work(ctx context.Context, k PusherKey, w *worker) {
 	defer s.wg.Done()
 	defer func() {
 		s.mu.Lock()
-		if s.workers[k] == w {
-			delete(s.workers, k)
-		}
+		s.retireLocked(k, w)
 		s.mu.Unlock()
 	}()
 	// failing is set while the gateway keeps failing: entries older than
@@ -45,7 +48,7 @@ func (s *Sender) work(ctx context.Context, k PusherKey, w *worker) {
 	failing := false
 	backoff := time.Duration(0)
 	for ctx.Err() == nil {
-		item, ok, err := s.store.Next(ctx, k)
+		item, ok, err := s.store.Next(ctx, k, w.handled)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -65,22 +68,11 @@ func (s *Sender) work(ctx context.Context, k PusherKey, w *worker) {
 				continue
 			default:
 			}
-			delete(s.workers, k)
+			s.retireLocked(k, w)
 			s.mu.Unlock()
 			return
 		}
-		p, exists, err := s.store.Pusher(ctx, k)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			backoff = nextBackoff(backoff)
-			if !sleepUnless(ctx, backoff, nil) {
-				return
-			}
-			continue
-		}
-		if !exists {
+		if item.Pusher == nil {
 			// Deleted (by its user, a logout, another user taking the
 			// pushkey): nothing of its queue is sent.
 			if err := s.store.DropQueue(ctx, k); err != nil && ctx.Err() == nil {
@@ -88,18 +80,13 @@ func (s *Sender) work(ctx context.Context, k PusherKey, w *worker) {
 			}
 			return
 		}
+		p := *item.Pusher
 		gateway := gatewayHost(p)
 		if item.IsBadge() {
 			// A badge update waits for no one and no one waits for it:
 			// it is sent beside the queue, once, and the next
 			// notification carries the count anyway.
-			if err := s.store.Remove(ctx, k, item.Position); err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				s.opt.Log.Error("push sender: removing a badge update from the queue", "error", err)
-				continue
-			}
+			s.done(ctx, w, item.Position)
 			s.sendBadge(ctx, p, gateway)
 			continue
 		}
@@ -152,8 +139,73 @@ func (s *Sender) work(ctx context.Context, k PusherKey, w *worker) {
 		if ctx.Err() != nil {
 			return
 		}
-		if err := s.store.Remove(ctx, k, item.Position); err != nil && ctx.Err() == nil {
-			s.opt.Log.Error("push sender: removing a sent notification from the queue", "error", err)
+		s.done(ctx, w, item.Position)
+	}
+}
+
+// retireLocked ends w's turn as k's worker, keeping how far it got for
+// the next one; the caller holds s.mu.
+func (s *Sender) retireLocked(k PusherKey, w *worker) {
+	if s.workers[k] != w {
+		return
+	}
+	delete(s.workers, k)
+	s.handled[k] = max(s.handled[k], w.handled)
+}
+
+// done records an entry as dealt with (sent, given up on, refused), so
+// the worker reads past it, and hands it to the remover, which deletes
+// such entries in batches. A crash before the deletion sends the entry
+// again: delivery is at least once, never lost.
+func (s *Sender) done(ctx context.Context, w *worker, position int64) {
+	w.handled = max(w.handled, position)
+	select {
+	case s.removals <- position:
+	case <-ctx.Done():
+	}
+}
+
+// removeDone deletes handled entries, gathering what arrives within
+// removeEvery (or up to removeBatch) into one transaction; at Stop it
+// deletes what is left.
+func (s *Sender) removeDone(ctx context.Context) {
+	defer s.wg.Done()
+	var batch []int64
+	flush := func(ctx context.Context) {
+		if len(batch) == 0 {
+			return
+		}
+		if err := s.store.Remove(ctx, batch); err != nil {
+			// Left in the queue: sent again after a restart.
+			s.opt.Log.Warn("push sender: removing sent notifications from the queue", "entries", len(batch), "error", err)
+		}
+		batch = batch[:0]
+	}
+	ticker := time.NewTicker(removeEvery)
+	defer ticker.Stop()
+	for {
+		select {
+		case pos := <-s.removals:
+			batch = append(batch, pos)
+			if len(batch) >= removeBatch {
+				flush(ctx)
+			}
+		case <-ticker.C:
+			flush(ctx)
+		case <-ctx.Done():
+		drain:
+			for {
+				select {
+				case pos := <-s.removals:
+					batch = append(batch, pos)
+				default:
+					break drain
+				}
+			}
+			stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			flush(stopCtx)
+			cancel()
+			return
 		}
 	}
 }

@@ -132,9 +132,9 @@ func (s *Sender) deliver(ctx context.Context, p push.Pusher, item Queued) result
 	}
 	var body any
 	if item.IsBadge() {
-		s.mu.Lock()
+		s.badgeMu.Lock()
 		last, known := s.lastBadge[k]
-		s.mu.Unlock()
+		s.badgeMu.Unlock()
 		if known && last == badge {
 			return result{outcome: delivered}
 		}
@@ -151,9 +151,9 @@ func (s *Sender) deliver(ctx context.Context, p push.Pusher, item Queued) result
 	}
 	res := s.post(ctx, p, body)
 	if res.outcome == delivered || res.outcome == rejected {
-		s.mu.Lock()
+		s.badgeMu.Lock()
 		s.lastBadge[k] = badge
-		s.mu.Unlock()
+		s.badgeMu.Unlock()
 	}
 	return res
 }
@@ -217,6 +217,10 @@ func (s *Sender) queuedEvent(ctx context.Context, item Queued) (pushedEvent, boo
 	if item.Event != nil {
 		return ev, json.Unmarshal(item.Event, &ev) == nil, nil
 	}
+	now := s.now()
+	if ev, ok := s.events.get(item.EventID, now); ok {
+		return ev, true, nil
+	}
 	se, err := s.rooms.GetEvent(ctx, item.EventID)
 	if errors.Is(err, rooms.ErrNotFound) {
 		return ev, false, nil
@@ -224,7 +228,9 @@ func (s *Sender) queuedEvent(ctx context.Context, item Queued) (pushedEvent, boo
 	if err != nil {
 		return ev, false, fmt.Errorf("reading the event: %w", err)
 	}
-	return pushedEvent{Type: se.Event.Type(), StateKey: se.Event.StateKey(), Sender: se.Event.Sender(), Content: se.Event.Content()}, true, nil
+	ev = pushedEvent{Type: se.Event.Type(), StateKey: se.Event.StateKey(), Sender: se.Event.Sender(), Content: se.Event.Content()}
+	s.events.put(item.EventID, ev, now)
+	return ev, true, nil
 }
 
 // priority is "high" for what a person should hear now (encrypted

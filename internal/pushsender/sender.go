@@ -16,6 +16,10 @@ const (
 	DefaultMaxRequests    = 64
 	minBackoff            = time.Second
 	maxBackoff            = time.Hour
+	// Sent entries leave the queue in batches of up to removeBatch,
+	// gathered for at most removeEvery.
+	removeBatch = 1000
+	removeEvery = 50 * time.Millisecond
 	// keepNotifications is how long GET /notifications and the badge
 	// count see a notification.
 	keepNotifications = 30 * 24 * time.Hour
@@ -56,9 +60,16 @@ type Sender struct {
 	wg      sync.WaitGroup
 	workers map[PusherKey]*worker
 	slots   chan struct{}
+	badgeMu sync.Mutex
 	// lastBadge is the unread count last sent to each pusher, so a read
 	// that changes nothing sends nothing.
 	lastBadge map[PusherKey]int
+	events    eventCache
+	// handled is, per pusher without a running worker, the last queue
+	// position dealt with; removals carries such positions to the
+	// remover.
+	handled  map[PusherKey]int64
+	removals chan int64
 	// badgesAgain holds the pushers with a badge update in flight, true
 	// when another read asked for one meanwhile.
 	badgesAgain map[PusherKey]bool
@@ -92,6 +103,7 @@ func New(store Store, rooms Rooms, rules Rules, stream Stream, opt Options) *Sen
 		store: store, rooms: rooms, rules: rules, stream: stream, opt: opt, now: time.Now,
 		workers: map[PusherKey]*worker{}, slots: make(chan struct{}, opt.MaxRequests),
 		lastBadge: map[PusherKey]int{}, badgesAgain: map[PusherKey]bool{},
+		handled: map[PusherKey]int64{}, removals: make(chan int64, removeBatch),
 		streamMoved: make(chan struct{}, 1),
 		readers:     map[string]struct{}{}, readersWake: make(chan struct{}, 1),
 	}
@@ -128,9 +140,10 @@ func (s *Sender) Start() error {
 	for _, k := range keys {
 		s.wake(k)
 	}
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go s.notify(ctx, cursor)
 	go s.badges(ctx)
+	go s.removeDone(ctx)
 	signal(s.streamMoved)
 	return nil
 }

@@ -71,6 +71,8 @@ type Queued struct {
 	// Event and RoomName as in Notification.
 	Event    json.RawMessage
 	RoomName string
+	// Pusher is the entry's pusher as it is now; nil once deleted.
+	Pusher *push.Pusher
 }
 
 // IsBadge reports whether the entry is a badge update.
@@ -102,17 +104,15 @@ type Store interface {
 	// QueueBadge queues a badge update for each of the user's HTTP
 	// pushers that has none waiting, and returns them.
 	QueueBadge(ctx context.Context, userID string, queuedTS int64) ([]PusherKey, error)
-	// Next returns the oldest entry of the pusher's queue; false when the
-	// queue is empty.
-	Next(ctx context.Context, k PusherKey) (Queued, bool, error)
-	// Remove deletes one entry of the pusher's queue.
-	Remove(ctx context.Context, k PusherKey, position int64) error
+	// Next returns the oldest entry of the pusher's queue after position
+	// after, with the pusher; false when there is none.
+	Next(ctx context.Context, k PusherKey, after int64) (Queued, bool, error)
+	// Remove deletes queue entries (of any pushers) by position.
+	Remove(ctx context.Context, positions []int64) error
 	// DropQueue deletes the pusher's whole queue.
 	DropQueue(ctx context.Context, k PusherKey) error
 	// QueuedPushers lists the pushers with something queued.
 	QueuedPushers(ctx context.Context) ([]PusherKey, error)
-	// Pusher reads one pusher; false when it no longer exists.
-	Pusher(ctx context.Context, k PusherKey) (push.Pusher, bool, error)
 	// DeletePusher removes the pusher and its queue.
 	DeletePusher(ctx context.Context, k PusherKey) error
 	// UnreadRooms counts the rooms the user is joined or invited to that

@@ -206,14 +206,22 @@ func (s *PushNotificationStore) QueueBadge(ctx context.Context, userID string, q
 	return keys, err
 }
 
-func (s *PushNotificationStore) Next(ctx context.Context, k pushsender.PusherKey) (pushsender.Queued, bool, error) {
+// Next reads the entry with its notification and its pusher in one
+// query: it runs once per delivery.
+func (s *PushNotificationStore) Next(ctx context.Context, k pushsender.PusherKey, after int64) (pushsender.Queued, bool, error) {
 	var q pushsender.Queued
 	var roomID, eventID, actions, event, roomName sql.NullString
+	var deviceID, kind, appDisplayName, deviceDisplayName, profileTag, lang, data sql.NullString
+	var createdTS sql.NullInt64
 	err := s.db.Read.QueryRowContext(ctx, `SELECT q.position, q.stream_pos, q.created_ts, n.room_id, n.event_id, n.actions,
-			n.event_json, n.room_name
-		FROM push_queue q LEFT JOIN push_notifications n ON n.user_id = q.user_id AND n.stream_pos = q.stream_pos
-		WHERE q.user_id = $1 AND q.app_id = $2 AND q.pushkey = $3 ORDER BY q.position LIMIT 1`,
-		k.UserID, k.AppID, k.PushKey).Scan(&q.Position, &q.StreamPos, &q.CreatedTS, &roomID, &eventID, &actions, &event, &roomName)
+			n.event_json, n.room_name, p.device_id, p.kind, p.app_display_name, p.device_display_name, p.profile_tag, p.lang,
+			p.data, p.created_ts
+		FROM push_queue q
+		LEFT JOIN push_notifications n ON n.user_id = q.user_id AND n.stream_pos = q.stream_pos
+		LEFT JOIN pushers p ON p.user_id = q.user_id AND p.app_id = q.app_id AND p.pushkey = q.pushkey
+		WHERE q.user_id = $1 AND q.app_id = $2 AND q.pushkey = $3 AND q.position > $4 ORDER BY q.position LIMIT 1`,
+		k.UserID, k.AppID, k.PushKey, after).Scan(&q.Position, &q.StreamPos, &q.CreatedTS, &roomID, &eventID, &actions, &event, &roomName,
+		&deviceID, &kind, &appDisplayName, &deviceDisplayName, &profileTag, &lang, &data, &createdTS)
 	if errors.Is(err, sql.ErrNoRows) {
 		return q, false, nil
 	}
@@ -233,13 +241,31 @@ func (s *PushNotificationStore) Next(ctx context.Context, k pushsender.PusherKey
 		// The notification was pruned: send a badge update instead.
 		q.StreamPos = 0
 	}
+	if kind.Valid {
+		q.Pusher = &push.Pusher{UserID: k.UserID, AppID: k.AppID, PushKey: k.PushKey, DeviceID: deviceID.String, Kind: kind.String,
+			AppDisplayName: appDisplayName.String, DeviceDisplayName: deviceDisplayName.String, ProfileTag: profileTag.String,
+			Lang: lang.String, Data: json.RawMessage(data.String), CreatedTS: createdTS.Int64}
+	}
 	return q, true, nil
 }
 
-func (s *PushNotificationStore) Remove(ctx context.Context, k pushsender.PusherKey, position int64) error {
-	_, err := s.db.Write.ExecContext(ctx, `DELETE FROM push_queue WHERE user_id = $1 AND app_id = $2 AND pushkey = $3 AND position = $4`,
-		k.UserID, k.AppID, k.PushKey, position)
-	return err
+// Remove deletes queue entries in one transaction: the sender gathers
+// what its workers sent, so many deliveries cost one commit.
+func (s *PushNotificationStore) Remove(ctx context.Context, positions []int64) error {
+	return s.db.WithTx(ctx, func(tx *sql.Tx) error {
+		for start := 0; start < len(positions); start += maxInArgs {
+			chunk := positions[start:min(start+maxInArgs, len(positions))]
+			p := placeholders{}
+			ph := make([]string, len(chunk))
+			for i, pos := range chunk {
+				ph[i] = p.arg(pos)
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM push_queue WHERE position IN (`+strings.Join(ph, ", ")+`)`, p.args...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 func (s *PushNotificationStore) DropQueue(ctx context.Context, k pushsender.PusherKey) error {
@@ -265,19 +291,6 @@ func (s *PushNotificationStore) QueuedPushers(ctx context.Context) ([]pushsender
 	return out, rows.Err()
 }
 
-func (s *PushNotificationStore) Pusher(ctx context.Context, k pushsender.PusherKey) (push.Pusher, bool, error) {
-	var p push.Pusher
-	var data string
-	err := s.db.Read.QueryRowContext(ctx, `SELECT `+pusherColumns+` FROM pushers WHERE user_id = $1 AND app_id = $2 AND pushkey = $3`,
-		k.UserID, k.AppID, k.PushKey).Scan(&p.UserID, &p.DeviceID, &p.PushKey, &p.Kind, &p.AppID, &p.AppDisplayName,
-		&p.DeviceDisplayName, &p.ProfileTag, &p.Lang, &data, &p.CreatedTS)
-	if errors.Is(err, sql.ErrNoRows) {
-		return p, false, nil
-	}
-	p.Data = json.RawMessage(data)
-	return p, err == nil, err
-}
-
 func (s *PushNotificationStore) DeletePusher(ctx context.Context, k pushsender.PusherKey) error {
 	return s.db.WithTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM pushers WHERE user_id = $1 AND app_id = $2 AND pushkey = $3`,
@@ -295,28 +308,22 @@ func (s *PushNotificationStore) DeletePusher(ctx context.Context, k pushsender.P
 // the joined rooms whose newest notification is after the user's read
 // receipt (an unthreaded or main-thread m.read or m.read.private).
 func (s *PushNotificationStore) UnreadRooms(ctx context.Context, userID string) (int, error) {
-	var unread, invited, remoteInvited int
-	err := s.db.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM (
+	// One statement: it runs once per delivery.
+	var n int
+	err := s.db.Read.QueryRowContext(ctx, `SELECT
+		(SELECT COUNT(*) FROM (
 			SELECT room_id, MAX(stream_pos) AS latest FROM push_notifications WHERE user_id = $1 GROUP BY room_id) n
 		WHERE n.latest > COALESCE((SELECT MAX(e.stream_pos) FROM receipts r JOIN events e ON e.event_id = r.event_id
 				WHERE r.user_id = $2 AND r.room_id = n.room_id AND r.receipt_type IN ('m.read', 'm.read.private')
 					AND r.thread_id IN ('', 'main')), 0)
 			AND EXISTS (SELECT 1 FROM current_state cs WHERE cs.room_id = n.room_id AND cs.type = 'm.room.member'
-				AND cs.state_key = $3 AND cs.membership = 'join')`,
-		userID, userID, userID).Scan(&unread)
-	if err != nil {
-		return 0, err
-	}
-	if err := s.db.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM current_state
-		WHERE type = 'm.room.member' AND state_key = $1 AND membership = 'invite'`, userID).Scan(&invited); err != nil {
-		return 0, err
-	}
-	if err := s.db.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM remote_memberships rm
-		WHERE rm.user_id = $1 AND rm.membership = 'invite' AND NOT EXISTS (SELECT 1 FROM current_state cs
-			WHERE cs.room_id = rm.room_id AND cs.type = 'm.room.member' AND cs.state_key = $2)`, userID, userID).Scan(&remoteInvited); err != nil {
-		return 0, err
-	}
-	return unread + invited + remoteInvited, nil
+				AND cs.state_key = $3 AND cs.membership = 'join'))
+		+ (SELECT COUNT(*) FROM current_state WHERE type = 'm.room.member' AND state_key = $4 AND membership = 'invite')
+		+ (SELECT COUNT(*) FROM remote_memberships rm WHERE rm.user_id = $5 AND rm.membership = 'invite'
+			AND NOT EXISTS (SELECT 1 FROM current_state cs WHERE cs.room_id = rm.room_id AND cs.type = 'm.room.member'
+				AND cs.state_key = $6))`,
+		userID, userID, userID, userID, userID, userID).Scan(&n)
+	return n, err
 }
 
 func (s *PushNotificationStore) QueueLengths(ctx context.Context) ([]pushsender.GatewayQueue, error) {
