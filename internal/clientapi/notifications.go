@@ -92,6 +92,11 @@ func (a *API) getNotifications(w http.ResponseWriter, r *http.Request) error {
 	list := make([]notificationJSON, 0, len(page.Notifications))
 	for _, n := range page.Notifications {
 		ev, ok := formatted[n.EventID]
+		if !ok && n.Event != nil {
+			// An invite into a room this server is not in: the event as
+			// the inviting server sent it, in the client format.
+			ev, ok = strippedClientEvent(n.EventID, n.Event)
+		}
 		if !ok {
 			continue
 		}
@@ -114,4 +119,21 @@ func (a *API) getNotifications(w http.ResponseWriter, r *http.Request) error {
 	}
 	httpapi.WriteJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// strippedClientEvent is a federation event's client-visible fields.
+func strippedClientEvent(eventID string, raw json.RawMessage) (any, bool) {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(raw, &fields) != nil {
+		return nil, false
+	}
+	out := map[string]json.RawMessage{}
+	for _, k := range []string{"type", "state_key", "sender", "content", "origin_server_ts"} {
+		if v, ok := fields[k]; ok {
+			out[k] = v
+		}
+	}
+	id, _ := json.Marshal(eventID)
+	out["event_id"] = id
+	return out, true
 }

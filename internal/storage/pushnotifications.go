@@ -360,7 +360,7 @@ func (s *PushNotificationStore) Prune(ctx context.Context, before int64) error {
 func (s *PushNotificationStore) Notifications(ctx context.Context, userID string, before int64, limit int, onlyHighlight bool) (pushsender.NotificationPage, error) {
 	q := &strings.Builder{}
 	p := placeholders{}
-	fmt.Fprintf(q, `SELECT stream_pos, room_id, event_id, highlight, actions, ts FROM push_notifications WHERE user_id = %s`, p.arg(userID))
+	fmt.Fprintf(q, `SELECT stream_pos, room_id, event_id, highlight, actions, ts, event_json FROM push_notifications WHERE user_id = %s`, p.arg(userID))
 	if before > 0 {
 		fmt.Fprintf(q, ` AND stream_pos < %s`, p.arg(before))
 	}
@@ -377,8 +377,12 @@ func (s *PushNotificationStore) Notifications(ctx context.Context, userID string
 	for rows.Next() {
 		n := pushsender.Notification{UserID: userID}
 		var actions string
-		if err := rows.Scan(&n.StreamPos, &n.RoomID, &n.EventID, &n.Highlight, &actions, &n.TS); err != nil {
+		var event sql.NullString
+		if err := rows.Scan(&n.StreamPos, &n.RoomID, &n.EventID, &n.Highlight, &actions, &n.TS, &event); err != nil {
 			return pushsender.NotificationPage{}, err
+		}
+		if event.Valid {
+			n.Event = json.RawMessage(event.String)
 		}
 		_ = json.Unmarshal([]byte(actions), &n.Actions)
 		page.Notifications = append(page.Notifications, n)

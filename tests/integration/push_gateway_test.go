@@ -537,4 +537,13 @@ func TestPushGatewayRemoteInvite(t *testing.T) {
 		n["user_is_target"] != true || n["room_name"] != "Remote Plans" || unreadCount(t, n) != 1 {
 		t.Fatalf("remote invite notification: %v", n)
 	}
+	r := a.Do(t, "GET", cs+"/notifications", alice.Token, nil)
+	list, _ := r.JSON["notifications"].([]any)
+	if len(list) != 1 {
+		t.Fatalf("GET /notifications: %s", r)
+	}
+	ev := list[0].(map[string]any)["event"].(map[string]any)
+	if ev["type"] != "m.room.member" || ev["sender"] != charlie.UserID || ev["event_id"] != n["event_id"] || ev["room_id"] != nil {
+		t.Fatalf("the remote invite in GET /notifications: %v", ev)
+	}
 }
