@@ -192,6 +192,12 @@ func (s *Sender) notificationsFor(ctx context.Context, se rooms.StoredEvent) ([]
 	ts := s.now().UnixMilli()
 	var out []Notification
 	evaluate := func(userID, displayName string) error {
+		if s.opt.Ignores != nil {
+			ignored, err := s.opt.Ignores.IgnoredBy(ctx, userID)
+			if err != nil || ignored[ev.Sender()] {
+				return err
+			}
+		}
 		rc.DisplayName = displayName
 		m, ok, err := s.rules.EvaluatePrepared(ctx, userID, pe, rc)
 		if err != nil || !ok || !m.Notify {

@@ -38,6 +38,8 @@ type Options struct {
 	GiveUpAfter time.Duration
 	// RequestTimeout bounds one gateway request (push.request_timeout).
 	RequestTimeout time.Duration
+	// Ignores, when set, keeps ignored users' events from notifying.
+	Ignores Ignores
 	// MaxRequests caps gateway requests in flight; other pushers wait.
 	MaxRequests int
 	Log         *slog.Logger

@@ -135,6 +135,12 @@ type Rules interface {
 	EvaluatePrepared(ctx context.Context, userID string, pe push.PreparedEvent, rc push.RoomContext) (push.Match, bool, error)
 }
 
+// Ignores says whom a user ignores (m.ignored_user_list): their events
+// never notify the user (clientsync.Service, which caches the lists).
+type Ignores interface {
+	IgnoredBy(ctx context.Context, userID string) (map[string]bool, error)
+}
+
 // Stream is the event stream's visible end (storage.Stream).
 type Stream interface {
 	Current() int64

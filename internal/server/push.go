@@ -26,12 +26,13 @@ func (r pushRooms) GetEvent(ctx context.Context, eventID string) (rooms.StoredEv
 // events, hears of local users' receipts for badge updates, and sends
 // through the outbound client.
 func newPushSender(cfg config.Config, log *slog.Logger, store *storage.PushNotificationStore, roomsSvc *rooms.Service,
-	pushSvc *push.Service, stream *storage.Stream, clientData *clientdata.Service, out *outbound.Client) *pushsender.Sender {
+	pushSvc *push.Service, stream *storage.Stream, clientData *clientdata.Service, ignores pushsender.Ignores, out *outbound.Client) *pushsender.Sender {
 	sender := pushsender.New(store, pushRooms{roomsSvc}, pushSvc, stream, pushsender.Options{
 		ServerName:     cfg.ServerName,
 		HTTP:           out.HTTPClient(),
 		GiveUpAfter:    cfg.Push.GiveUpAfter,
 		RequestTimeout: cfg.Push.RequestTimeout,
+		Ignores:        ignores,
 		Log:            log,
 	})
 	stream.OnAdvance(sender.StreamAdvanced)

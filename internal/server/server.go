@@ -247,7 +247,7 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 		})
 	}
 	svc.PushNotifications = storage.NewPushNotificationStore(db)
-	svc.PushSender = newPushSender(cfg, log, svc.PushNotifications, roomsSvc, pushSvc, stream, clientData, outboundClient)
+	svc.PushSender = newPushSender(cfg, log, svc.PushNotifications, roomsSvc, pushSvc, stream, clientData, syncSvc, outboundClient)
 	svc.ServerNotices = servernotices.New(cfg.ServerNotices, cfg.ServerName, accountsSvc, roomsSvc, clientData)
 	useRemoteMemberships(svc)
 	if cfg.Federation.Enabled {

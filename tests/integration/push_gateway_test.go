@@ -280,6 +280,9 @@ func TestPushGatewayDelivery(t *testing.T) {
 		if n["prio"] != "high" {
 			t.Fatalf("a highlight has prio %v, want high", n["prio"])
 		}
+		if c := gw.next(t, "carol-key", pushWait); c["event_id"] != mention {
+			t.Fatalf("carol got %v, want the mention of bob", c["event_id"])
+		}
 		if tweaks := n["devices"].([]any)[0].(map[string]any)["tweaks"].(map[string]any); tweaks["highlight"] != true {
 			t.Fatalf("tweaks %v, want highlight", tweaks)
 		}
@@ -325,6 +328,22 @@ func TestPushGatewayDelivery(t *testing.T) {
 		r = hs.Do(t, "GET", cs+"/notifications", bob.Token, nil)
 		if newest := r.JSON["notifications"].([]any)[0].(map[string]any); newest["read"] != true {
 			t.Fatalf("the notification read is not marked read: %v", newest)
+		}
+
+		// Bob ignores alice: her message reaches carol, not him.
+		ignore := func(users map[string]any) {
+			expect(t, hs.Do(t, "PUT", cs+"/user/"+testharness.PathEscape(bob.UserID)+"/account_data/m.ignored_user_list",
+				bob.Token, map[string]any{"ignored_users": users}), 200, "")
+		}
+		ignore(map[string]any{alice.UserID: map[string]any{}})
+		ignored := sendMessage(t, hs, alice.Token, room, "bob ignores this")
+		if c := gw.next(t, "carol-key", pushWait); c["event_id"] != ignored {
+			t.Fatalf("carol got %v, want the message bob ignores", c)
+		}
+		ignore(map[string]any{})
+		after := sendMessage(t, hs, alice.Token, room, "bob hears this")
+		if n := gw.next(t, "bob-key", pushWait); n["event_id"] != after {
+			t.Fatalf("bob's next notification is %v, want the one after he stopped ignoring alice", n["event_id"])
 		}
 	})
 }
