@@ -129,6 +129,17 @@ func (s *Sender) work(ctx context.Context, k PusherKey, w *worker) {
 				s.count(Metrics.Retried, gateway)
 				s.opt.Log.Info("push sender: the gateway failed; retrying later", "user_id", k.UserID, "app_id", k.AppID,
 					"gateway", gateway, "retry_in", backoff.String(), "error", res.err)
+				// While the gateway fails the queue only grows: beyond
+				// maxQueuedPerPusher the oldest entries go.
+				if dropped, err := s.store.Trim(ctx, k, item.Position, maxQueuedPerPusher); err != nil && ctx.Err() == nil {
+					s.opt.Log.Warn("push sender: trimming a failing pusher's queue", "error", err)
+				} else if dropped > 0 {
+					s.opt.Log.Warn("push sender: dropped the oldest notifications of a failing pusher", "user_id", k.UserID,
+						"app_id", k.AppID, "gateway", gateway, "dropped", dropped)
+					for range dropped {
+						s.count(Metrics.Failed, gateway)
+					}
+				}
 				if !sleepUnless(ctx, backoff, nil) {
 					return
 				}

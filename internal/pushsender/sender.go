@@ -16,6 +16,9 @@ const (
 	DefaultMaxRequests    = 64
 	minBackoff            = time.Second
 	maxBackoff            = time.Hour
+	// maxQueuedPerPusher bounds the queue of a pusher whose gateway
+	// fails: its oldest entries are dropped beyond it.
+	maxQueuedPerPusher = 1000
 	// Sent entries leave the queue in batches of up to removeBatch,
 	// gathered for at most removeEvery.
 	removeBatch = 1000

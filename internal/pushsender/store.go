@@ -109,6 +109,10 @@ type Store interface {
 	Next(ctx context.Context, k PusherKey, after int64) (Queued, bool, error)
 	// Remove deletes queue entries (of any pushers) by position.
 	Remove(ctx context.Context, positions []int64) error
+	// Trim deletes the pusher's oldest entries beyond its newest keep,
+	// never the entry at position current, which is being sent; it
+	// returns how many it deleted.
+	Trim(ctx context.Context, k PusherKey, current int64, keep int) (int, error)
 	// DropQueue deletes the pusher's whole queue.
 	DropQueue(ctx context.Context, k PusherKey) error
 	// QueuedPushers lists the pushers with something queued.

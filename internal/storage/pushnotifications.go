@@ -268,6 +268,20 @@ func (s *PushNotificationStore) Remove(ctx context.Context, positions []int64) e
 	})
 }
 
+func (s *PushNotificationStore) Trim(ctx context.Context, k pushsender.PusherKey, current int64, keep int) (int, error) {
+	// The (keep+1)th newest entry and everything older goes.
+	res, err := s.db.Write.ExecContext(ctx, `DELETE FROM push_queue
+		WHERE user_id = $1 AND app_id = $2 AND pushkey = $3 AND position <> $4 AND position <= (
+			SELECT position FROM push_queue WHERE user_id = $5 AND app_id = $6 AND pushkey = $7
+			ORDER BY position DESC LIMIT 1 OFFSET $8)`,
+		k.UserID, k.AppID, k.PushKey, current, k.UserID, k.AppID, k.PushKey, keep)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
 func (s *PushNotificationStore) DropQueue(ctx context.Context, k pushsender.PusherKey) error {
 	_, err := s.db.Write.ExecContext(ctx, `DELETE FROM push_queue WHERE user_id = $1 AND app_id = $2 AND pushkey = $3`,
 		k.UserID, k.AppID, k.PushKey)
