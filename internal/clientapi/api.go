@@ -37,22 +37,25 @@ type RoomVersions struct {
 
 // Deps are the services the client API calls.
 type Deps struct {
-	Config       config.Config
-	Log          *slog.Logger
-	Accounts     *accounts.Service
-	OpenID       *accounts.OpenIDTokens
-	Rooms        *rooms.Service
-	Sync         *clientsync.Service
-	SlidingSync  *slidingsync.Service
-	Filters      clientsync.FilterStore
-	Presence     *presence.Service
-	Typing       *typing.Service
-	ClientData   *clientdata.Service // receipts, read markers, account data, tags
-	Push         *push.Service       // push rules and pushers
-	Guests       *guest.Service      // guest links, throttles, expiry
-	E2EE         *e2ee.Service       // keys, cross-signing, to-device, key backup
-	Metrics      *metrics.Metrics
-	RoomVersions RoomVersions
+	Config      config.Config
+	Log         *slog.Logger
+	Accounts    *accounts.Service
+	OpenID      *accounts.OpenIDTokens
+	Rooms       *rooms.Service
+	Sync        *clientsync.Service
+	SlidingSync *slidingsync.Service
+	Filters     clientsync.FilterStore
+	Presence    *presence.Service
+	Typing      *typing.Service
+	ClientData  *clientdata.Service // receipts, read markers, account data, tags
+	Push        *push.Service       // push rules and pushers
+	// Notifications lists users' notifications (GET /notifications);
+	// nil lists none.
+	Notifications NotificationLister
+	Guests        *guest.Service // guest links, throttles, expiry
+	E2EE          *e2ee.Service  // keys, cross-signing, to-device, key backup
+	Metrics       *metrics.Metrics
+	RoomVersions  RoomVersions
 	// RemoteProfiles looks up other servers' users' profiles; nil: they
 	// are not found.
 	RemoteProfiles *remoteprofile.Cache

@@ -45,6 +45,7 @@ func (a *API) routeTable() []httpapi.Route {
 	routes = append(routes, a.profileRoutes()...)
 	routes = append(routes, a.directoryRoutes()...)
 	routes = append(routes, a.pushRoutes()...)
+	routes = append(routes, a.notificationRoutes()...)
 	routes = append(routes, a.guestLinkRoutes()...)
 	routes = append(routes, a.e2eeRoutes()...)
 	routes = append(routes, a.voipRoutes()...)

@@ -76,6 +76,8 @@ type Config struct {
 	Federation Federation `yaml:"federation"`
 	// ServerNotices lets operators send users notices (servernotices.go).
 	ServerNotices ServerNotices `yaml:"server_notices"`
+	// Push tunes delivery to push gateways (push.go).
+	Push Push `yaml:"push"`
 
 	Experimental Experimental `yaml:"experimental"`
 }
@@ -211,6 +213,7 @@ func Default() Config {
 		HTTP:          defaultHTTP(),
 		Federation:    Federation{Enabled: true},
 		ServerNotices: defaultServerNotices(),
+		Push:          defaultPush(),
 		Passwords: Passwords{
 			MemoryKiB:     19 * 1024,
 			Iterations:    2,

@@ -122,6 +122,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Outbound.validate()...)
 	errs = append(errs, c.Federation.validate()...)
 	errs = append(errs, c.ServerNotices.validate()...)
+	errs = append(errs, c.Push.validate()...)
 	switch {
 	case c.RegistrationRequireCaptcha:
 		errs = append(errs, c.Captcha.validate("registration_require_captcha")...)

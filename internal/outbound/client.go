@@ -214,15 +214,17 @@ func (c *Client) transportFor(tlsServerName string) *http.Transport {
 	t := &http.Transport{
 		// No proxy: a proxy would connect on our behalf to addresses this
 		// client never checks.
-		Proxy:                  nil,
-		DialContext:            c.dialContext,
-		TLSClientConfig:        tlsConfig,
-		TLSHandshakeTimeout:    c.opts.TLSHandshakeTimeout,
-		ResponseHeaderTimeout:  c.opts.ResponseHeaderTimeout,
-		ExpectContinueTimeout:  time.Second,
-		ForceAttemptHTTP2:      true,
-		MaxIdleConns:           100,
-		MaxIdleConnsPerHost:    4,
+		Proxy:                 nil,
+		DialContext:           c.dialContext,
+		TLSClientConfig:       tlsConfig,
+		TLSHandshakeTimeout:   c.opts.TLSHandshakeTimeout,
+		ResponseHeaderTimeout: c.opts.ResponseHeaderTimeout,
+		ExpectContinueTimeout: time.Second,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          100,
+		// A push gateway takes many requests at once (one per pusher
+		// being served): kept connections spare a TLS handshake each.
+		MaxIdleConnsPerHost:    64,
 		IdleConnTimeout:        90 * time.Second,
 		MaxResponseHeaderBytes: 64 << 10,
 	}

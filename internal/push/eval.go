@@ -62,16 +62,7 @@ func EvaluateRuleSet(rs RuleSet, userID string, ev Event, rc RoomContext) (Match
 	if ev.Sender == userID {
 		return Match{}, false
 	}
-	e := newEvalEvent(ev)
-	for _, k := range Kinds {
-		for _, r := range rs.Kind(k) {
-			if !r.Enabled || !e.ruleMatches(k, r, rc) {
-				continue
-			}
-			return interpretActions(k, r), true
-		}
-	}
-	return Match{}, false
+	return evaluatePrepared(rs, newEvalEvent(ev), rc)
 }
 
 func interpretActions(k Kind, r Rule) Match {

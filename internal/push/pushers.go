@@ -3,7 +3,6 @@ package push
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"net/url"
 	"strings"
 	"unicode/utf8"
@@ -51,9 +50,10 @@ const (
 )
 
 // SetPusher creates, replaces or (kind null) deletes the caller's pusher
-// identified by app_id and pushkey. Only http pushers are supported; their
-// data.url must be an HTTPS URL (HTTP on a loopback host, for local
-// gateways) with the path /_matrix/push/v1/notify. Unless append is set,
+// identified by app_id and pushkey. Only http pushers are supported
+// (email pushers need a mail setup this server does not have); their
+// data.url must be an HTTPS URL with the path /_matrix/push/v1/notify, as
+// the spec requires. Unless append is set,
 // other users' pushers with the same app_id and pushkey are removed.
 func (s *Service) SetPusher(ctx context.Context, userID, deviceID string, in PusherInput) error {
 	var missing []string
@@ -92,7 +92,7 @@ func (s *Service) SetPusher(ctx context.Context, userID, deviceID string, in Pus
 	switch *in.Kind {
 	case pusherKindHTTP:
 	case pusherKindEmail:
-		return refusal.New(refusal.InvalidParam, "email pushers are not supported by this server")
+		return refusal.New(refusal.InvalidParam, "email pushers are not supported by this server (it sends no email); use an http pusher")
 	default:
 		return refusal.New(refusal.InvalidParam, "unknown pusher kind %q; use http", *in.Kind)
 	}
@@ -135,30 +135,21 @@ func validateHTTPPusherData(raw json.RawMessage) (json.RawMessage, error) {
 	if err != nil || parsed.Host == "" || parsed.User != nil {
 		return nil, refusal.New(refusal.InvalidParam, "data.url %q is not a valid URL", u)
 	}
-	switch {
-	case parsed.Scheme == "https":
-	case parsed.Scheme == "http" && isLoopback(parsed.Hostname()):
-	default:
+	if parsed.Scheme != "https" {
 		return nil, refusal.New(refusal.InvalidParam, "data.url must be an https URL")
 	}
 	if parsed.Path != pushGatewayPath {
 		return nil, refusal.New(refusal.InvalidParam, "data.url must have the path %s", pushGatewayPath)
 	}
+	// Only event_id_only changes what is sent; other formats are kept
+	// and get full notifications, as on Synapse (clients send others).
 	if rawFormat, ok := data["format"]; ok {
 		var f string
-		if err := json.Unmarshal(rawFormat, &f); err != nil || f != formatEventIDOnly {
-			return nil, refusal.New(refusal.InvalidParam, "data.format must be %q when given", formatEventIDOnly)
+		if err := json.Unmarshal(rawFormat, &f); err != nil {
+			return nil, refusal.New(refusal.InvalidParam, "data.format must be a string (%q is the one format defined)", formatEventIDOnly)
 		}
 	}
 	return compactJSON(raw), nil
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // Pushers lists the user's pushers.

@@ -427,7 +427,7 @@ func TestPusherValidation(t *testing.T) {
 		}, refusal.InvalidParam},
 		{func(p *PusherInput) { p.Data = json.RawMessage(`{"url":"https://push.example.com/notify"}`) }, refusal.InvalidParam},
 		{func(p *PusherInput) {
-			p.Data = json.RawMessage(`{"url":"https://push.example.com/_matrix/push/v1/notify","format":"full"}`)
+			p.Data = json.RawMessage(`{"url":"https://push.example.com/_matrix/push/v1/notify","format":5}`)
 		}, refusal.InvalidParam},
 	}
 	for i, b := range bad {
@@ -439,11 +439,12 @@ func TestPusherValidation(t *testing.T) {
 			t.Errorf("case %d: got %v, want kind %d", i, err, b.kind)
 		}
 	}
-	// HTTP is fine for a loopback gateway.
+	// The spec requires HTTPS, even for a gateway on loopback.
 	in = good()
 	in.Data = json.RawMessage(`{"url":"http://127.0.0.1:5000/_matrix/push/v1/notify"}`)
-	if err := s.SetPusher(ctx, "@carol:example.org", "D", in); err != nil {
-		t.Fatal(err)
+	var pe *refusal.Error
+	if err := s.SetPusher(ctx, "@carol:example.org", "D", in); !errors.As(err, &pe) || pe.Kind != refusal.InvalidParam {
+		t.Fatalf("http pusher on loopback: %v, want M_INVALID_PARAM", err)
 	}
 	// kind null deletes; deleting nothing is fine.
 	in = good()

@@ -209,7 +209,7 @@ func (s *Service) receive(ctx context.Context, ev matrixevents.Event, stateBefor
 // state each.
 func keepCachedState(e *roomEntry, a Append, ev matrixevents.Event, shown bool) {
 	if a.CurrentState != nil || len(a.Redacts) > 0 || (shown && ev.IsState()) || len(a.Extremities) == 0 {
-		e.loaded, e.summary = false, nil
+		e.loaded, e.summary, e.pushRoom = false, nil, nil
 		return
 	}
 	// As Append writes the room's row, and GetRoom reads it back.

@@ -131,7 +131,7 @@ func (s *Service) flushLocked(ctx context.Context, e *roomEntry) error {
 			ids = append(ids, id)
 		}
 		h.batch.fail(ids, err)
-		e.loaded, e.summary = false, nil
+		e.loaded, e.summary, e.pushRoom = false, nil, nil
 		return err
 	}
 	s.listenersMu.RLock()

@@ -374,7 +374,7 @@ func (s *Service) storeRemoteJoin(ctx context.Context, roomID, userID string, gu
 		return err
 	}
 	// Reloaded from the store on the next lock.
-	e.loaded, e.summary = false, nil
+	e.loaded, e.summary, e.pushRoom = false, nil, nil
 	s.listenersMu.RLock()
 	for _, f := range s.indexers {
 		f(joinStored)

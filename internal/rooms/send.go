@@ -214,7 +214,7 @@ func (s *Service) commit(ctx context.Context, e *roomEntry, d *draft, newRoom bo
 	// not make every syncing member recount it.
 	for _, pe := range d.events {
 		if pe.Event.IsState() || len(redacts) > 0 {
-			e.summary = nil
+			e.summary, e.pushRoom = nil, nil
 			break
 		}
 	}

@@ -84,8 +84,10 @@ type roomEntry struct {
 	loaded bool
 	info   RoomInfo
 	state  map[matrixevents.StateTuple]StoredEvent
-	// summary caches MemberCounts; a state change clears it.
-	summary *MemberSummary
+	// summary caches MemberCounts and pushRoom what push evaluation needs
+	// (pushroom.go); a state change clears both.
+	summary  *MemberSummary
+	pushRoom *PushRoom
 	// held are received events not yet written (receivebatch.go); the
 	// cache counts them. Locking the room writes them first, unless the
 	// locker is their batch.
@@ -199,7 +201,7 @@ func (s *Service) loadLocked(ctx context.Context, e *roomEntry, roomID string) e
 	for _, se := range state {
 		e.state[tupleOf(se.Event)] = se
 	}
-	e.loaded, e.summary = true, nil
+	e.loaded, e.summary, e.pushRoom = true, nil, nil
 	return nil
 }
 

@@ -28,6 +28,7 @@ import (
 	"foyer/internal/media"
 	"foyer/internal/presence"
 	"foyer/internal/push"
+	"foyer/internal/pushsender"
 	"foyer/internal/rooms"
 	"foyer/internal/rooms/matrixevents"
 	"foyer/internal/serverkeys"
@@ -103,6 +104,12 @@ type Services struct {
 	Captcha *captcha.Verifier
 	// ServerNotices sends operators' notices to users.
 	ServerNotices *servernotices.Service
+	// PushNotifications are users' notifications (GET /notifications)
+	// and pushers' queues; PushSender fills them from the event stream
+	// and delivers to push gateways (started and stopped with the
+	// server).
+	PushNotifications *storage.PushNotificationStore
+	PushSender        *pushsender.Sender
 }
 
 // OpenServices opens the database and builds the services over it. Each
@@ -246,6 +253,8 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 			Log:           log,
 		})
 	}
+	svc.PushNotifications = storage.NewPushNotificationStore(db)
+	svc.PushSender = newPushSender(cfg, log, svc.PushNotifications, roomsSvc, pushSvc, stream, clientData, syncSvc, outboundClient)
 	svc.ServerNotices = servernotices.New(cfg.ServerNotices, cfg.ServerName, accountsSvc, roomsSvc, clientData)
 	useRemoteMemberships(svc)
 	if cfg.Federation.Enabled {
@@ -275,6 +284,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		return svc.DB.Read.PingContext(ctx)
 	})
 	watchGuests(s.API.Metrics, svc.Guests)
+	watchPush(s.API.Metrics, svc.PushSender)
 	s.connCap = newConnectionCap(cfg.HTTP.MaxConnectionsPerIP, s.API.Proxies, log)
 	return s, nil
 }
@@ -288,6 +298,9 @@ func (s *Server) Start() error {
 		return err
 	}
 	s.Services.FederationEDUs.Start()
+	if err := s.Services.PushSender.Start(); err != nil {
+		return err
+	}
 	if s.cfg.Experimental.SelfDestructingMessages {
 		s.Services.Rooms.StartSelfDestruct(storage.NewRoomStore(s.DB))
 	}
@@ -395,6 +408,7 @@ func (s *Server) Stop(ctx context.Context) error {
 	s.Services.Guests.Stop()
 	s.Services.FederationEDUs.Stop()
 	s.Services.FederationSender.Stop()
+	s.Services.PushSender.Stop()
 	s.Services.E2EE.Stop()
 	s.Services.Rooms.StopSelfDestruct()
 	if s.DB != nil {

@@ -265,6 +265,12 @@ func (s *AccountStore) DeleteDevices(ctx context.Context, userID string, deviceI
 // deleteDevice removes one device and everything bound to it. Later
 // areas (keys, to-device) add their tables here.
 func deleteDevice(ctx context.Context, tx *sql.Tx, userID, deviceID string) error {
+	// What the device's pushers still had queued goes before them.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM push_queue WHERE user_id = $1 AND EXISTS (SELECT 1 FROM pushers p
+		WHERE p.user_id = $2 AND p.device_id = $3 AND p.app_id = push_queue.app_id AND p.pushkey = push_queue.pushkey)`,
+		userID, userID, deviceID); err != nil {
+		return fmt.Errorf("deleting device: %w", err)
+	}
 	for _, q := range []string{
 		// The device's row first: changes to its tokens lock it before
 		// them (lockDevice), so a refresh under way and the deletion take

@@ -65,6 +65,11 @@ func (s *PushStore) Pushers(ctx context.Context, userID string) ([]push.Pusher, 
 func (s *PushStore) PutPusher(ctx context.Context, p push.Pusher, exclusive bool) error {
 	return s.db.WithTx(ctx, func(tx *sql.Tx) error {
 		if exclusive {
+			// The other users' queues for the pushkey go with their pushers.
+			if _, err := tx.ExecContext(ctx, `DELETE FROM push_queue WHERE app_id = $1 AND pushkey = $2 AND user_id <> $3`,
+				p.AppID, p.PushKey, p.UserID); err != nil {
+				return err
+			}
 			if _, err := tx.ExecContext(ctx, `DELETE FROM pushers WHERE app_id = $1 AND pushkey = $2 AND user_id <> $3`,
 				p.AppID, p.PushKey, p.UserID); err != nil {
 				return err
@@ -82,8 +87,15 @@ func (s *PushStore) PutPusher(ctx context.Context, p push.Pusher, exclusive bool
 	})
 }
 
+// DeletePusher removes the pusher and what it still had to send.
 func (s *PushStore) DeletePusher(ctx context.Context, userID, appID, pushKey string) error {
-	_, err := s.db.Write.ExecContext(ctx, `DELETE FROM pushers WHERE user_id = $1 AND app_id = $2 AND pushkey = $3`,
-		userID, appID, pushKey)
-	return err
+	return s.db.WithTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM push_queue WHERE user_id = $1 AND app_id = $2 AND pushkey = $3`,
+			userID, appID, pushKey); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM pushers WHERE user_id = $1 AND app_id = $2 AND pushkey = $3`,
+			userID, appID, pushKey)
+		return err
+	})
 }
