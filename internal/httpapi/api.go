@@ -37,8 +37,10 @@ type Deps struct {
 // surface's handler through the middleware.
 type API struct {
 	Deps
-	mux    *http.ServeMux
-	routes []Route
+	mux *http.ServeMux
+	// routesOnly is mux without its catch-all, to tell 405 from 404.
+	routesOnly *http.ServeMux
+	routes     []Route
 	// secretPaths are the route paths with a credential in them, which
 	// the request log redacts.
 	secretPaths [][]string
@@ -56,9 +58,10 @@ type API struct {
 // panics here, at start-up.
 func New(d Deps, surfaces ...[]Route) *API {
 	a := &API{
-		Deps:    d,
-		mux:     http.NewServeMux(),
-		Proxies: clientaddr.NewResolver(d.Config.HTTP.TrustedProxyPrefixes()),
+		Deps:       d,
+		mux:        http.NewServeMux(),
+		routesOnly: http.NewServeMux(),
+		Proxies:    clientaddr.NewResolver(d.Config.HTTP.TrustedProxyPrefixes()),
 	}
 	if a.Ready == nil {
 		a.Ready = func() error { return nil }
@@ -73,8 +76,10 @@ func New(d Deps, surfaces ...[]Route) *API {
 		h := a.wrap(rt)
 		for _, p := range rt.patterns() {
 			a.mux.Handle(rt.Method+" "+p, h)
+			a.routesOnly.Handle(rt.Method+" "+p, h)
 		}
 	}
+	a.mux.HandleFunc(catchAll, a.unmatched)
 	return a
 }
 

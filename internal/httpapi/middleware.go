@@ -79,20 +79,30 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rec.WriteHeader(http.StatusOK)
 		return
 	}
-	h, pattern := a.mux.Handler(r)
-	if pattern == "" {
-		probe := &headerProbe{header: http.Header{}}
-		h.ServeHTTP(probe, r)
-		if probe.status == http.StatusMethodNotAllowed {
-			rec.Header().Set("Allow", probe.header.Get("Allow"))
-			WriteError(rec, r, a.Log, ErrUnrecognized(http.StatusMethodNotAllowed, "method %s is not allowed on %s", r.Method, r.URL.Path))
-			return
-		}
-		WriteError(rec, r, a.Log, ErrUnrecognized(http.StatusNotFound, "unrecognised request: %s %s", r.Method, r.URL.Path))
+	// One routing: the mux sets r.Pattern in place; requests no route
+	// takes reach the catch-all (unmatched), which answers in Matrix JSON.
+	a.mux.ServeHTTP(rec, r)
+	if r.Pattern != "" && r.Pattern != catchAll {
+		routeLabel = r.Pattern
+	}
+}
+
+// catchAll is the pattern of unmatched.
+const catchAll = "/"
+
+// unmatched answers a request no route takes: 405 with Allow when the
+// path has routes for other methods (as the mux would say without the
+// catch-all), else 404, both as Matrix errors.
+func (a *API) unmatched(w http.ResponseWriter, r *http.Request) {
+	probe := &headerProbe{header: http.Header{}}
+	h, _ := a.routesOnly.Handler(r)
+	h.ServeHTTP(probe, r)
+	if probe.status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", probe.header.Get("Allow"))
+		WriteError(w, r, a.Log, ErrUnrecognized(http.StatusMethodNotAllowed, "method %s is not allowed on %s", r.Method, r.URL.Path))
 		return
 	}
-	routeLabel = pattern
-	a.mux.ServeHTTP(rec, r)
+	WriteError(w, r, a.Log, ErrUnrecognized(http.StatusNotFound, "unrecognised request: %s %s", r.Method, r.URL.Path))
 }
 
 // headerProbe captures what ServeMux's own 404/405 handler would write,

@@ -402,6 +402,9 @@ func TestHTTPBase(t *testing.T) {
 	expect(t, hs.Do(t, "GET", "/_matrix/client/v3/nonexistent", "", nil), 404, "M_UNRECOGNIZED")
 	r := hs.Do(t, "DELETE", "/_matrix/client/v3/login", "", nil)
 	expect(t, r, 405, "M_UNRECOGNIZED")
+	if allow := r.Header.Get("Allow"); !strings.Contains(allow, "POST") || !strings.Contains(allow, "GET") {
+		t.Fatalf("405 Allow: %q", allow)
+	}
 	opt := hs.Do(t, "OPTIONS", "/_matrix/client/v3/rooms/whatever/send/x/y", "", nil)
 	if opt.Status != 200 || opt.Header.Get("Access-Control-Allow-Origin") != "*" ||
 		!strings.Contains(opt.Header.Get("Access-Control-Allow-Headers"), "Authorization") {
@@ -422,6 +425,12 @@ func TestHTTPBase(t *testing.T) {
 	m := hs.Do(t, "GET", "/metrics", "", nil)
 	if m.Status != 200 || !strings.Contains(string(m.Raw), "foyer_http_requests_total") || !strings.Contains(string(m.Raw), "foyer_registrations_total") {
 		t.Fatalf("metrics: %d %.300s", m.Status, m.Raw)
+	}
+	// Requests are counted by route pattern; no route: "unmatched".
+	for _, want := range []string{`route="GET /_matrix/client/versions"`, `method="GET",route="unmatched",status="404"`, `method="DELETE",route="unmatched",status="405"`} {
+		if !strings.Contains(string(m.Raw), want) {
+			t.Fatalf("metrics lack %s", want)
+		}
 	}
 	// Body cap: beyond max_request_bytes is 413 M_TOO_LARGE.
 	big := `{"username":"` + strings.Repeat("a", int(hs.Config.Limits.MaxRequestBytes)) + `"}`
