@@ -10,6 +10,7 @@ import (
 	"log/slog"
 
 	"foyer/internal/accounts"
+	"foyer/internal/appservice"
 	"foyer/internal/captcha"
 	"foyer/internal/clientdata"
 	"foyer/internal/clientsync"
@@ -51,6 +52,8 @@ type Deps struct {
 	E2EE         *e2ee.Service       // keys, cross-signing, to-device, key backup
 	Metrics      *metrics.Metrics
 	RoomVersions RoomVersions
+	// AppServices are the registered application services; nil: none.
+	AppServices *appservice.Registry
 	// RemoteProfiles looks up other servers' users' profiles; nil: they
 	// are not found.
 	RemoteProfiles *remoteprofile.Cache

@@ -39,6 +39,9 @@ func (a *API) putRoomAlias(w http.ResponseWriter, r *http.Request) error {
 		return httpapi.ErrMissingParam("room_id is required")
 	}
 	alias := r.PathValue("roomAlias")
+	if err := a.checkAliasNotExclusive(r, alias); err != nil {
+		return err
+	}
 	if err := a.Rooms.CreateAlias(r.Context(), httpapi.Principal(r).UserID, alias, req.RoomID); err != nil {
 		var re *refusal.Error
 		if errors.As(err, &re) && re.Kind == refusal.RoomInUse {

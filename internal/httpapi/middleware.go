@@ -156,6 +156,13 @@ func (a *API) authorise(r *http.Request, access Access, expiredOK bool) error {
 		}
 		return ErrMissingToken()
 	}
+	if as := a.AppServices.ByToken(token); as != nil {
+		err := a.authoriseAppService(r, as, access)
+		if err != nil && access == Open {
+			return nil // as with a bad token
+		}
+		return err
+	}
 	authenticate := a.Accounts.Authenticate
 	if expiredOK {
 		authenticate = a.Accounts.AuthenticateExpired
@@ -190,10 +197,15 @@ func (a *API) authorise(r *http.Request, access Access, expiredOK bool) error {
 			return ErrForbidden("you are not a server admin")
 		}
 	}
-	*r = *r.WithContext(withPrincipal(r.Context(), &sess))
+	principalSet(r, &sess)
+	a.touch(r, &sess)
+	return nil
+}
+
+// principalSet records the caller of an authorised request.
+func principalSet(r *http.Request, sess *accounts.Session) {
+	*r = *r.WithContext(withPrincipal(r.Context(), sess))
 	if info := requestInfoOf(r); info != nil {
 		info.user = sess.UserID
 	}
-	a.touch(r, &sess)
-	return nil
 }

@@ -19,7 +19,7 @@ import (
 // ready reports whether it can serve (/health).
 func newAPI(cfg config.Config, log *slog.Logger, svc *Services, stopping context.Context, ready func() error) *httpapi.API {
 	m := metrics.New()
-	return httpapi.New(httpapi.Deps{Config: cfg, Log: log, Accounts: svc.Accounts, Metrics: m, Ready: ready},
+	return httpapi.New(httpapi.Deps{Config: cfg, Log: log, Accounts: svc.Accounts, AppServices: svc.AppServices, Metrics: m, Ready: ready},
 		clientapi.Routes(clientapi.Deps{
 			Config:       cfg,
 			Log:          log,
@@ -37,6 +37,7 @@ func newAPI(cfg config.Config, log *slog.Logger, svc *Services, stopping context
 			E2EE:         svc.E2EE,
 			Metrics:      m,
 			RoomVersions: roomVersions(),
+			AppServices:  svc.AppServices,
 			Stopping:     stopping,
 
 			RemoteProfiles: remoteProfiles(cfg, svc),

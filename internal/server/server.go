@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"foyer/internal/accounts"
+	"foyer/internal/appservice"
 	"foyer/internal/captcha"
 	"foyer/internal/clientdata"
 	"foyer/internal/clientsync"
@@ -99,6 +100,8 @@ type Services struct {
 	Captcha *captcha.Verifier
 	// ServerNotices sends operators' notices to users.
 	ServerNotices *servernotices.Service
+	// AppServices are the registered application services.
+	AppServices *appservice.Registry
 }
 
 // OpenServices opens the database and builds the services over it. Each
@@ -186,6 +189,13 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 	presenceSvc.OnChange(fedEDUs.PresenceChanged)
 	roomsSvc.OnEvent(fedEDUs.RoomEvent)
 	accountsSvc := accounts.NewService(accountStore, cfg.ServerName, hasher, cfg.Passwords.MinLength)
+	registrations, err := cfg.LoadAppServices()
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	appServices := appservice.NewRegistry(registrations, cfg.ServerName)
+	accountsSvc.SetExclusiveUsers(appServices.UserIsExclusive)
 	accountsSvc.EnableRefreshTokens(cfg.Auth.RefreshableAccessTokenLifetime)
 	mediaStore := storage.NewMediaStore(db)
 	svc := &Services{
@@ -226,6 +236,7 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 		FederationSender: fedSender,
 		FederationClient: fedRequests,
 		FederationEDUs:   fedEDUs,
+		AppServices:      appServices,
 	}
 	if cfg.Captcha.Provider != "" {
 		svc.Captcha = captcha.New(cfg.Captcha, outboundClient)
@@ -258,6 +269,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	}
 	svc, err := OpenServices(ctx, cfg, log)
 	if err != nil {
+		return nil, err
+	}
+	if err := ensureAppServiceSenders(ctx, svc); err != nil {
+		svc.DB.Close()
 		return nil, err
 	}
 	stopCtx, cancel := context.WithCancel(context.Background())
