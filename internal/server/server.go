@@ -16,6 +16,7 @@ import (
 
 	"foyer/internal/accounts"
 	"foyer/internal/appservice"
+	"foyer/internal/appservicesender"
 	"foyer/internal/captcha"
 	"foyer/internal/clientdata"
 	"foyer/internal/clientsync"
@@ -100,8 +101,12 @@ type Services struct {
 	Captcha *captcha.Verifier
 	// ServerNotices sends operators' notices to users.
 	ServerNotices *servernotices.Service
-	// AppServices are the registered application services.
-	AppServices *appservice.Registry
+	// AppServices are the registered application services;
+	// AppServiceClient sends them requests and AppServiceSender their
+	// transactions (started and stopped with the server).
+	AppServices      *appservice.Registry
+	AppServiceClient *appservice.Client
+	AppServiceSender *appservicesender.Sender
 }
 
 // OpenServices opens the database and builds the services over it. Each
@@ -250,6 +255,23 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 			Log:           log,
 		})
 	}
+	if svc.AppServiceClient, err = appservice.NewClient(cfg.AppServiceDelivery, cfg.Outbound); err != nil {
+		db.Close()
+		return nil, err
+	}
+	svc.AppServiceSender = appservicesender.New(appservicesender.Options{
+		Services:  appServices.All(),
+		Feed:      storage.NewRoomStore(db),
+		Stream:    stream,
+		Store:     storage.NewAppServiceStreams(db),
+		Transport: svc.AppServiceClient,
+		Format: func(ctx context.Context, events []rooms.StoredEvent) []matrixevents.ClientEvent {
+			return roomsSvc.ClientEvents(ctx, events, true)
+		},
+		MaxEvents:  cfg.AppServiceDelivery.MaxEvents,
+		MaxBackoff: cfg.AppServiceDelivery.MaxBackoff,
+		Log:        log,
+	})
 	svc.ServerNotices = servernotices.New(cfg.ServerNotices, cfg.ServerName, accountsSvc, roomsSvc, clientData)
 	useRemoteMemberships(svc)
 	if cfg.Federation.Enabled {
@@ -296,6 +318,7 @@ func (s *Server) Start() error {
 		return err
 	}
 	s.Services.FederationEDUs.Start()
+	s.Services.AppServiceSender.Start()
 	if s.cfg.Experimental.SelfDestructingMessages {
 		s.Services.Rooms.StartSelfDestruct(storage.NewRoomStore(s.DB))
 	}
@@ -403,6 +426,7 @@ func (s *Server) Stop(ctx context.Context) error {
 	s.Services.Guests.Stop()
 	s.Services.FederationEDUs.Stop()
 	s.Services.FederationSender.Stop()
+	s.Services.AppServiceSender.Stop()
 	s.Services.E2EE.Stop()
 	s.Services.Rooms.StopSelfDestruct()
 	if s.DB != nil {

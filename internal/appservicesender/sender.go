@@ -1,0 +1,344 @@
+// Package appservicesender delivers to each application service the
+// events it should see, as transactions (PUT /_matrix/app/v1/transactions).
+//
+// Each service follows the server's stream as a sync client does: it
+// keeps, durably, the stream position up to which it has been served and
+// reads the events after it when the stream advances. Nothing is queued
+// on the write path, so clients never wait for a service, and the order
+// of the stream is the order of delivery. A transaction is kept whole
+// until the service accepts it and sent again, with the same ID, after an
+// outage (with backoff) or a restart.
+package appservicesender
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"foyer/internal/appservice"
+	"foyer/internal/rooms"
+	"foyer/internal/rooms/matrixevents"
+)
+
+// Feed is where the events come from.
+type Feed interface {
+	EventsAfter(ctx context.Context, from, to int64, limit int) ([]rooms.StoredEvent, error)
+	JoinedUsers(ctx context.Context, roomID string) ([]string, error)
+	AliasesForRoom(ctx context.Context, roomID string) ([]string, error)
+}
+
+// Stream is the server's stream position.
+type Stream interface {
+	Current() int64
+	OnAdvance(func(int64))
+}
+
+// Transport sends one transaction.
+type Transport interface {
+	PutTransaction(ctx context.Context, as *appservice.Service, txnID string, body []byte) error
+}
+
+// Options are what the sender is built with.
+type Options struct {
+	Services  []*appservice.Service
+	Feed      Feed
+	Stream    Stream
+	Store     Store
+	Transport Transport
+	// Format turns stored events into what clients (and services) see.
+	Format func(ctx context.Context, events []rooms.StoredEvent) []matrixevents.ClientEvent
+	// MaxEvents caps the events of one transaction.
+	MaxEvents int
+	// MaxBackoff caps the wait between retries.
+	MaxBackoff time.Duration
+	Log        *slog.Logger
+}
+
+// Sender runs one delivery loop per application service with a url.
+type Sender struct {
+	opts    Options
+	workers []*worker
+	byID    map[string]*worker
+	stop    context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// New builds the sender; Start runs it.
+func New(opts Options) *Sender {
+	if opts.MaxEvents <= 0 {
+		opts.MaxEvents = 100
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = 5 * time.Minute
+	}
+	s := &Sender{opts: opts, byID: map[string]*worker{}}
+	for _, as := range opts.Services {
+		if !as.HasURL() {
+			continue
+		}
+		w := &worker{s: s, as: as, wake: make(chan struct{}, 1)}
+		s.workers = append(s.workers, w)
+		s.byID[as.ID] = w
+	}
+	return s
+}
+
+// Start begins delivery; the stream's advances wake the workers.
+func (s *Sender) Start() {
+	if len(s.workers) == 0 {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stop = cancel
+	s.opts.Stream.OnAdvance(func(int64) {
+		for _, w := range s.workers {
+			w.poke()
+		}
+	})
+	for _, w := range s.workers {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			w.run(ctx)
+		}()
+	}
+}
+
+// Stop ends delivery and waits for the workers; what was not delivered
+// is delivered after the next start.
+func (s *Sender) Stop() {
+	if s.stop != nil {
+		s.stop()
+	}
+	s.wg.Wait()
+}
+
+// worker delivers to one service.
+type worker struct {
+	s    *Sender
+	as   *appservice.Service
+	wake chan struct{}
+
+	// mu guards the ephemeral events waiting for the next transaction.
+	mu        sync.Mutex
+	ephemeral []json.RawMessage
+	toDevice  []json.RawMessage
+	devices   *DeviceLists
+}
+
+func (w *worker) poke() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// transaction is the body of PUT /transactions: the spec's events, with
+// the ephemeral data (MSC2409, MSC4203, MSC3202) under the names services
+// read, stable and unstable.
+type transaction struct {
+	Events              []matrixevents.ClientEvent `json:"events"`
+	Ephemeral           []json.RawMessage          `json:"ephemeral,omitempty"`
+	UnstableEphemeral   []json.RawMessage          `json:"de.sorunome.msc2409.ephemeral,omitempty"`
+	ToDevice            []json.RawMessage          `json:"to_device,omitempty"`
+	UnstableToDevice    []json.RawMessage          `json:"de.sorunome.msc2409.to_device,omitempty"`
+	DeviceLists         *DeviceLists               `json:"device_lists,omitempty"`
+	UnstableDeviceLists *DeviceLists               `json:"org.matrix.msc3202.device_lists,omitempty"`
+}
+
+// DeviceLists are users whose devices changed, or who no longer share a
+// room with the service's users (MSC3202).
+type DeviceLists struct {
+	Changed []string `json:"changed,omitempty"`
+	Left    []string `json:"left,omitempty"`
+}
+
+// minBackoff is the first wait after a failed delivery.
+const minBackoff = time.Second
+
+// saveEvery bounds how often a service's position is written when it
+// passes only over events it need not see: after a restart those few are
+// read again, and again found of no interest.
+const saveEvery = time.Second
+
+func (w *worker) run(ctx context.Context) {
+	log := w.s.opts.Log.With("appservice", w.as.ID)
+	backoff := min(minBackoff, w.s.opts.MaxBackoff)
+	var st State
+	for {
+		var err error
+		if st, err = w.s.opts.Store.State(ctx, w.as.ID, w.s.opts.Stream.Current()); err == nil {
+			break
+		}
+		log.Error("reading the application service's position", "err", err)
+		if !sleep(ctx, backoff) {
+			return
+		}
+	}
+	lastSaved := time.Now()
+	savedPos := st.SentPos
+	defer func() {
+		// Keep the position passed over, so a restart does not read it
+		// again.
+		if st.Pending == nil && st.SentPos > savedPos {
+			saveCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = w.s.opts.Store.Advance(saveCtx, w.as.ID, st.SentPos)
+		}
+	}()
+	for {
+		if ctx.Err() != nil {
+			return
+		}
+		if st.Pending == nil {
+			p, upto, err := w.build(ctx, st)
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				log.Error("building a transaction", "err", err)
+				if !sleep(ctx, backoff) {
+					return
+				}
+				continue
+			}
+			if p == nil {
+				if upto > st.SentPos {
+					st.SentPos = upto
+					if time.Since(lastSaved) >= saveEvery {
+						if err := w.s.opts.Store.Advance(ctx, w.as.ID, upto); err == nil {
+							lastSaved, savedPos = time.Now(), upto
+						}
+					}
+					continue // there may be more to read
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case <-w.wake:
+				}
+				continue
+			}
+			if err := w.s.opts.Store.SavePending(ctx, w.as.ID, *p); err != nil {
+				log.Error("keeping a transaction", "err", err)
+				w.requeue(p)
+				if !sleep(ctx, backoff) {
+					return
+				}
+				continue
+			}
+			st.Pending = p
+		}
+		err := w.s.opts.Transport.PutTransaction(ctx, w.as, strconv.FormatInt(st.Pending.TxnID, 10), st.Pending.Body)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			log.Warn("the application service did not take a transaction; retrying", "txn_id", st.Pending.TxnID, "in", backoff, "err", err)
+			if !sleep(ctx, backoff) {
+				return
+			}
+			backoff = min(backoff*2, w.s.opts.MaxBackoff)
+			continue
+		}
+		backoff = min(minBackoff, w.s.opts.MaxBackoff)
+		if err := w.s.opts.Store.Delivered(ctx, w.as.ID, *st.Pending); err != nil {
+			// Sent again after this: the service drops a repeated ID.
+			log.Error("recording a delivered transaction", "err", err)
+			if !sleep(ctx, backoff) {
+				return
+			}
+			continue
+		}
+		st.SentPos, savedPos, lastSaved = st.Pending.Upto, st.Pending.Upto, time.Now()
+		st.NextTxn = st.Pending.TxnID + 1
+		st.Pending = nil
+	}
+}
+
+// build reads the events after the service's position and makes the
+// next transaction of those it should see, with the ephemeral data
+// waiting. nil with upto: nothing to send up to there.
+func (w *worker) build(ctx context.Context, st State) (*Pending, int64, error) {
+	cur := w.s.opts.Stream.Current()
+	upto := st.SentPos
+	var interesting []rooms.StoredEvent
+	if cur > st.SentPos {
+		evs, err := w.s.opts.Feed.EventsAfter(ctx, st.SentPos, cur, w.s.opts.MaxEvents)
+		if err != nil {
+			return nil, 0, err
+		}
+		upto = cur
+		if len(evs) == w.s.opts.MaxEvents {
+			upto = evs[len(evs)-1].StreamPos
+		}
+		interest := newInterest(w.as, w.s.opts.Feed)
+		for _, se := range evs {
+			ok, err := interest.wants(ctx, se.Event)
+			if err != nil {
+				return nil, 0, err
+			}
+			if ok {
+				interesting = append(interesting, se)
+			}
+		}
+	}
+	eph, toDev, devs := w.takeEphemeral()
+	if len(interesting) == 0 && len(eph) == 0 && len(toDev) == 0 && devs == nil {
+		return nil, upto, nil
+	}
+	txn := transaction{Events: []matrixevents.ClientEvent{}}
+	if len(interesting) > 0 {
+		txn.Events = w.s.opts.Format(ctx, interesting)
+	}
+	txn.Ephemeral, txn.UnstableEphemeral = eph, eph
+	txn.ToDevice, txn.UnstableToDevice = toDev, toDev
+	txn.DeviceLists, txn.UnstableDeviceLists = devs, devs
+	body, err := json.Marshal(txn)
+	if err != nil {
+		return nil, 0, err
+	}
+	return &Pending{TxnID: st.NextTxn, Upto: upto, Body: body}, upto, nil
+}
+
+// requeue puts back the ephemeral data of a transaction that could not
+// be kept, so the next one carries it.
+func (w *worker) requeue(p *Pending) {
+	var txn transaction
+	if json.Unmarshal(p.Body, &txn) != nil {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.ephemeral = append(txn.Ephemeral, w.ephemeral...)
+	w.toDevice = append(txn.ToDevice, w.toDevice...)
+	if txn.DeviceLists != nil {
+		w.addDeviceListsLocked(txn.DeviceLists.Changed, txn.DeviceLists.Left)
+	}
+}
+
+func (w *worker) takeEphemeral() ([]json.RawMessage, []json.RawMessage, *DeviceLists) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	eph, toDev, devs := w.ephemeral, w.toDevice, w.devices
+	w.ephemeral, w.toDevice, w.devices = nil, nil, nil
+	return eph, toDev, devs
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// ErrUnknownService: no running worker has that id.
+var ErrUnknownService = errors.New("no such application service with a url")
