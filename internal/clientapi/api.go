@@ -53,7 +53,12 @@ type Deps struct {
 	Metrics      *metrics.Metrics
 	RoomVersions RoomVersions
 	// AppServices are the registered application services; nil: none.
-	AppServices *appservice.Registry
+	// AppServiceClient asks them about users and aliases, third-party
+	// networks, and pings them.
+	AppServices      *appservice.Registry
+	AppServiceClient *appservice.Client
+	// AppServiceDirectory keeps the room directories of their networks.
+	AppServiceDirectory AppServiceDirectory
 	// RemoteProfiles looks up other servers' users' profiles; nil: they
 	// are not found.
 	RemoteProfiles *remoteprofile.Cache

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 
 	"foyer/internal/accounts"
 )
@@ -21,4 +23,24 @@ func ensureAppServiceSenders(ctx context.Context, svc *Services) error {
 		}
 	}
 	return nil
+}
+
+// askAppServicesForAlias asks the service whose namespace holds an
+// unknown local alias whether it has it: true when it answered that it
+// created it.
+func askAppServicesForAlias(svc *Services, serverName string, log *slog.Logger) func(ctx context.Context, alias string) bool {
+	return func(ctx context.Context, alias string) bool {
+		if !strings.HasSuffix(alias, ":"+serverName) {
+			return false
+		}
+		as := svc.AppServices.AliasQueryTarget(alias)
+		if as == nil {
+			return false
+		}
+		ok, err := svc.AppServiceClient.QueryAlias(ctx, as, alias)
+		if err != nil {
+			log.WarnContext(ctx, "asking an application service about an alias", "appservice", as.ID, "err", err)
+		}
+		return ok
+	}
 }

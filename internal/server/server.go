@@ -272,6 +272,7 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 		MaxBackoff: cfg.AppServiceDelivery.MaxBackoff,
 		Log:        log,
 	})
+	roomsSvc.SetAliasQuery(askAppServicesForAlias(svc, cfg.ServerName, log))
 	svc.ServerNotices = servernotices.New(cfg.ServerNotices, cfg.ServerName, accountsSvc, roomsSvc, clientData)
 	useRemoteMemberships(svc)
 	if cfg.Federation.Enabled {

@@ -1,7 +1,9 @@
 package integration
 
 import (
+	"strconv"
 	"testing"
+	"time"
 
 	"foyer/internal/testharness"
 )
@@ -94,6 +96,13 @@ func TestAppServiceRegistrationAndMasquerading(t *testing.T) {
 		chunk, _ := msgs.JSON["chunk"].([]any)
 		if len(chunk) != 1 || chunk[0].(map[string]any)["sender"] != "@irc_bob:"+server {
 			t.Errorf("the message's sender: %s", msgs)
+		}
+
+		// Jump to date as a masqueraded user (Complement's
+		// TestJumpToDateEndpoint asks as an application service's user).
+		if r := asDo(t, hs, as, "GET", "/_matrix/client/v1/rooms/"+testharness.PathEscape(room)+"/timestamp_to_event?dir=b&ts="+strconv.FormatInt(time.Now().UnixMilli()+1000, 10),
+			"@irc_bob:"+server, nil); r.Status != 200 || r.Str("event_id") == "" {
+			t.Errorf("timestamp_to_event as a namespaced user: %s", r)
 		}
 
 		// Its exclusive aliases are its own.

@@ -42,6 +42,7 @@ type testAppService struct {
 	// onQuery is called for each accepted alias query (the service may
 	// create the room then).
 	onAliasQuery func(alias string)
+	onUserQuery  func(userID string)
 }
 
 type asTransaction struct {
@@ -91,7 +92,12 @@ func (as *testAppService) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		_, _ = io.WriteString(w, `{}`)
 	case r.Method == "GET" && strings.HasPrefix(path, "/_matrix/app/v1/users/"):
-		if as.users[strings.TrimPrefix(path, "/_matrix/app/v1/users/")] {
+		user := strings.TrimPrefix(path, "/_matrix/app/v1/users/")
+		if as.users[user] && as.onUserQuery != nil {
+			f := as.onUserQuery
+			as.mu.Unlock()
+			f(user)
+			as.mu.Lock()
 			_, _ = io.WriteString(w, `{}`)
 			return
 		}
@@ -116,8 +122,12 @@ func (as *testAppService) serve(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewDecoder(r.Body).Decode(&body)
 		as.pings = append(as.pings, body.TransactionID)
 		_, _ = io.WriteString(w, `{}`)
+	case r.Method == "GET" && path == "/_matrix/app/v1/thirdparty/protocol/irc":
+		_, _ = io.WriteString(w, `{"user_fields":["nick"],"location_fields":["channel"],"icon":"mxc://x/y","field_types":{},`+
+			`"instances":[{"network_id":"libera","desc":"Libera Chat","fields":{}}]}`)
 	case r.Method == "GET" && strings.HasPrefix(path, "/_matrix/app/v1/thirdparty/"):
-		_, _ = fmt.Fprintf(w, `[{"protocol":"irc","fields":{"path":%q}}]`, strings.TrimPrefix(path, "/_matrix/app/v1/thirdparty/"))
+		_, _ = fmt.Fprintf(w, `[{"protocol":"irc","fields":{"path":%q,"query":%q}}]`,
+			strings.TrimPrefix(path, "/_matrix/app/v1/thirdparty/"), r.URL.RawQuery)
 	default:
 		w.WriteHeader(http.StatusNotFound)
 		_, _ = io.WriteString(w, `{"errcode":"M_UNRECOGNIZED"}`)
