@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -29,6 +30,21 @@ type Feed interface {
 	EventsAfter(ctx context.Context, from, to int64, limit int) ([]rooms.StoredEvent, error)
 	JoinedUsers(ctx context.Context, roomID string) ([]string, error)
 	AliasesForRoom(ctx context.Context, roomID string) ([]string, error)
+	RoomsWithMembership(ctx context.Context, userID string, memberships ...string) ([]string, error)
+	// ToDeviceAfter and DeviceListChangesAfter are read for services
+	// that asked for to-device messages (MSC4203) and device lists
+	// (MSC3202).
+	ToDeviceAfter(ctx context.Context, from, to int64) ([]ToDevice, error)
+	DeviceListChangesAfter(ctx context.Context, from, to int64) ([]string, error)
+}
+
+// ToDevice is a to-device message as a service receives it.
+type ToDevice struct {
+	UserID   string          `json:"to_user_id"`
+	DeviceID string          `json:"to_device_id"`
+	Sender   string          `json:"sender"`
+	Type     string          `json:"type"`
+	Content  json.RawMessage `json:"content"`
 }
 
 // Stream is the server's stream position.
@@ -56,6 +72,8 @@ type Options struct {
 	// MaxBackoff caps the wait between retries.
 	MaxBackoff time.Duration
 	Log        *slog.Logger
+	// TypingUsers says who types in a room now, for m.typing.
+	TypingUsers func(roomID string) []string
 }
 
 // Sender runs one delivery loop per application service with a url.
@@ -65,6 +83,8 @@ type Sender struct {
 	byID    map[string]*worker
 	stop    context.CancelFunc
 	wg      sync.WaitGroup
+	// ephemeralIn carries ephemeral events to dispatchEphemeral.
+	ephemeralIn chan ephemeralItem
 }
 
 // New builds the sender; Start runs it.
@@ -75,7 +95,7 @@ func New(opts Options) *Sender {
 	if opts.MaxBackoff <= 0 {
 		opts.MaxBackoff = 5 * time.Minute
 	}
-	s := &Sender{opts: opts, byID: map[string]*worker{}}
+	s := &Sender{opts: opts, byID: map[string]*worker{}, ephemeralIn: make(chan ephemeralItem, maxEphemeralQueued)}
 	for _, as := range opts.Services {
 		if !as.HasURL() {
 			continue
@@ -106,6 +126,11 @@ func (s *Sender) Start() {
 			w.run(ctx)
 		}()
 	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.dispatchEphemeral(ctx)
+	}()
 }
 
 // Stop ends delivery and waits for the workers; what was not delivered
@@ -288,6 +313,24 @@ func (w *worker) build(ctx context.Context, st State) (*Pending, int64, error) {
 		}
 	}
 	eph, toDev, devs := w.takeEphemeral()
+	if upto > st.SentPos {
+		streamed, changed, err := w.streamedDeviceData(ctx, st.SentPos, upto)
+		if err != nil {
+			w.requeueParts(eph, toDev, devs)
+			return nil, 0, err
+		}
+		toDev = append(toDev, streamed...)
+		if len(changed) > 0 {
+			if devs == nil {
+				devs = &DeviceLists{}
+			}
+			for _, u := range changed {
+				if !slices.Contains(devs.Changed, u) {
+					devs.Changed = append(devs.Changed, u)
+				}
+			}
+		}
+	}
 	if len(interesting) == 0 && len(eph) == 0 && len(toDev) == 0 && devs == nil {
 		return nil, upto, nil
 	}

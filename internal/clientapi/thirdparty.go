@@ -20,4 +20,3 @@ func (a *API) thirdPartyRoutes() []httpapi.Route {
 		{Method: "PUT", Path: httpapi.ClientV3 + "/directory/list/appservice/{networkId}/{roomId}", Access: httpapi.UserOnly, Handle: a.putAppServiceDirectory},
 	}
 }
-

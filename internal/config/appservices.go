@@ -63,13 +63,11 @@ type AppServiceRegistration struct {
 	// RateLimited: nil means true, as in the spec.
 	RateLimited *bool    `yaml:"rate_limited"`
 	Protocols   []string `yaml:"protocols"`
-	// ReceiveEphemeral asks for typing, receipts and presence (and, with
-	// the to-device flag, to-device messages) in transactions; the
-	// unstable key of MSC2409 is read too.
+	// ReceiveEphemeral asks for typing, receipts and presence, and the
+	// to-device messages of the service's users (MSC4203), in
+	// transactions; the unstable key of MSC2409 is read too.
 	ReceiveEphemeral         bool `yaml:"receive_ephemeral"`
 	ReceiveEphemeralUnstable bool `yaml:"de.sorunome.msc2409.push_ephemeral"`
-	// ReceiveToDevice is MSC4203's to-device flag (unstable key).
-	ReceiveToDevice bool `yaml:"org.matrix.msc4203.receive_to_device"`
 	// DeviceMasquerading is MSC3202 (device_id masquerading, device-list
 	// changes in transactions).
 	DeviceMasquerading bool `yaml:"org.matrix.msc3202"`

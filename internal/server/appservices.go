@@ -6,8 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"foyer/internal/accounts"
+	"foyer/internal/appservicesender"
+	"foyer/internal/clientdata"
+	"foyer/internal/presence"
+	"foyer/internal/typing"
 )
 
 // ensureAppServiceSenders creates the sender user of each application
@@ -43,4 +48,19 @@ func askAppServicesForAlias(svc *Services, serverName string, log *slog.Logger) 
 		}
 		return ok
 	}
+}
+
+// listenForAppServices tells the application service sender of typing,
+// public read receipts and presence, for services that asked for
+// ephemeral events.
+func listenForAppServices(s *appservicesender.Sender, typingSvc *typing.Service, clientData *clientdata.Service, presenceSvc *presence.Service) {
+	typingSvc.OnChange(s.Typing)
+	clientData.OnPublicReceipt(func(r clientdata.Receipt) {
+		if r.Type == clientdata.ReceiptRead {
+			s.Receipt(r.RoomID, r.UserID, r.EventID, r.ThreadID, r.TS)
+		}
+	})
+	presenceSvc.OnChange(func(st presence.Status) {
+		s.Presence(st.UserID, st.Presence, st.StatusMsg, st.LastActiveTS, time.Now().UnixMilli())
+	})
 }

@@ -261,17 +261,19 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 	}
 	svc.AppServiceSender = appservicesender.New(appservicesender.Options{
 		Services:  appServices.All(),
-		Feed:      storage.NewRoomStore(db),
+		Feed:      storage.NewAppServiceFeed(db),
 		Stream:    stream,
 		Store:     storage.NewAppServiceStreams(db),
 		Transport: svc.AppServiceClient,
 		Format: func(ctx context.Context, events []rooms.StoredEvent) []matrixevents.ClientEvent {
 			return roomsSvc.ClientEvents(ctx, events, true)
 		},
-		MaxEvents:  cfg.AppServiceDelivery.MaxEvents,
-		MaxBackoff: cfg.AppServiceDelivery.MaxBackoff,
-		Log:        log,
+		MaxEvents:   cfg.AppServiceDelivery.MaxEvents,
+		MaxBackoff:  cfg.AppServiceDelivery.MaxBackoff,
+		Log:         log,
+		TypingUsers: typingSvc.Current,
 	})
+	listenForAppServices(svc.AppServiceSender, typingSvc, clientData, presenceSvc)
 	roomsSvc.SetAliasQuery(askAppServicesForAlias(svc, cfg.ServerName, log))
 	svc.ServerNotices = servernotices.New(cfg.ServerNotices, cfg.ServerName, accountsSvc, roomsSvc, clientData)
 	useRemoteMemberships(svc)
