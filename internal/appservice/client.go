@@ -60,7 +60,12 @@ type StatusError struct {
 	Status  int
 	Errcode string
 	Message string
+	// Body is the answer's body (at most maxErrorBodyBytes of it).
+	Body string
 }
+
+// maxErrorBodyBytes caps the body an error keeps.
+const maxErrorBodyBytes = 4096
 
 func (e *StatusError) Error() string {
 	if e.Errcode != "" {
@@ -107,7 +112,7 @@ func (c *Client) do(ctx context.Context, as *Service, method, path string, query
 		return fmt.Errorf("the application service's answer is larger than %d bytes", maxAnswerBytes)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		se := &StatusError{Status: resp.StatusCode}
+		se := &StatusError{Status: resp.StatusCode, Body: string(raw[:min(len(raw), maxErrorBodyBytes)])}
 		var e struct {
 			Errcode string `json:"errcode"`
 			Error   string `json:"error"`

@@ -64,7 +64,7 @@ func (a *API) pingAppService(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	case errors.As(err, &se):
 		e := httpapi.NewError(http.StatusBadGateway, "M_BAD_STATUS", "the application service answered %d", se.Status)
-		e.Extra = map[string]any{"status": se.Status}
+		e.Extra = map[string]any{"status": se.Status, "body": se.Body}
 		return e
 	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
 		return httpapi.NewError(http.StatusGatewayTimeout, "M_CONNECTION_TIMEOUT", "the application service did not answer in time")

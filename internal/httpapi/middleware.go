@@ -159,7 +159,11 @@ func (a *API) authorise(r *http.Request, access Access, expiredOK bool) error {
 	if as := a.AppServices.ByToken(token); as != nil {
 		err := a.authoriseAppService(r, as, access)
 		if err != nil && access == Open {
-			return nil // as with a bad token
+			// Registration and login name the user in their body: the
+			// service is the caller, whatever user_id says (bridges send
+			// the one they are about to register).
+			principalSet(r, &accounts.Session{UserID: as.SenderID, Kind: accounts.KindUser, AppServiceID: as.ID})
+			return nil
 		}
 		return err
 	}
