@@ -271,17 +271,33 @@ func (w *worker) run(ctx context.Context) {
 			continue
 		}
 		backoff = min(minBackoff, w.s.opts.MaxBackoff)
-		if err := w.s.opts.Store.Delivered(ctx, w.as.ID, *st.Pending); err != nil {
+		delivered := *st.Pending
+		after := State{SentPos: delivered.Upto, NextTxn: delivered.TxnID + 1}
+		// The next transaction, when there is one already, is kept in the
+		// same write that records this one delivered: one commit a
+		// transaction while the service is busy.
+		next, _, err := w.build(ctx, after)
+		if err != nil {
+			next = nil // built again below, after the record
+		}
+		// Recorded even while stopping: the service has the transaction.
+		recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		err = w.s.opts.Store.Delivered(recordCtx, w.as.ID, delivered, next)
+		cancel()
+		if err != nil {
 			// Sent again after this: the service drops a repeated ID.
 			log.Error("recording a delivered transaction", "err", err)
+			if next != nil {
+				w.requeue(next)
+			}
 			if !sleep(ctx, backoff) {
 				return
 			}
 			continue
 		}
-		st.SentPos, savedPos, lastSaved = st.Pending.Upto, st.Pending.Upto, time.Now()
-		st.NextTxn = st.Pending.TxnID + 1
-		st.Pending = nil
+		st = after
+		st.Pending = next
+		savedPos, lastSaved = delivered.Upto, time.Now()
 	}
 }
 

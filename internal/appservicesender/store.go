@@ -25,8 +25,9 @@ type Store interface {
 	// SavePending keeps a transaction about to be sent.
 	SavePending(ctx context.Context, appserviceID string, p Pending) error
 	// Delivered records the pending transaction accepted: sent_pos moves
-	// to its Upto and the next transaction number follows it.
-	Delivered(ctx context.Context, appserviceID string, p Pending) error
+	// to its Upto and the next transaction number follows it; next, when
+	// not nil, becomes the pending transaction in the same write.
+	Delivered(ctx context.Context, appserviceID string, p Pending, next *Pending) error
 	// Advance moves sent_pos over events the service need not see.
 	Advance(ctx context.Context, appserviceID string, pos int64) error
 }

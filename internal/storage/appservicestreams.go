@@ -43,10 +43,15 @@ func (s *AppServiceStreams) SavePending(ctx context.Context, id string, p appser
 	return err
 }
 
-func (s *AppServiceStreams) Delivered(ctx context.Context, id string, p appservicesender.Pending) error {
+func (s *AppServiceStreams) Delivered(ctx context.Context, id string, p appservicesender.Pending, next *appservicesender.Pending) error {
+	var txn, upto any
+	var body any
+	if next != nil {
+		txn, upto, body = next.TxnID, next.Upto, string(next.Body)
+	}
 	_, err := s.db.Write.ExecContext(ctx, `UPDATE appservice_streams
-		SET sent_pos = $1, next_txn = $2, pending_txn = NULL, pending_upto = NULL, pending_body = NULL
-		WHERE appservice_id = $3 AND pending_txn = $4`, p.Upto, p.TxnID+1, id, p.TxnID)
+		SET sent_pos = $1, next_txn = $2, pending_txn = $3, pending_upto = $4, pending_body = $5
+		WHERE appservice_id = $6 AND pending_txn = $7`, p.Upto, p.TxnID+1, txn, upto, body, id, p.TxnID)
 	return err
 }
 
