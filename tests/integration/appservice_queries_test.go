@@ -31,6 +31,13 @@ func TestAppServiceQueriesPingAndDirectory(t *testing.T) {
 		if r := hs.Do(t, "GET", "/_matrix/client/v3/profile/"+testharness.PathEscape(newUser), carol.Token, nil); r.Status != 200 {
 			t.Errorf("the profile of a user the service made on demand: %s", r)
 		}
+		// An invite: asked too, before the invite.
+		invitee := "@irc_invitee:" + server
+		as.users[invitee] = true
+		inviteRoom := createRoom(t, hs, carol.Token, nil)
+		if r := hs.Do(t, "POST", roomPath(inviteRoom, "/invite"), carol.Token, map[string]any{"user_id": invitee}); r.Status != 200 {
+			t.Errorf("inviting a user the service made on demand: %s", r)
+		}
 		if r := hs.Do(t, "GET", "/_matrix/client/v3/profile/"+testharness.PathEscape("@irc_unknown:"+server), carol.Token, nil); r.Status != 404 {
 			t.Errorf("a user the service does not have: %s", r)
 		}
