@@ -29,8 +29,11 @@ func TestAppServiceRegistrationAndMasquerading(t *testing.T) {
 		bot := "@ircbot:" + server
 
 		// The sender exists from the start.
-		if r := hs.Do(t, "GET", "/_matrix/client/v3/account/whoami", as.asToken, nil); r.Status != 200 || r.Str("user_id") != bot {
+		if r := hs.Do(t, "GET", "/_matrix/client/v3/account/whoami", as.asToken, nil); r.Status != 200 || r.Str("user_id") != bot || r.JSON["device_id"] != nil {
 			t.Fatalf("whoami as the service: %s", r)
+		}
+		if r := hs.Do(t, "POST", "/_matrix/client/v3/keys/upload", as.asToken, map[string]any{}); r.Status != 400 {
+			t.Errorf("keys uploaded without a device: %s", r)
 		}
 		// Registration inside the namespace, without UIA or password.
 		r := hs.Do(t, "POST", "/_matrix/client/v3/register", as.asToken, map[string]any{
