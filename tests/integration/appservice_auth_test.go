@@ -2,6 +2,7 @@ package integration
 
 import (
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -138,6 +139,32 @@ func TestAppServiceRegistrationAndMasquerading(t *testing.T) {
 		// The user's own token works as any user's.
 		if r := hs.Do(t, "GET", "/_matrix/client/v3/account/whoami", aliceToken, nil); r.Str("user_id") != "@irc_alice:"+server {
 			t.Errorf("the registered user's own token: %s", r)
+		}
+	})
+}
+
+// TestAppServiceExclusiveGuests: a service that claims guests' numeric
+// user IDs takes them from guests made before it was registered (their
+// upgrade in place is refused) and from new guests.
+func TestAppServiceExclusiveGuests(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		as := newTestAppService(t, "digits")
+		cfg := appServiceConfig(t, backend)
+		hs := testharness.Start(t, cfg)
+		guest := hs.RegisterGuest(t)
+		lp := strings.TrimPrefix(strings.Split(guest.UserID, ":")[0], "@")
+		hs.Stop(t)
+		hs.Config.AppServices = []string{as.registration(t, "digits", "digitsbot", `  users:
+  - exclusive: true
+    regex: '@[0-9]+:.*'`, "")}
+		hs.Resume(t)
+		if r := hs.Do(t, "POST", "/_matrix/client/v3/register", "", map[string]any{
+			"username": lp, "password": "long-enough-pw", "guest_access_token": guest.Token,
+			"auth": map[string]any{"type": "m.login.dummy"}}); r.Errcode() != "M_EXCLUSIVE" {
+			t.Errorf("a guest upgraded in place inside an exclusive namespace: %s", r)
+		}
+		if r := hs.Do(t, "POST", "/_matrix/client/v3/register?kind=guest", "", map[string]any{}); r.Status != 400 || r.Errcode() != "M_EXCLUSIVE" {
+			t.Errorf("a new guest when every guest number is claimed: %s", r)
 		}
 	})
 }
