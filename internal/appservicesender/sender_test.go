@@ -154,6 +154,23 @@ func testService(t *testing.T) *appservice.Service {
 	return appservice.NewRegistry(regs, "example.org").ByID("irc")
 }
 
+// parseForTest completes a test event's JSON with the fields every PDU
+// has and parses it.
+func parseForTest(raw string) (matrixevents.Event, error) {
+	var m map[string]any
+	if err := json.Unmarshal([]byte(raw), &m); err != nil {
+		return matrixevents.Event{}, err
+	}
+	for k, v := range map[string]any{"origin_server_ts": 1, "depth": 1, "prev_events": []any{}, "auth_events": []any{},
+		"hashes": map[string]any{"sha256": "x"}, "signatures": map[string]any{}} {
+		if _, ok := m[k]; !ok {
+			m[k] = v
+		}
+	}
+	full, _ := json.Marshal(m)
+	return matrixevents.ParseTrusted("10", full)
+}
+
 func message(t *testing.T, pos int64, roomID, body string) rooms.StoredEvent {
 	raw := fmt.Sprintf(`{"room_id":%q,"sender":"@carol:example.org","type":"m.room.message","content":{"body":%q},`+
 		`"origin_server_ts":1,"depth":%d,"prev_events":[],"auth_events":[],"hashes":{"sha256":"x"},"signatures":{}}`, roomID, body, pos)
