@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"foyer/internal/config"
 	"foyer/internal/outbound"
@@ -180,7 +179,3 @@ func (c *Client) ThirdParty(ctx context.Context, as *Service, path string, query
 	err := c.do(ctx, as, http.MethodGet, "/_matrix/app/v1/thirdparty/"+path, query, nil, &out)
 	return out, err
 }
-
-// Timeout is how long a request may take, for callers that bound their
-// own work by it.
-func (c *Client) Timeout() time.Duration { return c.http.Timeout }

@@ -13,7 +13,6 @@ package appservicesender
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -398,6 +397,3 @@ func sleep(ctx context.Context, d time.Duration) bool {
 		return true
 	}
 }
-
-// ErrUnknownService: no running worker has that id.
-var ErrUnknownService = errors.New("no such application service with a url")

@@ -52,12 +52,3 @@ func (a *API) authoriseAppService(r *http.Request, as *appservice.Service, acces
 	principalSet(r, &sess)
 	return nil
 }
-
-// AppServiceOf returns the application service that made the request, or
-// nil when it was not one.
-func (a *API) AppServiceOf(r *http.Request) *appservice.Service {
-	if p := Principal(r); p != nil && p.AppServiceID != "" {
-		return a.AppServices.ByID(p.AppServiceID)
-	}
-	return nil
-}
