@@ -71,6 +71,9 @@ type AppServiceRegistration struct {
 	// DeviceMasquerading is MSC3202 (device_id masquerading, device-list
 	// changes in transactions).
 	DeviceMasquerading bool `yaml:"org.matrix.msc3202"`
+	// ManagesDevices is MSC4190: the service creates and deletes its
+	// users' devices itself (PUT and DELETE /devices, without UIA).
+	ManagesDevices bool `yaml:"io.element.msc4190"`
 
 	// File is where the registration was read from, for messages.
 	File string `yaml:"-"`

@@ -102,6 +102,11 @@ func TestAppServiceRegistrationAndMasquerading(t *testing.T) {
 			t.Errorf("the message's sender: %s", msgs)
 		}
 
+		// Without io.element.msc4190 the service makes no devices.
+		if r := asDo(t, hs, as, "PUT", "/_matrix/client/v3/devices/NEWDEV", "@irc_bob:"+server, map[string]any{}); r.Status != 404 {
+			t.Errorf("a device made without MSC4190: %s", r)
+		}
+
 		// Jump to date as a masqueraded user (Complement's
 		// TestJumpToDateEndpoint asks as an application service's user).
 		if r := asDo(t, hs, as, "GET", "/_matrix/client/v1/rooms/"+testharness.PathEscape(room)+"/timestamp_to_event?dir=b&ts="+strconv.FormatInt(time.Now().UnixMilli()+1000, 10),

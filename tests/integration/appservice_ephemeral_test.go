@@ -126,3 +126,45 @@ func TestAppServiceToDeviceAndDeviceLists(t *testing.T) {
 		}
 	})
 }
+
+// TestAppServiceManagesDevices: a service with io.element.msc4190 makes
+// its users' devices with PUT /devices (201, no token), acts as them, and
+// deletes them without user-interactive auth; without the flag an
+// unknown device stays 404.
+func TestAppServiceManagesDevices(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		as := newTestAppService(t, "irc")
+		hs := testharness.Start(t, appServiceConfig(t, backend, as.registration(t, "irc", "ircbot", ircNamespaces,
+			"org.matrix.msc3202: true\nio.element.msc4190: true")))
+		server := hs.Config.ServerName
+		bob := "@irc_bob:" + server
+		asDo(t, hs, as, "POST", "/_matrix/client/v3/register", "", map[string]any{
+			"type": "m.login.application_service", "username": "irc_bob", "inhibit_login": true})
+		dev := "/_matrix/client/v3/devices/BRIDGEDEV"
+		if r := asDo(t, hs, as, "PUT", dev, bob, map[string]any{"display_name": "bridge"}); r.Status != 201 {
+			t.Fatalf("creating a device: %s", r)
+		}
+		if r := asDo(t, hs, as, "PUT", dev, bob, map[string]any{"display_name": "bridge 2"}); r.Status != 200 {
+			t.Errorf("renaming it: %s", r)
+		}
+		if r := asDo(t, hs, as, "GET", dev, bob, nil); r.Status != 200 || r.Str("display_name") != "bridge 2" {
+			t.Errorf("the device: %s", r)
+		}
+		asDev := "?user_id=" + testharness.PathEscape(bob) + "&device_id=BRIDGEDEV"
+		if r := hs.Do(t, "POST", "/_matrix/client/v3/keys/upload"+asDev, as.asToken, map[string]any{
+			"device_keys": signedDeviceKeys(t, bob, "BRIDGEDEV")}); r.Status != 200 {
+			t.Errorf("keys uploaded as the device: %s", r)
+		}
+		if r := asDo(t, hs, as, "DELETE", dev, bob, map[string]any{}); r.Status != 200 {
+			t.Errorf("deleting it without UIA: %s", r)
+		}
+		if r := asDo(t, hs, as, "GET", dev, bob, nil); r.Status != 404 {
+			t.Errorf("the deleted device: %s", r)
+		}
+		// A user's own token still needs UIA to delete a device.
+		carol := hs.RegisterUser(t, "carol")
+		if r := hs.Do(t, "DELETE", "/_matrix/client/v3/devices/"+carol.DeviceID, carol.Token, map[string]any{}); r.Status != 401 {
+			t.Errorf("a user deleting a device without UIA: %s", r)
+		}
+	})
+}
