@@ -73,6 +73,9 @@ type Options struct {
 	Log        *slog.Logger
 	// TypingUsers says who types in a room now, for m.typing.
 	TypingUsers func(roomID string) []string
+	// KeyCounts reads a device's one-time key counts and unused fallback
+	// key types (MSC3202).
+	KeyCounts func(ctx context.Context, userID, deviceID string) (map[string]int, []string, error)
 }
 
 // Sender runs one delivery loop per application service with a url.
@@ -152,6 +155,8 @@ type worker struct {
 	ephemeral []json.RawMessage
 	toDevice  []json.RawMessage
 	devices   *DeviceLists
+	// claimed are devices whose key counts the next transaction carries.
+	claimed map[deviceRef]bool
 }
 
 func (w *worker) poke() {
@@ -172,6 +177,11 @@ type transaction struct {
 	UnstableToDevice    []json.RawMessage          `json:"de.sorunome.msc2409.to_device,omitempty"`
 	DeviceLists         *DeviceLists               `json:"device_lists,omitempty"`
 	UnstableDeviceLists *DeviceLists               `json:"org.matrix.msc3202.device_lists,omitempty"`
+	// OTKCounts and FallbackKeyTypes are by user, then device (MSC3202).
+	OTKCounts                map[string]map[string]map[string]int `json:"device_one_time_keys_count,omitempty"`
+	UnstableOTKCounts        map[string]map[string]map[string]int `json:"org.matrix.msc3202.device_one_time_keys_count,omitempty"`
+	FallbackKeyTypes         map[string]map[string][]string       `json:"device_unused_fallback_key_types,omitempty"`
+	UnstableFallbackKeyTypes map[string]map[string][]string       `json:"org.matrix.msc3202.device_unused_fallback_key_types,omitempty"`
 }
 
 // DeviceLists are users whose devices changed, or who no longer share a
@@ -346,7 +356,14 @@ func (w *worker) build(ctx context.Context, st State) (*Pending, int64, error) {
 			}
 		}
 	}
-	if len(interesting) == 0 && len(eph) == 0 && len(toDev) == 0 && devs == nil {
+	claimed := w.takeClaimed()
+	otk, fallback, err := w.keyCounts(ctx, claimed)
+	if err != nil {
+		w.requeueParts(eph, toDev, devs)
+		w.putBackClaimed(claimed)
+		return nil, 0, err
+	}
+	if len(interesting) == 0 && len(eph) == 0 && len(toDev) == 0 && devs == nil && len(otk) == 0 {
 		return nil, upto, nil
 	}
 	txn := transaction{Events: []matrixevents.ClientEvent{}}
@@ -356,6 +373,8 @@ func (w *worker) build(ctx context.Context, st State) (*Pending, int64, error) {
 	txn.Ephemeral, txn.UnstableEphemeral = eph, eph
 	txn.ToDevice, txn.UnstableToDevice = toDev, toDev
 	txn.DeviceLists, txn.UnstableDeviceLists = devs, devs
+	txn.OTKCounts, txn.UnstableOTKCounts = otk, otk
+	txn.FallbackKeyTypes, txn.UnstableFallbackKeyTypes = fallback, fallback
 	body, err := json.Marshal(txn)
 	if err != nil {
 		return nil, 0, err
@@ -376,6 +395,14 @@ func (w *worker) requeue(p *Pending) {
 	w.toDevice = append(txn.ToDevice, w.toDevice...)
 	if txn.DeviceLists != nil {
 		w.addDeviceListsLocked(txn.DeviceLists.Changed, txn.DeviceLists.Left)
+	}
+	if c := claimedIn(txn); len(c) > 0 {
+		if w.claimed == nil {
+			w.claimed = map[deviceRef]bool{}
+		}
+		for d := range c {
+			w.claimed[d] = true
+		}
 	}
 }
 

@@ -359,9 +359,18 @@ func (s *Service) claimLocal(ctx context.Context, req map[string]map[string]stri
 				out[userID] = map[string]map[string]json.RawMessage{}
 			}
 			out[userID][deviceID] = map[string]json.RawMessage{key.FullID(): key.Key}
+			for _, f := range s.onKeysClaimed {
+				f(userID, deviceID)
+			}
 		}
 	}
 	return out, nil
+}
+
+// UnusedFallbackKeyTypes lists the algorithms of a device's fallback keys
+// not yet used.
+func (s *Service) UnusedFallbackKeyTypes(ctx context.Context, userID, deviceID string) ([]string, error) {
+	return s.store.UnusedFallbackKeyTypes(ctx, userID, deviceID)
 }
 
 // Changes lists the users whose devices changed in (from, to] among those

@@ -272,7 +272,16 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 		MaxBackoff:  cfg.AppServiceDelivery.MaxBackoff,
 		Log:         log,
 		TypingUsers: typingSvc.Current,
+		KeyCounts: func(ctx context.Context, userID, deviceID string) (map[string]int, []string, error) {
+			counts, err := e2eeSvc.OneTimeKeyCounts(ctx, userID, deviceID)
+			if err != nil {
+				return nil, nil, err
+			}
+			unused, err := e2eeSvc.UnusedFallbackKeyTypes(ctx, userID, deviceID)
+			return counts, unused, err
+		},
 	})
+	e2eeSvc.OnKeysClaimed(svc.AppServiceSender.KeysClaimed)
 	listenForAppServices(svc.AppServiceSender, typingSvc, clientData, presenceSvc)
 	roomsSvc.SetAliasQuery(askAppServicesForAlias(svc, cfg.ServerName, log))
 	svc.ServerNotices = servernotices.New(cfg.ServerNotices, cfg.ServerName, accountsSvc, roomsSvc, clientData)

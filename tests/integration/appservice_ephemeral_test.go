@@ -128,9 +128,9 @@ func TestAppServiceToDeviceAndDeviceLists(t *testing.T) {
 }
 
 // TestAppServiceManagesDevices: a service with io.element.msc4190 makes
-// its users' devices with PUT /devices (201, no token), acts as them, and
-// deletes them without user-interactive auth; without the flag an
-// unknown device stays 404.
+// its users' devices with PUT /devices (201, no token), acts as them
+// (uploading keys; with MSC3202 it learns their one-time key counts after
+// a claim), and deletes them without user-interactive auth.
 func TestAppServiceManagesDevices(t *testing.T) {
 	testharness.EachBackend(t, func(t *testing.T, backend string) {
 		as := newTestAppService(t, "irc")
@@ -151,9 +151,40 @@ func TestAppServiceManagesDevices(t *testing.T) {
 			t.Errorf("the device: %s", r)
 		}
 		asDev := "?user_id=" + testharness.PathEscape(bob) + "&device_id=BRIDGEDEV"
+		crypto := newCryptoDevice(t, testharness.Account{UserID: bob, DeviceID: "BRIDGEDEV"})
 		if r := hs.Do(t, "POST", "/_matrix/client/v3/keys/upload"+asDev, as.asToken, map[string]any{
-			"device_keys": signedDeviceKeys(t, bob, "BRIDGEDEV")}); r.Status != 200 {
-			t.Errorf("keys uploaded as the device: %s", r)
+			"device_keys": crypto.deviceKeys(t), "one_time_keys": crypto.oneTimeKeys(t, 3),
+			"fallback_keys": crypto.fallbackKey(t, "FB1")}); r.Status != 200 {
+			t.Fatalf("keys uploaded as the device: %s", r)
+		}
+		// Another user claims one: the service learns the counts left
+		// (MSC3202).
+		carol := hs.RegisterUser(t, "carol")
+		if r := hs.Do(t, "POST", "/_matrix/client/v3/keys/claim", carol.Token, map[string]any{
+			"one_time_keys": map[string]any{bob: map[string]any{"BRIDGEDEV": "signed_curve25519"}}}); r.Status != 200 {
+			t.Fatalf("claim: %s", r)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			as.mu.Lock()
+			var count any
+			for _, id := range as.txns {
+				if c := as.bodies[id].OTKCounts; c != nil {
+					if devs, _ := c[bob].(map[string]any); devs != nil {
+						if counts, _ := devs["BRIDGEDEV"].(map[string]any); counts != nil {
+							count = counts["signed_curve25519"]
+						}
+					}
+				}
+			}
+			as.mu.Unlock()
+			if count == float64(2) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("one-time key count after a claim: %v", count)
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 		if r := asDo(t, hs, as, "DELETE", dev, bob, map[string]any{}); r.Status != 200 {
 			t.Errorf("deleting it without UIA: %s", r)
@@ -162,7 +193,6 @@ func TestAppServiceManagesDevices(t *testing.T) {
 			t.Errorf("the deleted device: %s", r)
 		}
 		// A user's own token still needs UIA to delete a device.
-		carol := hs.RegisterUser(t, "carol")
 		if r := hs.Do(t, "DELETE", "/_matrix/client/v3/devices/"+carol.DeviceID, carol.Token, map[string]any{}); r.Status != 401 {
 			t.Errorf("a user deleting a device without UIA: %s", r)
 		}

@@ -52,6 +52,7 @@ type asTransaction struct {
 	UnstableEphemeral []map[string]any `json:"de.sorunome.msc2409.ephemeral"`
 	ToDevice          []map[string]any `json:"de.sorunome.msc2409.to_device"`
 	DeviceLists       map[string]any   `json:"org.matrix.msc3202.device_lists"`
+	OTKCounts         map[string]any   `json:"org.matrix.msc3202.device_one_time_keys_count"`
 }
 
 func newTestAppService(t testing.TB, name string) *testAppService {
