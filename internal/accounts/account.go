@@ -44,6 +44,10 @@ type Session struct {
 	DeviceID string
 	Kind     Kind
 	IsAdmin  bool
+	// AppServiceID is set when an application service's as_token made
+	// the request (for its sender or a user it masquerades as); such a
+	// session may have no device.
+	AppServiceID string
 }
 
 // IsGuest reports whether the session belongs to an anonymous guest.
@@ -63,8 +67,10 @@ type Credentials struct {
 
 // Errors the HTTP layer maps to Matrix error codes.
 var (
-	ErrNotFound        = errors.New("not found")
-	ErrUserInUse       = errors.New("user ID already taken")
+	ErrNotFound  = errors.New("not found")
+	ErrUserInUse = errors.New("user ID already taken")
+	// ErrExclusive: an application service claims the user ID for itself.
+	ErrExclusive       = errors.New("user ID is reserved by an application service")
 	ErrInvalidUsername = errors.New("invalid username")
 	ErrBadCredentials  = errors.New("invalid username or password")
 	ErrDeactivated     = errors.New("account deactivated")

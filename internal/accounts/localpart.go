@@ -20,6 +20,20 @@ const maxUserIDBytes = 255
 // localpart grammar. Purely numeric names are reserved for guests and names
 // starting with "_" for the server itself.
 func NormaliseLocalpart(username, serverName string) (string, error) {
+	lp, err := NormaliseAppServiceLocalpart(username, serverName)
+	if err != nil {
+		return "", err
+	}
+	if strings.HasPrefix(lp, "_") {
+		return "", &UsernameError{"usernames starting with _ are reserved"}
+	}
+	return lp, nil
+}
+
+// NormaliseAppServiceLocalpart is NormaliseLocalpart for an application
+// service's users, which may start with "_" (bridges' puppets often do:
+// the prefix keeps them apart from people's names).
+func NormaliseAppServiceLocalpart(username, serverName string) (string, error) {
 	lp := strings.ToLower(username)
 	if lp == "" {
 		return "", &UsernameError{"the username must not be empty"}
@@ -34,9 +48,6 @@ func NormaliseLocalpart(username, serverName string) (string, error) {
 	}
 	if IsGuestLocalpart(lp) {
 		return "", &UsernameError{"purely numeric usernames are reserved for guest accounts"}
-	}
-	if strings.HasPrefix(lp, "_") {
-		return "", &UsernameError{"usernames starting with _ are reserved"}
 	}
 	return lp, nil
 }

@@ -20,6 +20,9 @@ type Service struct {
 	// refreshableLifetime is the lifetime of access tokens issued with a
 	// refresh token; 0 issues no refresh tokens (refresh.go).
 	refreshableLifetime time.Duration
+	// exclusive reports user IDs an application service claims for itself
+	// (appservice.go); nil: none.
+	exclusive func(userID string) bool
 }
 
 // NewService builds the accounts service.
@@ -36,6 +39,15 @@ func (s *Service) RegisterGuest(ctx context.Context, deviceDisplayName string) (
 	n, err := s.store.NextGuestNumber(ctx)
 	if err != nil {
 		return Credentials{}, err
+	}
+	// A number an application service claims is skipped.
+	for tries := 0; s.isExclusive(UserID(strconv.FormatInt(n, 10), s.serverName)); tries++ {
+		if tries == 100 {
+			return Credentials{}, ErrExclusive
+		}
+		if n, err = s.store.NextGuestNumber(ctx); err != nil {
+			return Credentials{}, err
+		}
 	}
 	lp := strconv.FormatInt(n, 10)
 	now := s.nowMS()
@@ -78,6 +90,10 @@ type RegisterRequest struct {
 	// (ErrNotGuest unless it is a live guest not upgraded or claimed yet)
 	// and the rename recorded (internal/guest/rename.go).
 	RenameOf string
+	// AppService: an application service registers a user of its
+	// namespace (checked by the caller): a full user without a password,
+	// who logs in only through the service.
+	AppService bool
 }
 
 // CheckUsername validates a requested username and, unless it belongs to
@@ -88,6 +104,9 @@ func (s *Service) CheckUsername(ctx context.Context, username string, guest *Ses
 	lp, err := s.requestedLocalpart(username, guest)
 	if err != nil || guest != nil {
 		return lp, err
+	}
+	if s.isExclusive(UserID(lp, s.serverName)) {
+		return "", ErrExclusive
 	}
 	_, err = s.store.GetUser(ctx, UserID(lp, s.serverName))
 	switch {
@@ -134,12 +153,23 @@ func (s *Service) Register(ctx context.Context, req RegisterRequest) (Credential
 	var err error
 	if req.Username == "" && req.Guest == nil {
 		lp = "user-" + NewDeviceIDLower()
+	} else if req.AppService {
+		if lp, err = NormaliseAppServiceLocalpart(req.Username, s.serverName); err != nil {
+			return Credentials{}, err
+		}
 	} else if lp, err = s.requestedLocalpart(req.Username, req.Guest); err != nil {
 		// A taken name is refused by CreateAccount, in its transaction.
 		return Credentials{}, err
 	}
+	if !req.AppService && s.isExclusive(UserID(lp, s.serverName)) {
+		// Upgrades and renames too: a guest made before the service was
+		// registered cannot take its namespace.
+		return Credentials{}, ErrExclusive
+	}
 	kind, hash := KindNamedGuest, ""
-	if req.Password != "" {
+	if req.AppService {
+		kind = KindUser
+	} else if req.Password != "" {
 		if err := s.CheckPasswordPolicy(req.Password); err != nil {
 			return Credentials{}, err
 		}

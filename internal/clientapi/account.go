@@ -9,11 +9,12 @@ import (
 
 func (a *API) whoami(w http.ResponseWriter, r *http.Request) error {
 	p := httpapi.Principal(r)
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{
-		"user_id":   p.UserID,
-		"device_id": p.DeviceID,
-		"is_guest":  p.IsGuest(),
-	})
+	res := map[string]any{"user_id": p.UserID, "is_guest": p.IsGuest()}
+	if p.DeviceID != "" {
+		// An application service's user may act without a device.
+		res["device_id"] = p.DeviceID
+	}
+	httpapi.WriteJSON(w, http.StatusOK, res)
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 
 	"foyer/internal/accounts"
+	"foyer/internal/appservice"
 	"foyer/internal/captcha"
 	"foyer/internal/clientdata"
 	"foyer/internal/clientsync"
@@ -56,6 +57,13 @@ type Deps struct {
 	E2EE          *e2ee.Service  // keys, cross-signing, to-device, key backup
 	Metrics       *metrics.Metrics
 	RoomVersions  RoomVersions
+	// AppServices are the registered application services; nil: none.
+	// AppServiceClient asks them about users and aliases, third-party
+	// networks, and pings them.
+	AppServices      *appservice.Registry
+	AppServiceClient *appservice.Client
+	// AppServiceDirectory keeps the room directories of their networks.
+	AppServiceDirectory AppServiceDirectory
 	// RemoteProfiles looks up other servers' users' profiles; nil: they
 	// are not found.
 	RemoteProfiles *remoteprofile.Cache

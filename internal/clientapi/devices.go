@@ -66,6 +66,21 @@ func (a *API) renameDevice(w http.ResponseWriter, r *http.Request) error {
 	}
 	p := httpapi.Principal(r)
 	deviceID := r.PathValue("deviceId")
+	if as := a.appServiceOf(r); as != nil && as.ManagesDevices {
+		name := ""
+		if req.DisplayName != nil {
+			name = *req.DisplayName
+		}
+		created, err := a.Accounts.CreateDeviceWithoutLogin(r.Context(), p.UserID, deviceID, name)
+		if err != nil {
+			return err
+		}
+		if created {
+			// MSC4190: an application service makes its users' devices.
+			httpapi.WriteJSON(w, http.StatusCreated, struct{}{})
+			return nil
+		}
+	}
 	if req.DisplayName == nil {
 		// Nothing to change, but the device must still exist.
 		if _, err := a.Accounts.GetDevice(r.Context(), p.UserID, deviceID); err != nil {
@@ -105,9 +120,11 @@ func (a *API) deleteDevice(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
-	done, err := a.requirePassword(w, r, "delete_device:"+deviceID, req.Auth)
-	if err != nil || !done {
-		return err
+	if !a.deletesOwnDevices(r) {
+		done, err := a.requirePassword(w, r, "delete_device:"+deviceID, req.Auth)
+		if err != nil || !done {
+			return err
+		}
 	}
 	if err := a.Accounts.DeleteDevices(r.Context(), p.UserID, []string{deviceID}); err != nil {
 		return err
@@ -131,13 +148,23 @@ func (a *API) deleteDevices(w http.ResponseWriter, r *http.Request) error {
 	// be reused to delete others.
 	ids := slices.Clone(*req.Devices)
 	slices.Sort(ids)
-	done, err := a.requirePassword(w, r, "delete_devices:"+strings.Join(ids, ","), req.Auth)
-	if err != nil || !done {
-		return err
+	if !a.deletesOwnDevices(r) {
+		done, err := a.requirePassword(w, r, "delete_devices:"+strings.Join(ids, ","), req.Auth)
+		if err != nil || !done {
+			return err
+		}
 	}
 	if err := a.Accounts.DeleteDevices(r.Context(), httpapi.Principal(r).UserID, *req.Devices); err != nil {
 		return err
 	}
 	httpapi.WriteJSON(w, http.StatusOK, struct{}{})
 	return nil
+}
+
+// deletesOwnDevices reports whether the caller is an application service
+// that manages its users' devices (MSC4190): it deletes them without
+// user-interactive auth, which its users could not complete.
+func (a *API) deletesOwnDevices(r *http.Request) bool {
+	as := a.appServiceOf(r)
+	return as != nil && as.ManagesDevices
 }

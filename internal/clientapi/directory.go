@@ -39,6 +39,9 @@ func (a *API) putRoomAlias(w http.ResponseWriter, r *http.Request) error {
 		return httpapi.ErrMissingParam("room_id is required")
 	}
 	alias := r.PathValue("roomAlias")
+	if err := a.checkAliasNotExclusive(r, alias); err != nil {
+		return err
+	}
 	if err := a.Rooms.CreateAlias(r.Context(), httpapi.Principal(r).UserID, alias, req.RoomID); err != nil {
 		var re *refusal.Error
 		if errors.As(err, &re) && re.Kind == refusal.RoomInUse {
@@ -133,7 +136,11 @@ func (a *API) getPublicRooms(w http.ResponseWriter, r *http.Request) error {
 	if server := a.remoteDirectoryServer(r); server != "" {
 		return a.remotePublicRooms(w, r, server, federationclient.PublicRoomsFilter{Limit: limit, Since: r.URL.Query().Get("since")})
 	}
-	return a.writePublicRooms(w, r, rooms.PublicRoomsQuery{Limit: limit, Since: r.URL.Query().Get("since")})
+	q := rooms.PublicRoomsQuery{Limit: limit, Since: r.URL.Query().Get("since")}
+	if err := a.networkRooms(r, &q, r.URL.Query().Get("third_party_instance_id"), r.URL.Query().Get("include_all_networks") == "true"); err != nil {
+		return err
+	}
+	return a.writePublicRooms(w, r, q)
 }
 
 func (a *API) postPublicRooms(w http.ResponseWriter, r *http.Request) error {
@@ -160,11 +167,8 @@ func (a *API) postPublicRooms(w http.ResponseWriter, r *http.Request) error {
 		f.Filter = &req.Filter
 		return a.remotePublicRooms(w, r, server, f)
 	}
-	if req.ThirdPartyInstanceID != "" && !req.IncludeAllNetworks {
-		// No application service bridges networks here: a third-party
-		// network's directory is empty.
-		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"chunk": []any{}, "total_room_count_estimate": 0})
-		return nil
+	if err := a.networkRooms(r, &q, req.ThirdPartyInstanceID, req.IncludeAllNetworks); err != nil {
+		return err
 	}
 	return a.writePublicRooms(w, r, q)
 }

@@ -55,6 +55,11 @@ func (a *API) uploadKeys(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	p := httpapi.Principal(r)
+	if p.DeviceID == "" {
+		// An application service acting as a user without naming one of
+		// its devices (device_id, MSC3202) has no device to keep keys for.
+		return httpapi.ErrInvalidParam("keys belong to a device: name one with the device_id query parameter")
+	}
 	counts, err := a.E2EE.Upload(r.Context(), p.UserID, p.DeviceID, req)
 	if err != nil {
 		return err

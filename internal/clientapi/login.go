@@ -11,7 +11,7 @@ import (
 
 func (a *API) loginFlows(w http.ResponseWriter, r *http.Request) error {
 	httpapi.WriteJSON(w, http.StatusOK, map[string]any{
-		"flows": []map[string]string{{"type": accounts.StagePassword}},
+		"flows": []map[string]string{{"type": accounts.StagePassword}, {"type": loginAppService}},
 	})
 	return nil
 }
@@ -51,12 +51,18 @@ func (req loginRequest) loginUser() (string, error) {
 }
 
 func (a *API) login(w http.ResponseWriter, r *http.Request) error {
-	if err := httpapi.RateLimit(r, a.loginLimit); err != nil {
-		return err
+	as := a.appServiceOf(r)
+	if as == nil || as.IsRateLimited() {
+		if err := httpapi.RateLimit(r, a.loginLimit); err != nil {
+			return err
+		}
 	}
 	var req loginRequest
 	if err := httpapi.ReadJSON(r, &req); err != nil {
 		return err
+	}
+	if req.Type == loginAppService {
+		return a.loginForAppService(w, r, as, req)
 	}
 	if req.Type != accounts.StagePassword {
 		return httpapi.NewError(http.StatusBadRequest, "M_UNKNOWN", "login type %q is not supported; use m.login.password", req.Type)

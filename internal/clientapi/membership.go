@@ -186,6 +186,9 @@ func (a *API) targetedMembership(do func(ctx context.Context, roomID, sender, ta
 		if !matrixevents.ValidUserID(req.UserID) {
 			return httpapi.ErrInvalidParam("%q is not a user ID", req.UserID)
 		}
+		// A bridged user invited before its bridge made it: the bridge
+		// is asked to make it first.
+		a.askAppServiceForUser(r, req.UserID)
 		if err := do(r.Context(), roomID, httpapi.Principal(r).UserID, req.UserID, req.Reason); err != nil {
 			return err
 		}

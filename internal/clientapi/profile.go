@@ -41,6 +41,9 @@ func (a *API) lookupProfile(r *http.Request) (accounts.Profile, error) {
 		return a.remoteProfile(r, userID, server)
 	}
 	p, err := a.Rooms.LookupProfile(r.Context(), requester, userID)
+	if err != nil && a.askAppServiceForUser(r, userID) {
+		p, err = a.Rooms.LookupProfile(r.Context(), requester, userID)
+	}
 	if err != nil {
 		return p, err
 	}

@@ -159,11 +159,17 @@ func (a *API) registrationFlows() ([][]string, map[string]any) {
 }
 
 func (a *API) registerUser(w http.ResponseWriter, r *http.Request) error {
-	if err := httpapi.RateLimit(r, a.regLimit); err != nil {
-		return err
+	as := a.appServiceOf(r)
+	if as == nil || as.IsRateLimited() {
+		if err := httpapi.RateLimit(r, a.regLimit); err != nil {
+			return err
+		}
 	}
 	body, err := httpapi.ReadBody(r)
 	if err != nil {
+		return err
+	}
+	if handled, err := a.registerForAppService(w, r, as, body); handled {
 		return err
 	}
 	// Check the shape of this request's own parameters first.

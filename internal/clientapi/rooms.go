@@ -44,6 +44,11 @@ func (a *API) createRoom(w http.ResponseWriter, r *http.Request) error {
 	if len(req.Invite3PID) > 0 {
 		return errNoThreepidInvite()
 	}
+	if req.RoomAliasName != "" {
+		if err := a.checkAliasNotExclusive(r, "#"+req.RoomAliasName+":"+a.Config.ServerName); err != nil {
+			return err
+		}
+	}
 	roomID, err := a.Rooms.CreateRoom(r.Context(), rooms.CreateRequest{
 		Creator:            httpapi.Principal(r).UserID,
 		Preset:             req.Preset,

@@ -79,6 +79,11 @@ type Config struct {
 	// Push tunes delivery to push gateways (push.go).
 	Push Push `yaml:"push"`
 
+	// AppServices are the registration files of application services
+	// (appservices.go); AppServiceDelivery tunes sending to them.
+	AppServices        []string           `yaml:"app_services" env:"APP_SERVICE_CONFIG_FILES"`
+	AppServiceDelivery AppServiceDelivery `yaml:"app_service_delivery"`
+
 	Experimental Experimental `yaml:"experimental"`
 }
 
@@ -203,17 +208,18 @@ func Default() Config {
 			GuestWrites:         Rate{PerSecond: 1, Burst: 20},
 			GuestURLPreviews:    Rate{PerSecond: 0.1, Burst: 10},
 		},
-		AccountLimits: defaultAccountLimits(),
-		SyncLimits:    SyncLimits{ToDeviceBytes: 1 << 20, InitialPresence: 200},
-		GuestAccess:   defaultGuestAccess(),
-		Auth:          defaultAuth(),
-		TURN:          TURN{TTL: 24 * time.Hour},
-		Captcha:       defaultCaptcha(),
-		E2EE:          E2EE{VerifyKeySignatures: true},
-		HTTP:          defaultHTTP(),
-		Federation:    Federation{Enabled: true},
-		ServerNotices: defaultServerNotices(),
-		Push:          defaultPush(),
+		AccountLimits:      defaultAccountLimits(),
+		SyncLimits:         SyncLimits{ToDeviceBytes: 1 << 20, InitialPresence: 200},
+		GuestAccess:        defaultGuestAccess(),
+		Auth:               defaultAuth(),
+		TURN:               TURN{TTL: 24 * time.Hour},
+		Captcha:            defaultCaptcha(),
+		E2EE:               E2EE{VerifyKeySignatures: true},
+		HTTP:               defaultHTTP(),
+		Federation:         Federation{Enabled: true},
+		ServerNotices:      defaultServerNotices(),
+		Push:               defaultPush(),
+		AppServiceDelivery: defaultAppServiceDelivery(),
 		Passwords: Passwords{
 			MemoryKiB:     19 * 1024,
 			Iterations:    2,

@@ -123,6 +123,10 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Federation.validate()...)
 	errs = append(errs, c.ServerNotices.validate()...)
 	errs = append(errs, c.Push.validate()...)
+	errs = append(errs, c.AppServiceDelivery.validate()...)
+	if _, err := c.LoadAppServices(); err != nil {
+		errs = append(errs, err)
+	}
 	switch {
 	case c.RegistrationRequireCaptcha:
 		errs = append(errs, c.Captcha.validate("registration_require_captcha")...)

@@ -359,6 +359,9 @@ func (s *Service) claimLocal(ctx context.Context, req map[string]map[string]stri
 				out[userID] = map[string]map[string]json.RawMessage{}
 			}
 			out[userID][deviceID] = map[string]json.RawMessage{key.FullID(): key.Key}
+			for _, f := range s.onKeysClaimed {
+				f(userID, deviceID)
+			}
 		}
 	}
 	return out, nil

@@ -69,6 +69,17 @@ type Service struct {
 
 	// fed reaches other servers' users; nil until SetFederation.
 	fed *federation
+
+	// onKeysClaimed are told of each local device whose one-time or
+	// fallback key was claimed (OnKeysClaimed).
+	onKeysClaimed []func(userID, deviceID string)
+}
+
+// OnKeysClaimed registers f to be told, after a claim, of each local
+// device that gave up a key: application services that manage devices
+// (MSC3202) learn their key counts from it. Call it before serving.
+func (s *Service) OnKeysClaimed(f func(userID, deviceID string)) {
+	s.onKeysClaimed = append(s.onKeysClaimed, f)
 }
 
 // Options are the service's settings.

@@ -16,6 +16,7 @@ import (
 	"sync"
 
 	"foyer/internal/accounts"
+	"foyer/internal/appservice"
 	"foyer/internal/clientaddr"
 	"foyer/internal/config"
 	"foyer/internal/metrics"
@@ -28,7 +29,10 @@ type Deps struct {
 	Log    *slog.Logger
 	// Accounts authenticates access tokens and records devices' last use.
 	Accounts *accounts.Service
-	Metrics  *metrics.Metrics
+	// AppServices are the registered application services, whose
+	// as_tokens authenticate as they do (appservice.go); nil: none.
+	AppServices *appservice.Registry
+	Metrics     *metrics.Metrics
 	// Ready reports whether the server can serve requests (for /health).
 	Ready func() error
 }

@@ -2,7 +2,9 @@ package httpapi
 
 import (
 	"errors"
+	"net/http"
 
+	"foyer/internal/accounts"
 	"foyer/internal/guest"
 	"foyer/internal/refusal"
 )
@@ -34,6 +36,9 @@ func GuestError(err error) error {
 		return ErrForbidden("%s", err.Error())
 	case errors.Is(err, guest.ErrNotGuest):
 		return ErrNotFound("%s", err.Error())
+	case errors.Is(err, accounts.ErrExclusive):
+		// Application services claim every guest number tried.
+		return NewError(http.StatusBadRequest, "M_EXCLUSIVE", "guest user IDs are reserved by an application service")
 	}
 	return err
 }

@@ -166,6 +166,17 @@ func (a *API) authorise(r *http.Request, access Access, expiredOK bool) error {
 		}
 		return ErrMissingToken()
 	}
+	if as := a.AppServices.ByToken(token); as != nil {
+		err := a.authoriseAppService(r, as, access)
+		if err != nil && access == Open {
+			// Registration and login name the user in their body: the
+			// service is the caller, whatever user_id says (bridges send
+			// the one they are about to register).
+			principalSet(r, &accounts.Session{UserID: as.SenderID, Kind: accounts.KindUser, AppServiceID: as.ID})
+			return nil
+		}
+		return err
+	}
 	authenticate := a.Accounts.Authenticate
 	if expiredOK {
 		authenticate = a.Accounts.AuthenticateExpired
@@ -200,10 +211,15 @@ func (a *API) authorise(r *http.Request, access Access, expiredOK bool) error {
 			return ErrForbidden("you are not a server admin")
 		}
 	}
-	*r = *r.WithContext(withPrincipal(r.Context(), &sess))
+	principalSet(r, &sess)
+	a.touch(r, &sess)
+	return nil
+}
+
+// principalSet records the caller of an authorised request.
+func principalSet(r *http.Request, sess *accounts.Session) {
+	*r = *r.WithContext(withPrincipal(r.Context(), sess))
 	if info := requestInfoOf(r); info != nil {
 		info.user = sess.UserID
 	}
-	a.touch(r, &sess)
-	return nil
 }

@@ -35,6 +35,8 @@ func UsernameError(err error) error {
 		return NewError(http.StatusBadRequest, "M_INVALID_USERNAME", "%s", ue.Reason)
 	case errors.Is(err, accounts.ErrUserInUse):
 		return NewError(http.StatusBadRequest, "M_USER_IN_USE", "that user ID is already taken")
+	case errors.Is(err, accounts.ErrExclusive):
+		return NewError(http.StatusBadRequest, "M_EXCLUSIVE", "that user ID is reserved by an application service")
 	case errors.Is(err, accounts.ErrUpgradeMismatch):
 		return ErrForbidden("to upgrade a guest, username must be the guest's own localpart")
 	case errors.Is(err, accounts.ErrNotGuest):

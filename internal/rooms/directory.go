@@ -18,10 +18,21 @@ func (s *Service) ResolveAlias(ctx context.Context, alias string) (string, error
 		return "", refusal.New(refusal.InvalidParam, "%q is not a room alias", alias)
 	}
 	roomID, _, err := s.store.GetAlias(ctx, alias)
+	if errors.Is(err, ErrNotFound) && s.aliasQuery != nil && s.aliasQuery(ctx, alias) {
+		// An application service said it has the alias: it made it now.
+		roomID, _, err = s.store.GetAlias(ctx, alias)
+	}
 	if errors.Is(err, ErrNotFound) {
 		return "", refusal.New(refusal.NotFound, "the room alias %s does not exist", alias)
 	}
 	return roomID, err
+}
+
+// SetAliasQuery gives the service a way to ask application services
+// about local aliases it does not have (in their namespaces): true when
+// one answered that it has created it. Call it before serving.
+func (s *Service) SetAliasQuery(query func(ctx context.Context, alias string) bool) {
+	s.aliasQuery = query
 }
 
 // PublicRoom is a room as the published room directory lists it (the
@@ -372,6 +383,10 @@ type PublicRoomsQuery struct {
 	// RoomTypes, when not empty, keeps rooms of these types; a nil entry
 	// stands for rooms without a type.
 	RoomTypes []*string
+	// Only, when not nil, lists these rooms instead of the published
+	// directory (an application service's network); Also adds these to
+	// it (include_all_networks).
+	Only, Also []string
 }
 
 // PublicRoomsPage is one page of the published room directory.
@@ -407,9 +422,17 @@ func (s *Service) PublicRooms(ctx context.Context, q PublicRoomsQuery) (PublicRo
 			return PublicRoomsPage{}, refusal.New(refusal.InvalidParam, "since is not a token this server gave out")
 		}
 	}
-	ids, err := s.store.PublicRooms(ctx)
-	if err != nil {
-		return PublicRoomsPage{}, err
+	ids := q.Only
+	if ids == nil {
+		var err error
+		if ids, err = s.store.PublicRooms(ctx); err != nil {
+			return PublicRoomsPage{}, err
+		}
+		for _, id := range q.Also {
+			if !slices.Contains(ids, id) {
+				ids = append(ids, id)
+			}
+		}
 	}
 	term := strings.ToLower(strings.TrimSpace(q.SearchTerm))
 	var all []PublicRoom

@@ -75,6 +75,9 @@ type Service struct {
 	joins       JoinFederation
 	eventKeys   matrixevents.EventKeyLookup
 	remoteJoins keylock.Striped
+	// aliasQuery asks application services about unknown local aliases
+	// (SetAliasQuery); nil: none.
+	aliasQuery func(ctx context.Context, alias string) bool
 }
 
 // roomEntry caches a room's current state. mu serialises writes to the

@@ -12,6 +12,7 @@ import (
 	"foyer/internal/joinpage"
 	"foyer/internal/mediaapi"
 	"foyer/internal/metrics"
+	"foyer/internal/storage"
 )
 
 // newAPI mounts every HTTP surface over the services behind the shared
@@ -19,27 +20,30 @@ import (
 // ready reports whether it can serve (/health).
 func newAPI(cfg config.Config, log *slog.Logger, svc *Services, stopping context.Context, ready func() error) *httpapi.API {
 	m := metrics.New()
-	return httpapi.New(httpapi.Deps{Config: cfg, Log: log, Accounts: svc.Accounts, Metrics: m, Ready: ready},
+	return httpapi.New(httpapi.Deps{Config: cfg, Log: log, Accounts: svc.Accounts, AppServices: svc.AppServices, Metrics: m, Ready: ready},
 		clientapi.Routes(clientapi.Deps{
-			Config:        cfg,
-			Log:           log,
-			Accounts:      svc.Accounts,
-			OpenID:        svc.OpenID,
-			Rooms:         svc.Rooms,
-			Sync:          svc.Sync,
-			SlidingSync:   svc.SlidingSync,
-			Filters:       svc.Filters,
-			Presence:      svc.Presence,
-			Typing:        svc.Typing,
-			ClientData:    svc.ClientData,
-			Push:          svc.Push,
-			Notifications: svc.PushNotifications,
-			Guests:        svc.Guests,
-			Captcha:       svc.Captcha,
-			E2EE:          svc.E2EE,
-			Metrics:       m,
-			RoomVersions:  roomVersions(),
-			Stopping:      stopping,
+			Config:              cfg,
+			Log:                 log,
+			Accounts:            svc.Accounts,
+			OpenID:              svc.OpenID,
+			Rooms:               svc.Rooms,
+			Sync:                svc.Sync,
+			SlidingSync:         svc.SlidingSync,
+			Filters:             svc.Filters,
+			Presence:            svc.Presence,
+			Typing:              svc.Typing,
+			ClientData:          svc.ClientData,
+			Push:                svc.Push,
+			Notifications:       svc.PushNotifications,
+			Guests:              svc.Guests,
+			Captcha:             svc.Captcha,
+			E2EE:                svc.E2EE,
+			Metrics:             m,
+			RoomVersions:        roomVersions(),
+			AppServices:         svc.AppServices,
+			AppServiceClient:    svc.AppServiceClient,
+			AppServiceDirectory: storage.NewAppServiceDirectory(svc.DB),
+			Stopping:            stopping,
 
 			RemoteProfiles: remoteProfiles(cfg, svc),
 			Federation:     svc.FederationClient,

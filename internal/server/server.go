@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"foyer/internal/accounts"
+	"foyer/internal/appservice"
+	"foyer/internal/appservicesender"
 	"foyer/internal/captcha"
 	"foyer/internal/clientdata"
 	"foyer/internal/clientsync"
@@ -110,6 +112,12 @@ type Services struct {
 	// server).
 	PushNotifications *storage.PushNotificationStore
 	PushSender        *pushsender.Sender
+	// AppServices are the registered application services;
+	// AppServiceClient sends them requests and AppServiceSender their
+	// transactions (started and stopped with the server).
+	AppServices      *appservice.Registry
+	AppServiceClient *appservice.Client
+	AppServiceSender *appservicesender.Sender
 }
 
 // OpenServices opens the database and builds the services over it. Each
@@ -198,6 +206,13 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 	presenceSvc.OnChange(fedEDUs.PresenceChanged)
 	roomsSvc.OnEvent(fedEDUs.RoomEvent)
 	accountsSvc := accounts.NewService(accountStore, cfg.ServerName, hasher, cfg.Passwords.MinLength)
+	registrations, err := cfg.LoadAppServices()
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	appServices := appservice.NewRegistry(registrations, cfg.ServerName)
+	accountsSvc.SetExclusiveUsers(appServices.UserIsExclusive)
 	accountsSvc.EnableRefreshTokens(cfg.Auth.RefreshableAccessTokenLifetime)
 	mediaStore := storage.NewMediaStore(db)
 	svc := &Services{
@@ -240,6 +255,7 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 		FederationSender: fedSender,
 		FederationClient: fedRequests,
 		FederationEDUs:   fedEDUs,
+		AppServices:      appServices,
 	}
 	if cfg.Captcha.Provider != "" {
 		svc.Captcha = captcha.New(cfg.Captcha, outboundClient)
@@ -255,6 +271,35 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 	}
 	svc.PushNotifications = storage.NewPushNotificationStore(db)
 	svc.PushSender = newPushSender(cfg, log, svc.PushNotifications, roomsSvc, pushSvc, stream, clientData, syncSvc, outboundClient)
+	if svc.AppServiceClient, err = appservice.NewClient(cfg.AppServiceDelivery, cfg.Outbound); err != nil {
+		db.Close()
+		return nil, err
+	}
+	svc.AppServiceSender = appservicesender.New(appservicesender.Options{
+		Services:  appServices.All(),
+		Feed:      storage.NewAppServiceFeed(db),
+		Stream:    stream,
+		Store:     storage.NewAppServiceStreams(db),
+		Transport: svc.AppServiceClient,
+		Format: func(ctx context.Context, events []rooms.StoredEvent) []matrixevents.ClientEvent {
+			return roomsSvc.ClientEvents(ctx, events, true)
+		},
+		MaxEvents:   cfg.AppServiceDelivery.MaxEvents,
+		MaxBackoff:  cfg.AppServiceDelivery.MaxBackoff,
+		Log:         log,
+		TypingUsers: typingSvc.Current,
+		KeyCounts: func(ctx context.Context, userID, deviceID string) (map[string]int, []string, error) {
+			counts, err := e2eeSvc.OneTimeKeyCounts(ctx, userID, deviceID)
+			if err != nil {
+				return nil, nil, err
+			}
+			unused, err := e2eeSvc.UnusedFallbackKeyTypes(ctx, userID, deviceID)
+			return counts, unused, err
+		},
+	})
+	e2eeSvc.OnKeysClaimed(svc.AppServiceSender.KeysClaimed)
+	listenForAppServices(svc.AppServiceSender, typingSvc, clientData, presenceSvc)
+	roomsSvc.SetAliasQuery(askAppServicesForAlias(svc, cfg.ServerName, log))
 	svc.ServerNotices = servernotices.New(cfg.ServerNotices, cfg.ServerName, accountsSvc, roomsSvc, clientData)
 	useRemoteMemberships(svc)
 	if cfg.Federation.Enabled {
@@ -274,6 +319,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	}
 	svc, err := OpenServices(ctx, cfg, log)
 	if err != nil {
+		return nil, err
+	}
+	if err := ensureAppServiceSenders(ctx, svc); err != nil {
+		svc.DB.Close()
 		return nil, err
 	}
 	stopCtx, cancel := context.WithCancel(context.Background())
@@ -301,6 +350,7 @@ func (s *Server) Start() error {
 	if err := s.Services.PushSender.Start(); err != nil {
 		return err
 	}
+	s.Services.AppServiceSender.Start()
 	if s.cfg.Experimental.SelfDestructingMessages {
 		s.Services.Rooms.StartSelfDestruct(storage.NewRoomStore(s.DB))
 	}
@@ -409,6 +459,7 @@ func (s *Server) Stop(ctx context.Context) error {
 	s.Services.FederationEDUs.Stop()
 	s.Services.FederationSender.Stop()
 	s.Services.PushSender.Stop()
+	s.Services.AppServiceSender.Stop()
 	s.Services.E2EE.Stop()
 	s.Services.Rooms.StopSelfDestruct()
 	if s.DB != nil {

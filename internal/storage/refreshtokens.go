@@ -31,6 +31,9 @@ func (s *AccountStore) lockDevice(ctx context.Context, tx *sql.Tx, userID, devic
 // insertTokens stores a login's access token and, when it has one, its
 // refresh token.
 func insertTokens(ctx context.Context, tx *sql.Tx, userID, deviceID string, t accounts.LoginTokens, now int64) error {
+	if t.AccessHash == "" {
+		return nil // a device made without a login (an application service's, MSC4190)
+	}
 	var expires sql.NullInt64
 	if t.RefreshHash != "" {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (token_hash, user_id, device_id, created_ts)
