@@ -51,7 +51,12 @@ export FOYER_RATE_GUEST_REGISTRATION=off FOYER_RATE_REGISTRATION=off FOYER_RATE_
 # SyTest's servers (the second homeserver, its fake federation servers)
 # listen on loopback, with certificates from SyTest's own CA.
 export FOYER_OUTBOUND_ALLOW_PRIVATE_ADDRESSES=true FOYER_OUTBOUND_TRUSTED_CA_FILE="$sytest_dir/keys/ca.crt"
+# SyTest writes two application-service registrations into the first
+# server's directory before starting it (tests/60app-services); both
+# servers are pointed at them, which the second one never uses.
+work_dir="${SYTEST_WORK_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/sytest-work.XXXXXX")}"
+export FOYER_APP_SERVICE_CONFIG_FILES="$work_dir/server-0/appserv-0.yaml,$work_dir/server-0/appserv-1.yaml"
 SYTEST_DIR="$sytest_dir" "$runner" --foyer-binary "$bin_dir/foyer" \
-  --blacklist "$repo/tests/sytest-expected-failures.txt" ${SYTEST_WORK_DIR:+--work-dir "$SYTEST_WORK_DIR"} \
+  --blacklist "$repo/tests/sytest-expected-failures.txt" --work-dir "$work_dir" \
   ${files[@]+"${files[@]}"} ${SYTEST_ARGS:+-- $SYTEST_ARGS} && status=0 || status=$?
 exit $status

@@ -88,6 +88,8 @@ type API struct {
 
 	// filters are uploaded filters, parsed.
 	filters parsedFilters
+	// protocols caches the third-party protocols bridges describe.
+	protocols protocolCache
 	// proofOfWork hands out and checks the guest proof-of-work stage's
 	// challenges; nil when guest_access.proof_of_work is off.
 	proofOfWork *proofofwork.Issuer

@@ -46,6 +46,20 @@ func (a *API) putAppServiceDirectory(w http.ResponseWriter, r *http.Request) err
 	return nil
 }
 
+// deleteAppServiceDirectory is DELETE /directory/list/appservice/{networkId}/{roomId}:
+// the room leaves the network's directory.
+func (a *API) deleteAppServiceDirectory(w http.ResponseWriter, r *http.Request) error {
+	as := a.appServiceOf(r)
+	if as == nil {
+		return httpapi.ErrForbidden("only an application service may remove rooms from its networks' directories")
+	}
+	if err := a.AppServiceDirectory.SetListed(r.Context(), as.ID, r.PathValue("networkId"), r.PathValue("roomId"), false); err != nil {
+		return err
+	}
+	httpapi.WriteJSON(w, http.StatusOK, struct{}{})
+	return nil
+}
+
 // networkRooms points a directory query at a third-party network
 // (third_party_instance_id, "{appservice id}|{network id}") or adds every
 // network's rooms (include_all_networks).

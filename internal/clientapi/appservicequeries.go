@@ -6,7 +6,9 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
+	"sync"
 	"time"
 
 	"foyer/internal/accounts"
@@ -89,6 +91,14 @@ func (a *API) servicesSpeaking(protocol string) []*appservice.Service {
 // naming each instance by "{service id}|{network id}" as the directory's
 // third_party_instance_id takes it.
 func (a *API) protocolOf(ctx context.Context, protocol string) (map[string]any, bool) {
+	if desc, ok := a.protocols.get(protocol); ok {
+		return desc, true
+	}
+	// Several services may bridge one protocol (one per network, say):
+	// the first answer describes it and every answer adds its
+	// instances, as Synapse merges them.
+	var merged map[string]any
+	instances := []any{}
 	for _, as := range a.servicesSpeaking(protocol) {
 		raw, err := a.AppServiceClient.ThirdParty(ctx, as, "protocol/"+protocol, nil)
 		if err != nil {
@@ -105,12 +115,63 @@ func (a *API) protocolOf(ctx context.Context, protocol string) (map[string]any, 
 					if nid, ok := inst["network_id"].(string); ok {
 						inst["instance_id"] = as.ID + "|" + nid
 					}
+					instances = append(instances, inst)
 				}
 			}
 		}
-		return p, true
+		if merged == nil {
+			merged = p
+		}
 	}
-	return nil, false
+	if merged == nil {
+		return nil, false
+	}
+	merged["instances"] = instances
+	a.protocols.put(protocol, merged)
+	return merged, true
+}
+
+// lookupQuery is the client's query for a third-party lookup, without
+// its access token: the service gets the search fields only.
+func lookupQuery(r *http.Request) url.Values {
+	q := r.URL.Query()
+	q.Del("access_token")
+	return q
+}
+
+// protocolCache keeps each protocol's merged description for a while,
+// as Synapse does: clients ask for it often, and it changes when a bridge
+// is reconfigured.
+type protocolCache struct {
+	mu      sync.Mutex
+	entries map[string]protocolEntry
+}
+
+type protocolEntry struct {
+	desc    map[string]any
+	expires time.Time
+}
+
+// protocolCacheFor is how long a description is kept.
+const protocolCacheFor = 5 * time.Minute
+
+func (c *protocolCache) get(protocol string) (map[string]any, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[protocol]
+	if !ok || time.Now().After(e.expires) {
+		return nil, false
+	}
+	return e.desc, true
+}
+
+func (c *protocolCache) put(protocol string, desc map[string]any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries == nil {
+		c.entries = map[string]protocolEntry{}
+	}
+	c.entries[protocol] = protocolEntry{desc: desc, expires: time.Now().Add(protocolCacheFor)}
 }
 
 func (a *API) thirdPartyProtocols(w http.ResponseWriter, r *http.Request) error {
@@ -153,7 +214,7 @@ func (a *API) thirdPartyLookup(kind string) httpapi.HandlerFunc {
 		services := a.servicesSpeaking(protocol)
 		found := []json.RawMessage{}
 		for _, as := range services {
-			raw, err := a.AppServiceClient.ThirdParty(r.Context(), as, path, r.URL.Query())
+			raw, err := a.AppServiceClient.ThirdParty(r.Context(), as, path, lookupQuery(r))
 			if err != nil {
 				continue // a service that does not know says 404
 			}

@@ -42,7 +42,11 @@ func (a *API) putRoomAlias(w http.ResponseWriter, r *http.Request) error {
 	if err := a.checkAliasNotExclusive(r, alias); err != nil {
 		return err
 	}
-	if err := a.Rooms.CreateAlias(r.Context(), httpapi.Principal(r).UserID, alias, req.RoomID); err != nil {
+	create := a.Rooms.CreateAlias
+	if as := a.appServiceOf(r); as != nil && as.OwnsAlias(alias) {
+		create = a.Rooms.CreateServiceAlias
+	}
+	if err := create(r.Context(), httpapi.Principal(r).UserID, alias, req.RoomID); err != nil {
 		var re *refusal.Error
 		if errors.As(err, &re) && re.Kind == refusal.RoomInUse {
 			// The spec's answer for a taken alias.

@@ -18,5 +18,7 @@ func (a *API) thirdPartyRoutes() []httpapi.Route {
 		// Application services' own routes.
 		{Method: "POST", Path: httpapi.ClientV1 + "/appservice/{appserviceId}/ping", Access: httpapi.UserOnly, Handle: a.pingAppService},
 		{Method: "PUT", Path: httpapi.ClientV3 + "/directory/list/appservice/{networkId}/{roomId}", Access: httpapi.UserOnly, Handle: a.putAppServiceDirectory},
+		// Removal by DELETE, as Synapse serves it (and SyTest uses).
+		{Method: "DELETE", Path: httpapi.ClientV3 + "/directory/list/appservice/{networkId}/{roomId}", Access: httpapi.UserOnly, Handle: a.deleteAppServiceDirectory},
 	}
 }

@@ -202,6 +202,17 @@ func isPrivilegedCreator(snap RoomSnapshot, userID string) bool {
 // CreateAlias maps a local alias to a room for userID, who must be joined
 // to the room. A taken alias is a refusal.RoomInUse error.
 func (s *Service) CreateAlias(ctx context.Context, userID, alias, roomID string) error {
+	return s.createAlias(ctx, userID, alias, roomID, true)
+}
+
+// CreateServiceAlias is CreateAlias for an application service naming a
+// room in its own alias namespace: it need not be in the room (bridges
+// name portal rooms before anyone joins them).
+func (s *Service) CreateServiceAlias(ctx context.Context, userID, alias, roomID string) error {
+	return s.createAlias(ctx, userID, alias, roomID, false)
+}
+
+func (s *Service) createAlias(ctx context.Context, userID, alias, roomID string, mustBeJoined bool) error {
 	if err := s.checkLocalAlias(alias); err != nil {
 		return err
 	}
@@ -212,7 +223,7 @@ func (s *Service) CreateAlias(ctx context.Context, userID, alias, roomID string)
 	if err != nil {
 		return err
 	}
-	if snap.Membership(userID) != "join" {
+	if mustBeJoined && snap.Membership(userID) != "join" {
 		return refusal.New(refusal.Forbidden, "you must be joined to %s to give it an alias", roomID)
 	}
 	return s.store.CreateAlias(ctx, alias, roomID, userID, s.now().UnixMilli())

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -144,6 +145,25 @@ func TestAppServiceRegistrationAndMasquerading(t *testing.T) {
 		// The user's own token works as any user's.
 		if r := hs.Do(t, "GET", "/_matrix/client/v3/account/whoami", aliceToken, nil); r.Str("user_id") != "@irc_alice:"+server {
 			t.Errorf("the registered user's own token: %s", r)
+		}
+
+		// The service names a room in its alias namespace without being
+		// in it (a portal room); outside the namespace it must be joined.
+		dave := hs.RegisterUser(t, "dave")
+		portal := createRoom(t, hs, dave.Token, map[string]any{"preset": "public_chat"})
+		aliasPath := func(a string) string { return "/_matrix/client/v3/directory/room/" + url.PathEscape(a) }
+		if r := hs.Do(t, "PUT", aliasPath("#irc_portal:"+server), as.asToken, map[string]any{"room_id": portal}); r.Status != 200 {
+			t.Errorf("a service alias for a room it is not in: %s", r)
+		}
+		if r := hs.Do(t, "PUT", aliasPath("#elsewhere:"+server), as.asToken, map[string]any{"room_id": portal}); r.Status != 403 {
+			t.Errorf("an alias outside the namespace for a room the sender is not in: %s", r)
+		}
+		// It deactivates its users without a password (they have none).
+		if r := hs.Do(t, "POST", "/_matrix/client/v3/account/deactivate?user_id="+url.QueryEscape("@irc_bob:"+server), as.asToken, map[string]any{}); r.Status != 200 {
+			t.Errorf("a service deactivating its user: %s", r)
+		}
+		if r := hs.Do(t, "POST", "/_matrix/client/v3/account/deactivate", dave.Token, map[string]any{}); r.Status != 401 {
+			t.Errorf("a user deactivating without its password: %s", r)
 		}
 	})
 }

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"net/url"
 	"strings"
 	"testing"
 
@@ -93,6 +94,11 @@ func TestAppServiceQueriesPingAndDirectory(t *testing.T) {
 		if r.Status != 200 || !strings.Contains(string(r.Raw), `location/irc`) || !strings.Contains(string(r.Raw), `channel=%23foyer`) {
 			t.Errorf("a location lookup: %s", r)
 		}
+		// A client's token in the query stays with Foyer.
+		r = hs.Do(t, "GET", "/_matrix/client/v3/thirdparty/user/irc?nick=x&access_token="+url.QueryEscape(carol.Token), "", nil)
+		if r.Status != 200 || !strings.Contains(string(r.Raw), `nick=x`) || strings.Contains(string(r.Raw), "access_token") {
+			t.Errorf("a user lookup forwarded the caller's token: %s", r)
+		}
 		if r := hs.Do(t, "GET", "/_matrix/client/v3/thirdparty/user/xmpp", carol.Token, nil); r.Status != 200 || string(r.Raw) != "[]" {
 			t.Errorf("a protocol no service speaks: %s", r)
 		}
@@ -120,6 +126,14 @@ func TestAppServiceQueriesPingAndDirectory(t *testing.T) {
 		}
 		if r := hs.Do(t, "PUT", path, as.asToken, map[string]any{"visibility": "private"}); r.Status != 200 || listed(map[string]any{"third_party_instance_id": "irc|libera"}) {
 			t.Errorf("removing the room from the network's directory: %s", r)
+		}
+		// DELETE removes it too, as Synapse serves it.
+		expect(t, hs.Do(t, "PUT", path, as.asToken, map[string]any{"visibility": "public"}), 200, "")
+		if r := hs.Do(t, "DELETE", path, carol.Token, nil); r.Status != 403 {
+			t.Errorf("a user removing from a network's directory: %s", r)
+		}
+		if r := hs.Do(t, "DELETE", path, as.asToken, nil); r.Status != 200 || listed(map[string]any{"third_party_instance_id": "irc|libera"}) {
+			t.Errorf("DELETE from the network's directory: %s", r)
 		}
 	})
 }
