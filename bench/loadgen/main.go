@@ -4,6 +4,8 @@
 //
 //	go run ./bench/loadgen -scenario versions   -clients 16 -duration 10s
 //	go run ./bench/loadgen -scenario onboarding -clients 8  -duration 20s
+//	go run ./bench/loadgen -scenario sends      -clients 8  -duration 10s -rooms 1
+//	go run ./bench/loadgen -scenario fanout     -clients 100 -duration 10s -rate 4
 //
 // versions: GET /_matrix/client/versions in a loop per client (the
 // trivial request: routing, middleware, metrics, JSON).
@@ -12,6 +14,13 @@
 // -lazy=false for all members) that must show the room just joined; the room grows by
 // one member per journey. It reports the rate per second, the first and
 // last five seconds, and the first syncs that missed the room.
+//
+// sends: each client sends messages in a loop, into one shared room or
+// (-rooms N) spread over N rooms; each acknowledged only after its commit.
+// fanout: -clients guests long-poll one room while one user sends -rate
+// messages a second; each client measures every message's delivery
+// (send start to the client reading it), reported as p50 and p99, and
+// messages some client never saw.
 //
 // -json prints the result as one JSON object. -env passes FOYER_*
 // settings to the server (comma-separated).
@@ -26,6 +35,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -44,6 +54,9 @@ type result struct {
 	First5     float64   `json:"first_5s_rate,omitempty"`
 	Last5      float64   `json:"last_5s_rate,omitempty"`
 	Missing    int64     `json:"first_syncs_missing_room"`
+	P50ms      float64   `json:"delivery_p50_ms,omitempty"`
+	P99ms      float64   `json:"delivery_p99_ms,omitempty"`
+	Lost       int64     `json:"deliveries_lost"`
 	Errors     int64     `json:"errors"`
 	CPUSeconds float64   `json:"server_cpu_seconds"`
 	CPUPerOp   float64   `json:"server_cpu_ms_per_op"`
@@ -59,6 +72,8 @@ func main() {
 	asJSON := flag.Bool("json", false, "print the result as JSON")
 	env := flag.String("env", "", "extra FOYER_* settings for the server, comma-separated")
 	lazy := flag.Bool("lazy", true, "onboarding: first sync with lazy-loaded members, as Element and matrix-js-sdk do")
+	roomCount := flag.Int("rooms", 1, "sends: rooms the clients send into")
+	rate := flag.Float64("rate", 4, "fanout: messages a second")
 	flag.Parse()
 	log.SetFlags(0)
 
@@ -70,12 +85,18 @@ func main() {
 	defer srv.Stop()
 	client := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: *clients * 2, MaxConnsPerHost: *clients * 2}}
 
-	var op func(c *http.Client) (ok, missing bool)
+	var op func(worker int, c *http.Client) (ok, missing bool)
 	switch *scenario {
 	case "versions":
 		op = versions(srv.Base)
 	case "onboarding":
 		op = onboarding(client, srv, *lazy)
+	case "sends":
+		op = sends(client, srv, *clients, *roomCount)
+	case "fanout":
+		res := fanout(client, srv, *clients, *rate, *duration)
+		report(res, *asJSON)
+		return
 	default:
 		log.Fatalf("unknown scenario %q", *scenario)
 	}
@@ -87,12 +108,12 @@ func main() {
 	start := time.Now()
 	deadline := start.Add(*duration)
 	var wg sync.WaitGroup
-	for range *clients {
+	for worker := range *clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for time.Now().Before(deadline) {
-				ok, miss := op(client)
+				ok, miss := op(worker, client)
 				if !ok {
 					errs.Add(1)
 					continue
@@ -126,12 +147,21 @@ func main() {
 	if res.Done > 0 {
 		res.CPUPerOp = res.CPUSeconds * 1000 / float64(res.Done)
 	}
-	if *asJSON {
+	report(res, *asJSON)
+}
+
+func report(res result, asJSON bool) {
+	if asJSON {
 		_ = json.NewEncoder(os.Stdout).Encode(res)
 		return
 	}
-	fmt.Printf("%s, %d clients, %.1f s: %d done, %.0f/s (first 5 s %.0f/s, last 5 s %.0f/s), %d errors, %d first syncs missing the room\n",
-		res.Scenario, res.Clients, res.Seconds, res.Done, res.Rate, res.First5, res.Last5, res.Errors, res.Missing)
+	if res.Scenario == "fanout" {
+		fmt.Printf("fanout, %d clients, %.1f s: %d messages, delivery p50 %.1f ms, p99 %.1f ms, %d deliveries lost\n",
+			res.Clients, res.Seconds, res.Done, res.P50ms, res.P99ms, res.Lost)
+	} else {
+		fmt.Printf("%s, %d clients, %.1f s: %d done, %.0f/s (first 5 s %.0f/s, last 5 s %.0f/s), %d errors, %d first syncs missing the room\n",
+			res.Scenario, res.Clients, res.Seconds, res.Done, res.Rate, res.First5, res.Last5, res.Errors, res.Missing)
+	}
 	fmt.Printf("server: %.2f s CPU (%.3f ms per op), RSS %.1f MiB, peak %.1f MiB\n", res.CPUSeconds, res.CPUPerOp, res.RSSMiB, res.PeakRSSMiB)
 }
 
@@ -160,16 +190,16 @@ func request(c *http.Client, method, u, token string, body string) (int, []byte)
 	return resp.StatusCode, raw
 }
 
-func versions(base string) func(*http.Client) (bool, bool) {
+func versions(base string) func(int, *http.Client) (bool, bool) {
 	u := base + "/_matrix/client/versions"
-	return func(c *http.Client) (bool, bool) {
+	return func(_ int, c *http.Client) (bool, bool) {
 		status, _ := request(c, "GET", u, "", "")
 		return status == 200, false
 	}
 }
 
 // onboarding is one guest's journey into a shared room.
-func onboarding(setup *http.Client, srv *benchserver.Server, lazy bool) func(*http.Client) (bool, bool) {
+func onboarding(setup *http.Client, srv *benchserver.Server, lazy bool) func(int, *http.Client) (bool, bool) {
 	syncURL := srv.Base + "/_matrix/client/v3/sync?timeout=0"
 	if lazy {
 		syncURL += "&filter=" + url.QueryEscape(`{"room":{"state":{"lazy_load_members":true},"timeline":{"limit":20}}}`)
@@ -181,7 +211,7 @@ func onboarding(setup *http.Client, srv *benchserver.Server, lazy bool) func(*ht
 			"content": map[string]any{"guest_access": "can_join"}}},
 	})["room_id"].(string)
 	join := srv.Base + "/_matrix/client/v3/rooms/" + url.PathEscape(room) + "/join"
-	return func(c *http.Client) (bool, bool) {
+	return func(_ int, c *http.Client) (bool, bool) {
 		status, raw := request(c, "POST", srv.Base+"/_matrix/client/v3/register?kind=guest", "", `{}`)
 		if status != 200 {
 			return false, false
@@ -208,4 +238,143 @@ func onboarding(setup *http.Client, srv *benchserver.Server, lazy bool) func(*ht
 		_, inRoom := sync.Rooms.Join[room]
 		return true, !inRoom
 	}
+}
+
+// publicRoom creates a room anyone (guests included) may join.
+func publicRoom(c *http.Client, srv *benchserver.Server, owner string) string {
+	return benchserver.Call(c, "POST", srv.Base+"/_matrix/client/v3/createRoom", owner, map[string]any{
+		"preset": "public_chat",
+		"initial_state": []map[string]any{{"type": "m.room.guest_access", "state_key": "",
+			"content": map[string]any{"guest_access": "can_join"}}},
+	})["room_id"].(string)
+}
+
+// sends gives each worker a user in one of rooms rooms; each operation is
+// one message.
+func sends(setup *http.Client, srv *benchserver.Server, workers, roomCount int) func(int, *http.Client) (bool, bool) {
+	owner := srv.Register(setup, "owner")
+	rooms := make([]string, max(roomCount, 1))
+	for i := range rooms {
+		rooms[i] = publicRoom(setup, srv, owner)
+	}
+	tokens := make([]string, workers)
+	paths := make([]string, workers)
+	for w := range workers {
+		tokens[w] = srv.Register(setup, fmt.Sprintf("writer%d", w))
+		room := rooms[w%len(rooms)]
+		benchserver.Call(setup, "POST", srv.Base+"/_matrix/client/v3/rooms/"+url.PathEscape(room)+"/join", tokens[w], map[string]any{})
+		paths[w] = srv.Base + "/_matrix/client/v3/rooms/" + url.PathEscape(room) + "/send/m.room.message/"
+	}
+	var txn atomic.Int64
+	return func(w int, c *http.Client) (bool, bool) {
+		status, _ := request(c, "PUT", paths[w]+fmt.Sprintf("t%d", txn.Add(1)), tokens[w], `{"msgtype":"m.text","body":"load"}`)
+		return status == 200, false
+	}
+}
+
+// fanout parks n guests' long-polls on one room and sends rate messages a
+// second for d; every client reports when it read each message.
+func fanout(c *http.Client, srv *benchserver.Server, n int, rate float64, d time.Duration) result {
+	owner := srv.Register(c, "owner")
+	room := publicRoom(c, srv, owner)
+	join := srv.Base + "/_matrix/client/v3/rooms/" + url.PathEscape(room) + "/join"
+	filter := url.QueryEscape(`{"room":{"timeline":{"limit":50},"state":{"lazy_load_members":true}},"presence":{"limit":0}}`)
+	tokens := make([]string, n)
+	since := make([]string, n)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			tokens[i] = benchserver.Call(c, "POST", srv.Base+"/_matrix/client/v3/register?kind=guest", "", map[string]any{})["access_token"].(string)
+			benchserver.Call(c, "POST", join, tokens[i], map[string]any{})
+			since[i] = benchserver.Call(c, "GET", srv.Base+"/_matrix/client/v3/sync?filter="+filter, tokens[i], nil)["next_batch"].(string)
+		}()
+	}
+	wg.Wait()
+
+	var mu sync.Mutex
+	sentAt := map[string]time.Time{}
+	var latencies []time.Duration
+	seen := make([]map[string]bool, n)
+	stop := make(chan struct{})
+	var polls sync.WaitGroup
+	for i := range n {
+		seen[i] = map[string]bool{}
+		polls.Add(1)
+		go func() {
+			defer polls.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				status, raw := request(c, "GET", srv.Base+"/_matrix/client/v3/sync?timeout=30000&filter="+filter+"&since="+since[i], tokens[i], "")
+				read := time.Now()
+				if status != 200 {
+					continue
+				}
+				var body struct {
+					NextBatch string `json:"next_batch"`
+					Rooms     struct {
+						Join map[string]struct {
+							Timeline struct {
+								Events []struct {
+									Content struct {
+										Body string `json:"body"`
+									} `json:"content"`
+								} `json:"events"`
+							} `json:"timeline"`
+						} `json:"join"`
+					} `json:"rooms"`
+				}
+				if json.Unmarshal(raw, &body) != nil {
+					continue
+				}
+				since[i] = body.NextBatch
+				mu.Lock()
+				for _, ev := range body.Rooms.Join[room].Timeline.Events {
+					if at, ok := sentAt[ev.Content.Body]; ok && !seen[i][ev.Content.Body] {
+						seen[i][ev.Content.Body] = true
+						latencies = append(latencies, read.Sub(at))
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	time.Sleep(time.Duration(n/100+1) * 500 * time.Millisecond) // let every poll park
+	cpu0 := srv.CPUSeconds()
+	start := time.Now()
+	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
+	sent := 0
+	for time.Since(start) < d {
+		<-tick.C
+		body := fmt.Sprintf("fanout-%d", sent)
+		mu.Lock()
+		sentAt[body] = time.Now()
+		mu.Unlock()
+		benchserver.Call(c, "PUT", srv.Base+"/_matrix/client/v3/rooms/"+url.PathEscape(room)+"/send/m.room.message/"+body, owner,
+			map[string]any{"msgtype": "m.text", "body": body})
+		sent++
+	}
+	tick.Stop()
+	time.Sleep(5 * time.Second) // the last deliveries
+	close(stop)
+	mu.Lock()
+	defer mu.Unlock()
+	res := result{Scenario: "fanout", Clients: n, Seconds: time.Since(start).Seconds(), Done: int64(sent),
+		CPUSeconds: srv.CPUSeconds() - cpu0, RSSMiB: float64(srv.RSSKiB()) / 1024, PeakRSSMiB: float64(srv.PeakRSSKiB()) / 1024,
+		Lost: int64(sent*n - len(latencies))}
+	if len(latencies) > 0 {
+		slices.Sort(latencies)
+		res.P50ms = float64(latencies[len(latencies)/2].Microseconds()) / 1000
+		res.P99ms = float64(latencies[min(len(latencies)*99/100, len(latencies)-1)].Microseconds()) / 1000
+		res.CPUPerOp = res.CPUSeconds * 1000 / float64(len(latencies))
+	}
+	return res
 }

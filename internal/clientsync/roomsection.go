@@ -154,18 +154,27 @@ func (s *Service) stateFor(ctx context.Context, req *Request, roomID string, tl 
 	// The keys are read first, as event IDs; only the events kept are
 	// fetched, so a lazy-loading sync of a large room reads the members it
 	// shows, not all of them.
-	var atEnd map[matrixevents.StateTuple]string
-	if full && lazy {
-		// Members beyond the timeline's senders are not sent: not read
-		// either.
+	senderKeys := func() []matrixevents.StateTuple {
 		var members []matrixevents.StateTuple
 		for user, sent := range senders {
 			if sent {
 				members = append(members, matrixevents.StateTuple{Type: "m.room.member", StateKey: user})
 			}
 		}
-		atEnd, err = s.store.StateGroupSubset(ctx, endGroup, true, members)
-	} else {
+		return members
+	}
+	// Unchanged state with a timeline of messages (the usual wake of a
+	// lazy-loading client): only the senders' members may be news.
+	sendersOnly := !full && lazy && sinceGroup == endGroup && len(timelineKeys) == 0
+	var atEnd map[matrixevents.StateTuple]string
+	switch {
+	case sendersOnly:
+		atEnd, err = s.store.StateGroupSubset(ctx, endGroup, false, senderKeys())
+	case full && lazy:
+		// Members beyond the timeline's senders are not sent: not read
+		// either.
+		atEnd, err = s.store.StateGroupSubset(ctx, endGroup, true, senderKeys())
+	default:
 		atEnd, err = s.store.StateGroupIDs(ctx, endGroup)
 	}
 	if err != nil {
