@@ -116,10 +116,18 @@ func (p *headerProbe) Header() http.Header         { return p.header }
 func (p *headerProbe) Write(b []byte) (int, error) { return len(b), nil }
 func (p *headerProbe) WriteHeader(code int)        { p.status = code }
 
+// The CORS headers' values, shared by every answer: Header.Set would
+// allocate a slice for each on every request, and net/http only reads them.
+var (
+	corsOrigin  = []string{"*"}
+	corsMethods = []string{"GET, POST, PUT, DELETE, OPTIONS"}
+	corsHeaders = []string{"X-Requested-With, Content-Type, Authorization"}
+)
+
 func setCORSHeaders(h http.Header) {
-	h.Set("Access-Control-Allow-Origin", "*")
-	h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS")
-	h.Set("Access-Control-Allow-Headers", "X-Requested-With, Content-Type, Authorization")
+	h["Access-Control-Allow-Origin"] = corsOrigin
+	h["Access-Control-Allow-Methods"] = corsMethods
+	h["Access-Control-Allow-Headers"] = corsHeaders
 }
 
 // wrap applies a route's access rule and body cap around its handler.

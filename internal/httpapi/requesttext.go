@@ -20,15 +20,8 @@ func checkRequestText(r *http.Request, rawBody bool) error {
 	if !cleanText(r.URL.Path) {
 		return ErrInvalidParam("the request path must be UTF-8 without NUL")
 	}
-	for key, values := range r.URL.Query() {
-		if !cleanText(key) {
-			return ErrInvalidParam("query parameter names must be UTF-8 without NUL")
-		}
-		for _, v := range values {
-			if !cleanText(v) {
-				return ErrInvalidParam("the query parameter %s must be UTF-8 without NUL", key)
-			}
-		}
+	if err := checkQueryText(r); err != nil {
+		return err
 	}
 	if !cleanText(r.Header.Get("Content-Type")) {
 		return ErrInvalidParam("the Content-Type header must be UTF-8")
@@ -42,6 +35,25 @@ func checkRequestText(r *http.Request, rawBody bool) error {
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	return CheckJSONText(body)
+}
+
+// checkQueryText checks the query's names and values; a request without
+// a query (most) parses nothing.
+func checkQueryText(r *http.Request) error {
+	if r.URL.RawQuery == "" {
+		return nil
+	}
+	for key, values := range r.URL.Query() {
+		if !cleanText(key) {
+			return ErrInvalidParam("query parameter names must be UTF-8 without NUL")
+		}
+		for _, v := range values {
+			if !cleanText(v) {
+				return ErrInvalidParam("the query parameter %s must be UTF-8 without NUL", key)
+			}
+		}
+	}
+	return nil
 }
 
 // cleanText reports whether s is UTF-8 without NUL.
