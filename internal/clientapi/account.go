@@ -69,13 +69,9 @@ func (a *API) deactivate(w http.ResponseWriter, r *http.Request) error {
 	if err := httpapi.ReadOptionalJSON(r, &req); err != nil {
 		return err
 	}
-	// An application service deactivates its users without a password
-	// (they have none), as in Synapse.
-	if a.appServiceOf(r) == nil {
-		done, err := a.requirePassword(w, r, "deactivate", req.Auth)
-		if err != nil || !done {
-			return err
-		}
+	done, err := a.requirePassword(w, r, "deactivate", req.Auth)
+	if err != nil || !done {
+		return err
 	}
 	p := httpapi.Principal(r)
 	deactivate := a.Accounts.Deactivate

@@ -120,11 +120,9 @@ func (a *API) deleteDevice(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
-	if !a.deletesOwnDevices(r) {
-		done, err := a.requirePassword(w, r, "delete_device:"+deviceID, req.Auth)
-		if err != nil || !done {
-			return err
-		}
+	done, err := a.requirePassword(w, r, "delete_device:"+deviceID, req.Auth)
+	if err != nil || !done {
+		return err
 	}
 	if err := a.Accounts.DeleteDevices(r.Context(), p.UserID, []string{deviceID}); err != nil {
 		return err
@@ -148,23 +146,13 @@ func (a *API) deleteDevices(w http.ResponseWriter, r *http.Request) error {
 	// be reused to delete others.
 	ids := slices.Clone(*req.Devices)
 	slices.Sort(ids)
-	if !a.deletesOwnDevices(r) {
-		done, err := a.requirePassword(w, r, "delete_devices:"+strings.Join(ids, ","), req.Auth)
-		if err != nil || !done {
-			return err
-		}
+	done, err := a.requirePassword(w, r, "delete_devices:"+strings.Join(ids, ","), req.Auth)
+	if err != nil || !done {
+		return err
 	}
 	if err := a.Accounts.DeleteDevices(r.Context(), httpapi.Principal(r).UserID, *req.Devices); err != nil {
 		return err
 	}
 	httpapi.WriteJSON(w, http.StatusOK, struct{}{})
 	return nil
-}
-
-// deletesOwnDevices reports whether the caller is an application service
-// that manages its users' devices (MSC4190): it deletes them without
-// user-interactive auth, which its users could not complete.
-func (a *API) deletesOwnDevices(r *http.Request) bool {
-	as := a.appServiceOf(r)
-	return as != nil && as.ManagesDevices
 }

@@ -56,16 +56,8 @@ func (a *API) offerChallenges(c *accounts.Challenge) {
 	}
 	if offered[accounts.StageProofOfWork] && a.proofOfWork != nil {
 		ch := a.proofOfWork.Issue()
-		if c.Params == nil {
-			c.Params = map[string]any{}
-		} else {
-			// The params map may be shared by other requests' challenges.
-			params := make(map[string]any, len(c.Params)+1)
-			for k, v := range c.Params {
-				params[k] = v
-			}
-			c.Params = params
-		}
+		// Run gives every challenge a params map of its own (guestFlows
+		// makes a new one per request), so it can take the challenge.
 		c.Params[accounts.StageProofOfWork] = map[string]any{
 			"algorithm": "sha256", "challenge": ch.Token, "bits": ch.Bits, "expires_at": ch.ExpiresAt,
 		}

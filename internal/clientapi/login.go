@@ -87,8 +87,15 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 
 // requirePassword runs password UIA for the caller. It returns true when
 // authentication is complete; otherwise it has written the 401 challenge.
+//
+// An application service acting for one of its users passes: its users
+// have no password to give, and its token already lets it act as them
+// (deactivation, device deletion under MSC4190, as in Synapse).
 func (a *API) requirePassword(w http.ResponseWriter, r *http.Request, purpose string, auth json.RawMessage) (bool, error) {
 	sess := httpapi.Principal(r)
+	if sess.AppServiceID != "" {
+		return true, nil
+	}
 	_, done, err := a.runUIA(w, purpose+":"+sess.UserID, [][]string{{accounts.StagePassword}}, auth,
 		func(stage string, raw json.RawMessage, _ *accounts.UIASession) error {
 			var body loginRequest

@@ -43,7 +43,7 @@ func TestAppServiceRegistrationAndMasquerading(t *testing.T) {
 		if r.Status != 200 || r.Str("user_id") != "@irc_alice:"+server || r.Str("access_token") == "" {
 			t.Fatalf("AS registration: %s", r)
 		}
-		aliceToken := r.Str("access_token")
+		aliceToken, aliceDevice := r.Str("access_token"), r.Str("device_id")
 		if r := hs.Do(t, "POST", "/_matrix/client/v3/register", as.asToken, map[string]any{
 			"type": "m.login.application_service", "username": "irc_bob", "inhibit_login": true}); r.Status != 200 || r.Str("access_token") != "" {
 			t.Fatalf("AS registration with inhibit_login: %s", r)
@@ -164,6 +164,18 @@ func TestAppServiceRegistrationAndMasquerading(t *testing.T) {
 		}
 		if r := hs.Do(t, "POST", "/_matrix/client/v3/account/deactivate", dave.Token, map[string]any{}); r.Status != 401 {
 			t.Errorf("a user deactivating without its password: %s", r)
+		}
+		// Every password check passes for the service acting as its user;
+		// the user's own token still gets the challenge.
+		devPath := "/_matrix/client/v3/devices/" + url.PathEscape(aliceDevice)
+		if r := hs.Do(t, "DELETE", devPath, aliceToken, map[string]any{}); r.Status != 401 {
+			t.Errorf("a user deleting a device without its password: %s", r)
+		}
+		if r := hs.Do(t, "DELETE", devPath+"?user_id="+url.QueryEscape("@irc_alice:"+server), as.asToken, map[string]any{}); r.Status != 200 {
+			t.Errorf("the service deleting its user's device: %s", r)
+		}
+		if r := hs.Do(t, "GET", "/_matrix/client/v3/account/whoami", aliceToken, nil); r.Status != 401 {
+			t.Errorf("the deleted device's token still works: %s", r)
 		}
 	})
 }

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -329,12 +330,16 @@ func TestGuestProofOfWork(t *testing.T) {
 		t.Fatalf("a refused answer gets a new challenge in the same session: %s", r)
 	}
 
-	// A forged challenge: the payload's difficulty lowered to 1 bit.
+	// A forged challenge: the server's own, its difficulty byte lowered to
+	// 1 bit under the original signature, answered with a 1-bit nonce.
 	tok := solved["challenge"].(string)
 	payload, sig, _ := strings.Cut(tok, ".")
-	forgedPayload := []byte(payload)
-	forgedPayload[2] ^= 0x01
-	forged := string(forgedPayload) + "." + sig
+	raw, err := base64.RawURLEncoding.DecodeString(payload)
+	if err != nil || len(raw) < 2 || raw[1] != 8 {
+		t.Fatalf("the challenge's payload is not version, bits, ...: %q", payload)
+	}
+	raw[1] = 1
+	forged := base64.RawURLEncoding.EncodeToString(raw) + "." + sig
 	r = hs.Do(t, "POST", guestReg, "", map[string]any{"auth": map[string]any{"type": stagePoW, "session": c.Session,
 		"challenge": forged, "nonce": proofofwork.Solve(forged, 1)}})
 	expect(t, r, 401, "M_UNAUTHORIZED")
