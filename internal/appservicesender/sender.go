@@ -11,6 +11,8 @@
 package appservicesender
 
 import (
+	"foyer/internal/retry"
+
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -201,7 +203,8 @@ const saveEvery = time.Second
 
 func (w *worker) run(ctx context.Context) {
 	log := w.s.opts.Log.With("appservice", w.as.ID)
-	backoff := min(minBackoff, w.s.opts.MaxBackoff)
+	policy := retry.Backoff{Min: min(minBackoff, w.s.opts.MaxBackoff), Max: w.s.opts.MaxBackoff}
+	backoff := policy.Min
 	var st State
 	for {
 		var err error
@@ -209,7 +212,7 @@ func (w *worker) run(ctx context.Context) {
 			break
 		}
 		log.Error("reading the application service's position", "err", err)
-		if !sleep(ctx, backoff) {
+		if !retry.Wait(ctx, backoff, nil) {
 			return
 		}
 	}
@@ -235,7 +238,7 @@ func (w *worker) run(ctx context.Context) {
 					return
 				}
 				log.Error("building a transaction", "err", err)
-				if !sleep(ctx, backoff) {
+				if !retry.Wait(ctx, backoff, nil) {
 					return
 				}
 				continue
@@ -260,7 +263,7 @@ func (w *worker) run(ctx context.Context) {
 			if err := w.s.opts.Store.SavePending(ctx, w.as.ID, *p); err != nil {
 				log.Error("keeping a transaction", "err", err)
 				w.requeue(p)
-				if !sleep(ctx, backoff) {
+				if !retry.Wait(ctx, backoff, nil) {
 					return
 				}
 				continue
@@ -273,13 +276,13 @@ func (w *worker) run(ctx context.Context) {
 				return
 			}
 			log.Warn("the application service did not take a transaction; retrying", "txn_id", st.Pending.TxnID, "in", backoff, "err", err)
-			if !sleep(ctx, backoff) {
+			if !retry.Wait(ctx, backoff, nil) {
 				return
 			}
-			backoff = min(backoff*2, w.s.opts.MaxBackoff)
+			backoff = policy.Next(backoff)
 			continue
 		}
-		backoff = min(minBackoff, w.s.opts.MaxBackoff)
+		backoff = policy.Min
 		delivered := *st.Pending
 		after := State{SentPos: delivered.Upto, NextTxn: delivered.TxnID + 1}
 		// The next transaction, when there is one already, is kept in the
@@ -299,7 +302,7 @@ func (w *worker) run(ctx context.Context) {
 			if next != nil {
 				w.requeue(next)
 			}
-			if !sleep(ctx, backoff) {
+			if !retry.Wait(ctx, backoff, nil) {
 				return
 			}
 			continue
@@ -412,15 +415,4 @@ func (w *worker) takeEphemeral() ([]json.RawMessage, []json.RawMessage, *DeviceL
 	eph, toDev, devs := w.ephemeral, w.toDevice, w.devices
 	w.ephemeral, w.toDevice, w.devices = nil, nil, nil
 	return eph, toDev, devs
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

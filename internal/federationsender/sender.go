@@ -7,6 +7,8 @@
 package federationsender
 
 import (
+	"foyer/internal/retry"
+
 	"bytes"
 	"cmp"
 	"context"
@@ -155,13 +157,6 @@ type worker struct {
 	wakeup, heardFrom chan struct{}
 }
 
-func signal(ch chan struct{}) {
-	select {
-	case ch <- struct{}{}:
-	default:
-	}
-}
-
 // Queue queues pdu for each destination and wakes their workers. It
 // returns once the queue is written, without waiting on any destination.
 // Our own server and servers federation does not permit are left out.
@@ -256,7 +251,7 @@ func (s *Sender) wake(destination string) {
 		return
 	}
 	if w, ok := s.workers[destination]; ok {
-		signal(w.wakeup)
+		retry.Signal(w.wakeup)
 		return
 	}
 	w := &worker{wakeup: make(chan struct{}, 1), heardFrom: make(chan struct{}, 1)}
@@ -273,7 +268,7 @@ func (s *Sender) HeardFrom(destination string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if w, ok := s.workers[destination]; ok {
-		signal(w.heardFrom)
+		retry.Signal(w.heardFrom)
 	}
 }
 
@@ -290,7 +285,7 @@ func (s *Sender) work(ctx context.Context, destination string, w *worker) {
 			}
 			s.opt.Log.Error("federation sender: reading the queue", "destination", destination, "error", err)
 			backoff = s.nextBackoff(backoff)
-			if !sleep(ctx, backoff) {
+			if !retry.Wait(ctx, backoff, nil) {
 				break
 			}
 			continue
@@ -310,7 +305,7 @@ func (s *Sender) work(ctx context.Context, destination string, w *worker) {
 		// The same batch is retried until it is accepted or rejected, so
 		// its txnId stays the same.
 		for {
-			retry, err := s.sendWithSlot(ctx, destination, items)
+			again, err := s.sendWithSlot(ctx, destination, items)
 			if err == nil {
 				backoff = 0
 				break
@@ -318,7 +313,7 @@ func (s *Sender) work(ctx context.Context, destination string, w *worker) {
 			if ctx.Err() != nil {
 				break
 			}
-			if !retry {
+			if !again {
 				s.opt.Log.Warn("federation sender: the destination rejected a transaction; dropping it",
 					"destination", destination, "pdus", countKind(items, PDU), "edus", countKind(items, EDU), "error", err)
 				break
@@ -332,7 +327,7 @@ func (s *Sender) work(ctx context.Context, destination string, w *worker) {
 			case <-w.heardFrom:
 			default:
 			}
-			if !sleepUnless(ctx, backoff, w.heardFrom) {
+			if !retry.Wait(ctx, backoff, w.heardFrom) {
 				break
 			}
 		}
@@ -353,10 +348,7 @@ func (s *Sender) work(ctx context.Context, destination string, w *worker) {
 }
 
 func (s *Sender) nextBackoff(prev time.Duration) time.Duration {
-	if prev <= 0 {
-		return s.opt.MinBackoff
-	}
-	return min(prev*2, s.opt.MaxBackoff)
+	return retry.Backoff{Min: s.opt.MinBackoff, Max: s.opt.MaxBackoff}.Next(prev)
 }
 
 // sendWithSlot sends one transaction while holding a worker slot: the cap
@@ -458,23 +450,4 @@ func countKind(items []Item, k Kind) int {
 		}
 	}
 	return n
-}
-
-// sleep waits d or until ctx ends; it reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	return sleepUnless(ctx, d, nil)
-}
-
-// sleepUnless is sleep cut short by a signal on early.
-func sleepUnless(ctx context.Context, d time.Duration, early chan struct{}) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-early:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

@@ -1,6 +1,8 @@
 package pushsender
 
 import (
+	"foyer/internal/retry"
+
 	"context"
 	"time"
 
@@ -25,7 +27,7 @@ func (s *Sender) wake(k PusherKey) {
 		return
 	}
 	if w, ok := s.workers[k]; ok {
-		signal(w.wakeup)
+		retry.Signal(w.wakeup)
 		return
 	}
 	w := &worker{wakeup: make(chan struct{}, 1), handled: s.handled[k]}
@@ -54,8 +56,8 @@ func (s *Sender) work(ctx context.Context, k PusherKey, w *worker) {
 				return
 			}
 			s.opt.Log.Error("push sender: reading a pusher's queue", "user_id", k.UserID, "app_id", k.AppID, "error", err)
-			backoff = nextBackoff(backoff)
-			if !sleepUnless(ctx, backoff, nil) {
+			backoff = deliveryBackoff.Next(backoff)
+			if !retry.Wait(ctx, backoff, nil) {
 				return
 			}
 			continue
@@ -120,12 +122,12 @@ func (s *Sender) work(ctx context.Context, k PusherKey, w *worker) {
 					s.opt.Log.Error("push sender: deleting a rejected pusher", "error", err)
 				}
 				return
-			case retry:
+			case retryLater:
 				failing = true
 				if s.tooOld(item) {
 					continue // given up on above
 				}
-				backoff = nextBackoff(backoff)
+				backoff = deliveryBackoff.Next(backoff)
 				s.count(Metrics.Retried, gateway)
 				s.opt.Log.Info("push sender: the gateway failed; retrying later", "user_id", k.UserID, "app_id", k.AppID,
 					"gateway", gateway, "retry_in", backoff.String(), "error", res.err)
@@ -140,7 +142,7 @@ func (s *Sender) work(ctx context.Context, k PusherKey, w *worker) {
 						s.count(Metrics.Failed, gateway)
 					}
 				}
-				if !sleepUnless(ctx, backoff, nil) {
+				if !retry.Wait(ctx, backoff, nil) {
 					return
 				}
 				continue
@@ -226,12 +228,8 @@ func (s *Sender) tooOld(item Queued) bool {
 	return s.now().Sub(time.UnixMilli(item.CreatedTS)) > s.opt.GiveUpAfter
 }
 
-func nextBackoff(prev time.Duration) time.Duration {
-	if prev <= 0 {
-		return minBackoff
-	}
-	return min(prev*2, maxBackoff)
-}
+// deliveryBackoff is the wait between a pusher's failed deliveries.
+var deliveryBackoff = retry.Backoff{Min: time.Second, Max: time.Hour}
 
 func (s *Sender) count(f func(Metrics, string), gateway string) {
 	if s.opt.Metrics != nil {
@@ -266,7 +264,7 @@ func (s *Sender) sendBadge(ctx context.Context, p push.Pusher, gateway string) {
 				}
 			case res.outcome == delivered && res.sent:
 				s.count(Metrics.Sent, gateway)
-			case res.outcome == retry || res.outcome == refused:
+			case res.outcome == retryLater || res.outcome == refused:
 				s.count(Metrics.Failed, gateway)
 				s.opt.Log.Info("push sender: a badge update failed; the next notification carries the count",
 					"user_id", k.UserID, "app_id", k.AppID, "gateway", gateway, "error", res.err)

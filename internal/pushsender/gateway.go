@@ -28,8 +28,8 @@ const (
 	refused
 	// rejected: the gateway listed the pushkey as rejected.
 	rejected
-	// retry: a network error, a timeout, 5xx or 429.
-	retry
+	// retryLater: a network error, a timeout, 5xx or 429.
+	retryLater
 )
 
 type result struct {
@@ -128,7 +128,7 @@ func (s *Sender) deliver(ctx context.Context, p push.Pusher, item Queued) result
 	k := PusherKey{p.UserID, p.AppID, p.PushKey}
 	badge, err := s.store.UnreadRooms(ctx, p.UserID)
 	if err != nil {
-		return result{outcome: retry, err: fmt.Errorf("counting unread rooms: %w", err)}
+		return result{outcome: retryLater, err: fmt.Errorf("counting unread rooms: %w", err)}
 	}
 	var body any
 	if item.IsBadge() {
@@ -142,7 +142,7 @@ func (s *Sender) deliver(ctx context.Context, p push.Pusher, item Queued) result
 	} else {
 		n, ok, err := s.eventNotification(ctx, p, item, badge)
 		if err != nil {
-			return result{outcome: retry, err: err}
+			return result{outcome: retryLater, err: err}
 		}
 		if !ok {
 			return result{outcome: delivered}
@@ -286,7 +286,7 @@ func (s *Sender) post(ctx context.Context, p push.Pusher, notification any) resu
 	select {
 	case s.slots <- struct{}{}:
 	case <-ctx.Done():
-		return result{outcome: retry, err: ctx.Err()}
+		return result{outcome: retryLater, err: ctx.Err()}
 	}
 	defer func() { <-s.slots }()
 	ctx, cancel := context.WithTimeout(ctx, s.opt.RequestTimeout)
@@ -298,17 +298,17 @@ func (s *Sender) post(ctx context.Context, p push.Pusher, notification any) resu
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := s.opt.HTTP.Do(req)
 	if err != nil {
-		return result{outcome: retry, err: err}
+		return result{outcome: retryLater, err: err}
 	}
 	defer resp.Body.Close()
 	answer, err := io.ReadAll(io.LimitReader(resp.Body, maxGatewayAnswerBytes))
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
-		return result{outcome: retry, err: errors.New(resp.Status)}
+		return result{outcome: retryLater, err: errors.New(resp.Status)}
 	case resp.StatusCode >= 300:
 		return result{outcome: refused, err: errors.New(resp.Status)}
 	case err != nil:
-		return result{outcome: retry, err: fmt.Errorf("reading the answer: %w", err)}
+		return result{outcome: retryLater, err: fmt.Errorf("reading the answer: %w", err)}
 	}
 	var a struct {
 		Rejected []string `json:"rejected"`

@@ -1,6 +1,8 @@
 package pushsender
 
 import (
+	"foyer/internal/retry"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,6 +23,10 @@ const pruneEvery = time.Hour
 
 // notify follows the event stream from cursor, turning events into
 // notifications and queue entries, until ctx ends.
+// notifyBackoff is the wait after the notifier failed to turn events
+// into notifications.
+var notifyBackoff = retry.Backoff{Min: time.Second, Max: time.Minute}
+
 func (s *Sender) notify(ctx context.Context, cursor int64) {
 	defer s.wg.Done()
 	backoff := time.Duration(0)
@@ -37,9 +43,9 @@ func (s *Sender) notify(ctx context.Context, cursor int64) {
 				if ctx.Err() != nil {
 					return
 				}
-				backoff = min(max(2*backoff, minBackoff), time.Minute)
+				backoff = notifyBackoff.Next(backoff)
 				s.opt.Log.Error("push sender: turning events into notifications; retrying", "after", cursor, "retry_in", backoff.String(), "error", err)
-				if !sleepUnless(ctx, backoff, nil) {
+				if !retry.Wait(ctx, backoff, nil) {
 					return
 				}
 				continue

@@ -1,6 +1,8 @@
 package pushsender
 
 import (
+	"foyer/internal/retry"
+
 	"context"
 	"fmt"
 	"log/slog"
@@ -9,13 +11,11 @@ import (
 	"time"
 )
 
-// Defaults of Options, and the bounds of the retry backoff.
+// Defaults of Options.
 const (
 	DefaultGiveUpAfter    = 24 * time.Hour
 	DefaultRequestTimeout = 30 * time.Second
 	DefaultMaxRequests    = 64
-	minBackoff            = time.Second
-	maxBackoff            = time.Hour
 	// maxQueuedPerPusher bounds the queue of a pusher whose gateway
 	// fails: its oldest entries are dropped beyond it.
 	maxQueuedPerPusher = 1000
@@ -149,7 +149,7 @@ func (s *Sender) Start() error {
 	go s.notify(ctx, cursor)
 	go s.badges(ctx)
 	go s.removeDone(ctx)
-	signal(s.streamMoved)
+	retry.Signal(s.streamMoved)
 	return nil
 }
 
@@ -169,7 +169,7 @@ func (s *Sender) Stop() {
 
 // StreamAdvanced tells the notifier the stream moved (storage.Stream's
 // OnAdvance): there may be new events. It only signals.
-func (s *Sender) StreamAdvanced(int64) { signal(s.streamMoved) }
+func (s *Sender) StreamAdvanced(int64) { retry.Signal(s.streamMoved) }
 
 // UserRead tells the sender a user's read receipt or room data changed,
 // so their badge may have: the badge loop queues an update. It only
@@ -178,7 +178,7 @@ func (s *Sender) UserRead(userID string) {
 	s.readersMu.Lock()
 	s.readers[userID] = struct{}{}
 	s.readersMu.Unlock()
-	signal(s.readersWake)
+	retry.Signal(s.readersWake)
 }
 
 // badges queues a badge update for the pushers of each user UserRead
@@ -207,26 +207,5 @@ func (s *Sender) badges(ctx context.Context) {
 				s.wake(k)
 			}
 		}
-	}
-}
-
-func signal(ch chan struct{}) {
-	select {
-	case ch <- struct{}{}:
-	default:
-	}
-}
-
-// sleepUnless waits d, or until ctx ends (false) or early is signalled.
-func sleepUnless(ctx context.Context, d time.Duration, early chan struct{}) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-early:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
