@@ -93,29 +93,9 @@ func (as *testAppService) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		_, _ = io.WriteString(w, `{}`)
 	case r.Method == "GET" && strings.HasPrefix(path, "/_matrix/app/v1/users/"):
-		user := strings.TrimPrefix(path, "/_matrix/app/v1/users/")
-		if as.users[user] && as.onUserQuery != nil {
-			f := as.onUserQuery
-			as.mu.Unlock()
-			f(user)
-			as.mu.Lock()
-			_, _ = io.WriteString(w, `{}`)
-			return
-		}
-		w.WriteHeader(http.StatusNotFound)
-		_, _ = io.WriteString(w, `{"errcode":"M_NOT_FOUND"}`)
+		as.answerQuery(w, as.users, as.onUserQuery, strings.TrimPrefix(path, "/_matrix/app/v1/users/"))
 	case r.Method == "GET" && strings.HasPrefix(path, "/_matrix/app/v1/rooms/"):
-		alias := strings.TrimPrefix(path, "/_matrix/app/v1/rooms/")
-		if as.aliases[alias] && as.onAliasQuery != nil {
-			f := as.onAliasQuery
-			as.mu.Unlock()
-			f(alias)
-			as.mu.Lock()
-			_, _ = io.WriteString(w, `{}`)
-			return
-		}
-		w.WriteHeader(http.StatusNotFound)
-		_, _ = io.WriteString(w, `{"errcode":"M_NOT_FOUND"}`)
+		as.answerQuery(w, as.aliases, as.onAliasQuery, strings.TrimPrefix(path, "/_matrix/app/v1/rooms/"))
 	case r.Method == "POST" && path == "/_matrix/app/v1/ping":
 		var body struct {
 			TransactionID string `json:"transaction_id"`
@@ -133,6 +113,21 @@ func (as *testAppService) serve(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotFound)
 		_, _ = io.WriteString(w, `{"errcode":"M_UNRECOGNIZED"}`)
 	}
+}
+
+// answerQuery answers a user or alias query (called with as.mu held): a
+// known ID is created by its hook, run without the lock since it calls
+// Foyer, and found; any other is 404.
+func (as *testAppService) answerQuery(w http.ResponseWriter, known map[string]bool, create func(string), id string) {
+	if known[id] && create != nil {
+		as.mu.Unlock()
+		create(id)
+		as.mu.Lock()
+		_, _ = io.WriteString(w, `{}`)
+		return
+	}
+	w.WriteHeader(http.StatusNotFound)
+	_, _ = io.WriteString(w, `{"errcode":"M_NOT_FOUND"}`)
 }
 
 func (as *testAppService) setDown(down bool) {
