@@ -127,7 +127,7 @@ async function registerGuest() {
 // startClient builds a client from credentials, starts its sync loop and
 // waits for PREPARED. client.e2e records the sync states it went through.
 async function startClient(creds, { guest = false } = {}) {
-  const track = { syncs: 0, bad: [], states: [] };
+  const track = { syncs: 0, bad: [], states: [], events: [] };
   const client = createClient({
     baseUrl,
     userId: creds.userId,
@@ -135,9 +135,12 @@ async function startClient(creds, { guest = false } = {}) {
     accessToken: creds.accessToken,
     // Every answer that was not a success, for the journey's report.
     fetchFn: async (resource, init) => {
+      const url = new URL(String(resource instanceof Request ? resource.url : resource));
+      if (url.pathname.endsWith("/events")) {
+        track.events.push(url); // the peek's polls
+      }
       const res = await fetch(resource, init);
       if (!res.ok) {
-        const url = new URL(String(resource instanceof Request ? resource.url : resource));
         let errcode = "";
         try {
           errcode = (await res.clone().json()).errcode ?? "";
@@ -308,7 +311,25 @@ journey("1. a guest previews a world_readable room: history, then live messages 
   }
   assert.ok(room.getMember(memberCreds.userId), "the peek's state lacks the member");
 
-  // A message sent afterwards arrives through the peek's /events poll.
+  // A message sent afterwards arrives through the peek's /events poll. The
+  // SDK's first poll carries no from token, so it starts at whatever is
+  // newest when it reaches the server, which may be after a message sent
+  // now. Alice types until that poll answers and the SDK polls on from its
+  // end token; from there on nothing can slip between two polls. Typing
+  // starts and stops in turn: each is a change that answers a waiting poll.
+  const polledOn = () => guest.e2e.events.some((u) => u.searchParams.has("from"));
+  let typing = false;
+  await waitFor(
+    async () => {
+      typing = !typing;
+      await alice.sendTyping(roomId, typing, 5000);
+      await new Promise((r) => setTimeout(r, 250));
+      return polledOn();
+    },
+    15000,
+    "the guest's peek to poll /events from a token",
+  );
+  await alice.sendTyping(roomId, false);
   await alice.sendTextMessage(roomId, "live while you peek");
   const live = await sees(guest, roomId, "live while you peek", 20000);
   assert.equal(live.getSender(), memberCreds.userId);
