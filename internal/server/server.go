@@ -61,6 +61,9 @@ type Server struct {
 	// connCap is shared by the listeners: the cap is per address, not
 	// per listener.
 	connCap *connectionCap
+	// releaseServing gives up the SQLite serving lock (nil on
+	// PostgreSQL).
+	releaseServing func() error
 }
 
 // Services are the parts built from the configuration, shared by the
@@ -317,16 +320,30 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	var releaseServing func() error
+	if cfg.DatabaseURL == "" {
+		release, err := storage.LockSQLiteServing(cfg.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		releaseServing = release
+	}
+	fail := func(err error) (*Server, error) {
+		if releaseServing != nil {
+			_ = releaseServing()
+		}
+		return nil, err
+	}
 	svc, err := OpenServices(ctx, cfg, log)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	if err := ensureAppServiceSenders(ctx, svc); err != nil {
 		svc.DB.Close()
-		return nil, err
+		return fail(err)
 	}
 	stopCtx, cancel := context.WithCancel(context.Background())
-	s := &Server{cfg: cfg, log: log, DB: svc.DB, Services: svc, stopCtx: stopCtx, stopCancel: cancel}
+	s := &Server{cfg: cfg, log: log, DB: svc.DB, Services: svc, stopCtx: stopCtx, stopCancel: cancel, releaseServing: releaseServing}
 	s.API = newAPI(cfg, log, svc, stopCtx, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
@@ -464,6 +481,10 @@ func (s *Server) Stop(ctx context.Context) error {
 	s.Services.Rooms.StopSelfDestruct()
 	if s.DB != nil {
 		errs = append(errs, s.DB.Close())
+	}
+	if s.releaseServing != nil {
+		errs = append(errs, s.releaseServing())
+		s.releaseServing = nil
 	}
 	return errors.Join(errs...)
 }

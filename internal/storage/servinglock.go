@@ -1,0 +1,64 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// servingLockFile sits beside the SQLite database; the process serving
+// it holds a lock on the file for as long as it runs.
+const servingLockFile = "serving.lock"
+
+// ErrAlreadyServed is returned when another process serves the data
+// directory's SQLite database.
+var ErrAlreadyServed = errors.New("another process is already serving this SQLite database")
+
+// LockSQLiteServing makes the caller the one process serving the SQLite
+// database in dataDir: SQLite's in-process coordination (stream positions,
+// room write locks, wake-ups) cannot span processes, so a second server
+// on the same file is refused rather than left to corrupt what clients
+// see. Operator subcommands do not take the lock: they write through
+// SQLite's own locking while the server runs. The lock is the operating
+// system's, so it goes when the process dies, however it dies.
+func LockSQLiteServing(dataDir string) (release func() error, err error) {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating data directory: %w", err)
+	}
+	path := filepath.Join(dataDir, servingLockFile)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	held, err := tryLockFile(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("locking %s: %w", path, err)
+	}
+	if !held {
+		holder := readHolder(f)
+		f.Close()
+		return nil, fmt.Errorf("%w in %s%s: stop it first; several processes need PostgreSQL (database_url)", ErrAlreadyServed, dataDir, holder)
+	}
+	// The holder's process ID, for the message a second process prints.
+	if err := f.Truncate(0); err == nil {
+		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	return func() error {
+		_ = f.Truncate(0)
+		return f.Close() // closing the file releases the lock
+	}, nil
+}
+
+func readHolder(f *os.File) string {
+	buf := make([]byte, 32)
+	n, _ := f.ReadAt(buf, 0)
+	pid := strings.TrimSpace(string(buf[:n]))
+	if pid == "" {
+		return ""
+	}
+	return " (process " + pid + ")"
+}
