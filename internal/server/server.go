@@ -131,7 +131,7 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 	if err != nil {
 		return nil, err
 	}
-	key, err := matrixevents.LoadOrCreateSigningKey(cfg.DataDir)
+	key, err := loadSigningKey(ctx, db, cfg.DataDir, log)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("loading the server signing key: %w", err)

@@ -39,15 +39,14 @@ func (h *Homeserver) ReachServers(others ...*Homeserver) {
 	h.Server.Services.ServerKeys.SetOutbound(&http.Client{}, r)
 }
 
-// SigningKey is the server's own signing key, read from its data dir, for
-// tests that sign federation requests as that server.
+// SigningKey is the running server's own signing key, for tests that
+// sign federation requests as that server.
 func (h *Homeserver) SigningKey(t testing.TB) *matrixevents.SigningKey {
 	t.Helper()
-	key, err := matrixevents.LoadOrCreateSigningKey(h.Config.DataDir)
-	if err != nil {
-		t.Fatal(err)
+	if h.Server == nil {
+		t.Fatal("SigningKey: the server is not running")
 	}
-	return key
+	return h.Server.Services.SigningKey
 }
 
 // SignedRequest sends a federation request to h signed with key as

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -394,10 +395,9 @@ func TestCrashAcknowledgedWritesSurviveKill9(t *testing.T) {
 		env := foyerEnv()
 		p := startFoyerProc(t, args, env)
 
-		keyPath := filepath.Join(flagValue(args, "--data-dir"), "signing.key")
-		keyBefore, err := os.ReadFile(keyPath)
-		if err != nil || len(keyBefore) == 0 {
-			t.Fatalf("signing key after first start: %q %v", keyBefore, err)
+		keyBefore := jsonPath(p.must("GET", "/_matrix/key/v2/server", "", nil).JSON, "verify_keys")
+		if keyBefore == nil {
+			t.Fatal("no verify_keys after the first start")
 		}
 		schemaBefore := schemaVersions(t, backend, args)
 		if schemaBefore == "" {
@@ -553,9 +553,8 @@ func TestCrashAcknowledgedWritesSurviveKill9(t *testing.T) {
 
 		// Restart on the same storage.
 		p2 := startFoyerProc(t, args, env)
-		keyAfter, err := os.ReadFile(keyPath)
-		if err != nil || !bytes.Equal(keyAfter, keyBefore) {
-			t.Errorf("signing key changed across the restart: before %q, after %q (%v)", keyBefore, keyAfter, err)
+		if keyAfter := jsonPath(p2.must("GET", "/_matrix/key/v2/server", "", nil).JSON, "verify_keys"); !reflect.DeepEqual(keyAfter, keyBefore) {
+			t.Errorf("signing key changed across the restart: before %v, after %v", keyBefore, keyAfter)
 		}
 		if after := schemaVersions(t, backend, args); after != schemaBefore {
 			t.Errorf("schema_version changed across the restart (migrations re-applied?):\nbefore:\n%safter:\n%s", schemaBefore, after)

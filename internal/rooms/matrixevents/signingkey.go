@@ -69,6 +69,33 @@ func LoadOrCreateSigningKey(dir string) (*SigningKey, error) {
 	return key, nil
 }
 
+// ReadSigningKeyFile reads dir/signing.key without creating it; ok is
+// false when there is none.
+func ReadSigningKeyFile(dir string) (key *SigningKey, ok bool, err error) {
+	path := filepath.Join(dir, SigningKeyFile)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("read signing key: %w", err)
+	}
+	key, err = parseSigningKey(data, path)
+	return key, err == nil, err
+}
+
+// NewSigningKey makes a fresh key with a random key ID.
+func NewSigningKey() (*SigningKey, error) { return generateSigningKey() }
+
+// Line is the key in the one-line signing.key format, for storing it.
+func (k *SigningKey) Line() string { return strings.TrimSpace(string(formatSigningKey(k))) }
+
+// ParseSigningKeyLine reads a key written by Line; source names where it
+// came from, for errors.
+func ParseSigningKeyLine(line, source string) (*SigningKey, error) {
+	return parseSigningKey([]byte(line), source)
+}
+
 func generateSigningKey() (*SigningKey, error) {
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
