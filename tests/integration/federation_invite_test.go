@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"foyer/internal/testharness"
 )
@@ -305,18 +306,28 @@ func TestFederationInviteNotSentAsPDUToInviteesServer(t *testing.T) {
 	expect(t, b.Do(t, "POST", cs+"/join/"+url.PathEscape(room), bob.Token, map[string]any{}), 200, "")
 	after := sendMessage(t, a, alice.Token, room, "after bob joined")
 	waitFor(t, func() bool { return syncHasMessage(t, b, bob.Token, room, "after bob joined") })
-	rows, err := b.Server.DB.Read.Query(`SELECT answer FROM federation_transactions WHERE origin = $1`, a.Config.ServerName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
+	// The transaction's answer is recorded after its events are stored
+	// (and seen by sync): wait for it too.
 	var answers string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
+	readAnswers := func() bool {
+		rows, err := b.Server.DB.Read.Query(`SELECT answer FROM federation_transactions WHERE origin = $1`, a.Config.ServerName)
+		if err != nil {
 			t.Fatal(err)
 		}
-		answers += s
+		defer rows.Close()
+		answers = ""
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			answers += s
+		}
+		return strings.Contains(answers, after)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !readAnswers() && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
 	}
 	if strings.Contains(answers, invite.Event.EventID()) {
 		t.Errorf("the invite event was sent to the invitee's server as a PDU: %s", answers)
