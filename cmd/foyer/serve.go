@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 
@@ -9,12 +10,18 @@ import (
 )
 
 func serve(args []string, stdout, stderr io.Writer) error {
-	cfg, rest, err := loadConfig("serve", args, stderr, nil)
+	var check bool
+	cfg, rest, err := loadConfig("serve", args, stderr, func(fs *flag.FlagSet) {
+		fs.BoolVar(&check, "check", false, "show the processes serving the database and which one writes, then exit")
+	})
 	if err != nil {
 		return err
 	}
 	if len(rest) > 0 {
 		return fmt.Errorf("serve takes no arguments, got %q", rest)
+	}
+	if check {
+		return checkCluster(context.Background(), cfg, stdout)
 	}
 	log := newLogger(cfg, stderr)
 	ctx, stop := signalContext()

@@ -20,6 +20,7 @@ import (
 	"foyer/internal/captcha"
 	"foyer/internal/clientdata"
 	"foyer/internal/clientsync"
+	"foyer/internal/cluster"
 	"foyer/internal/config"
 	"foyer/internal/e2ee"
 	"foyer/internal/federationclient"
@@ -64,6 +65,8 @@ type Server struct {
 	// releaseServing gives up the SQLite serving lock (nil on
 	// PostgreSQL).
 	releaseServing func() error
+	// member holds the writer lease and beats the heartbeat.
+	member *cluster.Member
 }
 
 // Services are the parts built from the configuration, shared by the
@@ -342,9 +345,17 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		svc.DB.Close()
 		return fail(err)
 	}
-	stopCtx, cancel := context.WithCancel(context.Background())
-	s := &Server{cfg: cfg, log: log, DB: svc.DB, Services: svc, stopCtx: stopCtx, stopCancel: cancel, releaseServing: releaseServing}
-	s.API = newAPI(cfg, log, svc, stopCtx, func() error {
+	s := &Server{cfg: cfg, log: log, DB: svc.DB, Services: svc, releaseServing: releaseServing}
+	instance, err := cluster.InstanceID(cfg.DataDir)
+	if err == nil {
+		s.member, err = cluster.Join(ctx, cluster.Options{Store: storage.NewClusterStore(svc.DB), InstanceID: instance, Addresses: s.Addrs, Log: log})
+	}
+	if err != nil {
+		svc.DB.Close()
+		return fail(err)
+	}
+	s.stopCtx, s.stopCancel = context.WithCancel(context.Background())
+	s.API = newAPI(cfg, log, svc, s.stopCtx, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		return svc.DB.Read.PingContext(ctx)
@@ -357,7 +368,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 
 // Start opens the configured listeners and serves in the background.
 func (s *Server) Start() error {
-	s.done = make(chan error, 2)
+	s.done = make(chan error, 3)
+	s.member.Start(func(err error) {
+		s.log.Error("stopping: this process may no longer write", "err", err)
+		select {
+		case s.done <- err:
+		default:
+		}
+	})
 	s.Services.Presence.Start()
 	s.Services.Guests.Start()
 	if err := s.Services.FederationSender.Start(); err != nil {
@@ -479,6 +497,9 @@ func (s *Server) Stop(ctx context.Context) error {
 	s.Services.AppServiceSender.Stop()
 	s.Services.E2EE.Stop()
 	s.Services.Rooms.StopSelfDestruct()
+	if s.member != nil {
+		s.member.Stop(ctx)
+	}
 	if s.DB != nil {
 		errs = append(errs, s.DB.Close())
 	}
