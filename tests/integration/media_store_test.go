@@ -1,0 +1,165 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"foyer/internal/config"
+	"foyer/internal/server"
+	"foyer/internal/testharness"
+	"foyer/internal/testharness/s3fake"
+)
+
+// s3MediaConfig points cfg's media at the fake's bucket.
+func s3MediaConfig(cfg *config.Config, fake *s3fake.Server, prefix string) {
+	cfg.Media.Store = config.MediaStoreS3
+	cfg.Media.S3 = config.MediaS3{
+		Endpoint:        fake.Endpoint,
+		Bucket:          fake.Bucket,
+		Region:          "us-east-1",
+		AccessKeyID:     s3fake.AccessKeyID,
+		SecretAccessKey: s3fake.SecretAccessKey,
+		Prefix:          prefix,
+		PathStyle:       true,
+	}
+}
+
+// With media.store: s3, uploads (direct and asynchronous), downloads with
+// ranges, and thumbnails work as with the directory, the content going to
+// the bucket under its SHA-256 and nothing into the data dir.
+func TestMediaStoreS3(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		fake := s3fake.Start(t, "foyer-media")
+		cfg := testharness.Config(t, backend)
+		s3MediaConfig(&cfg, fake, "community")
+		hs := testharness.Start(t, cfg)
+		user := hs.RegisterUser(t, "alice")
+
+		body := bytes.Repeat([]byte("media in a bucket\n"), 1000)
+		id := uploadMedia(t, hs, user.Token, "text/plain", "notes.txt", body)
+		sum := sha256.Sum256(body)
+		sha := hex.EncodeToString(sum[:])
+		if keys := fake.Keys(t); len(keys) != 1 || keys[0] != "community/"+sha[0:2]+"/"+sha[2:4]+"/"+sha {
+			t.Fatalf("bucket keys %v, want the upload under its SHA-256", keys)
+		}
+
+		r := mediaDo(t, hs, "GET", clientMedia+"/download/"+id, user.Token, nil)
+		mediaExpect(t, "download", r, 200, "")
+		if !bytes.Equal(r.Raw, body) || r.Header.Get("Content-Length") != "18000" {
+			t.Fatalf("download: %d bytes, Content-Length %s", len(r.Raw), r.Header.Get("Content-Length"))
+		}
+		r = mediaDo(t, hs, "GET", clientMedia+"/download/"+id, user.Token, nil, "Range", "bytes=100-199")
+		mediaExpect(t, "range", r, 206, "")
+		if !bytes.Equal(r.Raw, body[100:200]) || r.Header.Get("Content-Range") != "bytes 100-199/18000" {
+			t.Fatalf("range: %q, Content-Range %s", r.Raw, r.Header.Get("Content-Range"))
+		}
+		r = mediaDo(t, hs, "GET", clientMedia+"/download/"+id, user.Token, nil, "Range", "bytes=-5")
+		if r.Status != 206 || !bytes.Equal(r.Raw, body[len(body)-5:]) {
+			t.Fatalf("suffix range: %d %q", r.Status, r.Raw)
+		}
+
+		// The same bytes again: one object.
+		id2 := uploadMedia(t, hs, user.Token, "text/plain", "again.txt", body)
+		if id2 == id || len(fake.Keys(t)) != 1 {
+			t.Fatalf("a second upload of the same bytes: id %s, keys %v", id2, fake.Keys(t))
+		}
+
+		// Thumbnails are generated from the bucket and stored there.
+		img := pngOf(t, 640, 480)
+		imgID := uploadMedia(t, hs, user.Token, "image/png", "pic.png", img)
+		r = mediaDo(t, hs, "GET", clientMedia+"/thumbnail/"+imgID+"?width=96&height=96&method=crop", user.Token, nil)
+		mediaExpect(t, "thumbnail", r, 200, "")
+		if w, h, format := imageSize(t, r.Raw); w != 96 || h != 96 || format != "png" {
+			t.Fatalf("thumbnail %dx%d %s", w, h, format)
+		}
+		if n := len(fake.Keys(t)); n != 3 {
+			t.Fatalf("%d objects, want the text, the picture and its thumbnail", n)
+		}
+		again := mediaDo(t, hs, "GET", clientMedia+"/thumbnail/"+imgID+"?width=96&height=96&method=crop", user.Token, nil)
+		if !bytes.Equal(again.Raw, r.Raw) {
+			t.Fatal("the cached thumbnail differs")
+		}
+
+		// Asynchronous upload: the ID is served once its content is in.
+		r = mediaDo(t, hs, "POST", "/_matrix/media/v1/create", user.Token, []byte("{}"), "Content-Type", "application/json")
+		mediaExpect(t, "create", r, 200, "")
+		created := strings.TrimPrefix(r.Str("content_uri"), "mxc://")
+		r = mediaDo(t, hs, "PUT", "/_matrix/media/v3/upload/"+created, user.Token, []byte("later"), "Content-Type", "text/plain")
+		mediaExpect(t, "async upload", r, 200, "")
+		r = mediaDo(t, hs, "GET", clientMedia+"/download/"+created, user.Token, nil)
+		if r.Status != 200 || string(r.Raw) != "later" {
+			t.Fatalf("async download: %s", r)
+		}
+
+		// Unknown media is still 404.
+		r = mediaDo(t, hs, "GET", clientMedia+"/download/localhost/nosuchmedia", user.Token, nil)
+		mediaExpect(t, "unknown", r, 404, "M_NOT_FOUND")
+
+		// Nothing went to the data dir but spool space, now empty.
+		if _, err := os.Stat(filepath.Join(cfg.DataDir, "media")); !os.IsNotExist(err) {
+			t.Errorf("the data dir has a media directory: %v", err)
+		}
+		if left, err := os.ReadDir(filepath.Join(cfg.DataDir, "media-spool")); err != nil || len(left) != 0 {
+			t.Errorf("spool: %d files left, %v", len(left), err)
+		}
+	})
+}
+
+// A bucket that stops answering: uploads, downloads and thumbnails say
+// the store is unavailable (503), never 500, and the database names
+// nothing that was not stored.
+func TestMediaStoreS3Unavailable(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		fake := s3fake.Start(t, "foyer-media")
+		cfg := testharness.Config(t, backend)
+		s3MediaConfig(&cfg, fake, "")
+		hs := testharness.Start(t, cfg)
+		user := hs.RegisterUser(t, "alice")
+		id := uploadMedia(t, hs, user.Token, "image/png", "pic.png", pngOf(t, 200, 100))
+		before := countRows(t, hs, "SELECT COUNT(*) FROM media")
+
+		fake.Close()
+		r := mediaDo(t, hs, "POST", "/_matrix/media/v3/upload", user.Token, []byte("lost"), "Content-Type", "text/plain")
+		mediaExpect(t, "upload", r, 503, "M_UNKNOWN")
+		if r.Str("error") != "media store unavailable" {
+			t.Errorf("upload error %q", r.Str("error"))
+		}
+		r = mediaDo(t, hs, "GET", clientMedia+"/download/"+id, user.Token, nil)
+		mediaExpect(t, "download", r, 503, "M_UNKNOWN")
+		r = mediaDo(t, hs, "GET", clientMedia+"/thumbnail/"+id+"?width=32&height=32&method=crop", user.Token, nil)
+		mediaExpect(t, "thumbnail", r, 503, "M_UNKNOWN")
+		if after := countRows(t, hs, "SELECT COUNT(*) FROM media"); after != before {
+			t.Fatalf("%d media rows after a failed upload, %d before", after, before)
+		}
+	})
+}
+
+// A server does not start on a bucket it cannot use, and says why.
+func TestMediaStoreS3StartupCheck(t *testing.T) {
+	fake := s3fake.Start(t, "foyer-media")
+	cfg := testharness.Config(t, "sqlite")
+	s3MediaConfig(&cfg, fake, "")
+	cfg.Media.S3.Bucket = "not-there"
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err == nil {
+		_ = srv.Stop(context.Background())
+		t.Fatal("the server started without its bucket")
+	}
+	if !strings.Contains(err.Error(), `media bucket "not-there" does not exist`) {
+		t.Fatalf("error %q does not name the missing bucket", err)
+	}
+	if strings.Contains(err.Error(), s3fake.SecretAccessKey) {
+		t.Fatalf("the error shows the secret: %q", err)
+	}
+}
