@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"foyer/internal/config"
 	"foyer/internal/server"
@@ -227,5 +228,51 @@ func TestMediaStoreSharedByTwoServers(t *testing.T) {
 				}
 			})
 		}
+	})
+}
+
+// Other servers' media fetched over federation is cached in the bucket:
+// the original and the origin's thumbnail, served from there once the
+// origin is down.
+func TestMediaStoreS3CachesRemoteMedia(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		fake := s3fake.Start(t, "foyer-media")
+		servers := testharness.StartFederation(t, backend, 2, func(i int, cfg *config.Config) {
+			if i == 0 {
+				s3MediaConfig(cfg, fake, "")
+			}
+		})
+		a, b := servers[0], servers[1]
+		alice, bob := a.RegisterUser(t, "alice"), b.RegisterUser(t, "bob")
+		picture := pngOf(t, 400, 300)
+		mxc := uploadMedia(t, b, bob.Token, "image/png", "photo.png", picture)
+		other := uploadMedia(t, b, bob.Token, "image/png", "", pngOf(t, 200, 100))
+
+		r := mediaDo(t, a, "GET", clientMedia+"/download/"+mxc, alice.Token, nil)
+		if r.Status != 200 || !bytes.Equal(r.Raw, picture) {
+			t.Fatalf("download through A: %d, %d bytes", r.Status, len(r.Raw))
+		}
+		r = mediaDo(t, a, "GET", clientMedia+"/thumbnail/"+other+"?width=32&height=32&method=crop", alice.Token, nil)
+		mediaExpect(t, "B's thumbnail through A", r, 200, "")
+		thumb := r.Raw
+		if n := len(fake.Keys(t)); n != 2 {
+			t.Fatalf("%d objects in A's bucket, want B's picture and B's thumbnail", n)
+		}
+
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := b.Server.Stop(ctx); err != nil {
+			t.Fatal(err)
+		}
+		r = mediaDo(t, a, "GET", clientMedia+"/download/"+mxc, alice.Token, nil, "Range", "bytes=0-7")
+		if r.Status != 206 || !bytes.Equal(r.Raw, picture[:8]) {
+			t.Fatalf("cached range with B down: %d %q", r.Status, r.Raw)
+		}
+		r = mediaDo(t, a, "GET", clientMedia+"/thumbnail/"+other+"?width=32&height=32&method=crop", alice.Token, nil)
+		if r.Status != 200 || !bytes.Equal(r.Raw, thumb) {
+			t.Fatalf("cached thumbnail with B down: %d, %d bytes", r.Status, len(r.Raw))
+		}
+		r = mediaDo(t, a, "GET", clientMedia+"/thumbnail/"+mxc+"?width=96&height=96&method=crop", alice.Token, nil)
+		mediaExpect(t, "thumbnail A makes of the cached original", r, 200, "")
 	})
 }
