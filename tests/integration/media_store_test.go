@@ -276,3 +276,39 @@ func TestMediaStoreS3CachesRemoteMedia(t *testing.T) {
 		mediaExpect(t, "thumbnail A makes of the cached original", r, 200, "")
 	})
 }
+
+// A preview's image is stored in the bucket like any upload; with the
+// bucket down, previewing an image URL says the store is unavailable
+// while a page previews without its image.
+func TestMediaStoreS3URLPreviewImages(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		site := startLinkSite(t)
+		fake := s3fake.Start(t, "foyer-media")
+		cfg := previewConfig(t, backend)
+		s3MediaConfig(&cfg, fake, "")
+		hs := testharness.Start(t, cfg)
+		alice := hs.RegisterUser(t, "alice")
+
+		r := hs.Do(t, "GET", previewPath(previewV1, site.URL+"/page"), alice.Token, nil)
+		expect(t, r, 200, "")
+		sum := sha256.Sum256(site.png)
+		sha := hex.EncodeToString(sum[:])
+		if keys := fake.Keys(t); len(keys) != 1 || !strings.HasSuffix(keys[0], sha) {
+			t.Fatalf("bucket keys %v, want the preview's image", keys)
+		}
+		dl := mediaDo(t, hs, "GET", clientMedia+"/download/"+strings.TrimPrefix(r.Str("og:image"), "mxc://"), alice.Token, nil)
+		if dl.Status != 200 || !bytes.Equal(dl.Raw, site.png) {
+			t.Fatalf("the preview image downloads as %d, %d bytes", dl.Status, len(dl.Raw))
+		}
+
+		fake.Close()
+		r = hs.Do(t, "GET", previewPath(previewV1, site.URL+"/photo"), alice.Token, nil)
+		expect(t, r, 503, "M_UNKNOWN")
+		// Another URL of the same page: not cached, its image not stored.
+		r = hs.Do(t, "GET", previewPath(previewV1, site.URL+"/page?again"), alice.Token, nil)
+		expect(t, r, 200, "")
+		if r.Str("og:title") != "A & B: the story" || r.JSON["og:image"] != nil {
+			t.Fatalf("the page with the bucket down: %s", r)
+		}
+	})
+}
