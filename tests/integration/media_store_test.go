@@ -312,3 +312,42 @@ func TestMediaStoreS3URLPreviewImages(t *testing.T) {
 		}
 	})
 }
+
+// The directory store failing (here: its paths turned into files, which
+// even root cannot write through) answers 503 "media store unavailable"
+// and leaves no record of the failed upload.
+func TestMediaStoreDirectoryUnavailable(t *testing.T) {
+	testharness.EachBackend(t, func(t *testing.T, backend string) {
+		hs := testharness.StartBackend(t, backend)
+		user := hs.RegisterUser(t, "alice")
+		body := []byte("on disk")
+		id := uploadMedia(t, hs, user.Token, "text/plain", "a.txt", body)
+		sum := sha256.Sum256(body)
+		sha := hex.EncodeToString(sum[:])
+		root := filepath.Join(hs.Config.DataDir, "media")
+		before := countRows(t, hs, "SELECT COUNT(*) FROM media")
+
+		blockWith := func(dir string) {
+			t.Helper()
+			if err := os.RemoveAll(dir); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(dir, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		blockWith(filepath.Join(root, "tmp"))
+		blockWith(filepath.Join(root, sha[0:2], sha[2:4]))
+
+		r := mediaDo(t, hs, "POST", "/_matrix/media/v3/upload", user.Token, []byte("new"), "Content-Type", "text/plain")
+		mediaExpect(t, "upload", r, 503, "M_UNKNOWN")
+		if r.Str("error") != "media store unavailable" {
+			t.Errorf("upload error %q", r.Str("error"))
+		}
+		r = mediaDo(t, hs, "GET", clientMedia+"/download/"+id, user.Token, nil)
+		mediaExpect(t, "download", r, 503, "M_UNKNOWN")
+		if after := countRows(t, hs, "SELECT COUNT(*) FROM media"); after != before {
+			t.Fatalf("%d media rows after a failed upload, %d before", after, before)
+		}
+	})
+}
