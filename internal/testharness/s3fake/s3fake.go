@@ -3,6 +3,8 @@
 package s3fake
 
 import (
+	"io"
+	"log"
 	"net/http/httptest"
 	"testing"
 
@@ -33,7 +35,11 @@ func Start(t testing.TB, bucket string) *Server {
 		t.Fatalf("creating the fake bucket: %v", err)
 	}
 	fake := gofakes3.New(backend, gofakes3.WithLogger(gofakes3.DiscardLog()))
-	ts := httptest.NewServer(fake.Server())
+	ts := httptest.NewUnstartedServer(fake.Server())
+	// The fake writes a second status on some errors; net/http's
+	// complaint about it is noise here.
+	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
+	ts.Start()
 	t.Cleanup(ts.Close)
 	return &Server{Endpoint: ts.URL, Bucket: bucket, Backend: backend, http: ts}
 }
