@@ -351,3 +351,28 @@ func TestMediaStoreDirectoryUnavailable(t *testing.T) {
 		}
 	})
 }
+
+// An https endpoint with a private CA: trusted through
+// media.s3.trusted_ca_file, refused at start without it.
+func TestMediaStoreS3TrustedCA(t *testing.T) {
+	fake := s3fake.StartTLS(t, "foyer-media")
+	cfg := testharness.Config(t, "sqlite")
+	s3MediaConfig(&cfg, fake, "")
+	srv, err := server.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err == nil {
+		_ = srv.Stop(context.Background())
+		t.Fatal("the server trusted a certificate of an unknown CA")
+	}
+	if !strings.Contains(err.Error(), "cannot be reached") || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("error %q does not say the certificate was refused", err)
+	}
+
+	cfg.Media.S3.TrustedCAFile = fake.CAFile
+	hs := testharness.Start(t, cfg)
+	user := hs.RegisterUser(t, "alice")
+	id := uploadMedia(t, hs, user.Token, "text/plain", "a.txt", []byte("over https"))
+	r := mediaDo(t, hs, "GET", clientMedia+"/download/"+id, user.Token, nil)
+	if r.Status != 200 || string(r.Raw) != "over https" || len(fake.Keys(t)) != 1 {
+		t.Fatalf("download over https: %s", r)
+	}
+}

@@ -3,9 +3,12 @@
 package s3fake
 
 import (
+	"encoding/pem"
 	"io"
 	"log"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/johannesboyne/gofakes3"
@@ -23,12 +26,26 @@ type Server struct {
 	// Endpoint is the base URL, http://127.0.0.1:port.
 	Endpoint string
 	Bucket   string
-	Backend  *s3mem.Backend
-	http     *httptest.Server
+	// CAFile is the PEM certificate a StartTLS fake is trusted by.
+	CAFile  string
+	Backend *s3mem.Backend
+	http    *httptest.Server
 }
 
 // Start runs a fake holding an empty bucket until the test ends.
 func Start(t testing.TB, bucket string) *Server {
+	t.Helper()
+	return start(t, bucket, false)
+}
+
+// StartTLS is Start over https, with a certificate of its own CA, which
+// CAFile holds.
+func StartTLS(t testing.TB, bucket string) *Server {
+	t.Helper()
+	return start(t, bucket, true)
+}
+
+func start(t testing.TB, bucket string, useTLS bool) *Server {
 	t.Helper()
 	backend := s3mem.New()
 	if err := backend.CreateBucket(bucket); err != nil {
@@ -39,9 +56,20 @@ func Start(t testing.TB, bucket string) *Server {
 	// The fake writes a second status on some errors; net/http's
 	// complaint about it is noise here.
 	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
-	ts.Start()
+	s := &Server{Bucket: bucket, Backend: backend, http: ts}
+	if useTLS {
+		ts.StartTLS()
+		s.CAFile = filepath.Join(t.TempDir(), "s3-ca.pem")
+		cert := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw})
+		if err := os.WriteFile(s.CAFile, cert, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		ts.Start()
+	}
 	t.Cleanup(ts.Close)
-	return &Server{Endpoint: ts.URL, Bucket: bucket, Backend: backend, http: ts}
+	s.Endpoint = ts.URL
+	return s
 }
 
 // Close stops answering, as a store that went down.
