@@ -131,6 +131,13 @@ type Passwords struct {
 
 // Media configures the content repository.
 type Media struct {
+	// Store is where content is kept: directory (a local or shared
+	// filesystem) or s3 (an S3-compatible bucket, see mediastore.go).
+	Store string `yaml:"store" env:"MEDIA_STORE"`
+	// Directory is the directory store's root; empty means media/ in
+	// the data dir.
+	Directory string  `yaml:"directory" env:"MEDIA_DIRECTORY"`
+	S3        MediaS3 `yaml:"s3"`
 	// MaxUploadBytes caps one upload; larger ones get 413 M_TOO_LARGE.
 	MaxUploadBytes int64 `yaml:"max_upload_bytes" env:"MEDIA_MAX_UPLOAD_BYTES"`
 	// LegacyUnauthenticated serves the deprecated unauthenticated
@@ -227,6 +234,7 @@ func Default() Config {
 			MinLength:     0,
 		},
 		Media: Media{
+			Store:                      MediaStoreDirectory,
 			MaxUploadBytes:             50 << 20,
 			LegacyUnauthenticated:      true,
 			RemoteFetchTimeout:         60 * time.Second,

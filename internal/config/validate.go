@@ -120,6 +120,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.AccountLimits.validate(c.SyncLimits, c.Limits.MaxRequestBytes)...)
 	errs = append(errs, c.HTTP.validate()...)
 	errs = append(errs, c.Outbound.validate()...)
+	errs = append(errs, c.Media.validateStore()...)
 	errs = append(errs, c.Federation.validate()...)
 	errs = append(errs, c.ServerNotices.validate()...)
 	errs = append(errs, c.Push.validate()...)

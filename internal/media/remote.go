@@ -149,6 +149,9 @@ func (s *Service) remoteError(origin, mediaID string, err error) error {
 		return ErrRemoteTooLarge
 	case errors.Is(err, federationclient.ErrNotPermitted):
 		return ErrRemoteForbidden
+	case errors.Is(err, ErrStoreUnavailable):
+		// Ours, not the origin's: the store's error says so.
+		return err
 	}
 	s.opts.Log.Warn("fetching remote media failed", "mxc", "mxc://"+origin+"/"+mediaID, "err", err)
 	// %v, not %w: the origin's cut-off answer must not read as our

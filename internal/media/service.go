@@ -123,7 +123,7 @@ func NewService(meta MetadataStore, blobs Store, opts Options) *Service {
 	return &Service{
 		opts:      opts,
 		meta:      meta,
-		blobs:     blobs,
+		blobs:     loggedStore{Store: blobs, log: opts.Log},
 		uploaded:  make(chan struct{}),
 		decodeSem: make(chan struct{}, t.Concurrency),
 		fetchSem:  make(chan struct{}, opts.MaxConcurrentFetches),

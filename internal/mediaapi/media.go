@@ -101,6 +101,10 @@ func mediaError(err error) error {
 		return httpapi.ErrUnknown(http.StatusBadRequest, "the upload was cut off before all its content arrived")
 	case errors.Is(err, media.ErrNotFound):
 		return httpapi.ErrNotFound("media not found")
+	case errors.Is(err, media.ErrBlobNotFound):
+		// A record whose content is gone (deleted from the store, or a
+		// server pointed at another store): nothing to serve.
+		return httpapi.ErrNotFound("media not found")
 	case errors.Is(err, media.ErrNotYetUploaded):
 		return httpapi.ErrNotYetUploaded("content has not yet been uploaded")
 	case errors.Is(err, media.ErrAlreadyUploaded):
@@ -121,6 +125,8 @@ func mediaError(err error) error {
 		return httpapi.NewError(http.StatusBadGateway, "M_TOO_LARGE", "the remote content is larger than this server accepts")
 	case errors.Is(err, media.ErrRemoteUnavailable):
 		return httpapi.ErrUnknown(http.StatusBadGateway, "failed to fetch remote media")
+	case errors.Is(err, media.ErrStoreUnavailable):
+		return httpapi.ErrUnknown(http.StatusServiceUnavailable, "media store unavailable")
 	case errors.Is(err, media.ErrRemoteForbidden):
 		return httpapi.ErrForbidden("federation with the server of this media is not permitted")
 	}
@@ -279,7 +285,7 @@ func (a *API) serveDownload(w http.ResponseWriter, r *http.Request, legacy bool)
 	httpapi.AllowDownload(w, a.Config.HTTP)
 	blob, err := svc.Open(r.Context(), rec)
 	if err != nil {
-		return err
+		return mediaError(err)
 	}
 	defer blob.Close()
 	filename := rec.UploadName

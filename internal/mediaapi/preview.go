@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"foyer/internal/httpapi"
+	"foyer/internal/media"
 	"foyer/internal/urlpreview"
 )
 
@@ -60,6 +61,11 @@ func (a *API) previewURL(w http.ResponseWriter, r *http.Request) error {
 // had (M_TOO_LARGE when it is too big), 403 for an address refused as
 // written in the URL.
 func previewError(err error) error {
+	if errors.Is(err, media.ErrStoreUnavailable) {
+		// The image of an image URL could not be stored: ours, not the
+		// page's fault.
+		return mediaError(err)
+	}
 	var pe *urlpreview.Error
 	if !errors.As(err, &pe) {
 		return err

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -145,7 +144,7 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 		return nil, err
 	}
 	hasher := accounts.NewPasswordHasher(cfg.Passwords.MemoryKiB, cfg.Passwords.Iterations, cfg.Passwords.MaxConcurrent)
-	blobs, err := media.NewFileStore(filepath.Join(cfg.DataDir, "media"))
+	blobs, err := openMediaStore(ctx, cfg)
 	if err != nil {
 		db.Close()
 		return nil, err
