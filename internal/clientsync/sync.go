@@ -323,6 +323,12 @@ func (s *Service) compute(ctx context.Context, req *Request, rs *userRooms) (*Re
 		switch m.Membership {
 		case "join":
 			joined = append(joined, m.RoomID)
+			if !changed && !req.FullState && !typingChanged[m.RoomID] && len(accountData.Rooms[m.RoomID]) == 0 &&
+				!s.changes.eventsMaybeSince(m.RoomID, since) {
+				// Nothing of this room moved: no work, so a sync costs the
+				// same however many quiet rooms the user is in.
+				continue
+			}
 			jr, err := s.joinedRoom(ctx, req, m, since, to, initial, typingChanged, accountData.Rooms[m.RoomID])
 			if err != nil {
 				return nil, err
