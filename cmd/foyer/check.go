@@ -16,6 +16,19 @@ import (
 // configured database, as their heartbeats show them, and which one
 // holds the writer lease. It serves nothing.
 func checkCluster(ctx context.Context, cfg config.Config, stdout io.Writer) error {
+	if cfg.DatabaseURL == "" {
+		holder, held, err := storage.SQLiteServer(cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "Database: %s (one process serves it)\n", dataDescription(cfg.DatabaseURL, cfg.DataDir))
+		if held {
+			fmt.Fprintf(stdout, "Served by %s\n", holder)
+		} else {
+			fmt.Fprintln(stdout, "No process is serving it.")
+		}
+		return nil
+	}
 	db, err := storage.Open(ctx, cfg.DatabaseURL, cfg.DataDir, storage.AccountLimits{})
 	if err != nil {
 		return err

@@ -345,13 +345,18 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		return fail(err)
 	}
 	s := &Server{cfg: cfg, log: log, DB: svc.DB, Services: svc, releaseServing: releaseServing}
-	instance, err := cluster.InstanceID(cfg.DataDir)
-	if err == nil {
-		s.member, err = cluster.Join(ctx, cluster.Options{Store: storage.NewClusterStore(svc.DB), InstanceID: instance, Addresses: s.Addrs, Log: log})
-	}
-	if err != nil {
-		svc.DB.Close()
-		return fail(err)
+	// On SQLite the serving lock already makes this process the only
+	// one; a lease renewed through SQLite's one writer connection could
+	// only be lost to a slow disk.
+	if cfg.DatabaseURL != "" {
+		instance, err := cluster.InstanceID(cfg.DataDir)
+		if err == nil {
+			s.member, err = cluster.Join(ctx, cluster.Options{Store: storage.NewClusterStore(svc.DB), InstanceID: instance, Addresses: s.Addrs, Log: log})
+		}
+		if err != nil {
+			svc.DB.Close()
+			return fail(err)
+		}
 	}
 	s.stopCtx, s.stopCancel = context.WithCancel(context.Background())
 	s.API = newAPI(cfg, log, svc, s.stopCtx, func() error {
@@ -368,13 +373,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 // Start opens the configured listeners and serves in the background.
 func (s *Server) Start() error {
 	s.done = make(chan error, 3)
-	s.member.Start(func(err error) {
-		s.log.Error("stopping: this process may no longer write", "err", err)
-		select {
-		case s.done <- err:
-		default:
-		}
-	})
+	if s.member != nil {
+		s.member.Start(func(err error) {
+			s.log.Error("stopping: this process may no longer write", "err", err)
+			select {
+			case s.done <- err:
+			default:
+			}
+		})
+	}
 	s.Services.Presence.Start()
 	s.Services.Guests.Start()
 	if err := s.Services.FederationSender.Start(); err != nil {

@@ -62,3 +62,21 @@ func readHolder(f *os.File) string {
 	}
 	return " (process " + pid + ")"
 }
+
+// SQLiteServer says which process serves the SQLite database in dataDir:
+// held is false when none does.
+func SQLiteServer(dataDir string) (holder string, held bool, err error) {
+	f, err := os.OpenFile(filepath.Join(dataDir, servingLockFile), os.O_RDONLY, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	defer f.Close()
+	free, err := tryLockFile(f)
+	if err != nil || free {
+		return "", false, err
+	}
+	return strings.TrimSpace(strings.Trim(readHolder(f), " ()")), true, nil
+}

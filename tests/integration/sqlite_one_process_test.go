@@ -3,7 +3,9 @@ package integration
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -50,11 +52,18 @@ func TestSQLiteRefusesASecondServingProcess(t *testing.T) {
 		t.Fatalf("bob, created by the subcommand, cannot log in: %s", r)
 	}
 
+	if out, stderr, code := runFoyer(t, foyerEnv(), "serve", "--check", "--data-dir", cfg.DataDir); code != 0 || !strings.Contains(out, fmt.Sprintf("Served by process %d", os.Getpid())) {
+		t.Fatalf("serve --check while served: exit %d\n%s%s", code, out, stderr)
+	}
+
 	// The first server still serves, then stops; the database is free.
 	if r := hs.Do(t, "GET", "/_matrix/client/v3/account/whoami", alice.Token, nil); r.Status != 200 {
 		t.Fatalf("the serving process was disturbed: %s", r)
 	}
 	hs.Stop(t)
+	if out, _, _ := runFoyer(t, foyerEnv(), "serve", "--check", "--data-dir", cfg.DataDir); !strings.Contains(out, "No process is serving it.") {
+		t.Fatalf("serve --check after the stop:\n%s", out)
+	}
 	hs.Resume(t)
 	if r := hs.Do(t, "GET", "/_matrix/client/v3/account/whoami", alice.Token, nil); r.Status != 200 {
 		t.Fatalf("after a clean stop the database could not be served again: %s", r)
