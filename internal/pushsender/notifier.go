@@ -195,6 +195,7 @@ func (s *Sender) notificationsFor(ctx context.Context, se rooms.StoredEvent) ([]
 		EventID: ev.EventID(), Content: ev.Content()})
 	rc := push.RoomContext{MemberCount: room.JoinedMembers, SenderPowerLevel: room.SenderLevel(ev.Sender()),
 		NotificationPowerLevels: room.NotificationLevels}
+	shared := push.Shared(pe, rc)
 	ts := s.now().UnixMilli()
 	var out []Notification
 	evaluate := func(userID, displayName string) error {
@@ -205,7 +206,7 @@ func (s *Sender) notificationsFor(ctx context.Context, se rooms.StoredEvent) ([]
 			}
 		}
 		rc.DisplayName = displayName
-		m, ok, err := s.rules.EvaluatePrepared(ctx, userID, pe, rc)
+		m, ok, err := s.rules.EvaluateShared(ctx, userID, pe, rc, shared)
 		if err != nil || !ok || !m.Notify {
 			return err
 		}

@@ -137,6 +137,7 @@ type Rooms interface {
 // Rules evaluates users' push rules (push.Service).
 type Rules interface {
 	EvaluatePrepared(ctx context.Context, userID string, pe push.PreparedEvent, rc push.RoomContext) (push.Match, bool, error)
+	EvaluateShared(ctx context.Context, userID string, pe push.PreparedEvent, rc push.RoomContext, shared push.SharedOutcome) (push.Match, bool, error)
 }
 
 // Ignores says whom a user ignores (m.ignored_user_list): their events

@@ -69,17 +69,23 @@ func BenchmarkJoinByRoomSize(b *testing.B) {
 					join(hs.RegisterGuest(b).Token)
 				}
 				filter := url.QueryEscape(`{"room":{"timeline":{"limit":10},"state":{"lazy_load_members":true}}}`)
+				var joining, syncing time.Duration
 				b.ResetTimer()
 				for range b.N {
 					b.StopTimer()
 					g := hs.RegisterGuest(b)
 					b.StartTimer()
+					began := time.Now()
 					join(g.Token)
+					joined := time.Now()
 					r := hs.Do(b, "GET", cs+"/sync?timeout=0&filter="+filter, g.Token, nil)
 					if r.Status != 200 || jsonPath(r.JSON, "rooms", "join", room) == nil {
 						b.Fatalf("first sync after the join: %s", r)
 					}
+					joining, syncing = joining+joined.Sub(began), syncing+time.Since(joined)
 				}
+				b.ReportMetric(float64(joining.Microseconds())/float64(b.N)/1000, "join-ms")
+				b.ReportMetric(float64(syncing.Microseconds())/float64(b.N)/1000, "sync-ms")
 			})
 		}
 	}
