@@ -29,6 +29,14 @@ type PushRoom struct {
 	displayNames map[string]string
 }
 
+// memberName is a member's display name as its member event gives it,
+// and whether the member is of this server.
+type memberName struct {
+	eventID     string
+	displayName string
+	local       bool
+}
+
 // SenderLevel is a user's power level in the room.
 func (p *PushRoom) SenderLevel(userID string) int64 { return p.levels.userLevel(userID) }
 
@@ -54,6 +62,7 @@ func (s *Service) PushRoomFor(ctx context.Context, roomID string) (*PushRoom, er
 		levels:             parsePowerLevels(snap),
 		displayNames:       map[string]string{},
 	}
+	names := make(map[string]memberName, len(e.memberNames))
 	for k, se := range e.state {
 		if k.Type != matrixevents.TypeMember {
 			continue
@@ -62,23 +71,30 @@ func (s *Service) PushRoomFor(ctx context.Context, roomID string) (*PushRoom, er
 		if membership != "join" && membership != "invite" {
 			continue
 		}
-		var c struct {
-			DisplayName string `json:"displayname"`
+		// A state change is usually one member's: the others' names are
+		// the ones of the last build, decoded then.
+		name, ok := e.memberNames[k.StateKey]
+		if !ok || name.eventID != se.Event.EventID() {
+			var c struct {
+				DisplayName string `json:"displayname"`
+			}
+			_ = json.Unmarshal(se.Event.Content(), &c)
+			_, server, _ := matrixevents.SplitUserID(k.StateKey)
+			name = memberName{eventID: se.Event.EventID(), displayName: c.DisplayName, local: server == s.serverName}
 		}
-		_ = json.Unmarshal(se.Event.Content(), &c)
-		p.displayNames[k.StateKey] = c.DisplayName
-		_, server, _ := matrixevents.SplitUserID(k.StateKey)
-		local := server == s.serverName
+		names[k.StateKey] = name
+		p.displayNames[k.StateKey] = name.displayName
 		switch {
 		case membership == "join":
 			p.JoinedMembers++
-			if local {
-				p.LocalMembers[k.StateKey] = c.DisplayName
+			if name.local {
+				p.LocalMembers[k.StateKey] = name.displayName
 			}
-		case local:
+		case name.local:
 			p.LocalInvited[k.StateKey] = true
 		}
 	}
+	e.memberNames = names
 	if se, ok := snap.Get("m.room.power_levels", ""); ok {
 		var c struct {
 			Notifications map[string]flexInt `json:"notifications"`

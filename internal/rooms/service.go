@@ -91,6 +91,9 @@ type roomEntry struct {
 	// (pushroom.go); a state change clears both.
 	summary  *MemberSummary
 	pushRoom *PushRoom
+	// memberNames are the display names pushRoom was built with, by the
+	// member event they came from: a rebuild decodes only new events.
+	memberNames map[string]memberName
 	// held are received events not yet written (receivebatch.go); the
 	// cache counts them. Locking the room writes them first, unless the
 	// locker is their batch.
