@@ -3,6 +3,7 @@ package rooms
 import (
 	"context"
 	"errors"
+	"hash/fnv"
 	"slices"
 	"sync"
 )
@@ -87,41 +88,62 @@ func (e *roomEntry) waitQuiet() {
 	p.quiet.Broadcast()
 }
 
-// groupCommitter writes queued sends of every room.
+// groupCommitter writes queued sends. Each room belongs to one lane, so
+// its sends are stored in order; a lane stores the sends of all its rooms
+// together. With one lane (SQLite, whose one writer connection serialises
+// transactions anyway) every room shares each commit; PostgreSQL takes
+// several transactions at once, and a transaction there is a round trip
+// per statement, so rooms spread over lanes that commit in parallel.
 type groupCommitter struct {
+	lanes []commitLane
+}
+
+// commitLane is one committer's queue.
+type commitLane struct {
 	mu      sync.Mutex
 	queue   []*queuedSend
 	running bool
 }
 
-// enqueue queues q for the committer, starting it when idle. Called with
-// q's room locked, so a room's sends queue in the order they were built.
+func newGroupCommitter(lanes int) groupCommitter {
+	return groupCommitter{lanes: make([]commitLane, max(lanes, 1))}
+}
+
+// lane is the lane of a room.
+func (g *groupCommitter) lane(roomID string) *commitLane {
+	h := fnv.New32a()
+	h.Write([]byte(roomID))
+	return &g.lanes[h.Sum32()%uint32(len(g.lanes))]
+}
+
+// enqueue queues q in its room's lane, starting the lane's committer when
+// idle. Called with q's room locked, so a room's sends queue in the order
+// they were built.
 func (s *Service) enqueue(q *queuedSend) {
-	g := &s.committer
-	g.mu.Lock()
-	g.queue = append(g.queue, q)
-	start := !g.running
-	g.running = true
-	g.mu.Unlock()
+	l := s.committer.lane(q.append.RoomID)
+	l.mu.Lock()
+	l.queue = append(l.queue, q)
+	start := !l.running
+	l.running = true
+	l.mu.Unlock()
 	if start {
-		go s.runCommitter()
+		go s.runCommitter(l)
 	}
 }
 
-// runCommitter writes batches until the queue is empty.
-func (s *Service) runCommitter() {
-	g := &s.committer
+// runCommitter writes a lane's batches until its queue is empty.
+func (s *Service) runCommitter(l *commitLane) {
 	for {
-		g.mu.Lock()
-		n := min(len(g.queue), maxGroupCommit)
+		l.mu.Lock()
+		n := min(len(l.queue), maxGroupCommit)
 		if n == 0 {
-			g.running = false
-			g.mu.Unlock()
+			l.running = false
+			l.mu.Unlock()
 			return
 		}
-		batch := slices.Clone(g.queue[:n])
-		g.queue = slices.Delete(g.queue, 0, n)
-		g.mu.Unlock()
+		batch := slices.Clone(l.queue[:n])
+		l.queue = slices.Delete(l.queue, 0, n)
+		l.mu.Unlock()
 		s.commitBatch(context.Background(), batch)
 	}
 }

@@ -31,7 +31,7 @@ type Accounts interface {
 
 // Service is the room core. Writes to one room are serialised by that
 // room's lock; different rooms proceed in parallel. Messages are built
-// under the lock and stored together by one committer (groupcommit.go).
+// under the lock and stored together by group commits (groupcommit.go).
 type Service struct {
 	store      Store
 	accounts   Accounts
@@ -80,8 +80,8 @@ type Service struct {
 	// (SetAliasQuery); nil: none.
 	aliasQuery func(ctx context.Context, alias string) bool
 
-	// committer writes the messages of concurrent sends together
-	// (groupcommit.go).
+	// committer writes the messages of concurrent sends together, in
+	// lanes (groupcommit.go).
 	committer groupCommitter
 }
 
@@ -116,6 +116,10 @@ type Options struct {
 	// ServerNoticesUser is the system user that sends server notices
 	// (empty when they are off): its invites cannot be rejected.
 	ServerNoticesUser string
+	// CommitLanes is how many group commits of messages may run at once,
+	// each for its share of the rooms (groupcommit.go): 1 on SQLite,
+	// whose one writer takes one transaction at a time; 0 means 1.
+	CommitLanes int
 }
 
 // NewService builds the room service.
@@ -123,7 +127,7 @@ func NewService(store Store, accts Accounts, key *matrixevents.SigningKey, serve
 	return &Service{
 		store: store, accounts: accts, key: key, serverName: serverName, positions: positions, log: log,
 		now: time.Now, rooms: map[string]*roomEntry{}, guestMaxRooms: opts.GuestMaxRooms,
-		serverNoticesUser: opts.ServerNoticesUser,
+		serverNoticesUser: opts.ServerNoticesUser, committer: newGroupCommitter(opts.CommitLanes),
 	}
 }
 
@@ -144,8 +148,8 @@ func (s *Service) Store() Store { return s.store }
 
 // OnEvent registers f to hear of each event once it is stored. f runs
 // while the room is locked, and for sent messages on the committer that
-// stores every room's (groupcommit.go), so it must not call back into
-// any room.
+// stores them with other rooms' (groupcommit.go), so it must not call
+// back into any room.
 func (s *Service) OnEvent(f func(ev StoredEvent)) {
 	s.listenersMu.Lock()
 	s.listeners = append(s.listeners, f)

@@ -152,7 +152,8 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 	accountStore := storage.NewAccountStore(db, stream)
 	roomsSvc := rooms.NewService(storage.NewRoomStore(db), accountStore, key, cfg.ServerName, stream,
 		rooms.Options{GuestMaxRooms: cfg.GuestAccess.MaxRooms,
-			ServerNoticesUser: servernotices.SystemUserID(cfg.ServerNotices, cfg.ServerName)}, log)
+			ServerNoticesUser: servernotices.SystemUserID(cfg.ServerNotices, cfg.ServerName),
+			CommitLanes:       commitLanes(db.Dialect)}, log)
 	typingSvc := typing.New(roomsSvc, nil)
 	roomsSvc.OnEvent(typingSvc.HandleEvent) // leaving a room ends typing there
 	clientData := clientdata.NewService(storage.NewClientDataStore(db), roomsSvc, stream)

@@ -83,6 +83,15 @@ func checkLinear(t *testing.T, events []dbEvent) {
 // (bodies "s<sender>-<i>", transaction IDs likewise) and returns the
 // acknowledged event IDs by body and the bodies whose sends failed.
 func sendConcurrently(do func(method, path, token string, body any) (*testharness.Response, error), room string, senders []string, perSender int) (acked map[string]string, failed []string) {
+	rooms := make([]string, len(senders))
+	for i := range rooms {
+		rooms[i] = room
+	}
+	return sendConcurrentlyTo(do, rooms, senders, perSender)
+}
+
+// sendConcurrentlyTo is sendConcurrently with each sender's own room.
+func sendConcurrentlyTo(do func(method, path, token string, body any) (*testharness.Response, error), rooms, senders []string, perSender int) (acked map[string]string, failed []string) {
 	acked = map[string]string{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -92,7 +101,7 @@ func sendConcurrently(do func(method, path, token string, body any) (*testharnes
 			defer wg.Done()
 			for i := range perSender {
 				body := fmt.Sprintf("s%d-%d", s, i)
-				r, err := do("PUT", roomPath(room, "/send/m.room.message/"+body), token, map[string]any{"msgtype": "m.text", "body": body})
+				r, err := do("PUT", roomPath(rooms[s], "/send/m.room.message/"+body), token, map[string]any{"msgtype": "m.text", "body": body})
 				mu.Lock()
 				if err == nil && r.Status == 200 {
 					acked[body] = r.Str("event_id")
@@ -292,24 +301,38 @@ func TestFailedGroupCommitStoresNoneOfItsEvents(t *testing.T) {
 	testharness.EachBackend(t, func(t *testing.T, backend string) {
 		cfg := testharness.Config(t, backend)
 		hs := testharness.Start(t, cfg)
+		// Two rooms, whose sends may share a commit.
 		room, tokens := joinedWriters(t, hs, 8)
+		other := createRoom(t, hs, tokens[0], map[string]any{"preset": "public_chat"})
+		rooms := make([]string, len(tokens))
+		for i, token := range tokens {
+			rooms[i] = room
+			if i%2 == 1 {
+				rooms[i] = other
+				mustJoin(t, hs, token, other)
+			}
+		}
 		injectFailure(t, cfg.DataDir, cfg.DatabaseURL, "s0-4")
 		do := func(method, path, token string, body any) (*testharness.Response, error) {
 			return hs.DoErr(method, path, token, body)
 		}
-		acked, failed := sendConcurrently(do, room, tokens, 10)
+		acked, failed := sendConcurrentlyTo(do, rooms, tokens, 10)
 		if !slices.Contains(failed, "s0-4") {
 			t.Fatal("the send whose write was made to fail was acknowledged")
 		}
 		t.Logf("%d acknowledged, %d failed with it", len(acked), len(failed)-1)
-		// The room goes on: the next send builds on what is stored.
-		after := sendMessage(t, hs, tokens[1], room, "after the failure")
+		// The rooms go on: the next sends build on what is stored.
+		after := sendMessage(t, hs, tokens[0], room, "after the failure")
+		sendMessage(t, hs, tokens[1], other, "after the failure")
 
-		stored := storedRoom(t, cfg.DataDir, cfg.DatabaseURL, room)
-		checkLinear(t, stored)
 		byBody := map[string]string{}
-		for _, e := range stored {
-			byBody[e.Body] = e.ID
+		stored := storedRoom(t, cfg.DataDir, cfg.DatabaseURL, room)
+		for _, r := range []string{room, other} {
+			events := storedRoom(t, cfg.DataDir, cfg.DatabaseURL, r)
+			checkLinear(t, events)
+			for _, e := range events {
+				byBody[e.Body] = e.ID
+			}
 		}
 		for body, id := range acked {
 			if byBody[body] != id {
