@@ -3,7 +3,6 @@ package rooms
 import (
 	"context"
 	"errors"
-	"hash/fnv"
 	"slices"
 	"sync"
 )
@@ -88,14 +87,15 @@ func (e *roomEntry) waitQuiet() {
 	p.quiet.Broadcast()
 }
 
-// groupCommitter writes queued sends. Each room belongs to one lane, so
-// its sends are stored in order; a lane stores the sends of all its rooms
-// together. With one lane (SQLite, whose one writer connection serialises
-// transactions anyway) every room shares each commit; PostgreSQL takes
-// several transactions at once, and a transaction there is a round trip
-// per statement, so rooms spread over lanes that commit in parallel.
+// groupCommitter writes queued sends. A room's sends go through one lane,
+// so they are stored in order; a lane stores the sends of all its rooms
+// together. SQLite's one writer connection takes one transaction at a
+// time, so there every room shares one lane and each commit. PostgreSQL
+// takes many at once, and a transaction there costs a round trip a
+// statement: each room has its own lane, and rooms commit side by side
+// as they did before group commit.
 type groupCommitter struct {
-	lanes []commitLane
+	shared *commitLane // nil: a lane per room
 }
 
 // commitLane is one committer's queue.
@@ -105,22 +105,26 @@ type commitLane struct {
 	running bool
 }
 
-func newGroupCommitter(lanes int) groupCommitter {
-	return groupCommitter{lanes: make([]commitLane, max(lanes, 1))}
+func newGroupCommitter(perRoom bool) groupCommitter {
+	if perRoom {
+		return groupCommitter{}
+	}
+	return groupCommitter{shared: &commitLane{}}
 }
 
 // lane is the lane of a room.
-func (g *groupCommitter) lane(roomID string) *commitLane {
-	h := fnv.New32a()
-	h.Write([]byte(roomID))
-	return &g.lanes[h.Sum32()%uint32(len(g.lanes))]
+func (g *groupCommitter) lane(e *roomEntry) *commitLane {
+	if g.shared != nil {
+		return g.shared
+	}
+	return &e.lane
 }
 
 // enqueue queues q in its room's lane, starting the lane's committer when
 // idle. Called with q's room locked, so a room's sends queue in the order
 // they were built.
 func (s *Service) enqueue(q *queuedSend) {
-	l := s.committer.lane(q.append.RoomID)
+	l := s.committer.lane(q.e)
 	l.mu.Lock()
 	l.queue = append(l.queue, q)
 	start := !l.running

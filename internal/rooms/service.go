@@ -80,8 +80,8 @@ type Service struct {
 	// (SetAliasQuery); nil: none.
 	aliasQuery func(ctx context.Context, alias string) bool
 
-	// committer writes the messages of concurrent sends together, in
-	// lanes (groupcommit.go).
+	// committer writes the messages of concurrent sends together
+	// (groupcommit.go).
 	committer groupCommitter
 }
 
@@ -103,6 +103,8 @@ type roomEntry struct {
 	// pipe queues messages built on the room's tip, not yet stored
 	// (groupcommit.go); info and state are the stored room's.
 	pipe *roomPipeline
+	// lane commits the room's messages when rooms do not share one.
+	lane commitLane
 }
 
 // Options are the room service's settings.
@@ -116,10 +118,10 @@ type Options struct {
 	// ServerNoticesUser is the system user that sends server notices
 	// (empty when they are off): its invites cannot be rejected.
 	ServerNoticesUser string
-	// CommitLanes is how many group commits of messages may run at once,
-	// each for its share of the rooms (groupcommit.go): 1 on SQLite,
-	// whose one writer takes one transaction at a time; 0 means 1.
-	CommitLanes int
+	// CommitPerRoom gives each room its own group commit of messages
+	// (PostgreSQL, which takes many transactions at once) instead of one
+	// shared by every room (SQLite's one writer), groupcommit.go.
+	CommitPerRoom bool
 }
 
 // NewService builds the room service.
@@ -127,7 +129,7 @@ func NewService(store Store, accts Accounts, key *matrixevents.SigningKey, serve
 	return &Service{
 		store: store, accounts: accts, key: key, serverName: serverName, positions: positions, log: log,
 		now: time.Now, rooms: map[string]*roomEntry{}, guestMaxRooms: opts.GuestMaxRooms,
-		serverNoticesUser: opts.ServerNoticesUser, committer: newGroupCommitter(opts.CommitLanes),
+		serverNoticesUser: opts.ServerNoticesUser, committer: newGroupCommitter(opts.CommitPerRoom),
 	}
 }
 
