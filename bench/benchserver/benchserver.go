@@ -31,11 +31,17 @@ func Start() *Server { return StartWith() }
 
 // StartWith is Start with extra FOYER_* settings in the server's
 // environment.
-func StartWith(env ...string) *Server {
+func StartWith(env ...string) *Server { return StartBinary("", env...) }
+
+// StartBinary is StartWith running the foyer binary bin, built already
+// (so that runs can alternate between two builds); "" builds ./cmd/foyer.
+func StartBinary(bin string, env ...string) *Server {
 	dir, err := os.MkdirTemp("", "foyer-bench-")
 	Check(err)
-	bin, err := Build(dir)
-	Check(err)
+	if bin == "" {
+		bin, err = Build(dir)
+		Check(err)
+	}
 	proc, err := Launch(bin, FreeAddr(), Env(env...), os.Stderr, 10*time.Second,
 		"--data-dir", filepath.Join(dir, "data"), "--log-level", "warn")
 	Check(err)

@@ -23,7 +23,12 @@
 // messages some client never saw.
 //
 // -json prints the result as one JSON object. -env passes FOYER_*
-// settings to the server (comma-separated).
+// settings to the server (comma-separated). -bin runs a binary built
+// already, so that runs can alternate between two builds. -database-url
+// runs the server on a fresh database of that PostgreSQL server, dropped
+// afterwards, instead of SQLite:
+//
+//	go run ./bench/loadgen -scenario sends -database-url 'postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable'
 package main
 
 import (
@@ -74,6 +79,8 @@ func main() {
 	lazy := flag.Bool("lazy", true, "onboarding: first sync with lazy-loaded members, as Element and matrix-js-sdk do")
 	roomCount := flag.Int("rooms", 1, "sends: rooms the clients send into")
 	rate := flag.Float64("rate", 4, "fanout: messages a second")
+	bin := flag.String("bin", "", "a foyer binary built already (default: build ./cmd/foyer)")
+	databaseURL := flag.String("database-url", "", "a PostgreSQL server (URL of a database on it, with the right to create databases): the server runs on a fresh database there instead of SQLite")
 	flag.Parse()
 	log.SetFlags(0)
 
@@ -81,7 +88,12 @@ func main() {
 	if *env != "" {
 		extra = strings.Split(*env, ",")
 	}
-	srv := benchserver.StartWith(extra...)
+	if *databaseURL != "" {
+		url, drop := freshDatabase(*databaseURL)
+		defer drop()
+		extra = append(extra, "FOYER_DATABASE_URL="+url)
+	}
+	srv := benchserver.StartBinary(*bin, extra...)
 	defer srv.Stop()
 	client := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: *clients * 2, MaxConnsPerHost: *clients * 2}}
 

@@ -27,16 +27,28 @@ const pruneEvery = time.Hour
 // into notifications.
 var notifyBackoff = retry.Backoff{Min: time.Second, Max: time.Minute}
 
+// notifyEvery spaces the notifier's passes: each is a durable write on
+// the database that event sends write to, and under a stream of sends one
+// pass a few milliseconds later covers many commits instead of taking a
+// commit of its own after each. A quiet room's first event is notified
+// at once.
+const notifyEvery = 25 * time.Millisecond
+
 func (s *Sender) notify(ctx context.Context, cursor int64) {
 	defer s.wg.Done()
 	backoff := time.Duration(0)
 	lastPrune := time.Time{}
+	var lastPass time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-s.streamMoved:
 		}
+		if wait := notifyEvery - time.Since(lastPass); wait > 0 && !retry.Wait(ctx, wait, nil) {
+			return
+		}
+		lastPass = time.Now()
 		for ctx.Err() == nil {
 			next, n, err := s.processBatch(ctx, cursor)
 			if err != nil {

@@ -299,6 +299,7 @@ func (s *Service) commitNew(ctx context.Context, roomID string, d *draft) error 
 	e := s.entry(roomID)
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.waitQuiet()
 	_, err := s.commit(ctx, e, d, true, nil, nil)
 	return err
 }

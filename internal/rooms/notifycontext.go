@@ -20,7 +20,7 @@ func (c NotifyContext) SenderLevel(userID string) int64 { return c.levels.userLe
 // NotifyContextFor reads a room's current state for push evaluation on
 // behalf of userID, without copying the state.
 func (s *Service) NotifyContextFor(ctx context.Context, roomID, userID string) (NotifyContext, error) {
-	e, err := s.lockRoom(ctx, roomID)
+	e, err := s.lockRoomRead(ctx, roomID)
 	if err != nil {
 		return NotifyContext{}, err
 	}

@@ -46,7 +46,7 @@ func (p *PushRoom) DisplayName(userID string) string { return p.displayNames[use
 // PushRoomFor returns the room's PushRoom, built from its current state
 // when the state changed since it was last asked for.
 func (s *Service) PushRoomFor(ctx context.Context, roomID string) (*PushRoom, error) {
-	e, err := s.lockRoom(ctx, roomID)
+	e, err := s.lockRoomRead(ctx, roomID)
 	if err != nil {
 		return nil, err
 	}

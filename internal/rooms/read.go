@@ -552,7 +552,7 @@ func (s *Service) FilterVisible(ctx context.Context, userID, roomID string, even
 	// world_readable (a peeker) — even if it was set while they could not
 	// see the room: they can read it from /state anyway, and clients need
 	// it in order (e.g. a join seen on rejoin, a peek's m.room.create).
-	e, err := s.lockRoom(ctx, roomID)
+	e, err := s.lockRoomRead(ctx, roomID)
 	if err != nil {
 		return nil, err
 	}

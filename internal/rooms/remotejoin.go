@@ -279,6 +279,7 @@ func (s *Service) storeRemoteJoin(ctx context.Context, roomID, userID string, gu
 	e := s.entry(roomID)
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.waitQuiet()
 	if err := s.flushLocked(ctx, e); err != nil {
 		return err
 	}

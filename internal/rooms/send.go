@@ -266,11 +266,22 @@ type SendRequest struct {
 // Send adds a message or state event to a room for a client. With a
 // transaction ID it is idempotent per device.
 func (s *Service) Send(ctx context.Context, roomID string, req SendRequest) (string, error) {
-	e, err := s.lockRoom(ctx, roomID)
+	// A message changes no state: it goes through the group commit, built
+	// on the room's queued messages (groupcommit.go).
+	message := req.StateKey == nil && req.Type != "m.room.redaction" && req.Type != "m.room.create"
+	lock := s.lockRoom
+	if message {
+		lock = s.lockRoomRead
+	}
+	e, err := lock(ctx, roomID)
 	if err != nil {
 		return "", err
 	}
-	defer e.mu.Unlock()
+	if message {
+		// Before the transaction ID is looked up: the wait unlocks the
+		// room, and a queued send of the same ID could be stored meanwhile.
+		e.waitForWriters()
+	}
 	var txn *Txn
 	if req.TxnID != "" {
 		scope := "send:" + roomID + ":" + req.Type
@@ -279,11 +290,17 @@ func (s *Service) Send(ctx context.Context, roomID string, req SendRequest) (str
 		}
 		txn = &Txn{UserID: req.Sender, DeviceID: req.DeviceID, Scope: scope, TxnID: req.TxnID}
 		if id, err := s.store.LookupTxn(ctx, *txn); err == nil {
+			e.mu.Unlock()
 			return id, nil
 		} else if !errors.Is(err, ErrNotFound) {
+			e.mu.Unlock()
 			return "", err
 		}
 	}
+	if message {
+		return s.sendQueued(ctx, e, req, txn)
+	}
+	defer e.mu.Unlock()
 	if req.Type == "m.room.create" {
 		// A request that cannot succeed in any room, not a lack of power:
 		// 400, as Synapse answers.

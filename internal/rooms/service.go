@@ -29,8 +29,9 @@ type Accounts interface {
 	ErasedAmong(ctx context.Context, userIDs []string) (map[string]bool, error)
 }
 
-// Service is the room core. Sends to one room are serialised by that
-// room's lock; different rooms proceed in parallel.
+// Service is the room core. Writes to one room are serialised by that
+// room's lock; different rooms proceed in parallel. Messages are built
+// under the lock and stored together by group commits (groupcommit.go).
 type Service struct {
 	store      Store
 	accounts   Accounts
@@ -78,6 +79,10 @@ type Service struct {
 	// aliasQuery asks application services about unknown local aliases
 	// (SetAliasQuery); nil: none.
 	aliasQuery func(ctx context.Context, alias string) bool
+
+	// committer writes the messages of concurrent sends together
+	// (groupcommit.go).
+	committer groupCommitter
 }
 
 // roomEntry caches a room's current state. mu serialises writes to the
@@ -98,6 +103,11 @@ type roomEntry struct {
 	// cache counts them. Locking the room writes them first, unless the
 	// locker is their batch.
 	held *heldWrites
+	// pipe queues messages built on the room's tip, not yet stored
+	// (groupcommit.go); info and state are the stored room's.
+	pipe *roomPipeline
+	// lane commits the room's messages when rooms do not share one.
+	lane commitLane
 }
 
 // Options are the room service's settings.
@@ -111,6 +121,10 @@ type Options struct {
 	// ServerNoticesUser is the system user that sends server notices
 	// (empty when they are off): its invites cannot be rejected.
 	ServerNoticesUser string
+	// CommitPerRoom gives each room its own group commit of messages
+	// (PostgreSQL, which takes many transactions at once) instead of one
+	// shared by every room (SQLite's one writer), groupcommit.go.
+	CommitPerRoom bool
 }
 
 // NewService builds the room service.
@@ -118,7 +132,7 @@ func NewService(store Store, accts Accounts, key *matrixevents.SigningKey, serve
 	return &Service{
 		store: store, accounts: accts, key: key, serverName: serverName, positions: positions, log: log,
 		now: time.Now, rooms: map[string]*roomEntry{}, guestMaxRooms: opts.GuestMaxRooms,
-		serverNoticesUser: opts.ServerNoticesUser,
+		serverNoticesUser: opts.ServerNoticesUser, committer: newGroupCommitter(opts.CommitPerRoom),
 	}
 }
 
@@ -138,7 +152,9 @@ func (s *Service) IndexEvents(f func(ev StoredEvent)) {
 func (s *Service) Store() Store { return s.store }
 
 // OnEvent registers f to hear of each event once it is stored. f runs
-// while the room is locked, so it must not call back into the room.
+// while the room is locked, and for sent messages on the committer that
+// stores them with other rooms' (groupcommit.go), so it must not call
+// back into any room.
 func (s *Service) OnEvent(f func(ev StoredEvent)) {
 	s.listenersMu.Lock()
 	s.listeners = append(s.listeners, f)
@@ -163,7 +179,9 @@ func (s *Service) hasEntry(roomID string) bool {
 	return s.rooms[roomID] != nil
 }
 
-// lockRoom locks a room and loads its state; the caller must unlock.
+// lockRoom locks a room to write to it and loads its state; the caller
+// must unlock. Messages queued for a group commit are stored first, so the
+// write builds on stored state.
 func (s *Service) lockRoom(ctx context.Context, roomID string) (*roomEntry, error) {
 	return s.lockRoomFor(ctx, roomID, nil)
 }
@@ -172,8 +190,21 @@ func (s *Service) lockRoom(ctx context.Context, roomID string) (*roomEntry, erro
 // events stay held; another batch's are written first. The write may
 // fail: the room is then reloaded, without them.
 func (s *Service) lockRoomFor(ctx context.Context, roomID string, b *ReceiveBatch) (*roomEntry, error) {
+	return s.lockRoomAs(ctx, roomID, b, true)
+}
+
+// lockRoomRead locks a room to read its stored state, without waiting for
+// queued messages (which change no state) to be stored.
+func (s *Service) lockRoomRead(ctx context.Context, roomID string) (*roomEntry, error) {
+	return s.lockRoomAs(ctx, roomID, nil, false)
+}
+
+func (s *Service) lockRoomAs(ctx context.Context, roomID string, b *ReceiveBatch, write bool) (*roomEntry, error) {
 	e := s.entry(roomID)
 	e.mu.Lock()
+	if write {
+		e.waitQuiet()
+	}
 	if e.held != nil && (b == nil || e.held.batch != b) {
 		if err := s.flushLocked(ctx, e); err != nil {
 			s.log.ErrorContext(ctx, "writing received events", "room_id", roomID, "err", err)
@@ -182,6 +213,8 @@ func (s *Service) lockRoomFor(ctx context.Context, roomID string, b *ReceiveBatc
 	if e.loaded {
 		return e, nil
 	}
+	// Queued messages were built on the state about to be replaced.
+	e.waitQuiet()
 	if err := s.loadLocked(ctx, e, roomID); err != nil {
 		e.mu.Unlock()
 		return nil, err
@@ -229,7 +262,7 @@ type RoomSnapshot struct {
 
 // Current returns a room's current state without copying it.
 func (s *Service) Current(ctx context.Context, roomID string) (RoomSnapshot, error) {
-	e, err := s.lockRoom(ctx, roomID)
+	e, err := s.lockRoomRead(ctx, roomID)
 	if err != nil {
 		return RoomSnapshot{}, err
 	}

@@ -21,7 +21,7 @@ type MemberSummary struct {
 // MemberCounts returns a room's member summary, cached until its state
 // changes, so syncs of a big room do not walk every member each time.
 func (s *Service) MemberCounts(ctx context.Context, roomID string) (MemberSummary, error) {
-	e, err := s.lockRoom(ctx, roomID)
+	e, err := s.lockRoomRead(ctx, roomID)
 	if err != nil {
 		return MemberSummary{}, err
 	}

@@ -157,7 +157,10 @@ func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Se
 	accountStore := storage.NewAccountStore(db, stream)
 	roomsSvc := rooms.NewService(storage.NewRoomStore(db), accountStore, key, cfg.ServerName, stream,
 		rooms.Options{GuestMaxRooms: cfg.GuestAccess.MaxRooms,
-			ServerNoticesUser: servernotices.SystemUserID(cfg.ServerNotices, cfg.ServerName)}, log)
+			ServerNoticesUser: servernotices.SystemUserID(cfg.ServerNotices, cfg.ServerName),
+			// PostgreSQL takes transactions side by side: a group commit
+			// a room; SQLite's one writer: one shared by every room.
+			CommitPerRoom: db.Dialect == storage.Postgres}, log)
 	typingSvc := typing.New(roomsSvc, nil)
 	roomsSvc.OnEvent(typingSvc.HandleEvent) // leaving a room ends typing there
 	clientData := clientdata.NewService(storage.NewClientDataStore(db), roomsSvc, stream)

@@ -62,8 +62,10 @@ func (s *PushNotificationStore) RemoteInvitesAfter(ctx context.Context, from, to
 }
 
 // notificationRowsPerInsert bounds one multi-row INSERT (9 arguments a
-// row) within both databases' parameter limits.
-const notificationRowsPerInsert = 200
+// row). SQLite looks each $N up among the statement's names one by one,
+// so preparing grows with the square of its arguments: 200 rows took
+// longer to prepare than to write when a pass covered a burst of sends.
+const notificationRowsPerInsert = 25
 
 func (s *PushNotificationStore) Record(ctx context.Context, ns []pushsender.Notification, cursor, queuedTS int64) ([]pushsender.PusherKey, error) {
 	var keys []pushsender.PusherKey
