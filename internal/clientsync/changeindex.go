@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"foyer/internal/clientdata"
+	"foyer/internal/rooms"
 )
 
 // changeIndex remembers the newest position of room events, receipts and
@@ -17,16 +18,43 @@ type changeIndex struct {
 	users    map[string]int64 // user -> newest write for that user alone
 	receipts map[string]int64 // room -> newest public receipt
 	events   map[string]int64 // room -> newest event
+	// members is the newest membership event per room, and per user whose
+	// membership it is.
+	roomMembers map[string]int64
+	userMembers map[string]int64
 }
 
 func newChangeIndex(startPos int64) *changeIndex {
-	return &changeIndex{startPos: startPos, users: map[string]int64{}, receipts: map[string]int64{}, events: map[string]int64{}}
+	return &changeIndex{startPos: startPos, users: map[string]int64{}, receipts: map[string]int64{}, events: map[string]int64{},
+		roomMembers: map[string]int64{}, userMembers: map[string]int64{}}
 }
 
-func (c *changeIndex) recordEvent(roomID string, pos int64) {
+func (c *changeIndex) recordEvent(se rooms.StoredEvent) {
+	roomID, pos := se.Event.RoomID(), se.StreamPos
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.events[roomID] = max(c.events[roomID], pos)
-	c.mu.Unlock()
+	if se.Event.Type() == "m.room.member" && se.Event.StateKey() != nil {
+		target := *se.Event.StateKey()
+		c.roomMembers[roomID] = max(c.roomMembers[roomID], pos)
+		c.userMembers[target] = max(c.userMembers[target], pos)
+	}
+}
+
+// membershipsUnchangedSince is true when no membership event of userID,
+// nor any in roomIDs, came after since.
+func (c *changeIndex) membershipsUnchangedSince(userID string, roomIDs []string, since int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if since < c.startPos || c.userMembers[userID] > since {
+		return false
+	}
+	for _, r := range roomIDs {
+		if c.roomMembers[r] > since {
+			return false
+		}
+	}
+	return true
 }
 
 // eventsMaybeSince is false only when the room can have no event after since.
