@@ -60,6 +60,9 @@ type Service struct {
 	presence    *presence.Service
 	// initialPresence caps the presence of an initial sync (0: none).
 	initialPresence int
+
+	// shared are the reads the syncs at one stream position share.
+	shared wakeReads
 }
 
 // SetInitialPresenceLimit is sync_limits.initial_presence.
@@ -136,6 +139,9 @@ type Request struct {
 	ignored map[string]bool
 	// membershipsUnchanged: see MembershipsUnchanged.
 	membershipsUnchanged bool
+	// at is the stream position the response is computed at, for reads
+	// shared with other syncs at it (wakereads.go); 0 shares nothing.
+	at int64
 }
 
 // MembershipsUnchanged is true when, as far as the sync being computed
@@ -281,6 +287,7 @@ func (s *Service) compute(ctx context.Context, req *Request, rs *userRooms) (*Re
 	}
 	resp := newResponse()
 	resp.NextBatch = Token{Pos: to, Typing: typingVersion}.String()
+	req.at = to
 
 	var err error
 	if rs == nil {

@@ -2,6 +2,7 @@ package clientsync
 
 import (
 	"context"
+	"slices"
 	"sync"
 
 	"foyer/internal/push"
@@ -31,7 +32,7 @@ type unreadState struct {
 // rules: events by others after the user's read receipt (or after its
 // join, when that is later: what came before is history, not unread, as
 // in Synapse) that notify, and those that highlight.
-func (s *Service) unread(ctx context.Context, userID, roomID string, joinedAt, to int64) (UnreadNotifications, error) {
+func (s *Service) unread(ctx context.Context, at int64, userID, roomID string, joinedAt, to int64) (UnreadNotifications, error) {
 	if s.push == nil || s.clientData == nil {
 		return UnreadNotifications{}, nil
 	}
@@ -79,7 +80,7 @@ func (s *Service) unread(ctx context.Context, userID, roomID string, joinedAt, t
 	s.unreadCache.mu.Unlock()
 
 	if from < to && st.scanned < maxUnreadScan {
-		events, err := s.store.Events(ctx, roomID, from, to, false, maxUnreadScan-st.scanned, rooms.EventFilter{NotSenders: []string{userID}})
+		events, err := s.othersEvents(ctx, at, userID, roomID, from, to, maxUnreadScan-st.scanned)
 		if err != nil {
 			return UnreadNotifications{}, err
 		}
@@ -118,4 +119,21 @@ func (s *Service) unread(ctx context.Context, userID, roomID string, joinedAt, t
 	s.unreadCache.mu.Lock()
 	defer s.unreadCache.mu.Unlock()
 	return UnreadNotifications{NotificationCount: st.notify, HighlightCount: st.highlight}, nil
+}
+
+// othersEvents are up to limit events of a room in (from, to] not sent
+// by userID. Every member woken by a message reads the same range: the
+// syncs at one position share one read of all its events when it holds
+// fewer than limit, and each leaves out its own.
+func (s *Service) othersEvents(ctx context.Context, at int64, userID, roomID string, from, to int64, limit int) ([]rooms.StoredEvent, error) {
+	if at > 0 {
+		all, err := s.roomEvents(ctx, at, roomID, from, to, false, limit, rooms.EventFilter{})
+		if err != nil {
+			return nil, err
+		}
+		if len(all) < limit {
+			return slices.DeleteFunc(all, func(se rooms.StoredEvent) bool { return se.Event.Sender() == userID }), nil
+		}
+	}
+	return s.store.Events(ctx, roomID, from, to, false, limit, rooms.EventFilter{NotSenders: []string{userID}})
 }
