@@ -1,6 +1,7 @@
 package clientsync
 
 import (
+	"slices"
 	"sync"
 
 	"foyer/internal/clientdata"
@@ -22,11 +23,13 @@ type changeIndex struct {
 	// membership it is.
 	roomMembers map[string]int64
 	userMembers map[string]int64
+	// recent are the rooms' newest event positions.
+	recent map[string]*recentEvents
 }
 
 func newChangeIndex(startPos int64) *changeIndex {
 	return &changeIndex{startPos: startPos, users: map[string]int64{}, receipts: map[string]int64{}, events: map[string]int64{},
-		roomMembers: map[string]int64{}, userMembers: map[string]int64{}}
+		roomMembers: map[string]int64{}, userMembers: map[string]int64{}, recent: map[string]*recentEvents{}}
 }
 
 func (c *changeIndex) recordEvent(se rooms.StoredEvent) {
@@ -34,6 +37,17 @@ func (c *changeIndex) recordEvent(se rooms.StoredEvent) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.events[roomID] = max(c.events[roomID], pos)
+	r := c.recent[roomID]
+	if r == nil {
+		r = &recentEvents{floor: c.startPos}
+		c.recent[roomID] = r
+	}
+	at, _ := slices.BinarySearch(r.positions, pos)
+	r.positions = slices.Insert(r.positions, at, pos)
+	if len(r.positions) > recentEventsKept {
+		r.floor = r.positions[0]
+		r.positions = slices.Delete(r.positions, 0, 1)
+	}
 	if se.Event.Type() == "m.room.member" && se.Event.StateKey() != nil {
 		target := *se.Event.StateKey()
 		c.roomMembers[roomID] = max(c.roomMembers[roomID], pos)
@@ -55,6 +69,48 @@ func (c *changeIndex) membershipsUnchangedSince(userID string, roomIDs []string,
 		}
 	}
 	return true
+}
+
+// recentEventsKept is how many of a room's newest event positions the
+// index keeps (recentEvents).
+const recentEventsKept = 16
+
+// recentEvents are a room's newest event positions, ascending: every
+// event of the room after floor is among them.
+type recentEvents struct {
+	floor     int64
+	positions []int64
+}
+
+// sameEventsRange narrows the range (lower, upper] to one that holds the
+// same events of the room, made of the positions of events themselves
+// (or of where the index stops knowing): syncs whose tokens differ only
+// by writes elsewhere then read the same range. upper must be visible.
+func (c *changeIndex) sameEventsRange(roomID string, lower, upper int64) (int64, int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r := c.recent[roomID]
+	floor := c.startPos
+	var positions []int64
+	if r != nil {
+		floor, positions = r.floor, r.positions
+	}
+	below := func(pos int64) int64 {
+		out := floor
+		for _, p := range positions {
+			if p <= pos {
+				out = p
+			}
+		}
+		return out
+	}
+	if upper >= floor {
+		upper = below(upper)
+	}
+	if lower >= floor {
+		lower = below(lower)
+	}
+	return lower, upper
 }
 
 // eventsMaybeSince is false only when the room can have no event after since.

@@ -58,7 +58,7 @@ func (s *Service) CatchUp(ctx context.Context) { s.stream.CatchUp(ctx, catchUpWa
 // Unread is a joined room's notification and highlight counts, counted
 // after the later of the user's read receipt and its join at joinedAt.
 func (s *Service) Unread(ctx context.Context, userID, roomID string, joinedAt, to int64) (UnreadNotifications, error) {
-	return s.unread(ctx, 0, userID, roomID, joinedAt, to)
+	return s.unread(ctx, userID, roomID, joinedAt, to)
 }
 
 // InviteState is the stripped state an invitee or knocker of a room

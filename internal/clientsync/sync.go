@@ -139,9 +139,6 @@ type Request struct {
 	ignored map[string]bool
 	// membershipsUnchanged: see MembershipsUnchanged.
 	membershipsUnchanged bool
-	// at is the stream position the response is computed at, for reads
-	// shared with other syncs at it (wakereads.go); 0 shares nothing.
-	at int64
 }
 
 // MembershipsUnchanged is true when, as far as the sync being computed
@@ -287,7 +284,6 @@ func (s *Service) compute(ctx context.Context, req *Request, rs *userRooms) (*Re
 	}
 	resp := newResponse()
 	resp.NextBatch = Token{Pos: to, Typing: typingVersion}.String()
-	req.at = to
 
 	var err error
 	if rs == nil {

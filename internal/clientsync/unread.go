@@ -32,7 +32,7 @@ type unreadState struct {
 // rules: events by others after the user's read receipt (or after its
 // join, when that is later: what came before is history, not unread, as
 // in Synapse) that notify, and those that highlight.
-func (s *Service) unread(ctx context.Context, at int64, userID, roomID string, joinedAt, to int64) (UnreadNotifications, error) {
+func (s *Service) unread(ctx context.Context, userID, roomID string, joinedAt, to int64) (UnreadNotifications, error) {
 	if s.push == nil || s.clientData == nil {
 		return UnreadNotifications{}, nil
 	}
@@ -80,7 +80,7 @@ func (s *Service) unread(ctx context.Context, at int64, userID, roomID string, j
 	s.unreadCache.mu.Unlock()
 
 	if from < to && st.scanned < maxUnreadScan {
-		events, err := s.othersEvents(ctx, at, userID, roomID, from, to, maxUnreadScan-st.scanned)
+		events, err := s.othersEvents(ctx, userID, roomID, from, to, maxUnreadScan-st.scanned)
 		if err != nil {
 			return UnreadNotifications{}, err
 		}
@@ -122,18 +122,20 @@ func (s *Service) unread(ctx context.Context, at int64, userID, roomID string, j
 }
 
 // othersEvents are up to limit events of a room in (from, to] not sent
-// by userID. Every member woken by a message reads the same range: the
-// syncs at one position share one read of all its events when it holds
-// fewer than limit, and each leaves out its own.
-func (s *Service) othersEvents(ctx context.Context, at int64, userID, roomID string, from, to int64, limit int) ([]rooms.StoredEvent, error) {
-	if at > 0 {
-		all, err := s.roomEvents(ctx, at, roomID, from, to, false, limit, rooms.EventFilter{})
-		if err != nil {
-			return nil, err
-		}
-		if len(all) < limit {
-			return slices.DeleteFunc(all, func(se rooms.StoredEvent) bool { return se.Event.Sender() == userID }), nil
-		}
+// by userID, oldest first. Every member woken by a message reads the
+// same range: they share one read of all its events when it is short,
+// and each leaves out its own.
+func (s *Service) othersEvents(ctx context.Context, userID, roomID string, from, to int64, limit int) ([]rooms.StoredEvent, error) {
+	// One limit for all, whatever each has scanned already.
+	all, err := s.roomEvents(ctx, roomID, from, to, false, maxUnreadScan, rooms.EventFilter{})
+	if err != nil {
+		return nil, err
+	}
+	if len(all) < maxUnreadScan {
+		// The whole range: the first limit of the others' events are what
+		// the query would give.
+		others := slices.DeleteFunc(all, func(se rooms.StoredEvent) bool { return se.Event.Sender() == userID })
+		return others[:min(len(others), limit)], nil
 	}
 	return s.store.Events(ctx, roomID, from, to, false, limit, rooms.EventFilter{NotSenders: []string{userID}})
 }
