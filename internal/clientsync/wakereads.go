@@ -11,9 +11,10 @@ import (
 	"foyer/internal/rooms/matrixevents"
 )
 
-// sharedReadsEvents bounds the events the shared reads hold (a few
-// megabytes); past it they start over.
-const sharedReadsEvents = 20000
+// sharedReadsEvents bounds the events (and state entries) the shared
+// reads hold, a few megabytes at most; past it they start over. A wake
+// needs a handful per room.
+const sharedReadsEvents = 5000
 
 // wakeReads shares reads among syncs: a message wakes every long-poll in
 // its room, and each one would otherwise read the same new events, and
