@@ -64,7 +64,7 @@ func (s *Service) timeline(ctx context.Context, req *Request, roomID string, low
 	var visible []rooms.StoredEvent
 	cursor := upper
 	for round := 0; round < 10 && len(visible) < limit; round++ {
-		batch, err := s.store.Events(ctx, roomID, cursor+1, lower+1, true, limit+1, tf.StoreFilter())
+		batch, err := s.roomEvents(ctx, roomID, cursor+1, lower+1, true, limit+1, tf.StoreFilter())
 		if err != nil {
 			return out, err
 		}
@@ -136,13 +136,13 @@ func (s *Service) stateFor(ctx context.Context, req *Request, roomID string, tl 
 			timelineKeys[tupleOf(se.Event)] = true
 		}
 	}
-	endGroup, err := s.store.StateGroupAt(ctx, roomID, end)
+	endGroup, err := s.stateGroupAt(ctx, roomID, end)
 	if err != nil {
 		return nil, err
 	}
 	var sinceGroup int64
 	if !full {
-		if sinceGroup, err = s.store.StateGroupAt(ctx, roomID, since); err != nil {
+		if sinceGroup, err = s.stateGroupAt(ctx, roomID, since); err != nil {
 			return nil, err
 		}
 		// The common case, a quiet room or one with new messages only:
@@ -169,7 +169,7 @@ func (s *Service) stateFor(ctx context.Context, req *Request, roomID string, tl 
 	var atEnd map[matrixevents.StateTuple]string
 	switch {
 	case sendersOnly:
-		atEnd, err = s.store.StateGroupSubset(ctx, endGroup, false, senderKeys())
+		atEnd, err = s.stateGroupSubset(ctx, endGroup, false, senderKeys())
 	case full && lazy:
 		// Members beyond the timeline's senders are not sent: not read
 		// either.

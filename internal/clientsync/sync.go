@@ -60,6 +60,9 @@ type Service struct {
 	presence    *presence.Service
 	// initialPresence caps the presence of an initial sync (0: none).
 	initialPresence int
+
+	// shared are the reads the syncs at one stream position share.
+	shared wakeReads
 }
 
 // SetInitialPresenceLimit is sync_limits.initial_presence.
@@ -75,7 +78,7 @@ func NewService(rs *rooms.Service, cd *clientdata.Service, ty *typing.Service, p
 	s := &Service{rooms: rs, store: rs.Store(), clientData: cd, typing: ty, stream: stream, wakeups: wakeups, notifier: wakeups.Notifier(), log: log,
 		changes: newChangeIndex(stream.Current())}
 	s.extensions = append([]Extension{PresenceExtension{Sync: s, Presence: pr}}, extensions...)
-	rs.IndexEvents(func(se rooms.StoredEvent) { s.changes.recordEvent(se.Event.RoomID(), se.StreamPos) })
+	rs.IndexEvents(s.changes.recordEvent)
 	rs.OnEvent(func(se rooms.StoredEvent) {
 		var users []string
 		if se.Event.Type() == "m.room.member" && se.Event.StateKey() != nil {
@@ -134,7 +137,15 @@ type Request struct {
 
 	// ignored are the users the caller ignores, read once per response.
 	ignored map[string]bool
+	// membershipsUnchanged: see MembershipsUnchanged.
+	membershipsUnchanged bool
 }
+
+// MembershipsUnchanged is true when, as far as the sync being computed
+// knows, no membership changed after its since token in any room of the
+// caller, the caller's own included; false when it may have.
+// Extensions read it to skip what only a membership change brings.
+func (r *Request) MembershipsUnchanged() bool { return r.membershipsUnchanged }
 
 // catchUpWait bounds how long a sync waits for writes in flight when it
 // starts; they normally finish within milliseconds.
@@ -410,6 +421,7 @@ func (s *Service) compute(ctx context.Context, req *Request, rs *userRooms) (*Re
 			resp.AccountData.Events = append(resp.AccountData.Events, mustJSON(map[string]any{"type": "m.push_rules", "content": content}))
 		}
 	}
+	req.membershipsUnchanged = !initial && s.changes.membershipsUnchangedSince(req.UserID, roomIDsOf(rs), since)
 	exts := s.extensions
 	for _, e := range exts {
 		if err := e.Fill(ctx, req, since, to, resp); err != nil {
@@ -420,6 +432,19 @@ func (s *Service) compute(ctx context.Context, req *Request, rs *userRooms) (*Re
 		moveToStateAfter(resp, req.StateAfterUnstable)
 	}
 	return resp, nil
+}
+
+// roomIDsOf lists every room the user has a membership in, forgotten
+// ones included.
+func roomIDsOf(rs *userRooms) []string {
+	ids := make([]string, 0, len(rs.memberships)+len(rs.forgotten))
+	for _, m := range rs.memberships {
+		ids = append(ids, m.RoomID)
+	}
+	for _, m := range rs.forgotten {
+		ids = append(ids, m.RoomID)
+	}
+	return ids
 }
 
 func mustJSON(v any) json.RawMessage {

@@ -2,6 +2,7 @@ package clientsync
 
 import (
 	"context"
+	"slices"
 	"sync"
 
 	"foyer/internal/push"
@@ -79,7 +80,7 @@ func (s *Service) unread(ctx context.Context, userID, roomID string, joinedAt, t
 	s.unreadCache.mu.Unlock()
 
 	if from < to && st.scanned < maxUnreadScan {
-		events, err := s.store.Events(ctx, roomID, from, to, false, maxUnreadScan-st.scanned, rooms.EventFilter{NotSenders: []string{userID}})
+		events, err := s.othersEvents(ctx, userID, roomID, from, to, maxUnreadScan-st.scanned)
 		if err != nil {
 			return UnreadNotifications{}, err
 		}
@@ -118,4 +119,23 @@ func (s *Service) unread(ctx context.Context, userID, roomID string, joinedAt, t
 	s.unreadCache.mu.Lock()
 	defer s.unreadCache.mu.Unlock()
 	return UnreadNotifications{NotificationCount: st.notify, HighlightCount: st.highlight}, nil
+}
+
+// othersEvents are up to limit events of a room in (from, to] not sent
+// by userID, oldest first. Every member woken by a message reads the
+// same range: they share one read of all its events when it is short,
+// and each leaves out its own.
+func (s *Service) othersEvents(ctx context.Context, userID, roomID string, from, to int64, limit int) ([]rooms.StoredEvent, error) {
+	// One limit for all, whatever each has scanned already.
+	all, err := s.roomEvents(ctx, roomID, from, to, false, maxUnreadScan, rooms.EventFilter{})
+	if err != nil {
+		return nil, err
+	}
+	if len(all) < maxUnreadScan {
+		// The whole range: the first limit of the others' events are what
+		// the query would give.
+		others := slices.DeleteFunc(all, func(se rooms.StoredEvent) bool { return se.Event.Sender() == userID })
+		return others[:min(len(others), limit)], nil
+	}
+	return s.store.Events(ctx, roomID, from, to, false, limit, rooms.EventFilter{NotSenders: []string{userID}})
 }

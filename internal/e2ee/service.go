@@ -73,6 +73,9 @@ type Service struct {
 	// onKeysClaimed are told of each local device whose one-time or
 	// fallback key was claimed (OnKeysClaimed).
 	onKeysClaimed []func(userID, deviceID string)
+
+	// toDevice knows which devices have no to-device message waiting.
+	toDevice toDeviceIndex
 }
 
 // OnKeysClaimed registers f to be told, after a claim, of each local

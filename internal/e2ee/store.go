@@ -177,6 +177,9 @@ type Store interface {
 	// visible only to viewer) changed devices in (since, to]. A nil users
 	// means anyone; an empty one, the viewer's own entries only.
 	DeviceListChanges(ctx context.Context, users []string, viewer string, since, to int64) ([]string, error)
+	// DeviceListsMovedAfter is false only when the device-list log has no
+	// entry after since (read from memory: syncs ask it on every wake).
+	DeviceListsMovedAfter(ctx context.Context, since int64) (bool, error)
 	// MemberChanges lists membership events in (since, to] of the rooms
 	// userID is joined to now or whose membership changed in that range.
 	MemberChanges(ctx context.Context, userID string, since, to int64) ([]MemberChange, error)

@@ -31,15 +31,22 @@ func (x SyncExtension) Fill(ctx context.Context, req *clientsync.Request, since,
 			ack = td
 		}
 	}
-	events, limitedAt, err := s.pendingToDevice(ctx, req.UserID, req.DeviceID, ack, to, MaxToDevicePerSync)
-	if err != nil {
-		return err
-	}
-	resp.ToDevice.Events = append(resp.ToDevice.Events, events...)
-	if limitedAt > 0 {
-		if tok, ok := clientsync.ParseToken(resp.NextBatch); ok {
-			tok.ToDevice = limitedAt
-			resp.NextBatch = tok.String()
+	if !s.toDevice.nothingWaiting(req.UserID, req.DeviceID) {
+		events, limitedAt, err := s.pendingToDevice(ctx, req.UserID, req.DeviceID, ack, to, MaxToDevicePerSync)
+		if err != nil {
+			return err
+		}
+		resp.ToDevice.Events = append(resp.ToDevice.Events, events...)
+		if limitedAt > 0 {
+			if tok, ok := clientsync.ParseToken(resp.NextBatch); ok {
+				tok.ToDevice = limitedAt
+				resp.NextBatch = tok.String()
+			}
+		}
+		if len(events) == 0 {
+			// Nothing waits up to to, every position up to which is
+			// visible.
+			s.toDevice.foundEmpty(req.UserID, req.DeviceID, to)
 		}
 	}
 
@@ -57,7 +64,7 @@ func (x SyncExtension) Fill(ctx context.Context, req *clientsync.Request, since,
 	sort.Strings(fallback)
 	resp.DeviceUnusedFallbackKeyTypes = append(resp.DeviceUnusedFallbackKeyTypes, fallback...)
 
-	if since > 0 {
+	if since > 0 && x.deviceListsMayHaveMoved(ctx, req, since) {
 		changed, left, err := s.Changes(ctx, req.UserID, since, to)
 		if err != nil {
 			return err
@@ -66,4 +73,16 @@ func (x SyncExtension) Fill(ctx context.Context, req *clientsync.Request, since,
 		resp.DeviceLists.Left = append(resp.DeviceLists.Left, left...)
 	}
 	return nil
+}
+
+// deviceListsMayHaveMoved is false when neither anyone's devices nor
+// the membership of the caller's rooms changed after since, so
+// device_lists would be empty: the wake of a long-poll by a message
+// asks no query for it.
+func (x SyncExtension) deviceListsMayHaveMoved(ctx context.Context, req *clientsync.Request, since int64) bool {
+	if !req.MembershipsUnchanged() {
+		return true
+	}
+	moved, err := x.E2EE.store.DeviceListsMovedAfter(ctx, since)
+	return err != nil || moved
 }

@@ -158,6 +158,7 @@ func (s *Service) sendToDevice(ctx context.Context, sender, senderDevice, eventT
 	if err != nil {
 		return err
 	}
+	s.toDevice.recordQueued(msgs, pos)
 	dup, err := s.store.SendToDevice(ctx, ToDeviceTxn{UserID: sender, DeviceID: senderDevice, TxnID: txnID}, msgs, pos, s.toDeviceLimits.PendingBytesPerDevice)
 	done()
 	var full *QueueFullError

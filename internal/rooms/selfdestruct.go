@@ -76,6 +76,7 @@ func (s *Service) expireLoop(sd *selfDestruct) {
 		if n, err := sd.store.ExpireDue(ctx, s.now().UnixMilli()); err != nil {
 			s.log.Warn("pruning self-destructed messages", "err", err)
 		} else if n > 0 {
+			s.pruned.Add(1)
 			s.log.Debug("pruned self-destructed messages", "count", n)
 		}
 		wait := time.Hour
@@ -104,3 +105,8 @@ func (sd *selfDestruct) scheduled() {
 	default:
 	}
 }
+
+// PrunedGeneration changes whenever self-destructed messages were pruned:
+// stored events changed without a new stream position, so what was read
+// of them before is stale.
+func (s *Service) PrunedGeneration() uint64 { return s.pruned.Load() }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"foyer/internal/accounts"
@@ -57,6 +58,8 @@ type Service struct {
 
 	// selfDestruct prunes self-destructing messages when enabled.
 	selfDestruct *selfDestruct
+	// pruned counts the expiry rounds that pruned events (PrunedGeneration).
+	pruned atomic.Uint64
 
 	// guestMaxRooms is guest_access.max_rooms (Options).
 	guestMaxRooms int

@@ -33,6 +33,11 @@ type DB struct {
 
 	// accountLimits are the per-account caps (accountcaps.go).
 	accountLimits AccountLimits
+
+	// keyCounts and deviceLists spare syncs their end-to-end encryption
+	// queries while nothing changed (keycountcache.go, devicelistindex.go).
+	keyCounts   keyCountCache
+	deviceLists deviceListIndex
 }
 
 // Open connects to PostgreSQL when url is set, otherwise to SQLite at

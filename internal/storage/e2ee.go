@@ -24,7 +24,9 @@ var _ e2ee.Store = (*E2EEStore)(nil)
 
 // recordDeviceListChange moves a user's entry in the device-list log to
 // pos (never backwards).
-func recordDeviceListChange(ctx context.Context, tx *sql.Tx, userID, visibleTo string, pos int64) error {
+func (db *DB) recordDeviceListChange(ctx context.Context, tx *sql.Tx, userID, visibleTo string, pos int64) error {
+	// Before the commit, so no sync reads the change without knowing of it.
+	db.deviceLists.record(pos)
 	_, err := tx.ExecContext(ctx, `INSERT INTO device_list_changes (user_id, visible_to, stream_pos) VALUES ($1, $2, $3)
 		ON CONFLICT (user_id, visible_to) DO UPDATE SET stream_pos = excluded.stream_pos
 		WHERE device_list_changes.stream_pos < excluded.stream_pos`, userID, visibleTo, pos)
@@ -72,8 +74,10 @@ func (s *AccountStore) withDeviceListChange(ctx context.Context, userID string, 
 		if err := fn(tx); err != nil {
 			return err
 		}
-		return recordDeviceListChange(ctx, tx, userID, "", pos)
+		return s.db.recordDeviceListChange(ctx, tx, userID, "", pos)
 	})
+	// Devices may have gone with their keys.
+	s.db.keyCounts.forgetUser(userID)
 	done()
 	if err == nil {
 		t.mu.RLock()
@@ -109,6 +113,7 @@ func deleteUserE2EE(ctx context.Context, tx *sql.Tx, userID string) error {
 
 func (s *E2EEStore) UploadKeys(ctx context.Context, u e2ee.KeyUpload) (bool, error) {
 	changed := false
+	defer s.db.keyCounts.forgetDevice(u.UserID, u.DeviceID)
 	err := s.db.WithTx(ctx, func(tx *sql.Tx) error {
 		changed = false
 		caps, guest, err := s.db.lockAccount(ctx, tx, u.UserID)
@@ -128,7 +133,7 @@ func (s *E2EEStore) UploadKeys(ctx context.Context, u e2ee.KeyUpload) (bool, err
 					u.UserID, u.DeviceID, string(u.DeviceKeys)); err != nil {
 					return err
 				}
-				if err := recordDeviceListChange(ctx, tx, u.UserID, "", u.Pos); err != nil {
+				if err := s.db.recordDeviceListChange(ctx, tx, u.UserID, "", u.Pos); err != nil {
 					return err
 				}
 				changed = true
@@ -196,6 +201,10 @@ func (s *E2EEStore) DeviceKeys(ctx context.Context, userID, deviceID string) (js
 }
 
 func (s *E2EEStore) OneTimeKeyCounts(ctx context.Context, userID, deviceID string) (map[string]int, error) {
+	if counts, ok := s.db.keyCounts.oneTime(userID, deviceID); ok {
+		return counts, nil
+	}
+	gen := s.db.keyCounts.begin()
 	rows, err := s.db.Read.QueryContext(ctx, `SELECT algorithm, COUNT(*) FROM e2e_one_time_keys
 		WHERE user_id = $1 AND device_id = $2 GROUP BY algorithm`, userID, deviceID)
 	if err != nil {
@@ -211,12 +220,25 @@ func (s *E2EEStore) OneTimeKeyCounts(ctx context.Context, userID, deviceID strin
 		}
 		out[alg] = n
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	s.db.keyCounts.storeOneTime(gen, userID, deviceID, out)
+	return out, nil
 }
 
 func (s *E2EEStore) UnusedFallbackKeyTypes(ctx context.Context, userID, deviceID string) ([]string, error) {
-	return collectStrings(s.db.Read.QueryContext(ctx, `SELECT algorithm FROM e2e_fallback_keys
+	if types, ok := s.db.keyCounts.fallback(userID, deviceID); ok {
+		return types, nil
+	}
+	gen := s.db.keyCounts.begin()
+	types, err := collectStrings(s.db.Read.QueryContext(ctx, `SELECT algorithm FROM e2e_fallback_keys
 		WHERE user_id = $1 AND device_id = $2 AND NOT used ORDER BY algorithm`, userID, deviceID))
+	if err != nil {
+		return nil, err
+	}
+	s.db.keyCounts.storeFallback(gen, userID, deviceID, types)
+	return types, nil
 }
 
 func (s *E2EEStore) QueryDeviceKeys(ctx context.Context, userIDs []string) ([]e2ee.StoredDeviceKeys, error) {
@@ -251,6 +273,7 @@ func (s *E2EEStore) QueryDeviceKeys(ctx context.Context, userIDs []string) ([]e2
 // another claim is deleting.
 func (s *E2EEStore) ClaimKey(ctx context.Context, userID, deviceID, algorithm string) (e2ee.OneTimeKey, error) {
 	k := e2ee.OneTimeKey{Algorithm: algorithm}
+	defer s.db.keyCounts.forgetDevice(userID, deviceID)
 	var q string
 	if s.db.Dialect == Postgres {
 		q = `DELETE FROM e2e_one_time_keys WHERE (user_id, device_id, algorithm, key_id) IN (
@@ -314,7 +337,7 @@ func (s *E2EEStore) PutCrossSigningKeys(ctx context.Context, userID string, keys
 				return err
 			}
 		}
-		return recordDeviceListChange(ctx, tx, userID, e2ee.CrossSigningChangeVisibleTo(userID, keys), pos)
+		return s.db.recordDeviceListChange(ctx, tx, userID, e2ee.CrossSigningChangeVisibleTo(userID, keys), pos)
 	})
 }
 
@@ -352,7 +375,7 @@ func (s *E2EEStore) PutSignatures(ctx context.Context, sigs []e2ee.Signature, ch
 			}
 		}
 		for _, c := range changes {
-			if err := recordDeviceListChange(ctx, tx, c.UserID, c.VisibleTo, c.Pos); err != nil {
+			if err := s.db.recordDeviceListChange(ctx, tx, c.UserID, c.VisibleTo, c.Pos); err != nil {
 				return err
 			}
 		}

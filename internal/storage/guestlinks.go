@@ -163,6 +163,7 @@ func (s *GuestStore) DonePendingLeave(ctx context.Context, userID string) error 
 }
 
 func (s *GuestStore) DeleteFreshGuest(ctx context.Context, userID string) error {
+	defer s.db.keyCounts.forgetUser(userID)
 	return s.db.WithTx(ctx, func(tx *sql.Tx) error {
 		var kind string
 		err := tx.QueryRowContext(ctx, `SELECT kind FROM users WHERE user_id = $1`, userID).Scan(&kind)

@@ -101,7 +101,7 @@ func (s *RemoteDeviceStore) ReplaceRemoteDeviceList(ctx context.Context, l e2ee.
 			}
 		}
 		if pos > 0 {
-			return recordDeviceListChange(ctx, tx, l.UserID, "", pos)
+			return s.db.recordDeviceListChange(ctx, tx, l.UserID, "", pos)
 		}
 		return nil
 	})
@@ -166,7 +166,7 @@ func (s *RemoteDeviceStore) ApplyRemoteDeviceUpdate(ctx context.Context, u e2ee.
 			return err
 		}
 		outcome = e2ee.UpdateApplied
-		return recordDeviceListChange(ctx, tx, u.UserID, "", pos)
+		return s.db.recordDeviceListChange(ctx, tx, u.UserID, "", pos)
 	})
 	return outcome, err
 }
@@ -182,7 +182,7 @@ func (s *RemoteDeviceStore) PutRemoteSigningKeys(ctx context.Context, userID str
 		}
 		n, _ := res.RowsAffected()
 		tracked = n > 0
-		return recordDeviceListChange(ctx, tx, userID, "", pos)
+		return s.db.recordDeviceListChange(ctx, tx, userID, "", pos)
 	})
 	return tracked, err
 }
@@ -204,7 +204,7 @@ func (s *RemoteDeviceStore) DeleteRemoteDeviceList(ctx context.Context, userID s
 
 func (s *RemoteDeviceStore) RecordDeviceListChange(ctx context.Context, userID string, pos int64) error {
 	return s.db.WithTx(ctx, func(tx *sql.Tx) error {
-		return recordDeviceListChange(ctx, tx, userID, "", pos)
+		return s.db.recordDeviceListChange(ctx, tx, userID, "", pos)
 	})
 }
 
