@@ -286,6 +286,9 @@ func TestMediaStoreS3URLPreviewImages(t *testing.T) {
 		fake := s3fake.Start(t, "foyer-media")
 		cfg := previewConfig(t, backend)
 		s3MediaConfig(&cfg, fake, "")
+		// The store's retries of a closed bucket take about a second on a
+		// loaded machine: the preview must not time out first.
+		cfg.Media.URLPreviewTimeout = 10 * time.Second
 		hs := testharness.Start(t, cfg)
 		alice := hs.RegisterUser(t, "alice")
 

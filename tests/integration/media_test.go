@@ -641,9 +641,11 @@ func TestMediaLegacyEndpoints(t *testing.T) {
 			mediaExpect(t, "legacy on "+p, mediaDo(t, hs, "GET", p, "", nil), 200, "")
 		}
 
-		// A second server on the same data freezes from now on: the media
-		// uploaded before keeps working, new media is authenticated-only.
+		// The server restarted on the same data freezes from now on: the
+		// media uploaded before keeps working, new media is
+		// authenticated-only.
 		time.Sleep(5 * time.Millisecond)
+		hs.Stop(t)
 		frozen := cfg
 		frozen.Listen = "127.0.0.1:0"
 		frozen.Media.FreezeLegacyAfter = time.Now().UTC().Format(time.RFC3339Nano)
@@ -658,6 +660,7 @@ func TestMediaLegacyEndpoints(t *testing.T) {
 		mediaExpect(t, "frozen, new media authenticated", mediaDo(t, hs2, "GET", clientMedia+"/download/"+newer, user.Token, nil), 200, "")
 
 		// Off: nothing on the legacy endpoints, everything on the new ones.
+		hs2.Stop(t)
 		off := cfg
 		off.Listen = "127.0.0.1:0"
 		off.Media.LegacyUnauthenticated = false
