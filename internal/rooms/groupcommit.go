@@ -227,14 +227,7 @@ func (s *Service) commitBatch(ctx context.Context, batch []*queuedSend) {
 			stored[i] = q.stored
 		}
 		e.mu.Lock()
-		s.listenersMu.RLock()
-		for _, f := range s.listeners {
-			for _, se := range stored {
-				f(se)
-			}
-		}
-		s.listenersMu.RUnlock()
-		s.tellFederated(stored, e.summaryLocked().JoinedServers)
+		s.announce(e, stored)
 		e.mu.Unlock()
 		for _, q := range qs {
 			s.settle(q, nil)

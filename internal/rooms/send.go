@@ -240,6 +240,15 @@ func (s *Service) commit(ctx context.Context, e *roomEntry, d *draft, newRoom bo
 			}
 		}
 	}
+	s.announce(e, stored)
+	return stored, nil
+}
+
+// announce tells the listeners and the federation sender of stored
+// events; the caller holds the room's lock. The member summary, cached
+// until the state changes, holds the joined servers: a message does not
+// walk the room's state to find them.
+func (s *Service) announce(e *roomEntry, stored []StoredEvent) {
 	s.listenersMu.RLock()
 	for _, f := range s.listeners {
 		for _, se := range stored {
@@ -247,10 +256,7 @@ func (s *Service) commit(ctx context.Context, e *roomEntry, d *draft, newRoom bo
 		}
 	}
 	s.listenersMu.RUnlock()
-	// The member summary, cached until the state changes, holds the joined
-	// servers: a message does not walk the room's state to find them.
 	s.tellFederated(stored, e.summaryLocked().JoinedServers)
-	return stored, nil
 }
 
 // SendRequest is an event a client asks to send.
