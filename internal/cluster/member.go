@@ -111,25 +111,17 @@ func Join(ctx context.Context, opts Options) (*Member, error) {
 
 // lastHeartbeat is when instance last beat (zero if never).
 func (m *Member) lastHeartbeat(ctx context.Context, instance string) time.Time {
-	procs, err := m.opts.Store.Processes(ctx, time.Time{})
-	if err != nil {
+	p, ok, err := m.opts.Store.Process(ctx, instance)
+	if err != nil || !ok {
 		return time.Time{}
 	}
-	for _, p := range procs {
-		if p.InstanceID == instance {
-			return p.Heartbeat
-		}
-	}
-	return time.Time{}
+	return p.Heartbeat
 }
 
 func (m *Member) servedElsewhere(ctx context.Context, l storage.Lease) error {
 	who := "instance " + l.Holder
-	procs, _ := m.opts.Store.Processes(ctx, m.opts.Now().Add(-m.opts.LeaseTTL))
-	for _, p := range procs {
-		if p.InstanceID == l.Holder {
-			who = fmt.Sprintf("instance %s on %s, process %d, listening on %s", p.InstanceID, p.Hostname, p.PID, strings.Join(p.Addresses, " "))
-		}
+	if p, ok, _ := m.opts.Store.Process(ctx, l.Holder); ok {
+		who = fmt.Sprintf("instance %s on %s, process %d, listening on %s", p.InstanceID, p.Hostname, p.PID, strings.Join(p.Addresses, " "))
 	}
 	return fmt.Errorf("%w (%s): one process serves a database for now; stop it first (see docs/scaling.md)", ErrServedElsewhere, who)
 }

@@ -27,7 +27,7 @@ type joinAnswerRoom struct {
 func newJoinAnswerRoom(t *testing.T) *joinAnswerRoom {
 	r := &joinAnswerRoom{t: t, keys: map[string]*matrixevents.SigningKey{}, roomID: "!room:a.test", byKey: map[matrixevents.StateTuple]matrixevents.Event{}}
 	for _, name := range []string{"a.test", "b.test", "evil.test"} {
-		key, err := matrixevents.LoadOrCreateSigningKey(t.TempDir())
+		key, err := matrixevents.NewSigningKey()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -82,7 +82,7 @@ type fakeServer struct {
 
 func newFakeServer(t *testing.T, name string) (*fakeServer, *httptest.Server) {
 	t.Helper()
-	key, err := matrixevents.LoadOrCreateSigningKey(t.TempDir())
+	key, err := matrixevents.NewSigningKey()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func (f *fakeServer) signedKeys(validUntil int64) []byte {
 
 func newTestService(t *testing.T, name string, resolver mapResolver, opts Options) (*Service, *memStore) {
 	t.Helper()
-	key, err := matrixevents.LoadOrCreateSigningKey(t.TempDir())
+	key, err := matrixevents.NewSigningKey()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +174,7 @@ func TestExpiredKeyIsRefused(t *testing.T) {
 
 func TestKeysNotSelfSignedAreRefused(t *testing.T) {
 	remote, srv := newFakeServer(t, "remote.example")
-	impostor, err := matrixevents.LoadOrCreateSigningKey(t.TempDir())
+	impostor, err := matrixevents.NewSigningKey()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +304,7 @@ func TestNotaryQuerySignsAndHonoursMinimumValidity(t *testing.T) {
 }
 
 func TestNoOutboundClient(t *testing.T) {
-	key, _ := matrixevents.LoadOrCreateSigningKey(t.TempDir())
+	key, _ := matrixevents.NewSigningKey()
 	s := New(newMemStore(), Options{ServerName: "local.example", SigningKey: key})
 	if _, err := s.RequestKey(context.Background(), "remote.example", "ed25519:x"); !errors.Is(err, ErrNoOutbound) {
 		t.Fatalf("got %v", err)

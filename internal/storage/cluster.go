@@ -57,17 +57,39 @@ func (s *ClusterStore) Processes(ctx context.Context, since time.Time) ([]Cluste
 	defer rows.Close()
 	var out []ClusterProcess
 	for rows.Next() {
-		var p ClusterProcess
-		var addrs string
-		var started, beat int64
-		if err := rows.Scan(&p.InstanceID, &p.Hostname, &p.PID, &addrs, &started, &beat); err != nil {
+		p, err := scanProcess(rows)
+		if err != nil {
 			return nil, fmt.Errorf("listing processes: %w", err)
 		}
-		p.Addresses = strings.Fields(addrs)
-		p.Started, p.Heartbeat = time.UnixMilli(started), time.UnixMilli(beat)
 		out = append(out, p)
 	}
 	return out, rows.Err()
+}
+
+// Process is one process's last heartbeat; ok is false if it never beat
+// or stopped cleanly.
+func (s *ClusterStore) Process(ctx context.Context, instanceID string) (p ClusterProcess, ok bool, err error) {
+	p, err = scanProcess(s.db.Write.QueryRowContext(ctx, `SELECT instance_id, hostname, pid, addresses, started_ts, heartbeat_ts
+		FROM cluster_processes WHERE instance_id = $1`, instanceID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return ClusterProcess{}, false, nil
+	}
+	if err != nil {
+		return ClusterProcess{}, false, fmt.Errorf("reading process %s: %w", instanceID, err)
+	}
+	return p, true, nil
+}
+
+func scanProcess(row interface{ Scan(...any) error }) (ClusterProcess, error) {
+	var p ClusterProcess
+	var addrs string
+	var started, beat int64
+	if err := row.Scan(&p.InstanceID, &p.Hostname, &p.PID, &addrs, &started, &beat); err != nil {
+		return ClusterProcess{}, err
+	}
+	p.Addresses = strings.Fields(addrs)
+	p.Started, p.Heartbeat = time.UnixMilli(started), time.UnixMilli(beat)
+	return p, nil
 }
 
 // ForgetProcess removes a process that stopped cleanly.

@@ -59,11 +59,17 @@ func TestClusterLeasesAndHeartbeats(t *testing.T) {
 		if err != nil || len(procs) != 1 || procs[0].InstanceID != "b" || procs[0].PID != 101 || len(procs[0].Addresses) != 2 {
 			t.Fatalf("live processes: %+v %v", procs, err)
 		}
+		if p, ok, err := s.Process(ctx, "a"); err != nil || !ok || p.Hostname != "ha" || !p.Heartbeat.Equal(t0) {
+			t.Fatalf("process a: %+v %v %v", p, ok, err)
+		}
 		if err := s.ForgetProcess(ctx, "b"); err != nil {
 			t.Fatal(err)
 		}
 		if procs, _ := s.Processes(ctx, t0); len(procs) != 1 || procs[0].InstanceID != "a" {
 			t.Fatalf("after b left: %+v", procs)
+		}
+		if _, ok, err := s.Process(ctx, "b"); ok || err != nil {
+			t.Fatalf("b after it left: %v %v", ok, err)
 		}
 	})
 }

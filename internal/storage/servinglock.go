@@ -39,7 +39,10 @@ func LockSQLiteServing(dataDir string) (release func() error, err error) {
 		return nil, fmt.Errorf("locking %s: %w", path, err)
 	}
 	if !held {
-		holder := readHolder(f)
+		holder := ""
+		if pid := holderPID(f); pid != "" {
+			holder = " (process " + pid + ")"
+		}
 		f.Close()
 		return nil, fmt.Errorf("%w in %s%s: stop it first; several processes need PostgreSQL (database_url)", ErrAlreadyServed, dataDir, holder)
 	}
@@ -53,14 +56,11 @@ func LockSQLiteServing(dataDir string) (release func() error, err error) {
 	}, nil
 }
 
-func readHolder(f *os.File) string {
+// holderPID is the process ID the lock's holder wrote ("" if none).
+func holderPID(f *os.File) string {
 	buf := make([]byte, 32)
 	n, _ := f.ReadAt(buf, 0)
-	pid := strings.TrimSpace(string(buf[:n]))
-	if pid == "" {
-		return ""
-	}
-	return " (process " + pid + ")"
+	return strings.TrimSpace(string(buf[:n]))
 }
 
 // SQLiteServer says which process serves the SQLite database in dataDir:
@@ -78,5 +78,5 @@ func SQLiteServer(dataDir string) (holder string, held bool, err error) {
 	if err != nil || free {
 		return "", false, err
 	}
-	return strings.TrimSpace(strings.Trim(readHolder(f), " ()")), true, nil
+	return "process " + holderPID(f), true, nil
 }

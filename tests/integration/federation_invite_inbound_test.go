@@ -150,7 +150,7 @@ func TestFederationInboundInvite(t *testing.T) {
 		}
 
 		before := pendingRemote(t, hs, bob.UserID)
-		forger, err := matrixevents.LoadOrCreateSigningKey(t.TempDir())
+		forger, err := matrixevents.NewSigningKey()
 		if err != nil {
 			t.Fatal(err)
 		}

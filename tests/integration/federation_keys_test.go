@@ -5,8 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -76,7 +74,7 @@ func TestFederationSignedRequestsAndKeyFetch(t *testing.T) {
 		// Another key under B's key ID, a key ID B does not have, a
 		// request for another destination and no signature at all: each
 		// is refused.
-		unknown, err := matrixevents.LoadOrCreateSigningKey(t.TempDir())
+		unknown, err := matrixevents.NewSigningKey()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -119,12 +117,8 @@ func keyWithID(t *testing.T, keyID string) *matrixevents.SigningKey {
 	if _, err := rand.Read(seed); err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	line := "ed25519 " + strings.TrimPrefix(keyID, "ed25519:") + " " + base64.RawStdEncoding.EncodeToString(seed) + "\n"
-	if err := os.WriteFile(filepath.Join(dir, matrixevents.SigningKeyFile), []byte(line), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	key, err := matrixevents.LoadOrCreateSigningKey(dir)
+	line := "ed25519 " + strings.TrimPrefix(keyID, "ed25519:") + " " + base64.RawStdEncoding.EncodeToString(seed)
+	key, err := matrixevents.ParseSigningKeyLine(line, "keyWithID")
 	if err != nil || key.KeyID() != keyID {
 		t.Fatalf("key %v: %v", key, err)
 	}
@@ -271,7 +265,7 @@ func TestFederationDiscoveryVersionAndSwitch(t *testing.T) {
 // not a number) is refused as malformed, 400, before any key is fetched.
 func TestFederationOriginMustBeServerName(t *testing.T) {
 	a := startNamed(t, "sqlite", "a.test", nil)
-	key, err := matrixevents.LoadOrCreateSigningKey(t.TempDir())
+	key, err := matrixevents.NewSigningKey()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,7 @@ type remoteServer struct {
 
 func newRemoteServer(t testing.TB, hs *testharness.Homeserver) *remoteServer {
 	t.Helper()
-	key, err := matrixevents.LoadOrCreateSigningKey(t.TempDir())
+	key, err := matrixevents.NewSigningKey()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,8 +13,9 @@ import (
 	"strings"
 )
 
-// SigningKeyFile is the name of the key file inside the directory given to
-// LoadOrCreateSigningKey.
+// SigningKeyFile is the name of a key file in a data dir (Synapse's
+// format, one line "ed25519 <version> <unpadded base64 seed>"), taken
+// into the database on a server's first start.
 const SigningKeyFile = "signing.key"
 
 // SigningKey is the server's ed25519 event and request signing key. The
@@ -36,37 +37,6 @@ func (k *SigningKey) PublicKey() ed25519.PublicKey {
 // PublicKeyBase64 returns the public key in Matrix's unpadded base64.
 func (k *SigningKey) PublicKeyBase64() string {
 	return base64.RawStdEncoding.EncodeToString(k.PublicKey())
-}
-
-// LoadOrCreateSigningKey reads dir/signing.key, creating it with a fresh
-// key the first time. The file uses Synapse's format, one line
-// "ed25519 <version> <unpadded base64 seed>", so keys can be moved between
-// implementations.
-func LoadOrCreateSigningKey(dir string) (*SigningKey, error) {
-	path := filepath.Join(dir, SigningKeyFile)
-	data, err := os.ReadFile(path)
-	if err == nil {
-		return parseSigningKey(data, path)
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("read signing key: %w", err)
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create signing key directory: %w", err)
-	}
-	key, err := generateSigningKey()
-	if err != nil {
-		return nil, err
-	}
-	created, err := writeKeyFileOnce(dir, path, formatSigningKey(key))
-	if err != nil {
-		return nil, err
-	}
-	if !created {
-		// Another process won the race: use its key, not ours.
-		return LoadOrCreateSigningKey(dir)
-	}
-	return key, nil
 }
 
 // ReadSigningKeyFile reads dir/signing.key without creating it; ok is
@@ -157,55 +127,4 @@ func parseSigningKey(data []byte, path string) (*SigningKey, error) {
 		return nil, fmt.Errorf("signing key %s: %w", path, err)
 	}
 	return nil, fmt.Errorf("signing key %s: file is empty", path)
-}
-
-// writeKeyFileOnce writes content to a temporary file, fsyncs it and links
-// it into place only if path does not exist yet, so a concurrent creator
-// never overwrites a key that is already in use. created is false when
-// path already existed.
-func writeKeyFileOnce(dir, path string, content []byte) (created bool, err error) {
-	tmp, err := os.CreateTemp(dir, ".signing.key.tmp-*")
-	if err != nil {
-		return false, fmt.Errorf("write signing key: %w", err)
-	}
-	tmpName := tmp.Name()
-	defer os.Remove(tmpName)
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return false, fmt.Errorf("write signing key: %w", err)
-	}
-	if _, err := tmp.Write(content); err != nil {
-		tmp.Close()
-		return false, fmt.Errorf("write signing key: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return false, fmt.Errorf("write signing key: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return false, fmt.Errorf("write signing key: %w", err)
-	}
-	if err := os.Link(tmpName, path); err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return false, nil
-		}
-		// Filesystems without hard links: fall back to rename, which is
-		// still atomic but may replace a key created at the same instant.
-		if err := os.Rename(tmpName, path); err != nil {
-			return false, fmt.Errorf("write signing key: %w", err)
-		}
-	}
-	syncDir(dir)
-	return true, nil
-}
-
-// syncDir makes the new directory entry durable; failure only weakens
-// crash safety, so it is not reported.
-func syncDir(dir string) {
-	d, err := os.Open(dir)
-	if err != nil {
-		return
-	}
-	_ = d.Sync()
-	_ = d.Close()
 }

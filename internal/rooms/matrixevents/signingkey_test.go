@@ -8,53 +8,42 @@ import (
 	"testing"
 )
 
-func TestSigningKeyCreateThenReload(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "keys") // does not exist yet
-	k1, err := LoadOrCreateSigningKey(dir)
+func TestSigningKeyLineRoundTrip(t *testing.T) {
+	k1, err := NewSigningKey()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !regexp.MustCompile(`^ed25519:a_[A-Za-z0-9]{4}$`).MatchString(k1.KeyID()) {
 		t.Errorf("key ID %q", k1.KeyID())
 	}
-	path := filepath.Join(dir, SigningKeyFile)
-	info, err := os.Stat(path)
+	if !regexp.MustCompile(`^ed25519 a_[A-Za-z0-9]{4} [A-Za-z0-9+/]{43}$`).MatchString(k1.Line()) {
+		t.Errorf("line %q", k1.Line())
+	}
+	k2, err := ParseSigningKeyLine(k1.Line(), "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if perm := info.Mode().Perm(); perm != 0o600 {
-		t.Errorf("perm = %o, want 600", perm)
-	}
-	data, _ := os.ReadFile(path)
-	if !regexp.MustCompile(`^ed25519 a_[A-Za-z0-9]{4} [A-Za-z0-9+/]{43}\n$`).Match(data) {
-		t.Errorf("file content %q", data)
-	}
-
-	k2, err := LoadOrCreateSigningKey(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if k2.KeyID() != k1.KeyID() || !k2.PublicKey().Equal(k1.PublicKey()) {
-		t.Errorf("reload gave %s/%s, want %s/%s", k2.KeyID(), k2.PublicKeyBase64(), k1.KeyID(), k1.PublicKeyBase64())
+	if k2.KeyID() != k1.KeyID() || !k2.PublicKey().Equal(k1.PublicKey()) || k2.Line() != k1.Line() {
+		t.Errorf("reparsed %s/%s, want %s/%s", k2.KeyID(), k2.PublicKeyBase64(), k1.KeyID(), k1.PublicKeyBase64())
 	}
 	if len(k1.PublicKeyBase64()) != 43 {
 		t.Errorf("public key base64 %q should be unpadded", k1.PublicKeyBase64())
 	}
-	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
-		t.Errorf("temporary files left behind: %v", entries)
-	}
 }
 
-func TestSigningKeyReadsSynapseFormat(t *testing.T) {
+func TestSigningKeyFileReadsSynapseFormat(t *testing.T) {
 	dir := t.TempDir()
+	if _, ok, err := ReadSigningKeyFile(dir); ok || err != nil {
+		t.Fatalf("no file: ok %v err %v", ok, err)
+	}
 	// Seed of 32 zero bytes, padded as some tools write it.
 	line := "ed25519 a_test AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"
 	if err := os.WriteFile(filepath.Join(dir, SigningKeyFile), []byte("\n"+line), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	k, err := LoadOrCreateSigningKey(dir)
-	if err != nil {
-		t.Fatal(err)
+	k, ok, err := ReadSigningKeyFile(dir)
+	if err != nil || !ok {
+		t.Fatal(ok, err)
 	}
 	if k.KeyID() != "ed25519:a_test" {
 		t.Errorf("key ID %q", k.KeyID())
@@ -71,8 +60,11 @@ func TestSigningKeyRejectsGarbage(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, SigningKeyFile), []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := LoadOrCreateSigningKey(dir); err == nil {
+		if _, _, err := ReadSigningKeyFile(dir); err == nil {
 			t.Errorf("content %q accepted", content)
+		}
+		if _, err := ParseSigningKeyLine(content, "test"); err == nil {
+			t.Errorf("line %q accepted", content)
 		}
 	}
 }

@@ -9,11 +9,11 @@ import (
 )
 
 func TestVerifyEventSignatures(t *testing.T) {
-	key, err := LoadOrCreateSigningKey(t.TempDir())
+	key, err := NewSigningKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := LoadOrCreateSigningKey(t.TempDir())
+	other, err := NewSigningKey()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 )
 
 func TestXMatrixSignedRequestVerifies(t *testing.T) {
-	key, err := LoadOrCreateSigningKey(t.TempDir())
+	key, err := NewSigningKey()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func TestXMatrixSignedRequestVerifies(t *testing.T) {
 			return VerifyXMatrix(y, "b.example", "PUT", uri, body, pub)
 		},
 	}
-	other, err := LoadOrCreateSigningKey(t.TempDir())
+	other, err := NewSigningKey()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func TestParseXMatrixForms(t *testing.T) {
 // Our X-Matrix signatures are gomatrixserverlib's (so Dendrite's), byte
 // for byte, and its headers parse and verify here.
 func TestXMatrixMatchesGomatrixserverlib(t *testing.T) {
-	key, err := LoadOrCreateSigningKey(t.TempDir())
+	key, err := NewSigningKey()
 	if err != nil {
 		t.Fatal(err)
 	}
