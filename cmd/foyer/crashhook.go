@@ -29,6 +29,9 @@ func installCrashHooks(srv *server.Server, stderr io.Writer) error {
 	if err != nil || n < 1 {
 		return fmt.Errorf("%s must be a positive number of rooms, not %q", renameCrashVar, v)
 	}
+	if srv.Services == nil {
+		return fmt.Errorf("%s needs a process that writes, and this one follows another", renameCrashVar)
+	}
 	fmt.Fprintf(stderr, "WARNING: %s=%d is set: this server will exit in the middle of a rename upgrade (a test hook)\n", renameCrashVar, n)
 	srv.Services.Guests.AfterRenamedRoom(func(moved int) {
 		if moved == n {

@@ -47,6 +47,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "Foyer is serving %s on %s://%s\n", cfg.ServerName, scheme, a)
 	}
+	if !srv.Writing() {
+		fmt.Fprintf(stdout, "Another process writes to this database: this one forwards requests to it, and takes over if it stops (docs/scaling.md)\n")
+	}
 	fmt.Fprintf(stdout, "Registration: %s; guests: %v; data: %s\n", cfg.Registration, cfg.Guests, dataDescription(cfg.DatabaseURL, cfg.DataDir))
 	fmt.Fprintf(stdout, "Create a user:  foyer user create alice --password 'secret' --data-dir %s --server-name %s\n", cfg.DataDir, cfg.ServerName)
 	log.Info("started", "server_name", cfg.ServerName, "addrs", addrs)

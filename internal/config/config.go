@@ -84,6 +84,10 @@ type Config struct {
 	AppServices        []string           `yaml:"app_services" env:"APP_SERVICE_CONFIG_FILES"`
 	AppServiceDelivery AppServiceDelivery `yaml:"app_service_delivery"`
 
+	// Cluster lets processes on one PostgreSQL database reach each
+	// other (cluster.go).
+	Cluster Cluster `yaml:"cluster"`
+
 	Experimental Experimental `yaml:"experimental"`
 }
 
@@ -223,6 +227,7 @@ func Default() Config {
 		Captcha:            defaultCaptcha(),
 		E2EE:               E2EE{VerifyKeySignatures: true},
 		HTTP:               defaultHTTP(),
+		Cluster:            defaultCluster(),
 		Federation:         Federation{Enabled: true},
 		ServerNotices:      defaultServerNotices(),
 		Push:               defaultPush(),

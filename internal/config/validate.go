@@ -121,6 +121,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.HTTP.validate()...)
 	errs = append(errs, c.Outbound.validate()...)
 	errs = append(errs, c.Media.validateStore()...)
+	errs = append(errs, c.Cluster.validate()...)
 	errs = append(errs, c.Federation.validate()...)
 	errs = append(errs, c.ServerNotices.validate()...)
 	errs = append(errs, c.Push.validate()...)

@@ -10,13 +10,18 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"os"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"foyer/internal/accounts"
 	"foyer/internal/appservice"
 	"foyer/internal/appservicesender"
 	"foyer/internal/captcha"
+	"foyer/internal/clientaddr"
 	"foyer/internal/clientdata"
 	"foyer/internal/clientsync"
 	"foyer/internal/cluster"
@@ -64,8 +69,22 @@ type Server struct {
 	// releaseServing gives up the SQLite serving lock (nil on
 	// PostgreSQL).
 	releaseServing func() error
-	// member holds the writer lease and beats the heartbeat.
+	// member beats the heartbeat and holds the writer lease, or follows
+	// the process that holds it (PostgreSQL only).
 	member *cluster.Member
+	// clusterKey admits requests other processes forward.
+	clusterKey string
+	// clusterListener takes forwarded requests (nil on SQLite).
+	clusterListener net.Listener
+	// serving is what the client listeners serve: the API when this
+	// process writes, else a forwarder to the process that does.
+	serving atomic.Pointer[http.Handler]
+	// proxies resolve a client's address behind trusted proxies, for the
+	// connection cap and forwarding.
+	proxies *clientaddr.Resolver
+	// jobsStarted records that the background jobs run here (Stop stops
+	// them).
+	jobsStarted bool
 }
 
 // Services are the parts built from the configuration, shared by the
@@ -129,10 +148,19 @@ type Services struct {
 // service is built once with everything it needs, so the order below is
 // the order of dependency.
 func OpenServices(ctx context.Context, cfg config.Config, log *slog.Logger) (*Services, error) {
-	db, err := storage.Open(ctx, cfg.DatabaseURL, cfg.DataDir, accountLimits(cfg.AccountLimits))
+	db, err := openDatabase(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
+	return buildServices(ctx, cfg, log, db)
+}
+
+func openDatabase(ctx context.Context, cfg config.Config) (*storage.DB, error) {
+	return storage.Open(ctx, cfg.DatabaseURL, cfg.DataDir, accountLimits(cfg.AccountLimits))
+}
+
+// buildServices builds the services over db; on failure it closes db.
+func buildServices(ctx context.Context, cfg config.Config, log *slog.Logger, db *storage.DB) (*Services, error) {
 	key, err := loadSigningKey(ctx, db, cfg.DataDir, log)
 	if err != nil {
 		db.Close()
@@ -339,45 +367,141 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		}
 		return nil, err
 	}
-	svc, err := OpenServices(ctx, cfg, log)
+	s := &Server{cfg: cfg, log: log, releaseServing: releaseServing,
+		proxies: clientaddr.NewResolver(cfg.HTTP.TrustedProxyPrefixes())}
+	s.stopCtx, s.stopCancel = context.WithCancel(context.Background())
+	s.connCap = newConnectionCap(cfg.HTTP.MaxConnectionsPerIP, s.proxies, log)
+	db, err := openDatabase(ctx, cfg)
 	if err != nil {
 		return fail(err)
 	}
-	if err := ensureAppServiceSenders(ctx, svc); err != nil {
-		svc.DB.Close()
-		return fail(err)
-	}
-	s := &Server{cfg: cfg, log: log, DB: svc.DB, Services: svc, releaseServing: releaseServing}
+	s.DB = db
 	// On SQLite the serving lock already makes this process the only
 	// one; a lease renewed through SQLite's one writer connection could
 	// only be lost to a slow disk.
 	if cfg.DatabaseURL != "" {
-		instance, err := cluster.InstanceID(cfg.DataDir)
-		if err == nil {
-			s.member, err = cluster.Join(ctx, cluster.Options{Store: storage.NewClusterStore(svc.DB), InstanceID: instance, Addresses: s.Addrs, Log: log})
-		}
-		if err != nil {
-			svc.DB.Close()
+		if err := s.enterCluster(ctx); err != nil {
+			db.Close()
 			return fail(err)
 		}
+		if !s.member.Writing() {
+			s.follow()
+			return s, nil
+		}
 	}
-	s.stopCtx, s.stopCancel = context.WithCancel(context.Background())
-	s.API = newAPI(cfg, log, svc, s.stopCtx, func() error {
+	if err := s.becomeWriter(ctx); err != nil {
+		if s.member != nil {
+			s.member.Stop(ctx)
+		}
+		return fail(err)
+	}
+	return s, nil
+}
+
+// enterCluster records this process among those serving the database:
+// the writer if the writer lease is free, else a follower of its holder.
+func (s *Server) enterCluster(ctx context.Context) error {
+	instance, err := cluster.InstanceID(s.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	store := storage.NewClusterStore(s.DB)
+	if s.clusterKey, err = cluster.Key(ctx, store); err != nil {
+		return err
+	}
+	s.member, err = cluster.Enter(ctx, cluster.Options{Store: store, InstanceID: instance, Addresses: s.Addrs,
+		ClusterAddress: s.clusterAddress, Log: s.log})
+	return err
+}
+
+// becomeWriter builds the services over the database and serves the API
+// from them. On failure it closes the database.
+func (s *Server) becomeWriter(ctx context.Context) error {
+	svc, err := buildServices(ctx, s.cfg, s.log, s.DB)
+	if err != nil {
+		return err
+	}
+	if err := ensureAppServiceSenders(ctx, svc); err != nil {
+		svc.DB.Close()
+		return err
+	}
+	api := newAPI(s.cfg, s.log, svc, s.stopCtx, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		return svc.DB.Read.PingContext(ctx)
 	})
-	watchGuests(s.API.Metrics, svc.Guests)
-	watchPush(s.API.Metrics, svc.PushSender)
-	s.connCap = newConnectionCap(cfg.HTTP.MaxConnectionsPerIP, s.API.Proxies, log)
-	return s, nil
+	watchGuests(api.Metrics, svc.Guests)
+	watchPush(api.Metrics, svc.PushSender)
+	s.mu.Lock()
+	s.Services, s.API = svc, api
+	s.mu.Unlock()
+	var h http.Handler = api
+	s.serving.Store(&h)
+	return nil
+}
+
+// follow serves clients by forwarding every request to the writer until
+// this process takes the writer lease.
+func (s *Server) follow() {
+	hc := s.cfg.HTTP
+	var h http.Handler = cluster.NewForwarder(cluster.ForwardOptions{
+		Member: s.member,
+		Key:    s.clusterKey,
+		ClientAddress: func(r *http.Request) netip.Addr {
+			return s.proxies.Client(r.RemoteAddr, r.Header.Values("X-Forwarded-For"))
+		},
+		// The longest any request may take on the writer: an upload's
+		// body, then the longest of a long-poll, a download or an answer.
+		ReadLimit:  max(hc.ReadTimeout, hc.UploadTimeout),
+		WriteLimit: max(hc.ReadTimeout, hc.UploadTimeout) + maxLongPoll + max(hc.WriteTimeout, hc.DownloadTimeout),
+		Log:        s.log,
+	})
+	s.serving.Store(&h)
+}
+
+// maxLongPoll is the longest a client API long-poll is held
+// (clientapi's cap on a sync's timeout).
+const maxLongPoll = 5 * time.Minute
+
+// promote makes a follower the writer once it holds the lease: the
+// services are built from the database as a restart would build them
+// (positions claimed above every one handed out, caches empty), the
+// background jobs start, and the listeners serve the API.
+func (s *Server) promote() {
+	ctx, cancel := context.WithTimeout(s.stopCtx, time.Minute)
+	defer cancel()
+	began := time.Now()
+	err := s.becomeWriter(ctx)
+	if err == nil {
+		err = s.startJobs()
+	}
+	if err != nil {
+		s.log.Error("stopping: this process took the writer lease but cannot write", "err", err)
+		select {
+		case s.done <- err:
+		default:
+		}
+		return
+	}
+	s.log.Info("this process writes now", "took", time.Since(began))
+}
+
+// ServeHTTP serves a client listener's request with what this process
+// serves now.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	(*s.serving.Load()).ServeHTTP(w, r)
 }
 
 // Start opens the configured listeners and serves in the background.
 func (s *Server) Start() error {
-	s.done = make(chan error, 3)
+	s.done = make(chan error, 4)
 	if s.member != nil {
-		s.member.Start(func(err error) {
+		if s.cfg.Cluster.Listen != "" {
+			if err := s.listenCluster(); err != nil {
+				return err
+			}
+		}
+		s.member.Start(s.promote, func(err error) {
 			s.log.Error("stopping: this process may no longer write", "err", err)
 			select {
 			case s.done <- err:
@@ -385,18 +509,10 @@ func (s *Server) Start() error {
 			}
 		})
 	}
-	s.Services.Presence.Start()
-	s.Services.Guests.Start()
-	if err := s.Services.FederationSender.Start(); err != nil {
-		return err
-	}
-	s.Services.FederationEDUs.Start()
-	if err := s.Services.PushSender.Start(); err != nil {
-		return err
-	}
-	s.Services.AppServiceSender.Start()
-	if s.cfg.Experimental.SelfDestructingMessages {
-		s.Services.Rooms.StartSelfDestruct(storage.NewRoomStore(s.DB))
+	if s.member == nil || s.member.Writing() {
+		if err := s.startJobs(); err != nil {
+			return err
+		}
 	}
 	if s.cfg.Listen != "" {
 		if err := s.listen(s.cfg.Listen, nil); err != nil {
@@ -411,6 +527,31 @@ func (s *Server) Start() error {
 		if err := s.listen(s.cfg.TLSListen, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// startJobs starts what only the writer runs: presence, guest expiry,
+// and the federation, push and application-service senders.
+func (s *Server) startJobs() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.jobsStarted || s.stopCtx.Err() != nil {
+		return nil
+	}
+	s.jobsStarted = true
+	s.Services.Presence.Start()
+	s.Services.Guests.Start()
+	if err := s.Services.FederationSender.Start(); err != nil {
+		return err
+	}
+	s.Services.FederationEDUs.Start()
+	if err := s.Services.PushSender.Start(); err != nil {
+		return err
+	}
+	s.Services.AppServiceSender.Start()
+	if s.cfg.Experimental.SelfDestructingMessages {
+		s.Services.Rooms.StartSelfDestruct(storage.NewRoomStore(s.DB))
 	}
 	return nil
 }
@@ -436,7 +577,7 @@ func (s *Server) listen(addr string, tlsCfg *tls.Config) error {
 	// ordinary answer. Uploads, downloads and long-polls extend their own
 	// deadlines once they know they are one (httpapi).
 	srv := &http.Server{
-		Handler:           s.API,
+		Handler:           s,
 		ReadHeaderTimeout: min(headerTimeout, hc.ReadTimeout),
 		ReadTimeout:       hc.ReadTimeout,
 		WriteTimeout:      hc.WriteTimeout,
@@ -458,6 +599,77 @@ func (s *Server) listen(addr string, tlsCfg *tls.Config) error {
 	return nil
 }
 
+// listenCluster opens the listener other processes forward requests
+// to. It takes no connection cap (every forwarded request of a follower
+// arrives from its address) and admits only requests carrying the
+// cluster key.
+func (s *Server) listenCluster() error {
+	ln, err := net.Listen("tcp", s.cfg.Cluster.Listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s (cluster.listen): %w", s.cfg.Cluster.Listen, err)
+	}
+	hc := s.cfg.HTTP
+	srv := &http.Server{
+		Handler: cluster.Gate(s.clusterKey, func() http.Handler {
+			if !s.member.Writing() {
+				return nil
+			}
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if s.API == nil {
+				return nil
+			}
+			return s.API
+		}),
+		ReadHeaderTimeout: min(headerTimeout, hc.ReadTimeout),
+		ReadTimeout:       hc.ReadTimeout,
+		WriteTimeout:      hc.WriteTimeout,
+		IdleTimeout:       hc.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	s.mu.Lock()
+	s.servers = append(s.servers, srv)
+	s.clusterListener = ln
+	s.mu.Unlock()
+	go func() {
+		err := srv.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		s.done <- err
+	}()
+	return nil
+}
+
+// ClusterAddr is where other processes reach this one's cluster listener
+// (empty on SQLite).
+func (s *Server) ClusterAddr() string { return s.clusterAddress() }
+
+// clusterAddress is where other processes reach the cluster listener:
+// cluster.advertise, else the bound address (the host name when bound to
+// every interface).
+func (s *Server) clusterAddress() string {
+	if s.cfg.Cluster.Advertise != "" {
+		return s.cfg.Cluster.Advertise
+	}
+	s.mu.Lock()
+	ln := s.clusterListener
+	s.mu.Unlock()
+	if ln == nil {
+		return ""
+	}
+	ap, err := netip.ParseAddrPort(ln.Addr().String())
+	if err != nil {
+		return ln.Addr().String()
+	}
+	if ap.Addr().IsUnspecified() {
+		host, _ := os.Hostname()
+		return net.JoinHostPort(host, strconv.Itoa(int(ap.Port())))
+	}
+	return ap.String()
+}
+
 // Addrs are the bound addresses, plain HTTP first then TLS, in the order
 // configured (useful with port 0).
 func (s *Server) Addrs() []string {
@@ -469,6 +681,10 @@ func (s *Server) Addrs() []string {
 	}
 	return out
 }
+
+// Writing reports whether this process writes (serves the API itself);
+// false while it forwards to the process holding the writer lease.
+func (s *Server) Writing() bool { return s.member == nil || s.member.Writing() }
 
 // Done reports a listener that stopped on its own with an error.
 func (s *Server) Done() <-chan error { return s.done }
@@ -498,14 +714,19 @@ func (s *Server) Stop(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	s.Services.Presence.Stop()
-	s.Services.Guests.Stop()
-	s.Services.FederationEDUs.Stop()
-	s.Services.FederationSender.Stop()
-	s.Services.PushSender.Stop()
-	s.Services.AppServiceSender.Stop()
-	s.Services.E2EE.Stop()
-	s.Services.Rooms.StopSelfDestruct()
+	s.mu.Lock()
+	svc := s.Services
+	s.mu.Unlock()
+	if svc != nil {
+		svc.Presence.Stop()
+		svc.Guests.Stop()
+		svc.FederationEDUs.Stop()
+		svc.FederationSender.Stop()
+		svc.PushSender.Stop()
+		svc.AppServiceSender.Stop()
+		svc.E2EE.Stop()
+		svc.Rooms.StopSelfDestruct()
+	}
 	if s.member != nil {
 		s.member.Stop(ctx)
 	}

@@ -16,8 +16,11 @@ type ClusterProcess struct {
 	Hostname   string
 	PID        int64
 	Addresses  []string
-	Started    time.Time
-	Heartbeat  time.Time
+	// ClusterAddress is where the process takes requests other
+	// processes forward (empty if it takes none).
+	ClusterAddress string
+	Started        time.Time
+	Heartbeat      time.Time
 }
 
 // Lease is who holds a named lease and until when.
@@ -35,11 +38,12 @@ func NewClusterStore(db *DB) *ClusterStore { return &ClusterStore{db: db} }
 
 // Heartbeat records that p is alive at p.Heartbeat.
 func (s *ClusterStore) Heartbeat(ctx context.Context, p ClusterProcess) error {
-	_, err := s.db.Write.ExecContext(ctx, `INSERT INTO cluster_processes (instance_id, hostname, pid, addresses, started_ts, heartbeat_ts)
-		VALUES ($1, $2, $3, $4, $5, $6)
+	_, err := s.db.Write.ExecContext(ctx, `INSERT INTO cluster_processes (instance_id, hostname, pid, addresses, cluster_address, started_ts, heartbeat_ts)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
 		ON CONFLICT (instance_id) DO UPDATE SET hostname = excluded.hostname, pid = excluded.pid,
-			addresses = excluded.addresses, started_ts = excluded.started_ts, heartbeat_ts = excluded.heartbeat_ts`,
-		p.InstanceID, p.Hostname, p.PID, strings.Join(p.Addresses, " "), p.Started.UnixMilli(), p.Heartbeat.UnixMilli())
+			addresses = excluded.addresses, cluster_address = excluded.cluster_address,
+			started_ts = excluded.started_ts, heartbeat_ts = excluded.heartbeat_ts`,
+		p.InstanceID, p.Hostname, p.PID, strings.Join(p.Addresses, " "), p.ClusterAddress, p.Started.UnixMilli(), p.Heartbeat.UnixMilli())
 	if err != nil {
 		return fmt.Errorf("recording a heartbeat: %w", err)
 	}
@@ -49,7 +53,7 @@ func (s *ClusterStore) Heartbeat(ctx context.Context, p ClusterProcess) error {
 // Processes lists the processes whose last heartbeat is not older than
 // since, newest start first.
 func (s *ClusterStore) Processes(ctx context.Context, since time.Time) ([]ClusterProcess, error) {
-	rows, err := s.db.Read.QueryContext(ctx, `SELECT instance_id, hostname, pid, addresses, started_ts, heartbeat_ts
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT instance_id, hostname, pid, addresses, cluster_address, started_ts, heartbeat_ts
 		FROM cluster_processes WHERE heartbeat_ts >= $1 ORDER BY started_ts DESC, instance_id`, since.UnixMilli())
 	if err != nil {
 		return nil, fmt.Errorf("listing processes: %w", err)
@@ -69,7 +73,7 @@ func (s *ClusterStore) Processes(ctx context.Context, since time.Time) ([]Cluste
 // Process is one process's last heartbeat; ok is false if it never beat
 // or stopped cleanly.
 func (s *ClusterStore) Process(ctx context.Context, instanceID string) (p ClusterProcess, ok bool, err error) {
-	p, err = scanProcess(s.db.Write.QueryRowContext(ctx, `SELECT instance_id, hostname, pid, addresses, started_ts, heartbeat_ts
+	p, err = scanProcess(s.db.Write.QueryRowContext(ctx, `SELECT instance_id, hostname, pid, addresses, cluster_address, started_ts, heartbeat_ts
 		FROM cluster_processes WHERE instance_id = $1`, instanceID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return ClusterProcess{}, false, nil
@@ -84,7 +88,7 @@ func scanProcess(row interface{ Scan(...any) error }) (ClusterProcess, error) {
 	var p ClusterProcess
 	var addrs string
 	var started, beat int64
-	if err := row.Scan(&p.InstanceID, &p.Hostname, &p.PID, &addrs, &started, &beat); err != nil {
+	if err := row.Scan(&p.InstanceID, &p.Hostname, &p.PID, &addrs, &p.ClusterAddress, &started, &beat); err != nil {
 		return ClusterProcess{}, err
 	}
 	p.Addresses = strings.Fields(addrs)
@@ -135,4 +139,18 @@ func (s *ClusterStore) ReleaseLease(ctx context.Context, name, holder string) er
 		return fmt.Errorf("releasing lease %s: %w", name, err)
 	}
 	return nil
+}
+
+// ClusterKey is the key processes forwarding to each other share: the
+// stored one, or candidate when none was stored yet (it is then stored,
+// and the first of two processes starting together wins).
+func (s *ClusterStore) ClusterKey(ctx context.Context, candidate string) (string, error) {
+	if _, err := s.db.Write.ExecContext(ctx, `INSERT INTO cluster_key (id, key) VALUES (1, $1) ON CONFLICT (id) DO NOTHING`, candidate); err != nil {
+		return "", fmt.Errorf("storing the cluster key: %w", err)
+	}
+	var key string
+	if err := s.db.Write.QueryRowContext(ctx, `SELECT key FROM cluster_key WHERE id = 1`).Scan(&key); err != nil {
+		return "", fmt.Errorf("reading the cluster key: %w", err)
+	}
+	return key, nil
 }

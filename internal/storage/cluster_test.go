@@ -50,7 +50,7 @@ func TestClusterLeasesAndHeartbeats(t *testing.T) {
 
 		for i, id := range []string{"a", "b"} {
 			p := ClusterProcess{InstanceID: id, Hostname: "h" + id, PID: int64(100 + i), Addresses: []string{"127.0.0.1:1", "[::1]:2"},
-				Started: t0.Add(time.Duration(i) * time.Second), Heartbeat: t0.Add(time.Duration(10*i) * time.Second)}
+				ClusterAddress: "10.0.0." + id + ":7000", Started: t0.Add(time.Duration(i) * time.Second), Heartbeat: t0.Add(time.Duration(10*i) * time.Second)}
 			if err := s.Heartbeat(ctx, p); err != nil {
 				t.Fatal(err)
 			}
@@ -59,7 +59,7 @@ func TestClusterLeasesAndHeartbeats(t *testing.T) {
 		if err != nil || len(procs) != 1 || procs[0].InstanceID != "b" || procs[0].PID != 101 || len(procs[0].Addresses) != 2 {
 			t.Fatalf("live processes: %+v %v", procs, err)
 		}
-		if p, ok, err := s.Process(ctx, "a"); err != nil || !ok || p.Hostname != "ha" || !p.Heartbeat.Equal(t0) {
+		if p, ok, err := s.Process(ctx, "a"); err != nil || !ok || p.Hostname != "ha" || p.ClusterAddress != "10.0.0.a:7000" || !p.Heartbeat.Equal(t0) {
 			t.Fatalf("process a: %+v %v %v", p, ok, err)
 		}
 		if err := s.ForgetProcess(ctx, "b"); err != nil {
@@ -70,6 +70,15 @@ func TestClusterLeasesAndHeartbeats(t *testing.T) {
 		}
 		if _, ok, err := s.Process(ctx, "b"); ok || err != nil {
 			t.Fatalf("b after it left: %v %v", ok, err)
+		}
+
+		// One key for every process: the first stored wins.
+		k1, err := s.ClusterKey(ctx, "first")
+		if err != nil || k1 != "first" {
+			t.Fatalf("first cluster key: %q %v", k1, err)
+		}
+		if k2, err := s.ClusterKey(ctx, "second"); err != nil || k2 != "first" {
+			t.Fatalf("second process's cluster key: %q %v, want the first", k2, err)
 		}
 	})
 }
