@@ -36,16 +36,31 @@ func StartWith(env ...string) *Server { return StartBinary("", env...) }
 // StartBinary is StartWith running the foyer binary bin, built already
 // (so that runs can alternate between two builds); "" builds ./cmd/foyer.
 func StartBinary(bin string, env ...string) *Server {
+	s, err := start(bin, 10*time.Second, env)
+	Check(err)
+	return s
+}
+
+// start runs bin ("" builds ./cmd/foyer) in a new temporary data dir and
+// waits up to timeout for it to serve; on failure nothing is left behind.
+func start(bin string, timeout time.Duration, env []string) (*Server, error) {
 	dir, err := os.MkdirTemp("", "foyer-bench-")
-	Check(err)
-	if bin == "" {
-		bin, err = Build(dir)
-		Check(err)
+	if err != nil {
+		return nil, err
 	}
-	proc, err := Launch(bin, FreeAddr(), Env(env...), os.Stderr, 10*time.Second,
+	if bin == "" {
+		if bin, err = Build(dir); err != nil {
+			_ = os.RemoveAll(dir)
+			return nil, err
+		}
+	}
+	proc, err := Launch(bin, FreeAddr(), Env(env...), os.Stderr, timeout,
 		"--data-dir", filepath.Join(dir, "data"), "--log-level", "warn")
-	Check(err)
-	return &Server{Base: proc.Base, proc: proc, dir: dir}
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	return &Server{Base: proc.Base, proc: proc, dir: dir}, nil
 }
 
 // Stop kills the server and removes its data.

@@ -29,10 +29,19 @@
 // afterwards, instead of SQLite:
 //
 //	go run ./bench/loadgen -scenario sends -database-url 'postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable'
+//
+// -processes N (with -database-url) starts N processes on that one
+// database, each serving before the next starts: the first writes, the
+// others follow it. Client worker i talks only to process i % N; in
+// fanout the sender uses process 0 and the receivers are spread over all,
+// so delivery crosses processes. Once-only setup (rooms) goes to process
+// 0. Server CPU and RSS are the sums over the processes, with each
+// process's own in per_process.
 package main
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -68,10 +77,36 @@ type result struct {
 	RSSMiB     float64   `json:"server_rss_mib"`
 	PeakRSSMiB float64   `json:"server_peak_rss_mib"`
 	Extra      []float64 `json:"-"`
+	Processes  int       `json:"processes"`
+	PerProcess []usage   `json:"per_process"`
+}
+
+// usage is one server process's share of a run's CPU and its memory.
+type usage struct {
+	CPUSeconds float64 `json:"server_cpu_seconds"`
+	RSSMiB     float64 `json:"server_rss_mib"`
+	PeakRSSMiB float64 `json:"server_peak_rss_mib"`
+}
+
+// measure fills the server fields of res: CPU since cpu0 (per process,
+// in start order) and memory now, summed over the processes. The summed
+// peak adds peaks that may not have coincided: an upper bound.
+func measure(res *result, g *benchserver.Group, cpu0 []float64) {
+	res.Processes = len(g.Servers)
+	res.PerProcess = nil
+	res.CPUSeconds, res.RSSMiB, res.PeakRSSMiB = 0, 0, 0
+	for i, cpu := range g.CPUSeconds() {
+		u := usage{CPUSeconds: cpu - cpu0[i], RSSMiB: float64(g.Servers[i].RSSKiB()) / 1024,
+			PeakRSSMiB: float64(g.Servers[i].PeakRSSKiB()) / 1024}
+		res.PerProcess = append(res.PerProcess, u)
+		res.CPUSeconds += u.CPUSeconds
+		res.RSSMiB += u.RSSMiB
+		res.PeakRSSMiB += u.PeakRSSMiB
+	}
 }
 
 func main() {
-	scenario := flag.String("scenario", "versions", "versions | onboarding")
+	scenario := flag.String("scenario", "versions", "versions | onboarding | sends | fanout")
 	clients := flag.Int("clients", 16, "concurrent clients")
 	duration := flag.Duration("duration", 10*time.Second, "how long to drive the load")
 	asJSON := flag.Bool("json", false, "print the result as JSON")
@@ -81,32 +116,49 @@ func main() {
 	rate := flag.Float64("rate", 4, "fanout: messages a second")
 	bin := flag.String("bin", "", "a foyer binary built already (default: build ./cmd/foyer)")
 	databaseURL := flag.String("database-url", "", "a PostgreSQL server (URL of a database on it, with the right to create databases): the server runs on a fresh database there instead of SQLite")
+	processes := flag.Int("processes", 1, "server processes on the one database (more than 1 needs -database-url); client worker i uses process i % N")
 	flag.Parse()
 	log.SetFlags(0)
 
+	if *processes < 1 {
+		log.Fatalf("loadgen: -processes %d: need at least 1", *processes)
+	}
+	if *processes > 1 && *databaseURL == "" {
+		log.Fatalf("loadgen: -processes %d needs -database-url: several processes share one PostgreSQL database (an SQLite database belongs to one process)", *processes)
+	}
 	var extra []string
 	if *env != "" {
 		extra = strings.Split(*env, ",")
 	}
+	drop := func() {}
 	if *databaseURL != "" {
-		url, drop := freshDatabase(*databaseURL)
+		var url string
+		url, drop = freshDatabase(*databaseURL)
 		defer drop()
 		extra = append(extra, "FOYER_DATABASE_URL="+url)
 	}
-	srv := benchserver.StartBinary(*bin, extra...)
-	defer srv.Stop()
+	group, err := benchserver.StartGroup(*bin, *processes, extra...)
+	if err != nil {
+		drop()
+		if se, ok := errors.AsType[*benchserver.StartError](err); ok && se.Process > 1 {
+			log.Fatalf("loadgen: %v\n(the process's own log is above; a build that lets only one process serve a database refuses the second: -processes needs followers that forward to the writer)", err)
+		}
+		log.Fatalf("loadgen: %v", err)
+	}
+	defer group.Stop()
+	servers := group.Servers
 	client := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: *clients * 2, MaxConnsPerHost: *clients * 2}}
 
 	var op func(worker int, c *http.Client) (ok, missing bool)
 	switch *scenario {
 	case "versions":
-		op = versions(srv.Base)
+		op = versions(servers)
 	case "onboarding":
-		op = onboarding(client, srv, *lazy)
+		op = onboarding(client, servers, *lazy)
 	case "sends":
-		op = sends(client, srv, *clients, *roomCount)
+		op = sends(client, servers, *clients, *roomCount)
 	case "fanout":
-		res := fanout(client, srv, *clients, *rate, *duration)
+		res := fanout(client, group, *clients, *rate, *duration)
 		report(res, *asJSON)
 		return
 	default:
@@ -116,7 +168,7 @@ func main() {
 	seconds := int(duration.Seconds())
 	perSecond := make([]atomic.Int64, seconds+1)
 	var done, missing, errs atomic.Int64
-	cpu0 := srv.CPUSeconds()
+	cpu0 := group.CPUSeconds()
 	start := time.Now()
 	deadline := start.Add(*duration)
 	var wg sync.WaitGroup
@@ -143,8 +195,8 @@ func main() {
 	wg.Wait()
 	elapsed := time.Since(start).Seconds()
 	res := result{Scenario: *scenario, Clients: *clients, Seconds: elapsed, Done: done.Load(),
-		Rate: float64(done.Load()) / elapsed, Missing: missing.Load(), Errors: errs.Load(),
-		CPUSeconds: srv.CPUSeconds() - cpu0, RSSMiB: float64(srv.RSSKiB()) / 1024, PeakRSSMiB: float64(srv.PeakRSSKiB()) / 1024}
+		Rate: float64(done.Load()) / elapsed, Missing: missing.Load(), Errors: errs.Load()}
+	measure(&res, group, cpu0)
 	for i := range seconds {
 		res.PerSecond = append(res.PerSecond, perSecond[i].Load())
 	}
@@ -174,7 +226,15 @@ func report(res result, asJSON bool) {
 		fmt.Printf("%s, %d clients, %.1f s: %d done, %.0f/s (first 5 s %.0f/s, last 5 s %.0f/s), %d errors, %d first syncs missing the room\n",
 			res.Scenario, res.Clients, res.Seconds, res.Done, res.Rate, res.First5, res.Last5, res.Errors, res.Missing)
 	}
-	fmt.Printf("server: %.2f s CPU (%.3f ms per op), RSS %.1f MiB, peak %.1f MiB\n", res.CPUSeconds, res.CPUPerOp, res.RSSMiB, res.PeakRSSMiB)
+	if res.Processes <= 1 {
+		fmt.Printf("server: %.2f s CPU (%.3f ms per op), RSS %.1f MiB, peak %.1f MiB\n", res.CPUSeconds, res.CPUPerOp, res.RSSMiB, res.PeakRSSMiB)
+		return
+	}
+	fmt.Printf("server, %d processes together: %.2f s CPU (%.3f ms per op), RSS %.1f MiB, peak %.1f MiB (sum of each one's peak)\n",
+		res.Processes, res.CPUSeconds, res.CPUPerOp, res.RSSMiB, res.PeakRSSMiB)
+	for i, u := range res.PerProcess {
+		fmt.Printf("  process %d: %.2f s CPU, RSS %.1f MiB, peak %.1f MiB\n", i, u.CPUSeconds, u.RSSMiB, u.PeakRSSMiB)
+	}
 }
 
 // request does one call and reports the status and body.
@@ -202,29 +262,36 @@ func request(c *http.Client, method, u, token string, body string) (int, []byte)
 	return resp.StatusCode, raw
 }
 
-func versions(base string) func(int, *http.Client) (bool, bool) {
-	u := base + "/_matrix/client/versions"
-	return func(_ int, c *http.Client) (bool, bool) {
-		status, _ := request(c, "GET", u, "", "")
+// serverOf is the process client worker w talks to.
+func serverOf(servers []*benchserver.Server, w int) *benchserver.Server {
+	return servers[w%len(servers)]
+}
+
+func versions(servers []*benchserver.Server) func(int, *http.Client) (bool, bool) {
+	return func(w int, c *http.Client) (bool, bool) {
+		status, _ := request(c, "GET", serverOf(servers, w).Base+"/_matrix/client/versions", "", "")
 		return status == 200, false
 	}
 }
 
-// onboarding is one guest's journey into a shared room.
-func onboarding(setup *http.Client, srv *benchserver.Server, lazy bool) func(int, *http.Client) (bool, bool) {
-	syncURL := srv.Base + "/_matrix/client/v3/sync?timeout=0"
+// onboarding is one guest's journey into a shared room, all of it on the
+// worker's process; the room is made on the first.
+func onboarding(setup *http.Client, servers []*benchserver.Server, lazy bool) func(int, *http.Client) (bool, bool) {
+	syncPath := "/_matrix/client/v3/sync?timeout=0"
 	if lazy {
-		syncURL += "&filter=" + url.QueryEscape(`{"room":{"state":{"lazy_load_members":true},"timeline":{"limit":20}}}`)
+		syncPath += "&filter=" + url.QueryEscape(`{"room":{"state":{"lazy_load_members":true},"timeline":{"limit":20}}}`)
 	}
-	owner := srv.Register(setup, "owner")
-	room := benchserver.Call(setup, "POST", srv.Base+"/_matrix/client/v3/createRoom", owner, map[string]any{
+	first := servers[0]
+	owner := first.Register(setup, "owner")
+	room := benchserver.Call(setup, "POST", first.Base+"/_matrix/client/v3/createRoom", owner, map[string]any{
 		"preset": "public_chat",
 		"initial_state": []map[string]any{{"type": "m.room.guest_access", "state_key": "",
 			"content": map[string]any{"guest_access": "can_join"}}},
 	})["room_id"].(string)
-	join := srv.Base + "/_matrix/client/v3/rooms/" + url.PathEscape(room) + "/join"
-	return func(_ int, c *http.Client) (bool, bool) {
-		status, raw := request(c, "POST", srv.Base+"/_matrix/client/v3/register?kind=guest", "", `{}`)
+	joinPath := "/_matrix/client/v3/rooms/" + url.PathEscape(room) + "/join"
+	return func(w int, c *http.Client) (bool, bool) {
+		base := serverOf(servers, w).Base
+		status, raw := request(c, "POST", base+"/_matrix/client/v3/register?kind=guest", "", `{}`)
 		if status != 200 {
 			return false, false
 		}
@@ -234,10 +301,10 @@ func onboarding(setup *http.Client, srv *benchserver.Server, lazy bool) func(int
 		if json.Unmarshal(raw, &reg) != nil {
 			return false, false
 		}
-		if status, _ := request(c, "POST", join, reg.AccessToken, `{}`); status != 200 {
+		if status, _ := request(c, "POST", base+joinPath, reg.AccessToken, `{}`); status != 200 {
 			return false, false
 		}
-		status, raw = request(c, "GET", syncURL, reg.AccessToken, "")
+		status, raw = request(c, "GET", base+syncPath, reg.AccessToken, "")
 		if status != 200 {
 			return false, false
 		}
@@ -262,16 +329,18 @@ func publicRoom(c *http.Client, srv *benchserver.Server, owner string) string {
 }
 
 // sends gives each worker a user in one of rooms rooms; each operation is
-// one message.
-func sends(setup *http.Client, srv *benchserver.Server, workers, roomCount int) func(int, *http.Client) (bool, bool) {
-	owner := srv.Register(setup, "owner")
+// one message. The rooms are made on the first process; each worker
+// registers, joins and sends on its own.
+func sends(setup *http.Client, servers []*benchserver.Server, workers, roomCount int) func(int, *http.Client) (bool, bool) {
+	owner := servers[0].Register(setup, "owner")
 	rooms := make([]string, max(roomCount, 1))
 	for i := range rooms {
-		rooms[i] = publicRoom(setup, srv, owner)
+		rooms[i] = publicRoom(setup, servers[0], owner)
 	}
 	tokens := make([]string, workers)
 	paths := make([]string, workers)
 	for w := range workers {
+		srv := serverOf(servers, w)
 		tokens[w] = srv.Register(setup, fmt.Sprintf("writer%d", w))
 		room := rooms[w%len(rooms)]
 		benchserver.Call(setup, "POST", srv.Base+"/_matrix/client/v3/rooms/"+url.PathEscape(room)+"/join", tokens[w], map[string]any{})
@@ -285,11 +354,16 @@ func sends(setup *http.Client, srv *benchserver.Server, workers, roomCount int) 
 }
 
 // fanout parks n guests' long-polls on one room and sends rate messages a
-// second for d; every client reports when it read each message.
-func fanout(c *http.Client, srv *benchserver.Server, n int, rate float64, d time.Duration) result {
-	owner := srv.Register(c, "owner")
-	room := publicRoom(c, srv, owner)
-	join := srv.Base + "/_matrix/client/v3/rooms/" + url.PathEscape(room) + "/join"
+// second for d; every client reports when it read each message. The
+// sender uses the first process; guest i does everything on process
+// i % N, so with several processes most deliveries cross from one to
+// another.
+func fanout(c *http.Client, group *benchserver.Group, n int, rate float64, d time.Duration) result {
+	servers := group.Servers
+	first := servers[0]
+	owner := first.Register(c, "owner")
+	room := publicRoom(c, first, owner)
+	joinPath := "/_matrix/client/v3/rooms/" + url.PathEscape(room) + "/join"
 	filter := url.QueryEscape(`{"room":{"timeline":{"limit":50},"state":{"lazy_load_members":true}},"presence":{"limit":0}}`)
 	tokens := make([]string, n)
 	since := make([]string, n)
@@ -301,9 +375,10 @@ func fanout(c *http.Client, srv *benchserver.Server, n int, rate float64, d time
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			tokens[i] = benchserver.Call(c, "POST", srv.Base+"/_matrix/client/v3/register?kind=guest", "", map[string]any{})["access_token"].(string)
-			benchserver.Call(c, "POST", join, tokens[i], map[string]any{})
-			since[i] = benchserver.Call(c, "GET", srv.Base+"/_matrix/client/v3/sync?filter="+filter, tokens[i], nil)["next_batch"].(string)
+			base := serverOf(servers, i).Base
+			tokens[i] = benchserver.Call(c, "POST", base+"/_matrix/client/v3/register?kind=guest", "", map[string]any{})["access_token"].(string)
+			benchserver.Call(c, "POST", base+joinPath, tokens[i], map[string]any{})
+			since[i] = benchserver.Call(c, "GET", base+"/_matrix/client/v3/sync?filter="+filter, tokens[i], nil)["next_batch"].(string)
 		}()
 	}
 	wg.Wait()
@@ -325,7 +400,7 @@ func fanout(c *http.Client, srv *benchserver.Server, n int, rate float64, d time
 					return
 				default:
 				}
-				status, raw := request(c, "GET", srv.Base+"/_matrix/client/v3/sync?timeout=30000&filter="+filter+"&since="+since[i], tokens[i], "")
+				status, raw := request(c, "GET", serverOf(servers, i).Base+"/_matrix/client/v3/sync?timeout=30000&filter="+filter+"&since="+since[i], tokens[i], "")
 				read := time.Now()
 				if status != 200 {
 					continue
@@ -360,7 +435,7 @@ func fanout(c *http.Client, srv *benchserver.Server, n int, rate float64, d time
 		}()
 	}
 	time.Sleep(time.Duration(n/100+1) * 500 * time.Millisecond) // let every poll park
-	cpu0 := srv.CPUSeconds()
+	cpu0 := group.CPUSeconds()
 	start := time.Now()
 	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
 	sent := 0
@@ -370,7 +445,7 @@ func fanout(c *http.Client, srv *benchserver.Server, n int, rate float64, d time
 		mu.Lock()
 		sentAt[body] = time.Now()
 		mu.Unlock()
-		benchserver.Call(c, "PUT", srv.Base+"/_matrix/client/v3/rooms/"+url.PathEscape(room)+"/send/m.room.message/"+body, owner,
+		benchserver.Call(c, "PUT", first.Base+"/_matrix/client/v3/rooms/"+url.PathEscape(room)+"/send/m.room.message/"+body, owner,
 			map[string]any{"msgtype": "m.text", "body": body})
 		sent++
 	}
@@ -380,8 +455,8 @@ func fanout(c *http.Client, srv *benchserver.Server, n int, rate float64, d time
 	mu.Lock()
 	defer mu.Unlock()
 	res := result{Scenario: "fanout", Clients: n, Seconds: time.Since(start).Seconds(), Done: int64(sent),
-		CPUSeconds: srv.CPUSeconds() - cpu0, RSSMiB: float64(srv.RSSKiB()) / 1024, PeakRSSMiB: float64(srv.PeakRSSKiB()) / 1024,
 		Lost: int64(sent*n - len(latencies))}
+	measure(&res, group, cpu0)
 	if len(latencies) > 0 {
 		slices.Sort(latencies)
 		res.P50ms = float64(latencies[len(latencies)/2].Microseconds()) / 1000
