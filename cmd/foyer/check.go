@@ -49,16 +49,20 @@ func checkCluster(ctx context.Context, cfg config.Config, stdout io.Writer) erro
 		fmt.Fprintln(stdout, "No process is serving it.")
 	}
 	for _, p := range procs {
-		role := "-"
+		role := "follower"
 		if p.InstanceID == lease.Holder && lease.Expires.After(now) {
 			role = "writer"
+		}
+		clusterAddr := ""
+		if p.ClusterAddress != "" {
+			clusterAddr = "  cluster " + p.ClusterAddress
 		}
 		state := "alive"
 		if now.Sub(p.Heartbeat) > 2*cluster.DefaultHeartbeat {
 			state = "silent"
 		}
-		fmt.Fprintf(stdout, "%s  %s  %s (process %d)  listening on %s  up %s  last heartbeat %s ago (%s)\n",
-			p.InstanceID, role, p.Hostname, p.PID, strings.Join(p.Addresses, " "),
+		fmt.Fprintf(stdout, "%s  %s  %s (process %d)  listening on %s%s  up %s  last heartbeat %s ago (%s)\n",
+			p.InstanceID, role, p.Hostname, p.PID, strings.Join(p.Addresses, " "), clusterAddr,
 			now.Sub(p.Started).Round(time.Second), now.Sub(p.Heartbeat).Round(100*time.Millisecond), state)
 	}
 	if lease.Holder != "" && lease.Expires.After(now) {
