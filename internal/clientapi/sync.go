@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"foyer/internal/clientsync"
+	"foyer/internal/cluster"
 	"foyer/internal/httpapi"
 )
 
@@ -53,6 +54,9 @@ func (a *API) syncHandler(w http.ResponseWriter, r *http.Request) error {
 		req.Filter = filter
 	}
 	a.Presence.SyncStarted(r.Context(), p.UserID, q.Get("set_presence"))
+	if req.Timeout > 0 && cluster.PolledElsewhere(r) {
+		return a.pollForFollower(w, r, req)
+	}
 	resp, err := a.Sync.Sync(r.Context(), req)
 	if err != nil {
 		return err
@@ -134,4 +138,21 @@ func (a *API) syncRoutes() []httpapi.Route {
 		{Method: "POST", Path: httpapi.ClientV3 + "/user/{userId}/filter", Access: httpapi.GuestOK, Own: true, Handle: a.createFilter},
 		{Method: "GET", Path: httpapi.ClientV3 + "/user/{userId}/filter/{filterId}", Access: httpapi.GuestOK, Own: true, Handle: a.getFilter},
 	}
+}
+
+// pollForFollower answers a long-poll that a follower process holds: at
+// once, and when nothing is new with what the follower waits for before
+// asking again (cluster.LongPolls).
+func (a *API) pollForFollower(w http.ResponseWriter, r *http.Request, req *clientsync.Request) error {
+	resp, listen, err := a.Sync.PollOnce(r.Context(), req)
+	if err != nil {
+		return err
+	}
+	if listen == nil {
+		httpapi.WriteJSON(w, http.StatusOK, resp)
+		return nil
+	}
+	w.Header().Set(cluster.PollAnswerHeader, "wait")
+	httpapi.WriteJSON(w, http.StatusOK, cluster.PolledAnswer{Listen: *listen, Response: resp})
+	return nil
 }

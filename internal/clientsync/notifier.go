@@ -88,6 +88,23 @@ func (n *Notifier) Wake(users, rooms []string) {
 	}
 }
 
+// WakeAll wakes every waiter: they look again for themselves (a process
+// that may have missed wakes).
+func (n *Notifier) WakeAll() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, set := range n.byUser {
+		for w := range set {
+			w.wake()
+		}
+	}
+	for _, set := range n.byRoom {
+		for w := range set {
+			w.wake()
+		}
+	}
+}
+
 func (w *Waiter) wake() {
 	select {
 	case w.C <- struct{}{}:

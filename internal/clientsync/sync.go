@@ -89,7 +89,7 @@ func NewService(rs *rooms.Service, cd *clientdata.Service, ty *typing.Service, p
 		s.WakeAt(se.StreamPos, users, []string{se.Event.RoomID()})
 	})
 	if ty != nil {
-		ty.OnChange(func(roomID string) { s.notifier.Wake(nil, []string{roomID}) })
+		ty.OnChange(func(roomID string) { s.wakeups.WakeNow(nil, []string{roomID}) })
 	}
 	if cd != nil {
 		cd.OnWrite(func(w clientdata.Write) {
@@ -111,6 +111,9 @@ func NewService(rs *rooms.Service, cd *clientdata.Service, ty *typing.Service, p
 	s.usePeeks(peeks)
 	return s
 }
+
+// OnWake registers f to hear every wake of long-polls (Wakeups.OnWake).
+func (s *Service) OnWake(f func(visible int64, users, rooms []string)) { s.wakeups.OnWake(f) }
 
 // Notifier exposes the notifier, for metrics and tests.
 func (s *Service) Notifier() *Notifier { return s.notifier }

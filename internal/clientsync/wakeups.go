@@ -17,6 +17,9 @@ type Wakeups struct {
 
 	mu      sync.Mutex
 	pending []pendingWake
+	// observers hear every wake as it happens, with the stream position
+	// visible then (other processes wake their own long-polls from it).
+	observers []func(visible int64, users, rooms []string)
 }
 
 type pendingWake struct {
@@ -38,9 +41,9 @@ func (w *Wakeups) Notifier() *Notifier { return w.notifier }
 // pos is visible.
 func (w *Wakeups) WakeAt(pos int64, users, rooms []string) {
 	w.mu.Lock()
-	if pos <= w.stream.Current() {
+	if current := w.stream.Current(); pos <= current {
 		w.mu.Unlock()
-		w.notifier.Wake(users, rooms)
+		w.wake(current, users, rooms)
 		return
 	}
 	w.pending = append(w.pending, pendingWake{pos: pos, users: users, rooms: rooms})
@@ -61,6 +64,30 @@ func (w *Wakeups) flush(current int64) {
 	w.pending = kept
 	w.mu.Unlock()
 	for _, p := range due {
-		w.notifier.Wake(p.users, p.rooms)
+		w.wake(current, p.users, p.rooms)
+	}
+}
+
+// WakeNow wakes the listeners of users and rooms at once, for what has no
+// stream position (typing).
+func (w *Wakeups) WakeNow(users, rooms []string) {
+	w.wake(w.stream.Current(), users, rooms)
+}
+
+// OnWake registers f to hear every wake, with the position visible when
+// it happened. Register before serving.
+func (w *Wakeups) OnWake(f func(visible int64, users, rooms []string)) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.observers = append(w.observers, f)
+}
+
+func (w *Wakeups) wake(visible int64, users, rooms []string) {
+	w.notifier.Wake(users, rooms)
+	w.mu.Lock()
+	observers := w.observers
+	w.mu.Unlock()
+	for _, f := range observers {
+		f(visible, users, rooms)
 	}
 }

@@ -38,8 +38,9 @@ type ForwardOptions struct {
 // Forwarder hands every request to the writer as it came and streams the
 // answer back: a follower's whole client API.
 type Forwarder struct {
-	opts  ForwardOptions
-	proxy *httputil.ReverseProxy
+	opts      ForwardOptions
+	transport *http.Transport
+	proxy     *httputil.ReverseProxy
 }
 
 type writerAddressKey struct{}
@@ -52,16 +53,17 @@ const writerWait = 3 * time.Second
 // NewForwarder makes the handler a follower serves with.
 func NewForwarder(opts ForwardOptions) *Forwarder {
 	f := &Forwarder{opts: opts}
+	// Connections to the writer are reused across requests; one per
+	// request in flight.
+	f.transport = &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
 	f.proxy = &httputil.ReverseProxy{
-		Rewrite: f.rewrite,
-		// Connections to the writer are reused across requests; one per
-		// request in flight (long-polls hold one each).
-		Transport: &http.Transport{
-			DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			MaxIdleConnsPerHost:   256,
-			IdleConnTimeout:       90 * time.Second,
-			ExpectContinueTimeout: time.Second,
-		},
+		Rewrite:   f.rewrite,
+		Transport: f.transport,
 		// Long-polls and downloads stream: flush as the writer writes.
 		FlushInterval: -1,
 		ErrorHandler:  f.unreachable,
@@ -75,6 +77,14 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writerUnavailable(w)
 		return
 	}
+	f.allowLong(w)
+	ctx := context.WithValue(r.Context(), writerAddressKey{}, writerTarget{addr: addr, client: f.opts.ClientAddress(r)})
+	f.proxy.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// allowLong moves the client connection's deadlines to the longest any
+// request may take on the writer.
+func (f *Forwarder) allowLong(w http.ResponseWriter) {
 	rc := http.NewResponseController(w)
 	if f.opts.ReadLimit > 0 {
 		_ = rc.SetReadDeadline(time.Now().Add(f.opts.ReadLimit))
@@ -82,9 +92,31 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if f.opts.WriteLimit > 0 {
 		_ = rc.SetWriteDeadline(time.Now().Add(f.opts.WriteLimit))
 	}
-	client := f.opts.ClientAddress(r)
-	ctx := context.WithValue(r.Context(), writerAddressKey{}, writerTarget{addr: addr, client: client})
-	f.proxy.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// forwardedHeader is r's header as the writer gets it: the client's
+// cluster headers and X-Forwarded-For dropped, the key and the client's
+// address added.
+func (f *Forwarder) forwardedHeader(r *http.Request) http.Header {
+	h := r.Header.Clone()
+	stripForwarded(h)
+	for _, name := range hopHeaders {
+		h.Del(name)
+	}
+	h.Set(keyHeader, f.opts.Key)
+	if a := f.opts.ClientAddress(r); a.IsValid() {
+		h.Set(clientAddressHeader, a.String())
+	}
+	return h
+}
+
+func stripForwarded(h http.Header) {
+	for name := range h {
+		if strings.HasPrefix(http.CanonicalHeaderKey(name), "X-Foyer-") {
+			h.Del(name)
+		}
+	}
+	h.Del("X-Forwarded-For")
 }
 
 type writerTarget struct {
@@ -98,12 +130,7 @@ func (f *Forwarder) rewrite(pr *httputil.ProxyRequest) {
 	// The client's Host names the server it asked (well-known answers
 	// and join links are made from it).
 	pr.Out.Host = pr.In.Host
-	for name := range pr.Out.Header {
-		if strings.HasPrefix(http.CanonicalHeaderKey(name), "X-Foyer-") {
-			pr.Out.Header.Del(name)
-		}
-	}
-	pr.Out.Header.Del("X-Forwarded-For")
+	stripForwarded(pr.Out.Header)
 	pr.Out.Header.Set(keyHeader, f.opts.Key)
 	if t.client.IsValid() {
 		pr.Out.Header.Set(clientAddressHeader, t.client.String())

@@ -1,10 +1,29 @@
 package cluster
 
 import (
+	"context"
 	"crypto/subtle"
 	"net/http"
 	"net/netip"
 )
+
+// pollElsewhereHeader marks a forwarded long-poll its follower holds: the
+// writer answers at once, and when there is nothing new says what to
+// wait for (PollElsewhere).
+const pollElsewhereHeader = "X-Foyer-Poll-Elsewhere"
+
+// PollAnswerHeader marks the writer's answer to such a poll that found
+// nothing new: its body is a PolledAnswer.
+const PollAnswerHeader = "X-Foyer-Poll"
+
+type pollElsewhereKey struct{}
+
+// PolledElsewhere reports whether r is a long-poll another process holds
+// (only the gate, behind the cluster key, says so).
+func PolledElsewhere(r *http.Request) bool {
+	v, _ := r.Context().Value(pollElsewhereKey{}).(bool)
+	return v
+}
 
 // Gate is the writer's side of forwarding: the handler of its cluster
 // listener. It admits requests that carry the cluster key, takes the
@@ -29,6 +48,10 @@ func Gate(key string, serve func() http.Handler) http.Handler {
 			r.RemoteAddr = netip.AddrPortFrom(a, 0).String()
 		}
 		r.Header.Del(clientAddressHeader)
+		if r.Header.Get(pollElsewhereHeader) != "" {
+			r.Header.Del(pollElsewhereHeader)
+			r = r.WithContext(context.WithValue(r.Context(), pollElsewhereKey{}, true))
+		}
 		h.ServeHTTP(w, r)
 	})
 }

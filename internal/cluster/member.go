@@ -129,8 +129,8 @@ func (m *Member) RefreshWriter() {
 // AwaitWriter is Writer, waiting up to wait for a writer to be known
 // (a process that just started, or a changeover).
 func (m *Member) AwaitWriter(ctx context.Context, wait time.Duration) (string, bool) {
-	if a, ok := m.Writer(); ok {
-		return a, true
+	if a, ok := m.Writer(); ok || m.writing.Load() {
+		return a, ok
 	}
 	deadline := time.Now().Add(wait)
 	t := time.NewTicker(50 * time.Millisecond)

@@ -82,6 +82,12 @@ type Server struct {
 	// proxies resolve a client's address behind trusted proxies, for the
 	// connection cap and forwarding.
 	proxies *clientaddr.Resolver
+	// wakeFeed and longPolls hold a follower's /sync long-polls, woken
+	// through the database; wakePublisher is the writer's end (nil on
+	// SQLite).
+	wakeFeed      *cluster.WakeFeed
+	longPolls     *cluster.LongPolls
+	wakePublisher *cluster.WakePublisher
 	// jobsStarted records that the background jobs run here (Stop stops
 	// them).
 	jobsStarted bool
@@ -432,8 +438,15 @@ func (s *Server) becomeWriter(ctx context.Context) error {
 	})
 	watchGuests(api.Metrics, svc.Guests)
 	watchPush(api.Metrics, svc.PushSender)
+	var pub *cluster.WakePublisher
+	if s.member != nil {
+		// Followers hold long-polls and wake them from this process's
+		// wakes.
+		pub = cluster.NewWakePublisher(s.DB.Write, s.log)
+		svc.Sync.OnWake(pub.Publish)
+	}
 	s.mu.Lock()
-	s.Services, s.API = svc, api
+	s.Services, s.API, s.wakePublisher = svc, api, pub
 	s.mu.Unlock()
 	var h http.Handler = api
 	s.serving.Store(&h)
@@ -444,7 +457,7 @@ func (s *Server) becomeWriter(ctx context.Context) error {
 // this process takes the writer lease.
 func (s *Server) follow() {
 	hc := s.cfg.HTTP
-	var h http.Handler = cluster.NewForwarder(cluster.ForwardOptions{
+	fwd := cluster.NewForwarder(cluster.ForwardOptions{
 		Member: s.member,
 		Key:    s.clusterKey,
 		ClientAddress: func(r *http.Request) netip.Addr {
@@ -456,7 +469,20 @@ func (s *Server) follow() {
 		WriteLimit: max(hc.ReadTimeout, hc.UploadTimeout) + maxLongPoll + max(hc.WriteTimeout, hc.DownloadTimeout),
 		Log:        s.log,
 	})
+	notifier := clientsync.NewNotifier()
+	s.wakeFeed = cluster.StartWakeFeed(s.cfg.DatabaseURL, notifier, s.log)
+	s.longPolls = cluster.NewLongPolls(fwd, s.wakeFeed, notifier, s.stopCtx)
+	var h http.Handler = s.longPolls
 	s.serving.Store(&h)
+}
+
+// HeldLongPolls counts the /sync long-polls a follower holds for the
+// writer (0 on the writer).
+func (s *Server) HeldLongPolls() int64 {
+	if s.longPolls == nil {
+		return 0
+	}
+	return s.longPolls.Held()
 }
 
 // maxLongPoll is the longest a client API long-poll is held
@@ -483,6 +509,10 @@ func (s *Server) promote() {
 		}
 		return
 	}
+	// Long-polls held for the old writer answer what they have; their
+	// clients ask this process next.
+	s.longPolls.WakeAll()
+	s.wakeFeed.Stop()
 	s.log.Info("this process writes now", "took", time.Since(began))
 }
 
@@ -726,6 +756,15 @@ func (s *Server) Stop(ctx context.Context) error {
 		svc.AppServiceSender.Stop()
 		svc.E2EE.Stop()
 		svc.Rooms.StopSelfDestruct()
+	}
+	if s.wakeFeed != nil {
+		s.wakeFeed.Stop()
+	}
+	s.mu.Lock()
+	pub := s.wakePublisher
+	s.mu.Unlock()
+	if pub != nil {
+		pub.Stop()
 	}
 	if s.member != nil {
 		s.member.Stop(ctx)

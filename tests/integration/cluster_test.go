@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -137,7 +138,7 @@ func TestClusterAnyRequestToAnyProcess(t *testing.T) {
 	}
 	var typing, toDevice bool
 	for deadline := time.Now().Add(10 * time.Second); (!typing || !toDevice) && time.Now().Before(deadline); {
-		s := clusterSyncOn(t, writer, bob.Token, since, 2000)
+		s := clusterSyncOn(t, f2, bob.Token, since, 5000) // held by the follower
 		for _, e := range s.Rooms.Join[room].Ephemeral.Events {
 			if users, _ := e.Content["user_ids"].([]any); e.Type == "m.typing" && slices.Contains(users, any(alice.UserID)) {
 				typing = true
@@ -257,5 +258,95 @@ func TestClusterListenerNeedsTheKey(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Fatalf("a request with forged cluster headers through a follower: %d", resp.StatusCode)
+	}
+}
+
+// A follower holds its clients' long-polls itself, woken through the
+// database's LISTEN/NOTIFY feed; the writer holds none of them. When the
+// feed's connection is cut, the follower's long-polls look again each
+// second and the feed reconnects.
+func TestClusterFollowerHoldsLongPolls(t *testing.T) {
+	cfg := testharness.Config(t, "postgres")
+	procs := testharness.StartCluster(t, cfg, 2)
+	writer, follower := procs[0], procs[1]
+	alice := writer.RegisterUser(t, "alice")
+	bob := follower.RegisterUser(t, "bob")
+	room := createRoom(t, writer, alice.Token, map[string]any{"preset": "public_chat"})
+	mustJoin(t, follower, bob.Token, room)
+
+	poll := func(since string) (chan clusterSync, func()) {
+		out := make(chan clusterSync, 1)
+		go func() {
+			r, err := follower.DoErr("GET", cs+"/sync?timeout=20000&since="+url.QueryEscape(since), bob.Token, nil)
+			var s clusterSync
+			if err == nil && r.Status == 200 {
+				_ = json.Unmarshal(r.Raw, &s)
+			}
+			out <- s
+		}()
+		waitHeld := func() {
+			for deadline := time.Now().Add(10 * time.Second); follower.Server.HeldLongPolls() == 0; {
+				if time.Now().After(deadline) {
+					t.Fatal("the follower does not hold the long-poll")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+		return out, waitHeld
+	}
+	expect := func(out chan clusterSync, msg string) clusterSync {
+		t.Helper()
+		select {
+		case s := <-out:
+			evs := s.Rooms.Join[room].Timeline.Events
+			if len(evs) == 0 || evs[len(evs)-1].EventID != msg {
+				t.Fatalf("the long-poll held by the follower does not end with %s: %+v", msg, evs)
+			}
+			return s
+		case <-time.After(15 * time.Second):
+			t.Fatal("the long-poll held by the follower was not woken")
+		}
+		return clusterSync{}
+	}
+
+	since := clusterSyncOn(t, follower, bob.Token, "", 0).NextBatch
+	out, waitHeld := poll(since)
+	waitHeld()
+	if n := writer.Server.Services.Sync.Notifier().Waiting(); n != 0 {
+		t.Fatalf("the writer holds %d long-polls; the follower should hold its own", n)
+	}
+	sent := time.Now()
+	msg := sendMessage(t, writer, alice.Token, room, "woken through the feed")
+	since = expect(out, msg).NextBatch
+	t.Logf("woken %v after the send began", time.Since(sent).Round(time.Millisecond))
+
+	// Cut the follower's LISTEN connection: long-polls still wake.
+	db, err := sql.Open("pgx", cfg.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	listeners := func() int {
+		var n int
+		if err := db.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE query = 'LISTEN foyer_wakes' AND datname = current_database()`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if listeners() != 1 {
+		t.Fatalf("%d wake-feed listeners, want the follower's one", listeners())
+	}
+	if _, err := db.Exec(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = 'LISTEN foyer_wakes' AND datname = current_database()`); err != nil {
+		t.Fatal(err)
+	}
+	out, waitHeld = poll(since)
+	waitHeld()
+	msg = sendMessage(t, writer, alice.Token, room, "woken without the feed")
+	expect(out, msg)
+	for deadline := time.Now().Add(10 * time.Second); listeners() != 1; {
+		if time.Now().After(deadline) {
+			t.Fatal("the wake feed did not reconnect")
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
