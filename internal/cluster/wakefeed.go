@@ -38,13 +38,14 @@ type WakePublisher struct {
 	db  *sql.DB
 	log *slog.Logger
 
-	mu      sync.Mutex
-	pending wake
-	queued  int // names pending
-	overrun bool
-	kick    chan struct{}
-	stop    chan struct{}
-	done    chan struct{}
+	mu       sync.Mutex
+	pending  wake
+	queued   int // names pending
+	overrun  bool
+	kick     chan struct{}
+	stop     chan struct{}
+	done     chan struct{}
+	stopOnce sync.Once
 }
 
 // maxPendingNames bounds what waits to be published; beyond it the next
@@ -76,9 +77,9 @@ func (p *WakePublisher) Publish(visible int64, users, rooms []string) {
 	}
 }
 
-// Stop sends what is pending and stops.
+// Stop sends what is pending and stops; it may be called more than once.
 func (p *WakePublisher) Stop() {
-	close(p.stop)
+	p.stopOnce.Do(func() { close(p.stop) })
 	<-p.done
 }
 
