@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 
+	"foyer/internal/cluster"
 	"foyer/internal/httpapi"
 	"foyer/internal/slidingsync"
 )
@@ -52,12 +53,18 @@ func (a *API) slidingSync(w http.ResponseWriter, r *http.Request) error {
 	if a.Presence != nil {
 		a.Presence.SyncStarted(r.Context(), p.UserID, setPresence)
 	}
+	req.HeldElsewhere = req.Timeout > 0 && cluster.PolledElsewhere(r)
 	resp, err := a.SlidingSync.Sync(r.Context(), a.Stopping, req)
 	if errors.Is(err, slidingsync.ErrUnknownPos) {
 		return &httpapi.Error{Status: http.StatusBadRequest, Code: "M_UNKNOWN_POS", Message: err.Error()}
 	}
 	if err != nil {
 		return err
+	}
+	if req.Listen != nil {
+		w.Header().Set(cluster.PollAnswerHeader, "wait")
+		httpapi.WriteJSON(w, http.StatusOK, cluster.PolledAnswer{Listen: *req.Listen})
+		return nil
 	}
 	httpapi.WriteJSON(w, http.StatusOK, resp)
 	return nil

@@ -3,12 +3,12 @@ package clientsync
 import "context"
 
 // ListenFor is what a long-poll that found nothing new would wait for:
-// wakes naming UserID or one of Rooms, at a visible position above
-// Position (every change up to it is in the answer already).
+// wakes naming UserID or one of Rooms, numbered above Wake (every change
+// woken up to it is in the answer already).
 type ListenFor struct {
-	Position int64    `json:"position"`
-	UserID   string   `json:"user_id"`
-	Rooms    []string `json:"rooms"`
+	Wake   int64    `json:"wake"`
+	UserID string   `json:"user_id"`
+	Rooms  []string `json:"rooms"`
 }
 
 // PollOnce answers an incremental sync without waiting: a process that
@@ -21,9 +21,9 @@ func (s *Service) PollOnce(ctx context.Context, req *Request) (resp *Response, l
 		resp, err = s.compute(ctx, req, nil)
 		return resp, nil, err
 	}
-	// Read before computing: a change after it wakes at a position above
-	// it, whether the answer holds it or not.
-	position := s.stream.Current()
+	// Read before computing: a change the answer misses is woken after
+	// it, so numbered above it.
+	wake := s.wakeups.Sequence()
 	rs, err := s.roomsOf(ctx, req)
 	if err != nil {
 		return nil, nil, err
@@ -32,7 +32,7 @@ func (s *Service) PollOnce(ctx context.Context, req *Request) (resp *Response, l
 	if err != nil || !resp.empty() {
 		return resp, nil, err
 	}
-	listen = &ListenFor{Position: position, UserID: req.UserID}
+	listen = &ListenFor{Wake: wake, UserID: req.UserID}
 	for _, m := range rs.memberships {
 		listen.Rooms = append(listen.Rooms, m.RoomID)
 	}

@@ -113,7 +113,10 @@ func NewService(rs *rooms.Service, cd *clientdata.Service, ty *typing.Service, p
 }
 
 // OnWake registers f to hear every wake of long-polls (Wakeups.OnWake).
-func (s *Service) OnWake(f func(visible int64, users, rooms []string)) { s.wakeups.OnWake(f) }
+func (s *Service) OnWake(f func(seq int64, users, rooms []string)) { s.wakeups.OnWake(f) }
+
+// WakeSequence is the number of the latest wake (Wakeups.Sequence).
+func (s *Service) WakeSequence() int64 { return s.wakeups.Sequence() }
 
 // Notifier exposes the notifier, for metrics and tests.
 func (s *Service) Notifier() *Notifier { return s.notifier }

@@ -1,6 +1,10 @@
 package clientsync
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
 
 // Wakeups wakes long-polls once every write up to a stream position is
 // visible, so a woken sync never reads a position whose write is still in
@@ -17,9 +21,12 @@ type Wakeups struct {
 
 	mu      sync.Mutex
 	pending []pendingWake
-	// observers hear every wake as it happens, with the stream position
-	// visible then (other processes wake their own long-polls from it).
-	observers []func(visible int64, users, rooms []string)
+	// observers hear every wake as it happens, with its sequence number
+	// (other processes wake their own long-polls from it).
+	observers []func(seq int64, users, rooms []string)
+	// seq numbers wakes. It starts at the clock, so a process that
+	// takes over from another numbers above it.
+	seq atomic.Int64
 }
 
 type pendingWake struct {
@@ -30,6 +37,7 @@ type pendingWake struct {
 // NewWakeups returns the wakeups of long-polls on stream.
 func NewWakeups(stream Stream) *Wakeups {
 	w := &Wakeups{stream: stream, notifier: NewNotifier()}
+	w.seq.Store(time.Now().UnixNano())
 	stream.OnAdvance(w.flush)
 	return w
 }
@@ -41,9 +49,9 @@ func (w *Wakeups) Notifier() *Notifier { return w.notifier }
 // pos is visible.
 func (w *Wakeups) WakeAt(pos int64, users, rooms []string) {
 	w.mu.Lock()
-	if current := w.stream.Current(); pos <= current {
+	if pos <= w.stream.Current() {
 		w.mu.Unlock()
-		w.wake(current, users, rooms)
+		w.wake(users, rooms)
 		return
 	}
 	w.pending = append(w.pending, pendingWake{pos: pos, users: users, rooms: rooms})
@@ -64,30 +72,35 @@ func (w *Wakeups) flush(current int64) {
 	w.pending = kept
 	w.mu.Unlock()
 	for _, p := range due {
-		w.wake(current, p.users, p.rooms)
+		w.wake(p.users, p.rooms)
 	}
 }
 
 // WakeNow wakes the listeners of users and rooms at once, for what has no
 // stream position (typing).
 func (w *Wakeups) WakeNow(users, rooms []string) {
-	w.wake(w.stream.Current(), users, rooms)
+	w.wake(users, rooms)
 }
 
-// OnWake registers f to hear every wake, with the position visible when
-// it happened. Register before serving.
-func (w *Wakeups) OnWake(f func(visible int64, users, rooms []string)) {
+// Sequence is the number of the latest wake: a long-poll that computed
+// its answer after reading it is woken by any wake numbered above it.
+func (w *Wakeups) Sequence() int64 { return w.seq.Load() }
+
+// OnWake registers f to hear every wake, with its sequence number.
+// Register before serving.
+func (w *Wakeups) OnWake(f func(seq int64, users, rooms []string)) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.observers = append(w.observers, f)
 }
 
-func (w *Wakeups) wake(visible int64, users, rooms []string) {
+func (w *Wakeups) wake(users, rooms []string) {
+	seq := w.seq.Add(1)
 	w.notifier.Wake(users, rooms)
 	w.mu.Lock()
 	observers := w.observers
 	w.mu.Unlock()
 	for _, f := range observers {
-		f(visible, users, rooms)
+		f(seq, users, rooms)
 	}
 }

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -32,23 +33,25 @@ type polledAnswer struct {
 // empty sync and a user's room list).
 const maxPolledAnswer = 16 << 20
 
-// LongPolls is a follower's client API: /sync long-polls are held here,
-// woken by the wake feed, and each look is a request to the writer that
-// answers at once; every other request is forwarded as it came. The
-// writer computes every answer (its state is the one that is current);
-// the waiting, and the connections that wait, stay with the follower.
+// LongPolls is a follower's client API: /sync and sliding-sync
+// long-polls are held here, woken by the wake feed, and each look is a
+// request to the writer that answers at once; every other request is
+// forwarded as it came. The writer computes every answer (its state is
+// the one that is current); the waiting, and the connections that wait,
+// stay with the follower.
 type LongPolls struct {
-	fwd      *Forwarder
-	feed     *WakeFeed
-	notifier *clientsync.Notifier
-	stopping context.Context
-	held     atomic.Int64
+	fwd         *Forwarder
+	feed        *WakeFeed
+	notifier    *clientsync.Notifier
+	stopping    context.Context
+	slidingPath string
+	held        atomic.Int64
 }
 
-// NewLongPolls serves with fwd, holding /sync long-polls on notifier
-// (woken by feed) until stopping ends.
-func NewLongPolls(fwd *Forwarder, feed *WakeFeed, notifier *clientsync.Notifier, stopping context.Context) *LongPolls {
-	return &LongPolls{fwd: fwd, feed: feed, notifier: notifier, stopping: stopping}
+// NewLongPolls serves with fwd, holding long-polls on notifier (woken by
+// feed) until stopping ends; slidingPath is sliding sync's route.
+func NewLongPolls(fwd *Forwarder, feed *WakeFeed, notifier *clientsync.Notifier, stopping context.Context, slidingPath string) *LongPolls {
+	return &LongPolls{fwd: fwd, feed: feed, notifier: notifier, stopping: stopping, slidingPath: slidingPath}
 }
 
 // WakeAll makes every long-poll held here look again (this process
@@ -58,29 +61,58 @@ func (l *LongPolls) WakeAll() { l.notifier.WakeAll() }
 // Held counts the long-polls waiting here now.
 func (l *LongPolls) Held() int64 { return l.held.Load() }
 
+// maxHeldBody bounds the sliding-sync request body a follower keeps to
+// ask again with; a larger one is forwarded as it came.
+const maxHeldBody = 1 << 20
+
 func (l *LongPolls) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	timeout, ok := heldSync(r)
+	timeout, sliding, ok := l.heldPoll(r)
 	if !ok {
 		l.fwd.ServeHTTP(w, r)
 		return
 	}
+	var body []byte
+	if sliding {
+		var err error
+		body, err = io.ReadAll(io.LimitReader(r.Body, maxHeldBody+1))
+		if err != nil {
+			return // the client went away mid-body
+		}
+		if len(body) > maxHeldBody {
+			r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), r.Body))
+			l.fwd.ServeHTTP(w, r)
+			return
+		}
+	}
 	l.fwd.allowLong(w)
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
+	// last is the latest empty /sync answer, given when nothing comes; a
+	// sliding-sync connection asks for its final answer instead (the
+	// writer records the connection's state only then).
 	var last json.RawMessage
-	for {
-		if l.fwd.opts.Member.Writing() && last != nil {
-			// This process writes now: the client asks it next time.
+	final := func() {
+		if !sliding && last != nil {
 			writeRaw(w, last)
 			return
 		}
-		ans, done := l.look(w, r)
+		if _, done := l.look(w, r, body, true); !done {
+			writerUnavailable(w)
+		}
+	}
+	for {
+		if l.fwd.opts.Member.Writing() {
+			// This process writes now: the client asks it next time.
+			final()
+			return
+		}
+		ans, done := l.look(w, r, body, false)
 		if done {
 			return
 		}
 		last = ans.Response
 		waiter := l.notifier.Listen(ans.Listen.UserID, ans.Listen.Rooms)
-		if l.feed.WokenAfter(ans.Listen.Position, ans.Listen.UserID, ans.Listen.Rooms) {
+		if l.feed.WokenAfter(ans.Listen.Wake, ans.Listen.UserID, ans.Listen.Rooms) {
 			l.notifier.Stop(waiter)
 			continue
 		}
@@ -99,15 +131,16 @@ func (l *LongPolls) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if !woken {
-			writeRaw(w, last)
+			final()
 			return
 		}
 	}
 }
 
-// look asks the writer once. done means the client's answer is written
-// (something new, or an error); else ans says what to wait for.
-func (l *LongPolls) look(w http.ResponseWriter, r *http.Request) (ans polledAnswer, done bool) {
+// look asks the writer once; final asks for an answer without waiting
+// (timeout 0). done means the client's answer is written (something new,
+// a final answer, or an error); else ans says what to wait for.
+func (l *LongPolls) look(w http.ResponseWriter, r *http.Request, body []byte, final bool) (ans polledAnswer, done bool) {
 	addr, ok := l.fwd.opts.Member.AwaitWriter(r.Context(), writerWait)
 	if !ok {
 		writerUnavailable(w)
@@ -116,23 +149,31 @@ func (l *LongPolls) look(w http.ResponseWriter, r *http.Request) (ans polledAnsw
 	out := r.Clone(r.Context())
 	out.URL = &url.URL{Scheme: "http", Host: addr, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
 	out.RequestURI = ""
-	out.Body = http.NoBody
-	out.ContentLength = 0
+	out.Body, out.ContentLength = http.NoBody, 0
+	if len(body) > 0 {
+		out.Body, out.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+	}
 	out.Header = l.fwd.forwardedHeader(r)
-	out.Header.Set(pollElsewhereHeader, "1")
+	if final {
+		q := r.URL.Query()
+		q.Set("timeout", "0")
+		out.URL.RawQuery = q.Encode()
+	} else {
+		out.Header.Set(pollElsewhereHeader, "1")
+	}
 	resp, err := l.fwd.transport.RoundTrip(out)
 	if err != nil {
 		l.fwd.unreachable(w, r, err)
 		return ans, true
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || resp.Header.Get(PollAnswerHeader) != "wait" {
+	if final || resp.StatusCode != http.StatusOK || resp.Header.Get(PollAnswerHeader) != "wait" {
 		copyAnswer(w, resp)
 		return ans, true
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxPolledAnswer))
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxPolledAnswer))
 	if err == nil {
-		err = json.Unmarshal(body, &ans)
+		err = json.Unmarshal(raw, &ans)
 	}
 	if err != nil {
 		l.fwd.unreachable(w, r, err)
@@ -141,27 +182,30 @@ func (l *LongPolls) look(w http.ResponseWriter, r *http.Request) (ans polledAnsw
 	return ans, false
 }
 
-// heldSync recognises an incremental /sync with a timeout: the requests
-// a follower holds. Anything else (an initial sync, full_state, a bad
-// parameter the writer will refuse) is forwarded as it came.
-func heldSync(r *http.Request) (time.Duration, bool) {
-	if r.Method != http.MethodGet {
-		return 0, false
-	}
-	switch r.URL.Path {
-	case "/_matrix/client/v3/sync", "/_matrix/client/r0/sync":
-	default:
-		return 0, false
-	}
+// heldPoll recognises the long-polls a follower holds: an incremental
+// /sync, or a sliding-sync request on an existing connection, with a
+// timeout. Anything else (an initial sync, full_state, a bad parameter
+// the writer will refuse) is forwarded as it came.
+func (l *LongPolls) heldPoll(r *http.Request) (timeout time.Duration, sliding, ok bool) {
 	q := r.URL.Query()
-	if q.Get("since") == "" || (q.Get("full_state") != "" && q.Get("full_state") != "false") {
-		return 0, false
+	switch {
+	case r.Method == http.MethodGet && (r.URL.Path == "/_matrix/client/v3/sync" || r.URL.Path == "/_matrix/client/r0/sync"):
+		if q.Get("since") == "" || (q.Get("full_state") != "" && q.Get("full_state") != "false") {
+			return 0, false, false
+		}
+	case r.Method == http.MethodPost && l.slidingPath != "" && r.URL.Path == l.slidingPath:
+		if q.Get("pos") == "" {
+			return 0, false, false
+		}
+		sliding = true
+	default:
+		return 0, false, false
 	}
 	ms, err := strconv.ParseInt(q.Get("timeout"), 10, 64)
 	if err != nil || ms <= 0 {
-		return 0, false
+		return 0, false, false
 	}
-	return min(time.Duration(ms)*time.Millisecond, maxLongPoll), true
+	return min(time.Duration(ms)*time.Millisecond, maxLongPoll), sliding, true
 }
 
 // maxLongPoll is the client API's cap on a sync's timeout.

@@ -23,13 +23,13 @@ const wakeChannel = "foyer_wakes"
 const maxWakePayload = 7000
 
 // wake is one notification: users and rooms whose long-polls should look
-// again, with the position visible on the writer when they were woken;
-// All wakes every long-poll.
+// again, with the writer's number of the (latest) wake it carries; All
+// wakes every long-poll.
 type wake struct {
-	Visible int64    `json:"v"`
-	Users   []string `json:"u,omitempty"`
-	Rooms   []string `json:"r,omitempty"`
-	All     bool     `json:"all,omitempty"`
+	Seq   int64    `json:"s"`
+	Users []string `json:"u,omitempty"`
+	Rooms []string `json:"r,omitempty"`
+	All   bool     `json:"all,omitempty"`
 }
 
 // WakePublisher sends the writer's wakes to the feed, batched: one
@@ -38,8 +38,12 @@ type WakePublisher struct {
 	db  *sql.DB
 	log *slog.Logger
 
-	mu       sync.Mutex
-	pending  wake
+	mu      sync.Mutex
+	pending wake
+	// lastSeq is the number of the last notification sent: numbers only
+	// grow along the feed, even when wakes numbered out of order
+	// (concurrent wakers) are sent in separate notifications.
+	lastSeq  int64
 	queued   int // names pending
 	overrun  bool
 	kick     chan struct{}
@@ -60,9 +64,9 @@ func NewWakePublisher(db *sql.DB, log *slog.Logger) *WakePublisher {
 }
 
 // Publish queues a wake (clientsync.Wakeups.OnWake); it never blocks.
-func (p *WakePublisher) Publish(visible int64, users, rooms []string) {
+func (p *WakePublisher) Publish(seq int64, users, rooms []string) {
 	p.mu.Lock()
-	p.pending.Visible = max(p.pending.Visible, visible)
+	p.pending.Seq = max(p.pending.Seq, seq)
 	if p.queued+len(users)+len(rooms) > maxPendingNames {
 		p.overrun = true
 	} else {
@@ -100,13 +104,15 @@ func (p *WakePublisher) flush() {
 	p.mu.Lock()
 	w, overrun := p.pending, p.overrun
 	p.pending, p.queued, p.overrun = wake{}, 0, false
+	w.Seq = max(w.Seq, p.lastSeq)
+	p.lastSeq = w.Seq
 	p.mu.Unlock()
-	if w.Visible == 0 && len(w.Users) == 0 && len(w.Rooms) == 0 && !overrun {
+	if w.Seq == 0 && len(w.Users) == 0 && len(w.Rooms) == 0 && !overrun {
 		return
 	}
 	var batches []wake
 	if overrun {
-		batches = []wake{{Visible: w.Visible, All: true}}
+		batches = []wake{{Seq: w.Seq, All: true}}
 	} else {
 		batches = splitWake(w)
 	}
@@ -134,12 +140,12 @@ func splitWake(w wake) []wake {
 	slices.Sort(w.Rooms)
 	users, rooms := slices.Compact(w.Users), slices.Compact(w.Rooms)
 	var out []wake
-	cur := wake{Visible: w.Visible}
+	cur := wake{Seq: w.Seq}
 	size := 40
 	add := func(name string, room bool) {
 		if size+len(name)+4 > maxWakePayload && (len(cur.Users)+len(cur.Rooms)) > 0 {
 			out = append(out, cur)
-			cur, size = wake{Visible: w.Visible}, 40
+			cur, size = wake{Seq: w.Seq}, 40
 		}
 		if room {
 			cur.Rooms = append(cur.Rooms, name)
@@ -215,12 +221,12 @@ func (f *WakeFeed) WokenAfter(pos int64, userID string, rooms []string) bool {
 	if f.evicted > pos {
 		return true
 	}
-	// Newest first: positions only grow along the feed, so the scan
-	// stops at the first wake the answer already covered.
+	// Newest first: numbers only grow along the feed, so the scan stops
+	// at the first wake the answer already covered.
 	var roomSet map[string]bool
 	for i := range len(f.recent) {
 		w := f.recent[(f.next-1-i+2*len(f.recent))%len(f.recent)]
-		if w.Visible <= pos {
+		if w.Seq <= pos {
 			break
 		}
 		if w.All || slices.Contains(w.Users, userID) {
@@ -247,7 +253,7 @@ func (f *WakeFeed) record(w wake) {
 		f.recent = append(f.recent, w)
 		f.next = len(f.recent) % maxRecentWakes
 	} else {
-		f.evicted = max(f.evicted, f.recent[f.next].Visible)
+		f.evicted = max(f.evicted, f.recent[f.next].Seq)
 		f.recent[f.next] = w
 		f.next = (f.next + 1) % maxRecentWakes
 	}

@@ -10,8 +10,8 @@ import (
 
 func TestWokenAfterLooksAtNewerWakesOnly(t *testing.T) {
 	f := &WakeFeed{notifier: clientsync.NewNotifier()}
-	f.record(wake{Visible: 10, Users: []string{"@a:x"}})
-	f.record(wake{Visible: 20, Rooms: []string{"!r:x"}})
+	f.record(wake{Seq: 10, Users: []string{"@a:x"}})
+	f.record(wake{Seq: 20, Rooms: []string{"!r:x"}})
 	cases := []struct {
 		pos   int64
 		user  string
@@ -29,7 +29,7 @@ func TestWokenAfterLooksAtNewerWakesOnly(t *testing.T) {
 			t.Errorf("WokenAfter(%d, %s, %v) = %v, want %v", c.pos, c.user, c.rooms, got, c.want)
 		}
 	}
-	f.record(wake{Visible: 30, All: true})
+	f.record(wake{Seq: 30, All: true})
 	if !f.WokenAfter(25, "@nobody:x", nil) {
 		t.Error("a wake of everyone does not count")
 	}
@@ -38,7 +38,7 @@ func TestWokenAfterLooksAtNewerWakesOnly(t *testing.T) {
 func TestWokenAfterCountsEvictedWakes(t *testing.T) {
 	f := &WakeFeed{notifier: clientsync.NewNotifier()}
 	for i := range maxRecentWakes + 10 {
-		f.record(wake{Visible: int64(i + 1), Users: []string{"@other:x"}})
+		f.record(wake{Seq: int64(i + 1), Users: []string{"@other:x"}})
 	}
 	if !f.WokenAfter(5, "@a:x", nil) {
 		t.Error("wakes older than the ring's memory may have named anyone: they must count")
@@ -52,7 +52,7 @@ func TestWokenAfterCountsEvictedWakes(t *testing.T) {
 }
 
 func TestSplitWakeFitsNotifications(t *testing.T) {
-	w := wake{Visible: 7}
+	w := wake{Seq: 7}
 	for i := range 2000 {
 		w.Users = append(w.Users, fmt.Sprintf("@user%04d:example.org", i))
 		w.Rooms = append(w.Rooms, fmt.Sprintf("!room%04d:example.org", i), fmt.Sprintf("!room%04d:example.org", i))
@@ -64,8 +64,8 @@ func TestSplitWakeFitsNotifications(t *testing.T) {
 		if len(b) > maxWakePayload {
 			t.Fatalf("a notification of %d bytes", len(b))
 		}
-		if p.Visible != 7 {
-			t.Fatalf("a part lost the position: %d", p.Visible)
+		if p.Seq != 7 {
+			t.Fatalf("a part lost the position: %d", p.Seq)
 		}
 		users += len(p.Users)
 		rooms += len(p.Rooms)

@@ -22,6 +22,7 @@ import (
 	"foyer/internal/appservicesender"
 	"foyer/internal/captcha"
 	"foyer/internal/clientaddr"
+	"foyer/internal/clientapi"
 	"foyer/internal/clientdata"
 	"foyer/internal/clientsync"
 	"foyer/internal/cluster"
@@ -471,7 +472,7 @@ func (s *Server) follow() {
 	})
 	notifier := clientsync.NewNotifier()
 	s.wakeFeed = cluster.StartWakeFeed(s.cfg.DatabaseURL, notifier, s.log)
-	s.longPolls = cluster.NewLongPolls(fwd, s.wakeFeed, notifier, s.stopCtx)
+	s.longPolls = cluster.NewLongPolls(fwd, s.wakeFeed, notifier, s.stopCtx, clientapi.SlidingSyncPath)
 	var h http.Handler = s.longPolls
 	s.serving.Store(&h)
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"foyer/internal/clientsync"
 	"time"
 )
 
@@ -26,6 +27,11 @@ type Request struct {
 	Pos     string
 	Timeout time.Duration
 	Body    Body
+	// HeldElsewhere: another process holds this long-poll (a follower
+	// of the writer). When nothing is new, Sync returns no response and
+	// sets Listen to what that process waits for before asking again.
+	HeldElsewhere bool
+	Listen        *clientsync.ListenFor
 }
 
 // Body is the request body.

@@ -99,6 +99,9 @@ func (s *Service) Sync(ctx, stopping context.Context, req *Request) (*Response, 
 	}
 	final := from == nil || req.Timeout <= 0
 	for {
+		// Read before computing: a change the answer misses is woken
+		// after it, so numbered above it.
+		wake := s.sync.WakeSequence()
 		var conn *connection
 		var prev *connState
 		if from == nil {
@@ -125,6 +128,12 @@ func (s *Service) Sync(ctx, stopping context.Context, req *Request) (*Response, 
 			return c.resp, nil
 		}
 		conn.mu.Unlock()
+		if req.HeldElsewhere {
+			// Another process holds the wait; it asks again when woken,
+			// and for the final answer with no timeout.
+			req.Listen = &clientsync.ListenFor{Wake: wake, UserID: req.UserID, Rooms: c.watch}
+			return nil, nil
+		}
 		// Nothing new: listen, then make sure nothing happened between
 		// the computation and the listening before waiting.
 		w := s.sync.Notifier().Listen(req.UserID, c.watch)

@@ -350,3 +350,48 @@ func TestClusterFollowerHoldsLongPolls(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// Sliding sync's long-polls are held by the follower too: woken through
+// the feed, and answered at their timeout with the connection's final
+// answer from the writer, so the connection goes on.
+func TestClusterFollowerHoldsSlidingSync(t *testing.T) {
+	cfg := testharness.Config(t, "postgres")
+	procs := testharness.StartCluster(t, cfg, 2)
+	writer, follower := procs[0], procs[1]
+	alice := writer.RegisterUser(t, "alice")
+	bob := follower.RegisterUser(t, "bob")
+	room := createRoom(t, writer, alice.Token, map[string]any{"preset": "public_chat"})
+	mustJoin(t, follower, bob.Token, room)
+	body := map[string]any{"lists": map[string]any{"all": ssList(9, 5)}}
+
+	first := slidingSync(t, follower, bob.Token, "", 0, body)
+	// Nothing new: the follower holds it and gives the final answer at
+	// the timeout.
+	quiet := slidingSync(t, follower, bob.Token, first.Pos, 1000, body)
+	if len(quiet.Rooms) != 0 {
+		t.Fatalf("a quiet long-poll brought rooms: %+v", quiet.Rooms)
+	}
+
+	out := make(chan ssResp, 1)
+	go func() { out <- slidingSync(t, follower, bob.Token, quiet.Pos, 20000, body) }()
+	for deadline := time.Now().Add(10 * time.Second); follower.Server.HeldLongPolls() == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the follower does not hold the sliding-sync long-poll")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := writer.Server.Services.Sync.Notifier().Waiting(); n != 0 {
+		t.Fatalf("the writer holds %d long-polls", n)
+	}
+	sendMessage(t, writer, alice.Token, room, "to a sliding-sync client of the follower")
+	select {
+	case s := <-out:
+		if got := timelineBodies(s.Rooms[room].Timeline); !slices.Contains(got, "to a sliding-sync client of the follower") {
+			t.Fatalf("the woken sliding sync's timeline: %v", got)
+		}
+		// The connection goes on from the position it was given.
+		slidingSync(t, follower, bob.Token, s.Pos, 0, body)
+	case <-time.After(15 * time.Second):
+		t.Fatal("the sliding-sync long-poll held by the follower was not woken")
+	}
+}
