@@ -8,8 +8,13 @@ import "sync"
 type lazyMembers struct {
 	mu   sync.Mutex
 	sent map[string]map[string]string // user|device|room -> member -> event ID
+	// entries counts members remembered across every key.
+	entries int
 }
 
+// maxLazyEntries bounds what is remembered (about 35 bytes an entry):
+// in a room of 1,000 members every device sees every join, so a
+// thousand devices would otherwise keep a million entries.
 const maxLazyEntries = 100000
 
 func lazyKey(req *Request, roomID string) string {
@@ -25,12 +30,15 @@ func (l *lazyMembers) alreadySent(req *Request, roomID, member, eventID string) 
 func (l *lazyMembers) record(req *Request, roomID, member, eventID string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.sent == nil || len(l.sent) > maxLazyEntries {
-		l.sent = map[string]map[string]string{}
+	if l.sent == nil || l.entries >= maxLazyEntries {
+		l.sent, l.entries = map[string]map[string]string{}, 0
 	}
 	k := lazyKey(req, roomID)
 	if l.sent[k] == nil {
 		l.sent[k] = map[string]string{}
+	}
+	if _, ok := l.sent[k][member]; !ok {
+		l.entries++
 	}
 	l.sent[k][member] = eventID
 }
@@ -38,5 +46,7 @@ func (l *lazyMembers) record(req *Request, roomID, member, eventID string) {
 func (l *lazyMembers) reset(req *Request, roomID string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	delete(l.sent, lazyKey(req, roomID))
+	k := lazyKey(req, roomID)
+	l.entries -= len(l.sent[k])
+	delete(l.sent, k)
 }

@@ -18,7 +18,7 @@ type ListenFor struct {
 func (s *Service) PollOnce(ctx context.Context, req *Request) (resp *Response, listen *ListenFor, err error) {
 	s.stream.CatchUp(ctx, catchUpWait)
 	if req.Since == nil || req.FullState {
-		resp, err = s.compute(ctx, req, nil)
+		resp, err = s.computeFull(ctx, req)
 		return resp, nil, err
 	}
 	// Read before computing: a change the answer misses is woken after

@@ -175,7 +175,9 @@ func (s *Service) stateFor(ctx context.Context, req *Request, roomID string, tl 
 		// either.
 		atEnd, err = s.store.StateGroupSubset(ctx, endGroup, true, senderKeys())
 	default:
-		atEnd, err = s.store.StateGroupIDs(ctx, endGroup)
+		// Shared with the other syncs woken by the same change: read
+		// only below.
+		atEnd, err = s.stateGroupIDs(ctx, endGroup)
 	}
 	if err != nil {
 		return nil, err
@@ -184,7 +186,7 @@ func (s *Service) stateFor(ctx context.Context, req *Request, roomID string, tl 
 	if !full && sinceGroup != 0 {
 		had = atEnd
 		if sinceGroup != endGroup {
-			if had, err = s.store.StateGroupIDs(ctx, sinceGroup); err != nil {
+			if had, err = s.stateGroupIDs(ctx, sinceGroup); err != nil {
 				return nil, err
 			}
 		}
@@ -207,7 +209,10 @@ func (s *Service) stateFor(ctx context.Context, req *Request, roomID string, tl 
 		isMember := key.Type == "m.room.member"
 		changed := had[key] != eventID
 		kept := changed || (lazy && isMember && senders[key.StateKey])
-		if full && lazy && isMember && !senders[key.StateKey] {
+		// Lazy loading sends the members of the timeline's senders only
+		// (and the caller's own): in a room where many join at once, a
+		// limited incremental sync would otherwise carry every joiner.
+		if lazy && isMember && !senders[key.StateKey] && (full || key.StateKey != req.UserID) {
 			kept = false
 		}
 		if !kept || (inTimeline[eventID] && !req.UseStateAfter) {

@@ -63,6 +63,9 @@ type Service struct {
 
 	// shared are the reads the syncs at one stream position share.
 	shared wakeReads
+	// fullSlots bound the initial and full-state syncs computed at once
+	// (fullsyncs.go).
+	fullSlots chan struct{}
 }
 
 // SetInitialPresenceLimit is sync_limits.initial_presence.
@@ -76,7 +79,7 @@ func (s *Service) SetInitialPresenceLimit(n int) { s.initialPresence = n }
 func NewService(rs *rooms.Service, cd *clientdata.Service, ty *typing.Service, pu *push.Service, pr *presence.Service, peeks PeekStore,
 	stream Stream, wakeups *Wakeups, extensions []Extension, log *slog.Logger) *Service {
 	s := &Service{rooms: rs, store: rs.Store(), clientData: cd, typing: ty, stream: stream, wakeups: wakeups, notifier: wakeups.Notifier(), log: log,
-		changes: newChangeIndex(stream.Current())}
+		changes: newChangeIndex(stream.Current()), fullSlots: newFullSyncSlots()}
 	s.extensions = append([]Extension{PresenceExtension{Sync: s, Presence: pr}}, extensions...)
 	rs.IndexEvents(s.changes.recordEvent)
 	rs.OnEvent(func(se rooms.StoredEvent) {
@@ -165,7 +168,10 @@ func (s *Service) Sync(ctx context.Context, req *Request) (*Response, error) {
 	// positions are visible the answer holds it, even while writers with
 	// earlier positions were still committing when it was acknowledged.
 	s.stream.CatchUp(ctx, catchUpWait)
-	if req.Since == nil || req.FullState || req.Timeout <= 0 {
+	if req.Since == nil || req.FullState {
+		return s.computeFull(ctx, req)
+	}
+	if req.Timeout <= 0 {
 		return s.compute(ctx, req, nil)
 	}
 	deadline := time.NewTimer(req.Timeout)

@@ -13,8 +13,9 @@ import (
 
 // sharedReadsEvents bounds the events (and state entries) the shared
 // reads hold, a few megabytes at most; past it they start over. A wake
-// needs a handful per room.
-const sharedReadsEvents = 5000
+// needs a handful per room, and the whole state of a room whose state
+// changed (a join wakes every member, and each would read it).
+const sharedReadsEvents = 20000
 
 // wakeReads shares reads among syncs: a message wakes every long-poll in
 // its room, and each one would otherwise read the same new events, and
@@ -135,4 +136,14 @@ func (s *Service) stateGroupSubset(ctx context.Context, group int64, others bool
 		out[k] = v
 	}
 	return out, nil
+}
+
+// stateGroupIDs is store.StateGroupIDs, shared likewise. The map is the
+// one every sync shares: callers must not change it.
+func (s *Service) stateGroupIDs(ctx context.Context, group int64) (map[matrixevents.StateTuple]string, error) {
+	key := "G\x00" + strconv.FormatInt(group, 10)
+	r := s.shared.share(s.rooms.PrunedGeneration(), key, func(r *wakeRead) {
+		r.ids, r.err = s.store.StateGroupIDs(context.WithoutCancel(ctx), group)
+	})
+	return r.ids, r.err
 }
