@@ -27,7 +27,7 @@ func TestFullSyncWaitsForASlot(t *testing.T) {
 func TestLazyMembersBoundedByEntries(t *testing.T) {
 	var l lazyMembers
 	for d := range 200 {
-		req := &Request{UserID: "@u:x", DeviceID: string(rune('A' + d%26)) + string(rune('a'+d/26))}
+		req := &Request{UserID: "@u:x", DeviceID: string(rune('A'+d%26)) + string(rune('a'+d/26))}
 		for m := range 1000 {
 			l.record(req, "!r:x", "@m"+string(rune(m))+":x", "$e")
 		}
