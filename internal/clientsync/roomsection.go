@@ -209,10 +209,10 @@ func (s *Service) stateFor(ctx context.Context, req *Request, roomID string, tl 
 		isMember := key.Type == "m.room.member"
 		changed := had[key] != eventID
 		kept := changed || (lazy && isMember && senders[key.StateKey])
-		// Lazy loading sends the members of the timeline's senders only
-		// (and the caller's own): in a room where many join at once, a
-		// limited incremental sync would otherwise carry every joiner.
-		if lazy && isMember && !senders[key.StateKey] && (full || key.StateKey != req.UserID) {
+		// Members who changed in a gap are sent even when lazy loading
+		// (as the reference server does: a leave there must reach the
+		// client's member list); an initial sync sends the senders' only.
+		if full && lazy && isMember && !senders[key.StateKey] {
 			kept = false
 		}
 		if !kept || (inTimeline[eventID] && !req.UseStateAfter) {
