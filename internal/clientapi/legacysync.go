@@ -19,7 +19,7 @@ func parseTimeout(r *http.Request, def time.Duration) (time.Duration, error) {
 	if err != nil || ms < 0 {
 		return 0, httpapi.ErrInvalidParam("timeout must be a non-negative number of milliseconds")
 	}
-	return min(time.Duration(ms)*time.Millisecond, maxSyncTimeout), nil
+	return min(time.Duration(ms)*time.Millisecond, MaxSyncTimeout), nil
 }
 
 // parseSyncToken reads an optional sync token from the query parameter

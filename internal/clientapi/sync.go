@@ -12,8 +12,9 @@ import (
 	"foyer/internal/httpapi"
 )
 
-// maxSyncTimeout caps how long one long-poll is held.
-const maxSyncTimeout = 5 * time.Minute
+// MaxSyncTimeout caps how long one long-poll is held (a follower
+// process holding long-polls for the writer caps them alike).
+const MaxSyncTimeout = 5 * time.Minute
 
 func (a *API) syncHandler(w http.ResponseWriter, r *http.Request) error {
 	p := httpapi.Principal(r)

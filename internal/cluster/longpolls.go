@@ -45,13 +45,16 @@ type LongPolls struct {
 	notifier    *clientsync.Notifier
 	stopping    context.Context
 	slidingPath string
-	held        atomic.Int64
+	// maxWait caps a held long-poll, as the client API caps its timeout.
+	maxWait time.Duration
+	held    atomic.Int64
 }
 
 // NewLongPolls serves with fwd, holding long-polls on notifier (woken by
-// feed) until stopping ends; slidingPath is sliding sync's route.
-func NewLongPolls(fwd *Forwarder, feed *WakeFeed, notifier *clientsync.Notifier, stopping context.Context, slidingPath string) *LongPolls {
-	return &LongPolls{fwd: fwd, feed: feed, notifier: notifier, stopping: stopping, slidingPath: slidingPath}
+// feed) until stopping ends; slidingPath is sliding sync's route and
+// maxWait the client API's cap on a long-poll's timeout.
+func NewLongPolls(fwd *Forwarder, feed *WakeFeed, notifier *clientsync.Notifier, stopping context.Context, slidingPath string, maxWait time.Duration) *LongPolls {
+	return &LongPolls{fwd: fwd, feed: feed, notifier: notifier, stopping: stopping, slidingPath: slidingPath, maxWait: maxWait}
 }
 
 // WakeAll makes every long-poll held here look again (this process
@@ -205,11 +208,8 @@ func (l *LongPolls) heldPoll(r *http.Request) (timeout time.Duration, sliding, o
 	if err != nil || ms <= 0 {
 		return 0, false, false
 	}
-	return min(time.Duration(ms)*time.Millisecond, maxLongPoll), sliding, true
+	return min(time.Duration(ms)*time.Millisecond, l.maxWait), sliding, true
 }
-
-// maxLongPoll is the client API's cap on a sync's timeout.
-const maxLongPoll = 5 * time.Minute
 
 func writeRaw(w http.ResponseWriter, body json.RawMessage) {
 	w.Header().Set("Content-Type", "application/json")

@@ -467,12 +467,12 @@ func (s *Server) follow() {
 		// The longest any request may take on the writer: an upload's
 		// body, then the longest of a long-poll, a download or an answer.
 		ReadLimit:  max(hc.ReadTimeout, hc.UploadTimeout),
-		WriteLimit: max(hc.ReadTimeout, hc.UploadTimeout) + maxLongPoll + max(hc.WriteTimeout, hc.DownloadTimeout),
+		WriteLimit: max(hc.ReadTimeout, hc.UploadTimeout) + clientapi.MaxSyncTimeout + max(hc.WriteTimeout, hc.DownloadTimeout),
 		Log:        s.log,
 	})
 	notifier := clientsync.NewNotifier()
 	s.wakeFeed = cluster.StartWakeFeed(s.cfg.DatabaseURL, notifier, s.log)
-	s.longPolls = cluster.NewLongPolls(fwd, s.wakeFeed, notifier, s.stopCtx, clientapi.SlidingSyncPath)
+	s.longPolls = cluster.NewLongPolls(fwd, s.wakeFeed, notifier, s.stopCtx, clientapi.SlidingSyncPath, clientapi.MaxSyncTimeout)
 	var h http.Handler = s.longPolls
 	s.serving.Store(&h)
 }
@@ -485,10 +485,6 @@ func (s *Server) HeldLongPolls() int64 {
 	}
 	return s.longPolls.Held()
 }
-
-// maxLongPoll is the longest a client API long-poll is held
-// (clientapi's cap on a sync's timeout).
-const maxLongPoll = 5 * time.Minute
 
 // promote makes a follower the writer once it holds the lease: the
 // services are built from the database as a restart would build them
@@ -596,26 +592,13 @@ func (s *Server) listen(addr string, tlsCfg *tls.Config) error {
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", addr, err)
 	}
-	hc := s.cfg.HTTP
 	// The cap counts TCP connections, so it sits below TLS: an excess
 	// connection costs no handshake.
 	ln = s.connCap.wrap(ln)
 	if tlsCfg != nil {
 		ln = tls.NewListener(ln, tlsCfg)
 	}
-	// ReadTimeout covers the whole request, body included, so a body that
-	// trickles in (or never comes) is dropped; WriteTimeout bounds an
-	// ordinary answer. Uploads, downloads and long-polls extend their own
-	// deadlines once they know they are one (httpapi).
-	srv := &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: min(headerTimeout, hc.ReadTimeout),
-		ReadTimeout:       hc.ReadTimeout,
-		WriteTimeout:      hc.WriteTimeout,
-		IdleTimeout:       hc.IdleTimeout,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}
+	srv := s.httpServer(s)
 	s.mu.Lock()
 	s.servers = append(s.servers, srv)
 	s.listeners = append(s.listeners, ln)
@@ -639,26 +622,17 @@ func (s *Server) listenCluster() error {
 	if err != nil {
 		return fmt.Errorf("listening on %s (cluster.listen): %w", s.cfg.Cluster.Listen, err)
 	}
-	hc := s.cfg.HTTP
-	srv := &http.Server{
-		Handler: cluster.Gate(s.clusterKey, func() http.Handler {
-			if !s.member.Writing() {
-				return nil
-			}
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			if s.API == nil {
-				return nil
-			}
-			return s.API
-		}),
-		ReadHeaderTimeout: min(headerTimeout, hc.ReadTimeout),
-		ReadTimeout:       hc.ReadTimeout,
-		WriteTimeout:      hc.WriteTimeout,
-		IdleTimeout:       hc.IdleTimeout,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}
+	srv := s.httpServer(cluster.Gate(s.clusterKey, func() http.Handler {
+		if !s.member.Writing() {
+			return nil
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.API == nil {
+			return nil
+		}
+		return s.API
+	}))
 	s.mu.Lock()
 	s.servers = append(s.servers, srv)
 	s.clusterListener = ln
@@ -676,6 +650,24 @@ func (s *Server) listenCluster() error {
 // ClusterAddr is where other processes reach this one's cluster listener
 // (empty on SQLite).
 func (s *Server) ClusterAddr() string { return s.clusterAddress() }
+
+// httpServer serves h with the configured timeouts. ReadTimeout covers
+// the whole request, body included, so a body that trickles in (or
+// never comes) is dropped; WriteTimeout bounds an ordinary answer.
+// Uploads, downloads and long-polls extend their own deadlines once they
+// know they are one (httpapi).
+func (s *Server) httpServer(h http.Handler) *http.Server {
+	hc := s.cfg.HTTP
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: min(headerTimeout, hc.ReadTimeout),
+		ReadTimeout:       hc.ReadTimeout,
+		WriteTimeout:      hc.WriteTimeout,
+		IdleTimeout:       hc.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+}
 
 // clusterAddress is where other processes reach the cluster listener:
 // cluster.advertise, else the bound address (the host name when bound to

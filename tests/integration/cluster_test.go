@@ -284,15 +284,7 @@ func TestClusterFollowerHoldsLongPolls(t *testing.T) {
 			}
 			out <- s
 		}()
-		waitHeld := func() {
-			for deadline := time.Now().Add(10 * time.Second); follower.Server.HeldLongPolls() == 0; {
-				if time.Now().After(deadline) {
-					t.Fatal("the follower does not hold the long-poll")
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
-		}
-		return out, waitHeld
+		return out, func() { waitHeld(t, follower) }
 	}
 	expect := func(out chan clusterSync, msg string) clusterSync {
 		t.Helper()
@@ -374,12 +366,7 @@ func TestClusterFollowerHoldsSlidingSync(t *testing.T) {
 
 	out := make(chan ssResp, 1)
 	go func() { out <- slidingSync(t, follower, bob.Token, quiet.Pos, 20000, body) }()
-	for deadline := time.Now().Add(10 * time.Second); follower.Server.HeldLongPolls() == 0; {
-		if time.Now().After(deadline) {
-			t.Fatal("the follower does not hold the sliding-sync long-poll")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitHeld(t, follower)
 	if n := writer.Server.Services.Sync.Notifier().Waiting(); n != 0 {
 		t.Fatalf("the writer holds %d long-polls", n)
 	}
@@ -393,5 +380,16 @@ func TestClusterFollowerHoldsSlidingSync(t *testing.T) {
 		slidingSync(t, follower, bob.Token, s.Pos, 0, body)
 	case <-time.After(15 * time.Second):
 		t.Fatal("the sliding-sync long-poll held by the follower was not woken")
+	}
+}
+
+// waitHeld waits until follower holds a long-poll itself.
+func waitHeld(t *testing.T, follower *testharness.Homeserver) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); follower.Server.HeldLongPolls() == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the follower does not hold the long-poll")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
