@@ -254,7 +254,7 @@ func (s *Service) previewExtras(ctx context.Context, roomID string, from, to int
 		}
 	}
 	if s.presence != nil {
-		changes, err := s.presence.ChangedBetween(ctx, nil, from, to)
+		changes, err := s.presence.ChangedBetween(ctx, from, to)
 		if err != nil {
 			return nil, err
 		}

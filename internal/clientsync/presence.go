@@ -27,7 +27,7 @@ func (p PresenceExtension) Fill(ctx context.Context, req *Request, since, to int
 	}
 	// Changes are few; room-mates of a big room are many. Look at the
 	// changes first and check each changed user for a shared room.
-	changes, err := p.Presence.ChangedBetween(ctx, nil, since, to)
+	changes, err := p.Presence.ChangedBetween(ctx, since, to)
 	if err != nil {
 		return err
 	}
@@ -96,15 +96,24 @@ func (p PresenceExtension) fillInitial(ctx context.Context, req *Request, to int
 	if err != nil {
 		return err
 	}
-	states, err := p.Presence.ChangedBetween(ctx, mates, 0, to)
+	// Who is not offline is kept in memory: a newcomer's first sync costs
+	// a lookup per room-mate, not a query over them.
+	states, err := p.Presence.LiveAmong(ctx, mates, to)
 	if err != nil {
 		return err
 	}
+	if !slices.ContainsFunc(states, func(st presence.Status) bool { return st.UserID == req.UserID }) {
+		// The caller learns its own status even when offline.
+		own, err := p.Presence.Get(ctx, req.UserID)
+		if err != nil {
+			return err
+		}
+		if own.StreamPos > 0 && own.StreamPos <= to {
+			states = append(states, own)
+		}
+	}
 	kept := states[:0]
 	for _, st := range states {
-		if st.Presence == presence.Offline && st.UserID != req.UserID {
-			continue
-		}
 		if !req.Filter.Presence.Allows("m.presence", st.UserID) {
 			continue
 		}
@@ -123,6 +132,8 @@ func (p PresenceExtension) fillInitial(ctx context.Context, req *Request, to int
 		})
 		kept = kept[:limit]
 	}
+	// In the order they were stored, sorting only the few kept.
+	slices.SortFunc(kept, func(a, b presence.Status) int { return cmp.Compare(a.StreamPos, b.StreamPos) })
 	for _, st := range kept {
 		resp.Presence.Events = append(resp.Presence.Events, mustJSON(p.Presence.Event(st)))
 	}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 )
@@ -35,8 +36,10 @@ type Store interface {
 	Get(ctx context.Context, userID string) (Status, error)
 	// Put writes the status at its stream position.
 	Put(ctx context.Context, s Status) error
-	// ChangedBetween lists rows of users with positions in (since, to].
-	ChangedBetween(ctx context.Context, users []string, since, to int64) ([]Status, error)
+	// ChangedBetween lists rows with positions in (since, to].
+	ChangedBetween(ctx context.Context, since, to int64) ([]Status, error)
+	// Live lists the rows of users who are not offline.
+	Live(ctx context.Context) ([]Status, error)
 }
 
 // Positions hands out stream positions.
@@ -49,7 +52,11 @@ type Service struct {
 	store     Store
 	positions Positions
 	log       *slog.Logger
-	now       func() time.Time
+	// serverSuffix (":" and the server name) tells local users, whom
+	// this server takes offline when they stop syncing.
+	serverSuffix string
+	live         *liveStatuses
+	now          func() time.Time
 	// onChange hear of each stored change (sync wakes room-mates; local
 	// users' changes go to other servers).
 	onChange []func(s Status)
@@ -69,9 +76,46 @@ type Service struct {
 // marked offline.
 const IdleOffline = 2 * time.Minute
 
-// New builds the presence service.
-func New(store Store, positions Positions, log *slog.Logger) *Service {
-	return &Service{store: store, positions: positions, log: log, now: time.Now, lastSync: map[string]time.Time{}, lastActive: map[string]int64{}}
+// New builds the presence service of serverName's users.
+func New(store Store, positions Positions, serverName string, log *slog.Logger) *Service {
+	return &Service{store: store, positions: positions, log: log, now: time.Now, serverSuffix: ":" + serverName,
+		live: newLiveStatuses(), lastSync: map[string]time.Time{}, lastActive: map[string]int64{}}
+}
+
+// current is the stored status of userID (ErrNotFound when none is).
+func (s *Service) current(ctx context.Context, userID string) (Status, error) {
+	if err := s.loadLive(ctx); err != nil {
+		return Status{}, err
+	}
+	if st, ok := s.live.get(userID); ok {
+		return st, nil
+	}
+	return s.store.Get(ctx, userID)
+}
+
+// loadLive reads who is not offline, once. Local users found online
+// (stored before a restart) go offline unless they sync within
+// IdleOffline, as if they had just synced.
+func (s *Service) loadLive(ctx context.Context) error {
+	return s.live.load(ctx, s.store, func(statuses []Status) {
+		now := s.now()
+		s.mu.Lock()
+		for _, st := range statuses {
+			if _, ok := s.lastSync[st.UserID]; !ok && strings.HasSuffix(st.UserID, s.serverSuffix) {
+				s.lastSync[st.UserID] = now
+			}
+		}
+		s.mu.Unlock()
+	})
+}
+
+// LiveAmong is the status of each of users who is not offline, as stored
+// at or before position to, in no particular order.
+func (s *Service) LiveAmong(ctx context.Context, users []string, to int64) ([]Status, error) {
+	if err := s.loadLive(ctx); err != nil {
+		return nil, err
+	}
+	return s.live.among(users, to), nil
 }
 
 // OnChange registers a listener of stored changes. Register before
@@ -81,48 +125,24 @@ func (s *Service) OnChange(f func(Status)) { s.onChange = append(s.onChange, f) 
 // Set stores a user's presence when it differs from what is stored (or
 // when the status message changes).
 func (s *Service) Set(ctx context.Context, userID, presence string, statusMsg *string, active bool) error {
-	cur, err := s.store.Get(ctx, userID)
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		return err
-	}
-	now := s.now().UnixMilli()
-	next := Status{UserID: userID, Presence: presence, StatusMsg: cur.StatusMsg, LastActiveTS: cur.LastActiveTS}
-	if statusMsg != nil {
-		next.StatusMsg = statusMsg
-	}
-	if active || next.LastActiveTS == 0 {
-		next.LastActiveTS = now
-	}
-	if active {
-		s.mu.Lock()
-		s.lastActive[userID] = now
-		s.mu.Unlock()
-	}
-	if err == nil && cur.Presence == presence && sameMsg(cur.StatusMsg, next.StatusMsg) {
-		// Only activity moved: it is kept in memory and shown as
+	return s.change(ctx, userID, func(cur Status, found bool) (Status, bool) {
+		now := s.now().UnixMilli()
+		next := Status{UserID: userID, Presence: presence, StatusMsg: cur.StatusMsg, LastActiveTS: cur.LastActiveTS}
+		if statusMsg != nil {
+			next.StatusMsg = statusMsg
+		}
+		if active || next.LastActiveTS == 0 {
+			next.LastActiveTS = now
+		}
+		if active {
+			s.mu.Lock()
+			s.lastActive[userID] = now
+			s.mu.Unlock()
+		}
+		// When only activity moved it is kept in memory and shown as
 		// last_active_ago, without a write or waking anyone's sync.
-		return nil
-	}
-	return s.publish(ctx, next)
-}
-
-// publish stores a changed status at a new stream position and tells the
-// listener.
-func (s *Service) publish(ctx context.Context, next Status) error {
-	pos, done, err := s.positions.Reserve(ctx)
-	if err != nil {
-		return err
-	}
-	next.StreamPos = pos
-	err = s.store.Put(ctx, next)
-	done()
-	if err != nil {
-		return err
-	}
-	for _, f := range s.onChange {
-		f(next)
-	}
-	return nil
+		return next, !found || cur.Presence != presence || !sameMsg(cur.StatusMsg, next.StatusMsg)
+	})
 }
 
 // SetRemote stores the presence another server sent for its user, who
@@ -130,18 +150,53 @@ func (s *Service) publish(ctx context.Context, next Status) error {
 // a sync of this server: the user's own server decides when they go
 // offline.
 func (s *Service) SetRemote(ctx context.Context, userID, presence string, statusMsg *string, lastActiveAgo time.Duration) error {
-	cur, err := s.store.Get(ctx, userID)
-	if err != nil && !errors.Is(err, ErrNotFound) {
+	return s.change(ctx, userID, func(cur Status, found bool) (Status, bool) {
+		active := s.now().Add(-lastActiveAgo).UnixMilli()
+		s.mu.Lock()
+		s.lastActive[userID] = active
+		s.mu.Unlock()
+		next := Status{UserID: userID, Presence: presence, StatusMsg: statusMsg, LastActiveTS: active}
+		return next, !found || cur.Presence != presence || !sameMsg(cur.StatusMsg, statusMsg)
+	})
+}
+
+// change reads userID's stored status, asks decide for the next one and
+// whether it must be stored, stores it at a new stream position and tells
+// the listeners. One user's changes take turns, so the store and the live
+// statuses end the same.
+func (s *Service) change(ctx context.Context, userID string, decide func(cur Status, found bool) (Status, bool)) error {
+	next, changed, err := func() (Status, bool, error) {
+		w := s.live.writer(userID)
+		w.Lock()
+		defer w.Unlock()
+		cur, err := s.current(ctx, userID)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return Status{}, false, err
+		}
+		next, changed := decide(cur, err == nil)
+		if !changed {
+			return next, false, nil
+		}
+		pos, done, err := s.positions.Reserve(ctx)
+		if err != nil {
+			return next, false, err
+		}
+		next.StreamPos = pos
+		err = s.store.Put(ctx, next)
+		done()
+		if err != nil {
+			return next, false, err
+		}
+		s.live.stored(next)
+		return next, true, nil
+	}()
+	if err != nil || !changed {
 		return err
 	}
-	active := s.now().Add(-lastActiveAgo).UnixMilli()
-	s.mu.Lock()
-	s.lastActive[userID] = active
-	s.mu.Unlock()
-	if err == nil && cur.Presence == presence && sameMsg(cur.StatusMsg, statusMsg) {
-		return nil
+	for _, f := range s.onChange {
+		f(next)
 	}
-	return s.publish(ctx, Status{UserID: userID, Presence: presence, StatusMsg: statusMsg, LastActiveTS: active})
+	return nil
 }
 
 func sameMsg(a, b *string) bool {
@@ -171,7 +226,7 @@ func (s *Service) SyncStarted(ctx context.Context, userID, setPresence string) {
 
 // Get returns a user's presence; users never seen are offline.
 func (s *Service) Get(ctx context.Context, userID string) (Status, error) {
-	st, err := s.store.Get(ctx, userID)
+	st, err := s.current(ctx, userID)
 	if errors.Is(err, ErrNotFound) {
 		return Status{UserID: userID, Presence: Offline}, nil
 	}
@@ -244,8 +299,7 @@ func (s *Service) Event(st Status) map[string]any {
 	return map[string]any{"type": "m.presence", "sender": st.UserID, "content": content}
 }
 
-// ChangedBetween is the presence of users changed in (since, to]; nil
-// users means everyone.
-func (s *Service) ChangedBetween(ctx context.Context, users []string, since, to int64) ([]Status, error) {
-	return s.store.ChangedBetween(ctx, users, since, to)
+// ChangedBetween is every presence change in (since, to].
+func (s *Service) ChangedBetween(ctx context.Context, since, to int64) ([]Status, error) {
+	return s.store.ChangedBetween(ctx, since, to)
 }

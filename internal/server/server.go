@@ -199,7 +199,7 @@ func buildServices(ctx context.Context, cfg config.Config, log *slog.Logger, db 
 	typingSvc := typing.New(roomsSvc, nil)
 	roomsSvc.OnEvent(typingSvc.HandleEvent) // leaving a room ends typing there
 	clientData := clientdata.NewService(storage.NewClientDataStore(db), roomsSvc, stream)
-	presenceSvc := presence.New(storage.NewPresenceStore(db), stream, log)
+	presenceSvc := presence.New(storage.NewPresenceStore(db), stream, cfg.ServerName, log)
 	pushSvc := push.NewService(storage.NewPushStore(db), stream)
 	// e2ee wakes syncs and sync serves e2ee's data: both take the same
 	// wakeups, made first (clientsync.Wakeups).

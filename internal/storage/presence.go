@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"slices"
 
 	"foyer/internal/presence"
 )
@@ -38,27 +37,16 @@ func (s *PresenceStore) Put(ctx context.Context, st presence.Status) error {
 	return err
 }
 
-func (s *PresenceStore) ChangedBetween(ctx context.Context, users []string, since, to int64) ([]presence.Status, error) {
-	args := []any{since, to}
-	if users == nil {
-		return s.changed(ctx, `SELECT user_id, presence, status_msg, last_active_ts, stream_pos FROM presence
-			WHERE stream_pos > $1 AND stream_pos <= $2 ORDER BY stream_pos`, args)
-	}
-	var out []presence.Status
-	for start := 0; start < len(users); start += maxInArgs {
-		p := placeholders{args: args}
-		part, err := s.changed(ctx, `SELECT user_id, presence, status_msg, last_active_ts, stream_pos FROM presence
-			WHERE stream_pos > $1 AND stream_pos <= $2 AND user_id IN (`+p.list(users[start:min(start+maxInArgs, len(users))])+`)
-			ORDER BY stream_pos`, p.args)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, part...)
-	}
-	if len(users) > maxInArgs {
-		slices.SortFunc(out, func(a, b presence.Status) int { return compareInt(a.StreamPos, b.StreamPos) })
-	}
-	return out, nil
+// Live lists the stored status of every user who is not offline.
+func (s *PresenceStore) Live(ctx context.Context) ([]presence.Status, error) {
+	return s.changed(ctx, `SELECT user_id, presence, status_msg, last_active_ts, stream_pos FROM presence
+		WHERE presence <> $1 ORDER BY stream_pos`, []any{presence.Offline})
+}
+
+// ChangedBetween lists every status stored at a position in (since, to].
+func (s *PresenceStore) ChangedBetween(ctx context.Context, since, to int64) ([]presence.Status, error) {
+	return s.changed(ctx, `SELECT user_id, presence, status_msg, last_active_ts, stream_pos FROM presence
+		WHERE stream_pos > $1 AND stream_pos <= $2 ORDER BY stream_pos`, []any{since, to})
 }
 
 func (s *PresenceStore) changed(ctx context.Context, query string, args []any) ([]presence.Status, error) {
