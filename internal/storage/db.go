@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
 	_ "github.com/ncruces/go-sqlite3/driver"
@@ -107,6 +108,10 @@ func openSQLite(dataDir string) (*DB, error) {
 		return nil, fmt.Errorf("opening SQLite: %w", err)
 	}
 	r.SetMaxOpenConns(8)
+	// Opening a connection costs more than most queries (each is its own
+	// SQLite instance): keep them while busy, close them once idle.
+	r.SetMaxIdleConns(8)
+	r.SetConnMaxIdleTime(time.Minute)
 	return &DB{Dialect: SQLite, Write: w, Read: r}, nil
 }
 
