@@ -175,10 +175,13 @@ func (s *RoomStore) StateGroupSubset(ctx context.Context, id int64, nonMembers b
 	for start := 0; start == 0 || start < len(keys); start += stateSubsetKeys {
 		chunk := keys[start:min(start+stateSubsetKeys, len(keys))]
 		p := placeholders{args: []any{id, maxStateChain + 1}}
+		// Each condition is its own SELECT of the union: SQLite reads an OR
+		// of them by scanning each group of the chain whole (a snapshot
+		// holds every member), where one SELECT each seeks its range.
 		var conds []string
 		if nonMembers && start == 0 {
-			// Two ranges of the primary key, so each group of the chain is
-			// read by index, not scanned.
+			// Two ranges of the primary key: the members between them are
+			// not read.
 			conds = append(conds, `s.type < 'm.room.member'`, `s.type > 'm.room.member'`)
 		}
 		// Keys grouped by type, each type a list of state keys: index
@@ -197,14 +200,18 @@ func (s *RoomStore) StateGroupSubset(ctx context.Context, id int64, nonMembers b
 		if len(conds) == 0 {
 			break
 		}
+		selects := make([]string, len(conds))
+		for i, cond := range conds {
+			selects[i] = `SELECT s.type, s.state_key, s.event_id, c.n FROM chain c CROSS JOIN state_group_entries s
+				WHERE s.group_id = c.id AND ` + cond
+		}
 		rows, err := s.db.Read.QueryContext(ctx, `WITH RECURSIVE chain (id, prev_id, n) AS (
 				SELECT id, prev_id, 0 FROM state_groups WHERE id = $1
 				UNION ALL
 				SELECT g.id, g.prev_id, c.n + 1 FROM state_groups g JOIN chain c ON g.id = c.prev_id WHERE c.n < $2
 			)
-			SELECT s.type, s.state_key, s.event_id, c.n FROM chain c CROSS JOIN state_group_entries s WHERE s.group_id = c.id
-			AND (`+strings.Join(conds, " OR ")+`)
-			ORDER BY c.n DESC`, p.args...)
+			`+strings.Join(selects, " UNION ALL ")+`
+			ORDER BY 4 DESC`, p.args...)
 		if err != nil {
 			return nil, err
 		}
