@@ -209,14 +209,22 @@ func (s *Service) commit(ctx context.Context, e *roomEntry, d *draft, newRoom bo
 			}
 		}
 	}
+	before := e.state
 	e.info, e.state, e.loaded = d.info, d.state, true
 	// Only state changes the member summary; a busy room's messages must
-	// not make every syncing member recount it.
+	// not make every syncing member recount it, nor a join all of them.
+	var changed []matrixevents.StateTuple
 	for _, pe := range d.events {
-		if pe.Event.IsState() || len(redacts) > 0 {
-			e.summary, e.pushRoom = nil, nil
-			break
+		if pe.Event.IsState() {
+			changed = append(changed, tupleOf(pe.Event))
 		}
+	}
+	switch {
+	case len(redacts) > 0:
+		e.summary, e.pushRoom = nil, nil
+	case len(changed) > 0:
+		e.summaryAfterMembers(before, changed)
+		e.pushRoom = nil
 	}
 	// Indexes learn of the events before their positions are visible, so
 	// no reader sees a position an index does not yet know.

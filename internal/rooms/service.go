@@ -99,6 +99,9 @@ type roomEntry struct {
 	// (pushroom.go); a state change clears both.
 	summary  *MemberSummary
 	pushRoom *PushRoom
+	// serverJoins counts the joined members of each server while summary
+	// is cached, so a change of members updates its JoinedServers.
+	serverJoins map[string]int
 	// memberNames are the display names pushRoom was built with, by the
 	// member event they came from: a rebuild decodes only new events.
 	memberNames map[string]memberName
