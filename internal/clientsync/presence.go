@@ -120,24 +120,49 @@ func (p PresenceExtension) fillInitial(ctx context.Context, req *Request, to int
 		kept = append(kept, st)
 	}
 	if limit := p.Sync.initialPresence; limit > 0 && len(kept) > limit {
-		// The caller first, then the most recently active.
-		slices.SortFunc(kept, func(a, b presence.Status) int {
-			if (a.UserID == req.UserID) != (b.UserID == req.UserID) {
-				if a.UserID == req.UserID {
-					return -1
-				}
-				return 1
-			}
-			return cmp.Compare(b.LastActiveTS, a.LastActiveTS)
-		})
-		kept = kept[:limit]
+		kept = mostRecentlyActive(kept, req.UserID, limit)
 	}
 	// In the order they were stored, sorting only the few kept.
 	slices.SortFunc(kept, func(a, b presence.Status) int { return cmp.Compare(a.StreamPos, b.StreamPos) })
 	for _, st := range kept {
-		resp.Presence.Events = append(resp.Presence.Events, mustJSON(p.Presence.Event(st)))
+		resp.Presence.Events = append(resp.Presence.Events, p.Presence.EventJSON(st))
 	}
 	return nil
+}
+
+// mostRecentlyActive keeps limit of statuses: the caller's, then the most
+// recently active. It sorts their timestamps, not the statuses: a room of
+// thousands is cut to a few hundred on every newcomer's first sync.
+func mostRecentlyActive(statuses []presence.Status, caller string, limit int) []presence.Status {
+	others := make([]int64, 0, len(statuses))
+	for _, st := range statuses {
+		if st.UserID != caller {
+			others = append(others, st.LastActiveTS)
+		}
+	}
+	room := limit - (len(statuses) - len(others))
+	if room <= 0 {
+		return slices.DeleteFunc(statuses, func(st presence.Status) bool { return st.UserID != caller })
+	}
+	slices.Sort(others)
+	cutoff := others[len(others)-room]
+	// Those active after the cutoff all fit; those at it fill what is left.
+	atCutoff := room
+	for _, ts := range others {
+		if ts > cutoff {
+			atCutoff--
+		}
+	}
+	return slices.DeleteFunc(statuses, func(st presence.Status) bool {
+		switch {
+		case st.UserID == caller || st.LastActiveTS > cutoff:
+			return false
+		case st.LastActiveTS == cutoff && atCutoff > 0:
+			atCutoff--
+			return false
+		}
+		return true
+	})
 }
 
 // watchPresence wakes room-mates' syncs when someone's presence changes.

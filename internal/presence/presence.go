@@ -5,6 +5,7 @@ package presence
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"strings"
@@ -283,20 +284,50 @@ func (s *Service) SweepIdle(ctx context.Context) {
 // Event renders a status as an m.presence event for a viewer.
 func (s *Service) Event(st Status) map[string]any {
 	content := map[string]any{"presence": st.Presence}
-	s.mu.Lock()
-	if ts, ok := s.lastActive[st.UserID]; ok && ts > st.LastActiveTS {
-		st.LastActiveTS = ts
-	}
-	s.mu.Unlock()
-	if st.LastActiveTS > 0 {
-		ago := s.now().UnixMilli() - st.LastActiveTS
-		content["last_active_ago"] = max(ago, 0)
-		content["currently_active"] = st.Presence == Online && ago < int64(time.Minute/time.Millisecond)
+	if ago, active, ok := s.activity(st); ok {
+		content["last_active_ago"] = ago
+		content["currently_active"] = active
 	}
 	if st.StatusMsg != nil {
 		content["status_msg"] = *st.StatusMsg
 	}
 	return map[string]any{"type": "m.presence", "sender": st.UserID, "content": content}
+}
+
+// EventJSON is Event encoded, from a struct: Event's maps would have their
+// keys sorted at every encoding.
+func (s *Service) EventJSON(st Status) []byte {
+	type content struct {
+		Presence        string  `json:"presence"`
+		LastActiveAgo   *int64  `json:"last_active_ago,omitempty"`
+		CurrentlyActive *bool   `json:"currently_active,omitempty"`
+		StatusMsg       *string `json:"status_msg,omitempty"`
+	}
+	ev := struct {
+		Type    string  `json:"type"`
+		Sender  string  `json:"sender"`
+		Content content `json:"content"`
+	}{Type: "m.presence", Sender: st.UserID, Content: content{Presence: st.Presence, StatusMsg: st.StatusMsg}}
+	if ago, active, ok := s.activity(st); ok {
+		ev.Content.LastActiveAgo, ev.Content.CurrentlyActive = &ago, &active
+	}
+	out, _ := json.Marshal(ev)
+	return out
+}
+
+// activity is how long ago the user was last active and whether they are
+// now, from the freshest activity known; ok is false when none is.
+func (s *Service) activity(st Status) (ago int64, active, ok bool) {
+	s.mu.Lock()
+	if ts, seen := s.lastActive[st.UserID]; seen && ts > st.LastActiveTS {
+		st.LastActiveTS = ts
+	}
+	s.mu.Unlock()
+	if st.LastActiveTS <= 0 {
+		return 0, false, false
+	}
+	ago = max(s.now().UnixMilli()-st.LastActiveTS, 0)
+	return ago, st.Presence == Online && ago < int64(time.Minute/time.Millisecond), true
 }
 
 // ChangedBetween is every presence change in (since, to].

@@ -2,8 +2,10 @@ package presence
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -126,6 +128,25 @@ func TestOnlineBeforeRestartSweptUnlessSyncing(t *testing.T) {
 	for u, p := range want {
 		if store.rows[u].Presence != p {
 			t.Errorf("%s is %s, want %s", u, store.rows[u].Presence, p)
+		}
+	}
+}
+
+// EventJSON encodes what Event renders.
+func TestEventJSONIsEvent(t *testing.T) {
+	now := time.Unix(1000, 0)
+	s := newTestService(&memStore{rows: map[string]Status{}}, &counter{}, &now)
+	msg := "away"
+	for _, st := range []Status{
+		{UserID: "@a:hs", Presence: Online, LastActiveTS: now.UnixMilli() - 5000},
+		{UserID: "@b:hs", Presence: Unavailable, StatusMsg: &msg, LastActiveTS: now.UnixMilli() - 120000},
+		{UserID: "@c:hs", Presence: Offline},
+	} {
+		want, _ := json.Marshal(s.Event(st))
+		var a, b any
+		_ = json.Unmarshal(want, &a)
+		if err := json.Unmarshal(s.EventJSON(st), &b); err != nil || !reflect.DeepEqual(a, b) {
+			t.Errorf("EventJSON(%s) = %s, want %s", st.UserID, s.EventJSON(st), want)
 		}
 	}
 }
