@@ -17,7 +17,7 @@ func TestMostRecentlyActive(t *testing.T) {
 		n, limit := 1+rng.IntN(60), 1+rng.IntN(20)
 		var statuses []presence.Status
 		for i := range n {
-			statuses = append(statuses, presence.Status{UserID: string(rune('a' + i%26)) + string(rune('0'+i/26)), LastActiveTS: int64(rng.IntN(10))})
+			statuses = append(statuses, presence.Status{UserID: string(rune('a'+i%26)) + string(rune('0'+i/26)), LastActiveTS: int64(rng.IntN(10))})
 		}
 		caller := ""
 		if rng.IntN(2) == 0 {
