@@ -443,7 +443,7 @@ func (s *Server) becomeWriter(ctx context.Context) error {
 	if s.member != nil {
 		// Followers hold long-polls and wake them from this process's
 		// wakes.
-		pub = cluster.NewWakePublisher(s.DB.Write, s.log)
+		pub = cluster.NewWakePublisher(s.DB.Write.DB, s.log)
 		svc.Sync.OnWake(pub.Publish)
 	}
 	s.mu.Lock()

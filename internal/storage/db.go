@@ -29,8 +29,8 @@ const (
 // failing with "database is locked"; on PostgreSQL both are one pool.
 type DB struct {
 	Dialect Dialect
-	Write   *sql.DB
-	Read    *sql.DB
+	Write   *Pool
+	Read    *Pool
 
 	// accountLimits are the per-account caps (accountcaps.go).
 	accountLimits AccountLimits
@@ -74,7 +74,8 @@ func openPostgres(url string) (*DB, error) {
 	}
 	pool.SetMaxOpenConns(20)
 	pool.SetMaxIdleConns(10)
-	return &DB{Dialect: Postgres, Write: pool, Read: pool}, nil
+	shared := newPool(pool, false)
+	return &DB{Dialect: Postgres, Write: shared, Read: shared}, nil
 }
 
 // sqlitePragmas: WAL lets readers run beside the writer; synchronous=FULL
@@ -112,7 +113,7 @@ func openSQLite(dataDir string) (*DB, error) {
 	// SQLite instance): keep them while busy, close them once idle.
 	r.SetMaxIdleConns(8)
 	r.SetConnMaxIdleTime(time.Minute)
-	return &DB{Dialect: SQLite, Write: w, Read: r}, nil
+	return &DB{Dialect: SQLite, Write: newPool(w, true), Read: newPool(r, true)}, nil
 }
 
 // Close closes both pools.
