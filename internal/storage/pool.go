@@ -16,7 +16,8 @@ type Pool struct {
 }
 
 // stmtCacheSize bounds the statements one pool keeps prepared: the
-// queries with few arguments number a few hundred.
+// queries with few arguments number a few hundred; those beyond it run
+// unprepared.
 const stmtCacheSize = 1024
 
 // stmtCacheMaxArgs leaves queries built with long lists of arguments
@@ -36,36 +37,52 @@ func newPool(db *sql.DB, prepared bool) *Pool {
 	return p
 }
 
+// kept returns query prepared if it is (nil if it cannot be), and
+// whether it was tried.
+func (p *Pool) kept(query string, args int) (*sql.Stmt, bool) {
+	if p.stmts == nil || args > stmtCacheMaxArgs {
+		return nil, true
+	}
+	p.stmts.mu.Lock()
+	defer p.stmts.mu.Unlock()
+	st, ok := p.stmts.stmts[query]
+	return st, ok
+}
+
 // stmt returns query prepared, or nil when it is not kept prepared.
 func (p *Pool) stmt(ctx context.Context, query string, args int) *sql.Stmt {
 	if p.stmts == nil || args > stmtCacheMaxArgs {
 		return nil
 	}
-	c := p.stmts
-	c.mu.Lock()
-	st, ok := c.stmts[query]
-	c.mu.Unlock()
-	if ok {
+	if st, known := p.kept(query, args); known {
 		return st
 	}
+	return p.prepare(ctx, query)
+}
+
+// prepare prepares query and keeps it; nil when it cannot be prepared or
+// the pool keeps as many as it may. None is ever let go: a statement
+// closed while a query is about to use it would fail that query.
+func (p *Pool) prepare(ctx context.Context, query string) *sql.Stmt {
+	c := p.stmts
 	st, err := p.DB.PrepareContext(ctx, query)
 	if err != nil {
-		// Run as it is, so the caller gets the error of its query.
+		// Run as it is, so the caller gets the error of its query; one
+		// that cannot be prepared (a bad one, a script) is not tried again.
+		if ctx.Err() == nil {
+			c.mu.Lock()
+			if _, ok := c.stmts[query]; !ok && len(c.stmts) < stmtCacheSize {
+				c.stmts[query] = nil
+			}
+			c.mu.Unlock()
+		}
 		return nil
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if prior, ok := c.stmts[query]; ok {
+	if prior, ok := c.stmts[query]; ok || len(c.stmts) >= stmtCacheSize {
 		_ = st.Close()
 		return prior
-	}
-	if len(c.stmts) >= stmtCacheSize {
-		// Any one out: database/sql closes it once no query uses it.
-		for q, old := range c.stmts {
-			delete(c.stmts, q)
-			_ = old.Close()
-			break
-		}
 	}
 	c.stmts[query] = st
 	return st
@@ -106,7 +123,9 @@ func (p *Pool) Close() error {
 	if p.stmts != nil {
 		p.stmts.mu.Lock()
 		for q, st := range p.stmts.stmts {
-			_ = st.Close()
+			if st != nil {
+				_ = st.Close()
+			}
 			delete(p.stmts.stmts, q)
 		}
 		p.stmts.mu.Unlock()

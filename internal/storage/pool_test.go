@@ -75,8 +75,6 @@ func TestPoolKeepsQueriesPrepared(t *testing.T) {
 		if n := kept(db.Read); n > stmtCacheSize {
 			t.Fatalf("%d statements kept, more than %d", n, stmtCacheSize)
 		}
-		// The queries of the migrations and the writes above: the one
-		// insert is kept once.
 		if n := kept(db.Write); n == 0 {
 			t.Fatal("no write statement kept prepared")
 		}
