@@ -1,12 +1,10 @@
 package rooms
 
-import (
-	"context"
-	"encoding/json"
-)
+import "context"
 
 // NotifyContext is what push rules need to know about a room for one
 // user: member count, the user's display name there, and power levels.
+// Its maps are shared: read them only.
 type NotifyContext struct {
 	JoinedMembers      int
 	DisplayName        string
@@ -17,31 +15,14 @@ type NotifyContext struct {
 // SenderLevel is a user's power level in the room.
 func (c NotifyContext) SenderLevel(userID string) int64 { return c.levels.userLevel(userID) }
 
-// NotifyContextFor reads a room's current state for push evaluation on
-// behalf of userID, without copying the state.
+// NotifyContextFor is what push rules need of a room's current state on
+// behalf of userID, from the room's PushRoom: parsed once per state
+// change, not once per sync that counts unread events.
 func (s *Service) NotifyContextFor(ctx context.Context, roomID, userID string) (NotifyContext, error) {
-	e, err := s.lockRoomRead(ctx, roomID)
+	p, err := s.PushRoomFor(ctx, roomID)
 	if err != nil {
 		return NotifyContext{}, err
 	}
-	defer e.mu.Unlock()
-	snap := RoomSnapshot{Info: e.info, State: e.state}
-	nc := NotifyContext{JoinedMembers: e.summaryLocked().Joined, levels: parsePowerLevels(snap), NotificationLevels: map[string]int64{}}
-	if se, ok := snap.Get("m.room.member", userID); ok {
-		var c struct {
-			DisplayName string `json:"displayname"`
-		}
-		_ = json.Unmarshal(se.Event.Content(), &c)
-		nc.DisplayName = c.DisplayName
-	}
-	if se, ok := snap.Get("m.room.power_levels", ""); ok {
-		var c struct {
-			Notifications map[string]flexInt `json:"notifications"`
-		}
-		_ = json.Unmarshal(se.Event.Content(), &c)
-		for k, v := range c.Notifications {
-			nc.NotificationLevels[k] = int64(v)
-		}
-	}
-	return nc, nil
+	return NotifyContext{JoinedMembers: p.JoinedMembers, DisplayName: p.DisplayName(userID),
+		NotificationLevels: p.NotificationLevels, levels: p.levels}, nil
 }
