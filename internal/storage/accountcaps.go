@@ -60,7 +60,7 @@ func (db *DB) lockAccounts(ctx context.Context, tx *sql.Tx, sortedUserIDs []stri
 	for start := 0; start < len(sortedUserIDs); start += maxInArgs {
 		chunk := sortedUserIDs[start:min(start+maxInArgs, len(sortedUserIDs))]
 		p := placeholders{}
-		rows, err := tx.QueryContext(ctx, `SELECT user_id FROM users WHERE user_id IN (`+p.list(chunk)+`) ORDER BY user_id FOR UPDATE`, p.args...)
+		rows, err := tx.QueryContext(ctx, `SELECT user_id FROM users WHERE user_id IN (`+p.list(db.Dialect, chunk)+`) ORDER BY user_id FOR UPDATE`, p.args...)
 		if err != nil {
 			return fmt.Errorf("locking accounts: %w", err)
 		}

@@ -396,7 +396,7 @@ func (s *AccountStore) ErasedAmong(ctx context.Context, userIDs []string) (map[s
 		return out, nil
 	}
 	var p placeholders
-	rows, err := s.db.Read.QueryContext(ctx, `SELECT user_id FROM erased_users WHERE user_id IN (`+p.list(userIDs)+`)`, p.args...)
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT user_id FROM erased_users WHERE user_id IN (`+p.list(s.db.Dialect, userIDs)+`)`, p.args...)
 	if err != nil {
 		return nil, err
 	}

@@ -73,7 +73,7 @@ func (s *ClientDataStore) ReceiptsBetween(ctx context.Context, roomIDs []string,
 		chunk := roomIDs[start:min(start+maxInArgs, len(roomIDs))]
 		p := placeholders{args: []any{from, to}}
 		rows, err := s.db.Read.QueryContext(ctx, `SELECT room_id, receipt_type, user_id, thread_id, event_id, ts, stream_pos
-			FROM receipts WHERE stream_pos > $1 AND stream_pos <= $2 AND room_id IN (`+p.list(chunk)+`)
+			FROM receipts WHERE stream_pos > $1 AND stream_pos <= $2 AND room_id IN (`+p.list(s.db.Dialect, chunk)+`)
 			ORDER BY stream_pos`, p.args...)
 		if err != nil {
 			return nil, err

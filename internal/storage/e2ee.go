@@ -248,7 +248,7 @@ func (s *E2EEStore) QueryDeviceKeys(ctx context.Context, userIDs []string) ([]e2
 	var p placeholders
 	rows, err := s.db.Read.QueryContext(ctx, `SELECT k.user_id, k.device_id, k.key_json, COALESCE(d.display_name, '')
 		FROM e2e_device_keys k JOIN devices d ON d.user_id = k.user_id AND d.device_id = k.device_id
-		WHERE k.user_id IN (`+p.list(userIDs)+`) ORDER BY k.user_id, k.device_id`, p.args...)
+		WHERE k.user_id IN (`+p.list(s.db.Dialect, userIDs)+`) ORDER BY k.user_id, k.device_id`, p.args...)
 	if err != nil {
 		return nil, err
 	}
@@ -310,7 +310,7 @@ func (s *E2EEStore) CrossSigningKeys(ctx context.Context, userIDs []string) ([]e
 	}
 	var p placeholders
 	rows, err := s.db.Read.QueryContext(ctx, `SELECT user_id, key_type, public_key, key_json FROM e2e_cross_signing_keys
-		WHERE user_id IN (`+p.list(userIDs)+`) ORDER BY user_id, key_type`, p.args...)
+		WHERE user_id IN (`+p.list(s.db.Dialect, userIDs)+`) ORDER BY user_id, key_type`, p.args...)
 	if err != nil {
 		return nil, err
 	}
@@ -347,7 +347,7 @@ func (s *E2EEStore) Signatures(ctx context.Context, targetUserIDs []string) ([]e
 	}
 	var p placeholders
 	rows, err := s.db.Read.QueryContext(ctx, `SELECT target_user_id, target_key_id, signer_user_id, signer_key_id, signature
-		FROM e2e_signatures WHERE target_user_id IN (`+p.list(targetUserIDs)+`)
+		FROM e2e_signatures WHERE target_user_id IN (`+p.list(s.db.Dialect, targetUserIDs)+`)
 		ORDER BY target_user_id, target_key_id, signer_user_id, signer_key_id`, p.args...)
 	if err != nil {
 		return nil, err
@@ -391,7 +391,7 @@ func (s *E2EEStore) DeviceListChanges(ctx context.Context, users []string, viewe
 		// Anyone's public changes; the caller filters.
 		q += ` OR visible_to = ''`
 	case len(users) > 0:
-		q += ` OR (visible_to = '' AND user_id IN (` + p.list(users) + `))`
+		q += ` OR (visible_to = '' AND user_id IN (` + p.list(s.db.Dialect, users) + `))`
 	}
 	return collectStrings(s.db.Read.QueryContext(ctx, q+`) ORDER BY user_id`, p.args...))
 }
@@ -476,7 +476,7 @@ func (s *E2EEStore) checkQueues(ctx context.Context, tx *sql.Tx, msgs []e2ee.ToD
 		chunk := users[start:min(start+maxInArgs, len(users))]
 		p := placeholders{}
 		rows, err := tx.QueryContext(ctx, `SELECT user_id, device_id, SUM(size_bytes) FROM to_device_messages
-			WHERE user_id IN (`+p.list(chunk)+`) GROUP BY user_id, device_id`, p.args...)
+			WHERE user_id IN (`+p.list(s.db.Dialect, chunk)+`) GROUP BY user_id, device_id`, p.args...)
 		if err != nil {
 			return err
 		}

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 )
@@ -18,7 +19,19 @@ func (p *placeholders) arg(v any) string {
 	return fmt.Sprintf("$%d", len(p.args))
 }
 
-func (p *placeholders) list(vals []string) string {
+// list is the values of an IN (...). On SQLite they are one parameter, a
+// JSON array that json_each reads: SQLite parses numbered parameters in
+// time quadratic in their count (a few hundred cost more than the query),
+// and one text whatever the count is kept prepared (Pool). PostgreSQL
+// takes a parameter each.
+func (p *placeholders) list(d Dialect, vals []string) string {
+	if d == SQLite {
+		if vals == nil {
+			vals = []string{}
+		}
+		encoded, _ := json.Marshal(vals)
+		return `SELECT value FROM json_each(` + p.arg(string(encoded)) + `)`
+	}
 	ph := make([]string, len(vals))
 	for i, v := range vals {
 		ph[i] = p.arg(v)

@@ -38,7 +38,7 @@ func TestPoolKeepsQueriesPrepared(t *testing.T) {
 		for i := range keys {
 			keys[i] = fmt.Sprint(i)
 		}
-		rows, err := db.Read.QueryContext(ctx, `SELECT COUNT(*) FROM pool_probe WHERE k IN (`+p.list(keys)+`)`, p.args...)
+		rows, err := db.Read.QueryContext(ctx, `SELECT COUNT(*) FROM pool_probe WHERE k IN (`+p.list(db.Dialect, keys)+`)`, p.args...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -64,7 +64,7 @@ func TestPoolKeepsQueriesPrepared(t *testing.T) {
 		if a, b := db.Read.stmt(ctx, q, 1), db.Read.stmt(ctx, q, 1); a == nil || a != b {
 			t.Fatal("a query run again was prepared again")
 		}
-		if db.Read.stmt(ctx, `SELECT COUNT(*) FROM pool_probe WHERE k IN (`+p.list(keys)+`)`, len(keys)) != nil {
+		if db.Read.stmt(ctx, `SELECT COUNT(*) FROM pool_probe WHERE k IN (`+p.list(db.Dialect, keys)+`)`, len(keys)) != nil {
 			t.Fatal("a query of 40 arguments was kept")
 		}
 		for i := range stmtCacheSize + 10 {

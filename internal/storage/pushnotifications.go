@@ -107,7 +107,7 @@ func (s *PushNotificationStore) Record(ctx context.Context, ns []pushsender.Noti
 			}
 			byUser[n.UserID] = append(byUser[n.UserID], n)
 		}
-		pushers, err := httpPushersOf(ctx, tx, users)
+		pushers, err := httpPushersOf(ctx, s.db.Dialect, tx, users)
 		if err != nil {
 			return err
 		}
@@ -145,12 +145,12 @@ func (s *PushNotificationStore) Record(ctx context.Context, ns []pushsender.Noti
 }
 
 // httpPushersOf lists the HTTP pushers of users.
-func httpPushersOf(ctx context.Context, tx *sql.Tx, users []string) ([]pushsender.PusherKey, error) {
+func httpPushersOf(ctx context.Context, d Dialect, tx *sql.Tx, users []string) ([]pushsender.PusherKey, error) {
 	var out []pushsender.PusherKey
 	for start := 0; start < len(users); start += maxInArgs {
 		chunk := users[start:min(start+maxInArgs, len(users))]
 		p := placeholders{}
-		in := p.list(chunk)
+		in := p.list(d, chunk)
 		rows, err := tx.QueryContext(ctx, `SELECT user_id, app_id, pushkey FROM pushers WHERE user_id IN (`+in+`) AND kind = 'http'
 			ORDER BY user_id, app_id, pushkey`, p.args...)
 		if err != nil {
@@ -184,7 +184,7 @@ func (s *PushNotificationStore) QueueBadge(ctx context.Context, userID string, q
 	}
 	var keys []pushsender.PusherKey
 	err = s.db.WithTx(ctx, func(tx *sql.Tx) error {
-		pushers, err := httpPushersOf(ctx, tx, []string{userID})
+		pushers, err := httpPushersOf(ctx, s.db.Dialect, tx, []string{userID})
 		if err != nil {
 			return err
 		}

@@ -70,9 +70,9 @@ func (s *RoomStore) RelationRows(ctx context.Context, roomID string, parentIDs, 
 	q := `SELECT rel.parent_event_id, rel.rel_type, rel.child_event_id, e.type, e.state_key IS NOT NULL, e.sender,
 		e.stream_pos, e.origin_server_ts, e.history_visibility
 		FROM event_relations rel JOIN events e ON e.event_id = rel.child_event_id
-		WHERE rel.room_id = ` + p.arg(roomID) + ` AND rel.parent_event_id IN (` + p.list(parentIDs) + `)`
+		WHERE rel.room_id = ` + p.arg(roomID) + ` AND rel.parent_event_id IN (` + p.list(s.db.Dialect, parentIDs) + `)`
 	if len(relTypes) > 0 {
-		q += ` AND rel.rel_type IN (` + p.list(relTypes) + `)`
+		q += ` AND rel.rel_type IN (` + p.list(s.db.Dialect, relTypes) + `)`
 	}
 	q += ` AND e.redacted_by IS NULL ORDER BY e.stream_pos`
 	rows, err := s.db.Read.QueryContext(ctx, q, p.args...)

@@ -30,7 +30,7 @@ func (s *RemoteDeviceStore) RemoteDeviceLists(ctx context.Context, userIDs []str
 		chunk := userIDs[start:min(start+maxInArgs, len(userIDs))]
 		p := placeholders{}
 		rows, err := s.db.Read.QueryContext(ctx, `SELECT user_id, stream_id, stale, master_key, self_signing_key
-			FROM remote_device_lists WHERE user_id IN (`+p.list(chunk)+`)`, p.args...)
+			FROM remote_device_lists WHERE user_id IN (`+p.list(s.db.Dialect, chunk)+`)`, p.args...)
 		if err != nil {
 			return nil, err
 		}
@@ -56,7 +56,7 @@ func (s *RemoteDeviceStore) RemoteDeviceLists(ctx context.Context, userIDs []str
 		}
 		p = placeholders{}
 		rows, err = s.db.Read.QueryContext(ctx, `SELECT user_id, device_id, COALESCE(display_name, ''), key_json
-			FROM remote_device_keys WHERE user_id IN (`+p.list(chunk)+`) ORDER BY user_id, device_id`, p.args...)
+			FROM remote_device_keys WHERE user_id IN (`+p.list(s.db.Dialect, chunk)+`) ORDER BY user_id, device_id`, p.args...)
 		if err != nil {
 			return nil, err
 		}

@@ -390,7 +390,7 @@ func (s *RoomStore) getEvents(ctx context.Context, eventIDs []string, anyStatus 
 	for start := 0; start < len(eventIDs); start += maxInArgs {
 		var p placeholders
 		q := `SELECT ` + eventColumns + ` FROM events e JOIN rooms r ON r.room_id = e.room_id
-			WHERE e.event_id IN (` + p.list(eventIDs[start:min(start+maxInArgs, len(eventIDs))]) + `)`
+			WHERE e.event_id IN (` + p.list(s.db.Dialect, eventIDs[start:min(start+maxInArgs, len(eventIDs))]) + `)`
 		if !anyStatus {
 			q += shownToClients
 		}
@@ -449,7 +449,7 @@ func (s *RoomStore) RoomsWithMembership(ctx context.Context, userID string, memb
 	}
 	p := placeholders{args: []any{userID}}
 	return collectStrings(s.db.Read.QueryContext(ctx, `SELECT room_id FROM current_state
-		WHERE type = 'm.room.member' AND state_key = $1 AND membership IN (`+p.list(memberships)+`) ORDER BY room_id`, p.args...))
+		WHERE type = 'm.room.member' AND state_key = $1 AND membership IN (`+p.list(s.db.Dialect, memberships)+`) ORDER BY room_id`, p.args...))
 }
 
 func (s *RoomStore) Events(ctx context.Context, roomID string, from, to int64, backwards bool, limit int, f rooms.EventFilter) ([]rooms.StoredEvent, error) {
@@ -601,7 +601,7 @@ func (s *RoomStore) TxnIDs(ctx context.Context, userID, deviceID string, eventID
 	// busy device.
 	var p placeholders
 	rows, err := s.db.Read.QueryContext(ctx, `SELECT event_id, txn_id, user_id, device_id FROM txn_ids
-		WHERE event_id IN (`+p.list(eventIDs)+`)`, p.args...)
+		WHERE event_id IN (`+p.list(s.db.Dialect, eventIDs)+`)`, p.args...)
 	if err != nil {
 		return nil, err
 	}

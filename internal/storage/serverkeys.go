@@ -78,7 +78,7 @@ func (s *ServerKeyStore) Answers(ctx context.Context, serverName string, keyIDs 
 	for chunk := range slices.Chunk(keyIDs, maxInArgs-1) {
 		var p placeholders
 		query := `SELECT key_id, response, valid_until_ts FROM server_key_answers
-			WHERE server_name = ` + p.arg(serverName) + ` AND key_id IN (` + p.list(chunk) + `)`
+			WHERE server_name = ` + p.arg(serverName) + ` AND key_id IN (` + p.list(s.db.Dialect, chunk) + `)`
 		got, err := s.answers(ctx, query, p.args...)
 		if err != nil {
 			return nil, err

@@ -83,7 +83,7 @@ func (s *SlidingSyncStore) RoomFacts(ctx context.Context, roomIDs []string) (map
 		var p placeholders
 		rows, err := s.db.Read.QueryContext(ctx, `SELECT c.room_id, c.type, e.json FROM current_state c
 			JOIN events e ON e.event_id = c.event_id
-			WHERE c.room_id IN (`+p.list(chunk)+`) AND c.state_key = '' AND c.type IN ('m.room.create', 'm.room.encryption')`, p.args...)
+			WHERE c.room_id IN (`+p.list(s.db.Dialect, chunk)+`) AND c.state_key = '' AND c.type IN ('m.room.create', 'm.room.encryption')`, p.args...)
 		if err != nil {
 			return nil, err
 		}

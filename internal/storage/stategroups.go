@@ -195,7 +195,7 @@ func (s *RoomStore) StateGroupSubset(ctx context.Context, id int64, nonMembers b
 			byType[k.Type] = append(byType[k.Type], k.StateKey)
 		}
 		for _, typ := range types {
-			conds = append(conds, `(s.type = `+p.arg(typ)+` AND s.state_key IN (`+p.list(byType[typ])+`))`)
+			conds = append(conds, `(s.type = `+p.arg(typ)+` AND s.state_key IN (`+p.list(s.db.Dialect, byType[typ])+`))`)
 		}
 		if len(conds) == 0 {
 			break

@@ -52,7 +52,7 @@ func (s *RoomStore) DirectoryCandidates(ctx context.Context, userID string, room
 		var p placeholders
 		chunk := roomIDs[start:min(start+maxInArgs, len(roomIDs))]
 		if err := collect(`SELECT state_key, event_id FROM current_state
-			WHERE type = 'm.room.member' AND membership = 'join' AND room_id IN (`+p.list(chunk)+`)`, p.args...); err != nil {
+			WHERE type = 'm.room.member' AND membership = 'join' AND room_id IN (`+p.list(s.db.Dialect, chunk)+`)`, p.args...); err != nil {
 			return nil, err
 		}
 	}
@@ -107,7 +107,7 @@ func (s *RoomStore) directoryProfiles(ctx context.Context, users []string) (map[
 		var p placeholders
 		rows, err := s.db.Read.QueryContext(ctx, `SELECT u.user_id, u.deactivated, COALESCE(p.displayname, ''), COALESCE(p.avatar_url, '')
 			FROM users u LEFT JOIN profiles p ON p.user_id = u.user_id
-			WHERE u.user_id IN (`+p.list(users[start:min(start+maxInArgs, len(users))])+`)`, p.args...)
+			WHERE u.user_id IN (`+p.list(s.db.Dialect, users[start:min(start+maxInArgs, len(users))])+`)`, p.args...)
 		if err != nil {
 			return nil, err
 		}
