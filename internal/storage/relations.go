@@ -62,6 +62,9 @@ func (s *RoomStore) RelatedEvents(ctx context.Context, q rooms.RelationQuery) ([
 	return collectEvents(s.db.Read.QueryContext(ctx, b.String(), p.args...))
 }
 
+// RelationRows reads by the parents' index: the room's (room, type)
+// index would read every edit the room ever had, so the room is compared
+// as an expression the planner cannot seek by.
 func (s *RoomStore) RelationRows(ctx context.Context, roomID string, parentIDs, relTypes []string) ([]rooms.RelationRow, error) {
 	if len(parentIDs) == 0 {
 		return nil, nil
@@ -70,7 +73,7 @@ func (s *RoomStore) RelationRows(ctx context.Context, roomID string, parentIDs, 
 	q := `SELECT rel.parent_event_id, rel.rel_type, rel.child_event_id, e.type, e.state_key IS NOT NULL, e.sender,
 		e.stream_pos, e.origin_server_ts, e.history_visibility
 		FROM event_relations rel JOIN events e ON e.event_id = rel.child_event_id
-		WHERE rel.room_id = ` + p.arg(roomID) + ` AND rel.parent_event_id IN (` + p.list(s.db.Dialect, parentIDs) + `)`
+		WHERE rel.room_id || '' = ` + p.arg(roomID) + ` AND rel.parent_event_id IN (` + p.list(s.db.Dialect, parentIDs) + `)`
 	if len(relTypes) > 0 {
 		q += ` AND rel.rel_type IN (` + p.list(s.db.Dialect, relTypes) + `)`
 	}

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 	"strings"
@@ -74,4 +75,45 @@ func TestRelationsBackfillMatchesRelationOf(t *testing.T) {
 			t.Errorf("indexed %v, want %v", got, want)
 		}
 	})
+}
+
+// BenchmarkRelationRowsByRoomEdits reads the edits of 10 messages in a
+// room that has 100 or 100,000 edits of other messages: the cost must not
+// grow with the room's history (SQLite; compare the two sizes).
+//
+//	go test ./internal/storage -run '^$' -bench RelationRowsByRoomEdits -count 3
+func BenchmarkRelationRowsByRoomEdits(b *testing.B) {
+	for _, edits := range []int{100, 100_000} {
+		b.Run(fmt.Sprint(edits), func(b *testing.B) {
+			ctx := context.Background()
+			db, err := Open(ctx, "", b.TempDir(), AccountLimits{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			s := NewRoomStore(db)
+			err = db.WithTx(ctx, func(tx *sql.Tx) error {
+				for i := range edits {
+					if _, err := tx.ExecContext(ctx, `INSERT INTO event_relations (child_event_id, room_id, parent_event_id, rel_type, child_type, stream_pos)
+						VALUES ($1, '!r:x', $2, 'm.replace', 'm.room.message', $3)`, fmt.Sprintf("$edit%d", i), fmt.Sprintf("$old%d", i), i+1); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			parents := make([]string, 10)
+			for i := range parents {
+				parents[i] = fmt.Sprintf("$new%d", i)
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := s.RelationRows(ctx, "!r:x", parents, []string{"m.replace", "m.reference", "m.thread"}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
