@@ -238,7 +238,7 @@ func (s *Service) stateFor(ctx context.Context, req *Request, roomID string, tl 
 	}
 	var out []rooms.StoredEvent
 	for _, ids := range [][]string{fromEnd, fromStart} {
-		events, err := s.stateEvents(ctx, ids)
+		events, err := s.stateEvents(ctx, roomID, end, ids)
 		if err != nil {
 			return nil, err
 		}
@@ -285,11 +285,11 @@ func (s *Service) stateIDsBefore(ctx context.Context, se rooms.StoredEvent, keys
 
 // stateEvents fetches state events by ID in the order a state group's
 // events are read: by stream position, then depth.
-func (s *Service) stateEvents(ctx context.Context, ids []string) ([]rooms.StoredEvent, error) {
+func (s *Service) stateEvents(ctx context.Context, roomID string, end int64, ids []string) ([]rooms.StoredEvent, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	byID, err := s.store.EventsAnyStatus(ctx, ids)
+	byID, err := s.eventsByID(ctx, roomID, end, ids)
 	if err != nil {
 		return nil, err
 	}

@@ -40,7 +40,15 @@ type wakeRead struct {
 	events []rooms.StoredEvent
 	ids    map[matrixevents.StateTuple]string
 	group  int64
+	byID   *eventsRead
 	err    error
+}
+
+// eventsRead are events of one room read by ID, gathered from the reads
+// of the syncs that share it: each reads only those no other read yet.
+type eventsRead struct {
+	mu     sync.Mutex
+	events map[string]rooms.StoredEvent
 }
 
 // share returns the read for key, making it with read when no sync made
@@ -146,4 +154,51 @@ func (s *Service) stateGroupIDs(ctx context.Context, group int64) (map[matrixeve
 		r.ids, r.err = s.store.StateGroupIDs(context.WithoutCancel(ctx), group)
 	})
 	return r.ids, r.err
+}
+
+// eventsByID is store.EventsAnyStatus for events of roomID, shared among
+// syncs whose end is past the same last event of the room: an event's row
+// changes only with a later event of its room (a redaction), and pruning
+// by self-destruction starts the reads over. A gappy sync of a busy room
+// reads the members who joined in its gap, and every member's sync woken
+// with it reads nearly the same ones.
+func (s *Service) eventsByID(ctx context.Context, roomID string, end int64, ids []string) (map[string]rooms.StoredEvent, error) {
+	_, at := s.changes.sameEventsRange(roomID, end, end)
+	key := "i\x00" + roomID + "\x00" + strconv.FormatInt(at, 10)
+	r := s.shared.share(s.rooms.PrunedGeneration(), key, func(r *wakeRead) {
+		r.byID = &eventsRead{events: map[string]rooms.StoredEvent{}}
+	})
+	out := make(map[string]rooms.StoredEvent, len(ids))
+	var missing []string
+	r.byID.mu.Lock()
+	for _, id := range ids {
+		if se, ok := r.byID.events[id]; ok {
+			out[id] = se
+		} else {
+			missing = append(missing, id)
+		}
+	}
+	r.byID.mu.Unlock()
+	if len(missing) == 0 {
+		return out, nil
+	}
+	read, err := s.store.EventsAnyStatus(ctx, missing)
+	if err != nil {
+		return nil, err
+	}
+	r.byID.mu.Lock()
+	for id, se := range read {
+		out[id] = se
+		r.byID.events[id] = se
+	}
+	r.byID.mu.Unlock()
+	s.shared.hold(len(read))
+	return out, nil
+}
+
+// hold counts n more events held by a shared read, against the budget.
+func (w *wakeReads) hold(n int) {
+	w.mu.Lock()
+	w.held += n
+	w.mu.Unlock()
 }
