@@ -4,6 +4,7 @@ import (
 	"context"
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
 )
 
 // liveStatuses holds the stored status of every user who is not offline,
@@ -14,7 +15,7 @@ import (
 // own server (remote users) takes offline.
 type liveStatuses struct {
 	loadMu sync.Mutex
-	loaded bool
+	loaded atomic.Bool // every sync asks: no lock once loaded
 
 	mu     sync.RWMutex
 	byUser map[string]Status
@@ -37,9 +38,12 @@ func (l *liveStatuses) writer(userID string) *sync.Mutex {
 
 // load reads the live statuses once; loaded reports the users it found.
 func (l *liveStatuses) load(ctx context.Context, store Store, loaded func([]Status)) error {
+	if l.loaded.Load() {
+		return nil
+	}
 	l.loadMu.Lock()
 	defer l.loadMu.Unlock()
-	if l.loaded {
+	if l.loaded.Load() {
 		return nil
 	}
 	statuses, err := store.Live(ctx)
@@ -53,10 +57,10 @@ func (l *liveStatuses) load(ctx context.Context, store Store, loaded func([]Stat
 		}
 	}
 	l.mu.Unlock()
-	l.loaded = true
 	if loaded != nil {
 		loaded(statuses)
 	}
+	l.loaded.Store(true)
 	return nil
 }
 
