@@ -202,6 +202,16 @@ func (s *RoomStore) StateGroupSubset(ctx context.Context, id int64, nonMembers b
 		}
 		selects := make([]string, len(conds))
 		for i, cond := range conds {
+			if s.db.Dialect == Postgres {
+				// A lateral subquery it may not flatten (OFFSET 0): without
+				// fresh statistics PostgreSQL guessed a third of the table
+				// matches a range and scanned it whole, at every join of a
+				// growing room; this is an index seek per group.
+				selects[i] = `SELECT e.type, e.state_key, e.event_id, c.n FROM chain c CROSS JOIN LATERAL (
+					SELECT s.type, s.state_key, s.event_id FROM state_group_entries s
+					WHERE s.group_id = c.id AND ` + cond + ` OFFSET 0) e`
+				continue
+			}
 			selects[i] = `SELECT s.type, s.state_key, s.event_id, c.n FROM chain c CROSS JOIN state_group_entries s
 				WHERE s.group_id = c.id AND ` + cond
 		}
