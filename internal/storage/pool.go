@@ -25,7 +25,7 @@ const stmtCacheSize = 1024
 const stmtCacheMaxArgs = 24
 
 type stmtCache struct {
-	mu    sync.Mutex
+	mu    sync.RWMutex // every query looks; few prepare
 	stmts map[string]*sql.Stmt
 }
 
@@ -43,8 +43,8 @@ func (p *Pool) kept(query string, args int) (*sql.Stmt, bool) {
 	if p.stmts == nil || args > stmtCacheMaxArgs {
 		return nil, true
 	}
-	p.stmts.mu.Lock()
-	defer p.stmts.mu.Unlock()
+	p.stmts.mu.RLock()
+	defer p.stmts.mu.RUnlock()
 	st, ok := p.stmts.stmts[query]
 	return st, ok
 }
