@@ -56,7 +56,15 @@ func (s *Service) RemoteMemberships(ctx context.Context, userID string) ([]Remot
 	if s.remote.store == nil {
 		return nil, nil
 	}
-	return s.remote.store.RemoteMemberships(ctx, userID)
+	none, gen := s.remote.none.known(userID)
+	if none {
+		return nil, nil
+	}
+	ms, err := s.remote.store.RemoteMemberships(ctx, userID)
+	if err == nil && len(ms) == 0 {
+		s.remote.none.remember(userID, gen)
+	}
+	return ms, err
 }
 
 // OnRemoteMembership registers f to hear of each stored remote membership
@@ -75,7 +83,10 @@ func (s *Service) putRemote(ctx context.Context, m RemoteMembership, maxPending 
 	}
 	defer done()
 	m.StreamPos = pos
-	if err := s.remote.store.PutRemoteMembership(ctx, m, maxPending); err != nil {
+	err = s.remote.store.PutRemoteMembership(ctx, m, maxPending)
+	// Forgotten even when the write failed: it may have been stored.
+	s.remote.none.forget(m.UserID)
+	if err != nil {
 		return err
 	}
 	done()
@@ -120,6 +131,8 @@ type remoteDeps struct {
 	// invites limit the rate of invites each local user receives from
 	// other servers, guests' more tightly.
 	invites, guestInvites *ratelimit.Limiter
+	// none are the users known to have none (remotenone.go).
+	none remoteNone
 }
 
 // UseFederation gives the service f; until then memberships in other
