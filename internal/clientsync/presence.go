@@ -81,7 +81,7 @@ func (p PresenceExtension) Fill(ctx context.Context, req *Request, since, to int
 		if !req.Filter.Presence.Allows("m.presence", st.UserID) {
 			continue
 		}
-		resp.Presence.Events = append(resp.Presence.Events, mustJSON(p.Presence.Event(st)))
+		resp.Presence.Events = append(resp.Presence.Events, p.Presence.EventJSON(st))
 	}
 	return nil
 }

@@ -2,9 +2,10 @@ package presence
 
 import (
 	"context"
-	"hash/maphash"
 	"sync"
 	"sync/atomic"
+
+	"foyer/internal/keylock"
 )
 
 // liveStatuses holds the stored status of every user who is not offline,
@@ -23,17 +24,11 @@ type liveStatuses struct {
 	// writers serialise one user's read-compare-write, so the store and
 	// the map end with the same status whatever the order of two syncs
 	// of one user.
-	seed    maphash.Seed
-	writers [64]sync.Mutex
+	writers keylock.Striped
 }
 
 func newLiveStatuses() *liveStatuses {
-	return &liveStatuses{byUser: map[string]Status{}, seed: maphash.MakeSeed()}
-}
-
-// writer is the lock of userID's writes.
-func (l *liveStatuses) writer(userID string) *sync.Mutex {
-	return &l.writers[maphash.String(l.seed, userID)%uint64(len(l.writers))]
+	return &liveStatuses{byUser: map[string]Status{}}
 }
 
 // load reads the live statuses once; loaded reports the users it found.

@@ -167,9 +167,7 @@ func (s *Service) SetRemote(ctx context.Context, userID, presence string, status
 // statuses end the same.
 func (s *Service) change(ctx context.Context, userID string, decide func(cur Status, found bool) (Status, bool)) error {
 	next, changed, err := func() (Status, bool, error) {
-		w := s.live.writer(userID)
-		w.Lock()
-		defer w.Unlock()
+		defer s.live.writers.Lock(userID)()
 		cur, err := s.current(ctx, userID)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return Status{}, false, err

@@ -39,10 +39,7 @@ func newPool(db *sql.DB, prepared bool) *Pool {
 
 // kept returns query prepared if it is (nil if it cannot be), and
 // whether it was tried.
-func (p *Pool) kept(query string, args int) (*sql.Stmt, bool) {
-	if p.stmts == nil || args > stmtCacheMaxArgs {
-		return nil, true
-	}
+func (p *Pool) kept(query string) (*sql.Stmt, bool) {
 	p.stmts.mu.RLock()
 	defer p.stmts.mu.RUnlock()
 	st, ok := p.stmts.stmts[query]
@@ -54,7 +51,7 @@ func (p *Pool) stmt(ctx context.Context, query string, args int) *sql.Stmt {
 	if p.stmts == nil || args > stmtCacheMaxArgs {
 		return nil
 	}
-	if st, known := p.kept(query, args); known {
+	if st, known := p.kept(query); known {
 		return st
 	}
 	return p.prepare(ctx, query)

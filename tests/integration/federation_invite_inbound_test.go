@@ -85,6 +85,11 @@ func TestFederationInboundInvite(t *testing.T) {
 		bob := hs.RegisterUser(t, "bob")
 		rita := "@rita:remote.test"
 
+		// A sync first: the server then knows bob has no memberships in
+		// other servers' rooms, and must forget it when the invite comes.
+		if s, raw := doSync(t, hs, bob.Token, ""); len(s.Rooms.Invite) != 0 {
+			t.Fatalf("bob has invites before any was sent: %s", raw)
+		}
 		ri := newRemoteRoomInvite(t, rs, rs.key, "10", rita, bob.UserID, nil)
 		r := sendInvite(t, rs, ri, "10", ri.state("Lake"))
 		if r.Status != 200 {
